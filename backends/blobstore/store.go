@@ -1,0 +1,331 @@
+package blobstore
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// Store is a core.ResultStore over a blob bucket. It is safe for concurrent
+// use, and several processes or machines may share one bucket.
+type Store struct {
+	bucket   *blob.Bucket
+	prefix   string
+	owned    bool
+	checksum Checksum
+	fsync    bool
+	closed   atomic.Bool
+}
+
+var _ core.ResultStore = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix stores every object under prefix, which is prepended as is: use
+// a trailing "/" for a folder ("flowcache/results/"). DeleteAll deletes
+// everything under the prefix.
+func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
+
+// WithOwnedBucket makes the Store own the bucket: Close closes it. Without
+// it the caller keeps ownership and closes the bucket itself.
+func WithOwnedBucket() Option { return func(s *Store) { s.owned = true } }
+
+// WithChecksum sets the checksum algorithm of new objects (CRC32C by
+// default; see the package doc). Objects written with either algorithm are
+// always readable.
+func WithChecksum(c Checksum) Option { return func(s *Store) { s.checksum = c } }
+
+// WithFileSync makes Put flush a result's file to stable storage before it
+// is renamed into place, when the bucket is a fileblob bucket (other drivers
+// ignore it). Without it a result survives a process crash but may be lost
+// (never torn: the checksum catches that) in a power failure. It costs an
+// fsync, milliseconds per result.
+func WithFileSync() Option { return func(s *Store) { s.fsync = true } }
+
+// New returns a Store over bucket. It panics if an option is invalid (an
+// unknown checksum), since that is a programming error.
+func New(bucket *blob.Bucket, opts ...Option) *Store {
+	s := &Store{bucket: bucket, checksum: CRC32C}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.checksum.size() == 0 {
+		panic("blobstore: unknown checksum " + s.checksum.String())
+	}
+	return s
+}
+
+// Bucket returns the bucket the store uses.
+func (s *Store) Bucket() *blob.Bucket { return s.bucket }
+
+// Key returns the name of the object holding the result id.
+func (s *Store) Key(id core.ResultID) string {
+	v := string(id.Version)
+	shard := v
+	if len(v) > 2 {
+		shard = v[:2]
+	}
+	return s.prefix + shard + "/" + v + "." + id.Format
+}
+
+// checkID rejects ids whose object name would be ambiguous or unsafe.
+func checkID(id core.ResultID) error {
+	v, f := string(id.Version), id.Format
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: result %q has an empty data version", core.ErrInvalid, id.String())
+	case f == "":
+		return fmt.Errorf("%w: result %q has an empty format name", core.ErrInvalid, id.String())
+	case len(v) > maxIDPart || len(f) > maxIDPart:
+		return fmt.Errorf("%w: result %.40q…: data version or format name longer than %d bytes", core.ErrInvalid, id.String(), maxIDPart)
+	case !utf8.ValidString(v) || !utf8.ValidString(f):
+		return fmt.Errorf("%w: result %q is not valid UTF-8", core.ErrInvalid, id.String())
+	case strings.ContainsAny(v, "./\\"):
+		return fmt.Errorf("%w: result %q: a data version may not contain '.', '/' or '\\'", core.ErrInvalid, id.String())
+	case strings.ContainsAny(f, "/\\"):
+		return fmt.Errorf("%w: result %q: a format name may not contain '/' or '\\'", core.ErrInvalid, id.String())
+	case strings.HasSuffix(f, ".tmp"):
+		return fmt.Errorf("%w: result %q: a format name may not end in \".tmp\"", core.ErrInvalid, id.String())
+	case strings.ContainsFunc(v+f, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%w: result %q contains control characters", core.ErrInvalid, id.String())
+	}
+	return nil
+}
+
+// parseKey returns the id of the result stored under key, or false when key
+// is not a result's name (a temporary file, a foreign object).
+func (s *Store) parseKey(key string) (core.ResultID, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok {
+		return core.ResultID{}, false
+	}
+	_, name, ok := strings.Cut(rest, "/")
+	if !ok {
+		return core.ResultID{}, false
+	}
+	v, f, ok := strings.Cut(name, ".")
+	if !ok {
+		return core.ResultID{}, false
+	}
+	id := core.ResultID{Version: core.DataVersion(v), Format: f}
+	if checkID(id) != nil || s.Key(id) != key {
+		return core.ResultID{}, false
+	}
+	return id, true
+}
+
+func (s *Store) check(op string, id core.ResultID) error {
+	if s.closed.Load() {
+		return fmt.Errorf("blobstore: %s result %s: %w", op, id, core.ErrClosed)
+	}
+	return checkID(id)
+}
+
+func wrapErr(op string, id core.ResultID, err error) error {
+	return fmt.Errorf("blobstore: %s result %s: %w", op, id, err)
+}
+
+// Exists reports whether a result is stored under id, without reading it.
+func (s *Store) Exists(ctx context.Context, id core.ResultID) (bool, error) {
+	if err := s.check("exists", id); err != nil {
+		return false, err
+	}
+	ok, err := s.bucket.Exists(ctx, s.Key(id))
+	if err != nil {
+		return false, wrapErr("exists", id, err)
+	}
+	return ok, nil
+}
+
+// Delete removes the result stored under id; a missing result is not an
+// error.
+func (s *Store) Delete(ctx context.Context, id core.ResultID) error {
+	if err := s.check("delete", id); err != nil {
+		return err
+	}
+	if err := s.bucket.Delete(ctx, s.Key(id)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return wrapErr("delete", id, err)
+	}
+	return nil
+}
+
+// DeleteAll deletes every object under the store's prefix: all results, and
+// any temporary files left by writers that were killed.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("blobstore: delete all: %w", core.ErrClosed)
+	}
+	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("blobstore: delete all under %q: %w", s.prefix, err)
+		}
+		if obj.IsDir {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return fmt.Errorf("blobstore: delete all: object %q: %w", obj.Key, err)
+		}
+	}
+}
+
+// Walk calls fn for every result in the store, in the order of their object
+// names, with the size of the stored object (header and trailer included).
+// Objects that are not results (temporary files, foreign objects under the
+// prefix) are skipped. Walk stops at the first error fn returns and returns
+// it. Results written or deleted during the walk may or may not be seen.
+func (s *Store) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("blobstore: walk: %w", core.ErrClosed)
+	}
+	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("blobstore: walk under %q: %w", s.prefix, err)
+		}
+		id, ok := s.parseKey(obj.Key)
+		if obj.IsDir || !ok {
+			continue
+		}
+		if err := fn(id, obj.Size); err != nil {
+			return err
+		}
+	}
+}
+
+// Close marks the store closed and closes the bucket if the store owns it
+// (WithOwnedBucket). Closing twice is not an error.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) || !s.owned {
+		return nil
+	}
+	if err := s.bucket.Close(); err != nil {
+		return fmt.Errorf("blobstore: close bucket: %w", err)
+	}
+	return nil
+}
+
+// bufPool holds the buffers between a result's writer and the blob writer.
+// Formats such as gob write in many small pieces; without a buffer every
+// piece would be a system call on fileblob.
+var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
+
+// Put stores the bytes write writes under id (see the package doc for the
+// protocol). It returns the number of payload bytes write wrote, 0 when the
+// result already existed and write was not called.
+func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (n int64, err error) {
+	if err := s.check("put", id); err != nil {
+		return 0, err
+	}
+	key := s.Key(id)
+	exists, err := s.bucket.Exists(ctx, key)
+	if err != nil {
+		return 0, wrapErr("put", id, err)
+	}
+	if exists {
+		return 0, nil
+	}
+
+	// Cancelling wctx before Close is how a blob write is aborted.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wopts := &blob.WriterOptions{IfNotExist: true, ContentType: "application/octet-stream"}
+	var file *os.File
+	if s.fsync {
+		wopts.BeforeWrite = func(as func(any) bool) error {
+			as(&file) // fileblob exposes its temporary *os.File; others do not
+			return nil
+		}
+	}
+	bw, err := s.bucket.NewWriter(wctx, key, wopts)
+	if err != nil {
+		return 0, wrapErr("put", id, err)
+	}
+	closed := false
+	defer func() {
+		if !closed { // write panicked: abort, and let the panic go on
+			cancel()
+			_ = closeWriter(bw)
+		}
+	}()
+	abort := func(err error) (int64, error) {
+		closed = true
+		cancel()
+		_ = closeWriter(bw)
+		return 0, wrapErr("put", id, err)
+	}
+
+	buf := bufPool.Get().(*bufio.Writer)
+	buf.Reset(bw)
+	defer func() {
+		buf.Reset(io.Discard)
+		bufPool.Put(buf)
+	}()
+	ow := &objectWriter{w: buf, h: s.checksum.newHash(), ctx: ctx, done: ctx.Done()}
+	var hdr [fixedHeader + 128]byte
+	if err := ow.writeHashed(appendHeader(hdr[:0], s.checksum, string(id.Version), id.Format)); err != nil {
+		return abort(err)
+	}
+	if err := write(ow); err != nil {
+		return abort(err)
+	}
+	if ow.err != nil { // write swallowed an error of ours
+		return abort(ow.err)
+	}
+	if err := ctx.Err(); err != nil {
+		return abort(err)
+	}
+	n = ow.n
+	var trailer [8 + 32]byte
+	if err := ow.writeHashed(binary.LittleEndian.AppendUint64(trailer[:0], uint64(n))); err != nil {
+		return abort(err)
+	}
+	if err := ow.writeRaw(ow.h.Sum(trailer[:0])); err != nil {
+		return abort(err)
+	}
+	if err := buf.Flush(); err != nil {
+		return abort(err)
+	}
+	if file != nil {
+		if err := file.Sync(); err != nil {
+			return abort(err)
+		}
+	}
+	closed = true
+	err = closeWriter(bw)
+	switch {
+	case err == nil:
+		return n, nil
+	case gcerrors.Code(err) == gcerrors.FailedPrecondition:
+		// IfNotExist refused: another writer stored this id first. The
+		// result is content-addressed, so it holds the same content.
+		return n, nil
+	case errors.Is(err, errWriterPanic):
+		if ok, xerr := s.bucket.Exists(ctx, key); xerr == nil && ok {
+			return n, nil
+		}
+	}
+	return 0, wrapErr("put", id, err)
+}

@@ -1,0 +1,168 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/core"
+)
+
+func benchKey(i int) core.CacheKey {
+	return core.NewCacheKey(fmt.Sprintf("node_%d", i), core.CodeVersion(version(fmt.Sprint("code", i))), []core.Dep{
+		{Name: "a", Version: version(fmt.Sprint("a", i))}, {Name: "b", Version: version(fmt.Sprint("b", i))}, {Name: "c", Version: version(fmt.Sprint("c", i))},
+	})
+}
+
+func benchBatch(run core.RunID, from, n int) core.Batch {
+	b := core.Batch{Run: run, Now: time.Now()}
+	for i := from; i < from+n; i++ {
+		k := benchKey(i)
+		v := version(fmt.Sprint("out", i))
+		b.Entries = append(b.Entries, core.Entry{Key: k, DataVersion: v, Format: "gob"})
+		b.Records = append(b.Records, core.NodeRecord{Node: k.Node, Key: k, DataVersion: v, Format: "gob", Behavior: core.Default, Outcome: core.OutcomeExecuted, Duration: time.Millisecond, Size: 1000})
+	}
+	return b
+}
+
+// BenchmarkGet looks up one of 10,000 keys with three dependencies: the
+// metadata cost of a warm node.
+func BenchmarkGet(b *testing.B) {
+	ctx := context.Background()
+	s, err := local.OpenMetadata(ctx, b.TempDir()+"/metadata.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 10_000
+	for i := 0; i < n; i += 1000 {
+		if err := s.Write(ctx, benchBatch("fill", i, 1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]core.KeyID, n)
+	for i := range ids {
+		ids[i] = benchKey(i).ID()
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Get(ctx, ids[i%n]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkWrite1000 writes batches of 1000 new entries and 1000 run
+// records (a cold run of 1000 nodes), one transaction each, into a
+// database that grows by 1000 entries per batch. ns/record is the cost per
+// node.
+func BenchmarkWrite1000(b *testing.B) {
+	ctx := context.Background()
+	s, err := local.OpenMetadata(ctx, b.TempDir()+"/metadata.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		batch := benchBatch(core.RunID(fmt.Sprint("run", i)), i*1000, 1000)
+		b.StartTimer()
+		if err := s.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/record")
+}
+
+// BenchmarkRewrite1000 writes the same 1000 keys again with new data
+// versions (a run that recomputes every node).
+func BenchmarkRewrite1000(b *testing.B) {
+	ctx := context.Background()
+	s, err := local.OpenMetadata(ctx, b.TempDir()+"/metadata.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	batches := []core.Batch{benchBatch("r0", 0, 1000), benchBatch("r1", 0, 1000)}
+	for j := range batches[1].Entries {
+		batches[1].Entries[j].DataVersion = version(fmt.Sprint("other", j))
+	}
+	i := 0
+	for b.Loop() {
+		if err := s.Write(ctx, batches[i%2]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/record")
+}
+
+// BenchmarkResults stores and reads 16 MiB results on the local disk.
+func BenchmarkResults(b *testing.B) {
+	ctx := context.Background()
+	s, err := local.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<20)
+	write := func(w io.Writer) error {
+		for off := 0; off < len(payload); off += 1 << 20 {
+			if _, err := w.Write(payload[off : off+1<<20]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	b.Run("Put", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		i := 0
+		for b.Loop() {
+			id := core.ResultID{Version: version(fmt.Sprint("put", i)), Format: "gob"}
+			i++
+			if _, err := s.Results().Put(ctx, id, write); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			s.Results().Delete(ctx, id)
+			b.StartTimer()
+		}
+	})
+	b.Run("Get", func(b *testing.B) {
+		id := core.ResultID{Version: version("get"), Format: "gob"}
+		if _, err := s.Results().Put(ctx, id, write); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			rc, err := s.Results().Get(ctx, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				b.Fatal(err)
+			}
+			rc.Close()
+		}
+	})
+	b.Run("PutSmall", func(b *testing.B) {
+		// A 100-byte result: the fixed cost of a stored node.
+		small := payload[:100]
+		i := 0
+		for b.Loop() {
+			id := core.ResultID{Version: version(fmt.Sprint("small", i)), Format: "gob"}
+			i++
+			if _, err := s.Results().Put(ctx, id, func(w io.Writer) error { _, err := w.Write(small); return err }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,226 @@
+// Command flowbench measures flowcache's overhead, printing one JSON object
+// per line.
+//
+//	flowbench chain -n 1000   # per-node overhead: uncached, cold, warm (fresh process)
+//	flowbench fingerprint     # data-version speed on an 80 MB []float64
+//
+// chain runs a chain of N distinct generated functions (each adds 1 to its
+// parent's int, like Hamilton's own benchmark), so code versioning is part of
+// the cost. Phases: uncached (no cache at all), cold (an empty cache
+// directory on disk), warm (the same directory, in a fresh process). The
+// overhead per node of a phase is its time minus the uncached time, divided
+// by N; every phase includes building the driver.
+//
+//go:generate go run gen_chain.go
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/flowcache/flowcache/core/fingerprint"
+	"github.com/flowcache/flowcache/driver"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "chain":
+		err = chain(os.Args[2:])
+	case "fingerprint":
+		err = fingerprintBench(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "flowbench: unknown benchmark %q\n", os.Args[1])
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowbench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage:
+  flowbench chain [-n 1000] [-reps 5]   per-node overhead of the cache (uncached, cold, warm)
+  flowbench fingerprint [-mb 80]        fingerprint speed of a []float64, GB/s`)
+	os.Exit(2)
+}
+
+func emit(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func chainNodes(n int) []*driver.NodeDef {
+	nodes := make([]*driver.NodeDef, n)
+	nodes[0] = driver.Node("node_0", chainFuncs[0])
+	for i := 1; i < n; i++ {
+		nodes[i] = driver.Node("node_"+strconv.Itoa(i), chainFuncs[i], "node_"+strconv.Itoa(i-1))
+	}
+	return nodes
+}
+
+// runChain builds and executes the chain once and returns the time taken.
+func runChain(n int, dir string) (time.Duration, error) {
+	start := time.Now()
+	b := driver.NewBuilder().WithNodes(chainNodes(n)...).WithParallelism(1)
+	if dir != "" {
+		b = b.WithCache(driver.CacheDir(dir))
+	}
+	dr, err := b.Build()
+	if err != nil {
+		return 0, err
+	}
+	out, err := dr.Execute(context.Background(), []string{"node_" + strconv.Itoa(n-1)}, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := dr.Close(); err != nil {
+		return 0, err
+	}
+	el := time.Since(start)
+	if got := out["node_"+strconv.Itoa(n-1)].(int); got != n-1 {
+		return 0, fmt.Errorf("chain of %d gave %d, want %d", n, got, n-1)
+	}
+	return el, nil
+}
+
+func chain(args []string) error {
+	fs := flag.NewFlagSet("chain", flag.ExitOnError)
+	n := fs.Int("n", 1000, "number of nodes (at most 2000)")
+	reps := fs.Int("reps", 5, "repetitions of each phase (the median is reported)")
+	phase := fs.String("phase", "", "internal: run one phase in this process")
+	dir := fs.String("dir", "", "internal: cache directory of -phase")
+	fs.Parse(args)
+	if *n < 2 || *n > len(chainFuncs) {
+		return fmt.Errorf("-n %d: want 2..%d", *n, len(chainFuncs))
+	}
+	if *phase != "" {
+		// A child process: one warm run, its time on stdout.
+		d, err := runChain(*n, *dir)
+		if err != nil {
+			return err
+		}
+		fmt.Println(d.Nanoseconds())
+		return nil
+	}
+
+	median := func(f func() (time.Duration, error)) (time.Duration, error) {
+		var ds []time.Duration
+		for range *reps {
+			d, err := f()
+			if err != nil {
+				return 0, err
+			}
+			ds = append(ds, d)
+		}
+		for i := range ds {
+			for j := i + 1; j < len(ds); j++ {
+				if ds[j] < ds[i] {
+					ds[i], ds[j] = ds[j], ds[i]
+				}
+			}
+		}
+		return ds[len(ds)/2], nil
+	}
+	if _, err := runChain(*n, ""); err != nil { // warm up the binary
+		return err
+	}
+	uncached, err := median(func() (time.Duration, error) { return runChain(*n, "") })
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "flowbench-chain-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	i := 0
+	var lastDir string
+	cold, err := median(func() (time.Duration, error) {
+		i++
+		lastDir = filepath.Join(tmp, "cold"+strconv.Itoa(i))
+		return runChain(*n, lastDir)
+	})
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	warm, err := median(func() (time.Duration, error) {
+		out, err := exec.Command(self, "chain", "-n", strconv.Itoa(*n), "-phase", "warm", "-dir", lastDir).Output()
+		if err != nil {
+			return 0, fmt.Errorf("warm process: %w", err)
+		}
+		ns, err := strconv.ParseInt(string(out[:len(out)-1]), 10, 64)
+		return time.Duration(ns), err
+	})
+	if err != nil {
+		return err
+	}
+	perNode := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(*n) }
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}} {
+		emit(map[string]any{
+			"bench": "chain", "phase": p.name, "n": *n, "reps": *reps,
+			"total_ms":             round(float64(p.d.Nanoseconds())/1e6, 3),
+			"us_per_node":          round(perNode(p.d), 2),
+			"overhead_us_per_node": round(perNode(p.d)-perNode(uncached), 2),
+		})
+	}
+	return nil
+}
+
+func fingerprintBench(args []string) error {
+	fs := flag.NewFlagSet("fingerprint", flag.ExitOnError)
+	mb := fs.Int("mb", 80, "size of the []float64 in MB")
+	reps := fs.Int("reps", 10, "repetitions")
+	fs.Parse(args)
+	xs := make([]float64, *mb*1000*1000/8)
+	for i := range xs {
+		xs[i] = math.Sqrt(float64(i))
+	}
+	if _, err := fingerprint.Of(xs); err != nil {
+		return err
+	}
+	best := time.Duration(math.MaxInt64)
+	var total time.Duration
+	for range *reps {
+		start := time.Now()
+		if _, err := fingerprint.Of(xs); err != nil {
+			return err
+		}
+		d := time.Since(start)
+		total += d
+		best = min(best, d)
+	}
+	bytes := float64(len(xs) * 8)
+	emit(map[string]any{
+		"bench": "fingerprint", "type": "[]float64", "bytes": len(xs) * 8, "reps": *reps,
+		"gb_per_s_mean": round(bytes/(float64(total.Nanoseconds())/float64(*reps)), 3),
+		"gb_per_s_best": round(bytes/float64(best.Nanoseconds()), 3),
+	})
+	return nil
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}

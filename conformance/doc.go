@@ -1,0 +1,54 @@
+// Package conformance holds the contract tests every flowcache store passes:
+// TestMetadataStore for core.MetadataStore implementations and
+// TestResultStore for core.ResultStore implementations. A backend runs them
+// from its own tests with a few lines:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore {
+//			s, err := mybackend.OpenMetadata(t.Context(), t.TempDir())
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return s
+//		})
+//	}
+//
+// The open functions must return a new, empty store for every call; the
+// suites close the stores they open. Subtests that need a lot of time or
+// memory (a 100 MB result) are skipped under -short.
+//
+// # The metadata contract, beyond the core.MetadataStore doc comments
+//
+//   - Get of a missing key returns an error wrapping core.ErrNotFound whose
+//     message contains the key id; Run of an unknown run likewise names it.
+//   - Write stores an entry's key parts so Get returns a key with the same
+//     ID, node name, code version and dependencies (nil and empty
+//     dependency lists both read back empty).
+//   - Times: an entry's Created is its own Created if set, else the batch's
+//     Now; when the key already maps to the same data version and format,
+//     the earlier Created is kept (re-storing the same mapping is not a new
+//     mapping), otherwise the new one replaces it. LastUsed is the entry's
+//     own if set, else Now. A hit sets LastUsed to Now unless LastUsed is
+//     later already. A zero Now means the store's clock. Times keep
+//     nanoseconds.
+//   - A batch is all or nothing: an invalid part (an entry without node or
+//     data version, records without a run id) fails the whole batch with an
+//     error wrapping core.ErrInvalid and nothing of it is visible.
+//   - Records of a run that was not begun with BeginRun begin it, started at
+//     the batch's Now. BeginRun of a known run is a no-op.
+//   - A record's key is its node's key: a non-zero Key reads back with
+//     Key.Node equal to the record's Node; a zero Key reads back zero.
+//   - After Close, methods return errors wrapping core.ErrClosed.
+//
+// # The result contract, beyond the core.ResultStore doc comments
+//
+//   - Get of a missing result wraps core.ErrNotFound and names the result.
+//   - Damage to a stored object makes Get or Read fail with an error
+//     wrapping core.ErrCorrupt; a reader never reaches io.EOF on damaged
+//     bytes. The corrupt function given to TestResultStore is called for
+//     several results (empty, small, a few hundred KiB) and should vary the
+//     damage between calls (truncate, flip a byte in different places) so
+//     that each kind is exercised.
+//   - A result stored under one format is never returned for another.
+//   - After Close, methods return errors wrapping core.ErrClosed.
+package conformance

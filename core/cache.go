@@ -1,0 +1,734 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowcache/flowcache/core/fingerprint"
+)
+
+// Hasher computes data versions of values. *fingerprint.Hasher implements
+// it; the default is fingerprint.Of.
+type Hasher interface {
+	Sum(v any) (fingerprint.Sum, error)
+}
+
+type defaultHasher struct{}
+
+func (defaultHasher) Sum(v any) (fingerprint.Sum, error) { return fingerprint.Of(v) }
+
+// Cache is the caching adapter: it decides, node by node, whether a result
+// can be retrieved or the node must be executed, stores what was executed,
+// and keeps the events of every run. A dataflow executor (package driver is
+// the reference one) drives it through Run.
+//
+// A Cache is safe for concurrent use; several runs may be in progress at
+// once.
+type Cache struct {
+	meta    MetadataStore
+	results ResultStore
+	hasher  Hasher
+	log     *eventLog
+	now     func() time.Time
+
+	logFile    string
+	flushEvery int
+	flushAfter time.Duration
+
+	mu      sync.Mutex
+	lastRun RunID
+	closed  bool
+}
+
+// Option configures a Cache.
+type Option func(*Cache) error
+
+// WithLogger sets the logger events are emitted to: get_result and
+// execute_node at slog.LevelInfo, failures at slog.LevelWarn, the rest at
+// slog.LevelDebug. The default logger discards everything; the events are
+// kept in memory either way (see Cache.Logs).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Cache) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalid)
+		}
+		c.log.logger = l
+		return nil
+	}
+}
+
+// WithLogFile appends every event, as one JSON object per line, to the file
+// at path as it happens. The file is created if missing. Read it back with
+// ReadLogFile.
+func WithLogFile(path string) Option {
+	return func(c *Cache) error {
+		if path == "" {
+			return fmt.Errorf("%w: empty log file path", ErrInvalid)
+		}
+		c.logFile = path
+		return nil
+	}
+}
+
+// WithHasher sets how data versions are computed (for example a
+// *fingerprint.Hasher with a deeper MaxDepth or registered types).
+func WithHasher(h Hasher) Option {
+	return func(c *Cache) error {
+		if h == nil {
+			return fmt.Errorf("%w: nil hasher", ErrInvalid)
+		}
+		c.hasher = h
+		return nil
+	}
+}
+
+// WithClock sets the clock used for timestamps (for tests).
+func WithClock(now func() time.Time) Option {
+	return func(c *Cache) error {
+		c.now = now
+		return nil
+	}
+}
+
+// WithFlush sets when a run writes its pending metadata: after n node records
+// or after d since the last write, whichever comes first, and always at the
+// end of the run. Batching is what makes a cold node cost microseconds
+// instead of a database commit; the default (256 records or 1 s) bounds
+// what a crash can lose to about a second of work.
+func WithFlush(n int, d time.Duration) Option {
+	return func(c *Cache) error {
+		if n < 1 || d <= 0 {
+			return fmt.Errorf("%w: flush every %d records / %v", ErrInvalid, n, d)
+		}
+		c.flushEvery, c.flushAfter = n, d
+		return nil
+	}
+}
+
+// New returns a Cache over a metadata store and a result store. The Cache
+// does not own the stores: Close them after the Cache.
+func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error) {
+	if meta == nil || results == nil {
+		return nil, fmt.Errorf("%w: flowcache: New needs a metadata store and a result store", ErrInvalid)
+	}
+	c := &Cache{
+		meta:       meta,
+		results:    results,
+		hasher:     defaultHasher{},
+		log:        newEventLog(slog.New(slog.DiscardHandler)),
+		now:        time.Now,
+		flushEvery: 256,
+		flushAfter: time.Second,
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.logFile != "" {
+		if err := c.log.openFile(c.logFile); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Metadata returns the metadata store.
+func (c *Cache) Metadata() MetadataStore { return c.meta }
+
+// Results returns the result store.
+func (c *Cache) Results() ResultStore { return c.results }
+
+// Close closes the log file, if any. It does not close the stores.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.log.close()
+}
+
+// Logs returns the events kept in memory at or above level (slog.LevelInfo:
+// get_result and execute_node; slog.LevelDebug: all). With run == "" the
+// map is keyed by run id, one entry per run of this Cache; with a run id it
+// is keyed by node name and holds that run's events.
+func (c *Cache) Logs(level slog.Level, run RunID) map[string][]Event {
+	out := map[string][]Event{}
+	if run == "" {
+		for _, id := range c.log.runs() {
+			if evs := c.log.events(level, id); len(evs) > 0 {
+				out[string(id)] = evs
+			}
+		}
+		return out
+	}
+	for _, e := range c.log.events(level, run) {
+		out[e.Node] = append(out[e.Node], e)
+	}
+	return out
+}
+
+// Events returns the events of one run at or above level, in the order they
+// happened.
+func (c *Cache) Events(level slog.Level, run RunID) []Event { return c.log.events(level, run) }
+
+// RunIDs returns the ids of every run recorded in the metadata store (by any
+// process), oldest first.
+func (c *Cache) RunIDs(ctx context.Context) ([]RunID, error) {
+	runs, err := c.meta.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]RunID, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
+// LastRunID returns the id of the last run started by this Cache or, when it
+// has started none, the newest run in the metadata store. It returns an
+// error wrapping ErrNotFound when there is no run at all.
+func (c *Cache) LastRunID(ctx context.Context) (RunID, error) {
+	c.mu.Lock()
+	last := c.lastRun
+	c.mu.Unlock()
+	if last != "" {
+		return last, nil
+	}
+	ids, err := c.RunIDs(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", fmt.Errorf("flowcache: no run recorded: %w", ErrNotFound)
+	}
+	return ids[len(ids)-1], nil
+}
+
+// DataVersions returns the data version of every node (and input) of a run,
+// as recorded in the metadata store, keyed by node name, or node[task] for
+// nodes inside fan-out branches. When a node was recorded twice (retrieved,
+// then executed again because its result was unreadable), the last record
+// wins.
+func (c *Cache) DataVersions(ctx context.Context, run RunID) (map[string]DataVersion, error) {
+	recs, err := c.meta.Run(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]DataVersion, len(recs))
+	for _, r := range recs {
+		out[RecordName(r.Node, r.Task)] = r.DataVersion
+	}
+	return out, nil
+}
+
+// RecordName returns node, or node@task for a node inside a fan-out branch;
+// it is the key of DataVersions.
+func RecordName(node, task string) string {
+	if task == "" {
+		return node
+	}
+	return node + "@" + task
+}
+
+// Run is one execution of a dataflow through a Cache. Its methods are safe
+// for concurrent use by the executor's goroutines. End must be called when
+// the execution is over, to write what is pending.
+type Run struct {
+	c  *Cache
+	id RunID
+
+	mu        sync.Mutex
+	pending   Batch
+	lastFlush time.Time
+	ended     bool
+}
+
+// BeginRun starts a run: it gets a new run id and records it in the
+// metadata store.
+func (c *Cache) BeginRun(ctx context.Context) (*Run, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("flowcache: cache: %w", ErrClosed)
+	}
+	c.mu.Unlock()
+	id := NewRunID()
+	now := c.now()
+	if err := c.meta.BeginRun(ctx, RunInfo{ID: id, Started: now}); err != nil {
+		return nil, fmt.Errorf("flowcache: begin run: %w", err)
+	}
+	c.mu.Lock()
+	c.lastRun = id
+	c.mu.Unlock()
+	return &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}, nil
+}
+
+// ID returns the run id.
+func (r *Run) ID() RunID { return r.id }
+
+// Cache returns the cache the run belongs to.
+func (r *Run) Cache() *Cache { return r.c }
+
+func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg, value string) {
+	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
+}
+
+// version fingerprints v. An unhashable value gets a unique version and an
+// unhashable_data_version event.
+func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersion, bool) {
+	sum, err := r.c.hasher.Sum(v)
+	if err != nil {
+		r.emit(ctx, node, task, ActorAdapter, EventUnhashable, "unhashable", err.Error())
+		return NewUniqueVersion(), false
+	}
+	return DataVersion(sum.String()), true
+}
+
+// CodeVersionFallback records that the code version of node was not derived
+// from its source (why says why), so a change of the node's code alone will
+// not be seen until the build changes.
+func (r *Run) CodeVersionFallback(ctx context.Context, node, why string) {
+	r.emit(ctx, node, "", ActorAdapter, EventCodeVersion, "fallback", why)
+}
+
+// Value is a node result, input or override as it flows through a run: its
+// data version, and its value loaded only when something needs it.
+type Value struct {
+	name, task string
+
+	mu      sync.Mutex
+	version DataVersion
+	loaded  bool
+	val     any
+	// load fetches the value (from the result store, or by executing the
+	// node again); it is called at most once successfully.
+	load func(ctx context.Context) (any, DataVersion, error)
+}
+
+// Name returns the name of the node or input the value belongs to.
+func (v *Value) Name() string { return v.name }
+
+// Task returns the task id of the value ("" outside fan-out branches).
+func (v *Value) Task() string { return v.task }
+
+// Version returns the data version of the value.
+func (v *Value) Version() DataVersion {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.version
+}
+
+// Loaded reports whether the value is in memory.
+func (v *Value) Loaded() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.loaded
+}
+
+// Get returns the value, loading it from the result store on first use. When
+// the stored result is missing or damaged, the node is executed again.
+func (v *Value) Get(ctx context.Context) (any, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.loaded {
+		return v.val, nil
+	}
+	val, ver, err := v.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.val, v.loaded, v.load = val, true, nil
+	if ver != "" {
+		v.version = ver
+	}
+	return val, nil
+}
+
+func loadedValue(name, task string, ver DataVersion, val any) *Value {
+	return &Value{name: name, task: task, version: ver, loaded: true, val: val}
+}
+
+// Input versions an input of the run.
+func (r *Run) Input(ctx context.Context, name string, v any) *Value {
+	ver, _ := r.version(ctx, name, "", v)
+	r.emit(ctx, name, "", ActorAdapter, EventIsInput, "", string(ver))
+	r.record(ctx, NodeRecord{Node: name, Key: CacheKey{Node: name}, DataVersion: ver, Outcome: OutcomeInput, Size: -1}, nil, "")
+	return loadedValue(name, "", ver, v)
+}
+
+// Override versions an override of the run: a value given for a node, which
+// is then neither executed nor stored.
+func (r *Run) Override(ctx context.Context, name string, v any) *Value {
+	ver, _ := r.version(ctx, name, "", v)
+	r.emit(ctx, name, "", ActorAdapter, EventIsOverride, "", string(ver))
+	r.record(ctx, NodeRecord{Node: name, Key: CacheKey{Node: name}, DataVersion: ver, Outcome: OutcomeOverride, Size: -1}, nil, "")
+	return loadedValue(name, "", ver, v)
+}
+
+// Item returns the value of one item yielded by a fan-out (expanding) node,
+// for the branch task task.
+func (r *Run) Item(ctx context.Context, node, task string, v any) *Value {
+	ver, _ := r.version(ctx, node, task, v)
+	r.emit(ctx, node, task, ActorAdapter, EventSetDataVersion, "item", string(ver))
+	return loadedValue(node, task, ver, v)
+}
+
+// TaskID returns the task id of item i of the fan-out node expander:
+// expander[i].
+func TaskID(expander string, i int) string { return expander + "[" + strconv.Itoa(i) + "]" }
+
+// Expand executes a fan-out node, which is never retrieved: exec returns the
+// items, and each becomes the value of one branch task (task id
+// TaskID(spec.Name, i)), versioned by its fingerprint. The branch nodes are
+// then retrieved or executed per item like any other node, so a warm run
+// executes only the expanding node.
+func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec func(ctx context.Context, args []any) ([]any, error)) ([]*Value, error) {
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, "expand", Recompute.String())
+	var items []any
+	_, dur, err := r.execute(ctx, spec, "", deps, func(ctx context.Context, args []any) (any, error) {
+		var err error
+		items, err = exec(ctx, args)
+		return nil, err
+	})
+	if err != nil {
+		r.record(ctx, NodeRecord{Node: spec.Name, Behavior: Recompute, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
+		return nil, err
+	}
+	vals := make([]*Value, len(items))
+	for i, it := range items {
+		vals[i] = r.Item(ctx, spec.Name, TaskID(spec.Name, i), it)
+	}
+	ver := fingerprintVersions(vals)
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventSetDataVersion, fmt.Sprintf("%d items", len(items)), string(ver))
+	r.record(ctx, NodeRecord{Node: spec.Name, Key: r.key(spec, deps), DataVersion: ver, Behavior: Recompute, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
+	return vals, nil
+}
+
+// Join returns the value a collect node receives from a fan-out: the values
+// of one branch node over every task, in order. Its data version is derived
+// from theirs; its value, once loaded, is a []any.
+func (r *Run) Join(name string, vals []*Value) *Value {
+	h := fingerprintVersions(vals)
+	return &Value{name: name, version: h, load: func(ctx context.Context) (any, DataVersion, error) {
+		out := make([]any, len(vals))
+		for i, v := range vals {
+			x, err := v.Get(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			out[i] = x
+		}
+		return out, fingerprintVersions(vals), nil
+	}}
+}
+
+func fingerprintVersions(vals []*Value) DataVersion {
+	deps := make([]Dep, len(vals))
+	for i, v := range vals {
+		deps[i] = Dep{Name: fmt.Sprint(i), Version: v.Version()}
+	}
+	k := CacheKey{Node: "join", CodeVersion: "join", Deps: deps}
+	return DataVersion(k.ID())
+}
+
+// Final marks v as a requested output and returns its value.
+func (r *Run) Final(ctx context.Context, v *Value) (any, error) {
+	r.emit(ctx, v.name, v.task, ActorAdapter, EventIsFinalVar, "", string(v.Version()))
+	return v.Get(ctx)
+}
+
+// NodeSpec describes a node to the cache.
+type NodeSpec struct {
+	Name        string
+	CodeVersion CodeVersion
+	// Behavior is the resolved behaviour (Unset means Default).
+	Behavior Behavior
+	// Format stores the node's results.
+	Format Format
+	// Type is the Go type of the node's result, used to decode it.
+	Type reflect.Type
+}
+
+// ExecFunc runs a node on the values of its dependencies, in the order they
+// were given to Run.Node.
+type ExecFunc func(ctx context.Context, args []any) (any, error)
+
+// NodeError is returned by Run.Node when the node's function failed.
+type NodeError struct {
+	Node string
+	Task string
+	Err  error
+}
+
+func (e *NodeError) Error() string {
+	if e.Task != "" {
+		return fmt.Sprintf("node %q (task %s): %v", e.Node, e.Task, e.Err)
+	}
+	return fmt.Sprintf("node %q: %v", e.Node, e.Err)
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// Node retrieves or executes one node. deps are the values of its
+// dependencies; a dependency value is loaded only if the node has to be
+// executed. The returned Value carries the node's data version; its value is
+// loaded when something calls Get.
+func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Value, exec ExecFunc) (*Value, error) {
+	b := spec.Behavior
+	if b == Unset {
+		b = Default
+	}
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventResolveBehavior, "", b.String())
+
+	if b == Disable || b == Ignore {
+		val, dur, err := r.execute(ctx, spec, task, deps, exec)
+		if err != nil {
+			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
+			return nil, err
+		}
+		ver := IgnoredVersion
+		if b == Disable {
+			ver = NewUniqueVersion()
+		}
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, b.String(), string(ver))
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: CacheKey{Node: spec.Name, CodeVersion: spec.CodeVersion}, DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
+		return loadedValue(spec.Name, task, ver, val), nil
+	}
+
+	key := r.key(spec, deps)
+	id := key.ID()
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
+
+	if b == Default {
+		e, err := r.c.meta.Get(ctx, id)
+		switch {
+		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "hit", string(e.DataVersion))
+			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "hit", string(e.DataVersion))
+			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, id)
+			v := &Value{name: spec.Name, task: task, version: e.DataVersion}
+			v.load = func(ctx context.Context) (any, DataVersion, error) {
+				return r.load(ctx, spec, task, e.DataVersion, deps, exec)
+			}
+			return v, nil
+		case err == nil:
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "stored with format "+e.Format)
+		case errors.Is(err, ErrNotFound):
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "")
+		default:
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "error", err.Error())
+		}
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "")
+	}
+	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
+	if err != nil {
+		return nil, err
+	}
+	return loadedValue(spec.Name, task, ver, val), nil
+}
+
+func (r *Run) key(spec *NodeSpec, deps []*Value) CacheKey {
+	kd := make([]Dep, len(deps))
+	for i, d := range deps {
+		kd[i] = Dep{Name: d.name, Version: d.Version()}
+	}
+	return NewCacheKey(spec.Name, spec.CodeVersion, kd)
+}
+
+// execute loads the dependencies and runs the node.
+func (r *Run) execute(ctx context.Context, spec *NodeSpec, task string, deps []*Value, exec ExecFunc) (any, time.Duration, error) {
+	args := make([]any, len(deps))
+	for i, d := range deps {
+		v, err := d.Get(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		args[i] = v
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventExecuteNode, "", "")
+	start := time.Now()
+	val, err := exec(ctx, args)
+	dur := time.Since(start)
+	if err != nil {
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventFailedExecution, "", err.Error())
+		var ne *NodeError
+		if errors.As(err, &ne) && ne.Node == spec.Name {
+			return nil, dur, err
+		}
+		return nil, dur, &NodeError{Node: spec.Name, Task: task, Err: err}
+	}
+	return val, dur, nil
+}
+
+// executeAndStore executes a Default or Recompute node, and stores its result
+// and mapping.
+func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
+	val, dur, err := r.execute(ctx, spec, task, deps, exec)
+	if err != nil {
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
+		return nil, "", err
+	}
+	// The dependencies are loaded now; a dependency executed again because
+	// its stored result was unreadable may have a new version, so the key is
+	// computed from what the node actually ran on.
+	key := r.key(spec, deps)
+	ver, ok := r.version(ctx, spec.Name, task, val)
+	if !ok {
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
+		return val, ver, nil
+	}
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, "", string(ver))
+	rid := ResultID{Version: ver, Format: spec.Format.Name()}
+	size, err := r.c.results.Put(ctx, rid, func(w io.Writer) error { return spec.Format.Encode(w, val) })
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "set_result", err.Error())
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
+		return val, ver, nil
+	}
+	msg := "stored"
+	if size == 0 {
+		msg, size = "exists", -1
+	}
+	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(ver))
+	now := r.c.now()
+	entry := &Entry{Key: key, DataVersion: ver, Format: rid.Format, Created: now, LastUsed: now}
+	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventSetCacheKey, "", string(key.ID()))
+	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: ver, Format: rid.Format, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: size}, entry, "")
+	return val, ver, nil
+}
+
+// load reads a retrieved node's result. A missing or damaged result is a
+// miss: the node is executed again (and its result stored again).
+func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVersion, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
+	rid := ResultID{Version: ver, Format: spec.Format.Name()}
+	val, err := r.read(ctx, spec, rid)
+	if err == nil {
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "loaded", string(ver))
+		return val, "", nil
+	}
+	if ctx.Err() != nil {
+		return nil, "", ctx.Err()
+	}
+	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "miss", err.Error())
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventMissingResult, "", err.Error())
+	if errors.Is(err, ErrCorrupt) {
+		// Remove the damaged result, or Put would find it there and the
+		// node would be executed again in every run.
+		if derr := r.c.results.Delete(ctx, rid); derr != nil {
+			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "delete damaged result", derr.Error())
+		}
+	}
+	val, nver, err := r.executeAndStore(ctx, spec, task, Recompute, deps, exec)
+	if err != nil {
+		return nil, "", err
+	}
+	return val, nver, nil
+}
+
+// read decodes a stored result and checks that it was read to its verified
+// end.
+func (r *Run) read(ctx context.Context, spec *NodeSpec, rid ResultID) (val any, err error) {
+	rc, err := r.c.results.Get(ctx, rid)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := rc.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	defer func() {
+		// A decoder must not panic on bad input; if one does, the result
+		// is treated as damaged, never as a crash.
+		if p := recover(); p != nil {
+			val, err = nil, fmt.Errorf("%w: decoding %s with %s panicked: %v", ErrCorrupt, rid, rid.Format, p)
+		}
+	}()
+	val, err = spec.Format.Decode(rc, spec.Type)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decoding %s: %v", ErrCorrupt, rid, err)
+	}
+	// Read to the end: the checksum is verified there.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, err
+	}
+	if val == nil || (spec.Type != nil && reflect.TypeOf(val) != spec.Type && !(spec.Type.Kind() == reflect.Interface && reflect.TypeOf(val).Implements(spec.Type))) {
+		if val != nil || (spec.Type != nil && !canBeNil(spec.Type)) {
+			return nil, fmt.Errorf("%w: %s decoded to %T, want %v", ErrCorrupt, rid, val, spec.Type)
+		}
+	}
+	return val, nil
+}
+
+func canBeNil(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return true
+	}
+	return false
+}
+
+// record queues a node record (and an entry to write, and a hit) and writes
+// the batch when it is due.
+func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	r.mu.Lock()
+	r.pending.Records = append(r.pending.Records, rec)
+	if entry != nil {
+		r.pending.Entries = append(r.pending.Entries, *entry)
+	}
+	if hit != "" {
+		r.pending.Hits = append(r.pending.Hits, hit)
+	}
+	due := len(r.pending.Records) >= r.c.flushEvery || r.c.now().Sub(r.lastFlush) >= r.c.flushAfter
+	r.mu.Unlock()
+	if due {
+		_ = r.Flush(ctx)
+	}
+}
+
+// Flush writes the pending metadata now.
+func (r *Run) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	b := r.pending
+	r.pending = Batch{Run: r.id}
+	r.lastFlush = r.c.now()
+	r.mu.Unlock()
+	if len(b.Records) == 0 && len(b.Entries) == 0 && len(b.Hits) == 0 {
+		return nil
+	}
+	b.Now = r.c.now()
+	// Metadata is written even when the run's context is cancelled: what was
+	// executed is worth keeping.
+	err := r.c.meta.Write(context.WithoutCancel(ctx), b)
+	if err != nil {
+		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, "write", err.Error())
+		return fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
+	}
+	return nil
+}
+
+// End writes what is pending. The run must not be used afterwards.
+func (r *Run) End(ctx context.Context) error {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return nil
+	}
+	r.ended = true
+	r.mu.Unlock()
+	return r.Flush(ctx)
+}

@@ -1,0 +1,160 @@
+package codeversion
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// buildIdentity is what the fallback knows about the running build.
+type buildIdentity struct {
+	ok       bool
+	goVer    string
+	main     debug.Module
+	deps     []*debug.Module
+	revision string
+	modified string
+	// exe is the SHA-256 of the executable, set when the main module has no
+	// clean VCS revision (or no build information exists); exeErr says why
+	// it could not be read.
+	exe    string
+	exeErr error
+}
+
+func (r *resolver) buildIdentity() *buildIdentity {
+	r.build.Do(func() {
+		b := &buildIdentity{goVer: runtime.Version()}
+		if bi, ok := r.buildInfo(); ok && bi != nil {
+			b.ok = true
+			b.goVer = bi.GoVersion
+			b.main = bi.Main
+			b.deps = bi.Deps
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					b.revision = s.Value
+				case "vcs.modified":
+					b.modified = s.Value
+				}
+			}
+		}
+		if !b.ok || b.revision == "" || b.modified == "true" {
+			b.exe, b.exeErr = r.exeHash()
+		}
+		r.buildData = b
+	})
+	return r.buildData
+}
+
+// fallback returns the build-derived Info for a function whose source could
+// not be used; reason says why.
+func (r *resolver) fallback(loc location, reason string) Info {
+	b := r.buildIdentity()
+	pkg, _ := splitName(loc.name)
+	h := sha256.New()
+	var from string
+	// Fields are written with their lengths, so that no two different
+	// identities hash the same.
+	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
+	field("fallback")
+	field(loc.name)
+	switch m := moduleOf(b, pkg); {
+	case m != nil && m != &b.main:
+		// A dependency: its version identifies its code.
+		if m.Replace != nil {
+			m = m.Replace
+		}
+		field("dep")
+		field(m.Path)
+		field(m.Version)
+		field(m.Sum)
+		from = "module " + m.Path + "@" + m.Version
+	case m == nil && b.ok && isStd(pkg):
+		// The standard library comes with the Go version.
+		field("std")
+		field(b.goVer)
+		from = "Go " + b.goVer
+	default:
+		// The main module (or no build information at all).
+		field("main")
+		field(b.main.Path)
+		field(b.main.Version)
+		field(b.revision)
+		field(b.modified)
+		from = "module " + b.main.Path
+		if b.revision != "" {
+			from += " revision " + b.revision
+			if b.modified == "true" {
+				from += " (modified)"
+			}
+		}
+		if b.exe != "" || b.exeErr != nil {
+			field(b.exe)
+			if b.exeErr != nil {
+				// Without any identity of the build, the name is all we
+				// have: say so, a stale result may be served.
+				from += "; no VCS revision and the executable cannot be read: code changes are not detected"
+			} else {
+				from += " and the executable's SHA-256"
+			}
+		}
+	}
+	fmt.Fprintf(h, "end\n")
+	return Info{
+		Version:  hex.EncodeToString(h.Sum(nil)),
+		Func:     loc.name,
+		Line:     loc.line,
+		Fallback: reason + "; version derived from the build: " + from,
+	}
+}
+
+// moduleOf returns the module that holds package pkg (the longest matching
+// module path), or nil.
+func moduleOf(b *buildIdentity, pkg string) *debug.Module {
+	if !b.ok || pkg == "" {
+		return nil
+	}
+	var best *debug.Module
+	try := func(m *debug.Module) {
+		if m.Path != "" && (pkg == m.Path || strings.HasPrefix(pkg, m.Path+"/")) &&
+			(best == nil || len(m.Path) > len(best.Path)) {
+			best = m
+		}
+	}
+	try(&b.main)
+	for _, d := range b.deps {
+		try(d)
+	}
+	return best
+}
+
+// isStd reports whether a package path belongs to the standard library: its
+// first element has no dot. ("main" and the packages of a module without a
+// dot in its path are matched by moduleOf first.)
+func isStd(pkg string) bool {
+	first, _, _ := strings.Cut(pkg, "/")
+	return !strings.Contains(first, ".") && pkg != "main"
+}
+
+// hashExecutable returns the hex SHA-256 of the running executable.
+func hashExecutable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,130 @@
+package fingerprint
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Fingerprinter is implemented by types that define their own fingerprint.
+// Fingerprint feeds the parts of the value that make up its identity to w;
+// the result is tagged with the type's identity. It must be deterministic,
+// must not retain w, and should return an error (which makes the value
+// unhashable) rather than panic. Errors returned by w.Value may be returned
+// as they are.
+type Fingerprinter interface {
+	Fingerprint(w *Writer) error
+}
+
+// Registry maps types to fingerprint functions, for types whose definition
+// the user does not own. It is safe for concurrent use. The zero value is
+// an empty registry ready to use.
+type Registry struct {
+	mu    sync.RWMutex
+	fns   map[reflect.Type]customFunc
+	plans atomic.Pointer[planCache]
+}
+
+// DefaultRegistry is the registry of Hashers made without WithRegistry,
+// and of [Of].
+var DefaultRegistry = NewRegistry()
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{} }
+
+// Register makes r fingerprint values of type T with fn, replacing any
+// earlier function for T. T must be a concrete (non-interface) type; values
+// of type T are matched exactly, wherever they appear (top level, fields,
+// elements, behind pointers and interfaces). Register panics if T is an
+// interface type or fn is nil.
+//
+// Registering after sums were computed is allowed: sums computed afterwards
+// use fn.
+func Register[T any](r *Registry, fn func(w *Writer, v T) error) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Interface {
+		panic(fmt.Sprintf("fingerprint: Register: %v is an interface type", t))
+	}
+	if fn == nil {
+		panic("fingerprint: Register: nil function")
+	}
+	cf := func(w *Writer, v reflect.Value) error {
+		return fn(w, *(*T)(addrOf(v)))
+	}
+	r.mu.Lock()
+	if r.fns == nil {
+		r.fns = make(map[reflect.Type]customFunc)
+	}
+	r.fns[t] = cf
+	r.plans.Store(newPlanCache()) // plans built before may embed the old rule
+	r.mu.Unlock()
+}
+
+// customFunc hashes an addressable value of a custom type into w.
+type customFunc func(w *Writer, v reflect.Value) error
+
+// addrOf returns the address of v, which must be addressable; it works on
+// values read through unexported fields too.
+func addrOf(v reflect.Value) unsafe.Pointer { return unsafe.Pointer(v.UnsafeAddr()) }
+
+// Built-in rules for standard library types whose memory is not their value.
+var builtins = map[reflect.Type]customFunc{
+	reflect.TypeFor[time.Time](): func(w *Writer, v reflect.Value) error {
+		t := *(*time.Time)(addrOf(v))
+		w.Int(t.Unix())
+		w.Int(int64(t.Nanosecond()))
+		w.String(t.Location().String())
+		return nil
+	},
+	reflect.TypeFor[time.Location](): func(w *Writer, v reflect.Value) error {
+		w.String((*time.Location)(addrOf(v)).String())
+		return nil
+	},
+	reflect.TypeFor[sync.Mutex]():   func(*Writer, reflect.Value) error { return nil },
+	reflect.TypeFor[sync.RWMutex](): func(*Writer, reflect.Value) error { return nil },
+}
+
+var fingerprinterType = reflect.TypeFor[Fingerprinter]()
+
+// Where a custom rule comes from; part of the type identity.
+const (
+	srcRegistry byte = 1 + iota
+	srcMethod
+	srcBuiltin
+)
+
+func hookFunc(t reflect.Type) customFunc {
+	return func(w *Writer, v reflect.Value) error {
+		fp := reflect.NewAt(t, addrOf(v)).Interface().(Fingerprinter)
+		return fp.Fingerprint(w)
+	}
+}
+
+func (r *Registry) cache() *planCache {
+	if c := r.plans.Load(); c != nil {
+		return c
+	}
+	r.plans.CompareAndSwap(nil, newPlanCache())
+	return r.plans.Load()
+}
+
+// customFor returns the custom rule for t, if any, and where it comes from.
+func (r *Registry) customFor(t reflect.Type) (customFunc, byte) {
+	r.mu.RLock()
+	fn := r.fns[t]
+	r.mu.RUnlock()
+	if fn != nil {
+		return fn, srcRegistry
+	}
+	if t.Kind() != reflect.Interface && t.Kind() != reflect.Pointer &&
+		reflect.PointerTo(t).Implements(fingerprinterType) {
+		return hookFunc(t), srcMethod
+	}
+	if fn := builtins[t]; fn != nil {
+		return fn, srcBuiltin
+	}
+	return nil, 0
+}

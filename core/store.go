@@ -1,0 +1,180 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"time"
+)
+
+// The error vocabulary of flowcache. Stores wrap these (with the key, node or
+// version in the message) so callers test them with errors.Is.
+var (
+	// ErrNotFound: no entry for a cache key, no stored result for a data
+	// version, no run with that id.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt: stored bytes failed verification (bad header, short,
+	// checksum mismatch) or could not be decoded. The adapter treats it as a
+	// miss; it never yields a value.
+	ErrCorrupt = errors.New("corrupt stored data")
+	// ErrClosed: the store or cache was closed.
+	ErrClosed = errors.New("closed")
+	// ErrUnsupportedType: a format cannot store values of a type.
+	ErrUnsupportedType = errors.New("unsupported type")
+	// ErrInvalid: bad input from the caller (an empty key, a bad option).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Entry is what the metadata store keeps for one cache key: the key's parts,
+// the data version of the node result it maps to, and the format the result
+// is stored in.
+type Entry struct {
+	Key         CacheKey
+	DataVersion DataVersion
+	Format      string
+	Created     time.Time
+	LastUsed    time.Time
+}
+
+// ID returns the lookup key of e.
+func (e Entry) ID() KeyID { return e.Key.ID() }
+
+// Outcome says what happened to a node in a run.
+type Outcome string
+
+// The outcomes recorded in run history.
+const (
+	OutcomeRetrieved Outcome = "retrieved" // the cache key was found; the node was not executed
+	OutcomeExecuted  Outcome = "executed"  // the node was executed (a miss, Recompute, Disable or Ignore)
+	OutcomeFailed    Outcome = "failed"    // the node was executed and returned an error
+	OutcomeInput     Outcome = "input"     // the value was given as an input
+	OutcomeOverride  Outcome = "override"  // the value was given as an override
+	OutcomeSkipped   Outcome = "skipped"   // the run ended before the node could run
+)
+
+// NodeRecord is one line of a run's history: what one node (in one task, for
+// nodes inside a fan-out branch) did in the run.
+type NodeRecord struct {
+	Node string
+	// Task is the task id of a node inside a fan-out branch ("" otherwise).
+	Task string
+	// Key is the cache key of the node; its CodeVersion is empty for inputs
+	// and overrides.
+	Key         CacheKey
+	DataVersion DataVersion
+	Format      string
+	Behavior    Behavior
+	Outcome     Outcome
+	// Duration is the time spent executing the node (0 when retrieved).
+	Duration time.Duration
+	// Size is the number of bytes of the stored result written in this run,
+	// or -1 when nothing was written.
+	Size int64
+}
+
+// RunInfo describes a run in the metadata store.
+type RunInfo struct {
+	ID      RunID
+	Started time.Time
+}
+
+// Batch is a set of metadata writes that a store applies atomically: either
+// all of it is visible afterwards, or none of it.
+type Batch struct {
+	Run RunID
+	// Entries are mappings to create, or to replace when their key exists
+	// (a recomputed node's new result replaces the old mapping).
+	Entries []Entry
+	// Hits are cache keys retrieved in this run; a store may update their
+	// last-used time to Now.
+	Hits []KeyID
+	// Records are appended to the run's history.
+	Records []NodeRecord
+	// Now is the time of the batch (last-used and created times).
+	Now time.Time
+}
+
+// MetadataStore maps cache keys to data versions and keeps run history.
+//
+// Implementations must be safe for concurrent use by several goroutines,
+// and should be safe for several processes sharing the same storage.
+type MetadataStore interface {
+	// BeginRun records the start of a run. Runs are listed in the order they
+	// began.
+	BeginRun(ctx context.Context, run RunInfo) error
+	// Get returns the entry for a cache key. It returns an error wrapping
+	// ErrNotFound when there is none.
+	Get(ctx context.Context, id KeyID) (Entry, error)
+	// Write applies a batch atomically. Writing the same batch twice has
+	// the same effect as writing it once, except for the run's history.
+	Write(ctx context.Context, b Batch) error
+	// Delete removes the entry of a cache key. Deleting a missing entry is
+	// not an error.
+	Delete(ctx context.Context, id KeyID) error
+	// DeleteAll removes every entry and all run history.
+	DeleteAll(ctx context.Context) error
+	// Runs returns every run, oldest first.
+	Runs(ctx context.Context) ([]RunInfo, error)
+	// Run returns the history of one run in the order it was written. It
+	// returns an error wrapping ErrNotFound for an unknown run.
+	Run(ctx context.Context, run RunID) ([]NodeRecord, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ResultStore keeps encoded results, addressed by ResultID
+// (content-addressed: many cache keys may share one result).
+//
+// Implementations must be safe for concurrent use, verify what they read
+// (a torn, truncated or altered result must never read back as valid bytes)
+// and write atomically (a reader sees a whole result or none).
+type ResultStore interface {
+	// Put stores the bytes written by write under id. If write returns an
+	// error or ctx is cancelled, nothing is stored. If a result for id
+	// already exists, Put may return without calling write. Put returns the
+	// number of bytes write wrote (0 when it was not called).
+	Put(ctx context.Context, id ResultID, write func(io.Writer) error) (int64, error)
+	// Get opens the result stored under id. It returns an error wrapping
+	// ErrNotFound when there is none. The reader verifies the bytes as they
+	// are read: a damaged result makes Read return an error wrapping
+	// ErrCorrupt, at the latest when the end is reached, so a caller must
+	// read to io.EOF before trusting what it decoded.
+	Get(ctx context.Context, id ResultID) (io.ReadCloser, error)
+	// Exists reports whether a result is stored under id (without
+	// verifying it).
+	Exists(ctx context.Context, id ResultID) (bool, error)
+	// Delete removes a result. Deleting a missing result is not an error.
+	Delete(ctx context.Context, id ResultID) error
+	// DeleteAll removes every result.
+	DeleteAll(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Format encodes node results to bytes and back (a materializer).
+//
+// Implementations must be safe for concurrent use.
+type Format interface {
+	// Name identifies the encoding; it is stored with every result and is
+	// part of the result's id, so it must change whenever the encoding
+	// changes incompatibly (e.g. "gob", "json+zstd").
+	Name() string
+	// Check reports whether values of type t can be stored and loaded back
+	// equal. Its error wraps ErrUnsupportedType and names the type and, for
+	// structs, the field at fault.
+	Check(t reflect.Type) error
+	// Encode writes v to w.
+	Encode(w io.Writer, v any) error
+	// Decode reads a value of type t from r. Corrupt input must give an
+	// error, never a panic.
+	Decode(r io.Reader, t reflect.Type) (any, error)
+}
+
+// EntryWalker is an optional interface of metadata stores that can list
+// their entries (for inspection, verification and eviction).
+type EntryWalker interface {
+	// WalkEntries calls fn for every entry, in no particular order, and
+	// stops at the first error fn returns.
+	WalkEntries(ctx context.Context, fn func(Entry) error) error
+}

@@ -1,0 +1,538 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/core/codeversion"
+	"github.com/flowcache/flowcache/formats"
+)
+
+// DefaultCacheDir is where WithCache keeps the cache when no directory or
+// stores are given.
+const DefaultCacheDir = ".flowcache"
+
+// AllNodes, given to a behaviour list (Recompute, Disable, Ignore,
+// DefaultNodes), names every node.
+const AllNodes = "*"
+
+// Builder declares a dataflow and how it is cached. Its methods record
+// errors, which Build returns.
+type Builder struct {
+	nodes       []*NodeDef
+	parallelism int
+	cache       *cacheConfig
+	errs        []error
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder { return &Builder{} }
+
+// WithNodes adds nodes to the dataflow.
+func (b *Builder) WithNodes(nodes ...*NodeDef) *Builder {
+	b.nodes = append(b.nodes, nodes...)
+	return b
+}
+
+// WithParallelism sets how many nodes may execute at once (default
+// GOMAXPROCS). 1 runs the nodes one at a time.
+func (b *Builder) WithParallelism(n int) *Builder {
+	if n < 1 {
+		b.errs = append(b.errs, fmt.Errorf("driver: WithParallelism(%d): want at least 1", n))
+	}
+	b.parallelism = n
+	return b
+}
+
+type cacheConfig struct {
+	dir       string
+	meta      core.MetadataStore
+	results   core.ResultStore
+	behaviors core.BehaviorConfig
+	logFile   string
+	logToFile bool
+	logger    *slog.Logger
+	format    core.Format
+	hasher    core.Hasher
+	coreOpts  []core.Option
+}
+
+// CacheOption configures the cache of a build.
+type CacheOption func(*cacheConfig) error
+
+// CacheDir keeps the cache in dir (default ./.flowcache): results as files,
+// metadata in SQLite.
+func CacheDir(dir string) CacheOption {
+	return func(c *cacheConfig) error {
+		if dir == "" {
+			return errors.New("CacheDir: empty directory")
+		}
+		c.dir = dir
+		return nil
+	}
+}
+
+// CacheStores uses the given stores instead of a directory. The driver does
+// not close them.
+func CacheStores(meta core.MetadataStore, results core.ResultStore) CacheOption {
+	return func(c *cacheConfig) error {
+		if meta == nil || results == nil {
+			return errors.New("CacheStores: nil store")
+		}
+		c.meta, c.results = meta, results
+		return nil
+	}
+}
+
+// DefaultNodes gives the nodes the Default behaviour (useful with
+// DefaultBehavior(core.Disable): only these nodes are cached).
+func DefaultNodes(nodes ...string) CacheOption { return behaviorList(core.Default, nodes) }
+
+// Recompute gives the nodes the Recompute behaviour.
+func Recompute(nodes ...string) CacheOption { return behaviorList(core.Recompute, nodes) }
+
+// Disable gives the nodes the Disable behaviour.
+func Disable(nodes ...string) CacheOption { return behaviorList(core.Disable, nodes) }
+
+// Ignore gives the nodes the Ignore behaviour.
+func Ignore(nodes ...string) CacheOption { return behaviorList(core.Ignore, nodes) }
+
+func behaviorList(b core.Behavior, nodes []string) CacheOption {
+	return func(c *cacheConfig) error {
+		p := map[core.Behavior]*[]string{
+			core.Default: &c.behaviors.Default, core.Recompute: &c.behaviors.Recompute,
+			core.Disable: &c.behaviors.Disable, core.Ignore: &c.behaviors.Ignore,
+		}[b]
+		*p = append(*p, nodes...)
+		return nil
+	}
+}
+
+// DefaultBehavior sets the behaviour of the nodes that are in no behaviour
+// list and have no behaviour of their own (default core.Default).
+func DefaultBehavior(b core.Behavior) CacheOption {
+	return func(c *cacheConfig) error {
+		if b < core.Default || b > core.Ignore {
+			return fmt.Errorf("DefaultBehavior(%v): not a behavior", b)
+		}
+		c.behaviors.DefaultBehavior = b
+		return nil
+	}
+}
+
+// LogToFile appends every cache event as a JSON line to path as it happens;
+// an empty path means events.jsonl in the cache directory.
+func LogToFile(path string) CacheOption {
+	return func(c *cacheConfig) error {
+		c.logToFile, c.logFile = true, path
+		return nil
+	}
+}
+
+// CacheLogger emits the cache's events to l (see core.WithLogger).
+func CacheLogger(l *slog.Logger) CacheOption {
+	return func(c *cacheConfig) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// DefaultFormat sets the format of nodes without WithFormat (default gob).
+func DefaultFormat(f core.Format) CacheOption {
+	return func(c *cacheConfig) error {
+		if f == nil {
+			return errors.New("DefaultFormat: nil format")
+		}
+		c.format = f
+		return nil
+	}
+}
+
+// CacheHasher sets how data versions are computed, e.g. a
+// *fingerprint.Hasher with another MaxDepth.
+func CacheHasher(h core.Hasher) CacheOption {
+	return func(c *cacheConfig) error {
+		c.hasher = h
+		return nil
+	}
+}
+
+// CacheCoreOptions passes options through to core.New.
+func CacheCoreOptions(opts ...core.Option) CacheOption {
+	return func(c *cacheConfig) error {
+		c.coreOpts = append(c.coreOpts, opts...)
+		return nil
+	}
+}
+
+// WithCache turns caching on. Without options the cache lives in
+// ./.flowcache (results as files, metadata in SQLite). Calling it twice is an
+// error.
+func (b *Builder) WithCache(opts ...CacheOption) *Builder {
+	if b.cache != nil {
+		b.errs = append(b.errs, errors.New("driver: WithCache called twice"))
+		return b
+	}
+	b.cache = &cacheConfig{}
+	for _, o := range opts {
+		if err := o(b.cache); err != nil {
+			b.errs = append(b.errs, fmt.Errorf("driver: WithCache: %w", err))
+		}
+	}
+	return b
+}
+
+var (
+	contextType = reflect.TypeFor[context.Context]()
+	errorType   = reflect.TypeFor[error]()
+)
+
+// node is a checked NodeDef.
+type node struct {
+	def        *NodeDef
+	name       string
+	fn         reflect.Value
+	params     []reflect.Type // one per dependency
+	takesCtx   bool
+	returnsErr bool
+	outType    reflect.Type // the function's result type
+	itemType   reflect.Type // Expand: element type of outType
+	deps       []string
+	code       codeversion.Info
+	spec       core.NodeSpec
+	expander   string // the Expand node whose branch this node is in, or ""
+	users      []string
+}
+
+func (n *node) expand() bool  { return n.def.opts.expand }
+func (n *node) collect() bool { return n.def.opts.collect }
+
+// Build checks the dataflow and returns a Driver: every function has the
+// right shape, every parameter type fits the node that feeds it, the graph
+// is acyclic, fan-outs are well formed, behaviours resolve, and every cached
+// node's result type can be stored in its format. Errors name the node and
+// the parameter at fault.
+func (b *Builder) Build() (*Driver, error) {
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	d := &Driver{nodes: map[string]*node{}, parallelism: b.parallelism}
+	if d.parallelism == 0 {
+		d.parallelism = runtime.GOMAXPROCS(0)
+	}
+	var errs []error
+	for _, def := range b.nodes {
+		if def == nil {
+			errs = append(errs, errors.New("driver: nil node"))
+			continue
+		}
+		if def.err != nil {
+			errs = append(errs, def.err)
+			continue
+		}
+		if def.name == "" || strings.ContainsAny(def.name, "\x00") {
+			errs = append(errs, fmt.Errorf("driver: node name %q is empty or has a NUL byte", def.name))
+			continue
+		}
+		if _, dup := d.nodes[def.name]; dup {
+			errs = append(errs, fmt.Errorf("driver: node %q declared twice", def.name))
+			continue
+		}
+		n, err := checkFunc(def)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.nodes[def.name] = n
+		d.order = append(d.order, def.name)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := d.checkGraph(); err != nil {
+		return nil, err
+	}
+	if err := d.setupCache(b.cache); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func checkFunc(def *NodeDef) (*node, error) {
+	n := &node{def: def, name: def.name, deps: def.deps}
+	if def.fn == nil {
+		return nil, fmt.Errorf("driver: node %q: function is nil", def.name)
+	}
+	fv := reflect.ValueOf(def.fn)
+	ft := fv.Type()
+	if ft.Kind() != reflect.Func {
+		return nil, fmt.Errorf("driver: node %q: %T is not a function", def.name, def.fn)
+	}
+	if fv.IsNil() {
+		return nil, fmt.Errorf("driver: node %q: function is nil", def.name)
+	}
+	if ft.IsVariadic() {
+		return nil, fmt.Errorf("driver: node %q: variadic functions are not supported", def.name)
+	}
+	n.fn = fv
+	in := 0
+	if ft.NumIn() > 0 && ft.In(0) == contextType {
+		n.takesCtx = true
+		in = 1
+	}
+	if got := ft.NumIn() - in; got != len(def.deps) {
+		return nil, fmt.Errorf("driver: node %q: function %v has %d parameters (besides a context) but %d dependencies are named (%s)",
+			def.name, ft, got, len(def.deps), strings.Join(def.deps, ", "))
+	}
+	for i := in; i < ft.NumIn(); i++ {
+		n.params = append(n.params, ft.In(i))
+	}
+	seen := map[string]bool{}
+	for _, dep := range def.deps {
+		if seen[dep] {
+			return nil, fmt.Errorf("driver: node %q: dependency %q named twice", def.name, dep)
+		}
+		seen[dep] = true
+		if dep == def.name {
+			return nil, fmt.Errorf("driver: node %q depends on itself", def.name)
+		}
+	}
+	switch {
+	case ft.NumOut() == 1 && ft.Out(0) != errorType:
+	case ft.NumOut() == 2 && ft.Out(1) == errorType:
+		n.returnsErr = true
+	default:
+		return nil, fmt.Errorf("driver: node %q: function %v must return one value, or a value and an error", def.name, ft)
+	}
+	n.outType = ft.Out(0)
+	if def.opts.expand {
+		if n.outType.Kind() != reflect.Slice {
+			return nil, fmt.Errorf("driver: node %q: an Expand node must return a slice, not %v", def.name, n.outType)
+		}
+		n.itemType = n.outType.Elem()
+	}
+	if def.opts.expand && def.opts.collect {
+		return nil, fmt.Errorf("driver: node %q: Expand and Collect on one node", def.name)
+	}
+	return n, nil
+}
+
+// computeCodeVersion sets the node's code version: the explicit one, or the
+// hash of its function's source.
+func (n *node) computeCodeVersion() error {
+	if v := n.def.opts.codeVersion; v != "" {
+		n.code = codeversion.Info{Version: v, Func: runtime.FuncForPC(n.fn.Pointer()).Name(), FromSource: true}
+		return nil
+	}
+	info, err := codeversion.Of(n.def.fn)
+	if err != nil {
+		return fmt.Errorf("driver: node %q: code version: %w", n.name, err)
+	}
+	n.code = info
+	return nil
+}
+
+// valueType returns the type of the values a dependent receives from n.
+func (n *node) valueType() reflect.Type {
+	if n.expand() {
+		return n.itemType
+	}
+	return n.outType
+}
+
+func (d *Driver) checkGraph() error {
+	// Users, and types of edges between nodes.
+	for _, name := range d.order {
+		n := d.nodes[name]
+		for _, dep := range n.deps {
+			if m, ok := d.nodes[dep]; ok {
+				m.users = append(m.users, name)
+			}
+		}
+	}
+	// Acyclic: depth-first search with colours; the error names the cycle.
+	const (
+		white = iota
+		grey
+		black
+	)
+	colour := map[string]int{}
+	var stack []string
+	var visit func(string) error
+	visit = func(name string) error {
+		colour[name] = grey
+		stack = append(stack, name)
+		for _, dep := range d.nodes[name].deps {
+			if _, ok := d.nodes[dep]; !ok {
+				continue
+			}
+			switch colour[dep] {
+			case grey:
+				i := slices.Index(stack, dep)
+				cycle := append(append([]string{}, stack[i:]...), dep)
+				return fmt.Errorf("driver: the graph has a cycle: %s", strings.Join(cycle, " -> "))
+			case white:
+				if err := visit(dep); err != nil {
+					return err
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		colour[name] = black
+		d.topo = append(d.topo, name)
+		return nil
+	}
+	for _, name := range d.order {
+		if colour[name] == white {
+			if err := visit(name); err != nil {
+				return err
+			}
+		}
+	}
+	// Fan-out branches, in topological order: a node is in the branch of
+	// expander E if it depends on E, or on a node in E's branch, and is not
+	// a Collect node.
+	for _, name := range d.topo {
+		n := d.nodes[name]
+		for i, dep := range n.deps {
+			m, ok := d.nodes[dep]
+			if !ok {
+				continue
+			}
+			var from string // the branch this edge carries
+			switch {
+			case m.expand():
+				from = m.name
+			case m.expander != "":
+				from = m.expander
+			}
+			if n.collect() && from != "" {
+				if m.expand() {
+					return fmt.Errorf("driver: node %q: Collect node depends directly on Expand node %q; collect a node of its branch", name, dep)
+				}
+				want := reflect.SliceOf(m.valueType())
+				if !want.AssignableTo(n.params[i]) {
+					return fmt.Errorf("driver: node %q: parameter %d (%v) collects %q, so it must be %v", name, i+1, n.params[i], dep, want)
+				}
+				continue
+			}
+			if from != "" {
+				if n.expand() {
+					return fmt.Errorf("driver: node %q: Expand inside the branch of %q: nested fan-outs are not supported", name, from)
+				}
+				if n.expander != "" && n.expander != from {
+					return fmt.Errorf("driver: node %q depends on the branches of both %q and %q", name, n.expander, from)
+				}
+				n.expander = from
+			}
+			if !m.valueType().AssignableTo(n.params[i]) {
+				return fmt.Errorf("driver: node %q: parameter %d has type %v, but dependency %q gives %v", name, i+1, n.params[i], dep, m.valueType())
+			}
+		}
+		if n.collect() {
+			branches := 0
+			for _, dep := range n.deps {
+				if m, ok := d.nodes[dep]; ok && m.expander != "" {
+					branches++
+				}
+			}
+			if branches != 1 {
+				return fmt.Errorf("driver: Collect node %q must depend on exactly one node inside a fan-out branch, found %d", name, branches)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Driver) setupCache(cfg *cacheConfig) error {
+	own := map[string]core.Behavior{}
+	for _, name := range d.order {
+		own[name] = d.nodes[name].def.opts.behavior
+	}
+	var behaviors map[string]core.Behavior
+	if cfg != nil {
+		var err error
+		if behaviors, err = cfg.behaviors.Resolve(d.order, own); err != nil {
+			return fmt.Errorf("driver: %w", err)
+		}
+	}
+	format := formats.Gob()
+	if cfg != nil && cfg.format != nil {
+		format = cfg.format
+	}
+	var errs []error
+	for _, name := range d.order {
+		n := d.nodes[name]
+		f := n.def.opts.format
+		if f == nil {
+			f = format
+		}
+		if cfg != nil {
+			if err := n.computeCodeVersion(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(n.code.Version), Behavior: behaviors[name], Format: f, Type: n.outType}
+		if cfg == nil || n.expand() {
+			continue
+		}
+		if b := behaviors[name]; b == core.Default || b == core.Recompute {
+			if err := f.Check(n.outType); err != nil {
+				errs = append(errs, fmt.Errorf("driver: node %q: result type %v cannot be stored in format %s: %w", name, n.outType, f.Name(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if cfg == nil {
+		return nil
+	}
+	meta, results := cfg.meta, cfg.results
+	dir := cfg.dir
+	if meta == nil {
+		if dir == "" {
+			dir = DefaultCacheDir
+		}
+		st, err := local.Open(context.Background(), dir)
+		if err != nil {
+			return fmt.Errorf("driver: opening cache %s: %w", dir, err)
+		}
+		d.closers = append(d.closers, st.Close)
+		meta, results = st.Metadata(), st.Results()
+	}
+	opts := append([]core.Option{}, cfg.coreOpts...)
+	if cfg.logger != nil {
+		opts = append(opts, core.WithLogger(cfg.logger))
+	}
+	if cfg.hasher != nil {
+		opts = append(opts, core.WithHasher(cfg.hasher))
+	}
+	if cfg.logToFile {
+		path := cfg.logFile
+		if path == "" {
+			if dir == "" {
+				return errors.New("driver: LogToFile(\"\") needs a cache directory; give a path")
+			}
+			path = filepath.Join(dir, "events.jsonl")
+		}
+		opts = append(opts, core.WithLogFile(path))
+	}
+	c, err := core.New(meta, results, opts...)
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("driver: %w", err)
+	}
+	d.cache = c
+	return nil
+}
