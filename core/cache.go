@@ -249,6 +249,60 @@ type Run struct {
 	pending   Batch
 	lastFlush time.Time
 	ended     bool
+
+	// preloaded holds the entries read by Preload, at preloadedAt.
+	preloaded   map[KeyID]Entry
+	preloadedAt time.Time
+}
+
+// preloadFresh is how long a miss in the preloaded entries is trusted
+// without asking the store: another process may store a key meanwhile, and
+// after this long a miss is checked with Get. A miss only costs an
+// execution, never a wrong value.
+const preloadFresh = 2 * time.Second
+
+// lastUsedResolution is how stale an entry's last-used time may get before a
+// hit updates it: updating it on every hit would be one write per node per
+// warm run, for an eviction policy that needs hours, not seconds (Go's build
+// cache makes the same trade with file times).
+const lastUsedResolution = time.Hour
+
+// Preload reads, in one request, the entries of the nodes the run may look
+// up, when the metadata store implements Preloader. It is an optimisation:
+// when the store cannot preload, or fails to, lookups go to the store one by
+// one.
+func (r *Run) Preload(ctx context.Context, nodes []string) {
+	p, ok := r.c.meta.(Preloader)
+	if !ok || len(nodes) == 0 {
+		return
+	}
+	at := r.c.now()
+	m, err := p.Preload(ctx, nodes)
+	if err != nil {
+		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, "preload failed", err.Error())
+		return
+	}
+	r.mu.Lock()
+	r.preloaded, r.preloadedAt = m, at
+	r.mu.Unlock()
+}
+
+// lookup returns the entry of a key, from the preloaded entries when they
+// answer.
+func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error) {
+	r.mu.Lock()
+	pre, at := r.preloaded, r.preloadedAt
+	r.mu.Unlock()
+	if pre != nil {
+		if e, ok := pre[id]; ok {
+			e.Key = key
+			return e, nil
+		}
+		if r.c.now().Sub(at) < preloadFresh {
+			return Entry{}, fmt.Errorf("key %s: %w", id, ErrNotFound)
+		}
+	}
+	return r.c.meta.Get(ctx, id)
 }
 
 // BeginRun starts a run: it gets a new run id and records it in the
@@ -508,12 +562,16 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
 
 	if b == Default {
-		e, err := r.c.meta.Get(ctx, id)
+		e, err := r.lookup(ctx, key, id)
 		switch {
 		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "hit", string(e.DataVersion))
 			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "hit", string(e.DataVersion))
-			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, id)
+			var hit KeyID
+			if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
+				hit = id
+			}
+			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit)
 			v := &Value{name: spec.Name, task: task, version: e.DataVersion}
 			v.load = func(ctx context.Context) (any, DataVersion, error) {
 				return r.load(ctx, spec, task, e.DataVersion, deps, exec)
@@ -712,8 +770,16 @@ func (r *Run) Flush(ctx context.Context) error {
 	}
 	b.Now = r.c.now()
 	// Metadata is written even when the run's context is cancelled: what was
-	// executed is worth keeping.
-	err := r.c.meta.Write(context.WithoutCancel(ctx), b)
+	// executed is worth keeping. Buffered results go first, so that no entry
+	// points to a result that is not stored yet.
+	ctx = context.WithoutCancel(ctx)
+	if f, ok := r.c.results.(ResultFlusher); ok {
+		if err := f.FlushResults(ctx); err != nil {
+			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "flush", err.Error())
+			return fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
+		}
+	}
+	err := r.c.meta.Write(ctx, b)
 	if err != nil {
 		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, "write", err.Error())
 		return fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)

@@ -178,3 +178,24 @@ type EntryWalker interface {
 	// stops at the first error fn returns.
 	WalkEntries(ctx context.Context, fn func(Entry) error) error
 }
+
+// Preloader is an optional interface of metadata stores that can read the
+// entries of many nodes in one round trip. A run preloads the entries of the
+// nodes it may look up, so that a warm node costs a map lookup instead of a
+// query (the local SQLite store: about 7 µs a query).
+type Preloader interface {
+	// Preload returns the entries whose key's node is one of nodes, by
+	// lookup key. The entries' Key.Deps may be left nil: the caller looks
+	// entries up by the key it computed.
+	Preload(ctx context.Context, nodes []string) (map[KeyID]Entry, error)
+}
+
+// ResultFlusher is an optional interface of result stores that buffer
+// writes (the local store keeps small results in memory and writes them to
+// its database in one transaction). A run calls FlushResults before every
+// metadata write, so that no entry is written before the result it points
+// to. A result store that buffers must still serve buffered results from
+// Get and Exists.
+type ResultFlusher interface {
+	FlushResults(ctx context.Context) error
+}

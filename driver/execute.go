@@ -147,11 +147,20 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 		e.run = run
+		var lookups []string
 		for _, name := range d.order {
-			if n := d.nodes[name]; needed[name] && !n.code.FromSource {
+			n := d.nodes[name]
+			if !needed[name] {
+				continue
+			}
+			if !n.code.FromSource {
 				run.CodeVersionFallback(ctx, name, n.code.Fallback)
 			}
+			if _, over := overrides[name]; !over && n.spec.Behavior <= core.Default && !n.expand() {
+				lookups = append(lookups, name)
+			}
 		}
+		run.Preload(ctx, lookups)
 	}
 	// Inputs and overrides (sorted, so events come in a stable order).
 	for _, name := range sortedNames(inputs) {

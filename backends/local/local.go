@@ -19,12 +19,12 @@
 //	entries(key_id TEXT PRIMARY KEY, node, code_version, deps, data_version,
 //	        format, created, last_used)
 //	runs(seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE, started)
-//	run_nodes(seq INTEGER PRIMARY KEY, run_id, node, task, key_id,
-//	          code_version, deps, data_version, format, behavior, outcome,
-//	          duration_ns, size), indexed on (run_id, seq)
+//	run_batches(seq INTEGER PRIMARY KEY, run_id, records BLOB), indexed
+//	          on (run_id, seq): a run's node records, one row per batch,
+//	          in the encoding of core.AppendRecords
 //
 // Runs are listed by seq, the order they began; a run's records by seq, the
-// order they were written. A record with a zero key has an empty key_id.
+// order they were written.
 //
 // Nothing stored refers to the directory's own path: a cache directory can
 // be moved, copied or checked into an artifact store and opened from its

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -104,12 +105,31 @@ func chain(args []string) error {
 	reps := fs.Int("reps", 5, "repetitions of each phase (the median is reported)")
 	phase := fs.String("phase", "", "internal: run one phase in this process")
 	dir := fs.String("dir", "", "internal: cache directory of -phase")
+	cpuprofile := fs.String("cpuprofile", "", "with -phase: write a CPU profile of 50 runs to this file")
 	fs.Parse(args)
 	if *n < 2 || *n > len(chainFuncs) {
 		return fmt.Errorf("-n %d: want 2..%d", *n, len(chainFuncs))
 	}
 	if *phase != "" {
 		// A child process: one warm run, its time on stdout.
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+			for i := range 50 {
+				d := *dir
+				if *phase == "cold" {
+					d = filepath.Join(*dir, strconv.Itoa(i))
+				}
+				if _, err := runChain(*n, d); err != nil {
+					return err
+				}
+			}
+			pprof.StopCPUProfile()
+			return f.Close()
+		}
 		d, err := runChain(*n, *dir)
 		if err != nil {
 			return err

@@ -1,0 +1,154 @@
+package core
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// recordsMagic starts the encoding of a batch of node records; its last byte
+// is the encoding's version.
+const recordsMagic = "FCNR\x01"
+
+// AppendRecords appends the compact binary encoding of recs to dst. Stores
+// keep a run's history as such blobs, one per batch, instead of a row or an
+// object per node: a warm node then costs a few hundred bytes appended, not
+// a database row with its index. DecodeRecords reverses it.
+//
+// Layout: the magic "FCNR" and version 1, the record count (uvarint), then
+// per record: node, task, whether it has a key (uvarint 0 or 1), code version, the number of dependencies and each
+// one's name and version, data version, format (strings as uvarint length +
+// bytes), then behaviour (uvarint), outcome (string), duration in
+// nanoseconds (varint), size (varint).
+func AppendRecords(dst []byte, recs []NodeRecord) []byte {
+	dst = append(dst, recordsMagic...)
+	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	str := func(s string) {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	for i := range recs {
+		r := &recs[i]
+		str(r.Node)
+		str(r.Task)
+		hasKey := uint64(0)
+		if r.Key.Node != "" || r.Key.CodeVersion != "" || len(r.Key.Deps) > 0 {
+			hasKey = 1
+		}
+		dst = binary.AppendUvarint(dst, hasKey)
+		str(string(r.Key.CodeVersion))
+		dst = binary.AppendUvarint(dst, uint64(len(r.Key.Deps)))
+		for _, d := range r.Key.Deps {
+			str(d.Name)
+			str(string(d.Version))
+		}
+		str(string(r.DataVersion))
+		str(r.Format)
+		dst = binary.AppendUvarint(dst, uint64(r.Behavior))
+		str(string(r.Outcome))
+		dst = binary.AppendVarint(dst, int64(r.Duration))
+		dst = binary.AppendVarint(dst, r.Size)
+	}
+	return dst
+}
+
+// DecodeRecords decodes the output of AppendRecords. Damaged input gives an
+// error wrapping ErrCorrupt, never a panic nor an allocation larger than the
+// input. A record's Key.Node is its Node when it had a key, and empty
+// otherwise.
+func DecodeRecords(b []byte) ([]NodeRecord, error) {
+	d := recordDecoder{b: b}
+	if len(b) < len(recordsMagic) || string(b[:len(recordsMagic)]) != recordsMagic {
+		return nil, fmt.Errorf("%w: node records: bad header", ErrCorrupt)
+	}
+	d.b = b[len(recordsMagic):]
+	n := d.count()
+	recs := make([]NodeRecord, 0, n)
+	for range n {
+		var r NodeRecord
+		r.Node = d.str()
+		r.Task = d.str()
+		hasKey := d.uvarint()
+		r.Key.CodeVersion = CodeVersion(d.str())
+		if nd := d.count(); nd > 0 {
+			r.Key.Deps = make([]Dep, nd)
+			for j := range r.Key.Deps {
+				r.Key.Deps[j] = Dep{Name: d.str(), Version: DataVersion(d.str())}
+			}
+		}
+		if hasKey != 0 {
+			r.Key.Node = r.Node
+		}
+		r.DataVersion = DataVersion(d.str())
+		r.Format = d.str()
+		r.Behavior = Behavior(d.uvarint())
+		r.Outcome = Outcome(d.str())
+		r.Duration = time.Duration(d.varint())
+		r.Size = d.varint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		recs = append(recs, r)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: node records: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return recs, nil
+}
+
+type recordDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *recordDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: node records: %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *recordDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *recordDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count of items that take at least one byte each, so it is
+// bounded by the input left.
+func (d *recordDecoder) count() int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)) {
+		d.fail("count larger than the input")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *recordDecoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("string longer than the input")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
