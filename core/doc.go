@@ -1,0 +1,65 @@
+// Package core is the caching layer of flowcache: the interfaces stores and
+// formats implement, typed versions and keys, behaviours, events, and the
+// cache adapter that decides, node by node, whether a result is retrieved
+// or the node executed. It holds no storage, cloud or format code; package
+// driver is the reference executor that drives it, and any other executor
+// can drive it the same way (Cache.BeginRun, Run.Input, Run.Node,
+// Run.Final, Run.End).
+//
+// # The model
+//
+// The cache key of a node (CacheKey) is its name, its code version
+// (CodeVersion, see package codeversion) and the data versions of its
+// dependencies (DataVersion, fingerprints of values, see package
+// fingerprint). The MetadataStore maps a key's hash (KeyID) to the data
+// version of the result, and keeps run history; the ResultStore maps a data
+// version and a format (ResultID) to the encoded result, content-addressed:
+// many keys may share one result. The parts of every key are kept, so a
+// run's dependency graph can be rebuilt from metadata alone.
+//
+// A run passes data versions, not data, through the graph: a retrieved
+// node's Value is loaded from the result store only when a node that must
+// execute, or a requested output, calls Value.Get. A result that is missing
+// or fails verification is a miss: the node is executed again, its result
+// stored again, and the run succeeds with the right value.
+//
+// # Behaviours
+//
+// Default retrieves or executes and stores; Recompute always executes and
+// stores, replacing the mapping; Disable executes, stores nothing, and gives
+// dependants a unique version (they execute too); Ignore executes, stores
+// nothing, and gives dependants a constant version (they can still be
+// retrieved). BehaviorConfig.Resolve applies the build-level lists, which
+// win over a node's own behaviour.
+//
+// # Events
+//
+// Every decision is an Event, kept in memory per run (Cache.Logs,
+// Cache.Events), emitted to a log/slog logger (WithLogger; get_result and
+// execute_node at Info, failures at Warn, the rest at Debug), and
+// optionally appended to a JSONL file as it happens (WithLogFile). Per
+// node, a run emits resolve_behavior, then get_cache_key and
+// get_data_version (hit or miss); a hit is get_result::hit; a miss is
+// get_result::miss, execute_node, set_data_version (or
+// unhashable_data_version), set_result and set_cache_key; loading a
+// retrieved value is result_store::get_result::loaded, and a damaged one
+// get_result::miss and missing_result. Inputs and overrides emit is_input
+// and is_override, requested outputs is_final_var.
+//
+// # Writes
+//
+// Metadata is written in batches (WithFlush: 256 records or one second by
+// default, and at the end of a run), one transaction each, not a commit per
+// node. A failure to write the cache never fails the run: it is a
+// failed_store_write event and a warning on the logger, and the run's
+// values are still right.
+//
+// # Stores
+//
+// A store implements MetadataStore or ResultStore, whose contracts are in
+// their doc comments; package conformance holds the suites every store
+// passes. Optional interfaces add capabilities: EntryWalker (list
+// entries), Preloader (read a run's entries in one request), ResultFlusher
+// (buffered result writes). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
+// ErrInvalid or ErrUnsupportedType; test them with errors.Is.
+package core

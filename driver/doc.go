@@ -1,0 +1,37 @@
+// Package driver is flowcache's reference dataflow executor: declare nodes
+// (Go functions with the names of their dependencies), build the graph, turn
+// caching on with one call, and execute.
+//
+//	dr, err := driver.NewBuilder().
+//		WithNodes(
+//			driver.Node("raw_data", RawData, "path", driver.WithBehavior(core.Recompute)),
+//			driver.Node("clean_dataset", CleanDataset, "raw_data"),
+//			driver.Node("statistics", Statistics, "clean_dataset"),
+//		).
+//		WithCache(). // ./.flowcache: metadata in SQLite, results as files
+//		Build()
+//	out, err := dr.Execute(ctx, []string{"statistics"}, driver.Inputs{"path": "data.csv"}, nil)
+//
+// A node function may take a context.Context first and return an error
+// last; it returns one value. Build checks the graph before anything runs
+// (acyclic, parameter types against the nodes that feed them, fan-outs well
+// formed, behaviours resolvable, result types storable in their format)
+// and its errors name the node and the parameter. Execute runs only what
+// the requested outputs need, independent nodes in parallel (at most
+// WithParallelism at once, default GOMAXPROCS); the first node error
+// cancels the run and is returned as a *core.NodeError naming the node and
+// task; cancelling ctx stops the run.
+//
+// With WithCache, every node is retrieved or executed through package core:
+// see its documentation for the model, behaviours and events, and
+// Driver.Cache for logs, run ids, data versions and the stores.
+//
+// # Fan-out and fan-in
+//
+// A node with the Expand option returns a slice; every node downstream of
+// it runs once per item, as a task with an id like "files[3]", up to a node
+// with the Collect option, whose parameter receives the results of a branch
+// node as a slice, in item order. The expanding node is executed in every
+// run; branch tasks are cached per item, so a warm run executes only the
+// expanding node. Nested fan-outs are not supported.
+package driver
