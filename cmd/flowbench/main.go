@@ -10,8 +10,6 @@
 // directory on disk), warm (the same directory, in a fresh process). The
 // overhead per node of a phase is its time minus the uncached time, divided
 // by N; every phase includes building the driver.
-//
-//go:generate go run gen_chain.go
 package main
 
 import (
@@ -29,6 +27,7 @@ import (
 
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/chaingen"
 )
 
 func main() {
@@ -67,9 +66,9 @@ func emit(v map[string]any) {
 
 func chainNodes(n int) []*driver.NodeDef {
 	nodes := make([]*driver.NodeDef, n)
-	nodes[0] = driver.Node("node_0", chainFuncs[0])
+	nodes[0] = driver.Node("node_0", chaingen.Funcs[0])
 	for i := 1; i < n; i++ {
-		nodes[i] = driver.Node("node_"+strconv.Itoa(i), chainFuncs[i], "node_"+strconv.Itoa(i-1))
+		nodes[i] = driver.Node("node_"+strconv.Itoa(i), chaingen.Funcs[i], "node_"+strconv.Itoa(i-1))
 	}
 	return nodes
 }
@@ -107,8 +106,8 @@ func chain(args []string) error {
 	dir := fs.String("dir", "", "internal: cache directory of -phase")
 	cpuprofile := fs.String("cpuprofile", "", "with -phase: write a CPU profile of 50 runs to this file")
 	fs.Parse(args)
-	if *n < 2 || *n > len(chainFuncs) {
-		return fmt.Errorf("-n %d: want 2..%d", *n, len(chainFuncs))
+	if *n < 2 || *n > len(chaingen.Funcs) {
+		return fmt.Errorf("-n %d: want 2..%d", *n, len(chaingen.Funcs))
 	}
 	if *phase != "" {
 		// A child process: one warm run, its time on stdout.

@@ -2,6 +2,7 @@ package codeversion
 
 import (
 	"fmt"
+	"github.com/flowcache/flowcache/internal/chaingen"
 	"os"
 	"testing"
 )
@@ -18,10 +19,13 @@ func benchFile(b *testing.B) (string, []location) {
 }
 
 // BenchmarkManyFuncsOneFile measures 1000 functions of one file: parsing the
-// file ("parse"), the first version of each function once the file is parsed
-// ("first": stat, lookup, scan and hash), a repeated lookup ("repeat": stat
-// and lookup; Of itself answers repeats from a per-function memo, see
-// BenchmarkOf), and all of it from an empty cache ("cold").
+// file ("parse", what a function that cannot be found without a parse costs
+// once per file), scanning and hashing each function from its line
+// ("quick"), the same through the resolver with the file cached ("first":
+// stat, scan and hash; Of answers repeats from a per-function memo, see
+// BenchmarkOf), and all of it from an empty cache ("cold": read, stat, scan
+// and hash; Of stats a file at most once a second, see
+// BenchmarkOfFreshProcess1000).
 func BenchmarkManyFuncsOneFile(b *testing.B) {
 	path, locs := benchFile(b)
 	n := float64(len(locs))
@@ -38,26 +42,26 @@ func BenchmarkManyFuncsOneFile(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/func")
 	})
-	b.Run("first", func(b *testing.B) {
-		r := newResolver()
-		s, err := r.source(path)
+	b.Run("quick", func(b *testing.B) {
+		src, err := os.ReadFile(path)
 		if err != nil {
 			b.Fatal(err)
 		}
+		text := newQuickText(src)
 		for b.Loop() {
-			for i := range s.memo {
-				s.memo[i].Store(nil)
-			}
 			for _, l := range locs {
-				if info := r.info(l); !info.FromSource {
-					b.Fatal(info.Fallback)
+				if _, _, ok := quickVersion(&text, l.name, l.line); !ok {
+					b.Fatal("not found without a parse:", l.name)
 				}
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/func")
 	})
-	b.Run("repeat", func(b *testing.B) {
+	b.Run("first", func(b *testing.B) {
 		r := newResolver()
+		if _, err := r.source(path); err != nil {
+			b.Fatal(err)
+		}
 		for b.Loop() {
 			for _, l := range locs {
 				if info := r.info(l); !info.FromSource {
@@ -68,7 +72,7 @@ func BenchmarkManyFuncsOneFile(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/func")
 	})
 	b.Run("cold", func(b *testing.B) {
-		// A fresh cache each time: read, parse, and version all 1000.
+		// A fresh cache each time: read, stat, and version all 1000.
 		for b.Loop() {
 			r := newResolver()
 			for _, l := range locs {
@@ -103,4 +107,25 @@ func BenchmarkOf(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkOfFreshProcess1000 measures what a fresh process pays to version
+// the 1000 nodes of `flowbench chain -n 1000`: Of for 1000 distinct functions
+// of one generated 2000-function file (package internal/chaingen, the
+// functions of cmd/flowbench), from empty caches, reading the file
+// included. The functions are found by the quick path, without a parse.
+func BenchmarkOfFreshProcess1000(b *testing.B) {
+	fns := chaingen.Funcs[:1000]
+	if info, _ := Of(fns[0]); !info.FromSource {
+		b.Skip("no source:", info.Fallback)
+	}
+	for b.Loop() {
+		r := newProcessResolver()
+		for _, fn := range fns {
+			if info, err := r.of(fn); err != nil || !info.FromSource {
+				b.Fatal(err, info.Fallback)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N)/float64(len(fns)), "µs/func")
 }

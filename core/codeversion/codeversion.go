@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // Info describes how a function's version was derived.
@@ -49,7 +50,20 @@ func Of(fn any) (Info, error) {
 }
 
 // defaultResolver serves [Of]; its file cache lives as long as the process.
-var defaultResolver = newResolver()
+var defaultResolver = newProcessResolver()
+
+// recheckSources is how long [Of] trusts a source file it has read before
+// it compares the file's size and modification time again. A stat costs
+// more than versioning a small function, and the functions of a graph are
+// versioned in a burst.
+const recheckSources = time.Second
+
+// newProcessResolver returns a resolver configured as the one of [Of].
+func newProcessResolver() *resolver {
+	r := newResolver()
+	r.recheck = recheckSources
+	return r
+}
 
 // resolver maps func values to versions. Its file system and build
 // information are functions so that tests can simulate missing sources and
@@ -61,6 +75,10 @@ type resolver struct {
 	buildInfo func() (*debug.BuildInfo, bool)
 	// exeHash returns the hex SHA-256 of the running executable.
 	exeHash func() (string, error)
+	// recheck, when positive, is how long a cached source file is used
+	// without a stat; 0 stats the file at each new function.
+	recheck time.Duration
+	now     func() time.Time
 
 	mu    sync.Mutex
 	files map[string]*fileEntry // by absolute path
@@ -80,6 +98,7 @@ func newResolver() *resolver {
 		readDir:   os.ReadDir,
 		buildInfo: debug.ReadBuildInfo,
 		exeHash:   hashExecutable,
+		now:       time.Now,
 		files:     make(map[string]*fileEntry),
 		dirs:      make(map[string]string),
 	}
@@ -170,7 +189,19 @@ func (r *resolver) info(loc location) Info {
 	if !filepath.IsAbs(loc.file) {
 		return r.fallback(loc, fmt.Sprintf("source path %q is not absolute (built with -trimpath?)", loc.file))
 	}
-	src, err := r.source(loc.file)
+	f, err := r.file(loc.file)
+	if err != nil {
+		return r.fallback(loc, err.Error())
+	}
+	if loc.exact {
+		if v, lit, ok := quickVersion(&f.text, loc.name, loc.line); ok {
+			if !lit {
+				r.learnDir(f, loc.name)
+			}
+			return Info{Version: v, Func: loc.name, File: loc.file, Line: loc.line, FromSource: true}
+		}
+	}
+	src, err := f.parsed()
 	if err != nil {
 		return r.fallback(loc, err.Error())
 	}
@@ -179,14 +210,17 @@ func (r *resolver) info(loc location) Info {
 		return r.fallback(loc, err.Error())
 	}
 	if !src.nodes[ids[0]].lit {
-		r.learnDir(loc.name, loc.file)
+		r.learnDir(f, loc.name)
 	}
 	return Info{Version: src.version(ids), Func: loc.name, File: loc.file, Line: line, FromSource: true}
 }
 
-// learnDir remembers the directory of the package of a top-level function,
-// for finding the source of compiler-generated wrappers.
-func (r *resolver) learnDir(name, file string) {
+// learnDir remembers the directory of the package of a top-level function
+// declared in f, for finding the source of compiler-generated wrappers.
+func (r *resolver) learnDir(f *fileEntry, name string) {
+	if f.learned.Load() { // a file is in one package
+		return
+	}
 	pkg, _ := splitName(name)
 	if pkg == "" {
 		return
@@ -194,6 +228,7 @@ func (r *resolver) learnDir(name, file string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.dirs[pkg]; !ok {
-		r.dirs[pkg] = filepath.Dir(file)
+		r.dirs[pkg] = filepath.Dir(f.path)
 	}
+	f.learned.Store(true)
 }

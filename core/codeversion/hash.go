@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"go/scanner"
 	"go/token"
+	"sync"
 )
 
 // scheme starts every hashed stream; change it when the canonical form
@@ -19,25 +20,21 @@ func (s *source) version(ids []int) string {
 			return *v
 		}
 	}
-	buf := make([]byte, 0, 512)
-	buf = append(buf, scheme...)
+	c := newCanonical()
+	defer c.free()
 	for _, i := range ids {
-		buf = s.appendCanonical(buf, &s.nodes[i])
+		s.appendCanonical(c, &s.nodes[i])
 	}
-	sum := sha256.Sum256(buf)
-	v := hex.EncodeToString(sum[:])
+	v := c.version()
 	if len(ids) == 1 {
 		s.memo[ids[0]].Store(&v)
 	}
 	return v
 }
 
-// appendCanonical appends the canonical token stream of n to buf: one byte
-// for the token kind, then for identifiers and literals their length and
-// text. Skipped: comments (not scanned), the name of a declaration, a
-// semicolon before ')' or '}' or at the end, a comma before ')', ']' or '}'.
-// Those are exactly the tokens that formatting may add or remove.
-func (s *source) appendCanonical(buf []byte, n *funcNode) []byte {
+// appendCanonical appends the canonical token stream of n to c, skipping
+// the name of a declaration.
+func (s *source) appendCanonical(c *canonical, n *funcNode) {
 	text := s.src[n.start:n.end]
 	name := -1
 	if n.name >= 0 {
@@ -46,14 +43,6 @@ func (s *source) appendCanonical(buf []byte, n *funcNode) []byte {
 	tf := token.NewFileSet().AddFile("", -1, len(text))
 	var sc scanner.Scanner
 	sc.Init(tf, text, nil, 0) // the file parsed: no scan errors
-	emit := func(kind token.Token, lit string) {
-		buf = append(buf, byte(kind))
-		if kind == token.IDENT || kind.IsLiteral() {
-			buf = binary.AppendUvarint(buf, uint64(len(lit)))
-			buf = append(buf, lit...)
-		}
-	}
-	pending, pendingLit := token.ILLEGAL, ""
 	for {
 		pos, kind, lit := sc.Scan()
 		if kind == token.EOF {
@@ -62,16 +51,74 @@ func (s *source) appendCanonical(buf []byte, n *funcNode) []byte {
 		if tf.Offset(pos) == name {
 			continue
 		}
-		if pending != token.ILLEGAL && !optional(pending, kind) {
-			emit(pending, pendingLit)
-		}
-		pending, pendingLit = kind, lit
+		c.add(kind, lit)
 	}
-	if pending != token.ILLEGAL && pending != token.SEMICOLON {
-		emit(pending, pendingLit)
+	c.end()
+}
+
+// canonical builds the hashed stream of one or more functions: the scheme,
+// then for each function its tokens, one byte for the token kind, then for
+// identifiers and literals their length and text, and a final EOF byte.
+// Skipped: comments (not scanned), the name of a declaration (not added by
+// the callers), a semicolon before ')' or '}' or at the end, a comma before
+// ')', ']' or '}'. Those are exactly the tokens that formatting may add or
+// remove. Both the full parse and [quickVersion] feed it, so that they
+// give the same versions.
+type canonical struct {
+	buf        []byte
+	pending    token.Token // the last token added, not yet written
+	pendingLit string
+}
+
+// canonicals recycles the buffers of [canonical].
+var canonicals = sync.Pool{New: func() any { return &canonical{buf: make([]byte, 0, 1024)} }}
+
+// newCanonical returns an empty stream; free it after use.
+func newCanonical() *canonical {
+	c := canonicals.Get().(*canonical)
+	c.buf = append(c.buf[:0], scheme...)
+	c.pending, c.pendingLit = token.ILLEGAL, ""
+	return c
+}
+
+// free recycles c, unless its buffer grew large.
+func (c *canonical) free() {
+	if cap(c.buf) <= 64<<10 {
+		c.pendingLit = ""
+		canonicals.Put(c)
 	}
-	// Separate the nodes of an ambiguous closure set.
-	return append(buf, byte(token.EOF))
+}
+
+// add adds the next token of the function.
+func (c *canonical) add(kind token.Token, lit string) {
+	if c.pending != token.ILLEGAL && !optional(c.pending, kind) {
+		c.write(c.pending, c.pendingLit)
+	}
+	c.pending, c.pendingLit = kind, lit
+}
+
+// end ends the function: its last token is written unless it is a
+// semicolon, and the functions of an ambiguous closure set are separated.
+func (c *canonical) end() {
+	if c.pending != token.ILLEGAL && c.pending != token.SEMICOLON {
+		c.write(c.pending, c.pendingLit)
+	}
+	c.pending, c.pendingLit = token.ILLEGAL, ""
+	c.buf = append(c.buf, byte(token.EOF))
+}
+
+func (c *canonical) write(kind token.Token, lit string) {
+	c.buf = append(c.buf, byte(kind))
+	if kind == token.IDENT || kind.IsLiteral() {
+		c.buf = binary.AppendUvarint(c.buf, uint64(len(lit)))
+		c.buf = append(c.buf, lit...)
+	}
+}
+
+// version returns the hex SHA-256 of the stream.
+func (c *canonical) version() string {
+	sum := sha256.Sum256(c.buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // optional reports whether token tok may be left out before next without

@@ -14,14 +14,26 @@ import (
 	"time"
 )
 
-// fileEntry is one cached source file. A changed size or modification time
-// replaces the entry; once makes concurrent callers share one parse.
+// fileEntry is one cached source file: its text, read once, the index of
+// its lines, and its parse, made only when the quick path of [quickVersion]
+// cannot be used. A changed size or modification time replaces the entry.
 type fileEntry struct {
+	path  string
 	size  int64
 	mtime time.Time
-	once  sync.Once
-	src   *source
-	err   error
+	// checked is when size and mtime were last compared with the file's
+	// (guarded by resolver.mu).
+	checked time.Time
+
+	read sync.Once // makes concurrent callers share one read
+	text quickText
+	err  error
+
+	parse    sync.Once // makes concurrent callers share one parse
+	src      *source
+	parseErr error
+
+	learned atomic.Bool // resolver.learnDir was called for the file
 }
 
 // source is the parsed index of one Go file: its text and the functions
@@ -46,9 +58,22 @@ type funcNode struct {
 	children   []int // function literals directly inside, in source order
 }
 
-// source returns the parsed file at path, from the cache when its size and
-// modification time did not change.
-func (r *resolver) source(path string) (*source, error) {
+// file returns the cached source file at path, read when its size or
+// modification time changed. When r.recheck is positive, a file checked
+// less than r.recheck ago is not looked at again (a stat costs more than
+// versioning a small function).
+func (r *resolver) file(path string) (*fileEntry, error) {
+	var now time.Time
+	if r.recheck > 0 {
+		now = r.now()
+		r.mu.Lock()
+		e := r.files[path]
+		fresh := e != nil && !e.checked.IsZero() && now.Sub(e.checked) < r.recheck
+		r.mu.Unlock()
+		if fresh {
+			return e, e.load(r.readFile)
+		}
+	}
 	fi, err := r.stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -59,19 +84,45 @@ func (r *resolver) source(path string) (*source, error) {
 	r.mu.Lock()
 	e := r.files[path]
 	if e == nil || e.size != fi.Size() || !e.mtime.Equal(fi.ModTime()) {
-		e = &fileEntry{size: fi.Size(), mtime: fi.ModTime()}
+		e = &fileEntry{path: path, size: fi.Size(), mtime: fi.ModTime()}
 		r.files[path] = e
 	}
+	if r.recheck > 0 && now.After(e.checked) {
+		e.checked = now
+	}
 	r.mu.Unlock()
-	e.once.Do(func() {
-		b, err := r.readFile(path)
+	return e, e.load(r.readFile)
+}
+
+// load reads the file and indexes its lines, once.
+func (e *fileEntry) load(readFile func(string) ([]byte, error)) error {
+	e.read.Do(func() {
+		b, err := readFile(e.path)
 		if err != nil {
-			e.err = fmt.Errorf("source file %s: %v", path, err)
+			e.err = fmt.Errorf("source file %s: %v", e.path, err)
 			return
 		}
-		e.src, e.err = parseSource(path, b)
+		e.text = newQuickText(b)
 	})
-	return e.src, e.err
+	return e.err
+}
+
+// parsed returns the parsed file, parsing it once.
+func (e *fileEntry) parsed() (*source, error) {
+	e.parse.Do(func() {
+		e.src, e.parseErr = parseSource(e.path, e.text.data)
+	})
+	return e.src, e.parseErr
+}
+
+// source returns the parsed file at path, from the cache when its size and
+// modification time did not change.
+func (r *resolver) source(path string) (*source, error) {
+	e, err := r.file(path)
+	if err != nil {
+		return nil, err
+	}
+	return e.parsed()
 }
 
 // parseSource parses a Go file and indexes its functions.
@@ -197,7 +248,17 @@ type runtimeName struct {
 func parseRuntimeName(rest string) runtimeName {
 	rest = strings.TrimSuffix(rest, "-fm")
 	rest = strings.ReplaceAll(rest, "[...]", "")
-	segs := strings.Split(rest, ".")
+	// strings.Split(rest, "."), without allocating for short names.
+	var short [8]string
+	segs := short[:0]
+	for s := rest; ; {
+		seg, after, found := strings.Cut(s, ".")
+		segs = append(segs, seg)
+		if !found {
+			break
+		}
+		s = after
+	}
 	var n runtimeName
 	i := 1
 	switch {
@@ -205,7 +266,7 @@ func parseRuntimeName(rest string) runtimeName {
 		n.key = segs[0][2:len(segs[0])-1] + "." + segs[1]
 		i = 2
 	case len(segs) > 1 && closureIndex(segs[1], true) == 0:
-		n.key = segs[0] + "." + segs[1]
+		n.key = rest[:len(segs[0])+1+len(segs[1])] // segs[0] + "." + segs[1]
 		i = 2
 	default:
 		n.key = segs[0]
@@ -257,14 +318,14 @@ func validIdent(key string) bool {
 func (s *source) resolve(name string, line int, exact bool) ([]int, int, error) {
 	_, rest := splitName(name)
 	rn := parseRuntimeName(rest)
-	if len(rn.closure) == 0 {
+	if len(rn.closure) == 0 && rn.plain {
 		if i, ok := s.decls[rn.key]; ok {
 			return []int{i}, s.nodes[i].line, nil
 		}
-		if rn.plain {
-			return nil, 0, fmt.Errorf("no declaration of %s in the source file (changed since the build?)", rn.key)
-		}
+		return nil, 0, fmt.Errorf("no declaration of %s in the source file (changed since the build?)", rn.key)
 	}
+	// A closure, or a name the compiler rewrote: T.M.Other.func1 is a
+	// closure of Other inlined into T.M, not T.M.
 	cands := s.literalsAt(line, exact)
 	switch len(cands) {
 	case 0:
