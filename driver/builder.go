@@ -69,8 +69,8 @@ type cacheConfig struct {
 // CacheOption configures the cache of a build.
 type CacheOption func(*cacheConfig) error
 
-// CacheDir keeps the cache in dir (default ./.flowcache): results as files,
-// metadata in SQLite.
+// CacheDir keeps the cache in dir (default ./.flowcache): metadata and small
+// results in SQLite, larger results as files (see package local).
 func CacheDir(dir string) CacheOption {
 	return func(c *cacheConfig) error {
 		if dir == "" {
@@ -175,8 +175,7 @@ func CacheCoreOptions(opts ...core.Option) CacheOption {
 }
 
 // WithCache turns caching on. Without options the cache lives in
-// ./.flowcache (results as files, metadata in SQLite). Calling it twice is an
-// error.
+// ./.flowcache (see package local). Calling it twice is an error.
 func (b *Builder) WithCache(opts ...CacheOption) *Builder {
 	if b.cache != nil {
 		b.errs = append(b.errs, errors.New("driver: WithCache called twice"))

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/backends/local/localtest"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
@@ -478,32 +477,26 @@ func TestUnhashableNeverRetrieved(t *testing.T) {
 	}
 }
 
-// Test 14: a result file deleted, truncated or with a flipped byte.
+// Test 14: a stored result deleted, truncated or with a flipped byte
+// (inline in metadata.db or as a file: localtest finds it either way).
 func TestDamagedResult(t *testing.T) {
-	damage := map[string]func(path string) error{
-		"deleted":   os.Remove,
-		"truncated": func(p string) error { return os.Truncate(p, 10) },
-		"flipped": func(p string) error {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			b[len(b)/2] ^= 0x40
-			return os.WriteFile(p, b, 0o644)
-		},
+	damage := map[string]localtest.Damage{
+		"deleted":   localtest.Remove,
+		"truncated": localtest.Truncate,
+		"flipped":   localtest.FlipBit,
 	}
-	for name, fn := range damage {
+	for name, d := range damage {
 		t.Run(name, func(t *testing.T) {
 			p := newPipeline(t)
 			nodes := []*driver.NodeDef{driver.Node("A", A1), driver.Node("B", B, "A")}
 			r := p.run(nodes, []string{"B"}, nil, nil)
 			wantOut(t, r, "B", 10)
-			files := resultFiles(t, p.dir)
-			if len(files) != 2 {
-				t.Fatalf("result files = %v, want 2", files)
+			ids, err := localtest.Results(context.Background(), p.dir)
+			if err != nil || len(ids) != 2 {
+				t.Fatalf("stored results = %v, %v; want 2", ids, err)
 			}
-			for _, f := range files {
-				if err := fn(f); err != nil {
+			for _, id := range ids {
+				if err := localtest.DamageResult(context.Background(), p.dir, id, d); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -522,24 +515,6 @@ func TestDamagedResult(t *testing.T) {
 			}
 		})
 	}
-}
-
-func resultFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(filepath.Join(dir, "results"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // Test 13: two OS processes run the same pipeline on one cache directory at

@@ -8,7 +8,7 @@
 //			driver.Node("clean_dataset", CleanDataset, "raw_data"),
 //			driver.Node("statistics", Statistics, "clean_dataset"),
 //		).
-//		WithCache(). // ./.flowcache: metadata in SQLite, results as files
+//		WithCache(). // ./.flowcache: metadata and small results in SQLite, large results as files
 //		Build()
 //	out, err := dr.Execute(ctx, []string{"statistics"}, driver.Inputs{"path": "data.csv"}, nil)
 //

@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"bufio"
 	"encoding"
 	"encoding/gob"
 	"fmt"
@@ -88,12 +87,13 @@ func checkGob(t reflect.Type, path string, seen map[reflect.Type]bool) error {
 }
 
 // Encode writes v with a fresh gob encoder (each result is self-describing).
+// gob assembles each message in memory and writes it with one call, so no
+// buffering is added here.
 func (gobFormat) Encode(w io.Writer, v any) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := gob.NewEncoder(bw).Encode(v); err != nil {
+	if err := gob.NewEncoder(w).Encode(v); err != nil {
 		return fmt.Errorf("gob: encoding %T: %w", v, err)
 	}
-	return bw.Flush()
+	return nil
 }
 
 // Decode reads a value of type t written by Encode.

@@ -28,6 +28,8 @@ type withUnexported struct {
 	b int
 }
 
+var _ = withUnexported{b: 1}.b // the field exists to be rejected
+
 type nested struct{ Rows []withUnexported }
 
 type withFunc struct{ F func() }

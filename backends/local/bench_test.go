@@ -166,3 +166,155 @@ func BenchmarkResults(b *testing.B) {
 		}
 	})
 }
+
+// benchPutFlush stores b.N distinct results of size bytes the way a cold
+// run does: Put each, FlushResults every 256 (the adapter's default batch)
+// and at the end. Every 8192 results the store is emptied, outside the
+// timer, so that the database stays the size of a real cache's.
+func benchPutFlush(b *testing.B, size int, opts ...local.Option) {
+	ctx := context.Background()
+	s, err := local.Open(ctx, b.TempDir(), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := s.Results()
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+	write := func(w io.Writer) error { _, err := w.Write(data); return err }
+	ids := make([]core.ResultID, 8192)
+	for i := range ids {
+		ids[i] = core.ResultID{Version: version(fmt.Sprint("put", i)), Format: "gob"}
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := r.Put(ctx, ids[i%len(ids)], write); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%256 == 0 {
+			if err := r.FlushResults(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if i%len(ids) == 0 {
+			b.StopTimer()
+			if err := r.DeleteAll(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	if err := r.FlushResults(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkPutFlush is the cost of storing a node's result on a cold run:
+// 100 B and 10 KiB are inline, 1 MiB is a file.
+func BenchmarkPutFlush(b *testing.B) {
+	for _, size := range []int{100, 10 << 10, 1 << 20} {
+		b.Run(byteSize(size), func(b *testing.B) { benchPutFlush(b, size) })
+	}
+}
+
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// BenchmarkInlineLimit compares storing and reading results of 4, 16 and
+// 64 KiB inline and as files, to choose DefaultInlineLimit.
+func BenchmarkInlineLimit(b *testing.B) {
+	for _, size := range []int{4 << 10, 16 << 10, 64 << 10} {
+		for _, where := range []struct {
+			name  string
+			limit int
+		}{{"inline", size}, {"file", 0}} {
+			b.Run(byteSize(size)+"/"+where.name+"/put", func(b *testing.B) {
+				benchPutFlush(b, size, local.WithInlineLimit(where.limit))
+			})
+			b.Run(byteSize(size)+"/"+where.name+"/get", func(b *testing.B) {
+				benchGet(b, size, local.WithInlineLimit(where.limit))
+			})
+		}
+	}
+}
+
+// benchGet reads one of 1000 stored results of size bytes to its end.
+func benchGet(b *testing.B, size int, opts ...local.Option) {
+	ctx := context.Background()
+	s, err := local.Open(ctx, b.TempDir(), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := s.Results()
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+	ids := make([]core.ResultID, 1000)
+	for i := range ids {
+		ids[i] = core.ResultID{Version: version(fmt.Sprint("get", i)), Format: "gob"}
+		if _, err := r.Put(ctx, ids[i], func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := r.FlushResults(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
+	i := 0
+	for b.Loop() {
+		rc, err := r.Get(ctx, ids[i%len(ids)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, buf); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+		i++
+	}
+}
+
+// BenchmarkPutNode stores a 100-byte result the way a cold run of the
+// reference driver does: from a new goroutine per node (whose stack grows
+// on its first SQLite call) with a cancellable context, flushing every 256
+// results. Compare with BenchmarkPutFlush/100B.
+func BenchmarkPutNode(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := local.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := s.Results()
+	data := bytes.Repeat([]byte("x"), 100)
+	write := func(w io.Writer) error { _, err := w.Write(data); return err }
+	i := 0
+	done := make(chan error)
+	for b.Loop() {
+		id := core.ResultID{Version: version(fmt.Sprint("node", i)), Format: "gob"}
+		i++
+		go func() {
+			_, err := r.Put(ctx, id, write)
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if i%256 == 0 {
+			if err := r.FlushResults(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

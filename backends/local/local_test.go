@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/backends/local/localtest"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
 )
@@ -33,10 +34,18 @@ func TestMetadataStore(t *testing.T) {
 }
 
 func TestResultStore(t *testing.T) {
+	for _, limit := range []int{local.DefaultInlineLimit, 0} {
+		t.Run(fmt.Sprint("inline-limit-", limit), func(t *testing.T) {
+			testResultStore(t, limit)
+		})
+	}
+}
+
+func testResultStore(t *testing.T, limit int) {
 	var store *local.Store
 	calls := 0
 	conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
-		s, err := local.Open(t.Context(), t.TempDir())
+		s, err := local.Open(t.Context(), t.TempDir(), local.WithInlineLimit(limit))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,32 +53,17 @@ func TestResultStore(t *testing.T) {
 		store = s
 		return s.Results()
 	}, func(t *testing.T, id core.ResultID) {
-		path := resultPath(store, id)
-		data, err := os.ReadFile(path)
-		if err != nil {
+		// Damage the result where it is stored: inline (once flushed) or
+		// as a file.
+		if err := store.Results().FlushResults(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		calls++
-		switch calls % 5 {
-		case 0:
-			data = data[:len(data)/2] // truncated in the middle
-		case 1:
-			data[len(data)/2] ^= 1 // a bit flipped in the middle
-		case 2:
-			data[len(data)-1] ^= 0x80 // the checksum damaged
-		case 3:
-			data = data[:len(data)-1] // the last byte lost
-		case 4:
-			data[3] = 'x' // the magic damaged
-		}
-		if err := os.WriteFile(path, data, 0o666); err != nil {
+		kinds := []localtest.Damage{localtest.Truncate, localtest.FlipBit, localtest.BadChecksum, localtest.Extend}
+		if err := localtest.DamageResult(t.Context(), store.Dir(), id, kinds[calls%len(kinds)]); err != nil {
 			t.Fatal(err)
 		}
 	})
-}
-
-func resultPath(s *local.Store, id core.ResultID) string {
-	return filepath.Join(s.Dir(), local.ResultsDir, filepath.FromSlash(s.Results().Key(id)))
 }
 
 func version(s string) core.DataVersion {
@@ -134,8 +128,14 @@ func TestDefaultDirAndLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A small result is stored inline, a large one as a file.
+	small := core.ResultID{Version: version("small"), Format: "json"}
+	if _, err := s.Results().Put(t.Context(), small, func(w io.Writer) error { _, err := w.Write([]byte("{}")); return err }); err != nil {
+		t.Fatal(err)
+	}
 	rid := core.ResultID{Version: version("x"), Format: "json"}
-	if _, err := s.Results().Put(t.Context(), rid, func(w io.Writer) error { _, err := w.Write([]byte("{}")); return err }); err != nil {
+	large := bytes.Repeat([]byte("x"), local.DefaultInlineLimit+1)
+	if _, err := s.Results().Put(t.Context(), rid, func(w io.Writer) error { _, err := w.Write(large); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -148,6 +148,9 @@ func TestDefaultDirAndLayout(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("expected %s: %v", p, err)
 		}
+	}
+	if n := inlineRows(t, filepath.Join(local.DefaultDir, local.MetadataFile)); n != 1 {
+		t.Errorf("%d inline results in the database, want 1", n)
 	}
 	// No sidecar or temporary files are left next to results.
 	var extra []string

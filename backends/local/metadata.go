@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS run_batches (
 );
 CREATE INDEX IF NOT EXISTS run_batches_run ON run_batches (run_id, seq);
 CREATE INDEX IF NOT EXISTS entries_node ON entries (node);
+-- Results of up to the inline limit (16 KiB by default), stored here rather
+-- than as files: see Results. crc is the CRC-32C of version, a zero byte,
+-- format, a zero byte and data.
+CREATE TABLE IF NOT EXISTS results (
+	version TEXT NOT NULL,
+	format  TEXT NOT NULL,
+	data    BLOB NOT NULL,
+	crc     INTEGER NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (version, format)
+);
 `
 
 // The statements, prepared once per store.
@@ -94,6 +105,10 @@ type MetadataStore struct {
 	closed atomic.Bool
 
 	lookups lookups
+
+	// beforeClose, when set (by Open), flushes the results pending in the
+	// Results sharing this database.
+	beforeClose func() error
 
 	upsert                     multiInsert
 	hit, beginRun, del, record *sql.Stmt
@@ -246,17 +261,20 @@ func (s *MetadataStore) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
 	}
-	switch {
-	case v == schemaVersion:
-		return nil
-	case v > schemaVersion:
+	if v > schemaVersion {
 		return fmt.Errorf("database schema version %d is newer than this flowcache knows (%d): upgrade flowcache", v, schemaVersion)
 	}
+	// The schema is created with IF NOT EXISTS, so running it on a database
+	// of version 1 changes nothing, except in one written before the
+	// results table was added (version 1 was not released then), which
+	// gets it.
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-		return err
+	if v != schemaVersion {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -477,10 +495,18 @@ func (s *MetadataStore) run(ctx context.Context, run core.RunID) ([]core.NodeRec
 // Close closes the database. Later calls fail with core.ErrClosed; closing
 // twice is not an error.
 func (s *MetadataStore) Close() error {
+	if s.closed.Load() {
+		return nil
+	}
+	var errs []error
+	if s.beforeClose != nil {
+		errs = append(errs, s.beforeClose())
+	}
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if err := s.closeDBs(); err != nil {
+	errs = append(errs, s.closeDBs())
+	if err := errors.Join(errs...); err != nil {
 		return s.fail("close", err)
 	}
 	return nil

@@ -1,0 +1,725 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/core"
+)
+
+// DefaultInlineLimit is the size up to which a result is stored inline in
+// metadata.db rather than as a file (see WithInlineLimit and Results).
+//
+// Measured on this machine class (BenchmarkInlineLimit: Put, with a flush
+// every 256 results, then Get read to its end), inline against a file:
+//
+//	size     Put+flush inline  Put file       Get inline  Get file
+//	4 KiB     35 µs            0.8 ms          15 µs       30 µs
+//	16 KiB    85 µs            1.0 ms          32 µs       33 µs
+//	64 KiB   290 µs            0.2–0.3 ms     110 µs       48 µs
+//
+// 16 KiB is the largest of these sizes at which an inline result reads as
+// fast as a file while it is still written ten times faster; at 64 KiB it
+// reads twice as slowly and is no faster to write (every inline byte is
+// written twice, to the WAL and then to the database). It covers the
+// results most pipelines produce (numbers, small structs, short slices and
+// maps) and bounds what a run holds in memory between two flushes (256
+// results of at most 16 KiB: 4 MiB).
+const DefaultInlineLimit = 16 << 10
+
+// maxPendingBytes bounds the memory held by results waiting for
+// FlushResults: a Put that takes the pending set past it flushes. The
+// caching adapter flushes long before (every 256 nodes or second); the
+// bound is for callers that never flush.
+const maxPendingBytes = 32 << 20
+
+// pendingOverhead is what a pending result is counted for besides its
+// bytes (its map entry and id), so that many empty results also flush.
+const pendingOverhead = 128
+
+// MaxInlineLimit is the largest inline limit Open accepts. Past 64 KiB a
+// result reads faster from a file (see DefaultInlineLimit), and a pending
+// result is held in memory until the next flush.
+const MaxInlineLimit = 1 << 20
+
+// WithInlineLimit sets the size up to which results are stored inline in
+// metadata.db (DefaultInlineLimit by default, at most MaxInlineLimit). A
+// limit of 0 or less stores every result as a file. Results already stored
+// stay where they are: stores with different limits may share a directory.
+func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n } }
+
+// Results is the core.ResultStore of a local cache directory. A result of
+// up to the inline limit (WithInlineLimit, 16 KiB by default) is kept in
+// memory by Put, without any system call, and written by FlushResults, with
+// every other pending result, to the results table of metadata.db in one
+// transaction; a larger one is streamed to a file under <dir>/results
+// (package blobstore's layout, see Files). Creating a file costs 50 µs to
+// 1 ms on ext4; storing a 100-byte result inline about 15 µs, most of it
+// checking that it is not stored yet (BenchmarkPutFlush).
+//
+// The caching adapter calls FlushResults before every metadata write, so an
+// entry never points at a result that is not stored (core.ResultFlusher).
+// Until then a pending result is served by Get and Exists of this Results
+// only: other Results, in this process or another, see it once it is
+// flushed. Close flushes.
+//
+// A result is looked for in the pending set, then in the table, then in the
+// files, by Put (which does not store a result that exists), Get and Exists;
+// Delete and DeleteAll remove it from all three. Inline results carry a
+// CRC-32C of their id and bytes, checked by Get: a damaged row is an error
+// wrapping core.ErrCorrupt, like a damaged file.
+//
+// Results is safe for concurrent use, and several processes may share a
+// directory: the table is written with INSERT OR IGNORE (results are
+// content-addressed, so whichever process stores a result first, the bytes
+// are the same), files as package blobstore writes them.
+type Results struct {
+	meta   *MetadataStore // its writer (w) and readers (r)
+	files  *blobstore.Store
+	dir    string // the directory of files' bucket, "" if unknown
+	limit  int
+	closed atomic.Bool
+
+	// flushMu serializes FlushResults with Delete and DeleteAll, so that a
+	// flush in progress cannot write back a result deleted meanwhile.
+	flushMu sync.Mutex
+
+	mu           sync.Mutex
+	pending      map[core.ResultID]*pendingResult
+	pendingBytes int
+	stopped      bool // no more pending results: closed
+
+	bufs sync.Pool // *[]byte of capacity limit
+
+	insert      multiInsert // on meta.w
+	del         *sql.Stmt   // on meta.w
+	get, exists *sql.Stmt   // on meta.r
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+var (
+	_ core.ResultStore   = (*Results)(nil)
+	_ core.ResultFlusher = (*Results)(nil)
+)
+
+type pendingResult struct {
+	data    []byte // never modified: readers share it
+	crc     uint32
+	created int64
+}
+
+// The statements of the results table.
+const (
+	sqlResultInsert = `INSERT OR IGNORE INTO results (version, format, data, crc, created) VALUES `
+	sqlResultGet    = `SELECT data, crc FROM results WHERE version = ? AND format = ?`
+	sqlResultExists = `SELECT 1 FROM results WHERE version = ? AND format = ?`
+	sqlResultDelete = `DELETE FROM results WHERE version = ? AND format = ?`
+	sqlResultWalk   = `SELECT version, format, length(data) FROM results ORDER BY version, format`
+)
+
+// newResults returns the result store over meta's database and files.
+func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Store, dir string, limit int) (*Results, error) {
+	r := &Results{meta: meta, files: files, dir: dir, limit: limit, pending: map[core.ResultID]*pendingResult{}}
+	if limit > 0 {
+		r.bufs.New = func() any { b := make([]byte, 0, limit); return &b }
+	}
+	err := r.insert.prepare(ctx, meta.w, sqlResultInsert, 5, "", "results")
+	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
+		if err == nil {
+			*dst, err = db.PrepareContext(ctx, q)
+		}
+	}
+	prep(meta.w, &r.del, sqlResultDelete)
+	prep(meta.r, &r.get, sqlResultGet)
+	prep(meta.r, &r.exists, sqlResultExists)
+	if err != nil {
+		r.closeStmts()
+		return nil, err
+	}
+	// The metadata store flushes pending results before it closes: they
+	// share the database, whichever is closed first.
+	meta.beforeClose = func() error {
+		err := r.flush(context.Background())
+		return errors.Join(err, r.closeStmts())
+	}
+	return r, nil
+}
+
+// Files returns the store of the results too large to be inlined.
+func (r *Results) Files() *blobstore.Store { return r.files }
+
+// InlineLimit returns the size up to which results are stored inline.
+func (r *Results) InlineLimit() int { return r.limit }
+
+func wrapResult(op string, id core.ResultID, err error) error {
+	return fmt.Errorf("local: %s result %s: %w", op, id, err)
+}
+
+// check rejects calls on a closed store and ids that could not name a file.
+func (r *Results) check(op string, id core.ResultID) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return wrapResult(op, id, core.ErrClosed)
+	}
+	if err := checkID(id); err != nil {
+		return wrapResult(op, id, err)
+	}
+	return nil
+}
+
+// checkID applies package blobstore's rules for result ids (see its doc), so
+// that every id stored inline could be stored as a file as well.
+func checkID(id core.ResultID) error {
+	v, f := string(id.Version), id.Format
+	switch {
+	case v == "" || f == "":
+		return fmt.Errorf("%w: empty data version or format name", core.ErrInvalid)
+	case len(v) > 1<<16-1 || len(f) > 1<<16-1:
+		return fmt.Errorf("%w: data version or format name longer than %d bytes", core.ErrInvalid, 1<<16-1)
+	case !utf8.ValidString(v) || !utf8.ValidString(f):
+		return fmt.Errorf("%w: not valid UTF-8", core.ErrInvalid)
+	case strings.ContainsAny(v, "./\\"):
+		return fmt.Errorf("%w: a data version may not contain '.', '/' or '\\'", core.ErrInvalid)
+	case strings.ContainsAny(f, "/\\"):
+		return fmt.Errorf("%w: a format name may not contain '/' or '\\'", core.ErrInvalid)
+	case strings.HasSuffix(f, ".tmp"):
+		return fmt.Errorf("%w: a format name may not end in \".tmp\"", core.ErrInvalid)
+	case strings.ContainsFunc(v+f, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%w: control characters", core.ErrInvalid)
+	}
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// inlineCRC is the checksum of an inline result: CRC-32C of its version, a
+// zero byte, its format, a zero byte and its bytes. Covering the id catches
+// a row moved under another id.
+func inlineCRC(id core.ResultID, data []byte) uint32 {
+	var b [128]byte
+	h := append(b[:0], id.Version...)
+	h = append(h, 0)
+	h = append(h, id.Format...)
+	h = append(h, 0)
+	return crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, data)
+}
+
+func (r *Results) pendingGet(id core.ResultID) *pendingResult {
+	r.mu.Lock()
+	p := r.pending[id]
+	r.mu.Unlock()
+	return p
+}
+
+// inline reads the row of id: found is false when there is none. Point
+// lookups such as this one and inlineExists are not worth interrupting:
+// with a cancellable context the driver starts a goroutine per query to
+// watch it.
+func (r *Results) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
+	var d, c any
+	err = r.get.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	data, ok := d.([]byte)
+	crc, ok2 := c.(int64)
+	switch {
+	case !ok:
+		return nil, true, fmt.Errorf("%w: the data column holds %T, not a blob", core.ErrCorrupt, d)
+	case !ok2:
+		return nil, true, fmt.Errorf("%w: the crc column holds %T, not an integer", core.ErrCorrupt, c)
+	case crc < 0 || crc > 1<<32-1 || uint32(crc) != inlineCRC(id, data):
+		return nil, true, fmt.Errorf("%w: CRC-32C mismatch (stored %#x, computed %#x, %d bytes)", core.ErrCorrupt, crc, inlineCRC(id, data), len(data))
+	}
+	return data, true, nil
+}
+
+func (r *Results) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
+	var one int
+	err := r.exists.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Exists reports whether a result is stored under id (pending, inline or as
+// a file), without verifying it.
+func (r *Results) Exists(ctx context.Context, id core.ResultID) (bool, error) {
+	if err := r.check("exists", id); err != nil {
+		return false, err
+	}
+	if r.pendingGet(id) != nil {
+		return true, nil
+	}
+	if ok, err := r.inlineExists(ctx, id); err != nil || ok {
+		if err != nil {
+			return false, wrapResult("exists", id, err)
+		}
+		return true, nil
+	}
+	return r.fileExists(ctx, id)
+}
+
+// fileExists reports whether the file of result id exists. For the names
+// flowcache writes (hex versions, formats such as "gob" or "json+zstd") it
+// stats the path fileblob uses for the name; other names go through the
+// bucket. A miss through the bucket costs about 8 µs, mostly building
+// gocloud's error, a stat about 1.5 µs.
+func (r *Results) fileExists(ctx context.Context, id core.ResultID) (bool, error) {
+	key := r.files.Key(id)
+	if r.dir == "" || !plainKey(key) {
+		return r.files.Exists(ctx, id)
+	}
+	fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(key)))
+	switch {
+	case err == nil:
+		return fi.Mode().IsRegular(), nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return r.files.Exists(ctx, id)
+}
+
+// plainKey reports whether fileblob stores key under the path key names,
+// unescaped: letters, digits, '/', '.', '-', '_' and '+', no "__" (which
+// could start an escape sequence) and not the name of a sidecar file.
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '/', c == '.', c == '-', c == '_', c == '+':
+		default:
+			return false
+		}
+	}
+	return !strings.Contains(key, "__") && !strings.Contains(key, "//") && !strings.Contains(key, "..") && !strings.HasSuffix(key, ".attrs")
+}
+
+// Get opens the result stored under id. An inline result is verified
+// before Get returns (damage is an error wrapping core.ErrCorrupt from Get);
+// a file is verified as it is read, as package blobstore does. A result
+// stored nowhere is an error wrapping core.ErrNotFound.
+func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+	if err := r.check("get", id); err != nil {
+		return nil, err
+	}
+	if p := r.pendingGet(id); p != nil {
+		return io.NopCloser(bytes.NewReader(p.data)), nil
+	}
+	data, found, err := r.inline(ctx, id)
+	switch {
+	case err != nil:
+		return nil, wrapResult("get inline", id, err)
+	case found:
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	rc, err := r.files.Get(ctx, id)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, wrapResult("get", id, core.ErrNotFound)
+	}
+	return rc, err
+}
+
+// Put stores the bytes write writes under id, unless a result is stored
+// under id already (then it returns 0 without calling write). A result of
+// up to the inline limit becomes pending (see Results); a larger one is
+// streamed to a file: the bytes buffered up to the limit first, then the
+// rest as write writes it, so a large result is never held in memory. If
+// write fails or panics, or ctx is cancelled, nothing is stored.
+func (r *Results) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (int64, error) {
+	if err := r.check("put", id); err != nil {
+		return 0, err
+	}
+	if r.pendingGet(id) != nil {
+		return 0, nil
+	}
+	if ok, err := r.inlineExists(ctx, id); err != nil || ok {
+		if err != nil {
+			return 0, wrapResult("put", id, err)
+		}
+		return 0, nil
+	}
+	if r.limit <= 0 {
+		return r.files.Put(ctx, id, write)
+	}
+	if ok, err := r.fileExists(ctx, id); err != nil || ok {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, wrapResult("put", id, err)
+	}
+
+	buf := r.bufs.Get().(*[]byte)
+	w := &putWriter{r: r, ctx: ctx, done: ctx.Done(), id: id, buf: (*buf)[:0], limit: r.limit}
+	finished := false
+	defer func() {
+		if !finished && w.spilled() { // write panicked: drop the file, let the panic go on
+			w.end(errWritePanicked)
+		}
+		w.err, w.buf = errPutReturned, nil // in case write kept w
+		r.bufs.Put(buf)
+	}()
+	werr := write(w)
+	finished = true
+	if w.spilled() {
+		return w.finish(werr)
+	}
+	switch {
+	case werr != nil:
+		return 0, wrapResult("put", id, werr)
+	case w.err != nil: // write swallowed an error of ours
+		return 0, wrapResult("put", id, w.err)
+	case ctx.Err() != nil:
+		return 0, wrapResult("put", id, ctx.Err())
+	}
+	p := &pendingResult{data: make([]byte, len(w.buf)), created: r.meta.now().UnixNano()}
+	copy(p.data, w.buf)
+	p.crc = inlineCRC(id, p.data)
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return 0, wrapResult("put", id, core.ErrClosed)
+	}
+	if r.pending[id] == nil {
+		r.pending[id] = p
+		r.pendingBytes += len(p.data) + pendingOverhead
+	}
+	full := r.pendingBytes >= maxPendingBytes
+	r.mu.Unlock()
+	if full {
+		// The results stay pending if this fails; the caller's next
+		// FlushResults reports the error.
+		_ = r.flush(context.WithoutCancel(ctx))
+	}
+	return int64(len(p.data)), nil
+}
+
+var (
+	errWritePanicked = errors.New("write panicked")
+	errPutReturned   = errors.New("write after Put returned")
+)
+
+// putWriter is the io.Writer a result's write function gets. It buffers up
+// to the inline limit. Past it, it starts a Put on the file store in a
+// goroutine and hands it the buffered bytes, then the rest: small writes
+// coalesced in the buffer, large ones as they are, without copying them.
+type putWriter struct {
+	r     *Results
+	ctx   context.Context
+	done  <-chan struct{}
+	id    core.ResultID
+	buf   []byte
+	limit int
+	n     int64 // bytes accepted from write
+	err   error // sticky
+
+	// Set once the result outgrew the limit (see spill).
+	chunks   chan []byte // to the file Put; closed at the end
+	acks     chan error  // the file Put's error writing a chunk
+	abort    error       // why chunks was closed early; set before closing it
+	fileDone chan struct{}
+	fileN    int64 // the file Put's result, set before fileDone is closed
+	fileErr  error
+}
+
+func (w *putWriter) spilled() bool { return w.chunks != nil }
+
+func (w *putWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	select {
+	case <-w.done:
+		w.err = w.ctx.Err()
+		return 0, w.err
+	default:
+	}
+	if len(w.buf)+len(p) <= w.limit {
+		w.buf = append(w.buf, p...)
+		w.n += int64(len(p))
+		return len(p), nil
+	}
+	if !w.spilled() {
+		w.spill()
+	}
+	if err := w.send(w.buf); err != nil {
+		return 0, err
+	}
+	w.buf = w.buf[:0]
+	if len(p) < w.limit {
+		w.buf = append(w.buf, p...)
+	} else if err := w.send(p); err != nil {
+		return 0, err
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// send hands p to the file Put and waits until it has written it.
+func (w *putWriter) send(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	select {
+	case w.chunks <- p:
+		w.err = <-w.acks
+	case <-w.fileDone: // it returned early: failed, or found the file stored
+		w.err = w.fileErr
+		if w.err == nil {
+			w.err = fs.ErrExist
+		}
+	}
+	return w.err
+}
+
+// spill starts storing the result as a file: a Put on the file store, in a
+// goroutine, whose write function writes the chunks send hands it.
+func (w *putWriter) spill() {
+	w.chunks, w.acks, w.fileDone = make(chan []byte), make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(w.fileDone)
+		w.fileN, w.fileErr = w.r.files.Put(w.ctx, w.id, func(fw io.Writer) error {
+			for p := range w.chunks {
+				_, err := fw.Write(p)
+				w.acks <- err
+				if err != nil {
+					return err
+				}
+			}
+			return w.abort // nil at the end of the result
+		})
+	}()
+}
+
+// end tells the file Put that the result is complete (cause == nil) or
+// must be dropped, and waits for it.
+func (w *putWriter) end(cause error) {
+	w.abort = cause
+	close(w.chunks)
+	<-w.fileDone
+}
+
+// finish completes a Put that went to the file store.
+func (w *putWriter) finish(werr error) (int64, error) {
+	cause := werr
+	if cause == nil {
+		cause = w.err
+	}
+	if cause == nil {
+		cause = w.ctx.Err()
+	}
+	if cause == nil {
+		cause = w.send(w.buf)
+	}
+	w.end(cause)
+	switch {
+	case w.fileErr == nil && w.fileN == 0:
+		// The file Put did not call its write function: the result was
+		// stored meanwhile (by another process).
+		return 0, nil
+	case cause != nil:
+		return 0, wrapResult("put", w.id, cause)
+	case w.fileErr != nil:
+		return 0, w.fileErr
+	}
+	return w.n, nil
+}
+
+// FlushResults writes every pending result to the results table of
+// metadata.db in one transaction (on the metadata store's writer
+// connection), and drops them from memory once it has committed. On error
+// they stay pending.
+func (r *Results) FlushResults(ctx context.Context) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return fmt.Errorf("local: flush results: %w", core.ErrClosed)
+	}
+	return r.flush(ctx)
+}
+
+type flushItem struct {
+	id core.ResultID
+	p  *pendingResult
+}
+
+func (r *Results) flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	items := make([]flushItem, 0, len(r.pending))
+	for id, p := range r.pending {
+		items = append(items, flushItem{id, p})
+	}
+	r.mu.Unlock()
+	if len(items) == 0 {
+		return nil
+	}
+	if err := r.writeInline(ctx, items); err != nil {
+		return fmt.Errorf("local: flush %d results: %w", len(items), err)
+	}
+	r.mu.Lock()
+	for _, it := range items {
+		delete(r.pending, it.id)
+		r.pendingBytes -= len(it.p.data) + pendingOverhead
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Results) writeInline(ctx context.Context, items []flushItem) error {
+	tx, err := r.meta.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	err = r.insert.exec(ctx, tx, len(items), func(i int, args []any) error {
+		it := &items[i]
+		args[0], args[1], args[2] = string(it.id.Version), it.id.Format, it.p.data
+		args[3], args[4] = int64(it.p.crc), it.p.created
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Delete removes the result stored under id, wherever it is: pending,
+// inline or as a file. Deleting a missing result is not an error.
+func (r *Results) Delete(ctx context.Context, id core.ResultID) error {
+	if err := r.check("delete", id); err != nil {
+		return err
+	}
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	if p := r.pending[id]; p != nil {
+		delete(r.pending, id)
+		r.pendingBytes -= len(p.data) + pendingOverhead
+	}
+	r.mu.Unlock()
+	if _, err := r.del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
+		return wrapResult("delete", id, err)
+	}
+	return r.files.Delete(ctx, id)
+}
+
+// DeleteAll removes every result: pending, inline and files (and temporary
+// files left by killed writers).
+func (r *Results) DeleteAll(ctx context.Context) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return fmt.Errorf("local: delete all results: %w", core.ErrClosed)
+	}
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	clear(r.pending)
+	r.pendingBytes = 0
+	r.mu.Unlock()
+	if _, err := r.meta.w.ExecContext(ctx, `DELETE FROM results`); err != nil {
+		return fmt.Errorf("local: delete all results: %w", err)
+	}
+	return r.files.DeleteAll(ctx)
+}
+
+// Walk calls fn for every stored result: the pending ones, then the inline
+// ones in id order, then the files in name order (see blobstore.Store.Walk).
+// size is what the result takes: its bytes for a pending or inline result,
+// the whole file (header and trailer included) for a file. Walk stops at
+// the first error fn returns and returns it. Results stored or deleted
+// during the walk may or may not be seen.
+func (r *Results) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return fmt.Errorf("local: walk results: %w", core.ErrClosed)
+	}
+	r.mu.Lock()
+	pending := make(map[core.ResultID]int64, len(r.pending))
+	for id, p := range r.pending {
+		pending[id] = int64(len(p.data))
+	}
+	r.mu.Unlock()
+	for id, size := range pending {
+		if err := fn(id, size); err != nil {
+			return err
+		}
+	}
+	if err := r.walkInline(ctx, pending, fn); err != nil {
+		return err
+	}
+	return r.files.Walk(ctx, fn)
+}
+
+func (r *Results) walkInline(ctx context.Context, skip map[core.ResultID]int64, fn func(core.ResultID, int64) error) error {
+	rows, err := r.meta.r.QueryContext(ctx, sqlResultWalk)
+	if err != nil {
+		return fmt.Errorf("local: walk inline results: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   core.ResultID
+			size int64
+		)
+		if err := rows.Scan(&id.Version, &id.Format, &size); err != nil {
+			return fmt.Errorf("local: walk inline results: %w", err)
+		}
+		if _, ok := skip[id]; ok {
+			continue
+		}
+		if err := fn(id, size); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("local: walk inline results: %w", err)
+	}
+	return nil
+}
+
+// Close flushes the pending results and closes the store (and the file
+// store). The metadata store stays open; closing it first also flushes.
+// Closing twice is not an error.
+func (r *Results) Close() error {
+	r.mu.Lock()
+	stopped := r.stopped
+	r.stopped = true
+	r.mu.Unlock()
+	if stopped {
+		return nil
+	}
+	var errs []error
+	if !r.meta.closed.Load() {
+		errs = append(errs, r.flush(context.Background()))
+	}
+	r.closed.Store(true)
+	errs = append(errs, r.closeStmts(), r.files.Close())
+	return errors.Join(errs...)
+}
+
+func (r *Results) closeStmts() error {
+	r.closeOnce.Do(func() {
+		errs := []error{r.insert.close()}
+		for _, st := range []*sql.Stmt{r.del, r.get, r.exists} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
