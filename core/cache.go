@@ -77,6 +77,19 @@ func WithLogFile(path string) Option {
 	}
 }
 
+// WithKeepRuns sets how many runs' events the Cache keeps in memory for
+// Logs and Events (default 64, oldest dropped first). WithLogFile keeps
+// every event on disk.
+func WithKeepRuns(n int) Option {
+	return func(c *Cache) error {
+		if n < 1 {
+			return fmt.Errorf("%w: keep %d runs", ErrInvalid, n)
+		}
+		c.log.keep = n
+		return nil
+	}
+}
+
 // WithHasher sets how data versions are computed (for example a
 // *fingerprint.Hasher with a deeper MaxDepth or registered types).
 func WithHasher(h Hasher) Option {
@@ -154,7 +167,8 @@ func (c *Cache) Close() error {
 	return c.log.close()
 }
 
-// Logs returns the events kept in memory at or above level (slog.LevelInfo:
+// Logs returns the events kept in memory (the last 64 runs by default, see
+// WithKeepRuns) at or above level (slog.LevelInfo:
 // get_result and execute_node; slog.LevelDebug: all). With run == "" the
 // map is keyed by run id, one entry per run of this Cache; with a run id it
 // is keyed by node name and holds that run's events.

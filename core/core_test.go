@@ -1,12 +1,15 @@
 package core_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -150,5 +153,31 @@ func TestReadLogFileTornLine(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].Node != "a" || evs[0].Type != core.EventExecuteNode {
 		t.Fatalf("events = %+v", evs)
+	}
+}
+
+func TestKeepRuns(t *testing.T) {
+	st := mem.New()
+	c, err := core.New(st.Metadata(), st.Results(), core.WithKeepRuns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []core.RunID
+	for range 3 {
+		r, err := c.BeginRun(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Input(ctx, "x", 1)
+		r.End(ctx)
+		ids = append(ids, r.ID())
+	}
+	logs := c.Logs(slog.LevelDebug, "")
+	if len(logs) != 2 || logs[string(ids[0])] != nil || logs[string(ids[2])] == nil {
+		t.Fatalf("kept runs %v, want the last two of %v", len(logs), ids)
+	}
+	if _, err := core.New(st.Metadata(), st.Results(), core.WithKeepRuns(0)); !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("WithKeepRuns(0): %v", err)
 	}
 }

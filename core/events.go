@@ -87,10 +87,18 @@ func (e Event) String() string {
 	return b.String()
 }
 
+// defaultKeepRuns is how many runs' events a Cache keeps in memory: a
+// long-lived process running a pipeline every minute must not grow without
+// bound (about 170 bytes an event, several events a node). The log file
+// keeps everything.
+const defaultKeepRuns = 64
+
 // eventLog keeps the events of every run of one Cache, in memory, and
 // forwards them to a slog logger and optionally to a JSONL file.
 type eventLog struct {
 	logger *slog.Logger
+
+	keep int // runs whose events are kept in memory
 
 	mu     sync.Mutex
 	order  []RunID
@@ -101,7 +109,7 @@ type eventLog struct {
 }
 
 func newEventLog(logger *slog.Logger) *eventLog {
-	return &eventLog{logger: logger, byRun: map[RunID][]Event{}}
+	return &eventLog{logger: logger, byRun: map[RunID][]Event{}, keep: defaultKeepRuns}
 }
 
 func (l *eventLog) openFile(path string) error {
@@ -135,6 +143,10 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 	evs, ok := l.byRun[e.RunID]
 	if !ok {
 		l.order = append(l.order, e.RunID)
+		if len(l.order) > l.keep {
+			delete(l.byRun, l.order[0])
+			l.order = l.order[1:]
+		}
 	}
 	l.byRun[e.RunID] = append(evs, e)
 	if l.file != nil && l.err == nil {

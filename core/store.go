@@ -185,8 +185,8 @@ type EntryWalker interface {
 // query (the local SQLite store: about 7 µs a query).
 type Preloader interface {
 	// Preload returns the entries whose key's node is one of nodes, by
-	// lookup key. The entries' Key.Deps may be left nil: the caller looks
-	// entries up by the key it computed.
+	// lookup key. Only DataVersion, Format and LastUsed need be set: the
+	// caller looks entries up by the key it computed.
 	Preload(ctx context.Context, nodes []string) (map[KeyID]Entry, error)
 }
 

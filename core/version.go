@@ -102,25 +102,34 @@ func (id KeyID) Short() string { return shorten(string(id)) }
 // ID returns the lookup key of k: the SHA-256 of its parts, each
 // length-prefixed so that no two different keys share an encoding.
 func (k CacheKey) ID() KeyID {
-	h := sha256.New()
-	var buf [8]byte
-	put := func(s string) {
-		binary.LittleEndian.PutUint64(buf[:], uint64(len(s)))
-		h.Write(buf[:])
-		h.Write([]byte(s))
-	}
-	put("flowcache-key-v1")
-	put(k.Node)
-	put(string(k.CodeVersion))
-	binary.LittleEndian.PutUint64(buf[:], uint64(len(k.Deps)))
-	h.Write(buf[:])
+	n := len(keyContext) + 8 + len(k.Node) + 8 + len(k.CodeVersion) + 8
 	for _, d := range k.Deps {
-		put(d.Name)
-		put(string(d.Version))
+		n += 16 + len(d.Name) + len(d.Version)
 	}
-	var sum [sha256.Size]byte
-	return KeyID(hex.EncodeToString(h.Sum(sum[:0])))
+	var stack [512]byte
+	b := stack[:0]
+	if n > len(stack) {
+		b = make([]byte, 0, n)
+	}
+	put := func(b []byte, s string) []byte {
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	b = put(b, keyContext)
+	b = put(b, k.Node)
+	b = put(b, string(k.CodeVersion))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(k.Deps)))
+	for _, d := range k.Deps {
+		b = put(b, d.Name)
+		b = put(b, string(d.Version))
+	}
+	sum := sha256.Sum256(b)
+	return KeyID(hex.EncodeToString(sum[:]))
 }
+
+// keyContext separates cache key hashes from any other use of SHA-256; it
+// changes if the key encoding ever does.
+const keyContext = "flowcache-key-v1"
 
 // Dep returns the data version of the dependency named name, and whether k
 // has it.

@@ -574,9 +574,10 @@ func (s *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) err
 var _ core.Preloader = (*MetadataStore)(nil)
 
 // Preload returns the entries of the given nodes, by lookup key, in one
-// query (the node names travel as one JSON array parameter). The entries'
-// Key.Deps are left nil: decoding them would cost more than the lookup it
-// saves, and the caller knows the key it looks up.
+// query (the node names travel as one JSON array parameter). Only what a
+// lookup needs is read: the data version, format and last-used time; the
+// key parts and created time are left zero (the caller knows the key it
+// looks up).
 func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
@@ -585,25 +586,34 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT key_id, node, code_version, data_version, format, created, last_used FROM entries WHERE node IN (SELECT value FROM json_each(?))`, string(names))
+	rows, err := s.r.QueryContext(ctx, `SELECT key_id, data_version, format, last_used FROM entries WHERE node IN (SELECT value FROM json_each(?))`, string(names))
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
 	defer rows.Close()
 	out := make(map[core.KeyID]core.Entry, len(nodes))
+	var formats []string // formats are few: share their strings
 	for rows.Next() {
 		var (
-			id, node, code, dv, format string
-			created, lastUsed          int64
+			id, dv   string
+			format   sql.RawBytes
+			lastUsed int64
 		)
-		if err := rows.Scan(&id, &node, &code, &dv, &format, &created, &lastUsed); err != nil {
+		if err := rows.Scan(&id, &dv, &format, &lastUsed); err != nil {
 			return nil, s.fail("preload", err)
 		}
-		out[core.KeyID(id)] = core.Entry{
-			Key:         core.CacheKey{Node: node, CodeVersion: core.CodeVersion(code)},
-			DataVersion: core.DataVersion(dv), Format: format,
-			Created: time.Unix(0, created), LastUsed: time.Unix(0, lastUsed),
+		f := ""
+		for _, known := range formats {
+			if known == string(format) {
+				f = known
+				break
+			}
 		}
+		if f == "" {
+			f = string(format)
+			formats = append(formats, f)
+		}
+		out[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: f, LastUsed: time.Unix(0, lastUsed)}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.fail("preload", err)

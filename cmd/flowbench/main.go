@@ -84,14 +84,19 @@ func runChain(n int, dir string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	built := time.Since(start)
 	out, err := dr.Execute(context.Background(), []string{"node_" + strconv.Itoa(n-1)}, nil, nil)
 	if err != nil {
 		return 0, err
 	}
+	executed := time.Since(start)
 	if err := dr.Close(); err != nil {
 		return 0, err
 	}
 	el := time.Since(start)
+	if os.Getenv("FLOWBENCH_SPLIT") != "" {
+		fmt.Fprintf(os.Stderr, "build %v execute %v close %v\n", built, executed-built, el-executed)
+	}
 	if got := out["node_"+strconv.Itoa(n-1)].(int); got != n-1 {
 		return 0, fmt.Errorf("chain of %d gave %d, want %d", n, got, n-1)
 	}
