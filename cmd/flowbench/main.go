@@ -7,9 +7,11 @@
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
 // the cost. Phases: uncached (no cache at all), cold (an empty cache
-// directory on disk), warm (the same directory, in a fresh process). The
-// overhead per node of a phase is its time minus the uncached time, divided
-// by N; every phase includes building the driver.
+// directory on disk), warm (the cold run's directory). Each run is a fresh
+// process; the median of -reps runs is reported. The overhead per node of a
+// phase is its time minus the uncached time, divided by N; every phase
+// includes building the driver and closing it (a warm run opens SQLite,
+// preloads the run's entries, and checkpoints the WAL on close).
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowcache/flowcache/core/fingerprint"
@@ -115,7 +118,8 @@ func chain(args []string) error {
 		return fmt.Errorf("-n %d: want 2..%d", *n, len(chaingen.Funcs))
 	}
 	if *phase != "" {
-		// A child process: one warm run, its time on stdout.
+		// A child process: one run of the phase (no -dir: uncached), its
+		// time on stdout.
 		if *cpuprofile != "" {
 			f, err := os.Create(*cpuprofile)
 			if err != nil {
@@ -160,10 +164,22 @@ func chain(args []string) error {
 		}
 		return ds[len(ds)/2], nil
 	}
-	if _, err := runChain(*n, ""); err != nil { // warm up the binary
+	// Every phase runs in a fresh process of its own, so they pay the same
+	// start-up costs (page cache, goroutine stacks, heap growth) and the
+	// difference is what the cache adds.
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
-	uncached, err := median(func() (time.Duration, error) { return runChain(*n, "") })
+	child := func(phase, dir string) (time.Duration, error) {
+		out, err := exec.Command(self, "chain", "-n", strconv.Itoa(*n), "-phase", phase, "-dir", dir).Output()
+		if err != nil {
+			return 0, fmt.Errorf("%s process: %w", phase, err)
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		return time.Duration(ns), err
+	}
+	uncached, err := median(func() (time.Duration, error) { return child("uncached", "") })
 	if err != nil {
 		return err
 	}
@@ -177,23 +193,12 @@ func chain(args []string) error {
 	cold, err := median(func() (time.Duration, error) {
 		i++
 		lastDir = filepath.Join(tmp, "cold"+strconv.Itoa(i))
-		return runChain(*n, lastDir)
+		return child("cold", lastDir)
 	})
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	warm, err := median(func() (time.Duration, error) {
-		out, err := exec.Command(self, "chain", "-n", strconv.Itoa(*n), "-phase", "warm", "-dir", lastDir).Output()
-		if err != nil {
-			return 0, fmt.Errorf("warm process: %w", err)
-		}
-		ns, err := strconv.ParseInt(string(out[:len(out)-1]), 10, 64)
-		return time.Duration(ns), err
-	})
+	warm, err := median(func() (time.Duration, error) { return child("warm", lastDir) })
 	if err != nil {
 		return err
 	}
