@@ -321,7 +321,11 @@ func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error)
 
 // BeginRun starts a run: it gets a new run id and records it in the
 // metadata store.
-func (c *Cache) BeginRun(ctx context.Context) (*Run, error) {
+//
+// preload names the nodes the run may look up: when the metadata store is a
+// Preloader, their entries are read in one request, at the same time as the
+// run is recorded (see Run.Preload).
+func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -330,13 +334,20 @@ func (c *Cache) BeginRun(ctx context.Context) (*Run, error) {
 	c.mu.Unlock()
 	id := NewRunID()
 	now := c.now()
-	if err := c.meta.BeginRun(ctx, RunInfo{ID: id, Started: now}); err != nil {
+	r := &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}
+	var wg sync.WaitGroup
+	if len(preload) > 0 {
+		wg.Go(func() { r.Preload(ctx, preload) })
+	}
+	err := c.meta.BeginRun(ctx, RunInfo{ID: id, Started: now})
+	wg.Wait()
+	if err != nil {
 		return nil, fmt.Errorf("flowcache: begin run: %w", err)
 	}
 	c.mu.Lock()
 	c.lastRun = id
 	c.mu.Unlock()
-	return &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}, nil
+	return r, nil
 }
 
 // ID returns the run id.

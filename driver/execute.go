@@ -142,25 +142,23 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 	e := &execution{d: d, ctx: ctx, cancel: cancel, sem: make(chan struct{}, d.parallelism),
 		values: map[string]*future{}, branch: map[string][]string{}}
 	if d.cache != nil {
-		run, err := d.cache.BeginRun(ctx)
+		var lookups []string
+		for _, name := range d.order {
+			n := d.nodes[name]
+			if _, over := overrides[name]; needed[name] && !over && n.spec.Behavior <= core.Default && !n.expand() {
+				lookups = append(lookups, name)
+			}
+		}
+		run, err := d.cache.BeginRun(ctx, lookups...)
 		if err != nil {
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 		e.run = run
-		var lookups []string
 		for _, name := range d.order {
-			n := d.nodes[name]
-			if !needed[name] {
-				continue
-			}
-			if !n.code.FromSource {
+			if n := d.nodes[name]; needed[name] && !n.code.FromSource {
 				run.CodeVersionFallback(ctx, name, n.code.Fallback)
 			}
-			if _, over := overrides[name]; !over && n.spec.Behavior <= core.Default && !n.expand() {
-				lookups = append(lookups, name)
-			}
 		}
-		run.Preload(ctx, lookups)
 	}
 	// Inputs and overrides (sorted, so events come in a stable order).
 	for _, name := range sortedNames(inputs) {
