@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS run_batches (
 	records BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_batches_run ON run_batches (run_id, seq);
-CREATE INDEX IF NOT EXISTS entries_node ON entries (node);
+-- Covers Preload: a run reads its nodes' entries from the index alone.
+CREATE INDEX IF NOT EXISTS entries_by_node ON entries (node, key_id, data_version, format, last_used);
 -- Results of up to the inline limit (16 KiB by default), stored here rather
 -- than as files: see Results. crc is the CRC-32C of version, a zero byte,
 -- format, a zero byte and data.
@@ -252,6 +253,11 @@ func isBusy(err error) bool {
 // of an existing one. Processes opening the same new database at once are
 // serialized by BEGIN IMMEDIATE.
 func (s *MetadataStore) migrate(ctx context.Context) error {
+	// The common case, an up-to-date database, needs no write lock.
+	var cur int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err == nil && cur == schemaVersion {
+		return nil
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -264,10 +270,8 @@ func (s *MetadataStore) migrate(ctx context.Context) error {
 	if v > schemaVersion {
 		return fmt.Errorf("database schema version %d is newer than this flowcache knows (%d): upgrade flowcache", v, schemaVersion)
 	}
-	// The schema is created with IF NOT EXISTS, so running it on a database
-	// of version 1 changes nothing, except in one written before the
-	// results table was added (version 1 was not released then), which
-	// gets it.
+	// Another process may have created the schema since the check above;
+	// IF NOT EXISTS makes running it again harmless.
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return err
 	}

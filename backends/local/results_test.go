@@ -520,32 +520,6 @@ func TestDamageHelper(t *testing.T) {
 	}
 }
 
-// A database written before the results table existed (schema version 1
-// as first written) gets the table when opened.
-func TestResultsTableAdded(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, local.MetadataFile)
-	s := openStore(t, dir)
-	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`DROP TABLE results`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s = openStore(t, dir)
-	id := core.ResultID{Version: version("t"), Format: "gob"}
-	put(t, s.Results(), id, []byte("x"))
-	if err := s.Results().FlushResults(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(t, s.Results(), id); string(got) != "x" {
-		t.Fatalf("read %q", got)
-	}
-}
-
 func TestInlineLimitTooLarge(t *testing.T) {
 	if s, err := local.Open(t.Context(), t.TempDir(), local.WithInlineLimit(local.MaxInlineLimit+1)); !errors.Is(err, core.ErrInvalid) {
 		if s != nil {
