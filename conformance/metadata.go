@@ -120,6 +120,49 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 		checkEntry(t, mustGet(t, s, k1.ID()), k1, dataVersion("1"), "gob", at(1), at(10))
 	})
 
+	t.Run("Optional", func(t *testing.T) {
+		s := newStore(t)
+		ka, ka2, kb, kc := testKey("pa"), testKey("pa", "x"), testKey("pb"), testKey("pc")
+		mustWrite(t, s, core.Batch{Run: "r1", Now: at(1), Entries: []core.Entry{
+			{Key: ka, DataVersion: dataVersion("a"), Format: "gob"},
+			{Key: ka2, DataVersion: dataVersion("a2"), Format: "json"},
+			{Key: kb, DataVersion: dataVersion("b"), Format: "gob"},
+			{Key: kc, DataVersion: dataVersion("c"), Format: "gob"},
+		}})
+		if p, ok := s.(core.Preloader); ok {
+			m, err := p.Preload(ctx, []string{"pa", "pb", "nothing"})
+			if err != nil {
+				t.Fatalf("Preload: %v", err)
+			}
+			want := map[core.KeyID]core.DataVersion{ka.ID(): dataVersion("a"), ka2.ID(): dataVersion("a2"), kb.ID(): dataVersion("b")}
+			if len(m) != len(want) {
+				t.Fatalf("Preload returned %d entries, want %d", len(m), len(want))
+			}
+			for id, v := range want {
+				if m[id].DataVersion != v {
+					t.Errorf("Preload[%s] = %q, want %q", id.Short(), m[id].DataVersion, v)
+				}
+			}
+			if m[ka2.ID()].Format != "json" || !m[ka.ID()].LastUsed.Equal(at(1)) {
+				t.Errorf("Preload entry %+v: want format json / last used %v", m[ka2.ID()], at(1))
+			}
+		}
+		if w, ok := s.(core.EntryWalker); ok {
+			got := map[core.KeyID]core.Entry{}
+			if err := w.WalkEntries(ctx, func(e core.Entry) error { got[e.ID()] = e; return nil }); err != nil {
+				t.Fatalf("WalkEntries: %v", err)
+			}
+			if len(got) != 4 || got[kc.ID()].DataVersion != dataVersion("c") || got[ka2.ID()].Key.ID() != ka2.ID() {
+				t.Fatalf("WalkEntries saw %d entries, want the 4 written with their keys", len(got))
+			}
+			stop := errors.New("stop")
+			n := 0
+			if err := w.WalkEntries(ctx, func(core.Entry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+				t.Errorf("WalkEntries did not stop at fn's error: %v after %d", err, n)
+			}
+		}
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		s := newStore(t)
 		k1, k2 := testKey("del1"), testKey("del2")

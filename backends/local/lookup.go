@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type lookupConn struct {
 	conn driver.Conn
 	stmt driver.StmtQueryContext
 	st   driver.Stmt
+	pre  driver.Stmt // the preload statement, prepared on first use
 	args [1]driver.NamedValue
 	dest [7]driver.Value
 }
@@ -78,7 +80,79 @@ func (l *lookups) release(c *lookupConn, broken bool) {
 }
 
 func (c *lookupConn) close() error {
-	return errors.Join(c.st.Close(), c.conn.Close())
+	var perr error
+	if c.pre != nil {
+		perr = c.pre.Close()
+	}
+	return errors.Join(perr, c.st.Close(), c.conn.Close())
+}
+
+// preload runs sqlPreload with the JSON array of node names on a pooled
+// connection, straight through the driver like lookup.
+func (l *lookups) preload(ctx context.Context, names string) (map[core.KeyID]core.Entry, error) {
+	c, err := l.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.preload(ctx, names)
+	l.release(c, err != nil)
+	return out, err
+}
+
+func (c *lookupConn) preload(ctx context.Context, names string) (map[core.KeyID]core.Entry, error) {
+	if c.pre == nil {
+		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlPreload)
+		if err != nil {
+			return nil, err
+		}
+		c.pre = st
+	}
+	q, ok := c.pre.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errors.New("sqlite driver statement without QueryContext")
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: names}})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[core.KeyID]core.Entry{}
+	var formats []string // formats are few: share their strings
+	dest := make([]driver.Value, 4)
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		id, ok1 := dest[0].(string)
+		dv, ok2 := dest[1].(string)
+		lastUsed, ok4 := dest[3].(int64)
+		var format string
+		switch f := dest[2].(type) {
+		case string:
+			format = f
+		case []byte:
+			format = string(f)
+		default:
+			ok1 = false
+		}
+		if !ok1 || !ok2 || !ok4 {
+			return nil, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
+		}
+		for _, known := range formats {
+			if known == format {
+				format = known
+				break
+			}
+		}
+		if len(formats) < 16 && !slices.Contains(formats, format) {
+			formats = append(formats, format)
+		}
+		out[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
+	}
 }
 
 func (l *lookups) close() error {

@@ -86,6 +86,7 @@ const (
 	sqlDelete      = `DELETE FROM entries WHERE key_id = ?`
 	sqlRuns        = `SELECT run_id, started FROM runs ORDER BY seq`
 	sqlRunExists   = `SELECT 1 FROM runs WHERE run_id = ?`
+	sqlPreload     = `SELECT key_id, data_version, format, last_used FROM entries WHERE node IN (SELECT value FROM json_each(?))`
 	sqlRunBatches  = `SELECT records FROM run_batches WHERE run_id = ? ORDER BY seq`
 )
 
@@ -590,36 +591,8 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT key_id, data_version, format, last_used FROM entries WHERE node IN (SELECT value FROM json_each(?))`, string(names))
+	out, err := s.lookups.preload(ctx, string(names))
 	if err != nil {
-		return nil, s.fail("preload", err)
-	}
-	defer rows.Close()
-	out := make(map[core.KeyID]core.Entry, len(nodes))
-	var formats []string // formats are few: share their strings
-	for rows.Next() {
-		var (
-			id, dv   string
-			format   sql.RawBytes
-			lastUsed int64
-		)
-		if err := rows.Scan(&id, &dv, &format, &lastUsed); err != nil {
-			return nil, s.fail("preload", err)
-		}
-		f := ""
-		for _, known := range formats {
-			if known == string(format) {
-				f = known
-				break
-			}
-		}
-		if f == "" {
-			f = string(format)
-			formats = append(formats, f)
-		}
-		out[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: f, LastUsed: time.Unix(0, lastUsed)}
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("preload", err)
 	}
 	return out, nil
