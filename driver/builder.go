@@ -509,7 +509,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		if f == nil {
 			f = format
 		}
-		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(n.code.Version), Behavior: behaviors[name], Format: f, Type: n.outType}
+		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType)), Behavior: behaviors[name], Format: f, Type: n.outType}
 		if cfg == nil || n.expand() {
 			continue
 		}

@@ -617,3 +617,25 @@ func TestChildProcess(t *testing.T) {
 	}
 	fmt.Printf("child ok total=%d\n", childTotal(40))
 }
+
+type resultV1 struct{ A int }
+
+type resultV2 struct {
+	A int
+	B int
+}
+
+// The result type is part of a node's code version: the same function
+// source returning a changed struct is a miss.
+func TestResultTypeChangeIsMiss(t *testing.T) {
+	p := newPipeline(t)
+	mk1 := func() resultV1 { return resultV1{A: 1} }
+	r := p.run([]*driver.NodeDef{driver.Node("R", mk1, driver.WithCodeVersion("same"))}, []string{"R"}, nil, nil)
+	want(t, r, "R", "executed")
+	mk2 := func() resultV2 { return resultV2{A: 1, B: 2} }
+	r = p.run([]*driver.NodeDef{driver.Node("R", mk2, driver.WithCodeVersion("same"))}, []string{"R"}, nil, nil)
+	want(t, r, "R", "executed")
+	if got := r.out["R"].(resultV2); got.B != 2 {
+		t.Fatalf("R = %+v, want B=2 (not old bytes decoded into the new type)", got)
+	}
+}

@@ -1,22 +1,44 @@
 package formats
 
 import (
+	"bufio"
 	"encoding"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
+	"sync"
 
 	"github.com/flowcache/flowcache/core"
 )
 
-// Gob returns the gob format, named "gob".
+// Gob returns the gob format, named "gob": any value encoding/gob
+// round-trips, the default format.
 //
 // Values of interface type (or with interface fields) can only be stored when
 // every concrete type that flows through them was registered with
 // gob.Register; that cannot be known before the values exist, so Check
 // accepts interface types and a failure to encode shows up at run time as a
 // failed_store_write event (the node's value is used, not stored).
+//
+// Three things gob cannot store are caught when a value is encoded, since
+// the type alone does not tell (Encode fails, naming the place; the node's
+// value is used but not stored):
+//
+//   - a struct field that is a non-nil pointer to a zero value, like
+//     Score *float64 pointing to 0, or to an empty slice or string, or to a
+//     nil pointer: gob does not transmit zero fields, so it would load back
+//     as a nil pointer (pointers to structs and arrays are fine);
+//   - a nil pointer inside a slice, array or map (gob refuses it);
+//   - a concrete type in an interface that was not registered.
+//
+// A nil pointer or nil interface as the whole value, which gob itself
+// refuses, is stored as the single byte 0x00 (no gob stream starts with it).
+// Decode reads exactly one gob value and fails on trailing bytes. gob builds
+// each message in memory before writing it, and reads it whole before
+// decoding, so encoding or decoding a value costs about one extra copy of
+// its encoding in memory.
 func Gob() core.Format { return gobFormat{} }
 
 type gobFormat struct{}
@@ -86,21 +108,219 @@ func checkGob(t reflect.Type, path string, seen map[reflect.Type]bool) error {
 	return nil
 }
 
+// gobNil is the whole encoding of a nil pointer or nil interface.
+const gobNil = 0x00
+
 // Encode writes v with a fresh gob encoder (each result is self-describing).
 // gob assembles each message in memory and writes it with one call, so no
 // buffering is added here.
 func (gobFormat) Encode(w io.Writer, v any) error {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || (rv.Kind() == reflect.Pointer && rv.IsNil()) {
+		_, err := w.Write([]byte{gobNil})
+		return err
+	}
+	if gobNeedsWalk(rv.Type()) {
+		var path pathBuilder
+		if err := gobWalk(rv, &path); err != nil {
+			return fmt.Errorf("gob: encoding %T: %w", v, err)
+		}
+	}
 	if err := gob.NewEncoder(w).Encode(v); err != nil {
 		return fmt.Errorf("gob: encoding %T: %w", v, err)
 	}
 	return nil
 }
 
-// Decode reads a value of type t written by Encode.
+var gobReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
+// Decode reads a value of type t written by Encode, and fails if anything
+// follows it.
 func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: gob: decoding into a nil type", core.ErrInvalid)
+	}
+	br := gobReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		gobReaders.Put(br)
+	}()
+	if b, err := br.Peek(2); len(b) == 1 && b[0] == gobNil && err == io.EOF {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			return reflect.Zero(t).Interface(), nil
+		}
+		return nil, fmt.Errorf("gob: decoding %v: the input holds a nil pointer", t)
+	}
 	p := reflect.New(t)
-	if err := gob.NewDecoder(r).DecodeValue(p); err != nil {
+	// gob uses br as it is (it is an io.ByteReader), so nothing is read
+	// beyond what gob consumed except into br, checked next.
+	if err := gob.NewDecoder(br).DecodeValue(p); err != nil {
+		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			err = errors.New("trailing bytes after the value")
+		}
 		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
 	}
 	return p.Elem().Interface(), nil
+}
+
+// gobWalks caches, per type, whether values of it can hold something gob
+// would drop or refuse that only the value shows (see Gob).
+var gobWalks sync.Map // reflect.Type -> bool
+
+func gobNeedsWalk(t reflect.Type) bool {
+	if w, ok := gobWalks.Load(t); ok {
+		return w.(bool)
+	}
+	w := gobMayHide(t, map[reflect.Type]bool{})
+	gobWalks.Store(t, w)
+	return w
+}
+
+// gobMayHide reports whether a value of type t can contain a struct field
+// pointing to a value gob drops, a nil pointer inside a container, or an
+// interface (whose dynamic value may).
+func gobMayHide(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // being looked at further up
+	}
+	seen[t] = true
+	if selfEncoding(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer:
+		return gobMayHide(t.Elem(), seen)
+	case reflect.Slice, reflect.Array:
+		return t.Elem().Kind() == reflect.Pointer || gobMayHide(t.Elem(), seen)
+	case reflect.Map:
+		return t.Elem().Kind() == reflect.Pointer || t.Key().Kind() == reflect.Pointer ||
+			gobMayHide(t.Key(), seen) || gobMayHide(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			ft := t.Field(i).Type
+			if ft.Kind() == reflect.Pointer && gobDropsZero(ft.Elem()) {
+				return true
+			}
+			if gobMayHide(ft, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// gobDropsZero reports whether gob leaves out a struct field of type t (or
+// pointing to t) when its value is zero.
+func gobDropsZero(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Array:
+		return selfEncoding(t)
+	}
+	return true
+}
+
+// gobDropped reports whether gob leaves out v, the target of a struct
+// field's pointer.
+func gobDropped(v reflect.Value) bool {
+	if selfEncoding(v.Type()) {
+		return v.IsZero()
+	}
+	switch v.Kind() {
+	case reflect.Struct, reflect.Array:
+		return false
+	case reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Map, reflect.Interface, reflect.Pointer:
+		return v.IsNil()
+	}
+	return v.IsZero()
+}
+
+// gobWalk looks for what gob would drop or refuse in v (see Gob).
+func gobWalk(v reflect.Value, path *pathBuilder) error {
+	t := v.Type()
+	if !gobNeedsWalk(t) {
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return gobWalk(v.Elem(), path)
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			e := v.Index(i)
+			if e.Kind() == reflect.Pointer && e.IsNil() {
+				return fmt.Errorf("%s%s is a nil pointer, which gob cannot store inside a slice or array", path, indexSeg(i))
+			}
+			path.push(i, "")
+			err := gobWalk(e, path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			k, e := it.Key(), it.Value()
+			if (e.Kind() == reflect.Pointer && e.IsNil()) || (k.Kind() == reflect.Pointer && k.IsNil()) {
+				return fmt.Errorf("%s holds a nil pointer, which gob cannot store inside a map", path)
+			}
+			path.push(-1, "[key]")
+			err := gobWalk(k, path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+			path.pushKey(k)
+			err = gobWalk(e, path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Field(i)
+			name := t.Field(i).Name
+			if f.Kind() == reflect.Pointer && !f.IsNil() {
+				target := f.Elem()
+				for target.Kind() == reflect.Pointer && !target.IsNil() {
+					target = target.Elem()
+				}
+				if gobDropped(target) {
+					return fmt.Errorf("%s.%s points to %s, which gob does not transmit: it would load back as a nil pointer; "+
+						"make the field a non-pointer, set it to nil, or use another format", path, name, zeroDesc(target))
+				}
+			}
+			path.push(-1, "."+name)
+			err := gobWalk(f, path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func zeroDesc(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Interface:
+		return "a nil " + v.Type().String()
+	case reflect.Slice:
+		return "an empty " + v.Type().String()
+	case reflect.String:
+		return `""`
+	}
+	return fmt.Sprintf("a zero %v", v.Type())
 }

@@ -14,7 +14,8 @@
 // Sums are stable across calls, processes, GOMAXPROCS and machines (all
 // integers are written little-endian at a fixed width, whatever the CPU), and
 // change only when the encoding below changes, which bumps the hash context
-// string ("flowcache fingerprint v1").
+// string ("flowcache fingerprint v2"; v1 told nil slices and maps from empty
+// ones).
 //
 // # What is hashed
 //
@@ -51,11 +52,14 @@
 //   - Interfaces hash their dynamic type and value; an `any` holding an int
 //     and an int at top level both carry the int's type identity.
 //   - nil: the untyped nil (Of(nil), a nil interface) has one sum of its
-//     own. A typed nil pointer, slice or map is hashed as its type plus a
-//     "nil" mark, so (*int)(nil) differs from nil and from (*string)(nil),
-//     and a nil slice or map differs from an empty one (encoders such as
-//     JSON write them differently, and results are stored content-addressed
-//     by their sum, so interchangeable sums must mean interchangeable values).
+//     own. A typed nil pointer is hashed as its type plus a "nil" mark, so
+//     (*int)(nil) differs from nil, from (*string)(nil) and from new(int).
+//     A nil slice is hashed as an empty slice of its type, and a nil map as
+//     an empty map: Go code treats them alike (len, range, append, reading
+//     a key), and gob and other formats cannot tell them apart, so a value
+//     loaded back from a cache must fingerprint equal to the value stored.
+//     Code that depends on the difference (== nil checks) should not rely on
+//     a cached value keeping it.
 //   - time.Time is hashed as its instant (Unix seconds and nanoseconds) and
 //     its location's name; the monotonic clock reading is ignored. The same
 //     instant in two locations differs. *time.Location hashes as its name
@@ -100,7 +104,7 @@
 // # Hash function and speed
 //
 // The hash is BLAKE3 (github.com/zeebo/blake3, AVX-512/AVX2 accelerated),
-// in derive-key mode with context "flowcache fingerprint v1". Measured on
+// in derive-key mode with context "flowcache fingerprint v2". Measured on
 // the target machine (AMD EPYC, 2 cores, sha_ni, avx2, avx512f) hashing an
 // 80 MB buffer:
 //

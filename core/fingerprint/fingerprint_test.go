@@ -71,10 +71,11 @@ func TestDistinct(t *testing.T) {
 		{"nil *int", (*int)(nil)},
 		{"nil *string", (*string)(nil)},
 		{"*int 1", &one},
+		{"*int 0", new(int)},
+		{"*[]int empty", &[]int{}},
+		{"nil *[]int", (*[]int)(nil)},
 		{"*string 1", &oneStr},
-		{"nil []int", []int(nil)},
 		{"empty []int", []int{}},
-		{"nil map", map[string]int(nil)},
 		{"empty map", map[string]int{}},
 		{"[]int{1}", []int{1}},
 		{"[1]int{1}", [1]int{1}},
@@ -117,7 +118,6 @@ func TestDistinct(t *testing.T) {
 		{"node 1->2", &node{Val: 1, Next: &node{Val: 2}}},
 		{"string empty", ""},
 		{"bytes empty", []byte{}},
-		{"bytes nil", []byte(nil)},
 		{"NaN", math.NaN()},
 		{"Inf", math.Inf(1)},
 		{"-Inf", math.Inf(-1)},
@@ -181,6 +181,14 @@ func TestEqual(t *testing.T) {
 		}()},
 		{"nil interface", nil, any(nil)},
 		{"unexported equal", withUnexported{"a", 1}, withUnexported{"a", 1}},
+		// A nil slice or map is an empty one (see the package doc).
+		{"nil []int", []int(nil), []int{}},
+		{"nil []byte", []byte(nil), []byte{}},
+		{"nil []string", []string(nil), []string{}},
+		{"nil map", map[string]int(nil), map[string]int{}},
+		{"nil slice field", struct{ S []PointXY }{}, struct{ S []PointXY }{S: []PointXY{}}},
+		{"nil map in slice", []map[int]bool{nil}, []map[int]bool{{}}},
+		{"nil slice in any", any([]float64(nil)), any([]float64{})},
 	}
 	h := New()
 	for _, c := range cases {
@@ -656,9 +664,13 @@ func TestDeterminism(t *testing.T) {
 		v    any
 		want string
 	}{
-		{1, "e55db55840db818e05e297c72f019926586cc0f30324938ea62aab07a27ff355"},
-		{"1", "d6cbe55d64365bec571c0850530e28f1b29077a2ca430f8ddbbbd3165a5b4a3c"},
-		{nil, "6a3c00d7f7c10feebe43aa8b9338e4091963ecfceb89d8ad5f619767122aeaaa"},
+		{1, "f1ecbb41f5d8a487f374bfa953b598b8de705e1b808f08353536322d5b2d9211"},
+		{"1", "ac690539b6ce425d2fa29d76c33e22d585e255abdd7570ee2472fb9c158daf92"},
+		{nil, "1227e20b5cf96409c68b73b360ae03592be94b9005f60295b74f9de2961712c4"},
+		{[]int(nil), "2fc4bcf59c0078113e6a9248faf687bb93bb50a018a9e4aa40b8d08266348014"},
+		{[]string{"a"}, "3a8e9cd43d071dc9d503298aa37a9e2601e22757deb3bf5e30cc2293cf0d1a2c"},
+		{map[string]int{"a": 1}, "24d269ba375a689ed8f1ec5f5fc415067088eccb4c85f0203ccea8164426e6ea"},
+		{new(int), "edf8bfd7a8af818b56cf4f65a4c05881bcf6d87d4e1c867f494f78b36ae8ea0f"},
 	}
 	for _, g := range golden {
 		if got := mustSum(t, New(), g.v).String(); got != g.want {

@@ -10,7 +10,7 @@ import (
 
 // valueContext is the BLAKE3 derive-key context of value sums. Bump the
 // version whenever the encoding changes, so old sums can never match new ones.
-const valueContext = "flowcache fingerprint v1"
+const valueContext = "flowcache fingerprint v2"
 
 // bufSize is the size of a Writer's pending buffer: small writes are
 // gathered here so the hash sees few, larger writes.

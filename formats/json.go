@@ -1,0 +1,676 @@
+package formats
+
+import (
+	"bufio"
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// JSON returns the json format, named "json": values that encoding/json
+// round-trips, stored as plain JSON a person (or jq) can read: exactly what
+// a json.Encoder with SetEscapeHTML(false) writes, one compact value and a
+// newline.
+//
+// Check rejects, naming the type and the field path, what JSON cannot load
+// back equal: funcs, chans, complex numbers, interfaces other than `any`,
+// pointers to pointers, map keys that are not strings, integers or
+// encoding.TextMarshaler types (with the matching unmarshaler), struct
+// fields json leaves out (unexported, tagged "-", or two fields with one
+// JSON name), and types whose marshal and unmarshal methods do not pair up.
+// Types with MarshalJSON/UnmarshalJSON or MarshalText/UnmarshalText are
+// trusted to round-trip.
+//
+// Lossy values are caught when encoding, since the type alone does not
+// tell; Encode then fails with a message naming the place:
+//
+//   - a float NaN or ±Inf (JSON has no such numbers);
+//   - a string (or map key) that is not valid UTF-8 (json would replace the
+//     bad bytes by U+FFFD);
+//   - in an `any`, anything but nil, bool, float64, string, []any and
+//     map[string]any (json loads an int back as a float64, a struct as a
+//     map);
+//   - a non-nil pointer to a nil slice, map or interface (written as null,
+//     it would load back as a nil pointer).
+//
+// time.Time is stored as RFC 3339 with nanoseconds. It loads back as the
+// same instant, without the monotonic clock reading, and a named zone other
+// than UTC (or the machine's Local, on the same machine) becomes a fixed
+// offset: 12:00 in "Europe/Paris" loads back as 12:00 in a zone with no
+// name at +01:00, which fingerprints differently. Keep times in UTC, or use
+// gob, when the zone name matters.
+//
+// A nil slice and an empty one are written as null and []; both load back
+// and fingerprint as the same (package fingerprint treats them alike), and
+// likewise nil and empty maps.
+//
+// Encoding and decoding stream a top-level slice element by element (in
+// batches of about 64 KiB of JSON), so storing a large []T costs little
+// memory beyond the value itself; any other value is built whole in memory
+// by encoding/json. Decode reads exactly one value followed by the newline,
+// fails on unknown object keys (a struct field was renamed or removed) and
+// on trailing data, and allocates in proportion to its input.
+func JSON() core.Format { return jsonFormat{} }
+
+type jsonFormat struct{}
+
+func (jsonFormat) Name() string { return "json" }
+
+var (
+	jsonMarshalerType   = reflect.TypeFor[json.Marshaler]()
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	anySliceType        = reflect.TypeFor[[]any]()
+	anyMapType          = reflect.TypeFor[map[string]any]()
+)
+
+var jsonChecks sync.Map // reflect.Type -> error (nil: supported)
+
+// Check reports types JSON cannot store and load back equal (see JSON).
+func (jsonFormat) Check(t reflect.Type) error {
+	if t == nil {
+		return fmt.Errorf("%w: json: nil type", core.ErrUnsupportedType)
+	}
+	if e, ok := jsonChecks.Load(t); ok {
+		err, _ := e.(error)
+		return err
+	}
+	c := jsonChecker{seen: map[reflect.Type]bool{}}
+	// Encode hands encoding/json a pointer to a copy of the value, so the
+	// top-level value is addressable.
+	err := c.check(t, t.String(), true)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", core.ErrUnsupportedType, err)
+		jsonChecks.Store(t, err)
+	} else {
+		jsonChecks.Store(t, nil)
+	}
+	return err
+}
+
+type jsonChecker struct {
+	seen map[reflect.Type]bool
+}
+
+func jsonReject(path string, t reflect.Type, why string) error {
+	return fmt.Errorf("json cannot store %s (type %v): %s; use another format (gob), or the Ignore or Disable behavior", path, t, why)
+}
+
+// check checks t, found at path. addressable tells whether encoding/json
+// sees values there as addressable (not inside a map value), which decides
+// whether it calls marshal methods with a pointer receiver.
+func (c *jsonChecker) check(t reflect.Type, path string, addressable bool) error {
+	if t.Kind() == reflect.Pointer {
+		if t.Elem().Kind() == reflect.Pointer {
+			return jsonReject(path, t, "a pointer to a pointer whose inner pointer is nil is written as null and would load back as a nil outer pointer")
+		}
+		// Through a pointer, values are addressable.
+		return c.check(t.Elem(), path, true)
+	}
+	if t.Kind() == reflect.Interface {
+		if t.NumMethod() == 0 {
+			return nil // any: checked value by value when encoding
+		}
+		return jsonReject(path, t, "json cannot load a value back into a non-empty interface")
+	}
+	if done, err := c.checkMethods(t, path, addressable); done {
+		return err
+	}
+	key := t
+	if c.seen[key] {
+		return nil // recursive type, being checked further up
+	}
+	c.seen[key] = true
+	defer delete(c.seen, key)
+
+	switch t.Kind() {
+	case reflect.Bool, reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return nil
+	case reflect.Complex64, reflect.Complex128:
+		return jsonReject(path, t, "JSON has no complex numbers")
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return jsonReject(path, t, "it is not data")
+	case reflect.Slice:
+		if jsonBase64(t) {
+			return nil
+		}
+		return c.check(t.Elem(), path+"[]", true)
+	case reflect.Array:
+		return c.check(t.Elem(), path+"[]", addressable)
+	case reflect.Map:
+		if err := jsonCheckKey(t.Key(), path); err != nil {
+			return err
+		}
+		return c.check(t.Elem(), path+"[value]", false)
+	case reflect.Struct:
+		var fields []jsonField
+		if err := jsonFields(t, path, &fields, map[reflect.Type]bool{}); err != nil {
+			return err
+		}
+		names := make(map[string]string, len(fields))
+		for _, f := range fields {
+			if other, dup := names[f.name]; dup {
+				return jsonReject(f.path, t, fmt.Sprintf("it and %s have the JSON name %q, and json then writes at most one of them", other, f.name))
+			}
+			names[f.name] = f.path
+		}
+		for _, f := range fields {
+			if err := c.check(f.typ, f.path, addressable); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return jsonReject(path, t, "unknown kind")
+}
+
+// checkMethods looks at the JSON and text marshal methods of t (not a
+// pointer or interface). done means t encodes itself (err nil) or cannot be
+// stored (err set).
+func (c *jsonChecker) checkMethods(t reflect.Type, path string, addressable bool) (done bool, err error) {
+	pt := reflect.PointerTo(t)
+	encJSON := t.Implements(jsonMarshalerType)
+	encText := !encJSON && t.Implements(textMarshalerType)
+	ptrOnly := !encJSON && !encText && (pt.Implements(jsonMarshalerType) || pt.Implements(textMarshalerType))
+	if ptrOnly {
+		if !addressable {
+			return true, jsonReject(path, t, "its marshal method has a pointer receiver, which encoding/json does not call on a map value")
+		}
+		encJSON = pt.Implements(jsonMarshalerType)
+		encText = !encJSON
+	}
+	decJSON := pt.Implements(jsonUnmarshalerType)
+	decText := pt.Implements(textUnmarshalerType)
+	switch {
+	case encJSON && decJSON, encText && (decText || decJSON):
+		return true, nil
+	case encJSON:
+		return true, jsonReject(path, t, "it implements json.Marshaler but not json.Unmarshaler")
+	case encText:
+		return true, jsonReject(path, t, "it implements encoding.TextMarshaler but not encoding.TextUnmarshaler")
+	case decJSON || decText:
+		return true, jsonReject(path, t, "it has an unmarshal method but no matching marshal method, so it would be written one way and read another")
+	}
+	return false, nil
+}
+
+// jsonBase64 reports whether encoding/json writes slices of type t as a
+// base64 string.
+func jsonBase64(t reflect.Type) bool {
+	if t.Elem().Kind() != reflect.Uint8 {
+		return false
+	}
+	pe := reflect.PointerTo(t.Elem())
+	return !pe.Implements(jsonMarshalerType) && !pe.Implements(textMarshalerType)
+}
+
+func jsonCheckKey(kt reflect.Type, path string) error {
+	enc := kt.Implements(textMarshalerType)
+	dec := reflect.PointerTo(kt).Implements(textUnmarshalerType)
+	switch kt.Kind() {
+	case reflect.String:
+		if dec {
+			return jsonReject(path+"[key]", kt, "json writes a string key as it is but reads it back with its UnmarshalText method")
+		}
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if enc != dec {
+			return jsonReject(path+"[key]", kt, "the key type has only one of MarshalText and UnmarshalText, so json would write it one way and read it another")
+		}
+		return nil
+	}
+	if enc && dec {
+		return nil
+	}
+	return jsonReject(path+"[key]", kt, "JSON object keys are strings: a map key must be a string, an integer or an encoding.TextMarshaler with UnmarshalText")
+}
+
+type jsonField struct {
+	name string // JSON name
+	path string // Go path, for messages
+	typ  reflect.Type
+}
+
+// jsonFields lists the fields encoding/json writes for struct type t,
+// embedded structs flattened, or rejects a field it would leave out.
+func jsonFields(t reflect.Type, path string, out *[]jsonField, visiting map[reflect.Type]bool) error {
+	if visiting[t] {
+		return nil
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		fpath := path + "." + f.Name
+		tag, hasTag := f.Tag.Lookup("json")
+		if tag == "-" {
+			return jsonReject(fpath, f.Type, `json leaves out fields tagged "-", so it would load back zero`)
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if !hasTag || !validJSONName(name) {
+			name = ""
+		}
+		if f.Anonymous {
+			ft := f.Type
+			isPtr := ft.Kind() == reflect.Pointer
+			if isPtr {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && name == "" {
+				if !f.IsExported() && isPtr {
+					return jsonReject(fpath, f.Type, "json cannot set an embedded pointer to an unexported struct type")
+				}
+				if err := jsonFields(ft, fpath, out, visiting); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			return jsonReject(fpath, f.Type, "json leaves out unexported fields, so it would load back zero")
+		}
+		if name == "" {
+			name = f.Name
+		}
+		*out = append(*out, jsonField{name: name, path: fpath, typ: f.Type})
+	}
+	return nil
+}
+
+// validJSONName mirrors encoding/json's rule for tag names it accepts
+// (others are ignored, and the field's name is used).
+func validJSONName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c > 127):
+			return false
+		}
+	}
+	return true
+}
+
+// jsonWalks caches, per type, whether its values must be looked at before
+// encoding (see JSON: values in an `any`, pointers to nil slices and maps).
+var jsonWalks sync.Map // reflect.Type -> bool
+
+func jsonNeedsWalk(t reflect.Type) bool {
+	if w, ok := jsonWalks.Load(t); ok {
+		return w.(bool)
+	}
+	w := jsonMayHide(t, map[reflect.Type]bool{})
+	jsonWalks.Store(t, w)
+	return w
+}
+
+func jsonMayHide(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer:
+		switch t.Elem().Kind() {
+		case reflect.Slice, reflect.Map, reflect.Interface:
+			return true
+		}
+		return jsonMayHide(t.Elem(), seen)
+	case reflect.Slice, reflect.Array, reflect.Map:
+		return jsonMayHide(t.Elem(), seen)
+	case reflect.Struct:
+		if t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) {
+			return false
+		}
+		for i := range t.NumField() {
+			if jsonMayHide(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// jsonWalk finds what JSON would load back different in v (see JSON).
+func jsonWalk(v reflect.Value, path *pathBuilder) error {
+	if !jsonNeedsWalk(v.Type()) {
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		e := v.Elem()
+		switch e.Type() {
+		case reflect.TypeFor[bool](), reflect.TypeFor[float64](), reflect.TypeFor[string]():
+			return nil
+		case anySliceType, anyMapType:
+			return jsonWalk(e, path)
+		}
+		return fmt.Errorf("%s holds a %v, which json would load back as another type: an `any` can hold only nil, bool, float64, string, []any and map[string]any", path, e.Type())
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		e := v.Elem()
+		switch e.Kind() {
+		case reflect.Slice, reflect.Map, reflect.Interface:
+			if e.IsNil() {
+				return fmt.Errorf("%s points to a nil %v, which json writes as null: it would load back as a nil pointer", path, e.Type())
+			}
+		}
+		return jsonWalk(e, path)
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			path.push(i, "")
+			err := jsonWalk(v.Index(i), path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			path.pushKey(it.Key())
+			err := jsonWalk(it.Value(), path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			path.push(-1, "."+t.Field(i).Name)
+			err := jsonWalk(v.Field(i), path)
+			path.pop()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonStreams reports whether values of t are encoded and decoded element
+// by element: slices encoding/json writes as arrays, with no marshal
+// method of their own.
+func jsonStreams(t reflect.Type) bool {
+	if t.Kind() != reflect.Slice || jsonBase64(t) {
+		return false
+	}
+	pt := reflect.PointerTo(t)
+	for _, m := range []reflect.Type{jsonMarshalerType, textMarshalerType, jsonUnmarshalerType, textUnmarshalerType} {
+		if t.Implements(m) || pt.Implements(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonBatch is about how many bytes of JSON are encoded per batch of
+// elements of a streamed slice.
+const jsonBatch = 64 << 10
+
+var jsonWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// Encode writes v as JSON and a newline.
+func (f jsonFormat) Encode(w io.Writer, v any) (err error) {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		_, err := io.WriteString(w, "null\n")
+		return err
+	}
+	t := rv.Type()
+	if err := f.Check(t); err != nil {
+		return err
+	}
+	if jsonNeedsWalk(t) {
+		var path pathBuilder
+		if err := jsonWalk(rv, &path); err != nil {
+			return fmt.Errorf("json: encoding %v: %w", t, err)
+		}
+	}
+	g := &utf8Guard{w: w}
+	bw := jsonWriters.Get().(*bufio.Writer)
+	bw.Reset(g)
+	defer func() {
+		bw.Reset(nil)
+		jsonWriters.Put(bw)
+	}()
+	if jsonStreams(t) && !rv.IsNil() {
+		err = encodeJSONSlice(bw, rv)
+	} else {
+		// A pointer to a copy, so that marshal methods with pointer
+		// receivers are called on the top-level value too.
+		p := reflect.New(t)
+		p.Elem().Set(rv)
+		enc := json.NewEncoder(bw)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(p.Interface())
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if g.bad {
+		err = errors.New("a string is not valid UTF-8: json would replace the bad bytes with U+FFFD (or a MarshalJSON method wrote \\ufffd); store it as []byte, or use gob")
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*json.UnsupportedValueError](err); ok {
+			err = fmt.Errorf("%w (JSON has no NaN or ±Inf: replace them, or use gob)", err)
+		}
+		return fmt.Errorf("json: encoding %v: %w", t, err)
+	}
+	return nil
+}
+
+// encodeJSONSlice writes a slice as encoding/json would, in batches of
+// elements, so that no whole copy of the encoding is held in memory.
+func encodeJSONSlice(bw *bufio.Writer, rv reflect.Value) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := bw.WriteByte('['); err != nil {
+		return err
+	}
+	n, batch := rv.Len(), 1
+	for i := 0; i < n; {
+		j := min(n, i+batch)
+		buf.Reset()
+		if err := enc.Encode(rv.Slice(i, j).Interface()); err != nil {
+			return fmt.Errorf("elements [%d:%d]: %w", i, j, err)
+		}
+		b := buf.Bytes() // "[e,...,e]\n"
+		if i > 0 {
+			if err := bw.WriteByte(','); err != nil {
+				return err
+			}
+		}
+		if _, err := bw.Write(b[1 : len(b)-2]); err != nil {
+			return err
+		}
+		perElem := max(1, len(b)/(j-i))
+		batch = min(max(jsonBatch/perElem, 1), 1<<16)
+		i = j
+	}
+	_, err := bw.WriteString("]\n")
+	return err
+}
+
+// utf8Guard passes JSON through and notes a \ufffd escape: encoding/json
+// writes one for every invalid UTF-8 byte in a string (a real U+FFFD is
+// written as itself), so seeing one means the string would load back
+// different. Backslashes only start escapes in JSON, so a state machine
+// over escapes is enough.
+type utf8Guard struct {
+	w     io.Writer
+	state int // 0: plain; 1: after a backslash; 2..5: matched that many of "ufff"
+	bad   bool
+}
+
+func (g *utf8Guard) Write(p []byte) (int, error) {
+	g.scan(p)
+	if g.bad {
+		return 0, errors.New("invalid UTF-8")
+	}
+	return g.w.Write(p)
+}
+
+func (g *utf8Guard) scan(p []byte) {
+	const want = "ufffd"
+	for len(p) > 0 {
+		if g.state == 0 {
+			i := bytes.IndexByte(p, '\\')
+			if i < 0 {
+				return
+			}
+			g.state, p = 1, p[i+1:]
+			continue
+		}
+		c := p[0]
+		p = p[1:]
+		if c == want[g.state-1] {
+			g.state++
+			if g.state == len(want)+1 {
+				g.bad = true
+				g.state = 0
+			}
+		} else {
+			g.state = 0 // the escaped character (another backslash included)
+		}
+	}
+}
+
+// Decode reads a value of type t written by Encode.
+func (jsonFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: json: decoding into a nil type", core.ErrInvalid)
+	}
+	er := &lastByteReader{r: r}
+	dec := json.NewDecoder(er)
+	dec.DisallowUnknownFields()
+	var out reflect.Value
+	var err error
+	if jsonStreams(t) {
+		out, err = decodeJSONSlice(dec, t)
+	} else {
+		p := reflect.New(t)
+		err = dec.Decode(p.Interface())
+		out = p.Elem()
+	}
+	if err == nil {
+		var tok json.Token
+		if tok, err = dec.Token(); err == io.EOF {
+			err = nil
+			if er.last != '\n' {
+				err = errors.New("the input does not end with the newline Encode writes (truncated?)")
+			}
+		} else if err == nil {
+			err = fmt.Errorf("trailing data after the value (%v)", tok)
+		} else {
+			err = fmt.Errorf("trailing data after the value: %w", err)
+		}
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("json: decoding %v: %w", t, err)
+	}
+	return out.Interface(), nil
+}
+
+// jsonChunk is about how many bytes of elements decodeJSONSlice decodes
+// into one chunk.
+const jsonChunk = 1 << 20
+
+// decodeJSONSlice reads a JSON array (or null) into a slice of type t, one
+// element at a time. The length is not known until the end, so elements go
+// into chunks of about 1 MiB, copied into a slice of the exact length at
+// the end: at most twice the value's size is held at once, never more (as
+// appending would, with the old and new arrays of each growth and the
+// garbage of earlier ones), and the result has no spare capacity.
+func decodeJSONSlice(dec *json.Decoder, t reflect.Type) (reflect.Value, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	if tok == nil {
+		return reflect.Zero(t), nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return reflect.Value{}, fmt.Errorf("want an array, found %v", tok)
+	}
+	per := max(1, jsonChunk/max(1, int(t.Elem().Size())))
+	var chunks []reflect.Value
+	var cur reflect.Value
+	n := 0
+	for dec.More() {
+		if !cur.IsValid() || cur.Len() == cur.Cap() {
+			if cur.IsValid() {
+				chunks = append(chunks, cur)
+			}
+			// The first chunk starts small, for short slices.
+			cur = reflect.New(t).Elem()
+			cur.Set(reflect.MakeSlice(t, 0, min(per, max(8, n))))
+		}
+		i := cur.Len()
+		cur.SetLen(i + 1)
+		if err := dec.Decode(cur.Index(i).Addr().Interface()); err != nil {
+			return reflect.Value{}, fmt.Errorf("element [%d]: %w", n, err)
+		}
+		n++
+	}
+	if tok, err = dec.Token(); err != nil {
+		return reflect.Value{}, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != ']' {
+		return reflect.Value{}, fmt.Errorf("want the end of the array, found %v", tok)
+	}
+	if len(chunks) == 0 && cur.IsValid() && cur.Len() == cur.Cap() {
+		return cur, nil
+	}
+	s := reflect.MakeSlice(t, n, n)
+	at := 0
+	for i, c := range chunks {
+		at += reflect.Copy(s.Slice(at, n), c)
+		chunks[i] = reflect.Value{} // let the chunk go
+	}
+	if cur.IsValid() {
+		reflect.Copy(s.Slice(at, n), cur)
+	}
+	return s, nil
+}
+
+// lastByteReader remembers the last byte read.
+type lastByteReader struct {
+	r    io.Reader
+	last byte
+}
+
+func (l *lastByteReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		l.last = p[n-1]
+	}
+	return n, err
+}

@@ -1,0 +1,247 @@
+package formats_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/core/fingerprint"
+	"github.com/flowcache/flowcache/formats"
+)
+
+func jsonEncodeErr(t *testing.T, v any, want ...string) {
+	t.Helper()
+	var buf bytes.Buffer
+	err := formats.JSON().Encode(&buf, v)
+	if err == nil {
+		t.Fatalf("Encode(%#v) succeeded (%q), want an error", v, buf.String())
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Encode(%T) = %q, want it to mention %q", v, err, w)
+		}
+	}
+}
+
+func TestJSONNaNAndInf(t *testing.T) {
+	jsonEncodeErr(t, math.NaN(), "NaN")
+	jsonEncodeErr(t, []float64{1, math.Inf(1)}, "NaN or ±Inf")
+	jsonEncodeErr(t, Row{Score: math.Inf(-1)}, "NaN or ±Inf")
+	jsonEncodeErr(t, map[string]float32{"x": float32(math.NaN())}, "NaN")
+}
+
+func TestJSONInvalidUTF8(t *testing.T) {
+	jsonEncodeErr(t, "ok \xff", "UTF-8")
+	jsonEncodeErr(t, []Row{{Name: "a"}, {Name: "b\xc3"}}, "UTF-8")
+	jsonEncodeErr(t, map[string]int{"\xfe": 1}, "UTF-8")
+	// A real U+FFFD, and the six characters \ufffd, are fine.
+	for _, s := range []string{"\ufffd", `\ufffd`, `\\ufffd`, `\`, "\\\ufffd"} {
+		var buf bytes.Buffer
+		if err := formats.JSON().Encode(&buf, s); err != nil {
+			t.Fatalf("Encode(%q): %v", s, err)
+		}
+		got, err := formats.JSON().Decode(&buf, reflect.TypeOf(s))
+		if err != nil || got != s {
+			t.Fatalf("%q loaded back as %q, %v", s, got, err)
+		}
+	}
+}
+
+func TestJSONAny(t *testing.T) {
+	jsonEncodeErr(t, map[string]any{"n": 1}, `["n"]`, "holds a int")
+	jsonEncodeErr(t, []any{1.0, []any{Inner{}}}, "[1][0]", "formats_test.Inner")
+	jsonEncodeErr(t, struct{ V any }{V: int64(1)}, ".V")
+}
+
+func TestJSONPointerToNil(t *testing.T) {
+	var s []int
+	var m map[string]int
+	jsonEncodeErr(t, struct{ P *[]int }{P: &s}, ".P", "nil []int")
+	jsonEncodeErr(t, struct{ P *map[string]int }{P: &m}, ".P")
+	// Non-nil targets are fine, and so is an empty slice.
+	e := []int{}
+	roundTrip(t, formats.JSON(), struct{ P *[]int }{P: &e})
+	roundTrip(t, formats.JSON(), struct{ P *[]int }{})
+}
+
+func roundTrip(t *testing.T, f core.Format, v any) any {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := f.Encode(&buf, v); err != nil {
+		t.Fatalf("Encode(%T): %v", v, err)
+	}
+	got, err := f.Decode(&buf, reflect.TypeOf(v))
+	if err != nil {
+		t.Fatalf("Decode(%T): %v", v, err)
+	}
+	s1, _ := fingerprint.Of(v)
+	s2, _ := fingerprint.Of(got)
+	if s1 != s2 {
+		t.Fatalf("%T loaded back different: %#v, want %#v", v, got, v)
+	}
+	return got
+}
+
+// TestJSONTimeZones pins the documented loss: a named zone loads back as a
+// fixed offset (same instant, different fingerprint); UTC is exact.
+func TestJSONTimeZones(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	at := time.Date(2026, 1, 2, 12, 0, 0, 123456789, paris)
+	var buf bytes.Buffer
+	if err := formats.JSON().Encode(&buf, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); got != "\"2026-01-02T12:00:00.123456789+01:00\"\n" {
+		t.Errorf("encoded %q", got)
+	}
+	v, err := formats.JSON().Decode(&buf, reflect.TypeOf(at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.(time.Time)
+	if !got.Equal(at) {
+		t.Errorf("loaded %v, want the instant %v", got, at)
+	}
+	if name, off := got.Zone(); off != 3600 || name == "Europe/Paris" || got.Location().String() == "Europe/Paris" {
+		t.Errorf("loaded zone %q %d (%v): the doc says a fixed +01:00 offset", name, off, got.Location())
+	}
+	s1, _ := fingerprint.Of(at)
+	s2, _ := fingerprint.Of(got)
+	if s1 == s2 {
+		t.Error("fingerprints agree; the doc says the zone change shows")
+	}
+	// UTC, and the monotonic reading dropped, round-trip exactly.
+	roundTrip(t, formats.JSON(), time.Now().UTC())
+}
+
+type ptrMarshal struct{ X int }
+
+func (p *ptrMarshal) MarshalJSON() ([]byte, error) { return []byte(`"x"`), nil }
+func (p *ptrMarshal) UnmarshalJSON(b []byte) error { p.X = 1; return nil }
+
+type onlyUnmarshal struct{ X int }
+
+func (p *onlyUnmarshal) UnmarshalJSON(b []byte) error { return nil }
+
+type textKey struct{ A, B int }
+
+func (k textKey) MarshalText() ([]byte, error)  { return []byte("k"), nil }
+func (k *textKey) UnmarshalText(b []byte) error { return nil }
+
+type embedsHidden struct {
+	hidden
+	A int
+}
+
+type hidden struct{ B int }
+
+type embedsHiddenPtr struct {
+	*hidden
+	A int
+}
+
+func TestJSONCheck(t *testing.T) {
+	f := formats.JSON()
+	ok := []any{
+		time.Time{}, []byte{}, [4]byte{}, map[textKey]int{}, ptrMarshal{}, []ptrMarshal{}, map[string]*ptrMarshal{},
+		embedsHidden{}, map[string]any{}, struct{ P *int }{}, Tagged{}, struct {
+			A int `json:"a,string"`
+		}{},
+	}
+	for _, v := range ok {
+		if err := f.Check(reflect.TypeOf(v)); err != nil {
+			t.Errorf("Check(%T) = %v", v, err)
+		}
+	}
+	bad := []struct {
+		v    any
+		want string
+	}{
+		{map[string]ptrMarshal{}, "pointer receiver"},
+		{onlyUnmarshal{}, "no matching marshal"},
+		{embedsHiddenPtr{}, "embedded pointer to an unexported"},
+		{jsonSkipped{}, `jsonSkipped.B`},
+		{jsonDup{}, `the JSON name "N"`},
+		{map[[2]int]int{}, "[key]"},
+		{struct{ C complex64 }{}, ".C"},
+		{struct{ E error }{}, "non-empty interface"},
+		{withUnexported{}, "withUnexported.b"},
+	}
+	for _, c := range bad {
+		err := f.Check(reflect.TypeOf(c.v))
+		if err == nil || !errors.Is(err, core.ErrUnsupportedType) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Check(%T) = %v, want an ErrUnsupportedType naming %q", c.v, err, c.want)
+		}
+	}
+}
+
+func TestJSONDecodeStrict(t *testing.T) {
+	f := formats.JSON()
+	typ := reflect.TypeOf([]Inner{})
+	for _, in := range []string{
+		`[{"N":1}]`,             // no final newline: truncated
+		"[{\"N\":1}]\n[]\n",     // trailing value
+		"[{\"N\":1,\"M\":2}]\n", // unknown field
+		"[{\"N\":1}\n",          // unterminated
+		"{\"N\":1}\n",           // not an array
+		"",
+		"\n",
+	} {
+		if v, err := f.Decode(strings.NewReader(in), typ); err == nil {
+			t.Errorf("Decode(%q) = %v, want an error", in, v)
+		}
+	}
+	// Whitespace a person might add is fine, and null is a nil slice.
+	v, err := f.Decode(strings.NewReader("[ {\"N\": 1} ,\n {\"N\":2}]\n\n"), typ)
+	if err != nil || len(v.([]Inner)) != 2 {
+		t.Errorf("Decode with spaces = %v, %v", v, err)
+	}
+	v, err = f.Decode(strings.NewReader("null\n"), typ)
+	if err != nil || v.([]Inner) != nil {
+		t.Errorf("Decode(null) = %#v, %v", v, err)
+	}
+}
+
+// TestJSONStreamMatchesEncoder checks that a streamed slice is written
+// exactly as encoding/json writes it whole, for slices around the batch
+// sizes.
+func TestJSONStreamMatchesEncoder(t *testing.T) {
+	for _, n := range []int{1, 2, 100, 5000, 70000} {
+		rows := table(n)
+		var got bytes.Buffer
+		if err := formats.JSON().Encode(&got, rows); err != nil {
+			t.Fatal(err)
+		}
+		want := plainJSON(t, rows)
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("%d rows: the streamed encoding differs from encoding/json's", n)
+		}
+		v, err := formats.JSON().Decode(&got, reflect.TypeOf(rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back := v.([]Row8); len(back) != n || cap(back) != n || back[n-1] != rows[n-1] {
+			t.Fatalf("%d rows loaded back as %d (cap %d)", n, len(back), cap(back))
+		}
+	}
+}
+
+func plainJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
