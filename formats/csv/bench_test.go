@@ -37,7 +37,7 @@ const benchN = 1_000_000
 
 func BenchmarkEncode(b *testing.B) {
 	rows := benchRows(benchN)
-	f := csv.Format()
+	f := csv.New()
 	b.SetBytes(int64(len(rows)) * 64)
 	var n int64
 	for b.Loop() {
@@ -52,7 +52,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	rows := benchRows(benchN)
-	f := csv.Format()
+	f := csv.New()
 	var buf bytes.Buffer
 	if err := f.Encode(&buf, rows); err != nil {
 		b.Fatal(err)

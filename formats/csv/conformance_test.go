@@ -12,7 +12,7 @@ import (
 func TestConformance(t *testing.T) {
 	nan := math.NaN()
 	conformance.TestFormat(t, conformance.FormatSuite{
-		Format: csv.Format(),
+		Format: csv.New(),
 		Supported: []conformance.FormatCase{
 			{Name: "scalars", Value: []Scalars{
 				{B: true, I: math.MinInt64, U64: math.MaxUint64, F32: 0.1, F64: math.Inf(-1), S: "a,\"b\"\nc", When: utc, Raw: []byte{0, 255}, D: time.Second, C: Celsius(nan)},

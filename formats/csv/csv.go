@@ -11,7 +11,7 @@ import (
 	"github.com/flowcache/flowcache/formats"
 )
 
-func init() { formats.Register(Format()) }
+func init() { formats.Register(New()) }
 
 // DefaultMaxRecordSize is the default limit on the bytes of one record (a
 // row, quotes and line end included), for Encode and Decode.
@@ -47,7 +47,7 @@ func MaxRecordSize(n int) Option {
 
 // Format returns the CSV format, named "csv". See the package doc for what
 // it stores and how.
-func Format(opts ...Option) core.Format {
+func New(opts ...Option) core.Format {
 	c := config{maxRecord: DefaultMaxRecordSize}
 	for _, o := range opts {
 		o(&c)

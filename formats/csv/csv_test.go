@@ -121,10 +121,10 @@ func sum(t *testing.T, v any) fingerprint.Sum {
 }
 
 func TestName(t *testing.T) {
-	if n := csv.Format().Name(); n != "csv" {
+	if n := csv.New().Name(); n != "csv" {
 		t.Fatalf("Name() = %q", n)
 	}
-	if n := csv.Format(csv.LossyTimeZones(), csv.MaxRecordSize(10)).Name(); n != "csv" {
+	if n := csv.New(csv.LossyTimeZones(), csv.MaxRecordSize(10)).Name(); n != "csv" {
 		t.Fatalf("Name() with options = %q", n)
 	}
 }
@@ -137,7 +137,7 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestRoundTripScalars(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	rows := []Scalars{
 		{},
 		{B: true, I: math.MinInt64, I8: math.MinInt8, I16: math.MinInt16, I32: math.MinInt32, I64: math.MinInt64,
@@ -184,7 +184,7 @@ func TestFloatsExact(t *testing.T) {
 		rows = append(rows, F{x, y})
 	}
 	var buf bytes.Buffer
-	f := csv.Format()
+	f := csv.New()
 	if err := f.Encode(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestFloatsExact(t *testing.T) {
 }
 
 func TestRoundTripNullable(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	rows := []Nullable{
 		{},
 		{PB: ptr(false), PI: ptr(0), PU: ptr[uint16](0), PF: ptr(0.0), PF32: ptr[float32](0), PS: ptr(""), PT: ptr(time.Time{}), PC: ptr[Celsius](0)},
@@ -248,13 +248,13 @@ func TestRoundTripTimes(t *testing.T) {
 	for _, at := range times {
 		rows = append(rows, T{At: at, P: &at})
 	}
-	data := roundTrip(t, csv.Format(), rows)
+	data := roundTrip(t, csv.New(), rows)
 	for _, want := range []string{"2024-05-06T07:08:09.123456789Z", "2024-05-06T12:38:09.123456789+05:30", "2024-05-06T00:08:09.123456789-07:00", "2024-05-06T07:08:09.123456789+00:00", "0001-01-01T00:00:00Z"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("output lacks %s:\n%s", want, data)
 		}
 	}
-	got := decode[[]T](t, csv.Format(), data)
+	got := decode[[]T](t, csv.New(), data)
 	if got[2].At.Location().String() != "" || got[1].At.Location() != time.UTC {
 		t.Errorf("locations: %v, %v", got[1].At.Location(), got[2].At.Location())
 	}
@@ -264,7 +264,7 @@ func TestRoundTripTimes(t *testing.T) {
 	old := time.Local
 	time.Local = time.FixedZone("Somewhere", 5*3600+30*60)
 	defer func() { time.Local = old }()
-	roundTrip(t, csv.Format(), rows)
+	roundTrip(t, csv.New(), rows)
 }
 
 func TestNamedZones(t *testing.T) {
@@ -273,14 +273,14 @@ func TestNamedZones(t *testing.T) {
 	odd := time.FixedZone("", 561) // not a whole number of minutes
 	for _, at := range []time.Time{utc.In(named), utc.In(time.Local), utc.In(odd), utc.In(time.FixedZone("GMT", 0))} {
 		var buf bytes.Buffer
-		err := csv.Format().Encode(&buf, []T{{utc}, {at}})
+		err := csv.New().Encode(&buf, []T{{utc}, {at}})
 		if err == nil || !strings.Contains(err.Error(), "row 1, field T.At") || !strings.Contains(err.Error(), "LossyTimeZones") {
 			t.Errorf("Encode of a time in zone %q: %v, want an error naming the row and field", at.Location(), err)
 		}
 	}
 
 	// With LossyTimeZones the instant survives, the zone's name does not.
-	f := csv.Format(csv.LossyTimeZones())
+	f := csv.New(csv.LossyTimeZones())
 	for _, c := range []struct {
 		at   time.Time
 		loc  string
@@ -307,7 +307,7 @@ func TestNamedZones(t *testing.T) {
 	}
 
 	for _, y := range []int{-1, 10000} {
-		err := csv.Format().Encode(io.Discard, []T{{time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)}})
+		err := csv.New().Encode(io.Discard, []T{{time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)}})
 		if err == nil || !strings.Contains(err.Error(), "0..9999") {
 			t.Errorf("year %d: %v", y, err)
 		}
@@ -315,7 +315,7 @@ func TestNamedZones(t *testing.T) {
 }
 
 func TestRoundTripTagsAndEmbedded(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	data := roundTrip(t, f, []Tagged{{1, "a", "b", "c"}, {2, "", ",", "\""}})
 	if h := strings.SplitN(string(data), "\n", 2)[0]; h != `id,full name,"say ""hi""",Plain` {
 		t.Errorf("header %s", h)
@@ -332,7 +332,7 @@ func TestRoundTripTagsAndEmbedded(t *testing.T) {
 }
 
 func TestRoundTripStrings(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	rows := [][]string{
 		{"a", "b", "c"},
 		{"only"},
@@ -363,7 +363,7 @@ func TestRoundTripStrings(t *testing.T) {
 // tables of the same type (fingerprint equality of nil and empty is the
 // fingerprint package's business and not assumed here).
 func TestEmpty(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	for _, v := range []any{[]Scalars(nil), []Scalars{}, []*Nullable{}, [][]string(nil), [][]string{}, Table{}} {
 		data := encode(t, f, v)
 		got, err := f.Decode(bytes.NewReader(data), reflect.TypeOf(v))
@@ -387,7 +387,7 @@ func TestEmpty(t *testing.T) {
 // (which, like pandas, reads both null and "" as empty) reads the same
 // cells.
 func TestReadableByOthers(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	rows := [][]string{{"h1", "h2"}, {"a,b", `q"q`}, {"multi\nline", " sp "}, {"héllo", "NaN"}}
 	r := stdcsv.NewReader(bytes.NewReader(encode(t, f, rows)))
 	got, err := r.ReadAll()
@@ -423,12 +423,12 @@ func TestDecodeLenient(t *testing.T) {
 		P *float64
 	}
 	in := "N,B,S,\"P\"\n\"1\",True,plain,\n2,1,\"a\r\nb\",2.5\n3,F,,\"\"\r\n"
-	_, err := csv.Format().Decode(strings.NewReader(in), reflect.TypeFor[[]R]())
+	_, err := csv.New().Decode(strings.NewReader(in), reflect.TypeFor[[]R]())
 	if err == nil || !strings.Contains(err.Error(), "line 5") || !strings.Contains(err.Error(), `column "P"`) {
 		t.Fatalf("a quoted empty float: %v, want an error on line 5, column P", err)
 	}
 	in = strings.TrimSuffix(in, "\"\"\r\n") + "\r\n"
-	got := decode[[]R](t, csv.Format(), []byte(in))
+	got := decode[[]R](t, csv.New(), []byte(in))
 	want := []R{{1, true, "plain", nil}, {2, true, "a\r\nb", ptr(2.5)}, {3, false, "", nil}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -438,7 +438,7 @@ func TestDecodeLenient(t *testing.T) {
 // TestEndMark checks that a table cut between records, or with anything
 // after its end, is an error: every strict prefix of an encoding fails.
 func TestEndMark(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	for _, v := range []any{[]Tagged{{1, "a", "b", "c"}, {2, "d", "e", "f"}}, []OneNullable{{nil}, {nil}}, [][]string{{"a"}, {"b", "c"}}, [][]string{}, []Tagged{}} {
 		data := encode(t, f, v)
 		typ := reflect.TypeOf(v)
@@ -499,7 +499,7 @@ type empty struct{}
 var _ = withUnexported{b: 1}.b
 
 func TestCheckRejects(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	cases := []struct {
 		v    any
 		want []string
@@ -562,12 +562,12 @@ func TestCheckRejects(t *testing.T) {
 }
 
 func TestEncodeErrors(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	err := f.Encode(io.Discard, []*Tagged{{ID: 1}, nil})
 	if err == nil || !strings.Contains(err.Error(), "row 1") {
 		t.Errorf("nil row: %v", err)
 	}
-	small := csv.Format(csv.MaxRecordSize(64))
+	small := csv.New(csv.MaxRecordSize(64))
 	err = small.Encode(io.Discard, [][]string{{"ok"}, {strings.Repeat("x", 100)}})
 	if err == nil || !strings.Contains(err.Error(), "row 1") || !strings.Contains(err.Error(), "MaxRecordSize") {
 		t.Errorf("oversized row: %v", err)
@@ -597,7 +597,7 @@ type Reordered struct {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	tagged := encode(t, f, []Tagged{{1, "a", "b", "c"}})
 	typT := reflect.TypeFor[[]Tagged]()
 	typS := reflect.TypeFor[[]Scalars]()
@@ -639,7 +639,7 @@ func TestDecodeErrors(t *testing.T) {
 
 	// The record limit bounds what corrupt input can make Decode buffer,
 	// in a single long line and across lines of one quoted cell.
-	small := csv.Format(csv.MaxRecordSize(1000))
+	small := csv.New(csv.MaxRecordSize(1000))
 	for _, in := range []string{strings.Repeat("x", 200000) + "\n", "\"" + strings.Repeat("x\n", 100000) + "\"\n"} {
 		_, err := small.Decode(strings.NewReader(in), reflect.TypeFor[[][]string]())
 		if err == nil || !strings.Contains(err.Error(), "limit of 1000 bytes") {
@@ -658,7 +658,7 @@ func TestDecodeErrors(t *testing.T) {
 // byte at a time and that return data with io.EOF, and with lines longer
 // than its read buffer.
 func TestStreamingReads(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	long := strings.Repeat("long cell, \"quoted\"\n", 20000)
 	rows := []Tagged{{1, long, "b", "c"}, {2, "x", long + long, ""}, {3, strings.Repeat("y", 200000), "", "z"}}
 	data := encode(t, f, rows)
@@ -678,7 +678,7 @@ func TestStreamingReads(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
-	f := csv.Format()
+	f := csv.New()
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -703,7 +703,7 @@ func TestLarge(t *testing.T) {
 		t.Skip("large table")
 	}
 	rows := benchRows(200000)
-	data := roundTrip(t, csv.Format(), rows)
+	data := roundTrip(t, csv.New(), rows)
 	t.Logf("%d rows, %d bytes", len(rows), len(data))
 }
 

@@ -22,7 +22,7 @@ func Example() {
 		{"", time.Date(2024, 5, 6, 7, 30, 0, 5, time.UTC), nil},
 	}
 
-	f := csv.Format()
+	f := csv.New()
 	var buf bytes.Buffer
 	if err := f.Encode(&buf, rows); err != nil {
 		panic(err)

@@ -30,7 +30,7 @@ type FuzzRow struct {
 // trip with the same fingerprint. The committed seed corpus is under
 // testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
-	format := csv.Format(csv.MaxRecordSize(1 << 16))
+	format := csv.New(csv.MaxRecordSize(1 << 16))
 	f.Add([]byte("B,I,U,F,G,S,T,R,PI,PS,PT,PF\ntrue,-8,18446744073709551615,1.5,NaN,\"a,\"\"b\"\"\",2024-05-06T07:08:09.5Z,AAH/,,\"\",2024-05-06T07:08:09+05:30,-Inf\n"))
 	f.Add([]byte("a,b\n\n\"\"\n\"x\ny\",z\r\n"))
 	f.Add([]byte("F1,F2\n1,2\n"))
