@@ -23,9 +23,16 @@ type Fingerprinter interface {
 // the user does not own. It is safe for concurrent use. The zero value is
 // an empty registry ready to use.
 type Registry struct {
-	mu    sync.RWMutex
-	fns   map[reflect.Type]customFunc
-	plans atomic.Pointer[planCache]
+	mu     sync.RWMutex
+	fns    map[reflect.Type]customFunc
+	ifaces []ifaceRule
+	plans  atomic.Pointer[planCache]
+}
+
+// ifaceRule is a function for every concrete type implementing an interface.
+type ifaceRule struct {
+	iface reflect.Type
+	fn    func(w *Writer, v any) error
 }
 
 // DefaultRegistry is the registry of Hashers made without WithRegistry,
@@ -60,6 +67,26 @@ func Register[T any](r *Registry, fn func(w *Writer, v T) error) {
 	}
 	r.fns[t] = cf
 	r.plans.Store(newPlanCache()) // plans built before may embed the old rule
+	r.mu.Unlock()
+}
+
+// RegisterInterface makes r fingerprint values of every concrete type that
+// implements the interface I with fn, for libraries whose value types are
+// unexported (Arrow's records and tables). A function registered for the
+// exact concrete type with Register wins; among interfaces, the one
+// registered first wins. RegisterInterface panics if I is not an interface
+// type or fn is nil.
+func RegisterInterface[I any](r *Registry, fn func(w *Writer, v I) error) {
+	it := reflect.TypeFor[I]()
+	if it.Kind() != reflect.Interface {
+		panic(fmt.Sprintf("fingerprint: RegisterInterface: %v is not an interface type", it))
+	}
+	if fn == nil {
+		panic("fingerprint: RegisterInterface: nil function")
+	}
+	r.mu.Lock()
+	r.ifaces = append(r.ifaces, ifaceRule{iface: it, fn: func(w *Writer, v any) error { return fn(w, v.(I)) }})
+	r.plans.Store(newPlanCache())
 	r.mu.Unlock()
 }
 
@@ -115,9 +142,24 @@ func (r *Registry) cache() *planCache {
 func (r *Registry) customFor(t reflect.Type) (customFunc, byte) {
 	r.mu.RLock()
 	fn := r.fns[t]
+	var rule *ifaceRule
+	if fn == nil && t.Kind() != reflect.Interface {
+		for i := range r.ifaces {
+			if t.Implements(r.ifaces[i].iface) {
+				rule = &r.ifaces[i]
+				break
+			}
+		}
+	}
 	r.mu.RUnlock()
 	if fn != nil {
 		return fn, srcRegistry
+	}
+	if rule != nil {
+		ifn := rule.fn
+		return func(w *Writer, v reflect.Value) error {
+			return ifn(w, reflect.NewAt(t, addrOf(v)).Elem().Interface())
+		}, srcRegistry
 	}
 	if t.Kind() != reflect.Interface && t.Kind() != reflect.Pointer &&
 		reflect.PointerTo(t).Implements(fingerprinterType) {

@@ -1,0 +1,123 @@
+package arrow_test
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/flowcache/flowcache/core/fingerprint"
+	flowarrow "github.com/flowcache/flowcache/formats/arrow"
+)
+
+// BenchRow is the row of the benchmark table: 4 float64 + 4 int64 columns,
+// 64 bytes.
+type BenchRow struct {
+	A, B, C, D float64
+	E, F, G, H int64
+}
+
+func benchRows(n int) []BenchRow {
+	rows := make([]BenchRow, n)
+	for i := range rows {
+		x := float64(i)
+		rows[i] = BenchRow{x * 0.5, x * 1.5, -x, x / 7, int64(i), int64(i) * 3, int64(-i), int64(i) ^ 0x5555}
+	}
+	return rows
+}
+
+// BenchTable returns the 10^6 x 8 benchmark table (one chunk, 64 MB).
+func benchTable(tb testing.TB, n int) arrow.Table {
+	rec, err := flowarrow.RecordFromSlice(benchRows(n))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rec.Release()
+	return array.NewTableFromRecords(rec.Schema(), []arrow.RecordBatch{rec})
+}
+
+const benchN = 1_000_000
+
+func BenchmarkEncodeTable(b *testing.B) {
+	tbl := benchTable(b, benchN)
+	f := flowarrow.New()
+	var buf bytes.Buffer
+	b.SetBytes(benchN * 64)
+	for b.Loop() {
+		buf.Reset()
+		if err := f.Encode(&buf, tbl); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTable(b *testing.B) {
+	tbl := benchTable(b, benchN)
+	f := flowarrow.New()
+	var buf bytes.Buffer
+	if err := f.Encode(&buf, tbl); err != nil {
+		b.Fatal(err)
+	}
+	typ := reflect.TypeFor[arrow.Table]()
+	b.SetBytes(benchN * 64)
+	for b.Loop() {
+		v, err := f.Decode(bytes.NewReader(buf.Bytes()), typ)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v.(arrow.Table).Release()
+	}
+}
+
+func BenchmarkEncodeSlice(b *testing.B) {
+	rows := benchRows(benchN)
+	f := flowarrow.New()
+	var buf bytes.Buffer
+	b.SetBytes(benchN * 64)
+	for b.Loop() {
+		buf.Reset()
+		if err := f.Encode(&buf, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeSlice(b *testing.B) {
+	f := flowarrow.New()
+	var buf bytes.Buffer
+	if err := f.Encode(&buf, benchRows(benchN)); err != nil {
+		b.Fatal(err)
+	}
+	typ := reflect.TypeFor[[]BenchRow]()
+	b.SetBytes(benchN * 64)
+	for b.Loop() {
+		if _, err := f.Decode(bytes.NewReader(buf.Bytes()), typ); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFingerprintTable(b *testing.B) {
+	for _, chunks := range []int{1, 16} {
+		b.Run(fmt.Sprintf("chunks=%d", chunks), func(b *testing.B) {
+			one := benchTable(b, benchN)
+			rr := array.NewTableReader(one, benchN/int64(chunks))
+			var recs []arrow.RecordBatch
+			for rr.Next() {
+				r := rr.RecordBatch()
+				r.Retain()
+				recs = append(recs, r)
+			}
+			tbl := array.NewTableFromRecords(one.Schema(), recs)
+			b.SetBytes(benchN * 64)
+			for b.Loop() {
+				if _, err := fingerprint.Of(tbl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
