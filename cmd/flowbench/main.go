@@ -3,6 +3,7 @@
 //
 //	flowbench chain -n 1000   # per-node overhead: uncached, cold, warm (fresh process)
 //	flowbench fingerprint     # data-version speed on an 80 MB []float64
+//	flowbench formats         # encode/decode MB/s per format, and the disk's bandwidth
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -43,6 +44,8 @@ func main() {
 		err = chain(os.Args[2:])
 	case "fingerprint":
 		err = fingerprintBench(os.Args[2:])
+	case "formats":
+		err = formatsBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -58,7 +61,9 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   flowbench chain [-n 1000] [-reps 5]   per-node overhead of the cache (uncached, cold, warm)
-  flowbench fingerprint [-mb 80]        fingerprint speed of a []float64, GB/s`)
+  flowbench fingerprint [-mb 80]        fingerprint speed of a []float64, GB/s
+  flowbench formats [-rows 1000000] [-mb 80]
+                                        encode/decode MB/s per format, next to the disk's write+fsync MB/s`)
 	os.Exit(2)
 }
 
