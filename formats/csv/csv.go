@@ -63,7 +63,9 @@ var _ core.Format = (*format)(nil)
 func (*format) Name() string { return "csv" }
 
 // Check reports whether values of type t can be stored: slices of structs
-// whose fields are all of a supported type, or [][]string.
+// whose fields are all of a supported type, [][]string, arrow.RecordBatch
+// (arrow.Record) or arrow.Table. The column types of Arrow values are
+// checked by Encode, as Check cannot see them.
 func (*format) Check(t reflect.Type) error {
 	_, err := planFor(t)
 	return err
@@ -76,6 +78,7 @@ const (
 	structRows    rowKind = iota // []T
 	structPtrRows                // []*T
 	stringRows                   // [][]string
+	arrowRows                    // arrow.RecordBatch, arrow.Table
 )
 
 // cellKind is the encoding of one cell.
@@ -135,10 +138,13 @@ func planFor(t reflect.Type) (*plan, error) {
 var timeType = reflect.TypeFor[time.Time]()
 
 func notTable(t reflect.Type) error {
-	return fmt.Errorf("%w: csv cannot store %v: not a table; csv stores slices of structs ([]T, []*T) and [][]string", core.ErrUnsupportedType, t)
+	return fmt.Errorf("%w: csv cannot store %v: not a table; csv stores slices of structs ([]T, []*T), [][]string, arrow.RecordBatch and arrow.Table", core.ErrUnsupportedType, t)
 }
 
 func makePlan(t reflect.Type) (*plan, error) {
+	if t == recordType || t == tableType {
+		return &plan{t: t, rows: arrowRows}, nil
+	}
 	if t.Kind() != reflect.Slice {
 		return nil, notTable(t)
 	}

@@ -19,6 +19,28 @@
 //     pointer to any of those but []byte (nullable).
 //   - [][]string (and named types of it): rows as they are, no header,
 //     rows of different lengths allowed, but not rows without cells.
+//   - Arrow data: arrow.RecordBatch (arrow.Record) and arrow.Table
+//     (importing this package imports formats/arrow, which registers their
+//     fingerprints). The header has one cell per field: its name, a space,
+//     and its type in brackets, "price [float64]", with " not null" for a
+//     field that is not nullable, "id [int64 not null]". Readers that know
+//     nothing of it see ordinary column names (pandas.read_csv included);
+//     Decode parses them back into the schema, so field names, types and
+//     nullability survive the round trip and the loaded value fingerprints
+//     equal to the stored one. The column types are int8…int64,
+//     uint8…uint64, float32, float64 ("float64"), bool ("bool"), utf8
+//     ("utf8"), binary ("binary", in base64) and timestamp[ns, tz=UTC]
+//     ("timestamp[ns, tz=UTC]", written like a time.Time in UTC); nulls
+//     follow the null rule below. A table is written chunk after chunk and
+//     loads back as a table of one chunk (chunking does not change a
+//     fingerprint); a record loads back as one record. Decode allocates
+//     with memory.DefaultAllocator; release the value as usual. Check
+//     accepts the two interface types, as it cannot see a schema: Encode
+//     refuses, naming the column, a column of another type (lists,
+//     structs, dictionaries, other timestamp units or zones, large or view
+//     strings, ...) or with field metadata, a schema with metadata (such as
+//     pandas' or PARQUET:field_id, which a header cannot hold), a schema
+//     without fields, and nulls in a field that is not nullable.
 //
 // Everything else fails Check (so a node fails at Build) with an error
 // wrapping core.ErrUnsupportedType that names the type and, for a struct,
@@ -27,8 +49,7 @@
 // pointers to pointers or slices, unexported fields (they would be lost),
 // fields tagged `csv:"-"` (they would load back as zero values, so they
 // are refused rather than skipped), two columns with one name, and
-// structs without fields. Arrow records and tables are not supported here;
-// store them with the parquet or arrow format.
+// structs without fields.
 //
 // # Encoding rules
 //

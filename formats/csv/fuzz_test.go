@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/flowcache/flowcache/formats/csv"
 )
 
@@ -25,7 +27,7 @@ type FuzzRow struct {
 	PF *float64
 }
 
-// FuzzDecode feeds arbitrary bytes to Decode for three table types. Decode
+// FuzzDecode feeds arbitrary bytes to Decode for five table types. Decode
 // must not panic; when it succeeds, the value must survive another round
 // trip with the same fingerprint. The committed seed corpus is under
 // testdata/fuzz/FuzzDecode.
@@ -39,6 +41,7 @@ func FuzzDecode(f *testing.F) {
 		[]*Tagged{{1, "a", "b", "c"}},
 		[][]string{{"a", ""}, {""}, tricky},
 		[][]string{},
+		arrowRecord(f, 0, 8),
 	} {
 		var buf bytes.Buffer
 		if err := format.Encode(&buf, v); err != nil {
@@ -46,7 +49,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(buf.Bytes())
 	}
-	types := []reflect.Type{reflect.TypeFor[[]FuzzRow](), reflect.TypeFor[[]*Tagged](), reflect.TypeFor[[][]string]()}
+	f.Add([]byte("x [int8 not null],y [timestamp[ns, tz=UTC]]\n1,2024-05-06T07:08:09+05:30\r\n"))
+	types := []reflect.Type{reflect.TypeFor[[]FuzzRow](), reflect.TypeFor[[]*Tagged](), reflect.TypeFor[[][]string](),
+		reflect.TypeFor[arrow.RecordBatch](), reflect.TypeFor[arrow.Table]()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, typ := range types {
 			v, err := format.Decode(bytes.NewReader(data), typ)

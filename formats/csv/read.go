@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // reader splits CSV input into records, one at a time. Unlike encoding/csv
@@ -185,6 +187,13 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (any, error) {
 		return nil, err
 	}
 	rd := newReader(r, f.cfg.maxRecord)
+	if p.rows == arrowRows {
+		v, err := decodeArrow(rd, t, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("csv: decoding %v: %w", t, err)
+		}
+		return v, nil
+	}
 	out := &rowSink{t: t}
 	if p.rows == stringRows {
 		err = decodeStringRows(rd, out)

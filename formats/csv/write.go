@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // timeLayoutZ writes "Z" for a zero offset; timeLayoutOffset always writes
@@ -28,7 +30,14 @@ func (f *format) Encode(w io.Writer, v any) error {
 	if !rv.IsValid() {
 		return fmt.Errorf("csv: cannot encode untyped nil")
 	}
-	p, err := planFor(rv.Type())
+	t := rv.Type()
+	switch v.(type) {
+	case arrow.RecordBatch:
+		t = recordType
+	case arrow.Table:
+		t = tableType
+	}
+	p, err := planFor(t)
 	if err != nil {
 		return err
 	}
@@ -36,6 +45,8 @@ func (f *format) Encode(w io.Writer, v any) error {
 	switch p.rows {
 	case stringRows:
 		err = e.stringRows(rv)
+	case arrowRows:
+		err = e.arrowRows(v)
 	default:
 		err = e.structRows(p, rv)
 	}
