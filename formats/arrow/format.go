@@ -173,7 +173,7 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (v any, err error) {
 		return nil, fmt.Errorf("arrow: %w", err)
 	}
 	cr := &countingReader{r: r}
-	mem := &budgetAllocator{mem: f.c.mem, read: cr}
+	mem := &LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return allocSlack + 2*cr.n.Load() }, Err: errBudget}
 	rdr, err := ipc.NewReaderFromMessageReader(newMessageReader(cr), ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("arrow: decoding %v: %w", t, err)

@@ -22,7 +22,7 @@ import (
 // allocation grows with the bytes actually read (a buffer never exceeds
 // twice what arrived, plus firstChunk), and a stream must end with the
 // end-of-stream marker. Everything else arrow-go allocates while reading
-// goes through a budgetAllocator, which refuses to exceed a constant plus
+// goes through a LimitedAllocator, which refuses to exceed a constant plus
 // twice the bytes read.
 
 const (
@@ -33,7 +33,7 @@ const (
 	// maxMetadata bounds a message's flatbuffer metadata (arrow-go's
 	// default limit too; a schema of thousands of columns is far below).
 	maxMetadata = 64 << 20
-	// allocSlack is what budgetAllocator grants before anything is read.
+	// allocSlack is what the LimitedAllocator grants before anything is read.
 	allocSlack = 1 << 20
 )
 
@@ -159,34 +159,40 @@ func readGrowing(r io.Reader, n int64) ([]byte, error) {
 	}
 }
 
-// budgetAllocator is the allocator arrow-go's reader uses for what it
-// allocates itself (decompressed buffers, dictionary deltas, byte
-// swapping). It allows allocSlack plus twice the bytes read so far, in
-// total, and panics beyond (the reader recovers and reports an error).
-type budgetAllocator struct {
-	mem  memory.Allocator
-	read *countingReader
-	used atomic.Int64
-}
-
 var errBudget = errors.New("decoding would allocate more than twice the stored bytes")
 
-func (a *budgetAllocator) take(n int) {
-	if a.used.Add(int64(n)) > allocSlack+2*a.read.n.Load() {
-		panic(errBudget)
+// LimitedAllocator is a memory.Allocator for decoders of untrusted bytes:
+// it hands out memory from Mem until the bytes allocated in total exceed
+// Limit(), and then panics with Err (a decoder recovers it and returns an
+// error), so a damaged input can never make a decoder allocate without
+// bound. The arrow format allows allocSlack plus twice the bytes read so
+// far; the parquet format a fixed budget. Safe for concurrent use.
+type LimitedAllocator struct {
+	Mem   memory.Allocator
+	Limit func() int64
+	Err   error
+	used  atomic.Int64
+}
+
+func (a *LimitedAllocator) take(n int) {
+	if a.used.Add(int64(n)) > a.Limit() {
+		panic(a.Err)
 	}
 }
 
-func (a *budgetAllocator) Allocate(size int) []byte {
+// Allocate implements memory.Allocator.
+func (a *LimitedAllocator) Allocate(size int) []byte {
 	a.take(size)
-	return a.mem.Allocate(size)
+	return a.Mem.Allocate(size)
 }
 
-func (a *budgetAllocator) Reallocate(size int, b []byte) []byte {
+// Reallocate implements memory.Allocator.
+func (a *LimitedAllocator) Reallocate(size int, b []byte) []byte {
 	if size > len(b) {
 		a.take(size - len(b))
 	}
-	return a.mem.Reallocate(size, b)
+	return a.Mem.Reallocate(size, b)
 }
 
-func (a *budgetAllocator) Free(b []byte) { a.mem.Free(b) }
+// Free implements memory.Allocator.
+func (a *LimitedAllocator) Free(b []byte) { a.Mem.Free(b) }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -255,7 +254,8 @@ func (f *format) buffer(r io.Reader) (pq.ReaderAtSeeker, int64, func(), error) {
 }
 
 func (f *format) decode(src pq.ReaderAtSeeker, size int64, t reflect.Type) (any, error) {
-	mem := &budgetAllocator{mem: f.c.mem, left: f.c.maxDecoded + 64*size}
+	left := f.c.maxDecoded + 64*size
+	mem := &flowarrow.LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return left }, Err: errBudget}
 	props := pq.NewReaderProperties(mem)
 	// A page cannot be larger than the file.
 	props.MaxCompressedPageSize = max(1, min(size, pq.DefaultMaxCompressedPageSize))
@@ -335,34 +335,3 @@ type withSchema struct {
 func (w withSchema) Schema() *arrow.Schema { return w.schema }
 
 var errBudget = errors.New("decoding would allocate more than the limit (see WithMaxDecoded)")
-
-// budgetAllocator fails (panics; Decode recovers) once the live
-// allocations of one Decode exceed its budget.
-type budgetAllocator struct {
-	mem  memory.Allocator
-	left int64
-	used atomic.Int64
-}
-
-func (a *budgetAllocator) take(n int) {
-	if a.used.Add(int64(n)) > a.left {
-		panic(errBudget)
-	}
-}
-
-func (a *budgetAllocator) Allocate(size int) []byte {
-	a.take(size)
-	return a.mem.Allocate(size)
-}
-
-func (a *budgetAllocator) Reallocate(size int, b []byte) []byte {
-	if size > len(b) {
-		a.take(size - len(b))
-	}
-	return a.mem.Reallocate(size, b)
-}
-
-func (a *budgetAllocator) Free(b []byte) {
-	a.used.Add(-int64(len(b)))
-	a.mem.Free(b)
-}
