@@ -787,7 +787,7 @@ func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyI
 func (r *Run) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	b := r.pending
-	r.pending = Batch{Run: r.id}
+	r.pending = Batch{Run: r.id, Records: make([]NodeRecord, 0, min(len(b.Records), r.c.flushEvery))}
 	r.lastFlush = r.c.now()
 	r.mu.Unlock()
 	if len(b.Records) == 0 && len(b.Entries) == 0 && len(b.Hits) == 0 {

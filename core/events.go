@@ -87,6 +87,43 @@ func (e Event) String() string {
 	return b.String()
 }
 
+// runEvents holds one run's events in chunks, so that a long run's events
+// are never copied to a larger array as they grow.
+type runEvents struct {
+	chunks [][]Event
+}
+
+const eventChunk = 512
+
+func (r *runEvents) add(e Event) {
+	n := len(r.chunks)
+	if n == 0 || len(r.chunks[n-1]) == cap(r.chunks[n-1]) {
+		size := eventChunk
+		if n == 0 {
+			size = 64 // most runs in tests and small pipelines are small
+		}
+		r.chunks = append(r.chunks, make([]Event, 0, size))
+		n++
+	}
+	r.chunks[n-1] = append(r.chunks[n-1], e)
+}
+
+// all yields the events in order; a nil receiver yields none.
+func (r *runEvents) all() func(yield func(Event) bool) {
+	return func(yield func(Event) bool) {
+		if r == nil {
+			return
+		}
+		for _, c := range r.chunks {
+			for _, e := range c {
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // defaultKeepRuns is how many runs' events a Cache keeps in memory: a
 // long-lived process running a pipeline every minute must not grow without
 // bound (about 170 bytes an event, several events a node). The log file
@@ -102,14 +139,14 @@ type eventLog struct {
 
 	mu     sync.Mutex
 	order  []RunID
-	byRun  map[RunID][]Event
+	byRun  map[RunID]*runEvents
 	file   *os.File
 	encBuf []byte
 	err    error // first error writing the file
 }
 
 func newEventLog(logger *slog.Logger) *eventLog {
-	return &eventLog{logger: logger, byRun: map[RunID][]Event{}, keep: defaultKeepRuns}
+	return &eventLog{logger: logger, byRun: map[RunID]*runEvents{}, keep: defaultKeepRuns}
 }
 
 func (l *eventLog) openFile(path string) error {
@@ -142,13 +179,15 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 	defer l.mu.Unlock()
 	evs, ok := l.byRun[e.RunID]
 	if !ok {
+		evs = &runEvents{}
+		l.byRun[e.RunID] = evs
 		l.order = append(l.order, e.RunID)
 		if len(l.order) > l.keep {
 			delete(l.byRun, l.order[0])
 			l.order = l.order[1:]
 		}
 	}
-	l.byRun[e.RunID] = append(evs, e)
+	evs.add(e)
 	if l.file != nil && l.err == nil {
 		// One write per event on an O_APPEND file: lines from several
 		// processes do not interleave.
@@ -181,7 +220,7 @@ func (l *eventLog) events(level slog.Level, run RunID) []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Event
-	for _, e := range l.byRun[run] {
+	for e := range l.byRun[run].all() {
 		if e.Level() >= level {
 			out = append(out, e)
 		}

@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -21,6 +22,16 @@ const recordsMagic = "FCNR\x01"
 // bytes), then behaviour (uvarint), outcome (string), duration in
 // nanoseconds (varint), size (varint).
 func AppendRecords(dst []byte, recs []NodeRecord) []byte {
+	size := len(recordsMagic) + binary.MaxVarintLen64
+	for i := range recs {
+		r := &recs[i]
+		size += 8*binary.MaxVarintLen64 + len(r.Node) + len(r.Task) + len(r.Key.CodeVersion) +
+			len(r.DataVersion) + len(r.Format) + len(r.Outcome)
+		for _, d := range r.Key.Deps {
+			size += 2*binary.MaxVarintLen64 + len(d.Name) + len(d.Version)
+		}
+	}
+	dst = slices.Grow(dst, size)
 	dst = append(dst, recordsMagic...)
 	dst = binary.AppendUvarint(dst, uint64(len(recs)))
 	str := func(s string) {

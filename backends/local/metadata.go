@@ -384,7 +384,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			r.Key, _ = metacheck.RecordKey(r)
 			recs[i] = r
 		}
-		blob := core.AppendRecords(scratch[:0], recs)
+		blob := core.AppendRecords(nil, recs)
 		if _, err := tx.StmtContext(ctx, s.record).ExecContext(ctx, string(b.Run), blob); err != nil {
 			return fmt.Errorf("records of run %s: %w", b.Run, err)
 		}
