@@ -17,6 +17,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/formats"
 )
 
 // pipeline is a small harness: it builds a driver over a cache directory and
@@ -637,5 +638,42 @@ func TestResultTypeChangeIsMiss(t *testing.T) {
 	want(t, r, "R", "executed")
 	if got := r.out["R"].(resultV2); got.B != 2 {
 		t.Fatalf("R = %+v, want B=2 (not old bytes decoded into the new type)", got)
+	}
+}
+
+// Changing a node's format is a miss (the result is stored again in the new
+// format), never a wrong decoding.
+func TestFormatChangeIsMiss(t *testing.T) {
+	p := newPipeline(t)
+	gobNode := []*driver.NodeDef{driver.Node("A", A1)}
+	jsonNode := []*driver.NodeDef{driver.Node("A", A1, driver.WithFormat(formats.JSON()))}
+	r := p.run(gobNode, []string{"A"}, nil, nil)
+	want(t, r, "A", "executed")
+	r = p.run(jsonNode, []string{"A"}, nil, nil)
+	wantOut(t, r, "A", 1)
+	want(t, r, "A", "executed")
+	r = p.run(jsonNode, []string{"A"}, nil, nil)
+	wantOut(t, r, "A", 1)
+	want(t, r, "A", "retrieved")
+	if !r.has("A", core.EventGetResult) {
+		t.Fatal("no get_result for A")
+	}
+}
+
+type withCallback struct {
+	Name string
+	Fn   func() int
+}
+
+func Callback() withCallback { return withCallback{Name: "x"} }
+
+func TestBuildRejectsTypeTheFormatCannotStore(t *testing.T) {
+	_, err := driver.NewBuilder().
+		WithNodes(driver.Node("cb", Callback, driver.WithFormat(formats.JSON()))).
+		WithCache(driver.CacheDir(t.TempDir())).Build()
+	for _, w := range []string{`node "cb"`, "json", "withCallback", "Fn"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Fatalf("Build error %v does not name %q", err, w)
+		}
 	}
 }
