@@ -301,6 +301,57 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 	r.mu.Unlock()
 }
 
+// Prefetch is a Preload started ahead of a run, so that reading the entries
+// overlaps other work (the driver starts one while it computes code
+// versions). Hand it to BeginRunFrom.
+type Prefetch struct {
+	nodes []string
+	done  chan struct{}
+	m     map[KeyID]Entry
+	at    time.Time
+	err   error
+}
+
+// Prefetch starts reading, in the background, the entries of nodes. It
+// returns nil when the metadata store cannot preload.
+func (c *Cache) Prefetch(ctx context.Context, nodes []string) *Prefetch {
+	p, ok := c.meta.(Preloader)
+	if !ok || len(nodes) == 0 {
+		return nil
+	}
+	pf := &Prefetch{nodes: nodes, done: make(chan struct{}), at: c.now()}
+	go func() {
+		defer close(pf.done)
+		pf.m, pf.err = p.Preload(ctx, nodes)
+	}()
+	return pf
+}
+
+// BeginRunFrom starts a run like BeginRun, using the entries a Prefetch
+// read when it is recent enough (preloadFresh); otherwise it preloads the
+// same nodes again. A nil Prefetch is BeginRun without preloading.
+func (c *Cache) BeginRunFrom(ctx context.Context, pf *Prefetch) (*Run, error) {
+	if pf == nil {
+		return c.BeginRun(ctx)
+	}
+	select {
+	case <-pf.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if pf.err != nil || c.now().Sub(pf.at) >= preloadFresh {
+		return c.BeginRun(ctx, pf.nodes...)
+	}
+	r, err := c.BeginRun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.preloaded, r.preloadedAt = pf.m, pf.at
+	r.mu.Unlock()
+	return r, nil
+}
+
 // lookup returns the entry of a key, from the preloaded entries when they
 // answer.
 func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error) {

@@ -501,6 +501,18 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 	}
 	var errs []error
 	if cfg != nil {
+		if err := d.openCache(cfg); err != nil {
+			return err
+		}
+		// Read the entries of the cacheable nodes while the code versions
+		// are computed; the first Execute uses them if they are fresh.
+		var names []string
+		for _, name := range d.order {
+			if b := behaviors[name]; (b == core.Default || b == core.Unset) && !d.nodes[name].expand() {
+				names = append(names, name)
+			}
+		}
+		d.prefetch.Store(d.cache.Prefetch(context.Background(), names))
 		errs = d.computeCodeVersions()
 	}
 	for _, name := range d.order {
@@ -520,11 +532,14 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		}
 	}
 	if len(errs) > 0 {
+		d.Close()
 		return errors.Join(errs...)
 	}
-	if cfg == nil {
-		return nil
-	}
+	return nil
+}
+
+// openCache opens the stores and the cache of a build.
+func (d *Driver) openCache(cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
 	dir := cfg.dir
 	if meta == nil {
@@ -549,6 +564,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		path := cfg.logFile
 		if path == "" {
 			if dir == "" {
+				d.Close()
 				return errors.New("driver: LogToFile(\"\") needs a cache directory; give a path")
 			}
 			path = filepath.Join(dir, "events.jsonl")

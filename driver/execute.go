@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowcache/flowcache/core"
 )
@@ -46,6 +47,9 @@ type Driver struct {
 	parallelism int
 	cache       *core.Cache
 	closers     []func() error
+	// prefetch holds the entries Build started reading, for the first
+	// Execute.
+	prefetch atomic.Pointer[core.Prefetch]
 }
 
 // Cache returns the cache of the driver, or nil when it was built without
@@ -149,7 +153,13 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 				lookups = append(lookups, name)
 			}
 		}
-		run, err := d.cache.BeginRun(ctx, lookups...)
+		var run *core.Run
+		var err error
+		if pf := d.prefetch.Swap(nil); pf != nil {
+			run, err = d.cache.BeginRunFrom(ctx, pf)
+		} else {
+			run, err = d.cache.BeginRun(ctx, lookups...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("driver: %w", err)
 		}
