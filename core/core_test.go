@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,5 +180,24 @@ func TestKeepRuns(t *testing.T) {
 	}
 	if _, err := core.New(st.Metadata(), st.Results(), core.WithKeepRuns(0)); !errors.Is(err, core.ErrInvalid) {
 		t.Fatalf("WithKeepRuns(0): %v", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	u, _ := url.Parse("s3://user:pa55word@bucket/prefix?region=eu-west-1&secret_access_key=abc123&X-Amz-Signature=zz9")
+	got := core.RedactURL(u)
+	for _, secret := range []string{"pa55word", "abc123", "zz9"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("RedactURL kept %q: %s", secret, got)
+		}
+	}
+	if !strings.Contains(got, "region=eu-west-1") || !strings.Contains(got, "bucket/prefix") {
+		t.Errorf("RedactURL dropped what is not secret: %s", got)
+	}
+	if err := core.CheckQueryParams(u, "region"); err == nil || !strings.Contains(err.Error(), `"X-Amz-Signature"`) || !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("CheckQueryParams = %v", err)
+	}
+	if _, err := core.OpenURL(context.Background(), "s3://user:pa55word@bucket?x=1"); err == nil || strings.Contains(err.Error(), "pa55word") {
+		t.Errorf("OpenURL of an unregistered scheme: %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -56,6 +58,7 @@ func (b *Builder) WithParallelism(n int) *Builder {
 }
 
 type cacheConfig struct {
+	url       string
 	dir       string
 	meta      core.MetadataStore
 	results   core.ResultStore
@@ -79,6 +82,23 @@ func CacheDir(dir string) CacheOption {
 			return errors.New("CacheDir: empty directory")
 		}
 		c.dir = dir
+		return nil
+	}
+}
+
+// EnvURL is the environment variable that picks the cache's store when the
+// code does not (no CacheDir, CacheURL or CacheStores).
+const EnvURL = "FLOWCACHE_URL"
+
+// CacheURL keeps the cache in the store the URL names (see core.OpenURL): a
+// path or file:///abs/path for a local directory, mem://name for memory,
+// and the schemes of the remote backends that are imported.
+func CacheURL(rawURL string) CacheOption {
+	return func(c *cacheConfig) error {
+		if rawURL == "" {
+			return errors.New("CacheURL: empty URL")
+		}
+		c.url = rawURL
 		return nil
 	}
 }
@@ -542,6 +562,25 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 func (d *Driver) openCache(cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
 	dir := cfg.dir
+	rawURL := cfg.url
+	if meta == nil && dir == "" && rawURL == "" {
+		rawURL = os.Getenv(EnvURL)
+	}
+	if meta == nil && rawURL != "" {
+		st, err := core.OpenURL(context.Background(), rawURL)
+		if err != nil {
+			return fmt.Errorf("driver: %w", err)
+		}
+		if st.Close != nil {
+			d.closers = append(d.closers, st.Close)
+		}
+		meta, results = st.Metadata, st.Results
+		if u, err := url.Parse(rawURL); err == nil && u.Scheme == "file" {
+			dir = filepath.FromSlash(u.Path)
+		} else if !strings.Contains(rawURL, "://") {
+			dir = rawURL
+		}
+	}
 	if meta == nil {
 		if dir == "" {
 			dir = DefaultCacheDir

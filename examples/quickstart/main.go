@@ -113,13 +113,22 @@ func defaultData() string {
 
 func main() {
 	data := flag.String("data", defaultData(), "CSV file to read")
-	dir := flag.String("cache", driver.DefaultCacheDir, "cache directory")
+	dir := flag.String("cache", driver.DefaultCacheDir, `cache directory ("": $FLOWCACHE_URL, else ./.flowcache)`)
 	debug := flag.Bool("debug", false, "print every cache event, not only the INFO ones")
 	flag.Parse()
 	if err := run(*data, *dir, *debug); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
+}
+
+// cacheOptions keeps the cache in dir, or, when dir is "", where
+// FLOWCACHE_URL says (./.flowcache if it is not set).
+func cacheOptions(dir string) []driver.CacheOption {
+	if dir == "" {
+		return nil
+	}
+	return []driver.CacheOption{driver.CacheDir(dir)}
 }
 
 func run(data, dir string, debug bool) error {
@@ -133,7 +142,7 @@ func run(data, dir string, debug bool) error {
 			driver.Node("clean_dataset", CleanDataset, "raw_data"),
 			driver.Node("statistics", Statistics, "clean_dataset"),
 		).
-		WithCache(driver.CacheDir(dir)).
+		WithCache(cacheOptions(dir)...).
 		Build()
 	if err != nil {
 		return err

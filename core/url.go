@@ -1,0 +1,212 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Stores is a metadata store and a result store opened together, from a URL
+// (see OpenURL).
+type Stores struct {
+	Metadata MetadataStore
+	Results  ResultStore
+	// Close releases both stores (nil when there is nothing to release).
+	Close func() error
+}
+
+// URLOpener opens the stores a URL names. The URL has been parsed and its
+// scheme matched; the opener checks the rest and must reject query
+// parameters it does not know with an error naming them (see
+// CheckQueryParams).
+type URLOpener func(ctx context.Context, u *url.URL) (*Stores, error)
+
+var (
+	urlMu      sync.RWMutex
+	urlOpeners = map[string]URLOpener{}
+)
+
+// RegisterScheme makes OpenURL open URLs of scheme with open. Backends call
+// it from init, so importing one (`_ "github.com/flowcache/flowcache/backends/mem"`)
+// enables its scheme, like database/sql drivers. It panics if the scheme is
+// registered twice or open is nil.
+func RegisterScheme(scheme string, open URLOpener) {
+	scheme = strings.ToLower(scheme)
+	if scheme == "" || open == nil {
+		panic("flowcache: RegisterScheme: empty scheme or nil opener")
+	}
+	urlMu.Lock()
+	defer urlMu.Unlock()
+	if _, dup := urlOpeners[scheme]; dup {
+		panic(fmt.Sprintf("flowcache: RegisterScheme: scheme %q registered twice", scheme))
+	}
+	urlOpeners[scheme] = open
+}
+
+// Schemes returns the registered schemes, sorted.
+func Schemes() []string {
+	urlMu.RLock()
+	defer urlMu.RUnlock()
+	out := make([]string, 0, len(urlOpeners))
+	for s := range urlOpeners {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// OpenURL opens the stores named by rawURL. A URL without a scheme — a
+// relative or absolute path like ".flowcache" or "/var/cache/flow" — is a
+// local directory, the same as file:///abs/path. Other schemes are opened
+// by the backend that registered them (mem:// by backends/mem; s3://,
+// gs://, azblob:// by the remote backends, when imported).
+//
+// Errors name the URL with its password and secret-looking query
+// parameters redacted (see RedactURL), never the secrets themselves.
+func OpenURL(ctx context.Context, rawURL string) (*Stores, error) {
+	if rawURL == "" {
+		return nil, fmt.Errorf("flowcache: %w: empty store URL", ErrInvalid)
+	}
+	u, err := parseStoreURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	urlMu.RLock()
+	open := urlOpeners[u.Scheme]
+	urlMu.RUnlock()
+	if open == nil {
+		return nil, fmt.Errorf("flowcache: %w: no backend for scheme %q in store URL %s (registered: %s; import the backend package to register it)",
+			ErrInvalid, u.Scheme, RedactURL(u), strings.Join(Schemes(), ", "))
+	}
+	st, err := open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("flowcache: opening %s: %w", RedactURL(u), redactErr(err, u))
+	}
+	return st, nil
+}
+
+// parseStoreURL parses a store URL; a plain path becomes a file URL.
+func parseStoreURL(raw string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") {
+		abs, err := filepath.Abs(raw)
+		if err != nil {
+			return nil, fmt.Errorf("flowcache: store path %q: %w", raw, err)
+		}
+		return &url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the URL, secrets included: say only what is
+		// wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("flowcache: %w: bad store URL: %v", ErrInvalid, err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	return u, nil
+}
+
+// secretParams are query parameter names whose values RedactURL hides.
+var secretParams = []string{"secret", "password", "token", "key", "signature", "sig", "credential"}
+
+func isSecretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range secretParams {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURL returns u as text with the password and the values of query
+// parameters whose names look secret (containing "secret", "password",
+// "token", "key", "signature", "sig" or "credential") replaced by "xxxxx".
+func RedactURL(u *url.URL) string {
+	c := *u
+	if _, has := c.User.Password(); has {
+		c.User = url.UserPassword(c.User.Username(), "xxxxx")
+	}
+	q := c.Query()
+	changed := false
+	for k := range q {
+		if isSecretParam(k) {
+			q[k] = []string{"xxxxx"}
+			changed = true
+		}
+	}
+	if changed {
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}
+
+// redactErr removes the secret values of u from an opener's error text.
+func redactErr(err error, u *url.URL) error {
+	msg := err.Error()
+	secrets := []string{}
+	if p, has := u.User.Password(); has && p != "" {
+		secrets = append(secrets, p)
+	}
+	for k, vs := range u.Query() {
+		if isSecretParam(k) {
+			for _, v := range vs {
+				if v != "" {
+					secrets = append(secrets, v)
+				}
+			}
+		}
+	}
+	clean := msg
+	for _, s := range secrets {
+		clean = strings.ReplaceAll(clean, s, "xxxxx")
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap keeps errors.Is working through the redaction.
+func (e *redactedError) Unwrap() error { return e.err }
+
+// CheckQueryParams returns an error naming every query parameter of u that
+// is not in known.
+func CheckQueryParams(u *url.URL, known ...string) error {
+	var unknown []string
+	for k := range u.Query() {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	if len(known) == 0 {
+		return fmt.Errorf("%w: unknown URL parameter %s (%s:// takes none)", ErrInvalid, strings.Join(quoteAll(unknown), ", "), u.Scheme)
+	}
+	return fmt.Errorf("%w: unknown URL parameter %s (%s:// takes %s)", ErrInvalid, strings.Join(quoteAll(unknown), ", "), u.Scheme, strings.Join(known, ", "))
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
