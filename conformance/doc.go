@@ -1,6 +1,12 @@
 // Package conformance holds the contract tests every flowcache store passes:
-// TestMetadataStore for core.MetadataStore implementations and
-// TestResultStore for core.ResultStore implementations. A backend runs them
+// TestMetadataStore for core.MetadataStore implementations,
+// TestResultStore for core.ResultStore implementations, TestScenarios for
+// the caching scenarios run end to end through package driver on a pair of
+// stores, and TestFormat for core.Format implementations.
+//
+// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs the
+// store suites and the scenarios against any store core.OpenURL can open
+// (an empty, dedicated one: they delete everything in it). A backend runs them
 // from its own tests with a few lines:
 //
 //	func TestConformance(t *testing.T) {

@@ -1,0 +1,74 @@
+package conformance_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/core"
+)
+
+var storeURL = flag.String("url", "", "run the store suites against this store URL (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). Import the backend of its scheme in a test of your own to use other schemes; mem:// stores are shared by name and closed by the suites, so they are tested directly")
+
+// TestStoreURL runs the metadata, result and scenario suites against a
+// store by URL: `go test ./conformance/ -run TestStoreURL -args -url=<URL>`.
+// Without -url it runs them against a fresh local directory. (mem://name
+// stores are shared by name and the suites close what they open, so the mem
+// backend runs the suites directly, in its own tests.)
+func TestStoreURL(t *testing.T) {
+	urls := []string{*storeURL}
+	if *storeURL == "" {
+		urls = []string{"file://" + filepath.ToSlash(t.TempDir())}
+	}
+	for _, raw := range urls {
+		u, _ := url.Parse(raw)
+		t.Run(u.Scheme, func(t *testing.T) {
+			testURL(t, raw)
+		})
+	}
+}
+
+func testURL(t *testing.T, raw string) {
+	ctx := context.Background()
+	st, err := core.OpenURL(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refuse to wipe a store that holds anything.
+	if runs, err := st.Metadata.Runs(ctx); err != nil || len(runs) > 0 {
+		t.Fatalf("store %s is not empty (%d runs, %v): the suites delete everything, point -url at an empty, dedicated store", raw, len(runs), err)
+	}
+	if st.Close != nil {
+		st.Close()
+	}
+	open := func(t *testing.T) *core.Stores {
+		t.Helper()
+		st, err := core.OpenURL(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(st.Metadata.DeleteAll(ctx), st.Results.DeleteAll(ctx)); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	t.Run("Metadata", func(t *testing.T) {
+		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return open(t).Metadata })
+	})
+	t.Run("Results", func(t *testing.T) {
+		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return open(t).Results }, nil)
+	})
+	t.Run("Scenarios", func(t *testing.T) {
+		conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+			st := open(t)
+			if st.Close != nil {
+				t.Cleanup(func() { st.Close() })
+			}
+			return st.Metadata, st.Results
+		})
+	})
+}
