@@ -44,3 +44,11 @@ func TestResultStore(t *testing.T) {
 		}
 	})
 }
+
+func TestScenarios(t *testing.T) {
+	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+		st := mem.New()
+		t.Cleanup(func() { st.Close() })
+		return st.Metadata(), st.Results()
+	})
+}
