@@ -62,4 +62,12 @@
 // entries), Preloader (read a run's entries in one request), ResultFlusher
 // (buffered result writes). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
 // ErrInvalid or ErrUnsupportedType; test them with errors.Is.
+//
+// # Stores by URL
+//
+// OpenURL opens a metadata store and a result store from one URL: a plain
+// path or file:///abs/path (backends/local), mem://name (backends/mem), and
+// the schemes other backends register with RegisterScheme when imported.
+// Unknown query parameters are errors naming them (CheckQueryParams), and
+// secrets in a URL never appear in an error (RedactURL).
 package core
