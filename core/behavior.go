@@ -152,8 +152,3 @@ func (c BehaviorConfig) Resolve(names []string, own map[string]Behavior) (map[st
 	}
 	return out, nil
 }
-
-// IsZero reports whether c sets nothing.
-func (c BehaviorConfig) IsZero() bool {
-	return len(c.Default)+len(c.Recompute)+len(c.Disable)+len(c.Ignore) == 0 && c.DefaultBehavior == Unset
-}

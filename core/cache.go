@@ -800,20 +800,30 @@ func (r *Run) read(ctx context.Context, spec *NodeSpec, rid ResultID) (val any, 
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, err
 	}
-	if val == nil || (spec.Type != nil && reflect.TypeOf(val) != spec.Type && !(spec.Type.Kind() == reflect.Interface && reflect.TypeOf(val).Implements(spec.Type))) {
-		if val != nil || (spec.Type != nil && !canBeNil(spec.Type)) {
-			return nil, fmt.Errorf("%w: %s decoded to %T, want %v", ErrCorrupt, rid, val, spec.Type)
+	if spec.Type != nil {
+		if err := CheckAssignable(val, spec.Type); err != nil {
+			return nil, fmt.Errorf("%w: %s decoded to a wrong value: %v", ErrCorrupt, rid, err)
 		}
 	}
 	return val, nil
 }
 
-func canBeNil(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		return true
+// CheckAssignable reports whether v can stand for a value of type t: nil
+// for a type that can be nil, otherwise a value whose type is assignable to
+// t. Executors use it for inputs and overrides; the cache for what a format
+// decoded.
+func CheckAssignable(v any, t reflect.Type) error {
+	if v == nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+			return nil
+		}
+		return fmt.Errorf("nil is not a %v", t)
 	}
-	return false
+	if !reflect.TypeOf(v).AssignableTo(t) {
+		return fmt.Errorf("value of type %T is not assignable to %v", v, t)
+	}
+	return nil
 }
 
 // record queues a node record (and an entry to write, and a hit) and writes

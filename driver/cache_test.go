@@ -131,8 +131,6 @@ func A1() int { return 1 }
 // A2 returns the same value as A1 with another body.
 func A2() int { x := 0; return x + 1 }
 
-func A13() int { return 13 }
-
 func B(a int) int { return a * 10 }
 
 func C(b int) int { return b + 5 }

@@ -336,7 +336,7 @@ func (d *Driver) plan(outputs []string, inputs Inputs, overrides Overrides) (map
 		if n.expand() || n.expander != "" {
 			return nil, fmt.Errorf("driver: override %q: fan-out nodes and the nodes of their branches cannot be overridden", name)
 		}
-		if err := checkValue(overrides[name], n.outType); err != nil {
+		if err := core.CheckAssignable(overrides[name], n.outType); err != nil {
 			return nil, fmt.Errorf("driver: override %q: %w", name, err)
 		}
 	}
@@ -352,26 +352,12 @@ func (d *Driver) plan(outputs []string, inputs Inputs, overrides Overrides) (map
 			if d.nodes[dep] != nil {
 				continue
 			}
-			if err := checkValue(inputs[dep], n.params[i]); err != nil {
+			if err := core.CheckAssignable(inputs[dep], n.params[i]); err != nil {
 				return nil, fmt.Errorf("driver: node %q: parameter %d, fed by input %q: %w", name, i+1, dep, err)
 			}
 		}
 	}
 	return needed, nil
-}
-
-func checkValue(v any, t reflect.Type) error {
-	if v == nil {
-		switch t.Kind() {
-		case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-			return nil
-		}
-		return fmt.Errorf("nil is not a %v", t)
-	}
-	if !reflect.TypeOf(v).AssignableTo(t) {
-		return fmt.Errorf("value of type %T is not assignable to %v", v, t)
-	}
-	return nil
 }
 
 // fail records err as the reason the run stops.

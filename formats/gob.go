@@ -168,18 +168,9 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 	return p.Elem().Interface(), nil
 }
 
-// gobWalks caches, per type, whether values of it can hold something gob
+// gobNeedsWalk tells, per type, whether values of it can hold something gob
 // would drop or refuse that only the value shows (see Gob).
-var gobWalks sync.Map // reflect.Type -> bool
-
-func gobNeedsWalk(t reflect.Type) bool {
-	if w, ok := gobWalks.Load(t); ok {
-		return w.(bool)
-	}
-	w := gobMayHide(t, map[reflect.Type]bool{})
-	gobWalks.Store(t, w)
-	return w
-}
+var gobNeedsWalk = typeMemo(gobMayHide)
 
 // gobMayHide reports whether a value of type t can contain a struct field
 // pointing to a value gob drops, a nil pointer inside a container, or an

@@ -306,18 +306,10 @@ func validJSONName(s string) bool {
 	return true
 }
 
-// jsonWalks caches, per type, whether its values must be looked at before
-// encoding (see JSON: values in an `any`, pointers to nil slices and maps).
-var jsonWalks sync.Map // reflect.Type -> bool
-
-func jsonNeedsWalk(t reflect.Type) bool {
-	if w, ok := jsonWalks.Load(t); ok {
-		return w.(bool)
-	}
-	w := jsonMayHide(t, map[reflect.Type]bool{})
-	jsonWalks.Store(t, w)
-	return w
-}
+// jsonNeedsWalk tells, per type, whether its values must be looked at
+// before encoding (see JSON: values in an `any`, pointers to nil slices and
+// maps).
+var jsonNeedsWalk = typeMemo(jsonMayHide)
 
 func jsonMayHide(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if seen[t] {
