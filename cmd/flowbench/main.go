@@ -11,9 +11,10 @@
 // directory on disk), warm (the cold run's directory). Each run is a fresh
 // process; the median of -reps runs is reported. The overhead per node of a
 // phase is its time minus the uncached time, divided by N; every phase
-// includes building the driver and closing it (FLOWBENCH_SPLIT=1 prints, on
-// stderr, how a run's time splits into build, execute and close) (a warm run opens SQLite,
+// includes building the driver and closing it (a warm run opens SQLite,
 // preloads the run's entries, and checkpoints the WAL on close).
+// FLOWBENCH_SPLIT=1 prints, on stderr, how each run's time splits into
+// build, execute and close.
 package main
 
 import (
