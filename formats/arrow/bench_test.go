@@ -3,6 +3,7 @@ package arrow_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"reflect"
 	"testing"
 
@@ -15,23 +16,10 @@ import (
 
 // BenchRow is the row of the benchmark table: 4 float64 + 4 int64 columns,
 // 64 bytes.
-type BenchRow struct {
-	A, B, C, D float64
-	E, F, G, H int64
-}
-
-func benchRows(n int) []BenchRow {
-	rows := make([]BenchRow, n)
-	for i := range rows {
-		x := float64(i)
-		rows[i] = BenchRow{x * 0.5, x * 1.5, -x, x / 7, int64(i), int64(i) * 3, int64(-i), int64(i) ^ 0x5555}
-	}
-	return rows
-}
 
 // BenchTable returns the 10^6 x 8 benchmark table (one chunk, 64 MB).
 func benchTable(tb testing.TB, n int) arrow.Table {
-	rec, err := flowarrow.RecordFromSlice(benchRows(n))
+	rec, err := flowarrow.RecordFromSlice(tabletest.BenchRows(n))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,7 +61,7 @@ func BenchmarkDecodeTable(b *testing.B) {
 }
 
 func BenchmarkEncodeSlice(b *testing.B) {
-	rows := benchRows(benchN)
+	rows := tabletest.BenchRows(benchN)
 	f := flowarrow.New()
 	var buf bytes.Buffer
 	b.SetBytes(benchN * 64)
@@ -88,10 +76,10 @@ func BenchmarkEncodeSlice(b *testing.B) {
 func BenchmarkDecodeSlice(b *testing.B) {
 	f := flowarrow.New()
 	var buf bytes.Buffer
-	if err := f.Encode(&buf, benchRows(benchN)); err != nil {
+	if err := f.Encode(&buf, tabletest.BenchRows(benchN)); err != nil {
 		b.Fatal(err)
 	}
-	typ := reflect.TypeFor[[]BenchRow]()
+	typ := reflect.TypeFor[[]tabletest.BenchRow]()
 	b.SetBytes(benchN * 64)
 	for b.Loop() {
 		if _, err := f.Decode(bytes.NewReader(buf.Bytes()), typ); err != nil {

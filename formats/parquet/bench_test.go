@@ -2,6 +2,7 @@ package parquet_test
 
 import (
 	"bytes"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"reflect"
 	"testing"
 
@@ -19,7 +20,7 @@ const benchN = 1_000_000
 // benchTable returns the 10^6 x 8 benchmark table (4 float64 + 4 int64
 // columns, 64 MB, one chunk).
 func benchTable(tb testing.TB) arrow.Table {
-	rec, err := flowarrow.RecordFromSlice(benchRows(benchN))
+	rec, err := flowarrow.RecordFromSlice(tabletest.BenchRows(benchN))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,11 +66,11 @@ func BenchmarkDecodeTable(b *testing.B) {
 }
 
 func BenchmarkDecodeSlice(b *testing.B) {
-	benchDecode(b, parquet.New(), benchRows(benchN), reflect.TypeFor[[]BenchRow]())
+	benchDecode(b, parquet.New(), tabletest.BenchRows(benchN), reflect.TypeFor[[]tabletest.BenchRow]())
 }
 
 func BenchmarkEncodeSlice(b *testing.B) {
-	rows := benchRows(benchN)
+	rows := tabletest.BenchRows(benchN)
 	f := parquet.New()
 	var buf bytes.Buffer
 	b.SetBytes(benchN * 64)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"math"
 	"os"
 	"reflect"
@@ -247,9 +248,9 @@ func TestDecodeCorrupt(t *testing.T) {
 func TestSpill(t *testing.T) {
 	dir := t.TempDir()
 	f := parquet.New(parquet.WithSpill(100, dir), parquet.WithRowGroupRows(1000))
-	rows := benchRows(5000)
+	rows := tabletest.BenchRows(5000)
 	got := roundTrip(t, f, rows, reflect.TypeOf(rows))
-	if len(got.([]BenchRow)) != 5000 {
+	if len(got.([]tabletest.BenchRow)) != 5000 {
 		t.Fatal("rows lost")
 	}
 	rec := sampleRecord(t)
