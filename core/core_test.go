@@ -201,3 +201,44 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("OpenURL of an unregistered scheme: %v", err)
 	}
 }
+
+func TestMetadataParam(t *testing.T) {
+	ctx := context.Background()
+	var opened []string
+	shared := mem.New()
+	core.RegisterMetadataScheme("testmeta", func(_ context.Context, u *url.URL) (core.MetadataStore, error) {
+		if err := core.CheckQueryParams(u, "p"); err != nil {
+			return nil, err
+		}
+		opened = append(opened, u.Host)
+		return shared.Metadata(), nil
+	})
+	st, err := core.OpenURL(ctx, "mem://metaparam?metadata="+url.QueryEscape("testmeta://db?p=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Metadata != shared.Metadata() || len(opened) != 1 || opened[0] != "db" {
+		t.Fatalf("metadata store not taken from the metadata URL (opened %v)", opened)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.Metadata().Runs(ctx); !errors.Is(err, core.ErrClosed) {
+		t.Errorf("Close did not close the metadata store: Runs = %v", err)
+	}
+	for raw, want := range map[string]string{
+		"mem://x?metadata=":                                         "empty URL parameter metadata",
+		"mem://x?metadata=nosuch%3A%2F%2Fdb":                        `no metadata backend for scheme "nosuch"`,
+		"mem://x?metadata=testmeta%3A%2F%2Fdb%3Fq%3D1":              `unknown URL parameter "q"`,
+		"mem://x?metadata=testmeta%3A%2F%2Fu%3As3cr3t%40db%3Fq%3D1": `unknown URL parameter "q"`,
+	} {
+		_, err := core.OpenURL(ctx, raw)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("OpenURL(%s) = %v, want an error containing %q without secrets", raw, err, want)
+		}
+	}
+	u, _ := url.Parse("s3://b?metadata=" + url.QueryEscape("mongo://user:pa55@host/db/coll"))
+	if got := core.RedactURL(u); strings.Contains(got, "pa55") || !strings.Contains(got, "host") {
+		t.Errorf("RedactURL kept the nested password or lost the host: %s", got)
+	}
+}

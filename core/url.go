@@ -83,11 +83,116 @@ func OpenURL(ctx context.Context, rawURL string) (*Stores, error) {
 		return nil, fmt.Errorf("flowcache: %w: no backend for scheme %q in store URL %s (registered: %s; import the backend package to register it)",
 			ErrInvalid, u.Scheme, RedactURL(u), strings.Join(Schemes(), ", "))
 	}
+	// The metadata parameter is ours, not the backend's: take it out before
+	// the backend checks its parameters.
+	q := u.Query()
+	metaURL, hasMeta := q.Get(MetadataParam), q.Has(MetadataParam)
+	if hasMeta {
+		q.Del(MetadataParam)
+		c := *u
+		c.RawQuery = q.Encode()
+		if metaURL == "" {
+			return nil, fmt.Errorf("flowcache: %w: empty URL parameter %s in store URL %s", ErrInvalid, MetadataParam, RedactURL(&c))
+		}
+		u = &c
+	}
 	st, err := open(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("flowcache: opening %s: %w", RedactURL(u), redactErr(err, u))
 	}
-	return st, nil
+	if !hasMeta {
+		return st, nil
+	}
+	meta, err := OpenMetadataURL(ctx, metaURL)
+	if err != nil {
+		if st.Close != nil {
+			st.Close()
+		}
+		return nil, err
+	}
+	// The backend's own metadata store is not used; it is released with
+	// the rest of the backend by Close (closing it alone could close a
+	// store the backend shares, as mem://name does).
+	closeStores := st.Close
+	return &Stores{Metadata: meta, Results: st.Results, Close: func() error {
+		err := meta.Close()
+		if closeStores != nil {
+			err = errors.Join(err, closeStores())
+		}
+		return err
+	}}, nil
+}
+
+// MetadataParam is the query parameter of a store URL that keeps the
+// metadata in another store, named by a metadata URL (see
+// RegisterMetadataScheme), while results stay in the store the URL names:
+//
+//	s3://bucket/cache?region=eu-west-1&metadata=dynamodb%3A%2F%2Fflowcache%3Fregion%3Deu-west-1
+//
+// The metadata URL is query-escaped (url.QueryEscape) inside the store URL.
+// Any store scheme accepts it.
+const MetadataParam = "metadata"
+
+// MetadataOpener opens a metadata store from a URL whose scheme was
+// registered with RegisterMetadataScheme. Like URLOpener, it must reject
+// query parameters it does not know.
+type MetadataOpener func(ctx context.Context, u *url.URL) (MetadataStore, error)
+
+var metaOpeners = map[string]MetadataOpener{}
+
+// RegisterMetadataScheme makes URLs of scheme usable as the metadata
+// parameter of a store URL (see MetadataParam and OpenMetadataURL), for
+// backends that keep metadata only, such as document databases. It panics
+// if the scheme is registered twice or open is nil.
+func RegisterMetadataScheme(scheme string, open MetadataOpener) {
+	scheme = strings.ToLower(scheme)
+	if scheme == "" || open == nil {
+		panic("flowcache: RegisterMetadataScheme: empty scheme or nil opener")
+	}
+	urlMu.Lock()
+	defer urlMu.Unlock()
+	if _, dup := metaOpeners[scheme]; dup {
+		panic(fmt.Sprintf("flowcache: RegisterMetadataScheme: scheme %q registered twice", scheme))
+	}
+	metaOpeners[scheme] = open
+}
+
+// MetadataSchemes returns the schemes registered with
+// RegisterMetadataScheme, sorted.
+func MetadataSchemes() []string {
+	urlMu.RLock()
+	defer urlMu.RUnlock()
+	out := make([]string, 0, len(metaOpeners))
+	for s := range metaOpeners {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// OpenMetadataURL opens the metadata store named by rawURL, whose scheme a
+// metadata-only backend registered with RegisterMetadataScheme
+// (dynamodb://, firestore://, mongo:// by backends/docstore). Errors redact secrets as OpenURL's do.
+func OpenMetadataURL(ctx context.Context, rawURL string) (MetadataStore, error) {
+	if rawURL == "" {
+		return nil, fmt.Errorf("flowcache: %w: empty metadata URL", ErrInvalid)
+	}
+	u, err := parseStoreURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	urlMu.RLock()
+	open := metaOpeners[u.Scheme]
+	urlMu.RUnlock()
+	if open == nil {
+		return nil, fmt.Errorf("flowcache: %w: no metadata backend for scheme %q in metadata URL %s (registered: %s; import the backend package to register it)",
+			ErrInvalid, u.Scheme, RedactURL(u), strings.Join(MetadataSchemes(), ", "))
+	}
+	m, err := open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("flowcache: opening metadata %s: %w", RedactURL(u), redactErr(err, u))
+	}
+	return m, nil
 }
 
 // parseStoreURL parses a store URL; a plain path becomes a file URL.
@@ -136,9 +241,20 @@ func RedactURL(u *url.URL) string {
 	}
 	q := c.Query()
 	changed := false
-	for k := range q {
-		if isSecretParam(k) {
+	for k, vs := range q {
+		switch {
+		case isSecretParam(k):
 			q[k] = []string{"xxxxx"}
+			changed = true
+		case k == MetadataParam:
+			// A nested metadata URL may hold secrets of its own.
+			for i, v := range vs {
+				if nu, err := url.Parse(v); err == nil {
+					vs[i] = RedactURL(nu)
+				} else {
+					vs[i] = "xxxxx"
+				}
+			}
 			changed = true
 		}
 	}
@@ -151,6 +267,19 @@ func RedactURL(u *url.URL) string {
 // redactErr removes the secret values of u from an opener's error text.
 func redactErr(err error, u *url.URL) error {
 	msg := err.Error()
+	clean := msg
+	for _, s := range urlSecrets(u) {
+		clean = strings.ReplaceAll(clean, s, "xxxxx")
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// urlSecrets returns the secret values in u, those of a nested metadata URL
+// included.
+func urlSecrets(u *url.URL) []string {
 	secrets := []string{}
 	if p, has := u.User.Password(); has && p != "" {
 		secrets = append(secrets, p)
@@ -163,15 +292,15 @@ func redactErr(err error, u *url.URL) error {
 				}
 			}
 		}
+		if k == MetadataParam {
+			for _, v := range vs {
+				if nu, err := url.Parse(v); err == nil {
+					secrets = append(secrets, urlSecrets(nu)...)
+				}
+			}
+		}
 	}
-	clean := msg
-	for _, s := range secrets {
-		clean = strings.ReplaceAll(clean, s, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: err}
+	return secrets
 }
 
 type redactedError struct {
