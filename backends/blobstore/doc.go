@@ -82,4 +82,49 @@
 // content. A panic inside a driver's writer Close (gocloud.dev v0.47.0
 // azureblob panics when an upload is refused) is recovered and turned into
 // an error, or into success when the object exists afterwards.
+//
+// # Metadata in the bucket
+//
+// Metadata (NewMetadata; NewStores puts it under "<prefix>meta/" beside
+// "<prefix>results/") is kept as small objects, each written whole in one
+// request, which every bucket service makes atomic: a reader sees the old
+// object or the new one, never a mix. Each object is sealed (magic, codec
+// version, kind, payload, CRC-32C), so a torn or altered object is detected
+// and read as missing — a cache miss, never a wrong mapping.
+//
+//	meta/entries/<key id>        one cache entry: key parts, data version, format, created
+//	meta/used/<key id>           its last-used time (written by hits, at most hourly per key)
+//	meta/nodes/<hash of node>    the node's index: key id → data version, format, times
+//	meta/runs/<run id>           a run and its start time (written with IfNotExist)
+//	meta/history/<run id>/<time>-<seq>-<writer>   one batch of the run's records
+//
+// Names that are not plain ([A-Za-z0-9_-], up to 128 bytes) are replaced by
+// "~" and their SHA-256; the objects keep the original.
+//
+// Concurrent writers. Entries, last-used times and run records are written
+// blind (last writer wins). Two writers of one key both map it to a valid
+// result of the same code and inputs, so either outcome is correct; run
+// records never collide (every batch is its own object). A last-used time
+// is only ever moved forward by one writer; two concurrent hits may leave
+// the earlier of two recent times, which only matters to eviction, by
+// seconds. The node index is the one read-modify-write: within a process
+// it is serialized; across machines, two writers updating the same node at
+// the same instant can lose one key from the index. The index is a hint for
+// Preload: a key missing from it is looked up no further in that run and
+// the node is executed again (the result is found existing and not
+// rewritten), and the next write of the key puts it back. A stale index can
+// also name a mapping that a concurrent Recompute replaced a moment ago;
+// that older result is still a correct result of the same key.
+//
+// Requests. A warm run preloads one index object per node (sent at once,
+// 32 at a time by default, WithConcurrency) and then needs no metadata
+// request per node; a cold node costs its result (an existence check and
+// an upload), its entry, and the read and write of its node's index, once
+// per batch of up to 256 nodes per index; a run's records are one object per
+// batch. Get reads the entry and its last-used time at once.
+//
+// Atomicity. A batch is validated before anything is written (an invalid
+// batch writes nothing) and written entries first, indexes next, records
+// last; a crash part way can leave part of a batch written, each object
+// valid on its own and every missing part a cache miss.
 package blobstore

@@ -1,0 +1,248 @@
+package blobstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// Metadata objects are sealed: a 6-byte header (magic "FCMD", codec
+// version, kind), a payload, and the CRC-32C of everything before it. A
+// torn, truncated or altered object fails to unseal and is treated as
+// missing, never decoded into wrong values.
+const (
+	metaMagic   = "FCMD"
+	metaVersion = 1
+
+	kindEntry   = 'e' // one cache entry
+	kindUsed    = 'u' // the last-used time of an entry
+	kindIndex   = 'n' // the entries of one node, for Preload
+	kindRun     = 'r' // a run and when it started
+	kindHistory = 'h' // one batch of a run's records (core.AppendRecords)
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+var errSeal = errors.New("bad metadata object")
+
+// seal returns the stored form of payload.
+func seal(kind byte, payload []byte) []byte {
+	b := make([]byte, 0, 6+len(payload)+4)
+	b = append(b, metaMagic...)
+	b = append(b, metaVersion, kind)
+	b = append(b, payload...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// unseal checks a stored object and returns its payload.
+func unseal(kind byte, b []byte) ([]byte, error) {
+	if len(b) < 10 || string(b[:4]) != metaMagic {
+		return nil, fmt.Errorf("%w: %w: too short or bad magic", core.ErrCorrupt, errSeal)
+	}
+	if b[4] != metaVersion || b[5] != kind {
+		return nil, fmt.Errorf("%w: %w: codec version %d kind %q, want %d %q", core.ErrCorrupt, errSeal, b[4], b[5], metaVersion, kind)
+	}
+	n := len(b) - 4
+	if crc32.Checksum(b[:n], crcTable) != binary.LittleEndian.Uint32(b[n:]) {
+		return nil, fmt.Errorf("%w: %w: checksum mismatch", core.ErrCorrupt, errSeal)
+	}
+	return b[6:n], nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+func appendKey(b []byte, k core.CacheKey) []byte {
+	b = appendStr(b, k.Node)
+	b = appendStr(b, string(k.CodeVersion))
+	b = binary.AppendUvarint(b, uint64(len(k.Deps)))
+	for _, d := range k.Deps {
+		b = appendStr(b, d.Name)
+		b = appendStr(b, string(d.Version))
+	}
+	return b
+}
+
+// decoder reads a payload; the first error sticks and later reads return
+// zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: metadata object: bad %s", core.ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time(what string) time.Time {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}
+
+// count reads a length that must fit in what is left, at least min bytes
+// an element.
+func (d *decoder) count(what string, min int) int {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)/min) {
+		d.fail(what)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) key() core.CacheKey {
+	k := core.CacheKey{Node: d.str("node name"), CodeVersion: core.CodeVersion(d.str("code version"))}
+	if n := d.count("dependency count", 2); n > 0 {
+		k.Deps = make([]core.Dep, n)
+		for i := range k.Deps {
+			k.Deps[i] = core.Dep{Name: d.str("dependency name"), Version: core.DataVersion(d.str("dependency version"))}
+		}
+	}
+	return k
+}
+
+// end fails unless the whole payload was read.
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("length (trailing bytes)")
+	}
+	return d.err
+}
+
+func encodeEntry(e core.Entry) []byte {
+	b := appendKey(nil, e.Key)
+	b = appendStr(b, string(e.DataVersion))
+	b = appendStr(b, e.Format)
+	b = appendTime(b, e.Created)
+	b = appendTime(b, e.LastUsed)
+	return seal(kindEntry, b)
+}
+
+func decodeEntry(obj []byte) (core.Entry, error) {
+	p, err := unseal(kindEntry, obj)
+	if err != nil {
+		return core.Entry{}, err
+	}
+	d := &decoder{b: p}
+	e := core.Entry{Key: d.key(), DataVersion: core.DataVersion(d.str("data version")), Format: d.str("format")}
+	e.Created, e.LastUsed = d.time("created time"), d.time("last-used time")
+	if err := d.end(); err != nil {
+		return core.Entry{}, err
+	}
+	if e.Key.Node == "" || e.DataVersion == "" || e.Format == "" {
+		return core.Entry{}, fmt.Errorf("%w: metadata object: entry without node, data version or format", core.ErrCorrupt)
+	}
+	return e, nil
+}
+
+func encodeTime(kind byte, t time.Time) []byte { return seal(kind, appendTime(nil, t)) }
+
+func decodeTime(kind byte, obj []byte) (time.Time, error) {
+	p, err := unseal(kind, obj)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d := &decoder{b: p}
+	t := d.time("time")
+	return t, d.end()
+}
+
+// indexEntry is what a node index keeps of an entry: what Preload returns.
+type indexEntry struct {
+	DataVersion core.DataVersion
+	Format      string
+	Created     time.Time
+	LastUsed    time.Time
+}
+
+func encodeIndex(ix map[core.KeyID]indexEntry) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(ix)))
+	for id, e := range ix {
+		b = appendStr(b, string(id))
+		b = appendStr(b, string(e.DataVersion))
+		b = appendStr(b, e.Format)
+		b = appendTime(b, e.Created)
+		b = appendTime(b, e.LastUsed)
+	}
+	return seal(kindIndex, b)
+}
+
+func decodeIndex(obj []byte) (map[core.KeyID]indexEntry, error) {
+	p, err := unseal(kindIndex, obj)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{b: p}
+	n := d.count("index length", 5)
+	ix := make(map[core.KeyID]indexEntry, n)
+	for range n {
+		id := core.KeyID(d.str("key id"))
+		e := indexEntry{DataVersion: core.DataVersion(d.str("data version")), Format: d.str("format")}
+		e.Created, e.LastUsed = d.time("created time"), d.time("last-used time")
+		ix[id] = e
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+func encodeRun(r core.RunInfo) []byte {
+	return seal(kindRun, appendTime(appendStr(nil, string(r.ID)), r.Started))
+}
+
+func decodeRun(obj []byte) (core.RunInfo, error) {
+	p, err := unseal(kindRun, obj)
+	if err != nil {
+		return core.RunInfo{}, err
+	}
+	d := &decoder{b: p}
+	r := core.RunInfo{ID: core.RunID(d.str("run id"))}
+	r.Started = d.time("start time")
+	return r, d.end()
+}
