@@ -1,0 +1,16 @@
+package azure_test
+
+import (
+	"testing"
+
+	_ "github.com/flowcache/flowcache/backends/azure"
+	"github.com/flowcache/flowcache/backends/internal/buckettest"
+	"github.com/flowcache/flowcache/internal/servertest"
+)
+
+// TestAzurite runs the store suites on Azurite (started by
+// scripts/servers; .ci/run starts it).
+func TestAzurite(t *testing.T) {
+	container := servertest.AzureContainer(t)
+	buckettest.Suite(t, servertest.AzureURL(t, container, ""))
+}
