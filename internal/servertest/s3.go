@@ -69,9 +69,11 @@ func S3Bucket(t testing.TB) string {
 	return bucket
 }
 
-// deleteS3Bucket deletes every object of a bucket, then the bucket.
+// deleteS3Bucket deletes every object version and delete marker of a bucket
+// (a test may have turned versioning on; on an unversioned bucket each object
+// has the one version "null"), then the bucket.
 func deleteS3Bucket(ctx context.Context, client *s3.Client, bucket string) error {
-	pages := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	pages := s3.NewListObjectVersionsPaginator(client, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
@@ -81,12 +83,15 @@ func deleteS3Bucket(ctx context.Context, client *s3.Client, bucket string) error
 			}
 			return err
 		}
-		if len(page.Contents) == 0 {
-			continue
+		var ids []types.ObjectIdentifier
+		for _, v := range page.Versions {
+			ids = append(ids, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
 		}
-		ids := make([]types.ObjectIdentifier, len(page.Contents))
-		for i, o := range page.Contents {
-			ids[i] = types.ObjectIdentifier{Key: o.Key}
+		for _, m := range page.DeleteMarkers {
+			ids = append(ids, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+		}
+		if len(ids) == 0 {
+			continue
 		}
 		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
 			Bucket: aws.String(bucket),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -62,6 +64,41 @@ func TestS3RoundTrip(t *testing.T) {
 	u := S3URL(t, bucket, "p")
 	if want := "s3://" + bucket + "/p?endpoint=" + S3Endpoint(t) + "&use_path_style=true&disable_https=true&region=us-east-1"; u != want {
 		t.Errorf("S3URL = %s, want %s", u, want)
+	}
+}
+
+// TestS3CleanupVersioned checks that S3Bucket's cleanup removes a bucket whose
+// test turned versioning on and left old versions and delete markers.
+func TestS3CleanupVersioned(t *testing.T) {
+	t.Parallel()
+	var bucket string
+	t.Run("versioned", func(t *testing.T) {
+		bucket = S3Bucket(t)
+		client := S3Client(t)
+		ctx := t.Context()
+		_, err := client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+			Bucket:                  aws.String(bucket),
+			VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
+		})
+		if err != nil {
+			t.Fatalf("enable versioning: %v", err)
+		}
+		for _, body := range []string{"one", "two"} {
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader(body)}); err != nil {
+				t.Fatalf("put: %v", err)
+			}
+		}
+		if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("k")}); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+	})
+	if bucket == "" {
+		return // skipped
+	}
+	_, err := S3Client(t).HeadBucket(t.Context(), &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	var nf *s3types.NotFound
+	if !errors.As(err, &nf) {
+		t.Fatalf("bucket %s still there after its test's cleanup (HeadBucket: %v)", bucket, err)
 	}
 }
 
