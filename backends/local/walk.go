@@ -1,0 +1,99 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+var (
+	_ core.ResultWalker = (*Results)(nil)
+	_ core.EntryRemover = (*MetadataStore)(nil)
+)
+
+// WalkResults implements core.ResultWalker: it calls fn for every stored
+// result — the pending ones of this Results, then the inline ones in id
+// order, then the files in name order — with the size Walk reports and the
+// time the result was stored (the created column of an inline result, the
+// modification time of a file). It stops at the first error fn returns.
+// Results stored or deleted during the walk may or may not be seen.
+func (r *Results) WalkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return fmt.Errorf("local: walk results: %w", core.ErrClosed)
+	}
+	r.mu.Lock()
+	pending := make(map[core.ResultID]core.ResultInfo, len(r.pending))
+	for id, p := range r.pending {
+		pending[id] = core.ResultInfo{ID: id, Size: int64(len(p.data)), Created: time.Unix(0, p.created)}
+	}
+	r.mu.Unlock()
+	for _, info := range pending {
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	rows, err := r.meta.r.QueryContext(ctx, `SELECT version, format, length(data), created FROM results ORDER BY version, format`)
+	if err != nil {
+		return fmt.Errorf("local: walk inline results: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			info    core.ResultInfo
+			created int64
+		)
+		if err := rows.Scan(&info.ID.Version, &info.ID.Format, &info.Size, &created); err != nil {
+			return fmt.Errorf("local: walk inline results: %w", err)
+		}
+		if _, ok := pending[info.ID]; ok {
+			continue
+		}
+		info.Created = time.Unix(0, created)
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("local: walk inline results: %w", err)
+	}
+	rows.Close()
+	return r.files.WalkResults(ctx, fn)
+}
+
+// RemoveEntries implements core.EntryRemover: in one transaction, it deletes
+// every entry of entries that still maps to the same data version and
+// format and was neither created nor used after the entry's times (the
+// times of a listing: a run that stored or used the key since is not
+// undone). It returns the ids deleted.
+func (s *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
+	if err := s.checkOpen("remove entries"); err != nil {
+		return nil, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("remove entries", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `DELETE FROM entries WHERE key_id = ? AND data_version = ? AND format = ? AND created <= ? AND last_used <= ?`)
+	if err != nil {
+		return nil, s.fail("remove entries", err)
+	}
+	defer st.Close()
+	var done []core.KeyID
+	for _, e := range entries {
+		id := e.ID()
+		res, err := st.ExecContext(ctx, string(id), string(e.DataVersion), e.Format, e.Created.UnixNano(), e.LastUsed.UnixNano())
+		if err != nil {
+			return nil, s.fail("remove entry "+string(id), err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			done = append(done, id)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("remove entries", err)
+	}
+	return done, nil
+}
