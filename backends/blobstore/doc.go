@@ -97,6 +97,7 @@
 //	meta/nodes/<hash of node>    the node's index: key id → data version, format, times
 //	meta/runs/<run id>           a run and its start time (written with IfNotExist)
 //	meta/history/<run id>/<time>-<seq>-<writer>   one batch of the run's records
+//	meta/preload/<hash of a node set>  a preload snapshot: the entries of a pipeline's nodes
 //
 // Names that are not plain ([A-Za-z0-9_-], up to 128 bytes) are replaced by
 // "~" and their SHA-256; the objects keep the original.
@@ -116,12 +117,22 @@
 // also name a mapping that a concurrent Recompute replaced a moment ago;
 // that older result is still a correct result of the same key.
 //
-// Requests. A warm run preloads one index object per node (sent at once,
-// 32 at a time by default, WithConcurrency) and then needs no metadata
-// request per node; a cold node costs its result (an existence check and
-// an upload), its entry, and the read and write of its node's index, once
-// per batch of up to 256 nodes per index; a run's records are one object per
-// batch. Get reads the entry and its last-used time at once.
+// Preload snapshots. Preload(nodes) reads one object, the snapshot of that
+// set of nodes: a warm run of a 1000-node pipeline costs a handful of
+// requests in all, not one per node. When there is no snapshot yet, Preload
+// reads each node's index (one request a node, 32 at a time by default,
+// WithConcurrency) and writes the snapshot. Every store that preloaded a
+// snapshot keeps it up to date with what it writes (one more object write
+// per batch). Entries written by runs of another set of nodes reach a
+// snapshot the next time a run of its set needs them: that run misses, runs
+// the node, finds its result already stored (no upload), and records the
+// entry. Delete removes every snapshot, so a deleted entry is never
+// preloaded again.
+//
+// Requests. A cold node costs its result (an existence check and an
+// upload), its lookup (the entry and its last-used time, read at once), its
+// entry, and the read and write of its node's index (once per batch for
+// every node in it); a run's records are one object per batch of up to 256.
 //
 // Atomicity. A batch is validated before anything is written (an invalid
 // batch writes nothing) and written entries first, indexes next, records

@@ -44,6 +44,13 @@ type Metadata struct {
 	mu     sync.Mutex
 	begun  map[core.RunID]bool   // runs whose run object this store wrote or saw
 	nodeOf map[core.KeyID]string // the node of keys seen, to update a hit's index without a read
+
+	// The preload snapshot of the last Preload: its object name, its
+	// nodes, and its entries as this store last wrote or read them.
+	snapMu    sync.Mutex
+	snapName  string
+	snapNodes map[string]bool
+	snap      map[core.KeyID]snapEntry
 }
 
 var (
@@ -461,45 +468,145 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 		return err
 	}
 
-	// The indexes, once what they point to is written.
+	// The indexes, once what they point to is written, and the snapshot.
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() error { return m.write(gctx, m.indexName(w.node), encodeIndex(indexes[i]), false) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return m.updateSnapshot(ctx, nodes, indexes)
 }
 
-// Preload returns the entries of nodes, reading each node's index object
-// (one request a node, sent at once up to the store's concurrency).
+// Preload returns the entries of nodes. It reads the preload snapshot of
+// that set of nodes, one object; when there is none (or it is damaged) it
+// reads each node's index (one request a node, sent at once up to the
+// store's concurrency) and writes the snapshot for the next run.
 func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
 	}
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
-	indexes := make([]map[core.KeyID]indexEntry, len(nodes))
-	g, gctx := m.group(ctx)
-	for i, node := range nodes {
-		g.Go(func() (err error) {
-			indexes[i], err = m.readIndex(gctx, node)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	name := m.snapshotName(nodes)
+	snap, err := m.readSnapshot(ctx, name)
+	if err != nil {
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
-	out := map[core.KeyID]core.Entry{}
+	if snap == nil {
+		indexes := make([]map[core.KeyID]indexEntry, len(nodes))
+		g, gctx := m.group(ctx)
+		for i, node := range nodes {
+			g.Go(func() (err error) {
+				indexes[i], err = m.readIndex(gctx, node)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
+		}
+		snap = map[core.KeyID]snapEntry{}
+		for i, ix := range indexes {
+			for id, e := range ix {
+				snap[id] = snapEntry{Node: nodes[i], indexEntry: e}
+			}
+		}
+		if err := m.write(ctx, name, encodeSnapshot(snap), false); err != nil {
+			return nil, fmt.Errorf("bucket metadata: preload: writing the snapshot: %w", err)
+		}
+	}
+	set := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		set[n] = true
+	}
+	out := make(map[core.KeyID]core.Entry, len(snap))
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if len(m.nodeOf) > 1<<17 {
 		clear(m.nodeOf)
 	}
-	for i, ix := range indexes {
-		for id, e := range ix {
-			out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
-			m.nodeOf[id] = nodes[i]
+	for id, e := range snap {
+		out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
+		m.nodeOf[id] = e.Node
+	}
+	m.mu.Unlock()
+	m.snapMu.Lock()
+	m.snapName, m.snapNodes, m.snap = name, set, snap
+	m.snapMu.Unlock()
+	return out, nil
+}
+
+// snapshotName names the preload snapshot of a sorted set of nodes.
+func (m *Metadata) snapshotName(nodes []string) string {
+	h := sha256.New()
+	for _, n := range nodes {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+	}
+	return m.prefix + "preload/" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// readSnapshot reads a preload snapshot; a missing or damaged one is nil.
+func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[core.KeyID]snapEntry, error) {
+	b, err := m.read(ctx, name)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	snap, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, nil
+	}
+	return snap, nil
+}
+
+// updateSnapshot brings the last Preload's snapshot up to date with what a
+// batch wrote, and rewrites it when that changed it.
+func (m *Metadata) updateSnapshot(ctx context.Context, nodes []*nodeWrite, indexes []map[core.KeyID]indexEntry) error {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if m.snap == nil {
+		return nil
+	}
+	changed := false
+	for i, w := range nodes {
+		if !m.snapNodes[w.node] {
+			continue
+		}
+		ids := make([]core.KeyID, 0, len(w.entries)+len(w.hits))
+		for _, e := range w.entries {
+			ids = append(ids, e.Key.ID())
+		}
+		ids = append(ids, w.hits...)
+		for _, id := range ids {
+			if e, ok := indexes[i][id]; ok && m.snap[id].indexEntry != e {
+				m.snap[id] = snapEntry{Node: w.node, indexEntry: e}
+				changed = true
+			}
 		}
 	}
-	return out, nil
+	if !changed {
+		return nil
+	}
+	return m.write(ctx, m.snapName, encodeSnapshot(m.snap), false)
+}
+
+// dropSnapshots deletes every preload snapshot, so that no Preload returns
+// an entry deleted since it was written.
+func (m *Metadata) dropSnapshots(ctx context.Context) error {
+	m.snapMu.Lock()
+	m.snap, m.snapNodes, m.snapName = nil, nil, ""
+	m.snapMu.Unlock()
+	names, err := m.list(ctx, m.prefix+"preload/")
+	if err != nil {
+		return err
+	}
+	g, gctx := m.group(ctx)
+	for _, name := range names {
+		g.Go(func() error { return m.remove(gctx, name) })
+	}
+	return g.Wait()
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so
@@ -510,6 +617,11 @@ func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
 	}
 	wrap := func(err error) error { return fmt.Errorf("bucket metadata: delete key %s: %w", id, err) }
 	e, err := m.readEntry(ctx, id)
+	if err == nil {
+		if err := m.dropSnapshots(ctx); err != nil {
+			return wrap(err)
+		}
+	}
 	switch {
 	case err == nil:
 		s := m.stripe(e.Key.Node)
@@ -597,6 +709,9 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	clear(m.begun)
 	clear(m.nodeOf)
 	m.mu.Unlock()
+	m.snapMu.Lock()
+	m.snap, m.snapNodes, m.snapName = nil, nil, ""
+	m.snapMu.Unlock()
 	return nil
 }
 

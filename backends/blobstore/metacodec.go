@@ -23,6 +23,7 @@ const (
 	kindIndex   = 'n' // the entries of one node, for Preload
 	kindRun     = 'r' // a run and when it started
 	kindHistory = 'h' // one batch of a run's records (core.AppendRecords)
+	kindSnap    = 'p' // the entries of a set of nodes, for Preload in one request
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -245,4 +246,44 @@ func decodeRun(obj []byte) (core.RunInfo, error) {
 	r := core.RunInfo{ID: core.RunID(d.str("run id"))}
 	r.Started = d.time("start time")
 	return r, d.end()
+}
+
+// snapEntry is an entry of a preload snapshot.
+type snapEntry struct {
+	Node string
+	indexEntry
+}
+
+func encodeSnapshot(m map[core.KeyID]snapEntry) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(m)))
+	for id, e := range m {
+		b = appendStr(b, e.Node)
+		b = appendStr(b, string(id))
+		b = appendStr(b, string(e.DataVersion))
+		b = appendStr(b, e.Format)
+		b = appendTime(b, e.Created)
+		b = appendTime(b, e.LastUsed)
+	}
+	return seal(kindSnap, b)
+}
+
+func decodeSnapshot(obj []byte) (map[core.KeyID]snapEntry, error) {
+	p, err := unseal(kindSnap, obj)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{b: p}
+	n := d.count("snapshot length", 6)
+	m := make(map[core.KeyID]snapEntry, n)
+	for range n {
+		e := snapEntry{Node: d.str("node name")}
+		id := core.KeyID(d.str("key id"))
+		e.DataVersion, e.Format = core.DataVersion(d.str("data version")), d.str("format")
+		e.Created, e.LastUsed = d.time("created time"), d.time("last-used time")
+		m[id] = e
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -4,6 +4,7 @@
 //	flowbench chain -n 1000   # per-node overhead: uncached, cold, warm (fresh process)
 //	flowbench fingerprint     # data-version speed on an 80 MB []float64
 //	flowbench formats         # encode/decode MB/s per format, and the disk's bandwidth
+//	flowbench remote -url 's3://bucket?endpoint=…'   # the chain and a 256 MB result against a bucket
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -48,6 +49,8 @@ func main() {
 		err = fingerprintBench(os.Args[2:])
 	case "formats":
 		err = formatsBench(os.Args[2:])
+	case "remote":
+		err = remoteBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -65,7 +68,10 @@ func usage() {
   flowbench chain [-n 1000] [-reps 5]   per-node overhead of the cache (uncached, cold, warm)
   flowbench fingerprint [-mb 80]        fingerprint speed of a []float64, GB/s
   flowbench formats [-rows 1000000] [-mb 80]
-                                        encode/decode MB/s per format, next to the disk's write+fsync MB/s`)
+                                        encode/decode MB/s per format, next to the disk's write+fsync MB/s
+  flowbench remote -url URL [-n 1000] [-reps 3] [-mb 256]
+                                        the chain against a bucket (cold, warm, requests per node),
+                                        and put/get MB/s of one large result`)
 	os.Exit(2)
 }
 
@@ -85,10 +91,18 @@ func chainNodes(n int) []*driver.NodeDef {
 
 // runChain builds and executes the chain once and returns the time taken.
 func runChain(n int, dir string) (time.Duration, error) {
+	if dir == "" {
+		return runChainCache(n)
+	}
+	return runChainCache(n, driver.CacheDir(dir))
+}
+
+// runChainCache is runChain with the cache options given (none: uncached).
+func runChainCache(n int, cache ...driver.CacheOption) (time.Duration, error) {
 	start := time.Now()
 	b := driver.NewBuilder().WithNodes(chainNodes(n)...).WithParallelism(1)
-	if dir != "" {
-		b = b.WithCache(driver.CacheDir(dir))
+	if len(cache) > 0 {
+		b = b.WithCache(cache...)
 	}
 	dr, err := b.Build()
 	if err != nil {

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+
+	_ "github.com/flowcache/flowcache/backends/azure"
+	_ "github.com/flowcache/flowcache/backends/gcs"
+	_ "github.com/flowcache/flowcache/backends/s3"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/driver"
+)
+
+// remoteBench measures the chain against a bucket: cold (a fresh prefix)
+// and warm (the cold run's prefix) per-node overhead over an uncached run,
+// the requests each sends (counted by a proxy in front of the endpoint, when
+// the URL has an endpoint parameter), and the put/get MB/s of one large
+// result streamed through the result store.
+func remoteBench(args []string) error {
+	fs := flag.NewFlagSet("remote", flag.ExitOnError)
+	rawURL := fs.String("url", os.Getenv(driver.EnvURL), "bucket URL (s3://…, gs://…, azblob://…); default $FLOWCACHE_URL")
+	n := fs.Int("n", 1000, "number of chain nodes")
+	reps := fs.Int("reps", 3, "repetitions of each chain phase (the median is reported)")
+	mb := fs.Int("mb", 256, "size of the large result, MB (0: skip)")
+	phase := fs.String("phase", "", "internal: run one phase in this process")
+	fs.Parse(args)
+	if *rawURL == "" {
+		return fmt.Errorf("remote: no bucket URL: pass -url or set %s", driver.EnvURL)
+	}
+	if *phase != "" {
+		return remotePhase(*rawURL, *n, *phase)
+	}
+	base, err := url.Parse(*rawURL)
+	if err != nil {
+		return fmt.Errorf("remote: bad -url")
+	}
+	var tag [4]byte
+	rand.Read(tag[:])
+	prefix := func(name string) string {
+		u := *base
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/flowbench-" + hex.EncodeToString(tag[:]) + "/" + name
+		return u.String()
+	}
+	defer cleanup(prefix(""))
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	type result struct {
+		NS       int64            `json:"ns"`
+		Requests map[string]int64 `json:"requests"`
+	}
+	child := func(phase, u string) (result, error) {
+		out, err := exec.Command(self, "remote", "-n", strconv.Itoa(*n), "-phase", phase, "-url", u).Output()
+		var r result
+		if err != nil {
+			return r, fmt.Errorf("%s process: %w", phase, err)
+		}
+		return r, json.Unmarshal(out, &r)
+	}
+	median := func(phase string, u func(int) string) (result, error) {
+		var rs []result
+		for i := range *reps {
+			r, err := child(phase, u(i))
+			if err != nil {
+				return r, err
+			}
+			rs = append(rs, r)
+		}
+		slices.SortFunc(rs, func(a, b result) int { return int(a.NS - b.NS) })
+		return rs[len(rs)/2], nil
+	}
+	uncached, err := median("uncached", func(int) string { return *rawURL })
+	if err != nil {
+		return err
+	}
+	var last string
+	cold, err := median("cold", func(i int) string { last = prefix("cold" + strconv.Itoa(i)); return last })
+	if err != nil {
+		return err
+	}
+	warm, err := median("warm", func(int) string { return last })
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name string
+		r    result
+	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}} {
+		v := map[string]any{
+			"bench": "remote-chain", "store": base.Scheme, "phase": p.name, "n": *n, "reps": *reps,
+			"total_ms":             round(float64(p.r.NS)/1e6, 1),
+			"overhead_us_per_node": round(float64(p.r.NS-uncached.NS)/1e3/float64(*n), 1),
+		}
+		if p.r.Requests != nil {
+			total := int64(0)
+			for _, c := range p.r.Requests {
+				total += c
+			}
+			v["requests"] = p.r.Requests
+			v["requests_per_node"] = round(float64(total)/float64(*n), 2)
+		}
+		emit(v)
+	}
+	if *mb > 0 {
+		return largeResult(prefix("large"), *mb)
+	}
+	return nil
+}
+
+// remotePhase is one chain run in a child process; it prints its time and
+// the requests it sent, as JSON.
+func remotePhase(rawURL string, n int, phase string) error {
+	var counts *requestCounter
+	if phase != "uncached" {
+		var err error
+		rawURL, counts, err = countRequests(rawURL)
+		if err != nil {
+			return err
+		}
+	}
+	var d time.Duration
+	var err error
+	if phase == "uncached" {
+		d, err = runChainCache(n)
+	} else {
+		d, err = runChainCache(n, driver.CacheURL(rawURL))
+	}
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"ns": d.Nanoseconds()}
+	if counts != nil {
+		out["requests"] = counts.snapshot()
+	}
+	b, _ := json.Marshal(out)
+	fmt.Println(string(b))
+	return nil
+}
+
+type requestCounter struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *requestCounter) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
+}
+
+// countRequests puts a counting reverse proxy in front of the URL's
+// endpoint parameter and returns the URL pointing at it; a URL without an
+// endpoint is returned as is, with a nil counter.
+func countRequests(raw string) (string, *requestCounter, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	ep := q.Get("endpoint")
+	if ep == "" {
+		return raw, nil, nil
+	}
+	target, err := url.Parse(ep)
+	if err != nil {
+		return "", nil, err
+	}
+	c := &requestCounter{m: map[string]int64{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		kind := r.Method
+		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
+			kind = "LIST"
+		}
+		c.m[kind]++
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	q.Set("endpoint", srv.URL)
+	u.RawQuery = q.Encode()
+	return u.String(), c, nil
+}
+
+// largeResult stores and reads back one result of mb megabytes, streamed
+// (generated and checked chunk by chunk, never held whole).
+func largeResult(rawURL string, mb int) error {
+	ctx := context.Background()
+	st, err := core.OpenURL(ctx, rawURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	chunk := make([]byte, 1<<20)
+	rand.Read(chunk)
+	id := core.ResultID{Version: "flowbench-large", Format: "raw"}
+	start := time.Now()
+	n, err := st.Results.Put(ctx, id, func(w io.Writer) error {
+		for i := range mb {
+			chunk[0] = byte(i)
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	put := time.Since(start)
+	start = time.Now()
+	rc, err := st.Results.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	got, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	get := time.Since(start)
+	if got != n || n != int64(mb)<<20 {
+		return fmt.Errorf("large result: wrote %d bytes, read %d", n, got)
+	}
+	emit(map[string]any{
+		"bench": "remote-large", "mb": mb,
+		"put_mb_s": round(float64(mb)/put.Seconds(), 1),
+		"get_mb_s": round(float64(mb)/get.Seconds(), 1),
+	})
+	return nil
+}
+
+// cleanup deletes every object the benchmark stored (under the path of
+// root).
+func cleanup(root string) {
+	ctx := context.Background()
+	u, err := url.Parse(root)
+	if err != nil {
+		return
+	}
+	prefix := strings.TrimPrefix(u.Path, "/")
+	u.Path = ""
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowbench: cleanup:", err)
+		return
+	}
+	defer b.Close()
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			if err != io.EOF {
+				fmt.Fprintln(os.Stderr, "flowbench: cleanup:", err)
+			}
+			return
+		}
+		b.Delete(ctx, obj.Key)
+	}
+}
