@@ -39,6 +39,7 @@ type Cache struct {
 	now     func() time.Time
 
 	logFile    string
+	runLogs    bool
 	flushEvery int
 	flushAfter time.Duration
 
@@ -73,6 +74,23 @@ func WithLogFile(path string) Option {
 			return fmt.Errorf("%w: empty log file path", ErrInvalid)
 		}
 		c.logFile = path
+		return nil
+	}
+}
+
+// WithRunLogs keeps the events of every run in the run's own log in the
+// stores, appended as they happen: in the metadata store, or else the result
+// store, that implements LogStore (see LogStoreOf; every backend of
+// flowcache does). Unlike WithLogFile, the log then lives with the cache —
+// in the cache directory, the bucket, or memory — so any process can read a
+// run's events with ReadRunLog after the run's process has exited. New fails
+// with an error wrapping ErrNoLogs when neither store keeps logs.
+//
+// A failure to write a log never fails the run: it is a warning on the
+// logger, and the run's later events stay in memory only.
+func WithRunLogs() Option {
+	return func(c *Cache) error {
+		c.runLogs = true
 		return nil
 	}
 }
@@ -145,6 +163,12 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 			return nil, err
 		}
 	}
+	if c.runLogs {
+		c.log.store = LogStoreOf(meta, results)
+		if c.log.store == nil {
+			return nil, fmt.Errorf("flowcache: WithRunLogs: %w: neither %T nor %T implements core.LogStore", ErrNoLogs, meta, results)
+		}
+	}
 	if c.logFile != "" {
 		if err := c.log.openFile(c.logFile); err != nil {
 			return nil, err
@@ -159,7 +183,15 @@ func (c *Cache) Metadata() MetadataStore { return c.meta }
 // Results returns the result store.
 func (c *Cache) Results() ResultStore { return c.results }
 
-// Close closes the log file, if any. It does not close the stores.
+// RunLog returns the events of a run from its log in the stores (see
+// WithRunLogs and ReadRunLog): unlike Events, it holds the runs of every
+// process, and every run, not only the ones kept in memory.
+func (c *Cache) RunLog(ctx context.Context, run RunID) ([]Event, error) {
+	return ReadRunLog(ctx, c.meta, c.results, run)
+}
+
+// Close closes the log file, if any, and the logs of runs that did not end.
+// It does not close the stores.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -263,6 +295,8 @@ type Run struct {
 	pending   Batch
 	lastFlush time.Time
 	ended     bool
+	// requested holds the names given to RequestOutputs.
+	requested map[string]bool
 
 	// preloaded holds the entries read by Preload, at preloadedAt.
 	preloaded   map[KeyID]Entry
@@ -386,6 +420,8 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 	id := NewRunID()
 	now := c.now()
 	r := &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}
+	// The log is open before the run's first event (a failed preload).
+	c.log.openRun(ctx, id)
 	var wg sync.WaitGroup
 	if len(preload) > 0 {
 		wg.Go(func() { r.Preload(ctx, preload) })
@@ -393,6 +429,7 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 	err := c.meta.BeginRun(ctx, RunInfo{ID: id, Started: now})
 	wg.Wait()
 	if err != nil {
+		_ = c.log.closeRun(context.WithoutCancel(ctx), id)
 		return nil, fmt.Errorf("flowcache: begin run: %w", err)
 	}
 	c.mu.Lock()
@@ -403,6 +440,23 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 
 // ID returns the run id.
 func (r *Run) ID() RunID { return r.id }
+
+// RequestOutputs says which nodes (or inputs) the run was asked for: their
+// records in the run history are marked (NodeRecord.Requested), so that a
+// run can be drawn with its outputs marked long after it ended. Call it
+// before the run records those names (before Input, Override, Node or
+// Expand for them); executors call it right after BeginRun. Final, which
+// hands an output's value over, emits is_final_var but records nothing.
+func (r *Run) RequestOutputs(names ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.requested == nil {
+		r.requested = make(map[string]bool, len(names))
+	}
+	for _, n := range names {
+		r.requested[n] = true
+	}
+}
 
 // Cache returns the cache the run belongs to.
 func (r *Run) Cache() *Cache { return r.c }
@@ -529,7 +583,7 @@ func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec fu
 		return nil, err
 	})
 	if err != nil {
-		r.record(ctx, NodeRecord{Node: spec.Name, Behavior: Recompute, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
+		r.record(ctx, NodeRecord{Node: spec.Name, Key: r.key(spec, deps), Behavior: Recompute, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
 		return nil, err
 	}
 	vals := make([]*Value, len(items))
@@ -620,8 +674,10 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 
 	if b == Disable || b == Ignore {
 		val, dur, err := r.execute(ctx, spec, task, deps, exec)
+		// The record keeps the key's parts (nothing is looked up or stored
+		// under it) so that the run's graph can be rebuilt from its history.
 		if err != nil {
-			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
+			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
 			return nil, err
 		}
 		ver := IgnoredVersion
@@ -629,7 +685,7 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			ver = NewUniqueVersion()
 		}
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, b.String(), string(ver))
-		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: CacheKey{Node: spec.Name, CodeVersion: spec.CodeVersion}, DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
 		return loadedValue(spec.Name, task, ver, val), nil
 	}
 
@@ -830,6 +886,9 @@ func CheckAssignable(v any, t reflect.Type) error {
 // the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
 	r.mu.Lock()
+	if r.requested[rec.Node] {
+		rec.Requested = true
+	}
 	r.pending.Records = append(r.pending.Records, rec)
 	if entry != nil {
 		r.pending.Entries = append(r.pending.Entries, *entry)
@@ -851,14 +910,18 @@ func (r *Run) Flush(ctx context.Context) error {
 	r.pending = Batch{Run: r.id, Records: make([]NodeRecord, 0, min(len(b.Records), r.c.flushEvery))}
 	r.lastFlush = r.c.now()
 	r.mu.Unlock()
+	// Metadata is written even when the run's context is cancelled: what was
+	// executed is worth keeping; so is the log.
+	ctx = context.WithoutCancel(ctx)
+	if err := r.c.log.flushRun(ctx, r.id); err != nil {
+		r.c.log.logger.Warn("flowcache: flushing the run's log failed", "run_id", string(r.id), "err", err)
+	}
 	if len(b.Records) == 0 && len(b.Entries) == 0 && len(b.Hits) == 0 {
 		return nil
 	}
 	b.Now = r.c.now()
-	// Metadata is written even when the run's context is cancelled: what was
-	// executed is worth keeping. Buffered results go first, so that no entry
-	// points to a result that is not stored yet.
-	ctx = context.WithoutCancel(ctx)
+	// Buffered results go first, so that no entry points to a result that
+	// is not stored yet.
 	if f, ok := r.c.results.(ResultFlusher); ok {
 		if err := f.FlushResults(ctx); err != nil {
 			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "flush", err.Error())
@@ -873,7 +936,9 @@ func (r *Run) Flush(ctx context.Context) error {
 	return nil
 }
 
-// End writes what is pending. The run must not be used afterwards.
+// End writes what is pending and closes the run's log (WithRunLogs). The run
+// must not be used afterwards: events it emits later are kept in memory
+// only.
 func (r *Run) End(ctx context.Context) error {
 	r.mu.Lock()
 	if r.ended {
@@ -882,5 +947,9 @@ func (r *Run) End(ctx context.Context) error {
 	}
 	r.ended = true
 	r.mu.Unlock()
-	return r.Flush(ctx)
+	err := r.Flush(ctx)
+	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil {
+		r.c.log.logger.Warn("flowcache: closing the run's log failed", "run_id", string(r.id), "err", lerr)
+	}
+	return err
 }

@@ -37,7 +37,10 @@
 // Every decision is an Event, kept in memory per run (Cache.Logs,
 // Cache.Events), emitted to a log/slog logger (WithLogger; get_result and
 // execute_node at Info, failures at Warn, the rest at Debug), and
-// optionally appended to a JSONL file as it happens (WithLogFile). Per
+// optionally appended as JSON lines as it happens: to a file (WithLogFile),
+// or to the run's own log in the stores (WithRunLogs, for every backend:
+// a file per run in a local cache directory, an object per run in a
+// bucket, memory), which ReadRunLog reads back in any process. Per
 // node, a run emits resolve_behavior, then get_cache_key and
 // get_data_version (hit or miss); a hit is get_result::hit; a miss is
 // get_result::miss, execute_node, set_data_version (or
@@ -60,7 +63,7 @@
 // their doc comments; package conformance holds the suites every store
 // passes. Optional interfaces add capabilities: EntryWalker (list
 // entries), Preloader (read a run's entries in one request), ResultFlusher
-// (buffered result writes). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
+// (buffered result writes), LogStore (keep each run's event log). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
 // ErrInvalid or ErrUnsupportedType; test them with errors.Is.
 //
 // # Stores by URL

@@ -1,9 +1,13 @@
 package core
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -131,11 +135,15 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 const defaultKeepRuns = 64
 
 // eventLog keeps the events of every run of one Cache, in memory, and
-// forwards them to a slog logger and optionally to a JSONL file.
+// forwards them to a slog logger, optionally to a JSONL file, and optionally
+// to each run's log in a LogStore.
 type eventLog struct {
 	logger *slog.Logger
 
 	keep int // runs whose events are kept in memory
+
+	// store keeps each run's log (WithRunLogs), or nil.
+	store LogStore
 
 	mu     sync.Mutex
 	order  []RunID
@@ -143,10 +151,18 @@ type eventLog struct {
 	file   *os.File
 	encBuf []byte
 	err    error // first error writing the file
+	// runLogs are the open writers of the runs in progress (WithRunLogs).
+	runLogs map[RunID]*runLog
+}
+
+// runLog is the writer of one run's log in the LogStore.
+type runLog struct {
+	w   LogWriter
+	err error // first error writing; the rest of the run's events are not written
 }
 
 func newEventLog(logger *slog.Logger) *eventLog {
-	return &eventLog{logger: logger, byRun: map[RunID]*runEvents{}, keep: defaultKeepRuns}
+	return &eventLog{logger: logger, byRun: map[RunID]*runEvents{}, keep: defaultKeepRuns, runLogs: map[RunID]*runLog{}}
 }
 
 func (l *eventLog) openFile(path string) error {
@@ -188,31 +204,98 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 		}
 	}
 	evs.add(e)
+	rl := l.runLogs[e.RunID]
+	if (l.file == nil || l.err != nil) && (rl == nil || rl.err != nil) {
+		return
+	}
+	l.encBuf = l.encBuf[:0]
+	b, err := json.Marshal(e)
+	if err != nil {
+		return // an Event holds only strings and a time: not reached
+	}
+	l.encBuf = append(append(l.encBuf, b...), '\n')
 	if l.file != nil && l.err == nil {
 		// One write per event on an O_APPEND file: lines from several
 		// processes do not interleave.
-		l.encBuf = l.encBuf[:0]
-		b, err := json.Marshal(e)
-		if err == nil {
-			l.encBuf = append(append(l.encBuf, b...), '\n')
-			_, err = l.file.Write(l.encBuf)
-		}
-		if err != nil {
+		if _, err := l.file.Write(l.encBuf); err != nil {
 			l.err = err
 			l.logger.Warn("flowcache: writing log file failed; further events are not written", "err", err)
 		}
 	}
+	if rl != nil && rl.err == nil {
+		if _, err := rl.w.Write(l.encBuf); err != nil {
+			rl.err = err
+			l.logger.Warn("flowcache: writing the run's log failed; further events of the run are not written", "run_id", string(e.RunID), "err", err)
+		}
+	}
+}
+
+// openRun opens the log of a run in the LogStore, when there is one. A
+// failure is reported on the logger; the run goes on without a stored log.
+func (l *eventLog) openRun(ctx context.Context, run RunID) {
+	if l.store == nil {
+		return
+	}
+	w, err := l.store.OpenLog(ctx, run)
+	if err != nil {
+		l.logger.Warn("flowcache: opening the run's log failed; its events are not stored", "run_id", string(run), "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.runLogs[run] = &runLog{w: w}
+	l.mu.Unlock()
+}
+
+// flushRun publishes what the run's log holds (see LogWriter.Flush).
+func (l *eventLog) flushRun(ctx context.Context, run RunID) error {
+	l.mu.Lock()
+	rl := l.runLogs[run]
+	l.mu.Unlock()
+	if rl == nil {
+		return nil
+	}
+	// Without the lock: a remote store may upload here, while the run's
+	// other goroutines go on emitting events (LogWriter is safe for that).
+	if err := rl.w.Flush(ctx); err != nil {
+		return fmt.Errorf("flowcache: log of run %s: %w", run, err)
+	}
+	return nil
+}
+
+// closeRun closes the run's log; later events of the run are kept in memory
+// only.
+func (l *eventLog) closeRun(ctx context.Context, run RunID) error {
+	l.mu.Lock()
+	rl := l.runLogs[run]
+	delete(l.runLogs, run)
+	l.mu.Unlock()
+	if rl == nil {
+		return nil
+	}
+	if err := rl.w.Close(ctx); err != nil {
+		return fmt.Errorf("flowcache: log of run %s: %w", run, err)
+	}
+	return nil
 }
 
 func (l *eventLog) close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.file == nil {
-		return nil
+	runs := make([]RunID, 0, len(l.runLogs))
+	for id := range l.runLogs {
+		runs = append(runs, id)
 	}
-	err := l.file.Close()
-	l.file = nil
-	return err
+	l.mu.Unlock()
+	var errs []error
+	for _, id := range runs {
+		errs = append(errs, l.closeRun(context.Background(), id))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		errs = append(errs, l.file.Close())
+		l.file = nil
+	}
+	return errors.Join(errs...)
 }
 
 // events returns the events of run at or above level.
@@ -234,27 +317,143 @@ func (l *eventLog) runs() []RunID {
 	return append([]RunID(nil), l.order...)
 }
 
-// ReadLogFile reads a JSONL log written with the LogFile option and returns
-// its events in file order. A torn last line (a process killed while
+// ReadLogFile reads a JSONL log written with the WithLogFile option and
+// returns its events in file order. A torn last line (a process killed while
 // writing) is skipped.
 func ReadLogFile(path string) ([]Event, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var out []Event
-	for i, line := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		var e Event
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			if !strings.HasSuffix(string(b), "\n") && i == strings.Count(string(b), "\n") {
-				break // torn last line
-			}
-			return out, fmt.Errorf("flowcache: log file %s line %d: %v", path, i+1, err)
-		}
-		out = append(out, e)
+	defer f.Close()
+	evs, err := DecodeLog(f)
+	if err != nil {
+		return evs, fmt.Errorf("flowcache: log file %s: %w", path, err)
 	}
-	return out, nil
+	return evs, nil
+}
+
+// DecodeLog reads JSONL events (one Event as JSON per line, as WithLogFile
+// and run logs hold them) until the end of r, in order. A last line without
+// its newline that does not parse (a writer killed mid-line) is skipped; any
+// other line that does not parse is an error naming its line number, returned
+// with the events before it.
+func DecodeLog(r io.Reader) ([]Event, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var out []Event
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return out, err
+		}
+		last := err == io.EOF
+		if len(bytes.TrimSpace(line)) > 0 {
+			var e Event
+			if jerr := json.Unmarshal(line, &e); jerr != nil {
+				if last && !bytes.HasSuffix(line, []byte("\n")) {
+					return out, nil // torn last line
+				}
+				return out, fmt.Errorf("line %d: %v", n, jerr)
+			}
+			out = append(out, e)
+		}
+		if last {
+			return out, nil
+		}
+	}
+}
+
+// LogStore is an optional interface of metadata stores and result stores
+// that keep each run's event log, so that the events of any run can be read
+// back after the process that ran it has exited, from wherever the cache
+// lives: backends/local keeps one JSONL file per run in the cache directory,
+// backends/mem keeps the logs in memory, and backends/blobstore (the result
+// store of the S3, GCS and Azure backends) one object per run in the bucket.
+// A Cache writes to it with WithRunLogs; ReadRunLog reads a run's log back.
+// Implementations must be safe for concurrent use.
+type LogStore interface {
+	// OpenLog returns a writer appending to the log of run, which it
+	// creates. A run's log is written by the process running it, through
+	// one writer.
+	OpenLog(ctx context.Context, run RunID) (LogWriter, error)
+	// ReadLog opens the log of run: the JSONL bytes written to it (see
+	// DecodeLog). It returns an error wrapping ErrNotFound when the run has
+	// no log.
+	ReadLog(ctx context.Context, run RunID) (io.ReadCloser, error)
+	// DeleteLog removes the log of run. Deleting a missing log is not an
+	// error.
+	DeleteLog(ctx context.Context, run RunID) error
+}
+
+// LogWriter appends to the log of one run. The Cache writes whole lines,
+// one event each, as events happen, calls Flush at the run's metadata flush
+// points and Close when the run ends. It must be safe for concurrent use (a
+// remote store may upload in Flush while events are written).
+type LogWriter interface {
+	// Write appends p, which holds whole lines.
+	Write(p []byte) (int, error)
+	// Flush makes what was written readable, at the latest when the store
+	// says so: a store whose logs live remotely may upload at most every
+	// few seconds (see the store's documentation). Local stores make every
+	// Write readable at once.
+	Flush(ctx context.Context) error
+	// Close makes everything written readable and releases the writer.
+	Close(ctx context.Context) error
+}
+
+// LogStoreOf returns the store that keeps run logs for a pair of stores: the
+// metadata store if it implements LogStore, else the result store if it
+// does, else nil.
+func LogStoreOf(meta MetadataStore, results ResultStore) LogStore {
+	if ls, ok := meta.(LogStore); ok {
+		return ls
+	}
+	if ls, ok := results.(LogStore); ok {
+		return ls
+	}
+	return nil
+}
+
+// ErrNoLogs is wrapped by the errors of WithRunLogs and ReadRunLog when
+// neither store keeps run logs (implements LogStore).
+var ErrNoLogs = errors.New("the stores keep no run logs")
+
+// ReadRunLog returns the events of one run, in the order they happened, from
+// the log its Cache kept with WithRunLogs in the stores (see LogStoreOf). It
+// works in any process, long after the run: the log lives with the cache.
+// The error wraps ErrNotFound when the run has no log, ErrNoLogs when the
+// stores keep none.
+func ReadRunLog(ctx context.Context, meta MetadataStore, results ResultStore, run RunID) ([]Event, error) {
+	ls := LogStoreOf(meta, results)
+	if ls == nil {
+		return nil, fmt.Errorf("flowcache: log of run %s: %w", run, ErrNoLogs)
+	}
+	rc, err := ls.ReadLog(ctx, run)
+	if err != nil {
+		return nil, fmt.Errorf("flowcache: log of run %s: %w", run, err)
+	}
+	defer rc.Close()
+	evs, err := DecodeLog(rc)
+	if err != nil {
+		return evs, fmt.Errorf("flowcache: log of run %s: %w", run, err)
+	}
+	return evs, nil
+}
+
+// LogName returns the name a store gives the log of run, "<run>.jsonl". It
+// rejects (with an error wrapping ErrInvalid) run ids that would not make
+// a safe file or object name: empty, longer than 200 bytes, starting with
+// a dot, or with characters other than ASCII letters, digits, '-', '_' and
+// '.'. Run ids from NewRunID are always accepted.
+func LogName(run RunID) (string, error) {
+	s := string(run)
+	ok := s != "" && len(s) <= 200 && s[0] != '.'
+	for i := 0; ok && i < len(s); i++ {
+		c := s[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: run id %q cannot name a log (want ASCII letters, digits, '-', '_' or '.', not starting with '.')", ErrInvalid, s)
+	}
+	return s + ".jsonl", nil
 }

@@ -11,16 +11,32 @@ import (
 // is the encoding's version.
 const recordsMagic = "FCNR\x01"
 
+// The bits of a record's flags (see AppendRecords).
+const (
+	flagHasKey    = 1
+	flagRequested = 2
+)
+
 // AppendRecords appends the compact binary encoding of recs to dst. Stores
 // keep a run's history as such blobs, one per batch, instead of a row or an
 // object per node: a warm node then costs a few hundred bytes appended, not
 // a database row with its index. DecodeRecords reverses it.
 //
 // Layout: the magic "FCNR" and version 1, the record count (uvarint), then
-// per record: node, task, whether it has a key (uvarint 0 or 1), code version, the number of dependencies and each
-// one's name and version, data version, format (strings as uvarint length +
-// bytes), then behaviour (uvarint), outcome (string), duration in
-// nanoseconds (varint), size (varint).
+// per record: node, task, flags (uvarint), code version, the number of
+// dependencies and each one's name and version, data version, format
+// (strings as uvarint length + bytes), then behaviour (uvarint), outcome
+// (string), duration in nanoseconds (varint), size (varint).
+//
+// The flags are bits: flagHasKey (1) says the record has a cache key,
+// flagRequested (2) that the node was a requested output of the run
+// (NodeRecord.Requested). The first encoders wrote only 0 or 1 there, and
+// their decoders take any non-zero value for "has a key": the layout kept
+// version 1 when the requested bit was added, so older readers still read
+// newer runs (without the marker; a requested record without a key reads
+// there as one with a key of its node name only, as inputs have), and newer
+// readers read old runs (no record requested). Unknown bits are ignored, so
+// a later flag does not make these readers fail either.
 func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 	size := len(recordsMagic) + binary.MaxVarintLen64
 	for i := range recs {
@@ -42,11 +58,14 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		r := &recs[i]
 		str(r.Node)
 		str(r.Task)
-		hasKey := uint64(0)
+		flags := uint64(0)
 		if r.Key.Node != "" || r.Key.CodeVersion != "" || len(r.Key.Deps) > 0 {
-			hasKey = 1
+			flags |= flagHasKey
 		}
-		dst = binary.AppendUvarint(dst, hasKey)
+		if r.Requested {
+			flags |= flagRequested
+		}
+		dst = binary.AppendUvarint(dst, flags)
 		str(string(r.Key.CodeVersion))
 		dst = binary.AppendUvarint(dst, uint64(len(r.Key.Deps)))
 		for _, d := range r.Key.Deps {
@@ -79,7 +98,7 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 		var r NodeRecord
 		r.Node = d.str()
 		r.Task = d.str()
-		hasKey := d.uvarint()
+		flags := d.uvarint()
 		r.Key.CodeVersion = CodeVersion(d.str())
 		if nd := d.count(); nd > 0 {
 			r.Key.Deps = make([]Dep, nd)
@@ -87,9 +106,13 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 				r.Key.Deps[j] = Dep{Name: d.str(), Version: DataVersion(d.str())}
 			}
 		}
-		if hasKey != 0 {
+		// A key with parts is a key whatever the flag says (the encoder
+		// derives the flag from the parts), so that what decodes
+		// re-encodes to the same records.
+		if flags&flagHasKey != 0 || r.Key.CodeVersion != "" || len(r.Key.Deps) > 0 {
 			r.Key.Node = r.Node
 		}
+		r.Requested = flags&flagRequested != 0
 		r.DataVersion = DataVersion(d.str())
 		r.Format = d.str()
 		r.Behavior = Behavior(d.uvarint())

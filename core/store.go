@@ -71,6 +71,10 @@ type NodeRecord struct {
 	// Size is the number of bytes of the stored result written in this run,
 	// or -1 when nothing was written.
 	Size int64
+	// Requested says the node (or input) was one of the outputs the run was
+	// asked for (see Run.RequestOutputs). Runs recorded before this field
+	// existed have it false everywhere.
+	Requested bool
 }
 
 // RunInfo describes a run in the metadata store.

@@ -242,16 +242,15 @@ func TestLogsAndLogFile(t *testing.T) {
 			}
 		}
 	}
-	evs, err := core.ReadLogFile(filepath.Join(p.dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs := map[core.RunID]int{}
-	for _, e := range evs {
-		runs[e.RunID]++
-	}
-	if runs[r1.runID] != len(r1.events) || runs[r2.runID] != len(r2.events) {
-		t.Fatalf("log file has %v events per run, want %d and %d", runs, len(r1.events), len(r2.events))
+	// LogToFile(""): each run's log in the cache directory, one file each.
+	for _, r := range []runResult{r1, r2} {
+		evs, err := core.ReadLogFile(filepath.Join(p.dir, "logs", string(r.runID)+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != len(r.events) {
+			t.Fatalf("log file of run %s has %d events, want %d", r.runID, len(evs), len(r.events))
+		}
 	}
 	// The run history in the metadata store.
 	vers, err := r2.dr.Cache().DataVersions(context.Background(), r2.runID)

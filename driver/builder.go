@@ -151,8 +151,13 @@ func DefaultBehavior(b core.Behavior) CacheOption {
 	}
 }
 
-// LogToFile appends every cache event as a JSON line to path as it happens;
-// an empty path means events.jsonl in the cache directory.
+// LogToFile appends every cache event as a JSON line to path as it happens
+// (core.WithLogFile; core.ReadLogFile reads it back). An empty path keeps
+// each run's events in the run's own log in the cache's store, whatever the
+// backend (core.WithRunLogs): <cache dir>/logs/<run id>.jsonl for a local
+// cache, an object per run beside the results in a bucket, memory for
+// mem://. Any process can then read a run's log with core.ReadRunLog (or
+// Cache.RunLog), long after the run.
 func LogToFile(path string) CacheOption {
 	return func(c *cacheConfig) error {
 		c.logToFile, c.logFile = true, path
@@ -600,15 +605,15 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 		opts = append(opts, core.WithHasher(cfg.hasher))
 	}
 	if cfg.logToFile {
-		path := cfg.logFile
-		if path == "" {
-			if dir == "" {
+		if cfg.logFile == "" {
+			if core.LogStoreOf(meta, results) == nil {
 				d.Close()
-				return errors.New("driver: LogToFile(\"\") needs a cache directory; give a path")
+				return fmt.Errorf("driver: LogToFile(\"\"): %w (%T, %T); give a path", core.ErrNoLogs, meta, results)
 			}
-			path = filepath.Join(dir, "events.jsonl")
+			opts = append(opts, core.WithRunLogs())
+		} else {
+			opts = append(opts, core.WithLogFile(cfg.logFile))
 		}
-		opts = append(opts, core.WithLogFile(path))
 	}
 	c, err := core.New(meta, results, opts...)
 	if err != nil {

@@ -164,6 +164,7 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 		e.run = run
+		run.RequestOutputs(outputs...)
 		for _, name := range d.order {
 			if n := d.nodes[name]; needed[name] && !n.code.FromSource {
 				run.CodeVersionFallback(ctx, name, n.code.Fallback)
