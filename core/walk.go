@@ -43,3 +43,12 @@ type EntryRemover interface {
 	// not an error.
 	RemoveEntries(ctx context.Context, entries []Entry) ([]KeyID, error)
 }
+
+// ResultRemover is an optional interface of result stores that delete many
+// results in one request (the local store: one transaction for the inline
+// ones, instead of a commit per result).
+type ResultRemover interface {
+	// RemoveResults deletes every result of ids, as Delete does; a missing
+	// result is not an error.
+	RemoveResults(ctx context.Context, ids []ResultID) error
+}

@@ -9,8 +9,9 @@ import (
 )
 
 var (
-	_ core.ResultWalker = (*Results)(nil)
-	_ core.EntryRemover = (*MetadataStore)(nil)
+	_ core.ResultWalker  = (*Results)(nil)
+	_ core.ResultRemover = (*Results)(nil)
+	_ core.EntryRemover  = (*MetadataStore)(nil)
 )
 
 // WalkResults implements core.ResultWalker: it calls fn for every stored
@@ -96,4 +97,56 @@ func (s *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 		return nil, s.fail("remove entries", err)
 	}
 	return done, nil
+}
+
+// RemoveResults implements core.ResultRemover: it deletes the results of
+// ids wherever they are, like Delete, but the inline ones in one
+// transaction (a commit per result made deleting 10,000 results take 1 s;
+// see inspect's BenchmarkEvict10k), and a file only when one exists.
+func (r *Results) RemoveResults(ctx context.Context, ids []core.ResultID) error {
+	if r.closed.Load() || r.meta.closed.Load() {
+		return fmt.Errorf("local: remove results: %w", core.ErrClosed)
+	}
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return wrapResult("remove", id, err)
+		}
+	}
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	for _, id := range ids {
+		if p := r.pending[id]; p != nil {
+			delete(r.pending, id)
+			r.pendingBytes -= len(p.data) + pendingOverhead
+		}
+	}
+	r.mu.Unlock()
+	tx, err := r.meta.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("local: remove results: %w", err)
+	}
+	defer tx.Rollback()
+	del := tx.StmtContext(ctx, r.del)
+	for _, id := range ids {
+		if _, err := del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
+			return wrapResult("remove", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("local: remove results: %w", err)
+	}
+	for _, id := range ids {
+		ok, err := r.fileExists(ctx, id)
+		if err != nil {
+			return wrapResult("remove", id, err)
+		}
+		if !ok {
+			continue
+		}
+		if err := r.files.Delete(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

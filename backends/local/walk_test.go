@@ -113,3 +113,36 @@ func TestRemoveEntries(t *testing.T) {
 		}
 	}
 }
+
+// RemoveResults deletes pending, inline and file results at once; a
+// missing one is not an error.
+func TestRemoveResults(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	inline := core.ResultID{Version: version("inline"), Format: "gob"}
+	pending := core.ResultID{Version: version("pending"), Format: "gob"}
+	file := core.ResultID{Version: version("file"), Format: "gob"}
+	kept := core.ResultID{Version: version("kept"), Format: "gob"}
+	putBytes(t, st.Results(), inline, []byte("a"))
+	putBytes(t, st.Results(), kept, []byte("b"))
+	if err := st.Results().FlushResults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	putBytes(t, st.Results(), pending, []byte("c"))
+	putBytes(t, st.Results(), file, bytes.Repeat([]byte("d"), 64<<10))
+	missing := core.ResultID{Version: version("missing"), Format: "gob"}
+	if err := st.Results().RemoveResults(ctx, []core.ResultID{inline, pending, file, missing}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[core.ResultID]bool{inline: false, pending: false, file: false, kept: true} {
+		if ok, err := st.Results().Exists(ctx, id); err != nil || ok != want {
+			t.Errorf("%s: exists %v (%v), want %v", id, ok, err, want)
+		}
+	}
+	if err := st.Results().FlushResults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.Results().Exists(ctx, pending); ok {
+		t.Error("a removed pending result was flushed")
+	}
+}

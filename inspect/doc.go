@@ -1,0 +1,87 @@
+// Package inspect looks into a flowcache cache — any pair of a
+// core.MetadataStore and a core.ResultStore, or a store URL — after the
+// processes that ran pipelines on it have exited, or while they run: it
+// lists runs and what each node did in them, explains why a node missed,
+// counts what the cache holds, verifies every stored result, and evicts.
+// The flowcache command (cmd/flowcache) is a thin layer over it.
+//
+//	c, err := inspect.Open(ctx, ".flowcache")     // or New(meta, results)
+//	defer c.Close()
+//	runs, _ := c.Runs(ctx)                         // oldest first, with counts
+//	id, _ := c.ResolveRun(ctx, "last")             // a full id, a unique prefix or "last"
+//	nodes, _ := c.Nodes(ctx, id)                   // behaviour, key parts, data version, outcome, duration, size
+//	why, _ := c.Why(ctx, id, "statistics")         // which part of its key changed since the previous run
+//	usage, _ := c.Usage(ctx)                       // entries, results, bytes, unreferenced and dangling
+//	rep, _ := c.Verify(ctx, progress)              // read every result to its end (checksums)
+//	ev, _ := c.Evict(ctx, inspect.Policy{MaxSize: 10 << 30, GC: true})
+//
+// # Why a node missed
+//
+// A node's cache key is its name, its code version and the data versions of
+// its dependencies, and every run's history keeps the parts of the key each
+// node had. Why compares the key a node had in a run with the key it had in
+// the previous run where it appeared, and names the part that changed: the
+// code version, the value of an input, an override, the result of an
+// upstream node (and what that node did), a fan-out item, a dependency
+// added or removed. When the key did not change it says why the key was
+// not found all the same: the node had behaviour Disable or Ignore then (or
+// has Recompute, Disable or Ignore now), failed, had a value that cannot be
+// fingerprinted, changed format, or its entry was evicted or deleted; or
+// the key was found but its result was missing or damaged. A node that is
+// in no earlier run is a first run.
+//
+// # Eviction, and why it is safe while pipelines run
+//
+// Entries (cache key → data version) and results (data version → bytes)
+// are deleted separately. Results are content-addressed: many entries may
+// share one, and a result is deleted only when no remaining entry points to
+// it. Policies: a total size of results (MaxSize), a number of entries
+// (MaxEntries), an age since last use (OlderThan), each taking the least
+// recently used entries first (LRU, by Entry.LastUsed), and a garbage
+// collection (GC) of the results no entry points to and of the entries
+// whose result is gone. A dry run lists what would go.
+//
+// First, what can go wrong is bounded: deleting an entry or a result never
+// makes a run produce a wrong value. A run that looks up a deleted entry
+// misses and executes the node; a run that finds an entry but not its
+// result (deleted after the run looked the entry up, or before) gets
+// missing_result and executes the node again, exactly as for a damaged
+// result. So eviction can only cost a run time, never correctness, whatever
+// it deletes and whenever.
+//
+// Second, eviction does not cost a run in progress that time, by this
+// rule: nothing stored or used within the grace period (Policy.Grace,
+// DefaultGrace = 1 hour, settable, NoGrace to turn it off) is deleted:
+//
+//   - an entry is kept when it was created within the grace period, or
+//     when its LastUsed is within the grace period plus
+//     core.LastUsedResolution: the core refreshes LastUsed at most once an
+//     hour (a hit writes it only when it is older than that, so that a warm
+//     run is not a write per node), so an entry used a minute ago may show
+//     a LastUsed of 59 minutes ago;
+//   - a result is kept when it was stored within the grace period (or the
+//     store cannot tell when): a run stores a result before the entry that
+//     points to it, and writes its entries in batches (every 256 nodes or
+//     second, and at its end), so a result may have no entry yet for a
+//     while;
+//   - and a result is kept while any entry points to it.
+//
+// Deletion is also guarded against the time between listing and deleting:
+// an entry is deleted only if it still maps to the same result and was
+// neither stored nor used since it was listed (core.EntryRemover does that
+// atomically in the local and in-memory stores); and the entries are listed
+// again just before results are deleted, so that a result an entry pointed
+// to meanwhile (a run whose Put found the result already stored) is kept.
+//
+// The rule covers runs shorter than the grace period. A run longer than
+// that, which looked an entry up more than the grace period ago and loads
+// its result only now, may find it evicted and execute the node again; set
+// the grace period above your longest run. Run history is never evicted
+// (it is small and what Why reads).
+//
+// Measured on the development machine (2 cores, ext4; go test -bench .):
+// evicting 10,000 entries and their results from a local cache takes 0.6 s
+// (listing and planning, i.e. a dry run, 0.17 s); Verify reads results of
+// 1 MiB at 1.9 GB/s (files in the page cache, CRC-32C) and results of 1 KiB
+// (inline in SQLite) at 70 MB/s, about 15 µs a result.
+package inspect

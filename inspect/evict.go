@@ -1,0 +1,440 @@
+package inspect
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// DefaultGrace is the grace period of eviction when Policy.Grace is zero:
+// nothing stored or used within it is deleted (see the package doc).
+const DefaultGrace = time.Hour
+
+// NoGrace, as Policy.Grace, turns the grace period off: everything a
+// policy selects is deleted, even what a run in progress is using. The
+// values of runs stay right (a deleted result is a miss), but such a run
+// executes again what it could have retrieved.
+const NoGrace time.Duration = -1
+
+// Policy says what Evict deletes. Its limits combine: an entry goes when any
+// selects it. The zero value of a limit means no limit; the zero Policy
+// deletes nothing.
+type Policy struct {
+	// MaxSize is the most bytes of results to keep: the least recently
+	// used entries go first, and a result goes with the last entry that
+	// points to it. Results no entry points to go before any entry.
+	MaxSize int64
+	// MaxEntries is the most entries to keep, least recently used first.
+	MaxEntries int
+	// OlderThan evicts the entries not used for this long (by LastUsed,
+	// which the core refreshes at most once per core.LastUsedResolution).
+	OlderThan time.Duration
+	// GC deletes the results no entry points to and the entries whose
+	// result is not stored.
+	GC bool
+	// Grace protects what was stored or used recently (DefaultGrace when
+	// zero, nothing with NoGrace); see the package doc.
+	Grace time.Duration
+	// DryRun lists what would be deleted without deleting it.
+	DryRun bool
+}
+
+// The reasons an entry or a result is evicted.
+const (
+	ReasonOlderThan     = "older_than"     // entry not used for Policy.OlderThan
+	ReasonMaxEntries    = "max_entries"    // entry beyond Policy.MaxEntries, least recently used first
+	ReasonMaxSize       = "max_size"       // entry evicted to bring the results under Policy.MaxSize
+	ReasonDangling      = "dangling"       // entry whose result is not stored (GC)
+	ReasonUnreferenced  = "unreferenced"   // result no entry points to (GC, or MaxSize)
+	ReasonLastReference = "last_reference" // result whose last entry was evicted
+)
+
+// EvictedEntry is an entry Evict deleted (or would delete, in a dry run).
+type EvictedEntry struct {
+	Key         core.KeyID       `json:"key_id"`
+	Node        string           `json:"node"`
+	DataVersion core.DataVersion `json:"data_version"`
+	Format      string           `json:"format"`
+	Created     time.Time        `json:"created"`
+	LastUsed    time.Time        `json:"last_used"`
+	Reason      string           `json:"reason"`
+}
+
+// EvictedResult is a result Evict deleted (or would delete).
+type EvictedResult struct {
+	Result  string    `json:"result"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created,omitzero"`
+	Reason  string    `json:"reason"`
+}
+
+// Totals counts entries, results and their bytes.
+type Totals struct {
+	Entries int   `json:"entries"`
+	Results int   `json:"results"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// EvictReport is what Evict did, or would do in a dry run.
+type EvictReport struct {
+	DryRun bool `json:"dry_run"`
+	// Grace is the grace period applied (0 for none).
+	Grace   time.Duration   `json:"grace_ns"`
+	Entries []EvictedEntry  `json:"entries"`
+	Results []EvictedResult `json:"results"`
+	// FreedBytes is the size of the results deleted.
+	FreedBytes int64 `json:"freed_bytes"`
+	// Protected counts the entries and results a policy selected but the
+	// grace period kept.
+	ProtectedEntries int `json:"protected_entries"`
+	ProtectedResults int `json:"protected_results"`
+	// Kept counts the entries and results selected and kept after all
+	// because a run stored or used them between the listing and the
+	// deletion (not in a dry run).
+	KeptEntries int `json:"kept_entries"`
+	KeptResults int `json:"kept_results"`
+	// Before and After are the cache's totals before and after (expected
+	// after, in a dry run).
+	Before  Totals        `json:"before"`
+	After   Totals        `json:"after"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// removeChunk is how many entries one RemoveEntries call deletes: one
+// transaction of the local store, short enough not to hold up a run's
+// metadata write for long (10,000 deletions in one transaction took about
+// 0.1 s here).
+const removeChunk = 1000
+
+// Evict deletes what p selects, never what the grace period protects, and
+// reports it. See the package doc for the rule that makes it safe while
+// other processes run pipelines on the cache. In a dry run it only lists.
+func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
+	start := time.Now()
+	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}}
+	if p.MaxSize < 0 || p.MaxEntries < 0 || p.OlderThan < 0 {
+		return rep, fmt.Errorf("inspect: evict: %w: negative limit (max size %d, max entries %d, older than %v)", core.ErrInvalid, p.MaxSize, p.MaxEntries, p.OlderThan)
+	}
+	grace := p.Grace
+	switch {
+	case grace == 0:
+		grace = DefaultGrace
+	case grace < 0:
+		grace = 0
+	}
+	rep.Grace = grace
+	s, err := c.scan(ctx)
+	if err != nil {
+		return rep, err
+	}
+	plan := c.plan(s, p, grace)
+	rep.ProtectedEntries, rep.ProtectedResults = plan.protectedEntries, plan.protectedResults
+	rep.Before = Totals{Entries: len(s.entries), Results: len(s.results)}
+	for _, r := range s.results {
+		rep.Before.Bytes += r.Size
+	}
+
+	entries := make([]core.Entry, 0, len(plan.entries))
+	for _, pe := range plan.entries {
+		entries = append(entries, pe.entry)
+	}
+	results := plan.results
+	if !p.DryRun {
+		removed, err := c.removeEntries(ctx, entries)
+		if err != nil {
+			return rep, err
+		}
+		kept := entries[:0:0]
+		for _, e := range entries {
+			if !removed[e.ID()] {
+				kept = append(kept, e)
+			}
+		}
+		rep.KeptEntries = len(kept)
+		// List the entries again: a run may have stored an entry pointing
+		// to a result selected here since the first listing (its Put found
+		// the result stored and did not write it again).
+		if len(results) > 0 {
+			live := map[core.ResultID]bool{}
+			if err := c.walkEntries(ctx, func(e core.Entry) error { live[entryResult(e)] = true; return nil }); err != nil {
+				return rep, err
+			}
+			n := len(results)
+			results = slices.DeleteFunc(slices.Clone(results), func(r plannedResult) bool { return live[r.info.ID] })
+			rep.KeptResults = n - len(results)
+		}
+		if err := c.deleteResults(ctx, results); err != nil {
+			return rep, err
+		}
+		plan.entries = slices.DeleteFunc(plan.entries, func(pe plannedEntry) bool { return !removed[pe.entry.ID()] })
+	}
+	for _, pe := range plan.entries {
+		e := pe.entry
+		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason})
+	}
+	for _, r := range results {
+		rep.Results = append(rep.Results, EvictedResult{Result: r.info.ID.String(), Size: r.info.Size, Created: r.info.Created, Reason: r.reason})
+		rep.FreedBytes += r.info.Size
+	}
+	rep.After = Totals{Entries: rep.Before.Entries - len(rep.Entries), Results: rep.Before.Results - len(rep.Results), Bytes: rep.Before.Bytes - rep.FreedBytes}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+type plannedEntry struct {
+	entry  core.Entry
+	reason string
+}
+
+type plannedResult struct {
+	info   core.ResultInfo
+	reason string
+}
+
+type evictPlan struct {
+	entries                            []plannedEntry
+	results                            []plannedResult
+	protectedEntries, protectedResults int
+}
+
+// plan selects what p evicts from a listing.
+func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
+	now := c.now()
+	// An entry is protected when it was stored within the grace period, or
+	// may have been used within it: LastUsed lags the last use by up to
+	// core.LastUsedResolution.
+	protectedEntry := func(e core.Entry) bool {
+		return grace > 0 && (now.Sub(e.Created) < grace || now.Sub(e.LastUsed) < grace+core.LastUsedResolution)
+	}
+	// A result is protected when it was stored within the grace period (a
+	// run stores a result before the entry pointing to it) or when the
+	// store cannot tell when.
+	protectedResult := func(r core.ResultInfo) bool {
+		return grace > 0 && (r.Created.IsZero() || now.Sub(r.Created) < grace)
+	}
+
+	var pl evictPlan
+	refs := s.refs()
+	gone := map[core.KeyID]bool{}
+	goneRes := map[core.ResultID]bool{}
+	// What the grace period kept, counted once however many policies
+	// selected it.
+	kept := map[core.KeyID]bool{}
+	keptRes := map[core.ResultID]bool{}
+	protect := func(id core.ResultID) {
+		if !keptRes[id] {
+			keptRes[id] = true
+			pl.protectedResults++
+		}
+	}
+	bytes := int64(0)
+	for _, r := range s.results {
+		bytes += r.Size
+	}
+	evictEntry := func(e core.Entry, id core.KeyID, reason string) {
+		gone[id] = true
+		pl.entries = append(pl.entries, plannedEntry{e, reason})
+		rid := entryResult(e)
+		r, stored := s.results[rid]
+		if !stored {
+			return
+		}
+		refs[rid]--
+		if refs[rid] > 0 || goneRes[rid] {
+			return
+		}
+		if protectedResult(r) {
+			protect(rid)
+			return
+		}
+		goneRes[rid] = true
+		pl.results = append(pl.results, plannedResult{r, ReasonLastReference})
+		bytes -= r.Size
+	}
+	// select offers an entry to a policy: it is evicted unless protected.
+	selectEntry := func(e core.Entry, reason string) bool {
+		id := e.ID()
+		if gone[id] {
+			return false
+		}
+		if protectedEntry(e) {
+			if !kept[id] {
+				kept[id] = true
+				pl.protectedEntries++
+			}
+			return false
+		}
+		evictEntry(e, id, reason)
+		return true
+	}
+
+	// The least recently used first; ties by age, then key, so plans are
+	// reproducible.
+	lru := slices.Clone(s.entries)
+	slices.SortFunc(lru, func(a, b core.Entry) int {
+		return cmp.Or(a.LastUsed.Compare(b.LastUsed), a.Created.Compare(b.Created), cmp.Compare(a.ID(), b.ID()))
+	})
+	// Unreferenced results, oldest first.
+	var orphans []core.ResultInfo
+	for id, r := range s.results {
+		if refs[id] == 0 {
+			orphans = append(orphans, r)
+		}
+	}
+	slices.SortFunc(orphans, func(a, b core.ResultInfo) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID.String(), b.ID.String()))
+	})
+	dropOrphan := func(r core.ResultInfo) {
+		if goneRes[r.ID] {
+			return
+		}
+		if protectedResult(r) {
+			protect(r.ID)
+			return
+		}
+		goneRes[r.ID] = true
+		pl.results = append(pl.results, plannedResult{r, ReasonUnreferenced})
+		bytes -= r.Size
+	}
+
+	if p.GC {
+		for _, e := range lru {
+			if _, ok := s.results[entryResult(e)]; !ok {
+				selectEntry(e, ReasonDangling)
+			}
+		}
+		for _, r := range orphans {
+			dropOrphan(r)
+		}
+	}
+	if p.OlderThan > 0 {
+		for _, e := range lru {
+			if now.Sub(e.LastUsed) >= p.OlderThan {
+				selectEntry(e, ReasonOlderThan)
+			}
+		}
+	}
+	if p.MaxEntries > 0 {
+		left := len(s.entries) - len(gone)
+		for _, e := range lru {
+			if left <= p.MaxEntries {
+				break
+			}
+			if selectEntry(e, ReasonMaxEntries) {
+				left--
+			}
+		}
+	}
+	if p.MaxSize > 0 && bytes > p.MaxSize {
+		for _, r := range orphans {
+			if bytes <= p.MaxSize {
+				break
+			}
+			dropOrphan(r)
+		}
+		for _, e := range lru {
+			if bytes <= p.MaxSize {
+				break
+			}
+			selectEntry(e, ReasonMaxSize)
+		}
+	}
+	return pl
+}
+
+// removeEntries deletes entries that did not change since they were listed,
+// and returns the ids deleted.
+func (c *Cache) removeEntries(ctx context.Context, entries []core.Entry) (map[core.KeyID]bool, error) {
+	removed := make(map[core.KeyID]bool, len(entries))
+	if r, ok := c.meta.(core.EntryRemover); ok {
+		for chunk := range slices.Chunk(entries, removeChunk) {
+			ids, err := r.RemoveEntries(ctx, chunk)
+			if err != nil {
+				return removed, err
+			}
+			for _, id := range ids {
+				removed[id] = true
+			}
+		}
+		return removed, nil
+	}
+	// Without RemoveEntries: read each entry again and delete it when it is
+	// as listed. A run may store or use it between the two calls; that
+	// costs the run an execution, never a wrong value.
+	for _, e := range entries {
+		id := e.ID()
+		cur, err := c.meta.Get(ctx, id)
+		if errors.Is(err, core.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return removed, err
+		}
+		if cur.DataVersion != e.DataVersion || cur.Format != e.Format || cur.Created.After(e.Created) || cur.LastUsed.After(e.LastUsed) {
+			continue
+		}
+		if err := c.meta.Delete(ctx, id); err != nil {
+			return removed, err
+		}
+		removed[id] = true
+	}
+	return removed, nil
+}
+
+// deleteResults deletes results: in chunks when the store can
+// (core.ResultRemover), otherwise several at once (remote stores take a
+// round trip per deletion).
+func (c *Cache) deleteResults(ctx context.Context, results []plannedResult) error {
+	if r, ok := c.results.(core.ResultRemover); ok {
+		for chunk := range slices.Chunk(results, removeChunk) {
+			ids := make([]core.ResultID, len(chunk))
+			for i, p := range chunk {
+				ids[i] = p.info.ID
+			}
+			if err := r.RemoveResults(ctx, ids); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan core.ResultID)
+	)
+	for range min(8, max(1, len(results))) {
+		wg.Go(func() {
+			for id := range next {
+				if err := c.results.Delete(ctx, id); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, r := range results {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		next <- r.info.ID
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}

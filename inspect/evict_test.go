@@ -1,0 +1,312 @@
+package inspect_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/backends/local/localtest"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/inspect"
+)
+
+// Floats returns n floats: 8n bytes, stored as a file when over 16 KiB.
+func Floats(n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = float64(i) * 0.5
+	}
+	return out
+}
+
+func Big1(n int) []float64      { return Floats(5000 + n) }
+func Small1(n int) int          { return n + 1 }
+func Big2(n int) []float64      { return Floats(3000 + n) }
+func Small2(n int) int          { return n + 2 }
+func Big3(n int) []float64      { return Floats(4000 + n) }
+func SameA(n int) []float64     { return Floats(2500 + n) }
+func SameB(n int) []float64     { return Floats(2500 + n) }
+func evictNodesNames() []string { return []string{"old1", "old2", "mid", "new1", "new2"} }
+
+func evictNodes() []*driver.NodeDef {
+	return []*driver.NodeDef{
+		driver.Node("old1", Big1, "n"),
+		driver.Node("old2", Small1, "n"),
+		driver.Node("mid", Big2, "n"),
+		driver.Node("new1", Small2, "n"),
+		driver.Node("new2", Big3, "n"),
+		driver.Node("sameA", SameA, "n"),
+		driver.Node("sameB", SameB, "n"),
+	}
+}
+
+var nIn = driver.Inputs{"n": 1}
+
+// fill runs the nodes at increasing times: old1 (day 0), old2 (day 1),
+// mid (day 10), new1 and new2 (day 20), then returns an inspector whose
+// clock is a minute after the last run: new1 and new2 are within the grace
+// period, the others are not.
+func fill(t *testing.T) (*cacheDir, *inspect.Cache) {
+	c := newCacheDir(t)
+	c.run(evictNodes(), []string{"old1"}, nIn, nil)
+	c.advance(24 * time.Hour)
+	c.run(evictNodes(), []string{"old2"}, nIn, nil)
+	c.advance(9 * 24 * time.Hour)
+	c.run(evictNodes(), []string{"mid"}, nIn, nil)
+	c.advance(10 * 24 * time.Hour)
+	c.run(evictNodes(), []string{"new1", "new2"}, nIn, nil)
+	ic := c.open(inspect.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+	return c, ic
+}
+
+func evictedNodes(rep inspect.EvictReport) []string {
+	var out []string
+	for _, e := range rep.Entries {
+		out = append(out, e.Node)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkNextRun runs every node and checks that the evicted ones execute and
+// the others are retrieved, in the events and in the run's records.
+func checkNextRun(t *testing.T, c *cacheDir, ic *inspect.Cache, evicted ...string) {
+	t.Helper()
+	c.advance(time.Hour)
+	r := c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	nodes, err := ic.Nodes(context.Background(), r.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := map[string]core.Outcome{}
+	for _, n := range nodes {
+		outcome[n.Node] = n.Outcome
+	}
+	for _, name := range evictNodesNames() {
+		want, wantOutcome := "retrieved", core.OutcomeRetrieved
+		if slices.Contains(evicted, name) {
+			want, wantOutcome = "executed", core.OutcomeExecuted
+		}
+		wantDid(t, r, name, want)
+		if outcome[name] != wantOutcome {
+			t.Errorf("run record of %s: %s, want %s", name, outcome[name], wantOutcome)
+		}
+	}
+	if got, want := r.out["old1"].([]float64), Big1(1); !slices.Equal(got, want) {
+		t.Errorf("old1 = %d floats, want %d", len(got), len(want))
+	}
+}
+
+func TestEvictOlderThan(t *testing.T) {
+	c, ic := fill(t)
+	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1", "old2"}) {
+		t.Fatalf("evicted %v, want old1 and old2", got)
+	}
+	for _, e := range rep.Entries {
+		if e.Reason != inspect.ReasonOlderThan {
+			t.Errorf("entry of %s: reason %s", e.Node, e.Reason)
+		}
+	}
+	// old1's result (a file) and old2's (inline) went with their entries.
+	if len(rep.Results) != 2 || rep.FreedBytes <= 16<<10 {
+		t.Errorf("results %+v, freed %d: want the two results of old1 and old2", rep.Results, rep.FreedBytes)
+	}
+	if rep.After.Entries != 3 || rep.After.Results != 3 {
+		t.Errorf("after: %+v, want 3 entries and 3 results", rep.After)
+	}
+	checkNextRun(t, c, ic, "old1", "old2")
+}
+
+func TestEvictMaxEntries(t *testing.T) {
+	c, ic := fill(t)
+	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1", "old2"}) {
+		t.Fatalf("evicted %v, want the two least recently used", got)
+	}
+	checkNextRun(t, c, ic, "old1", "old2")
+}
+
+// MaxEntries below what the grace period protects stops at the protected
+// entries.
+func TestEvictMaxEntriesProtected(t *testing.T) {
+	c, ic := fill(t)
+	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"mid", "old1", "old2"}) {
+		t.Fatalf("evicted %v, want old1, old2, mid", got)
+	}
+	if rep.ProtectedEntries != 2 || rep.After.Entries != 2 {
+		t.Errorf("protected %d, left %d entries: want new1 and new2 protected and kept", rep.ProtectedEntries, rep.After.Entries)
+	}
+	checkNextRun(t, c, ic, "old1", "old2", "mid")
+}
+
+func TestEvictMaxSize(t *testing.T) {
+	c, ic := fill(t)
+	u, err := ic.Usage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old1 int64
+	for _, n := range u.Nodes {
+		if n.Node == "old1" {
+			old1 = n.Bytes
+		}
+	}
+	if old1 <= 16<<10 || u.Entries != 5 || u.Results != 5 {
+		t.Fatalf("usage %+v: want 5 entries and results, old1 over 16 KiB (a file)", u)
+	}
+	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxSize: u.ResultBytes - old1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1"}) {
+		t.Fatalf("evicted %v, want only old1", got)
+	}
+	if rep.FreedBytes != old1 || rep.After.Bytes != u.ResultBytes-old1 {
+		t.Errorf("freed %d, after %d bytes; want %d freed", rep.FreedBytes, rep.After.Bytes, old1)
+	}
+	checkNextRun(t, c, ic, "old1")
+}
+
+func TestEvictGC(t *testing.T) {
+	c, ic := fill(t)
+	ctx := context.Background()
+	st, err := local.Open(ctx, c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var midResult, old2Result core.ResultID
+	err = st.Metadata().WalkEntries(ctx, func(e core.Entry) error {
+		switch e.Key.Node {
+		case "mid": // its result becomes unreferenced
+			midResult = core.ResultID{Version: e.DataVersion, Format: e.Format}
+			return st.Metadata().Delete(ctx, e.ID())
+		case "old2": // its entry becomes dangling
+			old2Result = core.ResultID{Version: e.DataVersion, Format: e.Format}
+		}
+		return nil
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localtest.DamageResult(ctx, c.dir, old2Result, localtest.Remove); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := ic.Usage(ctx)
+	if u.UnreferencedResults != 1 || u.DanglingEntries != 1 {
+		t.Fatalf("usage: %d unreferenced, %d dangling; want 1 and 1", u.UnreferencedResults, u.DanglingEntries)
+	}
+
+	dry, err := ic.Evict(ctx, inspect.Policy{GC: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ic.Evict(ctx, inspect.Policy{GC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []inspect.EvictReport{dry, rep} {
+		if len(r.Entries) != 1 || r.Entries[0].Node != "old2" || r.Entries[0].Reason != inspect.ReasonDangling {
+			t.Errorf("dry run %v: entries %+v, want old2's dangling entry", r.DryRun, r.Entries)
+		}
+		if len(r.Results) != 1 || r.Results[0].Result != midResult.String() || r.Results[0].Reason != inspect.ReasonUnreferenced {
+			t.Errorf("dry run %v: results %+v, want mid's unreferenced result", r.DryRun, r.Results)
+		}
+	}
+	u, _ = ic.Usage(ctx)
+	if u.UnreferencedResults != 0 || u.DanglingEntries != 0 || u.Entries != 3 || u.Results != 3 {
+		t.Errorf("after GC: %+v", u)
+	}
+	vr, err := ic.Verify(ctx, nil)
+	if err != nil || !vr.OK() {
+		t.Errorf("verify after GC: %+v, %v", vr.Problems, err)
+	}
+	checkNextRun(t, c, ic, "old2", "mid")
+}
+
+// A dry run lists what would go and deletes nothing.
+func TestEvictDryRun(t *testing.T) {
+	c, ic := fill(t)
+	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !rep.DryRun || !slices.Equal(got, []string{"old1", "old2"}) || len(rep.Results) != 2 {
+		t.Fatalf("dry run lists %v and %d results, want old1, old2 and their results", got, len(rep.Results))
+	}
+	checkNextRun(t, c, ic)
+}
+
+// Right after the runs, everything is within the grace period: nothing goes
+// however strict the policy, unless the grace period is turned off.
+func TestEvictGrace(t *testing.T) {
+	c := newCacheDir(t)
+	c.now = time.Now() // entries stamped with the real time, like the results
+	c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	ic := c.open() // the real clock
+	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1, MaxSize: 1, GC: true, OlderThan: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Entries) != 0 || len(rep.Results) != 0 {
+		t.Fatalf("evicted %v and %d results within the grace period", evictedNodes(rep), len(rep.Results))
+	}
+	if rep.ProtectedEntries != 5 || rep.Grace != inspect.DefaultGrace {
+		t.Errorf("protected %d entries with grace %v, want 5 with %v", rep.ProtectedEntries, rep.Grace, inspect.DefaultGrace)
+	}
+	checkNextRun(t, c, ic)
+
+	rep, err = ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1, Grace: inspect.NoGrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Entries) != 4 || rep.After.Entries != 1 || rep.After.Results != 1 {
+		t.Fatalf("without grace: evicted %v, %+v left; want 4 evicted, 1 entry and result left", evictedNodes(rep), rep.After)
+	}
+}
+
+// Results are content-addressed: one result shared by two entries stays
+// until the last of them goes.
+func TestEvictSharedResult(t *testing.T) {
+	c := newCacheDir(t)
+	c.run(evictNodes(), []string{"sameA"}, nIn, nil)
+	c.advance(10 * 24 * time.Hour)
+	c.run(evictNodes(), []string{"sameB"}, nIn, nil)
+	c.advance(10 * 24 * time.Hour)
+	ic := c.open(inspect.WithClock(c.clock))
+	u, _ := ic.Usage(context.Background())
+	if u.Entries != 2 || u.Results != 1 || u.SharedResults != 1 {
+		t.Fatalf("usage %+v: want 2 entries sharing 1 result", u)
+	}
+	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"sameA"}) || len(rep.Results) != 0 {
+		t.Fatalf("evicted %v and %d results; want sameA's entry only, its result kept for sameB", got, len(rep.Results))
+	}
+	r := c.run(evictNodes(), []string{"sameB"}, nIn, nil)
+	wantDid(t, r, "sameB", "retrieved")
+	c.advance(30 * 24 * time.Hour)
+	rep, err = ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Entries) != 1 || len(rep.Results) != 1 || rep.Results[0].Reason != inspect.ReasonLastReference {
+		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result", rep)
+	}
+}

@@ -1,0 +1,87 @@
+package inspect_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowcache/flowcache/backends/mem"
+	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/inspect"
+)
+
+func Double(x int) int { return 2 * x }
+
+func Plus(d, y int) int { return d + y }
+
+// Why names the part of a node's cache key that changed since the previous
+// run: here the value of an input.
+func ExampleCache_Why() {
+	ctx := context.Background()
+	st := mem.New()
+	run := func(y int) {
+		dr, err := driver.NewBuilder().
+			WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
+			WithCache(driver.CacheStores(st.Metadata(), st.Results())).
+			Build()
+		if err != nil {
+			panic(err)
+		}
+		if _, err := dr.Execute(ctx, []string{"plus"}, driver.Inputs{"x": 1, "y": y}, nil); err != nil {
+			panic(err)
+		}
+	}
+	run(10)
+	run(20)
+
+	ic := inspect.New(st.Metadata(), st.Results())
+	for _, node := range []string{"double", "plus"} {
+		es, err := ic.Why(ctx, "", node)
+		if err != nil {
+			panic(err)
+		}
+		e := es[0]
+		fmt.Print(node, ": ", e.Outcome, ", ", e.Reason)
+		for _, ch := range e.Changes {
+			fmt.Print(": ", ch.Kind, " ", ch.Dep)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// double: retrieved, retrieved
+	// plus: executed, key_changed: input y
+}
+
+// A dry run lists what a policy would evict. The grace period protects what
+// was stored or used in the last hour; NoGrace turns it off (here nothing
+// else runs on the cache).
+func ExampleCache_Evict() {
+	ctx := context.Background()
+	st := mem.New()
+	dr, err := driver.NewBuilder().
+		WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
+		WithCache(driver.CacheStores(st.Metadata(), st.Results())).
+		Build()
+	if err != nil {
+		panic(err)
+	}
+	for y := range 3 {
+		if _, err := dr.Execute(ctx, []string{"plus"}, driver.Inputs{"x": 1, "y": y}, nil); err != nil {
+			panic(err)
+		}
+	}
+
+	// double and plus with y=0 both have the value 2: their entries share
+	// one result, which goes when both entries go (the two least recently
+	// used).
+	ic := inspect.New(st.Metadata(), st.Results())
+	u, _ := ic.Usage(ctx)
+	fmt.Printf("%d entries, %d results\n", u.Entries, u.Results)
+	rep, err := ic.Evict(ctx, inspect.Policy{MaxEntries: 2, Grace: inspect.NoGrace, DryRun: true})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("would evict %d entries and %d results, keeping %d entries\n", len(rep.Entries), len(rep.Results), rep.After.Entries)
+	// Output:
+	// 4 entries, 3 results
+	// would evict 2 entries and 1 results, keeping 2 entries
+}

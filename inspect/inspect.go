@@ -1,0 +1,242 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/core"
+)
+
+// ErrAmbiguous is wrapped by the error of a run reference that is the prefix
+// of several run ids.
+var ErrAmbiguous = errors.New("ambiguous")
+
+// LogFileName is the name of the event log the driver writes in a cache
+// directory with driver.LogToFile("").
+const LogFileName = "events.jsonl"
+
+// Cache looks into a pair of stores. It only reads, except for Evict.
+// A Cache is safe for concurrent use.
+type Cache struct {
+	meta        core.MetadataStore
+	results     core.ResultStore
+	now         func() time.Time
+	logFile     string
+	dir         string
+	parallelism int
+	close       func() error
+}
+
+// Option configures a Cache.
+type Option func(*Cache)
+
+// WithClock sets the clock eviction measures ages with (time.Now by
+// default), for tests.
+func WithClock(now func() time.Time) Option { return func(c *Cache) { c.now = now } }
+
+// WithLogFile names the JSONL event log (see driver.LogToFile) that Logs
+// reads. Open sets it to events.jsonl in a local cache directory.
+func WithLogFile(path string) Option { return func(c *Cache) { c.logFile = path } }
+
+// WithParallelism sets how many results Verify reads at once (default
+// GOMAXPROCS, at least 2).
+func WithParallelism(n int) Option { return func(c *Cache) { c.parallelism = n } }
+
+// New returns a Cache over a metadata store and a result store. It does not
+// own them: Close does not close them.
+func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
+	c := &Cache{meta: meta, results: results, now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0))}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Open opens the stores a URL names (see core.OpenURL; the backends must be
+// imported) and returns a Cache that owns them. A path or file:// URL must
+// name an existing cache directory: Open does not create one, and a
+// directory without metadata.db is an error wrapping core.ErrNotFound.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
+	dir, isDir := LocalDir(rawURL)
+	if isDir {
+		if _, err := os.Stat(filepath.Join(dir, local.MetadataFile)); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, dir, local.MetadataFile)
+			}
+			return nil, fmt.Errorf("inspect: %w", err)
+		}
+	}
+	st, err := core.OpenURL(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var pre []Option
+	if isDir {
+		pre = append(pre, WithLogFile(filepath.Join(dir, LogFileName)))
+	}
+	c := New(st.Metadata, st.Results, append(pre, opts...)...)
+	c.dir, c.close = dir, st.Close
+	return c, nil
+}
+
+// LocalDir reports whether rawURL names a local cache directory (a path, or
+// a file:// URL), and which.
+func LocalDir(rawURL string) (string, bool) {
+	if rawURL == "" {
+		return "", false
+	}
+	if !strings.Contains(rawURL, "://") {
+		return rawURL, true
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	return filepath.FromSlash(u.Path), true
+}
+
+// Close releases the stores when Open opened them.
+func (c *Cache) Close() error {
+	if c.close == nil {
+		return nil
+	}
+	f := c.close
+	c.close = nil
+	return f()
+}
+
+// Metadata returns the metadata store.
+func (c *Cache) Metadata() core.MetadataStore { return c.meta }
+
+// Results returns the result store.
+func (c *Cache) Results() core.ResultStore { return c.results }
+
+// Dir returns the local cache directory, or "" when the Cache was not
+// opened from one.
+func (c *Cache) Dir() string { return c.dir }
+
+// ResolveRun returns the id of the run ref names: a full run id, a prefix
+// of exactly one run id, or "last" (also "") for the newest run. An unknown
+// run is an error wrapping core.ErrNotFound, a prefix of several run ids one
+// wrapping ErrAmbiguous that names them.
+func (c *Cache) ResolveRun(ctx context.Context, ref string) (core.RunID, error) {
+	runs, err := c.meta.Runs(ctx)
+	if err != nil {
+		return "", err
+	}
+	return resolveRun(runs, ref)
+}
+
+func resolveRun(runs []core.RunInfo, ref string) (core.RunID, error) {
+	if len(runs) == 0 {
+		return "", fmt.Errorf("%w: the cache has no runs", core.ErrNotFound)
+	}
+	if ref == "" || ref == "last" {
+		return runs[len(runs)-1].ID, nil
+	}
+	var matches []core.RunID
+	for _, r := range runs {
+		if string(r.ID) == ref {
+			return r.ID, nil
+		}
+		if strings.HasPrefix(string(r.ID), ref) {
+			matches = append(matches, r.ID)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("%w: no run %q in the cache (%d runs; `flowcache runs` lists them)", core.ErrNotFound, ref, len(runs))
+	case 1:
+		return matches[0], nil
+	}
+	shown := matches
+	if len(shown) > 5 {
+		shown = shown[:5]
+	}
+	ids := make([]string, len(shown))
+	for i, m := range shown {
+		ids[i] = string(m)
+	}
+	more := ""
+	if len(matches) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(matches)-len(shown))
+	}
+	return "", fmt.Errorf("%w: run prefix %q matches %d runs: %s%s", ErrAmbiguous, ref, len(matches), strings.Join(ids, ", "), more)
+}
+
+// RunSummary counts what the nodes of one run did.
+type RunSummary struct {
+	ID      core.RunID `json:"run_id"`
+	Started time.Time  `json:"started"`
+	// Nodes counts the node records (a node inside a fan-out once per task;
+	// a node executed again after its result was found missing once).
+	Nodes     int `json:"nodes"`
+	Retrieved int `json:"retrieved"`
+	Executed  int `json:"executed"`
+	Failed    int `json:"failed"`
+	Inputs    int `json:"inputs"`
+	Overrides int `json:"overrides"`
+	Skipped   int `json:"skipped"`
+	// ExecTime is the time spent executing nodes, summed over nodes (more
+	// than the run's wall time when nodes ran in parallel).
+	ExecTime time.Duration `json:"exec_time_ns"`
+	// Written is the number of result bytes the run stored.
+	Written int64 `json:"written_bytes"`
+}
+
+// Runs returns a summary of every run, oldest first.
+func (c *Cache) Runs(ctx context.Context) ([]RunSummary, error) {
+	runs, err := c.meta.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RunSummary, 0, len(runs))
+	for _, r := range runs {
+		recs, err := c.meta.Run(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, summarize(r, recs))
+	}
+	return out, nil
+}
+
+func summarize(r core.RunInfo, recs []core.NodeRecord) RunSummary {
+	s := RunSummary{ID: r.ID, Started: r.Started}
+	for _, n := range mergeRecords(recs) {
+		s.Nodes++
+		switch n.Outcome {
+		case core.OutcomeRetrieved:
+			s.Retrieved++
+		case core.OutcomeExecuted:
+			s.Executed++
+		case core.OutcomeFailed:
+			s.Failed++
+		case core.OutcomeInput:
+			s.Inputs++
+		case core.OutcomeOverride:
+			s.Overrides++
+		case core.OutcomeSkipped:
+			s.Skipped++
+		}
+		s.ExecTime += n.Duration
+		if n.Written > 0 {
+			s.Written += n.Written
+		}
+	}
+	return s
+}
+
+// runIndex finds a run in the list.
+func runIndex(runs []core.RunInfo, id core.RunID) int {
+	return slices.IndexFunc(runs, func(r core.RunInfo) bool { return r.ID == id })
+}

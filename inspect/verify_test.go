@@ -1,0 +1,93 @@
+package inspect_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flowcache/flowcache/backends/local/localtest"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/inspect"
+)
+
+// resultOf returns the result id of node in the cache's last run.
+func resultOf(t *testing.T, ic *inspect.Cache, run core.RunID, node string) core.ResultID {
+	t.Helper()
+	nodes, err := ic.Nodes(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Node == node {
+			return n.ResultID()
+		}
+	}
+	t.Fatalf("node %s not in run %s", node, run)
+	return core.ResultID{}
+}
+
+// Verify finds a flipped byte in a result file and in an inline result,
+// and an entry whose result was removed.
+func TestVerify(t *testing.T) {
+	c := newCacheDir(t)
+	r := c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	ic := c.open()
+	ctx := context.Background()
+
+	var calls []inspect.VerifyProgress
+	rep, err := ic.Verify(ctx, func(p inspect.VerifyProgress) { calls = append(calls, p) })
+	if err != nil || !rep.OK() || rep.Results != 5 || rep.Entries != 5 {
+		t.Fatalf("verify of a whole cache: %+v, %v", rep, err)
+	}
+	if len(calls) != 5 || calls[4].Done != 5 || calls[4].DoneBytes != rep.Bytes || calls[4].TotalBytes != rep.Bytes {
+		t.Errorf("progress calls %+v, want 5 ending at %d bytes", calls, rep.Bytes)
+	}
+
+	file, inline, gone := resultOf(t, ic, r.id, "old1"), resultOf(t, ic, r.id, "new1"), resultOf(t, ic, r.id, "mid")
+	for _, d := range []struct {
+		id core.ResultID
+		d  localtest.Damage
+	}{{file, localtest.FlipBit}, {inline, localtest.FlipBit}, {gone, localtest.Remove}} {
+		if err := localtest.DamageResult(ctx, c.dir, d.id, d.d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = ic.Verify(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]inspect.ProblemKind{
+		file.String():   inspect.ProblemCorrupt,
+		inline.String(): inspect.ProblemCorrupt,
+		gone.String():   inspect.ProblemMissingResult,
+	}
+	wantNode := map[string]string{file.String(): "old1", inline.String(): "new1", gone.String(): "mid"}
+	if len(rep.Problems) != 3 {
+		t.Fatalf("problems %+v, want 3", rep.Problems)
+	}
+	for _, p := range rep.Problems {
+		if want[p.Result] != p.Kind || !slices.Equal(p.Nodes, []string{wantNode[p.Result]}) || len(p.Keys) != 1 {
+			t.Errorf("problem %+v: want %s of node %s", p, want[p.Result], wantNode[p.Result])
+		}
+		if p.Kind == inspect.ProblemCorrupt && !strings.Contains(p.Err, "corrupt") {
+			t.Errorf("corrupt problem without the store's error: %q", p.Err)
+		}
+	}
+	if rep.Results != 2 {
+		t.Errorf("%d results read whole, want 2", rep.Results)
+	}
+
+	// The next run executes the damaged and missing nodes again, with the
+	// right values, and the cache verifies clean afterwards.
+	r = c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	for _, n := range []string{"old1", "new1", "mid"} {
+		wantDid(t, r, n, "executed")
+	}
+	if got := r.out["old1"].([]float64); !slices.Equal(got, Big1(1)) {
+		t.Error("old1 has a wrong value after its result was damaged")
+	}
+	if rep, err = ic.Verify(ctx, nil); err != nil || !rep.OK() {
+		t.Errorf("verify after the run: %+v, %v", rep.Problems, err)
+	}
+}

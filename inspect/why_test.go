@@ -1,0 +1,253 @@
+package inspect_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/backends/local/localtest"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/inspect"
+)
+
+func Raw(x int) int      { return x * 2 }
+func Clean(raw int) int  { return raw + 1 }
+func Stats(c, k int) int { return c * k }
+
+func whyNodes(opts map[string][]driver.NodeOption) []*driver.NodeDef {
+	o := func(name string) []any {
+		var out []any
+		for _, x := range opts[name] {
+			out = append(out, x)
+		}
+		return out
+	}
+	return []*driver.NodeDef{
+		driver.Node("raw", Raw, append([]any{"x"}, o("raw")...)...),
+		driver.Node("clean", Clean, append([]any{"raw"}, o("clean")...)...),
+		driver.Node("stats", Stats, append([]any{"clean", "k"}, o("stats")...)...),
+	}
+}
+
+// why returns the one explanation of node in run.
+func why(t *testing.T, ic *inspect.Cache, run core.RunID, node string) inspect.Explanation {
+	t.Helper()
+	es, err := ic.Why(context.Background(), run, node)
+	if err != nil {
+		t.Fatalf("Why(%s): %v", node, err)
+	}
+	if len(es) != 1 {
+		t.Fatalf("Why(%s): %d explanations, want 1", node, len(es))
+	}
+	return es[0]
+}
+
+func wantReason(t *testing.T, e inspect.Explanation, reason inspect.Reason, changes ...inspect.Change) {
+	t.Helper()
+	if e.Reason != reason {
+		t.Errorf("%s: reason %s, want %s (%s)", e.Node, e.Reason, reason, e.Text)
+		return
+	}
+	if len(e.Changes) != len(changes) {
+		t.Errorf("%s: changes %+v, want %+v (%s)", e.Node, e.Changes, changes, e.Text)
+		return
+	}
+	for i, ch := range changes {
+		got := e.Changes[i]
+		if got.Kind != ch.Kind || got.Dep != ch.Dep {
+			t.Errorf("%s: change %d is %s of %q, want %s of %q (%s)", e.Node, i, got.Kind, got.Dep, ch.Kind, ch.Dep, e.Text)
+		}
+	}
+	if e.Text == "" {
+		t.Errorf("%s: no text", e.Node)
+	}
+}
+
+// Each kind of miss is explained by naming the part of the key that
+// changed, on a real cache directory.
+func TestWhy(t *testing.T) {
+	c := newCacheDir(t)
+	ins := driver.Inputs{"x": 1, "k": 3}
+	all := []string{"stats"}
+
+	r1 := c.run(whyNodes(nil), all, ins, nil)
+	ic := c.open()
+	wantReason(t, why(t, ic, r1.id, "stats"), inspect.ReasonFirstRun)
+	wantReason(t, why(t, ic, r1.id, "x"), inspect.ReasonInput)
+
+	t.Run("retrieved", func(t *testing.T) {
+		r := c.run(whyNodes(nil), all, ins, nil)
+		wantDid(t, r, "stats", "retrieved")
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonRetrieved)
+	})
+
+	t.Run("code version", func(t *testing.T) {
+		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, ins, nil)
+		wantDid(t, r, "clean", "executed")
+		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeCodeVersion})
+		// Same value: stats is retrieved.
+		wantDid(t, r, "stats", "retrieved")
+	})
+
+	t.Run("input value", func(t *testing.T) {
+		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 1, "k": 4}, nil)
+		wantDid(t, r, "stats", "executed")
+		e := why(t, ic, r.id, "stats")
+		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeInput, Dep: "k"})
+		if !strings.Contains(e.Text, "input k") {
+			t.Errorf("text %q does not name input k", e.Text)
+		}
+		wantReason(t, why(t, ic, r.id, "k"), inspect.ReasonInput, inspect.Change{Kind: inspect.ChangeInput, Dep: "k"})
+	})
+
+	t.Run("upstream value", func(t *testing.T) {
+		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 2, "k": 4}, nil)
+		wantReason(t, why(t, ic, r.id, "raw"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeInput, Dep: "x"})
+		e := why(t, ic, r.id, "clean")
+		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "raw"})
+		if !strings.Contains(e.Text, "upstream raw") || e.Changes[0].Detail != "executed" {
+			t.Errorf("text %q / detail %q: want upstream raw, executed", e.Text, e.Changes[0].Detail)
+		}
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "clean"})
+	})
+
+	v2 := map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}
+	ins2 := driver.Inputs{"x": 2, "k": 4}
+
+	t.Run("override", func(t *testing.T) {
+		r := c.run(whyNodes(v2), all, ins2, driver.Overrides{"clean": 100})
+		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonOverride, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
+		// Back without the override: stats is retrieved again (its key is the
+		// one of the run before).
+		r = c.run(whyNodes(v2), all, ins2, nil)
+		wantDid(t, r, "stats", "retrieved")
+	})
+
+	t.Run("behavior", func(t *testing.T) {
+		r := c.run(whyNodes(v2), all, ins2, nil, driver.Recompute("raw"))
+		wantReason(t, why(t, ic, r.id, "raw"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+		r = c.run(whyNodes(v2), all, ins2, nil, driver.Disable("raw"))
+		e := why(t, ic, r.id, "raw")
+		wantReason(t, e, inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+		if !strings.Contains(e.Text, "disable") {
+			t.Errorf("text %q does not name the behaviour", e.Text)
+		}
+		wantDid(t, r, "clean", "executed")
+		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
+		// A new input value with clean ignored, then the same value with
+		// clean cached: clean had behaviour ignore in the run before, and
+		// stored nothing then.
+		ins3 := driver.Inputs{"x": 5, "k": 4}
+		r = c.run(whyNodes(v2), all, ins3, nil, driver.Ignore("clean"))
+		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+		r = c.run(whyNodes(v2), all, ins3, nil)
+		wantDid(t, r, "clean", "executed")
+		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonNotStored, inspect.Change{Kind: inspect.ChangeBehavior})
+	})
+
+	t.Run("format", func(t *testing.T) {
+		c.run(whyNodes(v2), all, ins2, nil)
+		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}, "stats": {driver.WithFormat(formats.JSON())}}), all, ins2, nil)
+		wantDid(t, r, "stats", "executed")
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonFormatChanged, inspect.Change{Kind: inspect.ChangeFormat})
+	})
+
+	t.Run("entry evicted", func(t *testing.T) {
+		c.run(whyNodes(v2), all, ins2, nil)
+		c.advance(30 * 24 * time.Hour)
+		ev := c.open(inspect.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+		rep, err := ev.Evict(context.Background(), inspect.Policy{OlderThan: 24 * time.Hour})
+		if err != nil || len(rep.Entries) == 0 {
+			t.Fatalf("Evict: %d entries, %v", len(rep.Entries), err)
+		}
+		r := c.run(whyNodes(v2), all, ins2, nil)
+		wantDid(t, r, "stats", "executed")
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonEntryGone)
+	})
+
+	t.Run("result missing", func(t *testing.T) {
+		r := c.run(whyNodes(v2), all, ins2, nil)
+		nodes, err := ic.Nodes(context.Background(), r.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if n.Node == "stats" {
+				if err := localtest.DamageResult(context.Background(), c.dir, n.ResultID(), localtest.Remove); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		r = c.run(whyNodes(v2), all, ins2, nil)
+		wantDid(t, r, "stats", "executed")
+		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonResultMissing)
+	})
+
+	t.Run("latest run by default", func(t *testing.T) {
+		es, err := ic.Why(context.Background(), "", "stats")
+		if err != nil || len(es) != 1 {
+			t.Fatalf("Why: %v, %v", es, err)
+		}
+		runs, _ := ic.Runs(context.Background())
+		if es[0].Run != runs[len(runs)-1].ID {
+			t.Errorf("explained run %s, want the last %s", es[0].Run, runs[len(runs)-1].ID)
+		}
+	})
+
+	t.Run("unknown node", func(t *testing.T) {
+		_, err := ic.Why(context.Background(), r1.id, "nope")
+		if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), `"nope"`) {
+			t.Errorf("err = %v, want not found naming the node", err)
+		}
+	})
+}
+
+func Files(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+func Square(x int) int { return x * x }
+
+func Total(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// A new fan-out item is a first run for its task; the others are retrieved.
+func TestWhyFanOut(t *testing.T) {
+	c := newCacheDir(t)
+	nodes := []*driver.NodeDef{
+		driver.Node("files", Files, "n", driver.Expand()),
+		driver.Node("square", Square, "files"),
+		driver.Node("total", Total, "square", driver.Collect()),
+	}
+	c.run(nodes, []string{"total"}, driver.Inputs{"n": 2}, nil)
+	r := c.run(nodes, []string{"total"}, driver.Inputs{"n": 3}, nil)
+	ic := c.open()
+	es, err := ic.Why(context.Background(), r.id, "square")
+	if err != nil || len(es) != 3 {
+		t.Fatalf("Why(square): %d explanations, %v", len(es), err)
+	}
+	for _, e := range es {
+		want := inspect.ReasonRetrieved
+		if e.Task == "files[2]" {
+			want = inspect.ReasonFirstRun
+		}
+		wantReason(t, e, want)
+	}
+	wantReason(t, why(t, ic, r.id, "square@files[2]"), inspect.ReasonFirstRun)
+	wantReason(t, why(t, ic, r.id, "files"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+	wantReason(t, why(t, ic, r.id, "total"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "square"})
+}
