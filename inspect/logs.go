@@ -1,12 +1,9 @@
 package inspect
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -26,53 +23,39 @@ const (
 	SourceRunLog LogSource = "run_log"
 	// SourceRecords: the run's history in the metadata store, when no
 	// event log has the run. The events are rebuilt from what each node
-	// did (is_input, is_override, get_result hit or miss, missing_result,
-	// execute_node, failed_execution), stamped with the run's start time.
+	// did (is_input, is_override, is_final_var, resolve_behavior,
+	// get_result hit or miss, missing_result, execute_node,
+	// failed_execution, set_result), stamped with the run's start time.
 	SourceRecords LogSource = "run_records"
 )
 
 // Logs returns the events of a run at or above level (slog.LevelInfo:
 // get_result and execute_node; slog.LevelDebug: every event), in the order
-// they happened, and where they come from: the event log file (WithLogFile)
-// when it has the run, else the run's own log in the store when a store
-// keeps one, else events rebuilt from the run's records.
+// they happened, and where they come from: the run's own log in the stores
+// (core.ReadRunLog) when it has one, else the event log file (WithLogFile)
+// when it has the run, else events rebuilt from the run's records.
 func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]core.Event, LogSource, error) {
+	evs, err := core.ReadRunLog(ctx, c.meta, c.results, run)
+	switch {
+	case err == nil:
+		return filterLevel(evs, level), SourceRunLog, nil
+	case !errors.Is(err, core.ErrNotFound) && !errors.Is(err, core.ErrNoLogs):
+		return nil, "", err
+	}
 	if c.logFile != "" {
 		evs, err := core.ReadLogFile(c.logFile)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, "", err
 		}
-		var out []core.Event
-		found := false
+		var mine []core.Event
 		for _, e := range evs {
-			if e.RunID != run {
-				continue
-			}
-			found = true
-			if e.Level() >= level {
-				out = append(out, e)
+			if e.RunID == run {
+				mine = append(mine, e)
 			}
 		}
-		if found {
-			if out == nil {
-				out = []core.Event{}
-			}
-			return out, SourceLogFile, nil
+		if len(mine) > 0 {
+			return filterLevel(mine, level), SourceLogFile, nil
 		}
-	}
-	for _, st := range []any{c.meta, c.results} {
-		lr, ok := st.(logReader)
-		if !ok {
-			continue
-		}
-		evs, err := readRunLog(ctx, lr, run, level)
-		if errors.Is(err, core.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		return evs, SourceRunLog, nil
 	}
 	runs, err := c.meta.Runs(ctx)
 	if err != nil {
@@ -106,6 +89,9 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 		case core.OutcomeSkipped:
 			continue
 		}
+		if n.Requested {
+			add(n, core.ActorAdapter, core.EventIsFinalVar, "", dv)
+		}
 		if n.Behavior != core.Unset {
 			add(n, core.ActorAdapter, core.EventResolveBehavior, "", n.Behavior.String())
 		}
@@ -133,41 +119,12 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 	return out, SourceRecords, nil
 }
 
-// logReader is the reading side of a store that keeps a log per run
-// (core.LogStore).
-type logReader interface {
-	ReadLog(ctx context.Context, run core.RunID) (io.ReadCloser, error)
-}
-
-// readRunLog reads the JSONL log of run from a store. A last line without
-// its newline that does not parse (a writer killed mid-line) is skipped.
-func readRunLog(ctx context.Context, lr logReader, run core.RunID, level slog.Level) ([]core.Event, error) {
-	rc, err := lr.ReadLog(ctx, run)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, err
-	}
+func filterLevel(evs []core.Event, level slog.Level) []core.Event {
 	out := []core.Event{}
-	for n := 1; len(b) > 0; n++ {
-		line, rest, complete := bytes.Cut(b, []byte("\n"))
-		b = rest
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var e core.Event
-		if err := json.Unmarshal(line, &e); err != nil {
-			if !complete {
-				break // torn last line
-			}
-			return out, fmt.Errorf("log of run %s, line %d: %w: %v", run, n, core.ErrCorrupt, err)
-		}
+	for _, e := range evs {
 		if e.Level() >= level {
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return out
 }

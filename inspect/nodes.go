@@ -37,6 +37,9 @@ type NodeInfo struct {
 	// Reexecuted reports that the node was retrieved, then executed again
 	// because its stored result was missing or damaged.
 	Reexecuted bool `json:"reexecuted,omitempty"`
+	// Requested reports that the node (or input) was one of the outputs
+	// the run was asked for (core.NodeRecord.Requested).
+	Requested bool `json:"requested,omitempty"`
 }
 
 // Name returns the node's record name: node, or node@task inside a fan-out
@@ -56,6 +59,7 @@ func nodeInfo(r core.NodeRecord) NodeInfo {
 	n := NodeInfo{
 		Node: r.Node, Task: r.Task, Behavior: r.Behavior, Outcome: r.Outcome,
 		DataVersion: r.DataVersion, Format: r.Format, Duration: r.Duration, Written: r.Size, Stored: -1,
+		Requested: r.Requested,
 	}
 	if r.Outcome != core.OutcomeInput && r.Outcome != core.OutcomeOverride && r.Key.Node != "" {
 		n.KeyID, n.CodeVersion, n.Deps = r.Key.ID(), r.Key.CodeVersion, r.Key.Deps
@@ -83,6 +87,7 @@ func mergeRecords(recs []core.NodeRecord) []NodeInfo {
 		prev := out[i]
 		n.Reexecuted = prev.Reexecuted || (prev.Outcome == core.OutcomeRetrieved && r.Outcome != core.OutcomeRetrieved)
 		n.Duration += prev.Duration
+		n.Requested = n.Requested || prev.Requested
 		out[i] = n
 	}
 	return out

@@ -428,8 +428,10 @@ func (ch Change) describe() string {
 		return fmt.Sprintf("dependency %s was removed", ch.Dep)
 	case ChangeUpstream:
 		d := ""
-		if ch.Detail != "" {
-			d = " [" + ch.Detail + " in this run]"
+		if what, behavior, ok := strings.Cut(ch.Detail, ", behaviour "); ok {
+			d = fmt.Sprintf(": %s was %s (behaviour %s) in this run", ch.Dep, what, behavior)
+		} else if ch.Detail != "" {
+			d = fmt.Sprintf(": %s was %s in this run", ch.Dep, ch.Detail)
 		}
 		return fmt.Sprintf("the result of upstream %s changed%s%s", ch.Dep, arrow, d)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"gocloud.dev/gcerrors"
+
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -60,7 +62,29 @@ func (r *Results) WalkResults(ctx context.Context, fn func(core.ResultInfo) erro
 		return fmt.Errorf("local: walk inline results: %w", err)
 	}
 	rows.Close()
-	return r.files.WalkResults(ctx, fn)
+	return r.walkFiles(ctx, fn)
+}
+
+// walkFiles lists the result files. fileblob lists a directory, then stats
+// each file it read: a temporary file renamed into place in between (a run
+// storing a result) fails the listing with NotFound. The listing is then
+// started again, skipping the results already given to fn.
+func (r *Results) walkFiles(ctx context.Context, fn func(core.ResultInfo) error) error {
+	seen := map[core.ResultID]bool{}
+	for attempt := 1; ; attempt++ {
+		var fnErr error
+		err := r.files.WalkResults(ctx, func(info core.ResultInfo) error {
+			if seen[info.ID] {
+				return nil
+			}
+			seen[info.ID] = true
+			fnErr = fn(info)
+			return fnErr
+		})
+		if err == nil || fnErr != nil || gcerrors.Code(err) != gcerrors.NotFound || attempt == 10 {
+			return err
+		}
+	}
 }
 
 // RemoveEntries implements core.EntryRemover: in one transaction, it deletes

@@ -146,3 +146,42 @@ func TestRemoveResults(t *testing.T) {
 		t.Error("a removed pending result was flushed")
 	}
 }
+
+// Listing result files while a run writes new ones (temporary files renamed
+// into place) never fails.
+func TestWalkResultsWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writer := openStore(t, dir)
+	reader := openStore(t, dir)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		payload := bytes.Repeat([]byte("w"), 20<<10)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := core.ResultID{Version: version(fmt.Sprint("w", i)), Format: "gob"}
+			if _, err := writer.Results().Put(ctx, id, func(w io.Writer) error { _, err := w.Write(payload); return err }); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(time.Second)
+	walks := 0
+	for time.Now().Before(deadline) {
+		if err := reader.Results().WalkResults(ctx, func(core.ResultInfo) error { return nil }); err != nil {
+			close(stop)
+			<-done
+			t.Fatalf("walk %d while writing: %v", walks, err)
+		}
+		walks++
+	}
+	close(stop)
+	<-done
+}

@@ -36,7 +36,8 @@ them and the bytes of results it stored.`,
 executed (or was an input or override), how long it ran, the size of its result
 in the store, its data version and its cache key: the code version and the data
 versions of its dependencies. A node inside a fan-out is shown once per task
-(node@expander[i]). RUN is a run id, a unique prefix of one, or "last".`,
+(node@expander[i]); the run's requested outputs are marked with *. RUN is a
+run id, a unique prefix of one, or "last".`,
 			examples: `  flowcache nodes last
   flowcache nodes 01a2125c --keys
   flowcache nodes last --json`,
@@ -48,9 +49,10 @@ versions of its dependencies. A node inside a fan-out is shown once per task
 		{
 			name: "logs", args: "RUN", short: "print a run's events", nargs: 1,
 			long: `Prints the events of a run: at --level info, get_result and execute_node;
-at --level debug, every event. They come from the run's event log when the runs
-wrote one (driver.LogToFile), and are otherwise rebuilt from the run's records
-(a note on stderr says so).`,
+at --level debug, every event. They come from the run's log in the cache when
+the run kept one (driver.LogToFile("")), or from the events.jsonl file of a
+local cache, and are otherwise rebuilt from the run's records (a note on stderr
+says so).`,
 			examples: `  flowcache logs last
   flowcache logs last --level debug
   flowcache logs 01a2125c --jsonl > run.jsonl`,
@@ -200,6 +202,7 @@ func cmdNodes(ctx context.Context, e env, o *opts, c *inspect.Cache, args []stri
 	}
 	fmt.Fprintf(e.stdout, "run %s\n", id)
 	t := newTable("NODE", "BEHAVIOR", "OUTCOME", "DURATION", "STORED", "DATA VERSION", "CODE", "DEPENDENCIES")
+	requested := false
 	for _, n := range nodes {
 		outcome := string(n.Outcome)
 		if n.Reexecuted {
@@ -233,9 +236,20 @@ func cmdNodes(ctx context.Context, e env, o *opts, c *inspect.Cache, args []stri
 		if o.verbose {
 			dv = string(n.DataVersion)
 		}
-		t.row(n.Name(), behavior, outcome, dur, stored, orDash(dv), orDash(code), orDash(strings.Join(deps, " ")))
+		name := n.Name()
+		if n.Requested {
+			name += " *"
+			requested = true
+		}
+		t.row(name, behavior, outcome, dur, stored, orDash(dv), orDash(code), orDash(strings.Join(deps, " ")))
 	}
-	return t.write(e.stdout)
+	if err := t.write(e.stdout); err != nil {
+		return err
+	}
+	if requested {
+		fmt.Fprintln(e.stdout, "* a requested output of the run")
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -282,7 +296,7 @@ func cmdLogs(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 	}
 	fmt.Fprintf(e.stdout, "run %s:\n", id)
 	for _, ev := range evs {
-		if src == inspect.SourceLogFile {
+		if src != inspect.SourceRecords {
 			fmt.Fprintf(e.stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev)
 		} else {
 			fmt.Fprintf(e.stdout, "  %s\n", ev)
@@ -311,14 +325,13 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 			fmt.Fprintf(e.stdout, "run %s\n", x.Run)
 		}
 		fmt.Fprintf(e.stdout, "%s\n", x.Text)
-		for _, ch := range x.Changes {
-			switch {
-			case ch.Old != "" && ch.New != "":
-				fmt.Fprintf(e.stdout, "  %-18s %-16s %s → %s\n", ch.Kind, ch.Dep, ch.Old, ch.New)
-			case ch.New != "":
-				fmt.Fprintf(e.stdout, "  %-18s %-16s %s\n", ch.Kind, ch.Dep, ch.New)
-			case ch.Old != "":
-				fmt.Fprintf(e.stdout, "  %-18s %-16s was %s\n", ch.Kind, ch.Dep, ch.Old)
+		if len(x.Changes) > 0 {
+			t := newTable("  CHANGED", "DEPENDENCY", "BEFORE", "NOW")
+			for _, ch := range x.Changes {
+				t.row("  "+string(ch.Kind), orDash(ch.Dep), orDash(shortVersion(ch.Old)), orDash(shortVersion(ch.New)))
+			}
+			if err := t.write(e.stdout); err != nil {
+				return err
 			}
 		}
 	}
@@ -504,4 +517,13 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// shortVersion shortens a code or data version for a table (the JSON has
+// them whole).
+func shortVersion(v string) string {
+	if len(v) > 12 {
+		return v[:12]
+	}
+	return v
 }

@@ -26,11 +26,12 @@ import (
 	"os/signal"
 	"strings"
 
-	_ "github.com/flowcache/flowcache/backends/azure" // azblob://
-	_ "github.com/flowcache/flowcache/backends/gcs"   // gs://
-	_ "github.com/flowcache/flowcache/backends/local" // file:// and paths
-	_ "github.com/flowcache/flowcache/backends/mem"   // mem:// (within one process: for tests)
-	_ "github.com/flowcache/flowcache/backends/s3"    // s3://
+	_ "github.com/flowcache/flowcache/backends/azure"    // azblob://
+	_ "github.com/flowcache/flowcache/backends/docstore" // ?metadata=dynamodb://, firestore://, mongo://
+	_ "github.com/flowcache/flowcache/backends/gcs"      // gs://
+	_ "github.com/flowcache/flowcache/backends/local"    // file:// and paths
+	_ "github.com/flowcache/flowcache/backends/mem"      // mem:// (within one process: for tests)
+	_ "github.com/flowcache/flowcache/backends/s3"       // s3://
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
@@ -282,7 +283,8 @@ commands:
 	}
 	fmt.Fprintf(w, `
 The cache is --cache (a directory like ./.flowcache, or a URL: file:///abs/dir,
-s3://bucket/prefix?region=..., gs://..., azblob://...), else $%s, else
+s3://bucket/prefix?region=..., gs://..., azblob://..., with metadata elsewhere
+by ?metadata=dynamodb://..., firestore://..., mongo://...), else $%s, else
 ./%s. RUN is a full run id, a unique prefix of one, or "last".
 Every command takes --json to print JSON for scripts.
 
