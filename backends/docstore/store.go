@@ -43,9 +43,9 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// Store is a core.MetadataStore, core.Preloader and core.EntryWalker kept
-// in one gocloud.dev/docstore collection, in the layout the package doc
-// describes. It is safe for concurrent use by goroutines, and by processes
+// Store is a core.MetadataStore, core.Preloader, core.EntryWalker and
+// core.EntryRemover kept in one gocloud.dev/docstore collection, in the
+// layout the package doc describes. It is safe for concurrent use by goroutines, and by processes
 // on several machines sharing the collection.
 type Store struct {
 	coll, index   *gcds.Collection
