@@ -73,6 +73,14 @@
 // again just before results are deleted, so that a result an entry pointed
 // to meanwhile (a run whose Put found the result already stored) is kept.
 //
+// Times come from different clocks: an entry's from the clock of the
+// process that ran, a result's from the file system or the bucket, the
+// grace period's from the clock of the process that evicts. Machines that
+// share a bucket need clocks that agree to well within the grace period
+// (NTP gives milliseconds): an evicting process whose clock is ahead of the
+// others' deletes what they used more recently than it thinks; one whose
+// clock is behind only keeps more.
+//
 // The rule covers runs shorter than the grace period. A run longer than
 // that, which looked an entry up more than the grace period ago and loads
 // its result only now, may find it evicted and execute the node again; set

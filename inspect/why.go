@@ -390,6 +390,15 @@ func (h *history) depChange(ctx context.Context, i int, cur []NodeInfo, n NodeIn
 			ch.Detail += ", behaviour " + rec.Behavior.String()
 		}
 		if ov.IsUnique() {
+			// A unique version then: the dependency had behaviour Disable,
+			// or a value that could not be fingerprinted.
+			if p, j, err := h.previous(ctx, i, dep, n.Task, true); err == nil && j >= 0 && p.DataVersion == ov {
+				if p.Behavior == core.Disable {
+					ch.Kind, ch.Detail = ChangeDisabled, "behaviour disable in run "+string(h.runs[j].ID)
+				} else {
+					ch.Kind, ch.Detail = ChangeUnhashable, "not fingerprintable in run "+string(h.runs[j].ID)
+				}
+			}
 			break
 		}
 		// Overridden in the run compared with, and not now?
@@ -419,8 +428,14 @@ func (ch Change) describe() string {
 	case ChangeItem:
 		return fmt.Sprintf("its fan-out item from %s changed%s", ch.Dep, arrow)
 	case ChangeDisabled:
+		if strings.HasPrefix(ch.Detail, "behaviour disable in run ") {
+			return fmt.Sprintf("upstream %s had %s: it gave a new version then", ch.Dep, ch.Detail)
+		}
 		return fmt.Sprintf("upstream %s has behaviour disable: it gives a new version every run", ch.Dep)
 	case ChangeUnhashable:
+		if strings.HasPrefix(ch.Detail, "not fingerprintable in run ") {
+			return fmt.Sprintf("the value of upstream %s could not be fingerprinted in run %s: it got a new version then", ch.Dep, strings.TrimPrefix(ch.Detail, "not fingerprintable in run "))
+		}
 		return fmt.Sprintf("the value of upstream %s cannot be fingerprinted: it gets a new version every run", ch.Dep)
 	case ChangeDepAdded:
 		return fmt.Sprintf("dependency %s was added", ch.Dep)

@@ -139,6 +139,14 @@ func TestWhy(t *testing.T) {
 		}
 		wantDid(t, r, "clean", "executed")
 		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
+		// raw cached again, on a new value: clean's key had raw's unique
+		// version in the run before.
+		r = c.run(whyNodes(v2), all, driver.Inputs{"x": 7, "k": 4}, nil)
+		e = why(t, ic, r.id, "clean")
+		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
+		if !strings.Contains(e.Text, "had behaviour disable in run") {
+			t.Errorf("text %q does not say raw was disabled in the run before", e.Text)
+		}
 		// A new input value with clean ignored, then the same value with
 		// clean cached: clean had behaviour ignore in the run before, and
 		// stored nothing then.
