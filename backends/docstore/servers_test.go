@@ -260,3 +260,61 @@ func TestMongoDamagedEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamoDBTableChecks checks what OpenDynamoDB says of tables without
+// the store's layout, and that allow_scans makes one without the node_key
+// index usable.
+func TestDynamoDBTableChecks(t *testing.T) {
+	ctx := context.Background()
+	client := servertest.DynamoDBClient(t)
+
+	wrong, _ := servertest.DynamoDBTable(t, "id")
+	if _, err := docstore.OpenDynamoDB(ctx, client, wrong, nil); err == nil || !strings.Contains(err.Error(), "partition key pk and sort key sk") {
+		t.Errorf("OpenDynamoDB(table keyed by id) = %v, want an error naming the key the store needs", err)
+	}
+	if _, err := docstore.OpenDynamoDB(ctx, client, servertest.UniqueName(t), nil); err == nil || !strings.Contains(err.Error(), "create_table=true") {
+		t.Errorf("OpenDynamoDB(missing table) = %v, want an error saying how to create it", err)
+	}
+
+	plain := servertest.UniqueName(t)
+	str := aws.String
+	_, err := client.CreateTable(ctx, &dyn.CreateTableInput{
+		TableName: str(plain),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: str("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: str("sk"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: str("pk"), KeyType: types.KeyTypeHash}, {AttributeName: str("sk"), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.DeleteTable(context.Background(), &dyn.DeleteTableInput{TableName: str(plain)})
+	if _, err := docstore.OpenDynamoDB(ctx, client, plain, nil); err == nil || !strings.Contains(err.Error(), "allow_scans=true") {
+		t.Errorf("OpenDynamoDB(table without index) = %v, want an error naming allow_scans", err)
+	}
+	s, err := docstore.OpenDynamoDB(ctx, client, plain, &docstore.DynamoDBOptions{AllowScans: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var b core.Batch
+	var nodes []string
+	for i := range 150 {
+		e := benchEntry(fmt.Sprintf("scan-%03d", i), i)
+		b.Entries = append(b.Entries, e)
+		if i%3 == 0 {
+			nodes = append(nodes, e.Key.Node)
+		}
+	}
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Preload(ctx, nodes)
+	if err != nil || len(m) != len(nodes) {
+		t.Errorf("Preload by scans = %d entries, %v; want %d", len(m), err, len(nodes))
+	}
+}
