@@ -42,6 +42,10 @@ type Cache struct {
 	runLogs    bool
 	flushEvery int
 	flushAfter time.Duration
+	// Background result writes: at most storeSlots at once, of results
+	// whose encoding fits in storeBuffer bytes (see WithBackgroundStores).
+	storeSlots  chan struct{}
+	storeBuffer int
 
 	mu      sync.Mutex
 	lastRun RunID
@@ -143,6 +147,29 @@ func WithFlush(n int, d time.Duration) Option {
 	}
 }
 
+// WithBackgroundStores sets how results are written: a result whose
+// encoding fits in buffer bytes is encoded at once (so later changes to the
+// value cannot reach the store) and uploaded in the background, at most n at
+// a time, while the nodes that depend on it already run; a larger result is
+// streamed to the store before the node returns, as is every result when n
+// is 0. A result's entry is written only once the result is stored, and
+// Run.End waits for every upload; an upload started before the run was
+// cancelled or failed is finished, as the run's metadata is written. The default, 8 uploads of up to 4 MiB,
+// takes a remote store's round trips (milliseconds per result) off the path
+// of a chain of nodes.
+func WithBackgroundStores(n, buffer int) Option {
+	return func(c *Cache) error {
+		if n < 0 || buffer < 0 {
+			return fmt.Errorf("%w: %d background stores of %d bytes", ErrInvalid, n, buffer)
+		}
+		c.storeSlots, c.storeBuffer = nil, buffer
+		if n > 0 && buffer > 0 {
+			c.storeSlots = make(chan struct{}, n)
+		}
+		return nil
+	}
+}
+
 // New returns a Cache over a metadata store and a result store. The Cache
 // does not own the stores: Close them after the Cache.
 func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error) {
@@ -157,6 +184,8 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		now:        time.Now,
 		flushEvery: 256,
 		flushAfter: time.Second,
+		storeSlots:  make(chan struct{}, 8),
+		storeBuffer: 4 << 20,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -298,15 +327,21 @@ type Run struct {
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
 
-	// preloaded holds the entries read by Preload, at preloadedAt.
-	preloaded   map[KeyID]Entry
-	preloadedAt time.Time
+	// preloaded holds the entries read by Preload, at preloadedAt, for
+	// preloadNodes; refreshMu serializes refreshing them.
+	preloaded    map[KeyID]Entry
+	preloadedAt  time.Time
+	preloadNodes []string
+	refreshMu    sync.Mutex
+
+	// stores counts the results being written in the background.
+	stores sync.WaitGroup
 }
 
 // preloadFresh is how long a miss in the preloaded entries is trusted
-// without asking the store: another process may store a key meanwhile, and
-// after this long a miss is checked with Get. A miss only costs an
-// execution, never a wrong value.
+// without asking the store: another process may store a key meanwhile, so
+// after this long the run preloads its nodes again (one request) before it
+// trusts a miss. A miss only costs an execution, never a wrong value.
 const preloadFresh = 2 * time.Second
 
 // lastUsedResolution is how stale an entry's last-used time may get before a
@@ -331,8 +366,31 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 		return
 	}
 	r.mu.Lock()
-	r.preloaded, r.preloadedAt = m, at
+	r.preloaded, r.preloadedAt, r.preloadNodes = m, at, nodes
 	r.mu.Unlock()
+}
+
+// refreshPreload preloads the run's nodes again once the preloaded entries
+// are older than preloadFresh: one request for every node, instead of one
+// Get for every node looked up later (a remote store's round trip each).
+// Concurrent callers wait for one refresh. It reports whether the
+// preloaded entries are fresh now.
+func (r *Run) refreshPreload(ctx context.Context) bool {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	r.mu.Lock()
+	at, nodes := r.preloadedAt, r.preloadNodes
+	r.mu.Unlock()
+	if r.c.now().Sub(at) < preloadFresh {
+		return true // refreshed by another caller meanwhile
+	}
+	if len(nodes) == 0 {
+		return false
+	}
+	r.Preload(ctx, nodes)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.preloadedAt != at
 }
 
 // Prefetch is a Preload started ahead of a run, so that reading the entries
@@ -381,7 +439,7 @@ func (c *Cache) BeginRunFrom(ctx context.Context, pf *Prefetch) (*Run, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.preloaded, r.preloadedAt = pf.m, pf.at
+	r.preloaded, r.preloadedAt, r.preloadNodes = pf.m, pf.at, pf.nodes
 	r.mu.Unlock()
 	return r, nil
 }
@@ -397,9 +455,19 @@ func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error)
 			e.Key = key
 			return e, nil
 		}
-		if r.c.now().Sub(at) < preloadFresh {
-			return Entry{}, fmt.Errorf("key %s: %w", id, ErrNotFound)
+		if r.c.now().Sub(at) >= preloadFresh {
+			if !r.refreshPreload(ctx) {
+				return r.c.meta.Get(ctx, id)
+			}
+			r.mu.Lock()
+			pre = r.preloaded
+			r.mu.Unlock()
+			if e, ok := pre[id]; ok {
+				e.Key = key
+				return e, nil
+			}
 		}
+		return Entry{}, fmt.Errorf("key %s: %w", id, ErrNotFound)
 	}
 	return r.c.meta.Get(ctx, id)
 }
@@ -780,25 +848,89 @@ func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, 
 	}
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, "", string(ver))
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
-	size, err := r.c.results.Put(ctx, rid, func(w io.Writer) error { return spec.Format.Encode(w, val) })
+	st := storeJob{spec: spec, task: task, b: b, key: key, ver: ver, rid: rid, dur: dur}
+	if r.c.storeSlots != nil {
+		buf := &limitedBuffer{limit: r.c.storeBuffer}
+		err := spec.Format.Encode(buf, val)
+		if err == nil {
+			// Encoded: the bytes are what is stored, whatever happens to
+			// the value next. Upload them in the background.
+			// The node succeeded: its result is worth keeping even if the run
+			// is cancelled or fails meanwhile (as its metadata is, see
+			// Flush); at most storeSlots buffers are in flight.
+			bctx := context.WithoutCancel(ctx)
+			r.c.storeSlots <- struct{}{}
+			r.stores.Go(func() {
+				defer func() { <-r.c.storeSlots }()
+				r.finishStore(bctx, st, func(w io.Writer) error { _, err := w.Write(buf.b); return err })
+			})
+			return val, ver, nil
+		}
+		if !errors.Is(err, errBufferFull) {
+			r.finishStore(ctx, st, func(io.Writer) error { return err })
+			return val, ver, nil
+		}
+		// Too large to hold twice: stream it below.
+	}
+	if err := r.finishStore(ctx, st, func(w io.Writer) error { return spec.Format.Encode(w, val) }); err != nil {
+		return nil, "", err
+	}
+	return val, ver, nil
+}
+
+// storeJob is a result to store and the node it comes from.
+type storeJob struct {
+	spec *NodeSpec
+	task string
+	b    Behavior
+	key  CacheKey
+	ver  DataVersion
+	rid  ResultID
+	dur  time.Duration
+}
+
+// finishStore stores a node's result with write and records the node, with
+// its entry when the result was stored. A store failure does not fail the
+// run (the node's value is good; it is just not cached); only a cancelled
+// context is returned.
+func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer) error) error {
+	spec, task := st.spec, st.task
+	size, err := r.c.results.Put(ctx, st.rid, write)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+			return ctx.Err()
 		}
 		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "set_result", err.Error())
-		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
-		return val, ver, nil
+		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: -1}, nil, "")
+		return nil
 	}
 	msg := "stored"
 	if size == 0 {
 		msg, size = "exists", -1
 	}
-	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(ver))
+	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(st.ver))
 	now := r.c.now()
-	entry := &Entry{Key: key, DataVersion: ver, Format: rid.Format, Created: now, LastUsed: now}
-	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventSetCacheKey, "", string(key.ID()))
-	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: ver, Format: rid.Format, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: size}, entry, "")
-	return val, ver, nil
+	entry := &Entry{Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Created: now, LastUsed: now}
+	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventSetCacheKey, "", string(st.key.ID()))
+	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: size}, entry, "")
+	return nil
+}
+
+// errBufferFull stops an encoding that does not fit in a limitedBuffer.
+var errBufferFull = errors.New("flowcache: encoded result larger than the background store buffer")
+
+// limitedBuffer collects up to limit bytes.
+type limitedBuffer struct {
+	b     []byte
+	limit int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if len(l.b)+len(p) > l.limit {
+		return 0, errBufferFull
+	}
+	l.b = append(l.b, p...)
+	return len(p), nil
 }
 
 // load reads a retrieved node's result. A missing or damaged result is a
@@ -947,6 +1079,7 @@ func (r *Run) End(ctx context.Context) error {
 	}
 	r.ended = true
 	r.mu.Unlock()
+	r.stores.Wait()
 	err := r.Flush(ctx)
 	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil {
 		r.c.log.logger.Warn("flowcache: closing the run's log failed", "run_id", string(r.id), "err", lerr)

@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/formats"
 )
 
 // failingResults refuses every write.
@@ -125,4 +130,142 @@ func TestRunHistoryAndKeys(t *testing.T) {
 	if _, err := st.Metadata().Run(ctx, "no-such-run"); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("unknown run: %v", err)
 	}
+}
+
+// slowResults delays every write, like a remote store.
+type slowResults struct {
+	core.ResultStore
+	delay time.Duration
+	puts  atomic.Int64
+}
+
+func (s *slowResults) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (int64, error) {
+	s.puts.Add(1)
+	time.Sleep(s.delay)
+	return s.ResultStore.Put(ctx, id, write)
+}
+
+func makeSlice() []int    { return []int{1, 2, 3} }
+func mutate(xs []int) int { xs[0] = 100; return xs[0] + xs[1] + xs[2] }
+func chainStep(x int) int { return x + 1 }
+
+// Results are written in the background: a chain does not wait for each
+// upload, a value changed by a later node is stored as it was returned, and
+// End returns only when every result and its entry are stored.
+func TestBackgroundStores(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	slow := &slowResults{ResultStore: st.Results(), delay: 20 * time.Millisecond}
+	nodes := []*driver.NodeDef{driver.Node("s", makeSlice), driver.Node("m", mutate, "s")}
+	prev := "m"
+	for i := range 10 {
+		name := fmt.Sprint("c", i)
+		nodes = append(nodes, driver.Node(name, chainStep, prev))
+		prev = name
+	}
+	dr, err := driver.NewBuilder().WithNodes(nodes...).WithParallelism(1).WithCache(driver.CacheStores(st.Metadata(), slow)).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := dr.Execute(ctx, []string{prev, "s"}, nil, nil)
+	if err != nil || out[prev] != 115 {
+		t.Fatalf("Execute = %v, %v", out, err)
+	}
+	if slow.puts.Load() != 12 {
+		t.Fatalf("%d results stored by the end of the run, want 12", slow.puts.Load())
+	}
+	n := 0
+	st.Metadata().WalkEntries(ctx, func(core.Entry) error { n++; return nil })
+	if n != 12 {
+		t.Fatalf("%d entries after the run, want 12", n)
+	}
+	// The stored s is what s returned, not what m made of it.
+	out, err = dr.Execute(ctx, []string{"s", prev}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["s"].([]int); got[0] != 1 {
+		t.Errorf("retrieved s = %v: the stored result took a later change", got)
+	}
+	run, _ := dr.Cache().LastRunID(ctx)
+	for _, e := range dr.Cache().Events(slog.LevelInfo, run) {
+		if e.Type == core.EventExecuteNode {
+			t.Errorf("warm run executed %s", e.Node)
+		}
+	}
+}
+
+// countingMeta is a mem metadata store that preloads (from WalkEntries) and
+// counts Preload and Get calls.
+type countingMeta struct {
+	*mem.MetadataStore
+	preloads, gets atomic.Int64
+}
+
+func (m *countingMeta) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
+	m.gets.Add(1)
+	return m.MetadataStore.Get(ctx, id)
+}
+
+func (m *countingMeta) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
+	m.preloads.Add(1)
+	want := map[string]bool{}
+	for _, n := range nodes {
+		want[n] = true
+	}
+	out := map[core.KeyID]core.Entry{}
+	err := m.WalkEntries(ctx, func(e core.Entry) error {
+		if want[e.Key.Node] {
+			out[e.ID()] = e
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Once the preloaded entries are older than the freshness window, a lookup
+// preloads again (one request) instead of asking for its key alone, and
+// sees what another process stored meanwhile.
+func TestPreloadRefresh(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	meta := &countingMeta{MetadataStore: st.Metadata()}
+	now := time.Unix(1_000_000, 0)
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	c, err := core.New(meta, st.Results(), core.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &core.NodeSpec{Name: "n", CodeVersion: "v1", Format: formats.Gob(), Type: reflect.TypeFor[int]()}
+	run, err := c.BeginRun(ctx, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := run.Input(ctx, "x", 1)
+	// Another process stores n's result after this run preloaded.
+	other, _ := core.New(st.Metadata(), st.Results())
+	orun, _ := other.BeginRun(ctx)
+	if _, err := orun.Node(ctx, spec, "", []*core.Value{orun.Input(ctx, "x", 1)}, func(context.Context, []any) (any, error) { return 7, nil }); err != nil {
+		t.Fatal(err)
+	}
+	orun.End(ctx)
+	clockMu.Lock()
+	now = now.Add(3 * time.Second)
+	clockMu.Unlock()
+	executed := false
+	v, err := run.Node(ctx, spec, "", []*core.Value{x}, func(context.Context, []any) (any, error) { executed = true; return 7, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if executed {
+		t.Error("the node was executed: the refreshed preload did not see the other process's entry")
+	}
+	if got, _ := run.Final(ctx, v); got != 7 {
+		t.Errorf("value = %v", got)
+	}
+	if meta.preloads.Load() != 2 || meta.gets.Load() != 0 {
+		t.Errorf("preloads = %d, gets = %d; want 2 and 0", meta.preloads.Load(), meta.gets.Load())
+	}
+	run.End(ctx)
 }
