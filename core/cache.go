@@ -177,13 +177,13 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		return nil, fmt.Errorf("%w: flowcache: New needs a metadata store and a result store", ErrInvalid)
 	}
 	c := &Cache{
-		meta:       meta,
-		results:    results,
-		hasher:     defaultHasher{},
-		log:        newEventLog(slog.New(slog.DiscardHandler)),
-		now:        time.Now,
-		flushEvery: 256,
-		flushAfter: time.Second,
+		meta:        meta,
+		results:     results,
+		hasher:      defaultHasher{},
+		log:         newEventLog(slog.New(slog.DiscardHandler)),
+		now:         time.Now,
+		flushEvery:  256,
+		flushAfter:  time.Second,
 		storeSlots:  make(chan struct{}, 8),
 		storeBuffer: 4 << 20,
 	}
