@@ -242,3 +242,22 @@ func TestMetadataParam(t *testing.T) {
 		t.Errorf("RedactURL kept the nested password or lost the host: %s", got)
 	}
 }
+
+func TestPlainPathQuery(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := core.OpenURL(ctx, filepath.Join(dir, "c")+"?inline_limit=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := os.Stat(filepath.Join(dir, "c")); err != nil {
+		t.Errorf("the query became part of the directory name: %v", err)
+	}
+	if _, err := core.OpenURL(ctx, filepath.Join(dir, "c")+"?inline_limit=zz"); err == nil || !strings.Contains(err.Error(), "inline_limit") {
+		t.Errorf("a bad parameter of a plain path was not checked: %v", err)
+	}
+	if _, err := core.OpenURL(ctx, dir+"?a=%zz"); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("bad query: %v", err)
+	}
+}

@@ -62,7 +62,9 @@ func Schemes() []string {
 
 // OpenURL opens the stores named by rawURL. A URL without a scheme — a
 // relative or absolute path like ".flowcache" or "/var/cache/flow" — is a
-// local directory, the same as file:///abs/path. Other schemes are opened
+// local directory, the same as file:///abs/path; like a file URL it may end
+// in query parameters (".flowcache?inline_limit=0"), so such a path may not
+// contain '?' otherwise. Other schemes are opened
 // by the backend that registered them (mem:// by backends/mem; s3://,
 // gs://, azblob:// by the remote backends, when imported).
 //
@@ -198,11 +200,17 @@ func OpenMetadataURL(ctx context.Context, rawURL string) (MetadataStore, error) 
 // parseStoreURL parses a store URL; a plain path becomes a file URL.
 func parseStoreURL(raw string) (*url.URL, error) {
 	if !strings.Contains(raw, "://") {
-		abs, err := filepath.Abs(raw)
+		// A plain path may carry query parameters like a file URL
+		// ("./cache?inline_limit=0"); it may not contain '?' otherwise.
+		path, query, _ := strings.Cut(raw, "?")
+		if _, err := url.ParseQuery(query); err != nil {
+			return nil, fmt.Errorf("flowcache: %w: store path %q: bad query parameters: %v", ErrInvalid, raw, err)
+		}
+		abs, err := filepath.Abs(path)
 		if err != nil {
 			return nil, fmt.Errorf("flowcache: store path %q: %w", raw, err)
 		}
-		return &url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}, nil
+		return &url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: query}, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
