@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/servertest"
+)
+
+// The command on caches in buckets, on the real servers of scripts/servers
+// (skipped when they are not running, failing in CI): S3 on MinIO, GCS on
+// fake-gcs-server, Azure Blob Storage on Azurite, and S3 with the metadata
+// in MongoDB (FerretDB).
+func TestRemoteCaches(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"s3", func(t *testing.T) string { return servertest.S3URL(t, servertest.S3Bucket(t), "cache/") }},
+		{"gcs", func(t *testing.T) string { return servertest.GCSURL(t, servertest.GCSBucket(t), "cache/") }},
+		{"azure", func(t *testing.T) string { return servertest.AzureURL(t, servertest.AzureContainer(t), "cache/") }},
+		{"s3+mongo", func(t *testing.T) string {
+			// Results in the bucket, metadata in MongoDB (FerretDB): the
+			// docstore backend, with its core.EntryRemover.
+			_, db := servertest.MongoURL(t)
+			return servertest.S3URL(t, servertest.S3Bucket(t), "cache/") + "&metadata=" + url.QueryEscape("mongo://"+db+"/flowcache")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cacheURL := tc.url(t)
+			ctx := context.Background()
+			var runs []core.RunID
+			for _, k := range []int{2, 3} {
+				dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheURL(cacheURL), driver.LogToFile("")).Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := dr.Execute(ctx, []string{"scaled"}, driver.Inputs{"n": 8000, "k": k}, nil); err != nil {
+					t.Fatal(err)
+				}
+				id, _ := dr.Cache().LastRunID(ctx)
+				runs = append(runs, id)
+				dr.Close()
+			}
+			rs := decode[[]inspect.RunSummary](t, flowcache(t, cacheURL, "runs", "--json"))
+			if len(rs) != 2 || rs[1].ID != runs[1] || rs[1].Retrieved != 2 {
+				t.Fatalf("runs = %+v", rs)
+			}
+			r := flowcache(t, cacheURL, "why", "scaled")
+			wantCode(t, r, exitOK)
+			if !strings.Contains(r.stdout, "input k") {
+				t.Errorf("why scaled:\n%s", r.stdout)
+			}
+			logs := decode[struct {
+				Source inspect.LogSource `json:"source"`
+				Events []core.Event      `json:"events"`
+			}](t, flowcache(t, cacheURL, "logs", "last", "--json"))
+			if logs.Source != inspect.SourceRunLog || len(logs.Events) == 0 {
+				t.Errorf("logs: source %s, %d events; want the run's log in the bucket", logs.Source, len(logs.Events))
+			}
+			u := decode[inspect.Usage](t, flowcache(t, cacheURL, "size", "--json"))
+			if u.Entries != 4 || u.Results != 4 {
+				t.Errorf("size = %+v", u)
+			}
+			wantCode(t, flowcache(t, cacheURL, "verify", "--progress", "none"), exitOK)
+			rep := decode[inspect.EvictReport](t, flowcache(t, cacheURL, "evict", "--max-entries", "2", "--grace", "0", "--json"))
+			if len(rep.Entries) != 2 || rep.After.Entries != 2 {
+				t.Errorf("evict = %+v", rep)
+			}
+			if vr := decode[inspect.VerifyReport](t, flowcache(t, cacheURL, "verify", "--progress", "none", "--json")); !vr.OK() || vr.Entries != 2 {
+				t.Errorf("verify after evict = %+v", vr)
+			}
+		})
+	}
+}
