@@ -6,13 +6,23 @@ import (
 	"flag"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	// The backends a store URL may name.
+	_ "github.com/flowcache/flowcache/backends/azure"
+	_ "github.com/flowcache/flowcache/backends/docstore"
+	_ "github.com/flowcache/flowcache/backends/gcs"
+	_ "github.com/flowcache/flowcache/backends/local"
+	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
 )
 
-var storeURL = flag.String("url", "", "run the store suites against this store URL (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). Import the backend of its scheme in a test of your own to use other schemes; mem:// stores are shared by name and closed by the suites, so they are tested directly")
+var (
+	storeURL = flag.String("url", "", "run the store suites against this store URL: a path, file://, s3://, gs://, azblob:// (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). Import the backend of another scheme in a test of your own; mem:// stores are shared by name and closed by the suites, so they are tested directly")
+	metaURL  = flag.String("metadata", "", "with -url: keep the metadata in this store instead (dynamodb://, firestore://, mongo://); added to -url as its query-escaped metadata parameter")
+)
 
 // TestStoreURL runs the metadata, result and scenario suites against a
 // store by URL: `go test ./conformance/ -run TestStoreURL -args -url=<URL>`.
@@ -20,7 +30,15 @@ var storeURL = flag.String("url", "", "run the store suites against this store U
 // stores are shared by name and the suites close what they open, so the mem
 // backend runs the suites directly, in its own tests.)
 func TestStoreURL(t *testing.T) {
-	urls := []string{*storeURL}
+	raw := *storeURL
+	if *metaURL != "" {
+		sep := "?"
+		if strings.Contains(raw, "?") {
+			sep = "&"
+		}
+		raw += sep + core.MetadataParam + "=" + url.QueryEscape(*metaURL)
+	}
+	urls := []string{raw}
 	if *storeURL == "" {
 		urls = []string{"file://" + filepath.ToSlash(t.TempDir())}
 	}
