@@ -79,6 +79,9 @@ func TestRunLogsEveryBackend(t *testing.T) {
 				run, _ := dr.Cache().LastRunID(ctx)
 				runs = append(runs, run)
 				events = append(events, dr.Cache().Events(slog.LevelDebug, run))
+				if evs, err := dr.Cache().RunLog(ctx, run); err != nil || len(evs) != len(events[len(events)-1]) {
+					t.Fatalf("Cache.RunLog: %d events, %v; want %d", len(evs), err, len(events[len(events)-1]))
+				}
 				if err := dr.Close(); err != nil {
 					t.Fatal(err)
 				}

@@ -51,16 +51,19 @@
 //	import _ "github.com/flowcache/flowcache/view/svg"
 //
 // It is kept out of this package because go-graphviz compiles its module
-// when a program starts (about 1 s the first time, ~0.1 s once its
-// compilation cache in os.TempDir() is warm), a cost only programs that
-// draw should pay. WriteFile picks the format from the file's extension
-// (.dot, .gv, .svg); other renderers can be added with RegisterFormat.
+// when a program starts (0.5–1.2 s the first time on the 2-core
+// development machine, ~0.05 s once its compilation cache in os.TempDir()
+// is warm), a cost only programs that draw should pay. WriteFile picks the
+// format from the file's extension (.dot, .gv, .svg); other renderers can
+// be added with RegisterFormat.
 //
 // Measured on the 2-core development machine (go test -bench . ./view/):
-// building the graph and writing DOT takes about 5 ms for a chain of 1000
-// nodes and 3 ms for a fan-out of 1000 tasks (drawn grouped); rendering SVG
-// takes 0.15–0.45 s for the 1000-node chain, 7 ms for the grouped fan-out
-// and 0.2 s for a fan-out of 100 tasks drawn one node per task.
+// building the graph from the records and writing DOT takes 4–5 ms for a
+// chain of 1000 nodes (writing the DOT alone, 1 ms) and 2–3 ms for a
+// fan-out of 1000 tasks drawn grouped; rendering SVG takes 0.11–0.12 s for
+// the 1000-node chain (up to 0.45 s with the machine busy), 2 ms for the
+// grouped fan-out and 0.08–0.1 s for a fan-out of 100 tasks drawn one node
+// per task.
 package view
 
 //go:generate go run ./internal/readmepicture -root .. -out ../docs/run.svg -fanout ../docs/fanout.svg

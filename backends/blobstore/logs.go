@@ -17,17 +17,6 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Run logs (core.LogStore)
-//
-// A Store keeps the event log of each run written with core.WithRunLogs
-// (driver.LogToFile("")) as one object, <log prefix><run id>.jsonl, beside the
-// results (see LogPrefix). A bucket cannot append to an object, so a run's
-// events go, as they happen, to a spool file in os.TempDir(), which is
-// uploaded whole: at the run's flush points when LogUploadInterval has passed
-// since the last upload, and when the run ends. Any process can then read
-// the log of any run from the bucket. A process that crashes leaves the log
-// as last uploaded (and its spool file behind in the temporary directory).
-
 // LogUploadInterval is the least time between two uploads of a run's log at
 // flush points: every upload sends the whole log, so uploading at every
 // flush (every second by default) would cost a long run's log size many
@@ -72,8 +61,15 @@ func (s *Store) logKey(op string, run core.RunID) (string, error) {
 	return key, nil
 }
 
-// OpenLog returns a writer spooling the log of run to a temporary file and
-// uploading it as the object LogKey(run) (see the section above).
+// OpenLog returns a writer for the event log of run (core.LogStore, used by
+// core.WithRunLogs and driver.LogToFile("")). The log is one object,
+// LogKey(run), beside the results (see LogPrefix). A bucket cannot append
+// to an object, so the events go, as they happen, to a spool file in
+// os.TempDir(), which is uploaded whole: at the run's flush points once
+// LogUploadInterval has passed since the last upload, and when the run
+// ends (Close). Any process can then read the log of any run from the
+// bucket (ReadLog, core.ReadRunLog). A process that crashes leaves the log
+// as last uploaded, and its spool file behind.
 func (s *Store) OpenLog(ctx context.Context, run core.RunID) (core.LogWriter, error) {
 	op := "open log of run " + string(run)
 	key, err := s.logKey(op, run)

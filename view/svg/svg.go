@@ -7,9 +7,9 @@
 //	import _ "github.com/flowcache/flowcache/view/svg"
 //
 // It is a package of its own because of its cost at start: go-graphviz
-// compiles its WebAssembly module when the program starts (about 1 s the
-// first time on a 2-core machine, then ~0.1 s from the compilation cache it
-// keeps in os.TempDir()/go-graphviz), so only programs that draw should
+// compiles its WebAssembly module when the program starts (0.5–1.2 s the
+// first time on a 2-core machine, then ~0.05 s from the compilation cache
+// it keeps in os.TempDir()/go-graphviz), so only programs that draw should
 // import it. A graph then takes milliseconds (see the view package doc for
 // figures).
 package svg
