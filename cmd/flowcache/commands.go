@@ -136,6 +136,7 @@ so ages are known to within an hour.`,
 			},
 			run: cmdEvict,
 		},
+		drawCommand,
 	}
 	commandChecks["evict"] = func(o *opts) error {
 		_, err := evictPolicy(o)

@@ -9,6 +9,7 @@
 //	flowcache size                       # entries, results, bytes
 //	flowcache verify                     # read every result to its end (checksums)
 //	flowcache evict --max-size 10GB --gc # least recently used first
+//	flowcache draw last -o run.svg       # the run's dataflow, retrieved nodes outlined
 //
 // The cache is the one --cache names (a directory or a store URL), else
 // $FLOWCACHE_URL, else ./.flowcache, as for the driver. Every command prints
@@ -92,6 +93,12 @@ type opts struct {
 	limit    int
 	progress string
 	verbose  bool
+
+	out         string
+	format      string
+	topToBottom bool
+	maxTasks    int
+	noTimings   bool
 
 	maxSize    string
 	maxEntries int
@@ -297,6 +304,7 @@ examples:
   flowcache verify
   flowcache evict --older-than 30d --gc --dry-run
   flowcache evict --max-size 10GB
+  flowcache draw last -o run.svg
 
 exit codes:
   0  success
