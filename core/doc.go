@@ -63,8 +63,12 @@
 // their doc comments; package conformance holds the suites every store
 // passes. Optional interfaces add capabilities: EntryWalker (list
 // entries), Preloader (read a run's entries in one request), ResultFlusher
-// (buffered result writes), LogStore (keep each run's event log). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
-// ErrInvalid or ErrUnsupportedType; test them with errors.Is.
+// (buffered result writes), LogStore (keep each run's event log), and for
+// inspection and eviction (package inspect) ResultWalker (list results with
+// their sizes and times), EntryRemover and ResultRemover (delete many at
+// once, entries only if unchanged since listed). Errors wrap ErrNotFound,
+// ErrCorrupt, ErrClosed, ErrInvalid or ErrUnsupportedType; test them with
+// errors.Is.
 //
 // # Stores by URL
 //
