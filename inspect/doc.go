@@ -69,7 +69,7 @@
 // Deletion is also guarded against the time between listing and deleting:
 // an entry is deleted only if it still maps to the same result and was
 // neither stored nor used since it was listed (core.EntryRemover does that
-// atomically in the local and in-memory stores); and the entries are listed
+// atomically in the local, in-memory and document-database stores); and the entries are listed
 // again just before results are deleted, so that a result an entry pointed
 // to meanwhile (a run whose Put found the result already stored) is kept.
 //

@@ -45,14 +45,17 @@ type Policy struct {
 	DryRun bool
 }
 
+// EvictReason says why an entry or a result is evicted.
+type EvictReason string
+
 // The reasons an entry or a result is evicted.
 const (
-	ReasonOlderThan     = "older_than"     // entry not used for Policy.OlderThan
-	ReasonMaxEntries    = "max_entries"    // entry beyond Policy.MaxEntries, least recently used first
-	ReasonMaxSize       = "max_size"       // entry evicted to bring the results under Policy.MaxSize
-	ReasonDangling      = "dangling"       // entry whose result is not stored (GC)
-	ReasonUnreferenced  = "unreferenced"   // result no entry points to (GC, or MaxSize)
-	ReasonLastReference = "last_reference" // result whose last entry was evicted
+	EvictOlderThan     EvictReason = "older_than"     // entry not used for Policy.OlderThan
+	EvictMaxEntries    EvictReason = "max_entries"    // entry beyond Policy.MaxEntries, least recently used first
+	EvictMaxSize       EvictReason = "max_size"       // entry evicted to bring the results under Policy.MaxSize
+	EvictDangling      EvictReason = "dangling"       // entry whose result is not stored (GC)
+	EvictUnreferenced  EvictReason = "unreferenced"   // result no entry points to (GC, or MaxSize)
+	EvictLastReference EvictReason = "last_reference" // result whose last entry was evicted
 )
 
 // EvictedEntry is an entry Evict deleted (or would delete, in a dry run).
@@ -63,15 +66,15 @@ type EvictedEntry struct {
 	Format      string           `json:"format"`
 	Created     time.Time        `json:"created"`
 	LastUsed    time.Time        `json:"last_used"`
-	Reason      string           `json:"reason"`
+	Reason      EvictReason      `json:"reason"`
 }
 
 // EvictedResult is a result Evict deleted (or would delete).
 type EvictedResult struct {
-	Result  string    `json:"result"`
-	Size    int64     `json:"size"`
-	Created time.Time `json:"created,omitzero"`
-	Reason  string    `json:"reason"`
+	Result  string      `json:"result"`
+	Size    int64       `json:"size"`
+	Created time.Time   `json:"created,omitzero"`
+	Reason  EvictReason `json:"reason"`
 }
 
 // Totals counts entries, results and their bytes.
@@ -189,12 +192,12 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 
 type plannedEntry struct {
 	entry  core.Entry
-	reason string
+	reason EvictReason
 }
 
 type plannedResult struct {
 	info   core.ResultInfo
-	reason string
+	reason EvictReason
 }
 
 type evictPlan struct {
@@ -237,7 +240,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 	for _, r := range s.results {
 		bytes += r.Size
 	}
-	evictEntry := func(e core.Entry, id core.KeyID, reason string) {
+	evictEntry := func(e core.Entry, id core.KeyID, reason EvictReason) {
 		gone[id] = true
 		pl.entries = append(pl.entries, plannedEntry{e, reason})
 		rid := entryResult(e)
@@ -254,11 +257,11 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			return
 		}
 		goneRes[rid] = true
-		pl.results = append(pl.results, plannedResult{r, ReasonLastReference})
+		pl.results = append(pl.results, plannedResult{r, EvictLastReference})
 		bytes -= r.Size
 	}
 	// select offers an entry to a policy: it is evicted unless protected.
-	selectEntry := func(e core.Entry, reason string) bool {
+	selectEntry := func(e core.Entry, reason EvictReason) bool {
 		id := e.ID()
 		if gone[id] {
 			return false
@@ -299,14 +302,14 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			return
 		}
 		goneRes[r.ID] = true
-		pl.results = append(pl.results, plannedResult{r, ReasonUnreferenced})
+		pl.results = append(pl.results, plannedResult{r, EvictUnreferenced})
 		bytes -= r.Size
 	}
 
 	if p.GC {
 		for _, e := range lru {
 			if _, ok := s.results[entryResult(e)]; !ok {
-				selectEntry(e, ReasonDangling)
+				selectEntry(e, EvictDangling)
 			}
 		}
 		for _, r := range orphans {
@@ -316,7 +319,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 	if p.OlderThan > 0 {
 		for _, e := range lru {
 			if now.Sub(e.LastUsed) >= p.OlderThan {
-				selectEntry(e, ReasonOlderThan)
+				selectEntry(e, EvictOlderThan)
 			}
 		}
 	}
@@ -326,7 +329,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			if left <= p.MaxEntries {
 				break
 			}
-			if selectEntry(e, ReasonMaxEntries) {
+			if selectEntry(e, EvictMaxEntries) {
 				left--
 			}
 		}
@@ -342,7 +345,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			if bytes <= p.MaxSize {
 				break
 			}
-			selectEntry(e, ReasonMaxSize)
+			selectEntry(e, EvictMaxSize)
 		}
 	}
 	return pl

@@ -110,7 +110,7 @@ func TestEvictOlderThan(t *testing.T) {
 		t.Fatalf("evicted %v, want old1 and old2", got)
 	}
 	for _, e := range rep.Entries {
-		if e.Reason != inspect.ReasonOlderThan {
+		if e.Reason != inspect.EvictOlderThan {
 			t.Errorf("entry of %s: reason %s", e.Node, e.Reason)
 		}
 	}
@@ -220,10 +220,10 @@ func TestEvictGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []inspect.EvictReport{dry, rep} {
-		if len(r.Entries) != 1 || r.Entries[0].Node != "old2" || r.Entries[0].Reason != inspect.ReasonDangling {
+		if len(r.Entries) != 1 || r.Entries[0].Node != "old2" || r.Entries[0].Reason != inspect.EvictDangling {
 			t.Errorf("dry run %v: entries %+v, want old2's dangling entry", r.DryRun, r.Entries)
 		}
-		if len(r.Results) != 1 || r.Results[0].Result != midResult.String() || r.Results[0].Reason != inspect.ReasonUnreferenced {
+		if len(r.Results) != 1 || r.Results[0].Result != midResult.String() || r.Results[0].Reason != inspect.EvictUnreferenced {
 			t.Errorf("dry run %v: results %+v, want mid's unreferenced result", r.DryRun, r.Results)
 		}
 	}
@@ -306,7 +306,7 @@ func TestEvictSharedResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Entries) != 1 || len(rep.Results) != 1 || rep.Results[0].Reason != inspect.ReasonLastReference {
+	if len(rep.Entries) != 1 || len(rep.Results) != 1 || rep.Results[0].Reason != inspect.EvictLastReference {
 		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result", rep)
 	}
 }
