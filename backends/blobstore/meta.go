@@ -843,3 +843,94 @@ func (m *Metadata) Close() error {
 	}
 	return closeBucket(m.bucket)
 }
+
+var _ core.EntryRemover = (*Metadata)(nil)
+
+// RemoveEntries deletes the entries that are still as they were read (same
+// data version and format, not stored or used since): the preload
+// snapshots first, then, node by node, the entries from the node's index
+// and their objects, many requests at once. A bucket has no conditional
+// delete, so a run that stores or uses an entry between the check and the
+// delete can lose it; that costs that run's successor an execution, never
+// a wrong value.
+func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
+	if err := m.checkOpen("remove entries"); err != nil {
+		return nil, err
+	}
+	wrap := func(err error) error { return fmt.Errorf("bucket metadata: remove entries: %w", err) }
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if err := m.dropSnapshots(ctx); err != nil {
+		return nil, wrap(err)
+	}
+	// Read what is stored now.
+	current := make([]core.Entry, len(entries))
+	g, gctx := m.group(ctx)
+	for i, want := range entries {
+		g.Go(func() error {
+			e, err := m.Get(gctx, want.ID())
+			if errors.Is(err, core.ErrNotFound) {
+				return nil
+			}
+			current[i] = e
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, wrap(err)
+	}
+	byNode := map[string][]core.KeyID{}
+	for i, want := range entries {
+		cur := current[i]
+		if cur.Key.Node == "" || cur.DataVersion != want.DataVersion || cur.Format != want.Format ||
+			cur.Created.After(want.Created) || cur.LastUsed.After(want.LastUsed) {
+			continue
+		}
+		byNode[cur.Key.Node] = append(byNode[cur.Key.Node], want.ID())
+	}
+	var (
+		mu      sync.Mutex
+		removed []core.KeyID
+	)
+	g, gctx = m.group(ctx)
+	for node, ids := range byNode {
+		g.Go(func() error {
+			s := m.stripe(node)
+			m.stripes[s].Lock()
+			ix, err := m.readIndex(gctx, node)
+			if err == nil {
+				for _, id := range ids {
+					delete(ix, id)
+				}
+				if len(ix) == 0 {
+					err = m.remove(gctx, m.indexName(node))
+				} else {
+					err = m.write(gctx, m.indexName(node), encodeIndex(ix), false)
+				}
+			}
+			m.stripes[s].Unlock()
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if err := errors.Join(m.remove(gctx, m.entryName(id)), m.remove(gctx, m.usedName(id))); err != nil {
+					return err
+				}
+			}
+			mu.Lock()
+			removed = append(removed, ids...)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return removed, wrap(err)
+	}
+	m.mu.Lock()
+	for _, id := range removed {
+		delete(m.nodeOf, id)
+	}
+	m.mu.Unlock()
+	return removed, nil
+}

@@ -131,3 +131,39 @@ func TestMetadataSharedBucket(t *testing.T) {
 		t.Errorf("a deleted entry is still preloaded by the other store: %v", pre)
 	}
 }
+
+// TestRemoveEntries: only entries unchanged since they were read go, and
+// neither Get nor Preload finds them afterwards.
+func TestRemoveEntries(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	m := blobstore.NewMetadata(bucket, "m/")
+	t0 := time.Unix(1000, 0)
+	ka, kb, kc := core.NewCacheKey("a", "c", nil), core.NewCacheKey("b", "c", nil), core.NewCacheKey("a", "c2", nil)
+	if err := m.Write(ctx, core.Batch{Run: "r", Now: t0, Entries: []core.Entry{
+		{Key: ka, DataVersion: "va", Format: "gob"}, {Key: kb, DataVersion: "vb", Format: "gob"}, {Key: kc, DataVersion: "vc", Format: "gob"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[core.KeyID]core.Entry{}
+	m.WalkEntries(ctx, func(e core.Entry) error { listed[e.ID()] = e; return nil })
+	if _, err := m.Preload(ctx, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	// b is used after the listing: it must stay.
+	if err := m.Write(ctx, core.Batch{Run: "r2", Now: t0.Add(2 * time.Hour), Hits: []core.KeyID{kb.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := m.RemoveEntries(ctx, []core.Entry{listed[ka.ID()], listed[kb.ID()]})
+	if err != nil || len(removed) != 1 || removed[0] != ka.ID() {
+		t.Fatalf("RemoveEntries = %v, %v; want only a's key", removed, err)
+	}
+	if _, err := m.Get(ctx, ka.ID()); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("removed entry still found: %v", err)
+	}
+	pre, err := m.Preload(ctx, []string{"a", "b"})
+	if err != nil || len(pre) != 2 || pre[kb.ID()].DataVersion != "vb" || pre[kc.ID()].DataVersion != "vc" {
+		t.Errorf("Preload after removal = %v, %v; want b and a's other key", pre, err)
+	}
+}
