@@ -27,6 +27,11 @@
 //	MONGO_SERVER_URL                  mongodb://127.0.0.1:27017/ (FerretDB)
 //	FLOWCACHE_TEST_DYNAMODB_ENDPOINT  http://127.0.0.1:4567 (dynalite)
 //	FIRESTORE_EMULATOR_HOST           127.0.0.1:8086 (only when the emulator jar exists)
+//	FLOWCACHE_SERVERS_INSTANCE        a new id each time scripts/servers starts servers
+//
+// Every helper reads FLOWCACHE_SERVERS_INSTANCE: go test keys its cached results
+// on the environment variables a test read, so a result is not reused once the
+// servers it ran against were stopped and started again (or never were).
 package servertest
 
 import (
@@ -88,9 +93,10 @@ func needEnv(t testing.TB, server, name string) string {
 // needDial checks that something accepts TCP connections at hostport.
 func needDial(t testing.TB, server, hostport, from string) {
 	t.Helper()
+	instance := os.Getenv("FLOWCACHE_SERVERS_INSTANCE") // read for go test's cache key; see the package doc
 	c, err := net.DialTimeout("tcp", hostport, DialTimeout)
 	if err != nil {
-		unavailable(t, server, fmt.Sprintf("nothing answers at %s (from %s): %v", hostport, from, err))
+		unavailable(t, server, fmt.Sprintf("nothing answers at %s (from %s; servers instance %q): %v", hostport, from, instance, err))
 		return
 	}
 	c.Close()
