@@ -193,26 +193,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 // prefix) are skipped. Walk stops at the first error fn returns and returns
 // it. Results written or deleted during the walk may or may not be seen.
 func (s *Store) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
-	if s.closed.Load() {
-		return fmt.Errorf("blobstore: walk: %w", core.ErrClosed)
-	}
-	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("blobstore: walk under %q: %w", s.prefix, err)
-		}
-		id, ok := s.parseKey(obj.Key)
-		if obj.IsDir || !ok {
-			continue
-		}
-		if err := fn(id, obj.Size); err != nil {
-			return err
-		}
-	}
+	return s.WalkResults(ctx, func(r core.ResultInfo) error { return fn(r.ID, r.Size) })
 }
 
 // Close marks the store closed and closes the bucket if the store owns it
