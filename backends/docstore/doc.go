@@ -14,7 +14,7 @@
 //	file:///var/cache/flow?metadata=mongo%3A%2F%2Fci%2Fflowcache
 //
 // (url.QueryEscape("dynamodb://flowcache?region=eu-west-1"); a plain path
-// cannot carry parameters, write file:///path). Open opens a metadata URL
+// takes the parameter too: ./cache?metadata=...). Open opens a metadata URL
 // alone; New makes a Store on a collection opened some other way.
 //
 // # URLs and their parameters
