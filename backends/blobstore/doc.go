@@ -120,8 +120,9 @@
 // Preload snapshots. Preload(nodes) reads one object, the snapshot of that
 // set of nodes: a warm run of a 1000-node pipeline costs a handful of
 // requests in all, not one per node. When there is no snapshot yet, Preload
-// reads each node's index (one request a node, 32 at a time by default,
-// WithConcurrency) and writes the snapshot. Every store that preloaded a
+// lists the node indexes (a request per thousand) and reads those of its
+// nodes that exist (32 at a time by default, WithConcurrency), then writes
+// the snapshot. Every store that preloaded a
 // snapshot keeps it up to date with what it writes (one more object write
 // per batch). Entries written by runs of another set of nodes reach a
 // snapshot the next time a run of its set needs them: that run misses, runs

@@ -494,9 +494,17 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
 	if snap == nil {
+		exists, err := m.existingIndexes(ctx, len(nodes))
+		if err != nil {
+			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
+		}
 		indexes := make([]map[core.KeyID]indexEntry, len(nodes))
 		g, gctx := m.group(ctx)
 		for i, node := range nodes {
+			if exists != nil && !exists[m.indexName(node)] {
+				indexes[i] = map[core.KeyID]indexEntry{}
+				continue
+			}
 			g.Go(func() (err error) {
 				indexes[i], err = m.readIndex(gctx, node)
 				return err
@@ -533,6 +541,30 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 	m.snapName, m.snapNodes, m.snap = name, set, snap
 	m.snapMu.Unlock()
 	return out, nil
+}
+
+// existingIndexes lists the node indexes in the bucket (a thousand names a
+// request), so that a Preload without a snapshot reads only the indexes
+// that exist: the first run of a new pipeline would otherwise send a read
+// per node to learn that there is nothing. It gives up, returning nil (read
+// every index), when the bucket holds more than 20 indexes per node asked
+// for: listing them all would cost more than reading the few needed.
+func (m *Metadata) existingIndexes(ctx context.Context, nodes int) (map[string]bool, error) {
+	limit := 20 * max(nodes, 50)
+	exists := map[string]bool{}
+	it := m.bucket.List(&blob.ListOptions{Prefix: m.prefix + "nodes/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return exists, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if exists[obj.Key] = true; len(exists) > limit {
+			return nil, nil
+		}
+	}
 }
 
 // snapshotName names the preload snapshot of a sorted set of nodes.

@@ -3,6 +3,7 @@ package blobstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,46 @@ func TestRemoveEntries(t *testing.T) {
 	pre, err := m.Preload(ctx, []string{"a", "b"})
 	if err != nil || len(pre) != 2 || pre[kb.ID()].DataVersion != "vb" || pre[kc.ID()].DataVersion != "vc" {
 		t.Errorf("Preload after removal = %v, %v; want b and a's other key", pre, err)
+	}
+}
+
+// TestPreloadManyIndexes: a Preload without a snapshot lists the node
+// indexes to skip the missing ones, and reads them one by one when the
+// bucket holds too many to list; both give the same entries.
+func TestPreloadManyIndexes(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	m := blobstore.NewMetadata(bucket, "m/")
+	var b core.Batch
+	for i := range 1100 {
+		b.Entries = append(b.Entries, core.Entry{Key: core.NewCacheKey(fmt.Sprint("n", i), "c", nil), DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: "gob"})
+	}
+	if err := m.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// 61 nodes: the 1100 indexes are listed (limit 20 per node); 4 nodes:
+	// too many to list (limit 1000), each read.
+	listed := []string{"absent"}
+	for i := range 60 {
+		listed = append(listed, fmt.Sprint("n", 1040+i))
+	}
+	for _, nodes := range [][]string{listed, {"n3", "absent", "n5", "n1099"}} {
+		fresh := blobstore.NewMetadata(bucket, "m/")
+		pre, err := fresh.Preload(ctx, nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pre) != len(nodes)-1 {
+			t.Errorf("Preload(%v) = %d entries, want %d", nodes, len(pre), len(nodes)-1)
+		}
+		for _, n := range nodes {
+			if n == "absent" {
+				continue
+			}
+			if e, ok := pre[core.NewCacheKey(n, "c", nil).ID()]; !ok || string(e.DataVersion) != "v"+n[1:] {
+				t.Errorf("Preload(%v): %s = %+v", nodes, n, e)
+			}
+		}
 	}
 }
