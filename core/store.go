@@ -136,8 +136,9 @@ type MetadataStore interface {
 type ResultStore interface {
 	// Put stores the bytes written by write under id. If write returns an
 	// error or ctx is cancelled, nothing is stored. If a result for id
-	// already exists, Put may return without calling write. Put returns the
-	// number of bytes write wrote (0 when it was not called).
+	// already exists, Put leaves it as it is and returns 0, with or without
+	// calling write (a store may find out only when it stores). Otherwise
+	// Put returns the number of bytes write wrote.
 	Put(ctx context.Context, id ResultID, write func(io.Writer) error) (int64, error)
 	// Get opens the result stored under id. It returns an error wrapping
 	// ErrNotFound when there is none. The reader verifies the bytes as they

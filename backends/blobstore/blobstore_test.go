@@ -375,10 +375,10 @@ func TestDriverPanicInClose(t *testing.T) {
 	if _, err := s.Put(ctx, id, write); err == nil || !strings.Contains(err.Error(), "panicked") {
 		t.Errorf("Put with a panicking driver = %v, want an error", err)
 	}
-	// Refused because another writer stored it: success.
+	// Refused because it was stored already: success, nothing written.
 	s = blobstore.New(blob.NewBucket(&panicBucket{exists: true}))
-	if n, err := s.Put(ctx, id, write); err != nil || n != 4 {
-		t.Errorf("Put refused because the result exists = %d, %v; want 4, nil", n, err)
+	if n, err := s.Put(ctx, id, write); err != nil || n != 0 {
+		t.Errorf("Put refused because the result exists = %d, %v; want 0, nil", n, err)
 	}
 }
 
@@ -471,5 +471,43 @@ func BenchmarkPutGet(b *testing.B) {
 				rc.Close()
 			}
 		})
+	}
+}
+
+// TestPutExistingLarge: a result already stored is found when the new
+// write outgrows memory (1 MiB): the write is stopped there, not uploaded,
+// and the stored result is left as it was.
+func TestPutExistingLarge(t *testing.T) {
+	ctx := context.Background()
+	s := blobstore.New(memblob.OpenBucket(nil), blobstore.WithOwnedBucket())
+	defer s.Close()
+	id := core.ResultID{Version: version("large"), Format: "raw"}
+	chunk := bytes.Repeat([]byte{7}, 64<<10)
+	writeN := func(total int, sent *int) func(io.Writer) error {
+		return func(w io.Writer) error {
+			for *sent < total {
+				if _, err := w.Write(chunk); err != nil {
+					return err
+				}
+				*sent += len(chunk)
+			}
+			return nil
+		}
+	}
+	var first int
+	if n, err := s.Put(ctx, id, writeN(3<<20, &first)); err != nil || n != 3<<20 {
+		t.Fatalf("first Put = %d, %v", n, err)
+	}
+	var second int
+	n, err := s.Put(ctx, id, writeN(3<<20, &second))
+	if err != nil || n != 0 {
+		t.Fatalf("Put of a stored large result = %d, %v; want 0, nil", n, err)
+	}
+	if second > 1<<20+len(chunk) {
+		t.Errorf("the write went on to %d bytes after the result was found stored", second)
+	}
+	got, err := read(s, id)
+	if err != nil || len(got) != 3<<20 {
+		t.Errorf("stored result after the second Put: %d bytes, %v", len(got), err)
 	}
 }

@@ -70,15 +70,18 @@
 //
 // # Writes
 //
-// Put is content-addressed and write-once: it first checks whether the
-// object exists and then returns without calling write; otherwise it streams
-// header, payload and trailer into a blob writer opened with
-// WriterOptions.IfNotExist, hashing as it goes (the payload is never held in
-// memory as a whole; S3, GCS and Azure writers upload large results in
-// parts). If write fails, panics, or ctx is cancelled, the blob write is
-// aborted by cancelling the writer's context before closing it, so nothing
-// is stored. If another writer stored the same id first (IfNotExist is
-// refused with FailedPrecondition), Put succeeds: both wrote the same
+// Put is content-addressed and write-once. It streams header, payload and
+// trailer, hashing as it goes, and holds the first MiB in memory: a result
+// that fits is uploaded in one request with WriterOptions.IfNotExist and no
+// existence check first (one request instead of two per small result); a
+// larger one is checked for existence when it outgrows memory (write is then
+// stopped if it is stored) and otherwise streamed into a blob writer opened
+// with IfNotExist (the payload is never held in memory as a whole; S3, GCS
+// and Azure writers upload large results in parts). If write fails, panics,
+// or ctx is cancelled, the blob write is aborted by cancelling the writer's
+// context before closing it, so nothing is stored. If the result was stored
+// before, or by another writer meanwhile (IfNotExist is refused with
+// FailedPrecondition), Put returns 0 and no error: both wrote the same
 // content. A panic inside a driver's writer Close (gocloud.dev v0.47.0
 // azureblob panics when an upload is refused) is recovered and turned into
 // an error, or into success when the object exists afterwards.
@@ -130,10 +133,11 @@
 // entry. Delete removes every snapshot, so a deleted entry is never
 // preloaded again.
 //
-// Requests. A cold node costs its result (an existence check and an
-// upload), its lookup (the entry and its last-used time, read at once), its
-// entry, and the read and write of its node's index (once per batch for
-// every node in it); a run's records are one object per batch of up to 256.
+// Requests. A cold node costs the upload of its result (one conditional
+// request under 1 MiB; an existence check first above that), its entry, and
+// the read and write of its node's index (once per batch for every node in
+// it); a lookup the preload cannot answer reads the entry and its last-used
+// time at once; a run's records are one object per batch of up to 256.
 //
 // Atomicity. A batch is validated before anything is written (an invalid
 // batch writes nothing) and written entries first, indexes next, records

@@ -213,53 +213,49 @@ func (s *Store) Close() error {
 // piece would be a system call on fileblob.
 var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
 
+// smallResult is how many bytes of a result Put holds in memory before it
+// opens the blob writer: a result that fits is uploaded in one request,
+// conditional on the object not existing, without asking first whether it
+// exists.
+const smallResult = 1 << 20
+
 // Put stores the bytes write writes under id (see the package doc for the
 // protocol). It returns the number of payload bytes write wrote, 0 when the
-// result already existed and write was not called.
+// result already existed (write may then not have been called).
 func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (n int64, err error) {
 	if err := s.check("put", id); err != nil {
 		return 0, err
 	}
-	key := s.Key(id)
-	exists, err := s.bucket.Exists(ctx, key)
-	if err != nil {
-		return 0, wrapErr("put", id, err)
-	}
-	if exists {
-		return 0, nil
-	}
-
 	// Cancelling wctx before Close is how a blob write is aborted.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wopts := &blob.WriterOptions{IfNotExist: true, ContentType: "application/octet-stream"}
-	var file *os.File
+	lw := &lazyWriter{s: s, ctx: wctx, cancel: cancel, key: s.Key(id), limit: smallResult}
+	lw.opts = &blob.WriterOptions{IfNotExist: true, ContentType: "application/octet-stream"}
 	if s.fsync {
-		wopts.BeforeWrite = func(as func(any) bool) error {
-			as(&file) // fileblob exposes its temporary *os.File; others do not
+		lw.opts.BeforeWrite = func(as func(any) bool) error {
+			as(&lw.file) // fileblob exposes its temporary *os.File; others do not
 			return nil
 		}
-	}
-	bw, err := s.bucket.NewWriter(wctx, key, wopts)
-	if err != nil {
-		return 0, wrapErr("put", id, err)
 	}
 	closed := false
 	defer func() {
 		if !closed { // write panicked: abort, and let the panic go on
 			cancel()
-			_ = closeWriter(bw)
+			lw.abort()
 		}
 	}()
 	abort := func(err error) (int64, error) {
 		closed = true
 		cancel()
-		_ = closeWriter(bw)
+		lw.abort()
+		if lw.exists {
+			return 0, nil // found stored once the result outgrew memory
+		}
 		return 0, wrapErr("put", id, err)
 	}
 
 	buf := bufPool.Get().(*bufio.Writer)
-	buf.Reset(bw)
+	buf.Reset(lw)
 	defer func() {
 		buf.Reset(io.Discard)
 		bufPool.Put(buf)
@@ -289,24 +285,105 @@ func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer)
 	if err := buf.Flush(); err != nil {
 		return abort(err)
 	}
-	if file != nil {
-		if err := file.Sync(); err != nil {
-			return abort(err)
-		}
-	}
 	closed = true
-	err = closeWriter(bw)
+	err = lw.close()
 	switch {
 	case err == nil:
 		return n, nil
 	case gcerrors.Code(err) == gcerrors.FailedPrecondition:
-		// IfNotExist refused: another writer stored this id first. The
-		// result is content-addressed, so it holds the same content.
-		return n, nil
+		// IfNotExist refused: the result was stored before, or by another
+		// writer meanwhile. It is content-addressed: the same content.
+		return 0, nil
 	case errors.Is(err, errWriterPanic):
-		if ok, xerr := s.bucket.Exists(ctx, key); xerr == nil && ok {
-			return n, nil
+		// The driver panics only when the service refused the upload; if
+		// the object is there, it was stored before (as IfNotExist says).
+		if ok, xerr := s.bucket.Exists(ctx, lw.key); xerr == nil && ok {
+			return 0, nil
 		}
 	}
 	return 0, wrapErr("put", id, err)
+}
+
+// errStored stops a write whose result turned out to be stored already.
+var errStored = errors.New("blobstore: result already stored")
+
+// lazyWriter holds the first limit bytes of an object in memory and opens
+// the blob writer only when the object outgrows them (after checking that
+// the object does not exist, so a large result already stored is not
+// uploaded again) or when it is closed (a small object: one conditional
+// upload, no existence check).
+type lazyWriter struct {
+	s      *Store
+	ctx    context.Context
+	cancel context.CancelFunc // aborts the blob write
+	key    string
+	opts   *blob.WriterOptions
+	limit  int
+	mem    []byte
+	bw     *blob.Writer
+	file   *os.File // fileblob's temporary file, with WithFileSync
+	exists bool     // the object was found stored when it outgrew memory
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if l.bw == nil {
+		if len(l.mem)+len(p) <= l.limit {
+			l.mem = append(l.mem, p...)
+			return len(p), nil
+		}
+		ok, err := l.s.bucket.Exists(l.ctx, l.key)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			l.exists = true
+			return 0, errStored
+		}
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+	}
+	return l.bw.Write(p)
+}
+
+// open opens the blob writer and hands it what memory holds. (The drivers'
+// default part sizes, 5 MiB and more, exceed smallResult: a small object
+// goes in one request.)
+func (l *lazyWriter) open() error {
+	bw, err := l.s.bucket.NewWriter(l.ctx, l.key, l.opts)
+	if err != nil {
+		return err
+	}
+	l.bw = bw
+	_, err = bw.Write(l.mem)
+	l.mem = nil
+	return err
+}
+
+// close finishes the object: uploads it if it is still in memory, syncs
+// fileblob's file when asked, and closes the writer.
+func (l *lazyWriter) close() error {
+	if l.bw == nil {
+		if err := l.open(); err != nil {
+			l.cancel()
+			l.abort()
+			return err
+		}
+	}
+	if l.file != nil && l.s.fsync {
+		if err := l.file.Sync(); err != nil {
+			l.cancel()
+			l.abort()
+			return err
+		}
+	}
+	return closeWriter(l.bw)
+}
+
+// abort closes an open writer whose context is cancelled, so nothing is
+// stored.
+func (l *lazyWriter) abort() {
+	if l.bw != nil {
+		_ = closeWriter(l.bw)
+	}
 }
