@@ -526,11 +526,15 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 	}
 	var errs []error
 	if cfg != nil {
+		// The code versions are computed while the store opens and the
+		// entries of the cacheable nodes are read (the first Execute uses
+		// them if they are fresh).
+		versions := make(chan []error, 1)
+		go func() { versions <- d.computeCodeVersions() }()
 		if err := d.openCache(cfg); err != nil {
+			<-versions
 			return err
 		}
-		// Read the entries of the cacheable nodes while the code versions
-		// are computed; the first Execute uses them if they are fresh.
 		var names []string
 		for _, name := range d.order {
 			if b := behaviors[name]; (b == core.Default || b == core.Unset) && !d.nodes[name].expand() {
@@ -538,7 +542,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 			}
 		}
 		d.prefetch.Store(d.cache.Prefetch(context.Background(), names))
-		errs = d.computeCodeVersions()
+		errs = <-versions
 	}
 	for _, name := range d.order {
 		n := d.nodes[name]
