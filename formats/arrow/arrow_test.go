@@ -14,8 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/core/fingerprint"
 	flowarrow "github.com/flowcache/flowcache/formats/arrow"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 )
 
 type Celsius float64
@@ -46,53 +46,20 @@ type Row struct {
 	PInt16 *int16
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func sampleRows() []Row {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
 	return []Row{
 		{ID: 1, I8: -8, I16: -16, I32: -32, I64: math.MinInt64, U: 7, U8: 255, U16: 65535, U32: 1 << 31, U64: math.MaxUint64,
 			F32: 1.5, Temp: Celsius(math.NaN()), OK: true, Name: "héllo", Raw: []byte{0, 1, 2}, At: at,
-			PInt: ptr(42), PF: ptr(math.Inf(-1)), PBool: ptr(false), PStr: ptr(""), PTime: ptr(at.Add(time.Hour)), PU64: ptr(uint64(9)), PInt16: ptr(int16(-1))},
+			PInt: tabletest.Ptr(42), PF: tabletest.Ptr(math.Inf(-1)), PBool: tabletest.Ptr(false), PStr: tabletest.Ptr(""), PTime: tabletest.Ptr(at.Add(time.Hour)), PU64: tabletest.Ptr(uint64(9)), PInt16: tabletest.Ptr(int16(-1))},
 		{ID: 2, Name: "", Raw: []byte{}, Temp: -0.5},
-		{ID: 3, Name: "third\x00ü", Raw: nil, At: time.Unix(0, math.MinInt64).UTC(), PStr: ptr("p"), PTime: ptr(time.Unix(0, math.MaxInt64).UTC())},
+		{ID: 3, Name: "third\x00ü", Raw: nil, At: time.Unix(0, math.MinInt64).UTC(), PStr: tabletest.Ptr("p"), PTime: tabletest.Ptr(time.Unix(0, math.MaxInt64).UTC())},
 	}
-}
-
-func sumOf(t testing.TB, v any) fingerprint.Sum {
-	t.Helper()
-	// Records and tables are fingerprinted by the rules this package
-	// registers in init (fingerprint.RegisterInterface).
-	s, err := fingerprint.Of(v)
-	if err != nil {
-		t.Fatalf("fingerprint %T: %v", v, err)
-	}
-	return s
 }
 
 func roundTrip(t *testing.T, f core.Format, v any, typ reflect.Type) any {
 	t.Helper()
-	if err := f.Check(typ); err != nil {
-		t.Fatalf("Check(%v): %v", typ, err)
-	}
-	var buf bytes.Buffer
-	if err := f.Encode(&buf, v); err != nil {
-		t.Fatalf("Encode(%T): %v", v, err)
-	}
-	got, err := f.Decode(bytes.NewReader(buf.Bytes()), typ)
-	if err != nil {
-		t.Fatalf("Decode(%v): %v", typ, err)
-	}
-	if typ.Kind() == reflect.Interface {
-		if !reflect.TypeOf(got).Implements(typ) {
-			t.Fatalf("decoded a %T, want a %v", got, typ)
-		}
-	} else if reflect.TypeOf(got) != typ {
-		t.Fatalf("decoded a %T, want %v", got, typ)
-	}
-	if a, b := sumOf(t, v), sumOf(t, got); a != b {
-		t.Fatalf("%v: decoded value fingerprints differently:\n%#v\n%#v", typ, v, got)
-	}
+	got, _ := tabletest.RoundTrip(t, f, v, typ)
 	return got
 }
 
@@ -302,7 +269,7 @@ func TestTableRoundTrip(t *testing.T) {
 	defer zero.Release()
 	zeroChunks := array.NewTableFromRecords(rec.Schema(), []arrow.RecordBatch{zero, zero})
 	defer zeroChunks.Release()
-	if sumOf(t, none) != sumOf(t, zeroChunks) {
+	if tabletest.Sum(t, none) != tabletest.Sum(t, zeroChunks) {
 		t.Fatal("empty tables with and without chunks differ")
 	}
 	roundTrip(t, f, none, reflect.TypeFor[arrow.Table]()).(arrow.Table).Release()

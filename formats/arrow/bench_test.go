@@ -3,9 +3,10 @@ package arrow_test
 import (
 	"bytes"
 	"fmt"
-	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"reflect"
 	"testing"
+
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowcache/flowcache/core/fingerprint"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 )
 
 func fromJSON(t testing.TB, dt arrow.DataType, js string) arrow.Array {
@@ -58,7 +59,7 @@ func TestFingerprintSlicingAndChunking(t *testing.T) {
 	}
 	direct := rec(t, testFields, sub...)
 	sliced := full.NewSlice(3, 12)
-	if sumOf(t, direct) != sumOf(t, sliced) {
+	if tabletest.Sum(t, direct) != tabletest.Sum(t, sliced) {
 		t.Fatal("a slice and the same rows built directly differ")
 	}
 	// Rechunked tables, with offsets that are not multiples of 8.
@@ -69,11 +70,11 @@ func TestFingerprintSlicingAndChunking(t *testing.T) {
 			parts = append(parts, full.NewSlice(cuts[i], cuts[i+1]))
 		}
 		tbl := array.NewTableFromRecords(full.Schema(), parts)
-		if sumOf(t, tbl) != sumOf(t, one) {
+		if tabletest.Sum(t, tbl) != tabletest.Sum(t, one) {
 			t.Fatalf("chunks %v: table sums differently", cuts)
 		}
 	}
-	if sumOf(t, one) == sumOf(t, full) {
+	if tabletest.Sum(t, one) == tabletest.Sum(t, full) {
 		t.Fatal("a table and a record sum equal") // different types
 	}
 }
@@ -101,7 +102,7 @@ func splitJSON(js string) []string {
 }
 
 func TestFingerprintDiffers(t *testing.T) {
-	base := sumOf(t, rec(t, testFields, testCols...))
+	base := tabletest.Sum(t, rec(t, testFields, testCols...))
 	change := func(col int, from, to string) []string {
 		c := append([]string{}, testCols...)
 		if !strings.Contains(c[col], from) {
@@ -134,13 +135,13 @@ func TestFingerprintDiffers(t *testing.T) {
 	cases["field metadata"] = rec(t, meta, testCols...)
 	seen := map[fingerprint.Sum]string{base: "base"}
 	for name, r := range cases {
-		s := sumOf(t, r)
+		s := tabletest.Sum(t, r)
 		if prev, dup := seen[s]; dup {
 			t.Errorf("%s sums like %s", name, prev)
 		}
 		seen[s] = name
 	}
-	if base == sumOf(t, rec(t, testFields[:1], `[1, 2, null, 4, 5, 6, 7, 8, 9, 10, 11]`)) {
+	if base == tabletest.Sum(t, rec(t, testFields[:1], `[1, 2, null, 4, 5, 6, 7, 8, 9, 10, 11]`)) {
 		t.Error("fewer columns, same sum")
 	}
 }
@@ -168,15 +169,15 @@ func TestFingerprintCanonical(t *testing.T) {
 	nan2 := math.Float64frombits(0x7ff0000000000001)
 	a := mk([]float64{1, 0, math.NaN(), 4}, []byte{0b1101}, 1)
 	b := mk([]float64{1, 99, nan2, 4}, []byte{0b1101}, 1)
-	if sumOf(t, a) != sumOf(t, b) {
+	if tabletest.Sum(t, a) != tabletest.Sum(t, b) {
 		t.Error("garbage under a null or another NaN changed the sum")
 	}
 	c := mk([]float64{1, 2, 3}, nil, 0)
 	d := mk([]float64{1, 2, 3}, []byte{0b111}, 0)
-	if sumOf(t, c) != sumOf(t, d) {
+	if tabletest.Sum(t, c) != tabletest.Sum(t, d) {
 		t.Error("an all-valid bitmap changed the sum")
 	}
-	if sumOf(t, mk([]float64{math.Copysign(0, -1)}, nil, 0)) != sumOf(t, mk([]float64{0}, nil, 0)) {
+	if tabletest.Sum(t, mk([]float64{math.Copysign(0, -1)}, nil, 0)) != tabletest.Sum(t, mk([]float64{0}, nil, 0)) {
 		t.Error("-0 and +0 differ")
 	}
 	// Booleans with garbage under a null, at an odd offset.
@@ -189,7 +190,7 @@ func TestFingerprintCanonical(t *testing.T) {
 		data := array.NewData(bt, 4, []*memory.Buffer{memory.NewBufferBytes(m), memory.NewBufferBytes(v)}, nil, nulls, off)
 		return array.NewRecordBatch(bs, []arrow.Array{array.MakeFromData(data)}, 4)
 	}
-	if sumOf(t, mkb(0b1001, 0b1101, 0)) != sumOf(t, mkb(0b1011, 0b1101, 5)) {
+	if tabletest.Sum(t, mkb(0b1001, 0b1101, 0)) != tabletest.Sum(t, mkb(0b1011, 0b1101, 5)) {
 		t.Error("boolean garbage under a null or the offset changed the sum")
 	}
 }

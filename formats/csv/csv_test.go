@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/formats/csv"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 )
 
 type Celsius float64
@@ -71,8 +71,6 @@ type Table []Scalars
 
 type Grid [][]string
 
-func ptr[T any](v T) *T { return &v }
-
 var (
 	utc      = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	unnamed  = time.FixedZone("", 5*3600+30*60)
@@ -89,35 +87,8 @@ var tricky = []string{
 // result has the same type and fingerprint. It returns the encoded bytes.
 func roundTrip(t *testing.T, f core.Format, v any) []byte {
 	t.Helper()
-	typ := reflect.TypeOf(v)
-	if err := f.Check(typ); err != nil {
-		t.Fatalf("Check(%v): %v", typ, err)
-	}
-	var buf bytes.Buffer
-	if err := f.Encode(&buf, v); err != nil {
-		t.Fatalf("Encode(%v): %v", typ, err)
-	}
-	data := bytes.Clone(buf.Bytes())
-	got, err := f.Decode(&buf, typ)
-	if err != nil {
-		t.Fatalf("Decode(%v): %v\n%s", typ, err, data)
-	}
-	if reflect.TypeOf(got) != typ {
-		t.Fatalf("Decode returned %T, want %v", got, typ)
-	}
-	if a, b := sum(t, v), sum(t, got); a != b {
-		t.Fatalf("fingerprint changed in a round trip of %v\nstored: %#v\nloaded: %#v\nfile:\n%s", typ, v, got, data)
-	}
+	_, data := tabletest.RoundTrip(t, f, v, reflect.TypeOf(v))
 	return data
-}
-
-func sum(t *testing.T, v any) fingerprint.Sum {
-	t.Helper()
-	s, err := fingerprint.Of(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func TestName(t *testing.T) {
@@ -207,11 +178,11 @@ func TestRoundTripNullable(t *testing.T) {
 	f := csv.New()
 	rows := []Nullable{
 		{},
-		{PB: ptr(false), PI: ptr(0), PU: ptr[uint16](0), PF: ptr(0.0), PF32: ptr[float32](0), PS: ptr(""), PT: ptr(time.Time{}), PC: ptr[Celsius](0)},
-		{PB: ptr(true), PI: ptr(-7), PU: ptr[uint16](9), PF: ptr(math.NaN()), PF32: ptr(float32(math.Inf(1))), PS: ptr("a,\"b\"\n"), PT: ptr(utc), PC: ptr[Celsius](36.6)},
+		{PB: tabletest.Ptr(false), PI: tabletest.Ptr(0), PU: tabletest.Ptr[uint16](0), PF: tabletest.Ptr(0.0), PF32: tabletest.Ptr[float32](0), PS: tabletest.Ptr(""), PT: tabletest.Ptr(time.Time{}), PC: tabletest.Ptr[Celsius](0)},
+		{PB: tabletest.Ptr(true), PI: tabletest.Ptr(-7), PU: tabletest.Ptr[uint16](9), PF: tabletest.Ptr(math.NaN()), PF32: tabletest.Ptr(float32(math.Inf(1))), PS: tabletest.Ptr("a,\"b\"\n"), PT: tabletest.Ptr(utc), PC: tabletest.Ptr[Celsius](36.6)},
 	}
 	for _, s := range tricky {
-		rows = append(rows, Nullable{PS: ptr(s)})
+		rows = append(rows, Nullable{PS: tabletest.Ptr(s)})
 	}
 	data := roundTrip(t, f, rows)
 	lines := strings.Split(string(data), "\n")
@@ -223,7 +194,7 @@ func TestRoundTripNullable(t *testing.T) {
 	}
 
 	// nil and "" stay apart even when the row is a single cell (an empty line).
-	one := []OneNullable{{nil}, {ptr("")}, {nil}, {ptr(" ")}}
+	one := []OneNullable{{nil}, {tabletest.Ptr("")}, {nil}, {tabletest.Ptr(" ")}}
 	data = roundTrip(t, f, one)
 	if string(data) != "P\n\n\"\"\n\n\" \"\r\n" {
 		t.Errorf("single nullable column written as %q", data)
@@ -301,7 +272,7 @@ func TestNamedZones(t *testing.T) {
 		if !got[0].At.Equal(c.at) || got[0].At.Location().String() != c.loc {
 			t.Errorf("%v loaded as %v (zone %q), want the same instant in zone %q", c.at, got[0].At, got[0].At.Location(), c.loc)
 		}
-		if sum(t, got) == sum(t, []T{{c.at}}) {
+		if tabletest.Sum(t, got) == tabletest.Sum(t, []T{{c.at}}) {
 			t.Errorf("%v: fingerprint unchanged; the doc says a named zone changes it", c.at)
 		}
 	}
@@ -402,7 +373,7 @@ func TestReadableByOthers(t *testing.T) {
 		B *int
 		C string
 	}
-	r = stdcsv.NewReader(bytes.NewReader(encode(t, f, []R{{1.5, nil, ""}, {math.Inf(1), ptr(3), "x y"}})))
+	r = stdcsv.NewReader(bytes.NewReader(encode(t, f, []R{{1.5, nil, ""}, {math.Inf(1), tabletest.Ptr(3), "x y"}})))
 	got, err = r.ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +400,7 @@ func TestDecodeLenient(t *testing.T) {
 	}
 	in = strings.TrimSuffix(in, "\"\"\r\n") + "\r\n"
 	got := decode[[]R](t, csv.New(), []byte(in))
-	want := []R{{1, true, "plain", nil}, {2, true, "a\r\nb", ptr(2.5)}, {3, false, "", nil}}
+	want := []R{{1, true, "plain", nil}, {2, true, "a\r\nb", tabletest.Ptr(2.5)}, {3, false, "", nil}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

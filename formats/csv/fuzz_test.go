@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/flowcache/flowcache/formats/csv"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 )
 
 // FuzzRow has a column of every cell kind, nullable and not.
@@ -37,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("a,b\n\n\"\"\n\"x\ny\",z\r\n"))
 	f.Add([]byte("F1,F2\n1,2\n"))
 	for _, v := range []any{
-		[]FuzzRow{{}, {B: true, I: -1, S: "q\"\n", R: []byte{}, PI: ptr(3), PS: ptr(""), PT: ptr(utc.In(unnamed)), PF: ptr(0.25)}},
+		[]FuzzRow{{}, {B: true, I: -1, S: "q\"\n", R: []byte{}, PI: tabletest.Ptr(3), PS: tabletest.Ptr(""), PT: tabletest.Ptr(utc.In(unnamed)), PF: tabletest.Ptr(0.25)}},
 		[]*Tagged{{1, "a", "b", "c"}},
 		[][]string{{"a", ""}, {""}, tricky},
 		[][]string{},
@@ -69,7 +70,7 @@ func FuzzDecode(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%v: re-decoding failed: %v\ninput %q\nre-encoded %q", typ, err, data, buf.Bytes())
 			}
-			if sum(t, v) != sum(t, w) {
+			if tabletest.Sum(t, v) != tabletest.Sum(t, w) {
 				t.Fatalf("%v: fingerprint changed in a second round trip\ninput %q\nre-encoded %q", typ, data, buf.Bytes())
 			}
 		}

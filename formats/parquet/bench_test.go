@@ -2,9 +2,10 @@ package parquet_test
 
 import (
 	"bytes"
-	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"reflect"
 	"testing"
+
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"

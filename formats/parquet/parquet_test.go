@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"math"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -20,7 +21,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/core/fingerprint"
 	flowarrow "github.com/flowcache/flowcache/formats/arrow"
 	"github.com/flowcache/flowcache/formats/parquet"
 )
@@ -43,55 +43,19 @@ type Row struct {
 	PTime *time.Time
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func sampleRows() []Row {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
 	return []Row{
 		{ID: 1, Small: -8, U64: math.MaxUint64, U32: math.MaxUint32, F32: float32(math.NaN()), X: math.Inf(1), OK: true, Name: "héllo", Raw: []byte{0, 1}, At: at,
-			PInt: ptr(int64(math.MinInt64)), PF: ptr(-0.5), PBool: ptr(true), PStr: ptr(""), PTime: ptr(at)},
+			PInt: tabletest.Ptr(int64(math.MinInt64)), PF: tabletest.Ptr(-0.5), PBool: tabletest.Ptr(true), PStr: tabletest.Ptr(""), PTime: tabletest.Ptr(at)},
 		{ID: 2, Raw: []byte{}, X: math.NaN()},
-		{ID: 3, Name: "ü", PStr: ptr("p"), U64: 1 << 63},
+		{ID: 3, Name: "ü", PStr: tabletest.Ptr("p"), U64: 1 << 63},
 	}
-}
-
-func sumOf(t testing.TB, v any) fingerprint.Sum {
-	t.Helper()
-	s, err := fingerprint.Of(v)
-	if err != nil {
-		t.Fatalf("fingerprint %T: %v", v, err)
-	}
-	return s
-}
-
-func encode(t testing.TB, f core.Format, v any) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := f.Encode(&buf, v); err != nil {
-		t.Fatalf("Encode(%T): %v", v, err)
-	}
-	return buf.Bytes()
 }
 
 func roundTrip(t *testing.T, f core.Format, v any, typ reflect.Type) any {
 	t.Helper()
-	if err := f.Check(typ); err != nil {
-		t.Fatalf("Check(%v): %v", typ, err)
-	}
-	got, err := f.Decode(bytes.NewReader(encode(t, f, v)), typ)
-	if err != nil {
-		t.Fatalf("Decode(%v): %v", typ, err)
-	}
-	if typ.Kind() == reflect.Interface {
-		if !reflect.TypeOf(got).Implements(typ) {
-			t.Fatalf("decoded a %T, want a %v", got, typ)
-		}
-	} else if reflect.TypeOf(got) != typ {
-		t.Fatalf("decoded a %T, want %v", got, typ)
-	}
-	if a, b := sumOf(t, v), sumOf(t, got); a != b {
-		t.Fatalf("%v: decoded value fingerprints differently:\n%v\n%v", typ, v, got)
-	}
+	got, _ := tabletest.RoundTrip(t, f, v, typ)
 	return got
 }
 
@@ -146,7 +110,7 @@ func TestRecordAndTableRoundTrip(t *testing.T) {
 	defer none.Release()
 	roundTrip(t, f, none, tableType)
 	// Stored as a table, loaded as a record: one record of all rows.
-	r, err := f.Decode(bytes.NewReader(encode(t, f, tbl)), recordType)
+	r, err := f.Decode(bytes.NewReader(tabletest.Encode(t, f, tbl)), recordType)
 	if err != nil || !array.RecordApproxEqual(r.(arrow.RecordBatch), rec, array.WithNaNsEqual(true)) {
 		t.Fatalf("table as record: %v %v", r, err)
 	}
@@ -157,7 +121,7 @@ func TestRecordAndTableRoundTrip(t *testing.T) {
 func TestOrdinaryParquet(t *testing.T) {
 	f := parquet.New(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithRowGroupRows(2))
 	rows := sampleRows()
-	b := encode(t, f, rows)
+	b := tabletest.Encode(t, f, rows)
 	rdr, err := file.NewParquetReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +165,7 @@ func TestOrdinaryParquet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sumOf(t, got) != sumOf(t, rows) {
+	if tabletest.Sum(t, got) != tabletest.Sum(t, rows) {
 		t.Error("rows read with pqarrow differ")
 	}
 }
@@ -223,7 +187,7 @@ func TestCheck(t *testing.T) {
 
 func TestDecodeCorrupt(t *testing.T) {
 	f := parquet.New()
-	b := encode(t, f, sampleRows())
+	b := tabletest.Encode(t, f, sampleRows())
 	typ := reflect.TypeFor[[]Row]()
 	for i := 0; i < len(b); i++ {
 		if _, err := f.Decode(bytes.NewReader(b[:i]), typ); err == nil {

@@ -1,13 +1,18 @@
 // Package tabletest holds the fixtures the table formats' tests share (the
-// Arrow, Parquet and CSV packages): the benchmark table and the conformance
-// cases of flat-struct tables. Only tests import it.
+// Arrow, Parquet and CSV packages): the benchmark table, the conformance
+// cases of flat-struct tables, and the round-trip checks. Only tests import
+// it.
 package tabletest
 
 import (
+	"bytes"
+	"reflect"
+	"testing"
 	"time"
 
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/core/fingerprint"
 )
 
 // BenchRow is a row of the benchmark table: 4 float64 + 4 int64 columns,
@@ -65,4 +70,52 @@ func Suite(f core.Format, rows any) conformance.FormatSuite {
 		},
 		Large: func(n int) any { return BenchRows(n / 64) },
 	}
+}
+
+// Sum returns the fingerprint of v (records and tables by the rules the
+// arrow package registers), failing the test when v has none.
+func Sum(t testing.TB, v any) fingerprint.Sum {
+	t.Helper()
+	s, err := fingerprint.Of(v)
+	if err != nil {
+		t.Fatalf("fingerprint %T: %v", v, err)
+	}
+	return s
+}
+
+// Encode returns v encoded by f, failing the test on an error.
+func Encode(t testing.TB, f core.Format, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := f.Encode(&buf, v); err != nil {
+		t.Fatalf("Encode(%T): %v", v, err)
+	}
+	return buf.Bytes()
+}
+
+// RoundTrip checks that f accepts typ, encodes v, decodes it as typ (a
+// value implementing typ when typ is an interface) and that the decoded
+// value fingerprints as v does. It returns the decoded value and the
+// encoded bytes.
+func RoundTrip(t testing.TB, f core.Format, v any, typ reflect.Type) (any, []byte) {
+	t.Helper()
+	if err := f.Check(typ); err != nil {
+		t.Fatalf("Check(%v): %v", typ, err)
+	}
+	data := Encode(t, f, v)
+	got, err := f.Decode(bytes.NewReader(data), typ)
+	if err != nil {
+		t.Fatalf("Decode(%v): %v\n%.2000q", typ, err, data)
+	}
+	if typ.Kind() == reflect.Interface {
+		if !reflect.TypeOf(got).Implements(typ) {
+			t.Fatalf("decoded a %T, want a %v", got, typ)
+		}
+	} else if reflect.TypeOf(got) != typ {
+		t.Fatalf("decoded a %T, want %v", got, typ)
+	}
+	if a, b := Sum(t, v), Sum(t, got); a != b {
+		t.Fatalf("%v: decoded value fingerprints differently:\nstored: %#v\nloaded: %#v\nencoded: %.2000q", typ, v, got, data)
+	}
+	return got, data
 }
