@@ -62,31 +62,11 @@ func BenchmarkDecodeTable(b *testing.B) {
 }
 
 func BenchmarkEncodeSlice(b *testing.B) {
-	rows := tabletest.BenchRows(benchN)
-	f := flowarrow.New()
-	var buf bytes.Buffer
-	b.SetBytes(benchN * 64)
-	for b.Loop() {
-		buf.Reset()
-		if err := f.Encode(&buf, rows); err != nil {
-			b.Fatal(err)
-		}
-	}
+	tabletest.BenchEncodeRows(b, flowarrow.New(), benchN)
 }
 
 func BenchmarkDecodeSlice(b *testing.B) {
-	f := flowarrow.New()
-	var buf bytes.Buffer
-	if err := f.Encode(&buf, tabletest.BenchRows(benchN)); err != nil {
-		b.Fatal(err)
-	}
-	typ := reflect.TypeFor[[]tabletest.BenchRow]()
-	b.SetBytes(benchN * 64)
-	for b.Loop() {
-		if _, err := f.Decode(bytes.NewReader(buf.Bytes()), typ); err != nil {
-			b.Fatal(err)
-		}
-	}
+	tabletest.BenchDecode(b, flowarrow.New(), tabletest.BenchRows(benchN), reflect.TypeFor[[]tabletest.BenchRow](), benchN*64)
 }
 
 func BenchmarkFingerprintTable(b *testing.B) {

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
-	"github.com/flowcache/flowcache/core"
 	flowarrow "github.com/flowcache/flowcache/formats/arrow"
 	"github.com/flowcache/flowcache/formats/parquet"
 )
@@ -61,37 +60,15 @@ func BenchmarkDecodeTable(b *testing.B) {
 	for _, c := range codecs {
 		b.Run(c.name, func(b *testing.B) {
 			f := parquet.New(parquet.WithCompression(c.codec))
-			benchDecode(b, f, tbl, reflect.TypeFor[arrow.Table]())
+			tabletest.BenchDecode(b, f, tbl, reflect.TypeFor[arrow.Table](), benchN*64)
 		})
 	}
 }
 
 func BenchmarkDecodeSlice(b *testing.B) {
-	benchDecode(b, parquet.New(), tabletest.BenchRows(benchN), reflect.TypeFor[[]tabletest.BenchRow]())
+	tabletest.BenchDecode(b, parquet.New(), tabletest.BenchRows(benchN), reflect.TypeFor[[]tabletest.BenchRow](), benchN*64)
 }
 
 func BenchmarkEncodeSlice(b *testing.B) {
-	rows := tabletest.BenchRows(benchN)
-	f := parquet.New()
-	var buf bytes.Buffer
-	b.SetBytes(benchN * 64)
-	for b.Loop() {
-		buf.Reset()
-		if err := f.Encode(&buf, rows); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func benchDecode(b *testing.B, f core.Format, v any, typ reflect.Type) {
-	var buf bytes.Buffer
-	if err := f.Encode(&buf, v); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(benchN * 64)
-	for b.Loop() {
-		if _, err := f.Decode(bytes.NewReader(buf.Bytes()), typ); err != nil {
-			b.Fatal(err)
-		}
-	}
+	tabletest.BenchEncodeRows(b, parquet.New(), benchN)
 }

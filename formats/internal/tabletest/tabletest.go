@@ -119,3 +119,28 @@ func RoundTrip(t testing.TB, f core.Format, v any, typ reflect.Type) (any, []byt
 	}
 	return got, data
 }
+
+// BenchEncodeRows measures f encoding n benchmark rows (64 bytes each).
+func BenchEncodeRows(b *testing.B, f core.Format, n int) {
+	rows := BenchRows(n)
+	var buf bytes.Buffer
+	b.SetBytes(int64(n) * 64)
+	for b.Loop() {
+		buf.Reset()
+		if err := f.Encode(&buf, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchDecode measures f decoding v, encoded once, as typ; size is the
+// bytes of v in memory, for MB/s.
+func BenchDecode(b *testing.B, f core.Format, v any, typ reflect.Type, size int64) {
+	data := Encode(b, f, v)
+	b.SetBytes(size)
+	for b.Loop() {
+		if _, err := f.Decode(bytes.NewReader(data), typ); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
