@@ -255,41 +255,76 @@ func (s *Store) current(ctx context.Context, docs []*document, fps ...gcds.Field
 //     (one action list);
 //  4. read and write again those that lost a race with another writer.
 func (s *Store) writeEntries(ctx context.Context, want []*document) error {
-	pending := want
+	return s.writeUnraced(ctx, want, nil, func(al *gcds.ActionList, w, c *document) bool {
+		d := *w
+		switch {
+		case c == nil:
+			al.Create(&d)
+		case c.Kind != kindEntry: // not an entry of this store: overwrite it
+			al.Put(&d)
+		default:
+			if c.DataVersion == d.DataVersion && c.Format == d.Format {
+				d.Created = c.Created
+			}
+			if sameEntry(c, &d) {
+				return false
+			}
+			d.DocstoreRevision = c.DocstoreRevision
+			al.Replace(&d)
+		}
+		return true
+	}, func(d *document, attempts int) error {
+		return fmt.Errorf("entry of node %.200q: gave up after %d writes that lost a race with other writers", d.Node, attempts)
+	})
+}
+
+// touch moves the last-used time of the entries of ids forward to now,
+// never back: each is read, and updated under its revision only when its
+// last-used time is earlier. A missing entry is left missing.
+func (s *Store) touch(ctx context.Context, ids []core.KeyID, now int64) error {
+	pending := make([]*document, len(ids))
+	for i, id := range ids {
+		pending[i] = entryKey(id)
+	}
+	fields := []gcds.FieldPath{"kind", "last_used", gcds.FieldPath(gcds.DefaultRevisionField)}
+	return s.writeUnraced(ctx, pending, fields, func(al *gcds.ActionList, _, c *document) bool {
+		if c == nil || c.Kind != kindEntry || c.LastUsed >= now {
+			return false
+		}
+		al.Update(&document{PK: c.PK, SK: c.SK, DocstoreRevision: c.DocstoreRevision}, gcds.Mods{"last_used": now})
+		return true
+	}, func(d *document, attempts int) error {
+		return fmt.Errorf("last-used time of key %s: gave up after %d writes that lost a race with other writers", d.PK, attempts)
+	})
+}
+
+// writeUnraced writes documents optimistically, in rounds: read what is
+// stored of pending (the fields given, all when none), let plan add the
+// write of each to one action list (or return false when it needs none),
+// send the list, and start again with those whose write lost a race with
+// another writer (a changed revision), after a backoff, at most
+// maxAttempts times (then gaveUp says which).
+func (s *Store) writeUnraced(ctx context.Context, pending []*document, fields []gcds.FieldPath,
+	plan func(al *gcds.ActionList, want, stored *document) bool, gaveUp func(d *document, attempts int) error) error {
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
 			if attempt == maxAttempts {
-				return fmt.Errorf("entry of node %.200q: gave up after %d writes that lost a race with other writers", pending[0].Node, attempt)
+				return gaveUp(pending[0], attempt)
 			}
 			if err := backoff(ctx, attempt); err != nil {
 				return err
 			}
 		}
-		cur, err := s.current(ctx, pending)
+		cur, err := s.current(ctx, pending, fields...)
 		if err != nil {
 			return err
 		}
 		al := s.coll.Actions()
 		var sent []*document
 		for i, w := range pending {
-			c := cur[i]
-			d := *w
-			switch {
-			case c == nil:
-				al.Create(&d)
-			case c.Kind != kindEntry: // not an entry of this store: overwrite it
-				al.Put(&d)
-			default:
-				if c.DataVersion == d.DataVersion && c.Format == d.Format {
-					d.Created = c.Created
-				}
-				if sameEntry(c, &d) {
-					continue
-				}
-				d.DocstoreRevision = c.DocstoreRevision
-				al.Replace(&d)
+			if plan(al, w, cur[i]) {
+				sent = append(sent, w)
 			}
-			sent = append(sent, w)
 		}
 		if len(sent) == 0 {
 			return nil
@@ -302,53 +337,6 @@ func (s *Store) writeEntries(ctx context.Context, want []*document) error {
 		for i, w := range sent {
 			if !ok[i] {
 				pending = append(pending, w)
-			}
-		}
-	}
-	return nil
-}
-
-// touch moves the last-used time of the entries of ids forward to now,
-// never back: each is read, and updated under its revision only when its
-// last-used time is earlier. A missing entry is left missing.
-func (s *Store) touch(ctx context.Context, ids []core.KeyID, now int64) error {
-	pending := make([]*document, len(ids))
-	for i, id := range ids {
-		pending[i] = entryKey(id)
-	}
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			if attempt == maxAttempts {
-				return fmt.Errorf("last-used time of key %s: gave up after %d writes that lost a race with other writers", pending[0].PK, attempt)
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-		}
-		cur, err := s.current(ctx, pending, "kind", "last_used", gcds.FieldPath(gcds.DefaultRevisionField))
-		if err != nil {
-			return err
-		}
-		al := s.coll.Actions()
-		var sent []*document
-		for i, c := range cur {
-			if c == nil || c.Kind != kindEntry || c.LastUsed >= now {
-				continue
-			}
-			al.Update(&document{PK: c.PK, SK: c.SK, DocstoreRevision: c.DocstoreRevision}, gcds.Mods{"last_used": now})
-			sent = append(sent, pending[i])
-		}
-		if len(sent) == 0 {
-			return nil
-		}
-		ok, err := do(ctx, al, len(sent))
-		if err != nil {
-			return err
-		}
-		pending = pending[:0:0]
-		for i, d := range sent {
-			if !ok[i] {
-				pending = append(pending, d)
 			}
 		}
 	}
