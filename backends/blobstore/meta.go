@@ -99,19 +99,8 @@ func NewStores(bucket *blob.Bucket, prefix string, opts ...Option) *core.Stores 
 	res := New(bucket, append(slices.Clone(opts), WithPrefix(prefix+"results/"))...)
 	meta := NewMetadata(bucket, prefix+"meta/")
 	return &core.Stores{Metadata: meta, Results: res, Close: func() error {
-		return errors.Join(meta.Close(), res.Close(), closeBucket(bucket))
+		return errors.Join(meta.Close(), res.Close(), bucket.Close())
 	}}
-}
-
-// closeBucket closes a bucket, recovering the panic some drivers' Close
-// raise (see closeWriter).
-func closeBucket(b *blob.Bucket) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("blobstore: close bucket: driver panicked: %v", r)
-		}
-	}()
-	return b.Close()
 }
 
 // safeName returns s when it can be an object name part as is, else "~"
@@ -168,19 +157,11 @@ func (m *Metadata) read(ctx context.Context, name string) ([]byte, error) {
 
 // write stores an object whole: every driver makes a whole-object write
 // atomic (readers see the old or the new bytes, never a mix).
-func (m *Metadata) write(ctx context.Context, name string, data []byte, ifNotExist bool) (err error) {
-	defer func() {
-		if r := recover(); r != nil { // see closeWriter: azureblob's writer can panic on a refused write
-			err = fmt.Errorf("object %q: driver panicked: %v", name, r)
-			if ok, _ := m.bucket.Exists(ctx, name); ok && ifNotExist {
-				err = nil
-			}
-		}
-	}()
-	err = m.bucket.Upload(ctx, name, bytes.NewReader(data), &blob.WriterOptions{
+func (m *Metadata) write(ctx context.Context, name string, data []byte, ifNotExist bool) error {
+	// Upload, not NewWriter: azureblob's writer panics when a conditional
+	// write is refused, its Upload reports FailedPrecondition.
+	err := m.bucket.Upload(ctx, name, bytes.NewReader(data), &blob.WriterOptions{
 		ContentType: "application/octet-stream", IfNotExist: ifNotExist,
-		// One request: the object is small.
-		BufferSize: len(data) + 1,
 	})
 	if ifNotExist && gcerrors.Code(err) == gcerrors.FailedPrecondition {
 		return nil
@@ -873,7 +854,7 @@ func (m *Metadata) Close() error {
 	if m.closed.Swap(true) || !m.owned {
 		return nil
 	}
-	return closeBucket(m.bucket)
+	return m.bucket.Close()
 }
 
 var _ core.EntryRemover = (*Metadata)(nil)
