@@ -45,6 +45,8 @@
 //   - A record's key is its node's key: a non-zero Key reads back with
 //     Key.Node equal to the record's Node; a zero Key reads back zero.
 //   - After Close, methods return errors wrapping core.ErrClosed.
+//   - A store that is a core.EntryRemover removes only the entries still as
+//     they were listed: not one used, replaced or deleted since.
 //
 // # The result contract, beyond the core.ResultStore doc comments
 //

@@ -120,6 +120,47 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 		checkEntry(t, mustGet(t, s, k1.ID()), k1, dataVersion("1"), "gob", at(1), at(10))
 	})
 
+	t.Run("RemoveEntries", func(t *testing.T) {
+		s := newStore(t)
+		r, ok := s.(core.EntryRemover)
+		if !ok {
+			t.Skip("the store is not a core.EntryRemover")
+		}
+		var keys []core.CacheKey
+		var b core.Batch
+		for i := range 4 {
+			k := testKey(fmt.Sprint("rm", i), "x")
+			keys = append(keys, k)
+			b.Entries = append(b.Entries, core.Entry{Key: k, DataVersion: dataVersion(fmt.Sprint("rm", i)), Format: "gob"})
+		}
+		b.Now = at(1)
+		mustWrite(t, s, b)
+		listed := make([]core.Entry, len(keys))
+		for i, k := range keys {
+			listed[i] = mustGet(t, s, k.ID())
+		}
+		// After the listing: rm1 is used, rm2 maps to a new result, rm3 is
+		// deleted. Only rm0 is as listed.
+		n2 := b.Entries[2]
+		n2.DataVersion = dataVersion("new")
+		mustWrite(t, s, core.Batch{Hits: []core.KeyID{keys[1].ID()}, Entries: []core.Entry{n2}, Now: at(7200)})
+		if err := s.Delete(ctx, keys[3].ID()); err != nil {
+			t.Fatal(err)
+		}
+		removed, err := r.RemoveEntries(ctx, listed)
+		if err != nil {
+			t.Fatalf("RemoveEntries: %v", err)
+		}
+		if len(removed) != 1 || removed[0] != keys[0].ID() {
+			t.Fatalf("RemoveEntries removed %v, want only rm0 (%s)", removed, keys[0].ID().Short())
+		}
+		for i, present := range []bool{false, true, true, false} {
+			if _, err := s.Get(ctx, keys[i].ID()); (err == nil) != present {
+				t.Errorf("entry rm%d after RemoveEntries: Get = %v, want present %v", i, err, present)
+			}
+		}
+	})
+
 	t.Run("Optional", func(t *testing.T) {
 		s := newStore(t)
 		ka, ka2, kb, kc := testKey("pa"), testKey("pa", "x"), testKey("pb"), testKey("pc")

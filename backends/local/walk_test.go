@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,52 +63,6 @@ func TestWalkResults(t *testing.T) {
 	})
 	if err != nil {
 		t.Error(err)
-	}
-}
-
-// RemoveEntries deletes the entries that are as listed, and keeps those a
-// run stored again or used since.
-func TestRemoveEntries(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t, t.TempDir())
-	meta := st.Metadata()
-	t0 := time.Unix(1_700_000_000, 0)
-	var batch core.Batch
-	for i := range 4 {
-		k := core.NewCacheKey(fmt.Sprint("n", i), "code", []core.Dep{{Name: "x", Version: version("x")}})
-		batch.Entries = append(batch.Entries, core.Entry{Key: k, DataVersion: version(fmt.Sprint(i)), Format: "gob"})
-	}
-	batch.Now = t0
-	if err := meta.Write(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	var listed []core.Entry
-	if err := meta.WalkEntries(ctx, func(e core.Entry) error { listed = append(listed, e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(listed, func(a, b core.Entry) int { return strings.Compare(a.Key.Node, b.Key.Node) })
-	// After the listing: n1 is used, n2 maps to a new result, n3 is deleted.
-	later := t0.Add(2 * time.Hour)
-	n2 := batch.Entries[2]
-	n2.DataVersion = version("new")
-	if err := meta.Write(ctx, core.Batch{Hits: []core.KeyID{listed[1].ID()}, Entries: []core.Entry{n2}, Now: later}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.Delete(ctx, listed[3].ID()); err != nil {
-		t.Fatal(err)
-	}
-	done, err := meta.RemoveEntries(ctx, listed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(done, []core.KeyID{listed[0].ID()}) {
-		t.Fatalf("removed %v, want only n0 (%s)", done, listed[0].ID())
-	}
-	for i, want := range []bool{false, true, true, false} {
-		_, err := meta.Get(ctx, listed[i].ID())
-		if (err == nil) != want {
-			t.Errorf("entry n%d: Get err %v, want present %v", i, err, want)
-		}
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,41 +11,13 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// RemoveEntries deletes the entries that are as listed, and keeps those a
-// run stored again or used since; the result store lists results with
-// their times.
-func TestRemoveEntriesAndWalkResults(t *testing.T) {
+// The result store lists results with their size and the time they were
+// stored. (RemoveEntries is checked by conformance.TestMetadataStore.)
+func TestWalkResults(t *testing.T) {
 	ctx := context.Background()
 	st := mem.New()
 	defer st.Close()
-	meta := st.Metadata()
-	t0 := time.Unix(1_700_000_000, 0)
 	ver := func(s string) core.DataVersion { return core.DataVersion(fmt.Sprintf("%064x", s)) }
-	var batch core.Batch
-	for i := range 3 {
-		k := core.NewCacheKey(fmt.Sprint("n", i), "code", nil)
-		batch.Entries = append(batch.Entries, core.Entry{Key: k, DataVersion: ver(fmt.Sprint(i)), Format: "gob"})
-	}
-	batch.Now = t0
-	if err := meta.Write(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	var listed []core.Entry
-	if err := meta.WalkEntries(ctx, func(e core.Entry) error { listed = append(listed, e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(listed, func(a, b core.Entry) int { return strings.Compare(a.Key.Node, b.Key.Node) })
-	if err := meta.Write(ctx, core.Batch{Hits: []core.KeyID{listed[1].ID()}, Now: t0.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	done, err := meta.RemoveEntries(ctx, listed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != 2 || slices.Contains(done, listed[1].ID()) {
-		t.Fatalf("removed %v, want n0 and n2 but not n1, used since the listing", done)
-	}
-
 	id := core.ResultID{Version: ver("r"), Format: "gob"}
 	if _, err := st.Results().Put(ctx, id, func(w io.Writer) error { _, err := io.WriteString(w, "hello"); return err }); err != nil {
 		t.Fatal(err)
