@@ -19,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -28,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,22 +170,7 @@ func chain(args []string) error {
 	}
 
 	median := func(f func() (time.Duration, error)) (time.Duration, error) {
-		var ds []time.Duration
-		for range *reps {
-			d, err := f()
-			if err != nil {
-				return 0, err
-			}
-			ds = append(ds, d)
-		}
-		for i := range ds {
-			for j := i + 1; j < len(ds); j++ {
-				if ds[j] < ds[i] {
-					ds[i], ds[j] = ds[j], ds[i]
-				}
-			}
-		}
-		return ds[len(ds)/2], nil
+		return medianOf(*reps, func(int) (time.Duration, error) { return f() }, func(d time.Duration) int64 { return int64(d) })
 	}
 	// Every phase runs in a fresh process of its own, so they pay the same
 	// start-up costs (page cache, goroutine stacks, heap growth) and the
@@ -273,4 +260,19 @@ func fingerprintBench(args []string) error {
 func round(x float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(x*p) / p
+}
+
+// medianOf runs f reps times (with the repetition's index) and returns the
+// result whose key is the median.
+func medianOf[T any](reps int, f func(int) (T, error), key func(T) int64) (T, error) {
+	var rs []T
+	for i := range reps {
+		r, err := f(i)
+		if err != nil {
+			return r, err
+		}
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	return rs[len(rs)/2], nil
 }

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,16 +78,7 @@ func remoteBench(args []string) error {
 		return r, json.Unmarshal(out, &r)
 	}
 	median := func(phase string, u func(int) string) (result, error) {
-		var rs []result
-		for i := range *reps {
-			r, err := child(phase, u(i))
-			if err != nil {
-				return r, err
-			}
-			rs = append(rs, r)
-		}
-		slices.SortFunc(rs, func(a, b result) int { return int(a.NS - b.NS) })
-		return rs[len(rs)/2], nil
+		return medianOf(*reps, func(i int) (result, error) { return child(phase, u(i)) }, func(r result) int64 { return r.NS })
 	}
 	uncached, err := median("uncached", func(int) string { return *rawURL })
 	if err != nil {
