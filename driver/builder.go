@@ -2,6 +2,8 @@ package driver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/codeversion"
+	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/formats"
 )
 
@@ -355,7 +358,7 @@ func checkFunc(def *NodeDef) (*node, error) {
 // computeCodeVersions sets the code version of every node, on all cores: a
 // version costs about 2 µs of scanning source, which for a thousand nodes is
 // a large part of a warm run.
-func (d *Driver) computeCodeVersions() []error {
+func (d *Driver) computeCodeVersions(hasher core.Hasher) []error {
 	workers := min(runtime.GOMAXPROCS(0), len(d.order))
 	errs := make([]error, len(d.order))
 	var next atomic.Int64
@@ -367,11 +370,14 @@ func (d *Driver) computeCodeVersions() []error {
 				if i >= len(d.order) {
 					return
 				}
-				errs[i] = d.nodes[d.order[i]].computeCodeVersion()
+				errs[i] = d.nodes[d.order[i]].computeCodeVersion(hasher)
 			}
 		})
 	}
 	wg.Wait()
+	// The next process with the same source and build reads the versions
+	// instead of parsing the module.
+	codeversion.Save()
 	var out []error
 	for _, err := range errs {
 		if err != nil {
@@ -382,17 +388,52 @@ func (d *Driver) computeCodeVersions() []error {
 }
 
 // computeCodeVersion sets the node's code version: the explicit one, or the
-// hash of its function's source.
-func (n *node) computeCodeVersion() error {
-	if v := n.def.opts.codeVersion; v != "" {
+// one of its function's source and what it reaches; then the fingerprints
+// of its declared state are mixed in.
+func (n *node) computeCodeVersion(h core.Hasher) error {
+	opts := &n.def.opts
+	if v := opts.codeVersion; v != "" {
 		n.code = codeversion.Info{Version: v, Func: runtime.FuncForPC(n.fn.Pointer()).Name(), FromSource: true}
+	} else {
+		info, err := codeversion.Of(n.def.fn)
+		if err != nil {
+			return fmt.Errorf("driver: node %q: code version: %w", n.name, err)
+		}
+		n.code = info
+		if !opts.stateSet {
+			if len(info.Captured) > 0 {
+				return fmt.Errorf("driver: node %q: its function (%s, %s:%d) is a closure that captures %s from the function around it: "+
+					"captured values are state, not code, and its code version cannot cover them; pass them as inputs, "+
+					"declare them with driver.WithState(%s), or set driver.WithCodeVersion",
+					n.name, info.Func, filepath.Base(info.File), info.Line, strings.Join(info.Captured, ", "), strings.Join(info.Captured, ", "))
+			}
+			if info.Receiver != "" {
+				return fmt.Errorf("driver: node %q: its function %s is a method value bound to a receiver of type %s: "+
+					"the receiver is state, not code, and its code version cannot cover it; declare it with driver.WithState(receiver), "+
+					"use the method expression with the receiver as an input, or set driver.WithCodeVersion",
+					n.name, strings.TrimSuffix(info.Func, "-fm"), info.Receiver)
+			}
+		}
+	}
+	if !opts.stateSet || len(opts.state) == 0 {
 		return nil
 	}
-	info, err := codeversion.Of(n.def.fn)
-	if err != nil {
-		return fmt.Errorf("driver: node %q: code version: %w", n.name, err)
+	sumOf := fingerprint.Of
+	if h != nil {
+		sumOf = h.Sum
 	}
-	n.code = info
+	sum := sha256.New()
+	sum.Write([]byte("flowcache-node-state-v1\x00"))
+	sum.Write([]byte(n.code.Version))
+	for i, v := range opts.state {
+		fp, err := sumOf(v)
+		if err != nil {
+			return fmt.Errorf("driver: node %q: WithState value %d (%T) cannot be fingerprinted: %w", n.name, i+1, v, err)
+		}
+		sum.Write([]byte{0})
+		sum.Write(fp[:])
+	}
+	n.code.Version = hex.EncodeToString(sum.Sum(nil))
 	return nil
 }
 
@@ -530,7 +571,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		// entries of the cacheable nodes are read (the first Execute uses
 		// them if they are fresh).
 		versions := make(chan []error, 1)
-		go func() { versions <- d.computeCodeVersions() }()
+		go func() { versions <- d.computeCodeVersions(cfg.hasher) }()
 		if err := d.openCache(cfg); err != nil {
 			<-versions
 			return err

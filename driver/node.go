@@ -19,6 +19,8 @@ type NodeDef struct {
 type nodeOptions struct {
 	behavior    core.Behavior
 	codeVersion string
+	state       []any
+	stateSet    bool
 	format      core.Format
 	expand      bool
 	collect     bool
@@ -69,10 +71,35 @@ func WithBehavior(b core.Behavior) NodeOption {
 }
 
 // WithCodeVersion sets the node's code version explicitly, instead of the
-// hash of its function's source. Change it to invalidate the node's cached
-// results, e.g. when a helper it calls changed.
+// one derived from its function's source and everything the function
+// reaches (see package codeversion). Change it to invalidate the node's
+// cached results. With an explicit version, edits of the code are not
+// detected: it is the caller's promise.
 func WithCodeVersion(v string) NodeOption {
 	return nodeOptionFunc(func(o *nodeOptions) { o.codeVersion = v })
+}
+
+// WithState declares the values a node's function holds at run time: the
+// variables a closure captures from the function around it, or the
+// receiver a method value is bound to. Source code cannot version them, so
+// they are fingerprinted like data and mixed into the node's code version:
+// a change of any of them is a miss.
+//
+//	scale := 2.5
+//	driver.Node("scaled", func(x float64) float64 { return x * scale }, "x", driver.WithState(scale))
+//	driver.Node("model", m.Predict, "features", driver.WithState(m)) // m's fields are versioned
+//
+// Build refuses a closure that captures variables, and a method value,
+// unless the node has WithState or WithCodeVersion, and names what is
+// captured. Pass the values themselves, in any order; a value that cannot
+// be fingerprinted (a func, a channel) is an error naming the node.
+// WithState() with no values says the function holds no state that changes
+// its result (a captured logger, say).
+func WithState(values ...any) NodeOption {
+	return nodeOptionFunc(func(o *nodeOptions) {
+		o.state = append(o.state, values...)
+		o.stateSet = true
+	})
 }
 
 // WithFormat sets the format the node's results are stored in (the build's

@@ -1,14 +1,17 @@
 package codeversion
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -31,6 +34,14 @@ type Info struct {
 	// Fallback says why the source was not used when FromSource is false,
 	// e.g. "source file /x/y.go not found"; the caller should report it.
 	Fallback string
+	// Captured names the variables a closure captures from the function
+	// around it. Their values are state the code holds at run time, not
+	// code: the version does not cover them, and a caller should version
+	// them as data (see the package documentation).
+	Captured []string
+	// Receiver is set for a method value (t.M): the type of the receiver
+	// it is bound to, whose value is state the version does not cover.
+	Receiver string
 }
 
 // ErrNotFunc is returned (wrapped, with the offending type in the message)
@@ -62,6 +73,11 @@ const recheckSources = time.Second
 func newProcessResolver() *resolver {
 	r := newResolver()
 	r.recheck = recheckSources
+	r.tables = tableDir()
+	r.warn = func(info Info) {
+		slog.Default().Warn("flowcache: code versions come from the build, not the source: every change of the binary is a miss, "+
+			"and a build-time table (see go doc codeversion) keeps them exact", "func", info.Func, "reason", info.Fallback)
+	}
 	return r
 }
 
@@ -80,9 +96,23 @@ type resolver struct {
 	recheck time.Duration
 	now     func() time.Time
 
-	mu    sync.Mutex
-	files map[string]*fileEntry // by absolute path
-	dirs  map[string]string     // package path -> source directory, learned
+	// executable returns the path and modification time of the running
+	// program, to tell whether the source on disk is newer than it.
+	executable func() (string, time.Time, error)
+	// scanTree lists a module (tree.go).
+	scanTree func(root string) (*tree, error)
+	// tables is the directory of the persisted version tables, "" for none.
+	tables string
+	// warn, when set, is told of the first fallback of the process.
+	warn     func(Info)
+	warnOnce sync.Once
+
+	mu       sync.Mutex
+	files    map[string]*fileEntry // by absolute path
+	dirs     map[string]string     // package path -> source directory, learned
+	roots    map[string]string     // directory -> its module root ("" for none)
+	mods     map[string]*modState  // by module root
+	replaced map[string]string     // replaced module directory -> content hash
 
 	infos    sync.Map // func value code pointer (uintptr) -> Info
 	wrappers sync.Map // entry PC (uintptr) -> wrapperTarget
@@ -93,14 +123,19 @@ type resolver struct {
 
 func newResolver() *resolver {
 	return &resolver{
-		stat:      os.Stat,
-		readFile:  os.ReadFile,
-		readDir:   os.ReadDir,
-		buildInfo: debug.ReadBuildInfo,
-		exeHash:   hashExecutable,
-		now:       time.Now,
-		files:     make(map[string]*fileEntry),
-		dirs:      make(map[string]string),
+		stat:       os.Stat,
+		readFile:   os.ReadFile,
+		readDir:    os.ReadDir,
+		buildInfo:  debug.ReadBuildInfo,
+		exeHash:    hashExecutable,
+		executable: executableInfo,
+		scanTree:   scanTree,
+		now:        time.Now,
+		files:      make(map[string]*fileEntry),
+		dirs:       make(map[string]string),
+		roots:      make(map[string]string),
+		mods:       make(map[string]*modState),
+		replaced:   make(map[string]string),
 	}
 }
 
@@ -189,38 +224,21 @@ func (r *resolver) info(loc location) Info {
 	if !filepath.IsAbs(loc.file) {
 		return r.fallback(loc, fmt.Sprintf("source path %q is not absolute (built with -trimpath?)", loc.file))
 	}
-	f, err := r.file(loc.file)
-	if err != nil {
-		return r.fallback(loc, err.Error())
+	_, rest := splitName(loc.name)
+	rn := parseRuntimeName(rest)
+	t := target{line: loc.line, exact: loc.exact}
+	if rn.plain && len(rn.closure) == 0 {
+		t.decl = rn.key
 	}
-	if loc.exact {
-		if v, lit, ok := quickVersion(&f.text, loc.name, loc.line); ok {
-			if !lit {
-				r.learnDir(f, loc.name)
-			}
-			return Info{Version: v, Func: loc.name, File: loc.file, Line: loc.line, FromSource: true}
-		}
+	if t.decl != "" {
+		r.learnDir(loc.name, loc.file)
 	}
-	src, err := f.parsed()
-	if err != nil {
-		return r.fallback(loc, err.Error())
-	}
-	ids, line, err := src.resolve(loc.name, loc.line, loc.exact)
-	if err != nil {
-		return r.fallback(loc, err.Error())
-	}
-	if !src.nodes[ids[0]].lit {
-		r.learnDir(f, loc.name)
-	}
-	return Info{Version: src.version(ids), Func: loc.name, File: loc.file, Line: line, FromSource: true}
+	return r.fromSource(loc, loc.file, t)
 }
 
-// learnDir remembers the directory of the package of a top-level function
-// declared in f, for finding the source of compiler-generated wrappers.
-func (r *resolver) learnDir(f *fileEntry, name string) {
-	if f.learned.Load() { // a file is in one package
-		return
-	}
+// learnDir remembers the directory of the package of a top-level function,
+// for finding the source of compiler-generated wrappers.
+func (r *resolver) learnDir(name, file string) {
 	pkg, _ := splitName(name)
 	if pkg == "" {
 		return
@@ -228,7 +246,163 @@ func (r *resolver) learnDir(f *fileEntry, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.dirs[pkg]; !ok {
-		r.dirs[pkg] = filepath.Dir(f.path)
+		r.dirs[pkg] = filepath.Dir(file)
 	}
-	f.learned.Store(true)
+}
+
+// target is the function a version is asked for in a source file: a
+// declaration by key ("F", "T.M"), or the literal whose func keyword is on
+// line (exact), or that holds line (!exact: the runtime gave the line of
+// its first instruction).
+type target struct {
+	decl  string
+	line  int
+	exact bool
+}
+
+// fromSource returns the version of the function t of file, from the
+// module's table or else from its graph.
+func (r *resolver) fromSource(loc location, file string, t target) Info {
+	ms, reason := r.moduleFor(file)
+	if ms == nil {
+		return r.fallback(loc, reason)
+	}
+	rel, err := filepath.Rel(ms.root, file)
+	if err != nil {
+		return r.fallback(loc, err.Error())
+	}
+	rel = filepath.ToSlash(rel)
+	line := t.line
+	var tk string
+	switch {
+	case t.decl != "":
+		tk = declTableKey(rel, t.decl)
+	case t.exact:
+		tk = litTableKey(rel, t.line)
+	}
+	ms.mu.Lock()
+	e, ok := ms.entries[tk]
+	ms.mu.Unlock()
+	if !ok || tk == "" {
+		g := ms.graph(r)
+		ids, err := g.find(rel, t)
+		if err != nil {
+			return r.fallback(loc, err.Error())
+		}
+		line = g.units[ids[0]].u.line
+		if t.decl == "" {
+			tk = litTableKey(rel, line)
+		}
+		ms.mu.Lock()
+		e, ok = ms.entries[tk]
+		if !ok || e.parts == nil {
+			e = r.compute(ms, g, ids)
+			ms.entries[tk] = e
+			ms.dirty = true
+		}
+		ms.mu.Unlock()
+	}
+	info := Info{Version: hex.EncodeToString(e.version[:]), Func: loc.name, File: file, Line: line, FromSource: true}
+	if len(e.captured) > 0 {
+		info.Captured = slices.Clone(e.captured)
+	}
+	return info
+}
+
+// find returns the units of the function t in file rel: one declaration,
+// or the literals whose func keyword is on the line (several only when
+// several start on one line, which then share one version).
+func (g *graph) find(rel string, t target) ([]int, error) {
+	f := g.files[rel]
+	if f == nil {
+		if err := g.parseErrs[rel]; err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("source file %s is not part of module %s", rel, g.path)
+	}
+	if t.decl != "" {
+		i, ok := f.sum.decls[t.decl]
+		if !ok {
+			return nil, fmt.Errorf("no declaration of %s in %s (changed since the build?)", t.decl, rel)
+		}
+		return []int{f.base + i}, nil
+	}
+	if f.sum.lineDirectives {
+		return nil, fmt.Errorf("%s holds //line directives: the runtime's lines are not the file's", rel)
+	}
+	var ids []int
+	if t.exact {
+		for _, i := range f.sum.byLine[t.line] {
+			ids = append(ids, f.base+i)
+		}
+	} else {
+		best := -1
+		for i, u := range f.sum.units {
+			if u.kind == kindLit && u.line <= t.line && t.line <= u.end {
+				best = i // later units in source order are nested deeper
+			}
+		}
+		if best >= 0 {
+			ids = []int{f.base + best}
+			for _, i := range f.sum.byLine[f.sum.units[best].line] {
+				if i != best {
+					ids = append(ids, f.base+i)
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no function literal at line %d of %s (changed since the build?)", t.line, rel)
+	}
+	return ids, nil
+}
+
+// Save persists the versions computed since the last Save (see the package
+// documentation), so that the next process with the same source and build
+// reads them instead of parsing the module. Errors are ignored: the table
+// is only a cache.
+func Save() { defaultResolver.saveTables() }
+
+// Explain returns the parts the code version of fn covers (see [Part]), the
+// function itself first. It parses the module when the version came from
+// the persisted table. For a version derived from the build (FromSource
+// false), it returns no parts and the fallback reason as the error.
+func Explain(fn any) ([]Part, error) { return defaultResolver.explain(fn) }
+
+func (r *resolver) explain(fn any) ([]Part, error) {
+	info, err := r.of(fn)
+	if err != nil {
+		return nil, err
+	}
+	if !info.FromSource {
+		return nil, errors.New(info.Fallback)
+	}
+	ms, reason := r.moduleFor(info.File)
+	if ms == nil {
+		return nil, errors.New(reason)
+	}
+	g := ms.graph(r)
+	rel, _ := filepath.Rel(ms.root, info.File)
+	rel = filepath.ToSlash(rel)
+	_, rest := splitName(info.Func)
+	rn := parseRuntimeName(rest)
+	t := target{line: info.Line, exact: true}
+	if rn.plain && len(rn.closure) == 0 {
+		t.decl = rn.key
+	}
+	ids, err := g.find(rel, t)
+	if err != nil {
+		return nil, err
+	}
+	e := r.compute(ms, g, ids)
+	if e.version != mustHex32(info.Version) {
+		return nil, fmt.Errorf("the parts of %s no longer give its version (its source changed since it was versioned)", info.Func)
+	}
+	return e.parts, nil
+}
+
+func mustHex32(s string) (out [32]byte) {
+	b, _ := hex.DecodeString(s)
+	copy(out[:], b)
+	return out
 }

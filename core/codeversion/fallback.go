@@ -17,6 +17,9 @@ type buildIdentity struct {
 	goVer    string
 	main     debug.Module
 	deps     []*debug.Module
+	settings []debug.BuildSetting
+	ldflags  string
+	xvalues  map[string]string // -X flags of -ldflags: "importpath.name" -> value
 	revision string
 	modified string
 	// exe is the SHA-256 of the executable, set when the main module has no
@@ -34,8 +37,12 @@ func (r *resolver) buildIdentity() *buildIdentity {
 			b.goVer = bi.GoVersion
 			b.main = bi.Main
 			b.deps = bi.Deps
+			b.settings = bi.Settings
 			for _, s := range bi.Settings {
 				switch s.Key {
+				case "-ldflags":
+					b.ldflags = s.Value
+					b.xvalues = xValues(s.Value)
 				case "vcs.revision":
 					b.revision = s.Value
 				case "vcs.modified":
@@ -105,12 +112,16 @@ func (r *resolver) fallback(loc location, reason string) Info {
 		}
 	}
 	fmt.Fprintf(h, "end\n")
-	return Info{
+	info := Info{
 		Version:  hex.EncodeToString(h.Sum(nil)),
 		Func:     loc.name,
 		Line:     loc.line,
 		Fallback: reason + "; version derived from the build: " + from,
 	}
+	if r.warn != nil {
+		r.warnOnce.Do(func() { r.warn(info) })
+	}
+	return info
 }
 
 // moduleOf returns the module that holds package pkg (the longest matching

@@ -3,58 +3,13 @@ package codeversion
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"go/scanner"
 	"go/token"
 	"sync"
 )
 
 // scheme starts every hashed stream; change it when the canonical form
 // changes, so that old versions can never equal new ones.
-const scheme = "flowcache/codeversion/v1\n"
-
-// version returns the code version of the given nodes (normally one).
-func (s *source) version(ids []int) string {
-	if len(ids) == 1 {
-		if v := s.memo[ids[0]].Load(); v != nil {
-			return *v
-		}
-	}
-	c := newCanonical()
-	defer c.free()
-	for _, i := range ids {
-		s.appendCanonical(c, &s.nodes[i])
-	}
-	v := c.version()
-	if len(ids) == 1 {
-		s.memo[ids[0]].Store(&v)
-	}
-	return v
-}
-
-// appendCanonical appends the canonical token stream of n to c, skipping
-// the name of a declaration.
-func (s *source) appendCanonical(c *canonical, n *funcNode) {
-	text := s.src[n.start:n.end]
-	name := -1
-	if n.name >= 0 {
-		name = n.name - n.start
-	}
-	tf := token.NewFileSet().AddFile("", -1, len(text))
-	var sc scanner.Scanner
-	sc.Init(tf, text, nil, 0) // the file parsed: no scan errors
-	for {
-		pos, kind, lit := sc.Scan()
-		if kind == token.EOF {
-			break
-		}
-		if tf.Offset(pos) == name {
-			continue
-		}
-		c.add(kind, lit)
-	}
-	c.end()
-}
+const scheme = "flowcache/codeversion/v2\n"
 
 // canonical builds the hashed stream of one or more functions: the scheme,
 // then for each function its tokens, one byte for the token kind, then for
@@ -115,11 +70,8 @@ func (c *canonical) write(kind token.Token, lit string) {
 	}
 }
 
-// version returns the hex SHA-256 of the stream.
-func (c *canonical) version() string {
-	sum := sha256.Sum256(c.buf)
-	return hex.EncodeToString(sum[:])
-}
+// sum returns the SHA-256 of the stream.
+func (c *canonical) sum() [32]byte { return sha256.Sum256(c.buf) }
 
 // optional reports whether token tok may be left out before next without
 // changing the program: a semicolon before ')' or '}', a trailing comma.

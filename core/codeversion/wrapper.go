@@ -41,15 +41,22 @@ func (r *resolver) wrapperInfo(loc location) Info {
 	if t.file == "" {
 		return r.fallback(loc, t.reason)
 	}
-	src, err := r.source(t.file)
+	sum, err := r.summary(t.file)
 	if err != nil {
 		return r.fallback(loc, err.Error())
 	}
-	i, ok := src.decls[rn.key]
+	i, ok := sum.decls[rn.key]
 	if !ok {
 		return r.fallback(loc, fmt.Sprintf("no declaration of %s in %s (changed since the build?)", rn.key, t.file))
 	}
-	return Info{Version: src.version([]int{i}), Func: loc.name, File: t.file, Line: src.nodes[i].line, FromSource: true}
+	info := r.fromSource(loc, t.file, target{decl: rn.key, line: sum.units[i].line, exact: true})
+	if strings.HasSuffix(loc.name, "-fm") {
+		// A method value: bound to a receiver, whose value the source
+		// does not hold.
+		recv, _, _ := strings.Cut(rn.key, ".")
+		info.Receiver = pkg + "." + recv
+	}
+	return info
 }
 
 // findWrapped finds the file that declares key ("T.M") in package pkg. It
@@ -115,8 +122,8 @@ func (r *resolver) searchDir(dir, key string) wrapperTarget {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		if src, err := r.source(path); err == nil {
-			if _, ok := src.decls[key]; ok {
+		if sum, err := r.summary(path); err == nil {
+			if _, ok := sum.decls[key]; ok {
 				files = append(files, path)
 			}
 		}

@@ -1,0 +1,535 @@
+package codeversion
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/modfile"
+)
+
+// modState is what a resolver knows of one module on disk: its tree as
+// first seen, whether that source is the running code's, and the versions
+// computed from it (by this process or, through the persisted table, by an
+// earlier one).
+type modState struct {
+	root  string
+	ready chan struct{} // closed once openModule returned
+	path  string        // from go.mod
+	tree  *tree
+	// untrusted, when set, is why the source on disk is not the code that
+	// runs: a fallback reason.
+	untrusted string
+	key       [32]byte // identity of the tree and the build: the table's key
+
+	mu      sync.Mutex
+	entries map[string]tableEntry // by table key (see tableKey)
+	embeds  map[string]bool       // embedded files (relative to root) the versions read
+	dirty   bool                  // entries not yet persisted
+
+	graphOnce sync.Once
+	g         *graph
+}
+
+// tableEntry is the code version of one function.
+type tableEntry struct {
+	version  [32]byte
+	captured []string
+	parts    []Part // not persisted; set when computed by this process
+}
+
+// declTableKey and litTableKey name a function in the table: a declaration
+// by file and key, a literal by file and the line of its func keyword.
+func declTableKey(rel, key string) string { return rel + "\x00" + key }
+func litTableKey(rel string, line int) string {
+	return rel + "\x00#" + fmt.Sprint(line)
+}
+
+// moduleFor returns the state of the module holding the source file path,
+// or nil and the reason its source cannot be used.
+func (r *resolver) moduleFor(path string) (*modState, string) {
+	dir := filepath.Dir(path)
+	r.mu.Lock()
+	root, ok := r.roots[dir]
+	r.mu.Unlock()
+	if !ok {
+		root = findModuleRoot(dir)
+		r.mu.Lock()
+		r.roots[dir] = root
+		r.mu.Unlock()
+	}
+	if root == "" {
+		return nil, fmt.Sprintf("no go.mod above %s (not in a module)", dir)
+	}
+	r.mu.Lock()
+	ms := r.mods[root]
+	if ms == nil {
+		ms = &modState{root: root, ready: make(chan struct{})}
+		r.mods[root] = ms
+		r.mu.Unlock()
+		ms.mu.Lock()
+		r.openModule(ms)
+		ms.mu.Unlock()
+		close(ms.ready)
+	} else {
+		r.mu.Unlock()
+		<-ms.ready
+	}
+	if ms.untrusted != "" {
+		return nil, ms.untrusted
+	}
+	return ms, ""
+}
+
+// openModule lists the module, decides whether its source is the running
+// code's, and loads the versions an earlier process persisted for the same
+// tree and build. Called with ms.mu held, once.
+func (r *resolver) openModule(ms *modState) {
+	gm, err := r.readFile(filepath.Join(ms.root, "go.mod"))
+	if err != nil {
+		ms.untrusted = fmt.Sprintf("go.mod of %s: %v", ms.root, err)
+		return
+	}
+	ms.path = modfile.ModulePath(gm)
+	if ms.path == "" {
+		ms.untrusted = fmt.Sprintf("%s/go.mod names no module", ms.root)
+		return
+	}
+	t, err := r.scanTree(ms.root)
+	if err != nil {
+		ms.untrusted = err.Error()
+		return
+	}
+	ms.tree = t
+	b := r.buildIdentity()
+	extra := []string{ms.path, b.identity()}
+	newest, newestTime := t.newest, t.newestTime
+	for _, rd := range r.replacedDirs(ms.root) {
+		rt, err := scanAll(rd)
+		if err != nil {
+			extra = append(extra, "replaced "+rd+": "+err.Error())
+			continue
+		}
+		rk := rt.key()
+		extra = append(extra, "replaced "+rd, hex.EncodeToString(rk[:]))
+		if rt.newestTime.After(newestTime) {
+			newest, newestTime = rt.newest, rt.newestTime
+		}
+	}
+	if reason := r.checkFresh(newest, newestTime); reason != "" {
+		ms.untrusted = reason
+		return
+	}
+	ms.key = t.key(extra...)
+	ms.entries = map[string]tableEntry{}
+	ms.embeds = map[string]bool{}
+	r.loadTable(ms)
+}
+
+// checkFresh returns why the source cannot be the running executable's when
+// a file of it changed after the executable was written, or "". A binary
+// that go run or go test just built (it lives in a go-build directory, or
+// in the build cache, where go run finds it only when its inputs are
+// unchanged) is always fresh.
+func (r *resolver) checkFresh(newest string, newestTime time.Time) string {
+	exe, exeTime, err := r.executable()
+	if err != nil || newest == "" {
+		return "" // nothing to compare with: trust the source, as go run does
+	}
+	if builtByGo(exe) {
+		return ""
+	}
+	if newestTime.After(exeTime) {
+		return fmt.Sprintf("source file %s changed after the executable %s was built (%s > %s): the source on disk is not the running code's",
+			newest, exe, newestTime.Format(time.RFC3339Nano), exeTime.Format(time.RFC3339Nano))
+	}
+	return ""
+}
+
+// builtByGo reports whether exe is where go run and go test put the
+// programs they build: a temporary go-build directory or the build cache.
+func builtByGo(exe string) bool {
+	for _, el := range strings.Split(filepath.ToSlash(exe), "/") {
+		if strings.HasPrefix(el, "go-build") {
+			return true
+		}
+	}
+	return false
+}
+
+// executableInfo returns the path and modification time of the running
+// executable.
+func executableInfo() (string, time.Time, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return exe, fi.ModTime(), nil
+}
+
+// replacedDirs returns the directories that replace directives of the
+// build point to (a module replaced by a local directory), absolute.
+func (r *resolver) replacedDirs(mainRoot string) []string {
+	b := r.buildIdentity()
+	var out []string
+	for _, d := range b.deps {
+		if d.Replace == nil || d.Replace.Version != "" {
+			continue
+		}
+		dir := d.Replace.Path
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(mainRoot, dir)
+		}
+		out = append(out, filepath.Clean(dir))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// scanAll lists every regular file under dir (hidden and "_" directories
+// left out), for the content of a module replaced by a directory.
+func scanAll(dir string) (*tree, error) {
+	t := &tree{root: dir}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir && (strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_")) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		t.files = append(t.files, treeEntry{rel: filepath.ToSlash(rel), id: idOf(fi)})
+		if fi.ModTime().After(t.newestTime) {
+			t.newest, t.newestTime = p, fi.ModTime()
+		}
+		return nil
+	})
+	return t, err
+}
+
+// dirContentHash hashes the paths and contents of the files of t.
+func dirContentHash(t *tree) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, e := range t.files {
+		b, err := os.ReadFile(filepath.Join(t.root, filepath.FromSlash(e.rel)))
+		if err != nil {
+			b = []byte("unreadable: " + err.Error())
+		}
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(e.rel)))])
+		h.Write([]byte(e.rel))
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// graph returns the module graph, built once per process.
+func (ms *modState) graph(r *resolver) *graph {
+	ms.graphOnce.Do(func() {
+		ms.g = buildGraph(ms.tree, ms.path, r.readFile)
+	})
+	return ms.g
+}
+
+// identity is everything about the build that a version depends on besides
+// the source: the toolchain, the target, the build settings and the
+// versions of every module.
+func (b *buildIdentity) identity() string {
+	var s strings.Builder
+	s.WriteString(b.toolchain())
+	for _, d := range b.deps {
+		m := d
+		fmt.Fprintf(&s, "\ndep %s %s %s", m.Path, m.Version, m.Sum)
+		if m.Replace != nil {
+			fmt.Fprintf(&s, " => %s %s %s", m.Replace.Path, m.Replace.Version, m.Replace.Sum)
+		}
+	}
+	fmt.Fprintf(&s, "\nldflags %s", b.ldflags)
+	return s.String()
+}
+
+// toolchain describes the compiler, target and build settings (all but the
+// VCS stamps and -ldflags, whose -X values are versioned with the
+// variables they set).
+func (b *buildIdentity) toolchain() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "%s %s/%s", b.goVer, runtime.GOOS, runtime.GOARCH)
+	for _, st := range b.settings {
+		if strings.HasPrefix(st.Key, "vcs") || st.Key == "-ldflags" {
+			continue
+		}
+		fmt.Fprintf(&s, " %s=%s", st.Key, st.Value)
+	}
+	return s.String()
+}
+
+// xValues parses the -X flags of -ldflags: "importpath.name" -> value.
+func xValues(ldflags string) map[string]string {
+	out := map[string]string{}
+	f := splitFlags(ldflags)
+	for i := 0; i < len(f); i++ {
+		a := f[i]
+		var v string
+		switch {
+		case a == "-X" || a == "--X":
+			if i+1 >= len(f) {
+				continue
+			}
+			i++
+			v = f[i]
+		case strings.HasPrefix(a, "-X="):
+			v = a[3:]
+		case strings.HasPrefix(a, "--X="):
+			v = a[4:]
+		default:
+			continue
+		}
+		if name, val, ok := strings.Cut(v, "="); ok {
+			out[name] = val
+		}
+	}
+	return out
+}
+
+// splitFlags splits a flag string as the go command quotes it: fields
+// separated by spaces, each possibly in single or double quotes.
+func splitFlags(s string) []string {
+	var out []string
+	var cur strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else if c == '\\' && quote == '"' && i+1 < len(s) {
+				i++
+				cur.WriteByte(s[i])
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, in = c, true
+		case c == ' ' || c == '\t' || c == '\n':
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteByte(c)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// compute returns the code version of the units ids of module graph g (one
+// function, or the literals sharing a line), with its parts.
+func (r *resolver) compute(ms *modState, g *graph, ids []int) tableEntry {
+	b := r.buildIdentity()
+	var c closure
+	seen := map[int]bool{}
+	extSeen := map[string]bool{}
+	for _, id := range ids {
+		rc := g.reach(id)
+		for _, u := range rc.units {
+			if !seen[u] {
+				seen[u] = true
+				c.units = append(c.units, u)
+			}
+		}
+		for _, e := range rc.ext {
+			if !extSeen[e] {
+				extSeen[e] = true
+				c.ext = append(c.ext, e)
+			}
+		}
+	}
+	slices.Sort(c.ext)
+
+	isRoot := map[int]bool{}
+	for _, id := range ids {
+		isRoot[id] = true
+	}
+	var parts []Part
+	var captured []string
+	h := sha256.New()
+	var lb [binary.MaxVarintLen64]byte
+	field := func(s string) {
+		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	field(scheme)
+	// The roots: their package and their own code, not their names
+	// (renaming a function keeps its results).
+	for _, id := range ids {
+		gu := &g.units[id]
+		field("root")
+		field(gu.f.pkg.path)
+		field(gu.u.kind.String())
+		h.Write(gu.u.hash[:])
+		p := g.unitPart(id)
+		p.Kind = "root " + p.Kind
+		parts = append(parts, p)
+		for _, v := range gu.u.captured {
+			if !slices.Contains(captured, v) {
+				captured = append(captured, v)
+			}
+		}
+	}
+	// Everything else they reach, in a canonical order.
+	var rest []Part
+	xv := b.xvalues
+	for _, id := range c.units {
+		if isRoot[id] {
+			continue
+		}
+		rest = append(rest, g.unitPart(id))
+		gu := &g.units[id]
+		if gu.u.kind == kindVar && len(xv) > 0 {
+			for _, n := range gu.u.names {
+				for _, q := range []string{gu.f.pkg.path + "." + n, gu.f.pkg.name + "." + n} {
+					if v, ok := xv[q]; ok && (q != gu.f.pkg.name+"."+n || gu.f.pkg.name == "main") {
+						s := sha256.Sum256([]byte(v))
+						rest = append(rest, Part{Kind: "ldflag", Name: "-X " + q, Hash: hex.EncodeToString(s[:])})
+					}
+				}
+			}
+		}
+	}
+	embeds := g.embedParts(c, r.readFile)
+	for _, e := range embeds {
+		ms.embeds[e.File] = true
+	}
+	rest = append(rest, embeds...)
+	rest = append(rest, r.moduleParts(ms, c.ext)...)
+	tc := sha256.Sum256([]byte(b.toolchain()))
+	rest = append(rest, Part{Kind: "toolchain", Name: b.goVer + " " + runtime.GOOS + "/" + runtime.GOARCH, Hash: hex.EncodeToString(tc[:])})
+	sortParts(rest)
+	rest = slices.Compact(rest)
+	for _, p := range rest {
+		field(p.Kind)
+		field(p.Name)
+		field(p.Hash)
+	}
+	parts = append(parts, rest...)
+	var e tableEntry
+	h.Sum(e.version[:0])
+	e.captured = captured
+	e.parts = parts
+	return e
+}
+
+// moduleParts returns the parts for the import paths outside the module
+// that a closure uses: nothing for the standard library (the toolchain
+// covers it), and for any other module, every module of the build, since
+// a module's code depends on the versions of the modules it requires.
+func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
+	b := r.buildIdentity()
+	nonStd := false
+	var unknown []string
+	for _, ip := range ext {
+		if isStdPath(ip) {
+			continue
+		}
+		nonStd = true
+		if moduleOf(b, ip) == nil {
+			unknown = append(unknown, ip)
+		}
+	}
+	if !nonStd {
+		return nil
+	}
+	var out []Part
+	for _, d := range b.deps {
+		m := d
+		p := Part{Kind: "module", Name: m.Path, File: m.Version}
+		switch {
+		case m.Replace != nil && m.Replace.Version == "":
+			p.File = "=> " + m.Replace.Path
+			p.Hash = r.replacedHash(ms.root, m.Replace.Path)
+		case m.Replace != nil:
+			p.File = m.Version + " => " + m.Replace.Path + " " + m.Replace.Version
+			s := sha256.Sum256([]byte(m.Replace.Path + " " + m.Replace.Version + " " + m.Replace.Sum))
+			p.Hash = hex.EncodeToString(s[:])
+		default:
+			s := sha256.Sum256([]byte(m.Path + " " + m.Version + " " + m.Sum))
+			p.Hash = hex.EncodeToString(s[:])
+		}
+		out = append(out, p)
+	}
+	if len(unknown) > 0 {
+		// Packages the build information does not place in any module
+		// (no build information, or a module outside it): the version of
+		// their code is the executable's.
+		exe, err := r.exeHash()
+		if err != nil {
+			exe = "unknown: " + err.Error()
+		}
+		for _, ip := range unknown {
+			out = append(out, Part{Kind: "module", Name: ip, File: "not in the build information", Hash: exe})
+		}
+	}
+	return out
+}
+
+// replacedHash returns the content hash of a module replaced by directory
+// dir (relative to mainRoot when not absolute), computed once a process.
+func (r *resolver) replacedHash(mainRoot, dir string) string {
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(mainRoot, dir)
+	}
+	dir = filepath.Clean(dir)
+	r.mu.Lock()
+	h, ok := r.replaced[dir]
+	r.mu.Unlock()
+	if ok {
+		return h
+	}
+	t, err := scanAll(dir)
+	if err != nil {
+		h = "unreadable: " + err.Error()
+	} else {
+		h = dirContentHash(t)
+	}
+	r.mu.Lock()
+	r.replaced[dir] = h
+	r.mu.Unlock()
+	return h
+}
+
+// isStdPath reports whether import path p is in the standard library: its
+// first element has no dot.
+func isStdPath(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}

@@ -1,0 +1,267 @@
+package codeversion
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// The versions computed from a module are kept between processes in a
+// table, one file per module directory, under the user's cache directory
+// ($XDG_CACHE_HOME/flowcache/codeversion on Linux; FLOWCACHE_CODEVERSION_CACHE
+// names another directory, or "off"). A table holds the key of the tree
+// and build it was computed from (tree.key: every Go file's size, times
+// and inode, every directory, go.mod and go.sum, the toolchain, the build
+// settings and every module's version) and, for the embedded files the
+// versions read, their identities; a table whose key differs is not used.
+// So a process whose module did not change since an earlier one reads one
+// small file instead of parsing the module. The table is written whole to a
+// temporary file and renamed; a damaged or foreign table (bad magic, short,
+// bad checksum) is ignored, never trusted: the versions are then computed
+// again.
+
+// tableMagic starts every table file; change it with the format.
+const tableMagic = "flowcache codeversion table v1\n"
+
+// tableDir returns the directory of the tables, or "" when they are off.
+func tableDir() string {
+	if d, ok := os.LookupEnv("FLOWCACHE_CODEVERSION_CACHE"); ok {
+		if d == "off" || d == "" {
+			return ""
+		}
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "flowcache", "codeversion")
+}
+
+func (r *resolver) tablePath(root string) string {
+	if r.tables == "" {
+		return ""
+	}
+	s := sha256.Sum256([]byte(root))
+	return filepath.Join(r.tables, hex.EncodeToString(s[:16])+".table")
+}
+
+// embedKey identifies the embedded files of a table (paths relative to
+// root) by their sizes, times and inodes.
+func embedKey(root string, files []string) [32]byte {
+	h := sha256.New()
+	for _, f := range files {
+		var id fileID
+		if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(f))); err == nil {
+			id = idOf(fi)
+		}
+		var b []byte
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(id.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(id.mtime))
+		b = binary.LittleEndian.AppendUint64(b, uint64(id.ctime))
+		b = binary.LittleEndian.AppendUint64(b, id.ino)
+		h.Write(b)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// loadTable reads the persisted table of ms's module into ms.entries when
+// its key is ms.key and its embedded files are unchanged.
+func (r *resolver) loadTable(ms *modState) {
+	p := r.tablePath(ms.root)
+	if p == "" {
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return
+	}
+	entries, embeds, ok := decodeTable(b, ms.key)
+	if !ok {
+		return
+	}
+	if len(embeds) > 0 {
+		var stored [32]byte
+		copy(stored[:], embeds[0])
+		if embedKey(ms.root, embeds[1:]) != stored {
+			return
+		}
+		for _, e := range embeds[1:] {
+			ms.embeds[e] = true
+		}
+	}
+	ms.entries = entries
+}
+
+// saveTables writes the tables that gained versions since they were read.
+func (r *resolver) saveTables() {
+	r.mu.Lock()
+	mods := make([]*modState, 0, len(r.mods))
+	for _, ms := range r.mods {
+		mods = append(mods, ms)
+	}
+	r.mu.Unlock()
+	for _, ms := range mods {
+		ms.mu.Lock()
+		if ms.dirty && ms.untrusted == "" {
+			if r.saveTable(ms) == nil {
+				ms.dirty = false
+			}
+		}
+		ms.mu.Unlock()
+	}
+}
+
+// saveTable writes ms's table; called with ms.mu held.
+func (r *resolver) saveTable(ms *modState) error {
+	p := r.tablePath(ms.root)
+	if p == "" {
+		return nil
+	}
+	var embeds []string
+	for e := range ms.embeds {
+		embeds = append(embeds, e)
+	}
+	slices.Sort(embeds)
+	b := encodeTable(ms.key, ms.entries, embedKey(ms.root, embeds), embeds)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".table-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeTable lays a table out as: magic, key, the embedded files' key and
+// paths, the entries (table key, version, captured names), and a CRC-32C
+// of all that.
+func encodeTable(key [32]byte, entries map[string]tableEntry, ek [32]byte, embeds []string) []byte {
+	b := []byte(tableMagic)
+	b = append(b, key[:]...)
+	b = append(b, ek[:]...)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(embeds)))
+	for _, e := range embeds {
+		str(e)
+	}
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		e := entries[k]
+		str(k)
+		b = append(b, e.version[:]...)
+		b = binary.AppendUvarint(b, uint64(len(e.captured)))
+		for _, c := range e.captured {
+			str(c)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+var errTable = errors.New("bad table")
+
+// decodeTable reads a table written by encodeTable for key. embeds is nil
+// without embedded files, else the stored embed key followed by the paths.
+// Every length is checked against what remains before it is used.
+func decodeTable(b []byte, key [32]byte) (entries map[string]tableEntry, embeds []string, ok bool) {
+	if len(b) < len(tableMagic)+64+4 || !bytes.HasPrefix(b, []byte(tableMagic)) {
+		return nil, nil, false
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, nil, false
+	}
+	d := body[len(tableMagic):]
+	if !bytes.Equal(d[:32], key[:]) {
+		return nil, nil, false
+	}
+	ek := string(d[32:64])
+	d = d[64:]
+	var err error
+	uv := func() uint64 {
+		v, n := binary.Uvarint(d)
+		if n <= 0 {
+			err = errTable
+			return 0
+		}
+		d = d[n:]
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if err != nil || n > uint64(len(d)) {
+			err = errTable
+			return ""
+		}
+		s := string(d[:n])
+		d = d[n:]
+		return s
+	}
+	ne := uv()
+	if err != nil || ne > uint64(len(d)) {
+		return nil, nil, false
+	}
+	if ne > 0 {
+		embeds = append(embeds, ek)
+		for range ne {
+			embeds = append(embeds, str())
+		}
+	}
+	n := uv()
+	if err != nil || n > uint64(len(d))/33 {
+		return nil, nil, false
+	}
+	entries = make(map[string]tableEntry, n)
+	for range n {
+		k := str()
+		if err != nil || len(d) < 32 {
+			return nil, nil, false
+		}
+		var e tableEntry
+		copy(e.version[:], d[:32])
+		d = d[32:]
+		nc := uv()
+		if err != nil || nc > uint64(len(d)) {
+			return nil, nil, false
+		}
+		for range nc {
+			e.captured = append(e.captured, str())
+		}
+		entries[k] = e
+	}
+	if err != nil || len(d) != 0 {
+		return nil, nil, false
+	}
+	return entries, embeds, true
+}
