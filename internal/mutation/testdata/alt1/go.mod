@@ -1,0 +1,3 @@
+module example.com/alt
+
+go 1.22
