@@ -113,6 +113,7 @@ type resolver struct {
 	roots    map[string]string     // directory -> its module root ("" for none)
 	mods     map[string]*modState  // by module root
 	replaced map[string]string     // replaced module directory -> content hash
+	reqs     map[string][]string   // go.mod file -> required module paths (nil: unreadable)
 
 	infos    sync.Map // func value code pointer (uintptr) -> Info
 	wrappers sync.Map // entry PC (uintptr) -> wrapperTarget
@@ -136,6 +137,7 @@ func newResolver() *resolver {
 		roots:      make(map[string]string),
 		mods:       make(map[string]*modState),
 		replaced:   make(map[string]string),
+		reqs:       make(map[string][]string),
 	}
 }
 

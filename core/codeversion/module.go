@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 )
 
 // modState is what a resolver knows of one module on disk: its tree as
@@ -186,7 +188,7 @@ func (r *resolver) replacedDirs(mainRoot string) []string {
 	b := r.buildIdentity()
 	var out []string
 	for _, d := range b.deps {
-		if d.Replace == nil || d.Replace.Version != "" {
+		if !replacedByDir(d) {
 			continue
 		}
 		dir := d.Replace.Path
@@ -449,32 +451,73 @@ func (r *resolver) compute(ms *modState, g *graph, ids []int) tableEntry {
 	return e
 }
 
+// replacedByDir reports whether module d of the build is replaced by a
+// local directory (the build information gives it version "(devel)").
+func replacedByDir(d *debug.Module) bool {
+	if d.Replace == nil {
+		return false
+	}
+	v, p := d.Replace.Version, d.Replace.Path
+	return (v == "" || v == "(devel)") && (filepath.IsAbs(p) || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") ||
+		strings.HasPrefix(p, ".\\") || strings.HasPrefix(p, "..\\"))
+}
+
 // moduleParts returns the parts for the import paths outside the module
 // that a closure uses: nothing for the standard library (the toolchain
-// covers it), and for any other module, every module of the build, since
-// a module's code depends on the versions of the modules it requires.
+// covers it); for a package of another module, that module and every
+// module it requires, transitively, as their go.mod files say (read from
+// the module cache, or from the directory that replaces a module), at the
+// versions the build selected. When a go.mod cannot be read, every module
+// of the build is included.
 func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
 	b := r.buildIdentity()
-	nonStd := false
 	var unknown []string
+	var roots []*debug.Module
 	for _, ip := range ext {
 		if isStdPath(ip) {
 			continue
 		}
-		nonStd = true
-		if moduleOf(b, ip) == nil {
+		m := moduleOf(b, ip)
+		if m == nil || m == &b.main {
 			unknown = append(unknown, ip)
+			continue
+		}
+		roots = append(roots, m)
+	}
+	byPath := map[string]*debug.Module{}
+	for _, d := range b.deps {
+		byPath[d.Path] = d
+	}
+	seen := map[string]bool{}
+	var mods []*debug.Module
+	all := false
+	for len(roots) > 0 && !all {
+		m := roots[len(roots)-1]
+		roots = roots[:len(roots)-1]
+		if seen[m.Path] {
+			continue
+		}
+		seen[m.Path] = true
+		mods = append(mods, m)
+		reqs, ok := r.requires(ms.root, m)
+		if !ok {
+			all = true
+			break
+		}
+		for _, p := range reqs {
+			if d := byPath[p]; d != nil && !seen[p] {
+				roots = append(roots, d)
+			}
 		}
 	}
-	if !nonStd {
-		return nil
+	if all {
+		mods = b.deps
 	}
 	var out []Part
-	for _, d := range b.deps {
-		m := d
+	for _, m := range mods {
 		p := Part{Kind: "module", Name: m.Path, File: m.Version}
 		switch {
-		case m.Replace != nil && m.Replace.Version == "":
+		case replacedByDir(m):
 			p.File = "=> " + m.Replace.Path
 			p.Hash = r.replacedHash(ms.root, m.Replace.Path)
 		case m.Replace != nil:
@@ -500,6 +543,70 @@ func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
 		}
 	}
 	return out
+}
+
+// requires returns the module paths module m requires, from its go.mod:
+// in the directory that replaces it, or in the module cache.
+func (r *resolver) requires(mainRoot string, m *debug.Module) ([]string, bool) {
+	var file string
+	switch {
+	case replacedByDir(m):
+		dir := m.Replace.Path
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(mainRoot, dir)
+		}
+		file = filepath.Join(dir, "go.mod")
+	default:
+		path, version := m.Path, m.Version
+		if m.Replace != nil {
+			path, version = m.Replace.Path, m.Replace.Version
+		}
+		ep, err1 := module.EscapePath(path)
+		ev, err2 := module.EscapeVersion(version)
+		cache := modCache()
+		if err1 != nil || err2 != nil || cache == "" {
+			return nil, false
+		}
+		file = filepath.Join(cache, "cache", "download", filepath.FromSlash(ep), "@v", ev+".mod")
+	}
+	r.mu.Lock()
+	reqs, ok := r.reqs[file]
+	r.mu.Unlock()
+	if ok {
+		return reqs, reqs != nil
+	}
+	b, err := os.ReadFile(file)
+	if err == nil {
+		var f *modfile.File
+		if f, err = modfile.ParseLax(file, b, nil); err == nil {
+			reqs = []string{}
+			for _, req := range f.Require {
+				reqs = append(reqs, req.Mod.Path)
+			}
+		}
+	}
+	r.mu.Lock()
+	r.reqs[file] = reqs
+	r.mu.Unlock()
+	return reqs, reqs != nil
+}
+
+// modCache returns the module cache directory, as the go command finds it
+// (GOMODCACHE, else the first GOPATH entry's pkg/mod, else ~/go/pkg/mod).
+func modCache() string {
+	if c := os.Getenv("GOMODCACHE"); c != "" {
+		return c
+	}
+	gp := os.Getenv("GOPATH")
+	if gp == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		gp = filepath.Join(home, "go")
+	}
+	first, _, _ := strings.Cut(gp, string(os.PathListSeparator))
+	return filepath.Join(first, "pkg", "mod")
 }
 
 // replacedHash returns the content hash of a module replaced by directory
