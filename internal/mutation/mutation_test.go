@@ -458,6 +458,9 @@ func setup(t *testing.T) *suite {
 		"GOSUMDB=off",
 		"GONOSUMDB=example.com",
 		"GOWORK=off",
+		// The programs keep their code version tables here, not in the
+		// user's cache directory (one table per temporary module).
+		"FLOWCACHE_CODEVERSION_CACHE="+filepath.Join(tmp, "codeversion"),
 	)
 
 	// The baseline source: the template, with a go.mod pointing at this
