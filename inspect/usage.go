@@ -65,6 +65,12 @@ func entryResult(e core.Entry) core.ResultID {
 	return core.ResultID{Version: e.DataVersion, Format: e.Format}
 }
 
+// hasResult reports whether e's result is listed.
+func (s *snapshot) hasResult(e core.Entry) bool {
+	_, ok := s.results[entryResult(e)]
+	return ok
+}
+
 // refs counts the entries pointing to each result.
 func (s *snapshot) refs() map[core.ResultID]int {
 	m := make(map[core.ResultID]int, len(s.results))
@@ -76,7 +82,8 @@ func (s *snapshot) refs() map[core.ResultID]int {
 
 // Usage is what a cache holds.
 type Usage struct {
-	Runs    int `json:"runs"`
+	Runs int `json:"runs"`
+	// Entries counts every entry, the code manifests' included.
 	Entries int `json:"entries"`
 	// Results and ResultBytes count the stored results and the bytes they
 	// take (a file's header and trailer included). Many entries may share
@@ -102,8 +109,15 @@ type Usage struct {
 	// (metadata.db and its WAL, result files, the event log), -1 for
 	// other stores.
 	DiskBytes int64 `json:"disk_bytes"`
-	// Nodes breaks entries and bytes down by node, largest first. A result
-	// shared by entries of several nodes counts for each of them.
+	// CodeManifests counts the entries that map a code version to its
+	// manifest (node core.CodeManifestNode, what `flowcache why` reads to
+	// name what changed in a node's code), and CodeManifestBytes their
+	// results; both are included in the totals above.
+	CodeManifests     int   `json:"code_manifests"`
+	CodeManifestBytes int64 `json:"code_manifest_bytes"`
+	// Nodes breaks the entries of nodes and their bytes down by node,
+	// largest first (code manifests are not listed). A result shared by
+	// entries of several nodes counts for each of them.
 	Nodes []NodeUsage `json:"nodes"`
 }
 
@@ -143,6 +157,15 @@ func (s *snapshot) usage() Usage {
 		}
 		if e.LastUsed.After(u.NewestUse) {
 			u.NewestUse = e.LastUsed
+		}
+		if e.Key.Node == core.CodeManifestNode {
+			u.CodeManifests++
+			if r, ok := s.results[entryResult(e)]; ok {
+				u.CodeManifestBytes += r.Size
+			} else {
+				u.DanglingEntries++
+			}
+			continue
 		}
 		n := byNode[e.Key.Node]
 		if n == nil {

@@ -334,6 +334,22 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 			if err := t.write(e.stdout); err != nil {
 				return err
 			}
+			// What changed in the code, one line each (the sentence
+			// above names the first few).
+			for _, ch := range x.Changes {
+				if ch.Kind != inspect.ChangeCodeVersion {
+					continue
+				}
+				if len(ch.Code) == 0 && ch.Detail != "" {
+					fmt.Fprintf(e.stdout, "  (%s)\n", ch.Detail)
+				}
+				if len(ch.Code) > 0 {
+					fmt.Fprintln(e.stdout, "  in its code:")
+				}
+				for _, c := range ch.Code {
+					fmt.Fprintf(e.stdout, "    %s\n", c.Text)
+				}
+			}
 		}
 	}
 	return nil
@@ -352,7 +368,11 @@ func cmdSize(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string) 
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "runs              %d\n", u.Runs)
-	fmt.Fprintf(w, "entries           %d\n", u.Entries)
+	fmt.Fprintf(w, "entries           %d", u.Entries)
+	if u.CodeManifests > 0 {
+		fmt.Fprintf(w, ", %d of them code manifests (%s: what each code version covered, for why)", u.CodeManifests, fmtBytes(u.CodeManifestBytes))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "results           %d (%s)", u.Results, fmtBytes(u.ResultBytes))
 	if u.SharedResults > 0 {
 		fmt.Fprintf(w, ", %d shared by several entries", u.SharedResults)
@@ -421,7 +441,11 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 			default:
 				nodes := "no entry points to it"
 				if len(pr.Nodes) > 0 {
-					nodes = "node " + strings.Join(pr.Nodes, ", ")
+					labels := make([]string, len(pr.Nodes))
+					for i, n := range pr.Nodes {
+						labels[i] = nodeLabel(n)
+					}
+					nodes = "node " + strings.Join(labels, ", ")
 				}
 				fmt.Fprintf(w, "%-15s %s (%s): %s\n", pr.Kind, pr.Result, nodes, pr.Err)
 			}
@@ -493,7 +517,7 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 	}
 	if rep.DryRun || o.verbose {
 		for _, x := range rep.Entries {
-			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), x.Node, x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
+			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), nodeLabel(x.Node), x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
 		}
 		for _, x := range rep.Results {
 			fmt.Fprintf(w, "result  %s  %s  (%s)\n", x.Result, fmtBytes(x.Size), x.Reason)
@@ -511,6 +535,15 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 		fmt.Fprintf(w, "the results still take %s, over --max-size %s: the rest is within the grace period\n", fmtBytes(rep.After.Bytes), fmtBytes(p.MaxSize))
 	}
 	return nil
+}
+
+// nodeLabel is the name of a node in a listing of entries: the entries
+// that map code versions to their manifests are labelled as such.
+func nodeLabel(node string) string {
+	if node == core.CodeManifestNode {
+		return node + " (code manifest)"
+	}
+	return node
 }
 
 func orDash(s string) string {
