@@ -350,6 +350,9 @@ func moduleText(what CodeChangeKind, old, cur core.CodePart) string {
 		return fmt.Sprintf("module %s %s removed", old.Name, old.File)
 	}
 	if old.File != cur.File {
+		if strings.HasPrefix(old.File, "=>") || strings.HasPrefix(cur.File, "=>") {
+			return fmt.Sprintf("module %s %s now, was %s", cur.Name, cur.File, old.File)
+		}
 		return fmt.Sprintf("module %s %s -> %s", cur.Name, old.File, cur.File)
 	}
 	if strings.HasPrefix(cur.File, "=>") {

@@ -3,6 +3,8 @@ package inspect_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
@@ -86,14 +88,15 @@ func ExampleCache_Evict() {
 	if err != nil {
 		panic(err)
 	}
+	var evicted []string
 	for _, e := range rep.Entries {
-		fmt.Println("would evict", e.Node, e.Reason)
+		evicted = append(evicted, e.Node+" ("+string(e.Reason)+")")
 	}
+	slices.Sort(evicted)
+	fmt.Println("would evict", strings.Join(evicted, ", "))
 	fmt.Printf("would evict %d results, keeping %d entries\n", len(rep.Results), rep.After.Entries)
 	// Output:
 	// 6 entries, 5 results, of which 2 code manifests
-	// would evict double max_entries
-	// would evict @code code_unused
-	// would evict plus max_entries
+	// would evict @code (code_unused), double (max_entries), plus (max_entries)
 	// would evict 2 results, keeping 3 entries
 }
