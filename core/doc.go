@@ -49,6 +49,20 @@
 // get_result::miss and missing_result. Inputs and overrides emit is_input
 // and is_override, requested outputs is_final_var.
 //
+// # Code manifests
+//
+// So that a tool can say what changed in a node's code, not only that its
+// code version did, an executor may describe each code version
+// (NodeSpec.Manifest, a CodeManifest: the parts codeversion.Explain lists,
+// the result type, the state). A run stores the manifest of a version when
+// it executes a node of that version and neither the Cache nor the metadata
+// store knows one: content-addressed like a result (format json), mapped by
+// an entry of the reserved node CodeManifestNode ("@code"), so every store
+// keeps it; ReadCodeManifest reads it back, verified. During the run it only
+// looks manifests up; it describes the missing ones at End, waiting at most
+// WithManifestWait for each description (DefaultManifestWait, 5 ms: enough
+// where the module is parsed already, not for parsing it).
+//
 // # Writes
 //
 // Metadata is written in batches (WithFlush: 256 records or one second by

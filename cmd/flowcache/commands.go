@@ -69,8 +69,12 @@ run that has it), by comparing its cache key with its key in the previous run
 where it appeared: the code version, the value of an input, an override, the
 result of an upstream node, a dependency added or removed; or, with the same
 key, why it was not found: the behaviour (recompute, disable, ignore), nothing
-stored then, another format, the entry evicted, the result missing. NODE is a
-node name, or node@task for one task of a fan-out branch.`,
+stored then, another format, the entry evicted, the result missing. For a
+changed code version it lists what changed in the code, one line each: the
+functions, methods, constants, variables, types, embedded files, modules and
+toolchain the code reaches, the result type, WithState values, WithCodeVersion
+(from the code manifests the runs stored; --json has them under "code").
+NODE is a node name, or node@task for one task of a fan-out branch.`,
 			examples: `  flowcache why statistics
   flowcache why statistics --run 01a2125c
   flowcache why 'parsed@files[3]' --json`,
