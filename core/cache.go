@@ -1105,8 +1105,14 @@ func (r *Run) End(ctx context.Context) error {
 	r.ended = true
 	r.mu.Unlock()
 	r.stores.Wait()
-	r.waitManifests(ctx)
 	err := r.Flush(ctx)
+	// The code manifests after the nodes' metadata: describing code may
+	// start parsing a module (see DefaultManifestWait), which is then left
+	// to run in the background; it should not slow the run's last write.
+	r.waitManifests(ctx)
+	if ferr := r.Flush(ctx); err == nil {
+		err = ferr
+	}
 	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil {
 		r.c.log.logger.Warn("flowcache: closing the run's log failed", "run_id", string(r.id), "err", lerr)
 	}

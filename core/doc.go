@@ -59,7 +59,9 @@
 // store knows one: content-addressed like a result (format json), mapped by
 // an entry of the reserved node CodeManifestNode ("@code"), so every store
 // keeps it; ReadCodeManifest reads it back, verified. During the run it only
-// looks manifests up; it describes the missing ones at End, waiting at most
+// looks manifests up (not even that when its preload found no entry of its
+// nodes: a new cache); it describes the missing ones at End, after the
+// nodes' metadata is written, waiting at most
 // WithManifestWait for each description (DefaultManifestWait, 5 ms: enough
 // where the module is parsed already, not for parsing it).
 //

@@ -16,9 +16,9 @@ import (
 )
 
 // CodeManifestNode is the node name of the entries that map a code version
-// to its manifest (see CodeManifest). Node names starting with "@" are
-// reserved for the cache's own entries (see ReservedNodeName); an executor
-// must not give them to nodes.
+// to its manifest (see CodeManifest). Names starting with "@" are reserved
+// for the cache's own entries (see ReservedName); an executor must not give
+// them to nodes or inputs.
 const CodeManifestNode = "@code"
 
 // CodeManifestFormat is the format name of stored manifests: plain JSON.
@@ -29,9 +29,14 @@ const CodeManifestFormat = "json"
 // reaching every declaration of a large module stays far below it.
 const maxManifestSize = 16 << 20
 
-// ReservedNodeName reports whether name is reserved for the cache's own
-// entries: it starts with "@".
-func ReservedNodeName(name string) bool { return strings.HasPrefix(name, "@") }
+// ReservedName reports whether name is reserved for the cache's own
+// entries: it starts with "@". Executors refuse such names for nodes and
+// inputs.
+func ReservedName(name string) bool { return strings.HasPrefix(name, "@") }
+
+// IsCodeManifestKey reports whether k maps a code version to its manifest
+// (see CodeManifestKey), rather than a node's inputs to its result.
+func IsCodeManifestKey(k CacheKey) bool { return k.Node == CodeManifestNode }
 
 // CodeManifestKey returns the cache key under which the manifest of code
 // version v is mapped: node CodeManifestNode, code version v, no
@@ -175,10 +180,12 @@ func WithManifestWait(d time.Duration) Option {
 
 // manifestWriter stores the manifests of the code versions a run executed
 // (see NodeSpec.Manifest) from one goroutine, off the nodes' path: an entry
-// per version, with the run's metadata. During the run it only asks the
-// metadata store whether a manifest exists; describing a code version waits
-// for Run.End (see DefaultManifestWait), unless a description in this
-// Cache already proved cheap.
+// per version, with the run's metadata. During the run it asks the metadata
+// store whether a manifest exists, unless the run's preload found no entry
+// of any of its nodes (a new cache, or a new pipeline: then none exists,
+// or one written by another pipeline is written again, the same bytes);
+// describing a code version waits for Run.End (see DefaultManifestWait),
+// unless a description in this Cache already proved cheap.
 type manifestWriter struct {
 	mu sync.Mutex
 	// queue holds the versions to look up; describe those found missing.
@@ -216,8 +223,23 @@ func (r *Run) noteManifest(ctx context.Context, spec *NodeSpec) {
 		w.queued = map[CodeVersion]bool{}
 	}
 	w.queued[spec.CodeVersion] = true
-	w.queue = append(w.queue, spec)
+	if r.preloadedNothing() {
+		w.describe = append(w.describe, spec)
+		if !r.c.manifestsCheap.Load() {
+			return // described at End
+		}
+	} else {
+		w.queue = append(w.queue, spec)
+	}
 	r.startManifests(ctx)
+}
+
+// preloadedNothing reports whether the run preloaded the entries of its
+// nodes and found none.
+func (r *Run) preloadedNothing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.preloaded != nil && len(r.preloaded) == 0
 }
 
 // startManifests starts the goroutine unless it runs; called with r.mf.mu

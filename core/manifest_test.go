@@ -76,6 +76,11 @@ func TestCodeManifestStored(t *testing.T) {
 	if executed, evs := runNode(t, c, spec, core.Default, 1); !executed || !hasEvent(evs, core.EventCodeVersion, "manifest") {
 		t.Fatalf("first run: executed %v, events %v; want executed and a code_version::manifest event", executed, evs)
 	}
+	// The run preloaded no entry of its nodes: a new cache has no
+	// manifests, none is looked up.
+	if meta.gets.Load() != 0 {
+		t.Errorf("the first run on a new cache looked %d keys up, want 0", meta.gets.Load())
+	}
 	m, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), "v1")
 	if err != nil {
 		t.Fatal(err)

@@ -277,8 +277,12 @@ func (b *Builder) Build() (*Driver, error) {
 			errs = append(errs, fmt.Errorf("driver: node name %q is empty or has a NUL byte", def.name))
 			continue
 		}
-		if core.ReservedNodeName(def.name) {
-			errs = append(errs, fmt.Errorf("driver: node %q: names starting with \"@\" are reserved for the cache's own entries (%s holds code manifests)", def.name, core.CodeManifestNode))
+		if core.ReservedName(def.name) {
+			errs = append(errs, fmt.Errorf("driver: node %q: names starting with \"@\" are reserved for the cache's own entries (%s maps code versions to their manifests)", def.name, core.CodeManifestNode))
+			continue
+		}
+		if i := slices.IndexFunc(def.deps, core.ReservedName); i >= 0 {
+			errs = append(errs, fmt.Errorf("driver: node %q: dependency %q: names starting with \"@\" are reserved for the cache's own entries (%s maps code versions to their manifests)", def.name, def.deps[i], core.CodeManifestNode))
 			continue
 		}
 		if _, dup := d.nodes[def.name]; dup {

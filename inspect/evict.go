@@ -74,6 +74,10 @@ type EvictedEntry struct {
 	Created     time.Time        `json:"created"`
 	LastUsed    time.Time        `json:"last_used"`
 	Reason      EvictReason      `json:"reason"`
+	// CodeManifest says the entry maps a code version to its manifest
+	// (node core.CodeManifestNode), rather than a node's inputs to a
+	// result.
+	CodeManifest bool `json:"code_manifest,omitempty"`
 }
 
 // EvictedResult is a result Evict deleted (or would delete).
@@ -186,7 +190,8 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 	}
 	for _, pe := range plan.entries {
 		e := pe.entry
-		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason})
+		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason,
+			CodeManifest: core.IsCodeManifestKey(e.Key)})
 	}
 	for _, r := range results {
 		rep.Results = append(rep.Results, EvictedResult{Result: r.info.ID.String(), Size: r.info.Size, Created: r.info.Created, Reason: r.reason})
@@ -275,7 +280,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 	manifests := map[core.CodeVersion]core.Entry{}
 	var nodeEntries []core.Entry
 	for _, e := range s.entries {
-		if e.Key.Node == core.CodeManifestNode {
+		if core.IsCodeManifestKey(e.Key) {
 			manifests[e.Key.CodeVersion] = e
 			continue
 		}
@@ -316,7 +321,7 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			return false
 		}
 		evictEntry(e, id, reason)
-		if e.Key.Node != core.CodeManifestNode {
+		if !core.IsCodeManifestKey(e.Key) {
 			users[e.Key.CodeVersion]--
 			dropManifest(e.Key.CodeVersion)
 		}

@@ -158,7 +158,7 @@ func (s *snapshot) usage() Usage {
 		if e.LastUsed.After(u.NewestUse) {
 			u.NewestUse = e.LastUsed
 		}
-		if e.Key.Node == core.CodeManifestNode {
+		if core.IsCodeManifestKey(e.Key) {
 			u.CodeManifests++
 			if r, ok := s.results[entryResult(e)]; ok {
 				u.CodeManifestBytes += r.Size

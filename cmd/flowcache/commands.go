@@ -445,11 +445,7 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 			default:
 				nodes := "no entry points to it"
 				if len(pr.Nodes) > 0 {
-					labels := make([]string, len(pr.Nodes))
-					for i, n := range pr.Nodes {
-						labels[i] = nodeLabel(n)
-					}
-					nodes = "node " + strings.Join(labels, ", ")
+					nodes = "node " + strings.Join(pr.Nodes, ", ")
 				}
 				fmt.Fprintf(w, "%-15s %s (%s): %s\n", pr.Kind, pr.Result, nodes, pr.Err)
 			}
@@ -521,7 +517,11 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 	}
 	if rep.DryRun || o.verbose {
 		for _, x := range rep.Entries {
-			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), nodeLabel(x.Node), x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
+			node := x.Node
+			if x.CodeManifest {
+				node += " (code manifest)"
+			}
+			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), node, x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
 		}
 		for _, x := range rep.Results {
 			fmt.Fprintf(w, "result  %s  %s  (%s)\n", x.Result, fmtBytes(x.Size), x.Reason)
@@ -539,15 +539,6 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 		fmt.Fprintf(w, "the results still take %s, over --max-size %s: the rest is within the grace period\n", fmtBytes(rep.After.Bytes), fmtBytes(p.MaxSize))
 	}
 	return nil
-}
-
-// nodeLabel is the name of a node in a listing of entries: the entries
-// that map code versions to their manifests are labelled as such.
-func nodeLabel(node string) string {
-	if node == core.CodeManifestNode {
-		return node + " (code manifest)"
-	}
-	return node
 }
 
 func orDash(s string) string {
