@@ -90,14 +90,22 @@ type CodePart struct {
 	Hash string `json:"hash"`
 }
 
-// manifestContext separates manifest versions from data versions: a
-// manifest's bytes never share a result id with a node's result.
+// manifestContext separates manifest versions from data versions: stored
+// manifests never share a result id with a node's result.
 const manifestContext = "flowcache-code-manifest-v1\x00"
 
-// Encode returns the stored form of m and its data version (a hash of the
-// bytes).
-func (m *CodeManifest) Encode() ([]byte, DataVersion, error) {
-	b, err := json.Marshal(m)
+// manifestBundle is the stored form of manifests: the manifests a run
+// described together, by code version, in one result (one write for a run
+// that executes a thousand new code versions, not a thousand); an entry
+// per version points to it.
+type manifestBundle struct {
+	Manifests map[CodeVersion]*CodeManifest `json:"manifests"`
+}
+
+// encodeManifests returns the stored form of ms and its data version (a
+// hash of the bytes).
+func encodeManifests(ms map[CodeVersion]*CodeManifest) ([]byte, DataVersion, error) {
+	b, err := json.Marshal(manifestBundle{Manifests: ms})
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,12 +150,15 @@ func ReadCodeManifest(ctx context.Context, meta MetadataStore, results ResultSto
 	if manifestVersion(b) != e.DataVersion {
 		return nil, fmt.Errorf("code manifest of %s: %w: its bytes do not hash to %s", v.Short(), ErrCorrupt, e.DataVersion.Short())
 	}
-	var m CodeManifest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&m); err != nil {
+	var bundle manifestBundle
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&bundle); err != nil {
 		return nil, fmt.Errorf("code manifest of %s: %w: %v", v.Short(), ErrCorrupt, err)
 	}
-	return &m, nil
+	m := bundle.Manifests[v]
+	if m == nil {
+		return nil, fmt.Errorf("code manifest of %s: %w: the stored manifests %s do not hold it", v.Short(), ErrCorrupt, e.DataVersion.Short())
+	}
+	return m, nil
 }
 
 // DefaultManifestWait is how long Run.End waits, by default, for one
@@ -277,10 +288,10 @@ func (r *Run) writeManifests(ctx context.Context) {
 			w.describe = append(w.describe, spec)
 			w.mu.Unlock()
 		case len(w.describe) > 0 && describeNow:
-			spec := w.describe[0]
-			w.describe = w.describe[1:]
+			specs := w.describe
+			w.describe = nil
 			w.mu.Unlock()
-			r.writeManifest(ctx, spec)
+			r.writeManifestBundle(ctx, specs)
 		default:
 			w.stop()
 			return
@@ -311,43 +322,63 @@ func (r *Run) manifestStored(ctx context.Context, spec *NodeSpec) bool {
 	return true
 }
 
-// writeManifest describes spec's code version and stores the manifest, its
-// entry in the run's next batch. A failure is a failed_store_write event,
-// never a failure of the run.
-func (r *Run) writeManifest(ctx context.Context, spec *NodeSpec) {
-	start := time.Now()
-	r.mf.callStart.Store(start.UnixNano())
-	m := spec.Manifest()
-	r.mf.callStart.Store(0)
-	if time.Since(start) < r.c.manifestWait {
-		r.c.manifestsCheap.Store(true)
+// writeManifestBundle describes the code versions of specs and stores their
+// manifests in one result, their entries in the run's next batch. A
+// failure is a failed_store_write event, never a failure of the run.
+func (r *Run) writeManifestBundle(ctx context.Context, specs []*NodeSpec) {
+	ms := make(map[CodeVersion]*CodeManifest, len(specs))
+	for _, spec := range specs {
+		start := time.Now()
+		r.mf.callStart.Store(start.UnixNano())
+		m := spec.Manifest()
+		r.mf.callStart.Store(0)
+		if time.Since(start) < r.c.manifestWait {
+			r.c.manifestsCheap.Store(true)
+		}
+		r.mf.mu.Lock()
+		closed := r.mf.closed
+		r.mf.mu.Unlock()
+		if closed {
+			return // End stopped waiting
+		}
+		if m != nil {
+			ms[spec.CodeVersion] = m
+		}
 	}
-	if m == nil {
+	if len(ms) == 0 {
 		return
 	}
-	b, ver, err := m.Encode()
+	fail := func(actor Actor, err error) {
+		r.emit(ctx, specs[0].Name, "", actor, EventFailedStoreWrite, "code manifest", fmt.Sprintf("%d code manifests: %v", len(ms), err))
+	}
+	b, ver, err := encodeManifests(ms)
 	if err != nil {
-		r.emit(ctx, spec.Name, "", ActorAdapter, EventFailedStoreWrite, "code manifest", err.Error())
+		fail(ActorAdapter, err)
 		return
 	}
 	rid := ResultID{Version: ver, Format: CodeManifestFormat}
 	if _, err := r.c.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
-		r.emit(ctx, spec.Name, "", ActorResultStore, EventFailedStoreWrite, "code manifest", err.Error())
+		fail(ActorResultStore, err)
 		return
 	}
 	now := r.c.now()
-	key := CodeManifestKey(spec.CodeVersion)
 	r.mu.Lock()
 	r.mf.mu.Lock()
 	closed := r.mf.closed
 	if !closed {
-		r.pending.Entries = append(r.pending.Entries, Entry{Key: key, DataVersion: ver, Format: CodeManifestFormat, Created: now, LastUsed: now})
-		r.c.manifests.Store(spec.CodeVersion, struct{}{})
+		for v := range ms {
+			r.pending.Entries = append(r.pending.Entries, Entry{Key: CodeManifestKey(v), DataVersion: ver, Format: CodeManifestFormat, Created: now, LastUsed: now})
+			r.c.manifests.Store(v, struct{}{})
+		}
 	}
 	r.mf.mu.Unlock()
 	r.mu.Unlock()
 	if !closed {
-		r.emit(ctx, spec.Name, "", ActorAdapter, EventCodeVersion, "manifest", string(ver))
+		for _, spec := range specs {
+			if ms[spec.CodeVersion] != nil {
+				r.emit(ctx, spec.Name, "", ActorAdapter, EventCodeVersion, "manifest", string(ver))
+			}
+		}
 	}
 }
 

@@ -181,15 +181,32 @@ func TestCodeManifestWriteFailure(t *testing.T) {
 }
 
 // A stored manifest is verified: bytes that do not hash to its entry's
-// data version, or an entry of another format, are ErrCorrupt.
+// data version, stored manifests without the version, or an entry of
+// another format, are ErrCorrupt.
 func TestCodeManifestVerified(t *testing.T) {
 	ctx := context.Background()
 	st := mem.New()
 	c, _ := core.New(st.Metadata(), st.Results())
 	var calls atomic.Int64
 	runNode(t, c, manifestNode("n", "v1", 0, &calls), core.Default, 1)
+	runNode(t, c, manifestNode("n", "v2", 0, &calls), core.Default, 1)
 	e, err := st.Metadata().Get(ctx, core.CodeManifestKey("v1").ID())
 	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := st.Metadata().Get(ctx, core.CodeManifestKey("v2").ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := e
+	moved.DataVersion = e2.DataVersion
+	if err := st.Metadata().Write(ctx, core.Batch{Entries: []core.Entry{moved}, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), "v1"); !errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("manifest entry pointing to the stored manifests of v2: %v, want ErrCorrupt", err)
+	}
+	if err := st.Metadata().Write(ctx, core.Batch{Entries: []core.Entry{e}, Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	rid := core.ResultID{Version: e.DataVersion, Format: e.Format}

@@ -141,12 +141,14 @@ func TestEvictOlderThan(t *testing.T) {
 		}
 	}
 	// old1's result (a file) and old2's (inline) went with their entries,
-	// and the two manifests.
+	// and the manifests their runs stored.
 	if len(rep.Results) != 4 || rep.FreedBytes <= 16<<10 {
-		t.Errorf("results %+v, freed %d: want the two results of old1 and old2, and two manifests", rep.Results, rep.FreedBytes)
+		t.Errorf("results %+v, freed %d: want the two results of old1 and old2, and two results of manifests", rep.Results, rep.FreedBytes)
 	}
-	if rep.After.Entries != 6 || rep.After.Results != 6 {
-		t.Errorf("after: %+v, want 3 entries and 3 results, and as many manifests", rep.After)
+	// Left: mid, new1 and new2 and their manifests (new1's and new2's in
+	// one result, stored by one run).
+	if rep.After.Entries != 3+3 || rep.After.Results != 3+2 {
+		t.Errorf("after: %+v, want 3 entries and 3 results, and 3 manifests in 2 results", rep.After)
 	}
 	checkNextRun(t, c, ic, "old1", "old2")
 }
@@ -192,8 +194,8 @@ func TestEvictMaxSize(t *testing.T) {
 			old1 = n.Bytes
 		}
 	}
-	if old1 <= 16<<10 || u.Entries != 5+5 || u.Results != 5+5 || u.CodeManifests != 5 || len(u.Nodes) != 5 {
-		t.Fatalf("usage %+v: want 5 entries and results (and 5 code manifests), old1 over 16 KiB (a file)", u)
+	if old1 <= 16<<10 || u.Entries != 5+5 || u.Results != 5+4 || u.CodeManifests != 5 || len(u.Nodes) != 5 {
+		t.Fatalf("usage %+v: want 5 entries and results (and 5 code manifests, stored by 4 runs), old1 over 16 KiB (a file)", u)
 	}
 	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxSize: u.ResultBytes - old1})
 	if err != nil {
@@ -270,7 +272,7 @@ func TestEvictGC(t *testing.T) {
 		}
 	}
 	u, _ = ic.Usage(ctx)
-	if u.UnreferencedResults != 0 || u.DanglingEntries != 0 || u.Entries != 3+3 || u.Results != 3+3 || u.CodeManifests != 3 {
+	if u.UnreferencedResults != 0 || u.DanglingEntries != 0 || u.Entries != 3+3 || u.Results != 3+2 || u.CodeManifests != 3 {
 		t.Errorf("after GC: %+v", u)
 	}
 	vr, err := ic.Verify(ctx, nil)

@@ -79,8 +79,8 @@ func ExampleCache_Evict() {
 	// double and plus with y=0 both have the value 2: their entries share
 	// one result, which goes when both entries go (the two least recently
 	// used). The code manifests of double and plus (what `flowcache why`
-	// reads) are entries and results too: double's goes with its only
-	// entry.
+	// reads, stored together in one result by the first run) are entries
+	// too: double's goes with its only entry.
 	ic := inspect.New(st.Metadata(), st.Results())
 	u, _ := ic.Usage(ctx)
 	fmt.Printf("%d entries, %d results, of which %d code manifests\n", u.Entries, u.Results, u.CodeManifests)
@@ -96,7 +96,7 @@ func ExampleCache_Evict() {
 	fmt.Println("would evict", strings.Join(evicted, ", "))
 	fmt.Printf("would evict %d results, keeping %d entries\n", len(rep.Results), rep.After.Entries)
 	// Output:
-	// 6 entries, 5 results, of which 2 code manifests
+	// 6 entries, 4 results, of which 2 code manifests
 	// would evict @code (code_unused), double (max_entries), plus (max_entries)
-	// would evict 2 results, keeping 3 entries
+	// would evict 1 results, keeping 3 entries
 }

@@ -112,7 +112,8 @@ type Usage struct {
 	// CodeManifests counts the entries that map a code version to its
 	// manifest (node core.CodeManifestNode, what `flowcache why` reads to
 	// name what changed in a node's code), and CodeManifestBytes their
-	// results; both are included in the totals above.
+	// results (the manifests a run stored together share one); both are
+	// included in the totals above.
 	CodeManifests     int   `json:"code_manifests"`
 	CodeManifestBytes int64 `json:"code_manifest_bytes"`
 	// Nodes breaks the entries of nodes and their bytes down by node,
@@ -151,6 +152,7 @@ func (s *snapshot) usage() Usage {
 	u := Usage{Entries: len(s.entries), Results: len(s.results), Nodes: []NodeUsage{}}
 	refs := s.refs()
 	byNode := map[string]*NodeUsage{}
+	manifestResults := map[core.ResultID]bool{}
 	for _, e := range s.entries {
 		if u.OldestUse.IsZero() || e.LastUsed.Before(u.OldestUse) {
 			u.OldestUse = e.LastUsed
@@ -160,10 +162,13 @@ func (s *snapshot) usage() Usage {
 		}
 		if core.IsCodeManifestKey(e.Key) {
 			u.CodeManifests++
-			if r, ok := s.results[entryResult(e)]; ok {
-				u.CodeManifestBytes += r.Size
-			} else {
+			id := entryResult(e)
+			if r, ok := s.results[id]; !ok {
 				u.DanglingEntries++
+			} else if !manifestResults[id] {
+				// Manifests a run stored together share one result.
+				manifestResults[id] = true
+				u.CodeManifestBytes += r.Size
 			}
 			continue
 		}

@@ -243,13 +243,13 @@ func TestSizeVerifyEvict(t *testing.T) {
 		t.Errorf("size:\n%s", r.stdout)
 	}
 	u := decode[inspect.Usage](t, flowcache(t, dir, "size", "--json"))
-	if u.Entries != 4+3 || u.Results != 4+3 || u.CodeManifests != 3 || len(u.Nodes) != 3 || u.Runs != 2 || u.DiskBytes <= 0 {
+	if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 || len(u.Nodes) != 3 || u.Runs != 2 || u.DiskBytes <= 0 {
 		t.Errorf("size --json = %+v", u)
 	}
 
 	r = flowcache(t, dir, "verify", "--progress", "lines")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, "verified 7 results") || !strings.Contains(r.stdout, "ok") || !strings.Contains(r.stderr, "verify: 7/7 results (100%)") {
+	if !strings.Contains(r.stdout, "verified 5 results") || !strings.Contains(r.stdout, "ok") || !strings.Contains(r.stderr, "verify: 5/5 results (100%)") {
 		t.Errorf("verify:\nstdout %s\nstderr %s", r.stdout, r.stderr)
 	}
 	r = flowcache(t, dir, "verify", "--progress", "bar")
@@ -400,7 +400,7 @@ func TestProcess(t *testing.T) {
 	}
 	// Not a terminal: progress as lines.
 	code, _, errs = cmd([]string{driver.EnvURL + "=" + dir}, "verify")
-	if code != 0 || !strings.Contains(errs, "verify: 7/7 results") {
+	if code != 0 || !strings.Contains(errs, "verify: 5/5 results") {
 		t.Errorf("verify: exit %d, stderr %q", code, errs)
 	}
 	code, _, errs = cmd([]string{driver.EnvURL + "=" + filepath.Join(dir, "nothing")}, "size")
