@@ -56,14 +56,15 @@
 // (NodeSpec.Manifest, a CodeManifest: the parts codeversion.Explain lists,
 // the result type, the state). A run stores the manifest of a version when
 // it executes a node of that version and neither the Cache nor the metadata
-// store knows one: content-addressed like a result (format json), mapped by
-// an entry of the reserved node CodeManifestNode ("@code"), so every store
-// keeps it; ReadCodeManifest reads it back, verified. During the run it only
-// looks manifests up (not even that when its preload found no entry of its
+// store knows one: the manifests it describes together in one result
+// (content-addressed, format json), each mapped by an entry of the reserved
+// node CodeManifestNode ("@code"), so every store keeps them;
+// ReadCodeManifest reads one back, verified. During the run it only looks
+// manifests up (not even that when its preload found no entry of its
 // nodes: a new cache); it describes the missing ones at End, after the
-// nodes' metadata is written, waiting at most
-// WithManifestWait for each description (DefaultManifestWait, 5 ms: enough
-// where the module is parsed already, not for parsing it).
+// nodes' metadata is written, waiting at most WithManifestWait for each
+// description (DefaultManifestWait, 5 ms: enough where the module is parsed
+// already, not for parsing it).
 //
 // # Writes
 //

@@ -45,7 +45,8 @@ func CodeManifestKey(v CodeVersion) CacheKey { return CacheKey{Node: CodeManifes
 
 // CodeManifest describes what a node's code version covers, so that a tool
 // can name what changed between two versions (package inspect, `flowcache
-// why`). It is stored like a result, content-addressed, and mapped from
+// why`). It is stored like a result, content-addressed (the manifests a run
+// describes together in one result), and mapped from
 // CodeManifestKey(version) by an ordinary entry: every store keeps it, and
 // eviction treats it as an entry (see package inspect).
 //
