@@ -211,6 +211,12 @@ type manifestWriter struct {
 	// closed is set once End stops waiting: what the goroutine describes
 	// later is dropped.
 	closed bool
+	// described holds the manifests described and not stored yet (and
+	// which node each was described for); undescribed counts the versions
+	// of the writer's current round not described yet.
+	described   map[CodeVersion]*CodeManifest
+	describedBy map[CodeVersion]string
+	undescribed int
 	// callStart is when the current description started (Unix
 	// nanoseconds), 0 between descriptions.
 	callStart atomic.Int64
@@ -323,70 +329,76 @@ func (r *Run) manifestStored(ctx context.Context, spec *NodeSpec) bool {
 	return true
 }
 
-// writeManifestBundle describes the code versions of specs and stores their
-// manifests in one result, their entries in the run's next batch. A
-// failure is a failed_store_write event, never a failure of the run.
+// writeManifestBundle describes the code versions of specs and stores
+// their manifests in one result, their entries in the run's next batch.
 func (r *Run) writeManifestBundle(ctx context.Context, specs []*NodeSpec) {
-	ms := make(map[CodeVersion]*CodeManifest, len(specs))
-	for _, spec := range specs {
+	w := &r.mf
+	for i, spec := range specs {
 		start := time.Now()
-		r.mf.callStart.Store(start.UnixNano())
+		w.callStart.Store(start.UnixNano())
 		m := spec.Manifest()
-		r.mf.callStart.Store(0)
+		w.callStart.Store(0)
 		if time.Since(start) < r.c.manifestWait {
 			r.c.manifestsCheap.Store(true)
 		}
-		r.mf.mu.Lock()
-		closed := r.mf.closed
-		r.mf.mu.Unlock()
-		if closed {
-			return // End stopped waiting
+		w.mu.Lock()
+		if w.closed {
+			// End stopped waiting, and stored what was described before.
+			w.mu.Unlock()
+			return
 		}
 		if m != nil {
-			ms[spec.CodeVersion] = m
+			if w.described == nil {
+				w.described = map[CodeVersion]*CodeManifest{}
+				w.describedBy = map[CodeVersion]string{}
+			}
+			w.described[spec.CodeVersion] = m
+			w.describedBy[spec.CodeVersion] = spec.Name
 		}
+		w.undescribed = len(specs) - i - 1
+		w.mu.Unlock()
 	}
+	r.storeDescribed(ctx)
+}
+
+// storeDescribed stores the manifests described and not stored yet, in one
+// result, their entries in the run's next batch. A failure is a
+// failed_store_write event, never a failure of the run.
+func (r *Run) storeDescribed(ctx context.Context) {
+	w := &r.mf
+	w.mu.Lock()
+	ms, by := w.described, w.describedBy
+	w.described, w.describedBy = nil, nil
+	w.mu.Unlock()
 	if len(ms) == 0 {
 		return
 	}
-	fail := func(actor Actor, err error) {
-		r.emit(ctx, specs[0].Name, "", actor, EventFailedStoreWrite, "code manifest", fmt.Sprintf("%d code manifests: %v", len(ms), err))
-	}
 	b, ver, err := encodeManifests(ms)
-	if err != nil {
-		fail(ActorAdapter, err)
-		return
+	if err == nil {
+		rid := ResultID{Version: ver, Format: CodeManifestFormat}
+		_, err = r.c.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
-	rid := ResultID{Version: ver, Format: CodeManifestFormat}
-	if _, err := r.c.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
-		fail(ActorResultStore, err)
+	if err != nil {
+		r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "code manifest", fmt.Sprintf("%d code manifests: %v", len(ms), err))
 		return
 	}
 	now := r.c.now()
 	r.mu.Lock()
-	r.mf.mu.Lock()
-	closed := r.mf.closed
-	if !closed {
-		for v := range ms {
-			r.pending.Entries = append(r.pending.Entries, Entry{Key: CodeManifestKey(v), DataVersion: ver, Format: CodeManifestFormat, Created: now, LastUsed: now})
-			r.c.manifests.Store(v, struct{}{})
-		}
+	for v := range ms {
+		r.pending.Entries = append(r.pending.Entries, Entry{Key: CodeManifestKey(v), DataVersion: ver, Format: CodeManifestFormat, Created: now, LastUsed: now})
+		r.c.manifests.Store(v, struct{}{})
 	}
-	r.mf.mu.Unlock()
 	r.mu.Unlock()
-	if !closed {
-		for _, spec := range specs {
-			if ms[spec.CodeVersion] != nil {
-				r.emit(ctx, spec.Name, "", ActorAdapter, EventCodeVersion, "manifest", string(ver))
-			}
-		}
+	for v := range ms {
+		r.emit(ctx, by[v], "", ActorAdapter, EventCodeVersion, "manifest", string(ver))
 	}
 }
 
 // waitManifests lets the writer describe what it found missing and waits
 // until every queued manifest is in the run's batch, except that it does
 // not wait for one description longer than the Cache's manifest wait; then
-// it stops the writer, and what it describes later is dropped.
+// it stops the writer, stores what was described before, and what the
+// writer describes later is dropped.
 func (r *Run) waitManifests(ctx context.Context) {
 	w := &r.mf
 	w.mu.Lock()
@@ -411,10 +423,11 @@ func (r *Run) waitManifests(ctx context.Context) {
 		if wait <= 0 {
 			w.mu.Lock()
 			w.closed = true
-			left := len(w.queue) + len(w.describe) + 1
+			left := len(w.queue) + len(w.describe) + w.undescribed + 1
 			w.mu.Unlock()
 			r.emit(ctx, "", "", ActorAdapter, EventCodeVersion, "manifests skipped",
 				fmt.Sprintf("%d code versions not described: describing one took over %v (the first description in a process that read its code versions from the persisted table parses the module; see core.WithManifestWait)", left, r.c.manifestWait))
+			r.storeDescribed(ctx)
 			return
 		}
 		t := time.NewTimer(wait)

@@ -137,6 +137,35 @@ func TestCodeManifestSlow(t *testing.T) {
 		t.Errorf("manifest of a skipped description: %v, want ErrNotFound", err)
 	}
 
+	// A fast description before the slow one is stored all the same
+	// (results stored in the nodes' order: the manifests are described in
+	// that order).
+	ctx := context.Background()
+	c, _ = core.New(st.Metadata(), st.Results(), core.WithBackgroundStores(0, 0))
+	run, err := c.BeginRun(ctx, "fast", "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := run.Input(ctx, "x", 7)
+	for _, spec := range []*core.NodeSpec{manifestNode("fast", "vf", 0, &calls), manifestNode("slow", "vs", 2*time.Second, &calls)} {
+		if _, err := run.Node(ctx, spec, "", []*core.Value{x}, func(context.Context, []any) (any, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start = time.Now()
+	if err := run.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("End took %v: it waited for a slow description", d)
+	}
+	if _, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), "vf"); err != nil {
+		t.Errorf("the fast description before a slow one: %v", err)
+	}
+	if _, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), "vs"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("the slow description: %v, want ErrNotFound", err)
+	}
+
 	c, _ = core.New(st.Metadata(), st.Results(), core.WithManifestWait(time.Minute))
 	runNode(t, c, manifestNode("n", "v2", 50*time.Millisecond, &calls), core.Default, 1)
 	if _, err := core.ReadCodeManifest(context.Background(), st.Metadata(), st.Results(), "v2"); err != nil {
