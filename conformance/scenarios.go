@@ -96,13 +96,14 @@ func TestScenarios(t *testing.T, open func(t *testing.T) (core.MetadataStore, co
 		}
 	})
 	t.Run("CodeManifests", func(t *testing.T) {
-		// A node with an explicit code version has a manifest that needs
-		// no description of code: each version's is stored by the run that
-		// executes it, and read back whole.
+		// Nodes with explicit code versions have manifests that need no
+		// description of code (no module to parse): each version's is
+		// stored by the run that executes it, and read back whole.
 		meta, res := open(t)
 		var versions []core.CodeVersion
 		for _, code := range []string{"v1", "v2"} {
-			dr, err := driver.NewBuilder().WithNodes(chain(code)...).WithCache(driver.CacheStores(meta, res)).Build()
+			nodes := []*driver.NodeDef{driver.Node("A", scenA, driver.WithCodeVersion(code)), driver.Node("B", scenB, "A", driver.WithCodeVersion("b1"))}
+			dr, err := driver.NewBuilder().WithNodes(nodes...).WithCache(driver.CacheStores(meta, res)).Build()
 			if err != nil {
 				t.Fatalf("Build: %v", err)
 			}
