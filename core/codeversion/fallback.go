@@ -20,8 +20,11 @@ type buildIdentity struct {
 	settings []debug.BuildSetting
 	ldflags  string
 	xvalues  map[string]string // -X flags of -ldflags: "importpath.name" -> value
-	revision string
-	modified string
+	// ldflagsUnknown is set for a -trimpath build, whose -ldflags the go
+	// command does not record.
+	ldflagsUnknown bool
+	revision       string
+	modified       string
 	// exe is the SHA-256 of the executable, set when the main module has no
 	// clean VCS revision (or no build information exists); exeErr says why
 	// it could not be read.
@@ -47,6 +50,13 @@ func (r *resolver) buildIdentity() *buildIdentity {
 					b.revision = s.Value
 				case "vcs.modified":
 					b.modified = s.Value
+				}
+			}
+		}
+		if b.ok && b.ldflags == "" {
+			for _, s := range b.settings {
+				if s.Key == "-trimpath" && s.Value == "true" {
+					b.ldflagsUnknown = true
 				}
 			}
 		}
