@@ -124,6 +124,10 @@ type resolver struct {
 
 	build     sync.Once
 	buildData *buildIdentity
+
+	exeOnce sync.Once // reads exe, exeErr
+	exe     string
+	exeErr  error
 }
 
 func newResolver() *resolver {

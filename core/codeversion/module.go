@@ -476,7 +476,7 @@ func (r *resolver) finish(d sourceDesc, env buildEnv) tableEntry {
 		if b.ldflagsUnknown {
 			// -trimpath builds do not record -ldflags: any string
 			// variable may have been set; the executable tells.
-			exe, err := r.exeHash()
+			exe, err := r.executableHash()
 			if err != nil {
 				exe = "unreadable: " + err.Error()
 			}
@@ -621,7 +621,7 @@ func (r *resolver) moduleParts(env buildEnv, ext []string) []Part {
 		// Packages the build information does not place in any module
 		// (no build information, or a module outside it): the version of
 		// their code is the executable's.
-		exe, err := r.exeHash()
+		exe, err := r.executableHash()
 		if err != nil {
 			exe = "unknown: " + err.Error()
 		}
