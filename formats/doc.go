@@ -28,7 +28,9 @@
 // does not transmit zero fields, so it would load back nil: Encode refuses
 // such a value, naming the field); nil pointers inside slices and maps
 // (gob refuses them); unregistered concrete types in interfaces (Encode
-// fails). time.Time keeps its instant and offset but not its zone's name
+// fails). gob loads an empty slice as nil, a nil map (but a struct
+// field) as an empty one and a -0 struct field as +0: Encode notes those
+// places and Decode restores them, so they load back as stored. time.Time keeps its instant and offset but not its zone's name
 // (gob uses MarshalBinary): keep times in UTC when the zone matters.
 //
 // json (see JSON): Check rejects funcs, chans, complex numbers, non-empty

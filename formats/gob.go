@@ -33,6 +33,15 @@ import (
 //   - a nil pointer inside a slice, array or map (gob refuses it);
 //   - a concrete type in an interface that was not registered.
 //
+// gob itself loads a zero-length slice as nil, a nil map that is not a
+// struct field as an empty one, and a -0 float or complex struct field as
+// +0. Encode notes where a value differs from that, in a few bytes before
+// the gob value, and Decode restores it, so a value loads back as it was
+// stored, down to what package fingerprint tells apart (see gobrepair.go).
+// Encode refuses a map that needs such a note when its keys cannot be put
+// in one order (a key holding a NaN, pointers to equal values) or a key
+// holds a -0 field.
+//
 // A nil pointer or nil interface as the whole value, which gob itself
 // refuses, is stored as the single byte 0x00 (no gob stream starts with it).
 // Decode reads exactly one gob value and fails on trailing bytes. gob builds
@@ -126,6 +135,15 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 			return fmt.Errorf("gob: encoding %T: %w", v, err)
 		}
 	}
+	notes, err := gobNotes(rv)
+	if err != nil {
+		return fmt.Errorf("gob: encoding %T: %w", v, err)
+	}
+	if notes != nil {
+		if _, err := w.Write(notes); err != nil {
+			return err
+		}
+	}
 	if err := gob.NewEncoder(w).Encode(v); err != nil {
 		return fmt.Errorf("gob: encoding %T: %w", v, err)
 	}
@@ -153,6 +171,14 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 		}
 		return nil, fmt.Errorf("gob: decoding %v: the input holds a nil pointer", t)
 	}
+	var notes []gobFix
+	if b, _ := br.Peek(1); len(b) == 1 && b[0] == gobRepairMark {
+		br.Discard(1)
+		var err error
+		if notes, err = gobReadNotes(br); err != nil {
+			return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+		}
+	}
 	p := reflect.New(t)
 	// gob uses br as it is (it is an io.ByteReader), so nothing is read
 	// beyond what gob consumed except into br, checked next.
@@ -164,6 +190,11 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 			err = errors.New("trailing bytes after the value")
 		}
 		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+	}
+	if notes != nil {
+		if err := gobRestore(p.Elem(), notes); err != nil {
+			return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+		}
 	}
 	return p.Elem().Interface(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -114,6 +115,9 @@ func TestGobDecodeGarbage(t *testing.T) {
 func FuzzGobDecode(f *testing.F) {
 	var buf bytes.Buffer
 	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{"x"}}})
+	f.Add(buf.Bytes())
+	buf.Reset()
+	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{}, Score: math.Copysign(0, -1)}, {}}) // with repair notes
 	f.Add(buf.Bytes())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
