@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -39,7 +40,11 @@ import (
 //     map[string]any (json loads an int back as a float64, a struct as a
 //     map);
 //   - a non-nil pointer to a nil slice, map or interface (written as null,
-//     it would load back as a nil pointer).
+//     it would load back as a nil pointer);
+//   - in a struct field tagged omitempty or omitzero, a value json leaves
+//     out that is not exactly the zero value it then loads back as: a -0
+//     (json calls it empty and zero), or a value the type's IsZero method
+//     calls zero.
 //
 // time.Time is stored as RFC 3339 with nanoseconds. It loads back as the
 // same instant, without the monotonic clock reading, and a named zone other
@@ -332,12 +337,125 @@ func jsonMayHide(t reflect.Type, seen map[reflect.Type]bool) bool {
 			return false
 		}
 		for i := range t.NumField() {
-			if jsonMayHide(t.Field(i).Type, seen) {
+			f := t.Field(i)
+			if jsonOmitMayLose(f) || jsonMayHide(f.Type, seen) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+var isZeroerType = reflect.TypeFor[interface{ IsZero() bool }]()
+
+// jsonOmits returns the omitempty and omitzero options of a struct field's
+// json tag. An embedded struct json flattens has none.
+func jsonOmits(f reflect.StructField) (empty, zero bool) {
+	tag, ok := f.Tag.Lookup("json")
+	if !ok {
+		return false, false
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	if f.Anonymous && name == "" {
+		if ft := f.Type; ft.Kind() == reflect.Struct || ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+			return false, false
+		}
+	}
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		switch o {
+		case "omitempty":
+			empty = true
+		case "omitzero":
+			zero = true
+		}
+	}
+	return empty, zero
+}
+
+// jsonOmitMayLose reports whether json can leave out a value of field f
+// that is not exactly the zero value the field then loads back as: a -0
+// is empty and zero to json, and an IsZero method may call anything zero.
+func jsonOmitMayLose(f reflect.StructField) bool {
+	empty, zero := jsonOmits(f)
+	t := f.Type
+	switch {
+	case empty && (t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64):
+		return true
+	case zero && (t.Implements(isZeroerType) || reflect.PointerTo(t).Implements(isZeroerType)):
+		return true
+	case zero:
+		switch t.Kind() {
+		case reflect.Float32, reflect.Float64, reflect.Struct, reflect.Array:
+			return true
+		}
+	}
+	return false
+}
+
+// jsonOmitted reports whether encoding/json leaves out v, the value of a
+// struct field with the given tag options.
+func jsonOmitted(v reflect.Value, empty, zero bool) bool {
+	if empty {
+		switch v.Kind() {
+		case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+			if v.Len() == 0 {
+				return true
+			}
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+			reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+			if v.IsZero() {
+				return true
+			}
+		}
+	}
+	if !zero {
+		return false
+	}
+	t := v.Type()
+	switch {
+	case (t.Kind() == reflect.Interface || t.Kind() == reflect.Pointer) && t.Implements(isZeroerType):
+		return v.IsNil() || (v.Elem().Kind() == reflect.Pointer && v.Elem().IsNil()) || v.Interface().(interface{ IsZero() bool }).IsZero()
+	case t.Implements(isZeroerType):
+		return v.Interface().(interface{ IsZero() bool }).IsZero()
+	case reflect.PointerTo(t).Implements(isZeroerType):
+		if !v.CanAddr() {
+			c := reflect.New(t).Elem()
+			c.Set(v)
+			v = c
+		}
+		return v.Addr().Interface().(interface{ IsZero() bool }).IsZero()
+	}
+	return v.IsZero()
+}
+
+// exactlyZero reports whether v is its type's zero value bit for bit (a -0
+// is not).
+func exactlyZero(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.Float64bits(v.Float()) == 0
+	case reflect.Complex64, reflect.Complex128:
+		c := v.Complex()
+		return math.Float64bits(real(c)) == 0 && math.Float64bits(imag(c)) == 0
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !exactlyZero(v.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Array:
+		for i := range v.Len() {
+			if !exactlyZero(v.Index(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return v.IsZero()
 }
 
 // jsonWalk finds what JSON would load back different in v (see JSON).
@@ -392,8 +510,17 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 	case reflect.Struct:
 		t := v.Type()
 		for i := range v.NumField() {
-			path.push(-1, "."+t.Field(i).Name)
-			err := jsonWalk(v.Field(i), path)
+			sf := t.Field(i)
+			f := v.Field(i)
+			if jsonOmitMayLose(sf) {
+				empty, zero := jsonOmits(sf)
+				if jsonOmitted(f, empty, zero) && !exactlyZero(f) {
+					return fmt.Errorf("%s.%s is %s, which json leaves out (the field is tagged omitempty or omitzero), so it would load back as the zero %v; drop the option from the tag, or use gob",
+						path, sf.Name, jsonOmitDesc(f), sf.Type)
+				}
+			}
+			path.push(-1, "."+sf.Name)
+			err := jsonWalk(f, path)
 			path.pop()
 			if err != nil {
 				return err
@@ -401,6 +528,16 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		}
 	}
 	return nil
+}
+
+func jsonOmitDesc(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "-0"
+	case reflect.Slice, reflect.Map:
+		return "an empty " + v.Type().String()
+	}
+	return fmt.Sprintf("%+v (zero to json, but not the zero value)", v)
 }
 
 // jsonStreams reports whether values of t are encoded and decoded element

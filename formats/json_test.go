@@ -70,6 +70,39 @@ func TestJSONPointerToNil(t *testing.T) {
 	roundTrip(t, formats.JSON(), struct{ P *[]int }{})
 }
 
+type omits struct {
+	E  float64    `json:"e,omitempty"`
+	Z  float32    `json:"z,omitzero"`
+	S  xy         `json:"s,omitzero"`
+	A  [2]float64 `json:"a,omitzero"`
+	Zr zeroer     `json:"zr,omitzero"`
+	P  *zeroer    `json:"p,omitzero"`
+}
+
+type xy struct{ X, Y float64 }
+
+// zeroer calls every value below 10 zero.
+type zeroer struct{ N int }
+
+func (z zeroer) IsZero() bool { return z.N < 10 }
+
+// TestJSONOmitLoses: a value json leaves out by omitempty or omitzero loads
+// back as the zero value, so one that is not exactly zero (a -0, what an
+// IsZero method calls zero) is refused, naming the field.
+func TestJSONOmitLoses(t *testing.T) {
+	nz := math.Copysign(0, -1)
+	jsonEncodeErr(t, omits{E: nz}, ".E is -0", "omitempty")
+	jsonEncodeErr(t, []omits{{}, {Z: float32(nz)}}, "[1].Z is -0")
+	jsonEncodeErr(t, omits{S: xy{Y: nz}}, ".S ")
+	jsonEncodeErr(t, omits{A: [2]float64{0, nz}}, ".A ")
+	jsonEncodeErr(t, omits{Zr: zeroer{N: 3}}, ".Zr ")
+	jsonEncodeErr(t, omits{P: &zeroer{N: 0}}, ".P ")
+	// Exact zeros are left out and load back as they were; other values
+	// are written.
+	roundTrip(t, formats.JSON(), omits{})
+	roundTrip(t, formats.JSON(), omits{E: 1, Z: -2, S: xy{X: nz, Y: 1}, A: [2]float64{nz, 1}, Zr: zeroer{N: 10}, P: &zeroer{N: 11}})
+}
+
 func roundTrip(t *testing.T, f core.Format, v any) any {
 	t.Helper()
 	var buf bytes.Buffer

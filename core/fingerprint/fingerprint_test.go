@@ -139,7 +139,6 @@ func TestDistinct(t *testing.T) {
 
 // TestEqual checks values that must share a sum.
 func TestEqual(t *testing.T) {
-	negZero := math.Copysign(0, -1)
 	nan2 := math.Float64frombits(0x7ff8000000000abc)
 	nanNeg := math.Float64frombits(0xfff0000000000001)
 	nan32 := math.Float32frombits(0xffc00123)
@@ -149,8 +148,15 @@ func TestEqual(t *testing.T) {
 		big[i] = float64(i)
 		bigCanon[i] = float64(i)
 	}
-	big[0], big[len(big)-1], big[70000] = negZero, nan2, nanNeg
-	bigCanon[0], bigCanon[len(big)-1], bigCanon[70000] = 0, math.NaN(), math.NaN()
+	big[0], big[len(big)-1], big[70000] = nanNeg, nan2, nanNeg
+	bigCanon[0], bigCanon[len(big)-1], bigCanon[70000] = math.NaN(), math.NaN(), math.NaN()
+	big32 := make([]float32, 200000)
+	big32Canon := make([]float32, len(big32))
+	for i := range big32 {
+		big32[i] = float32(i)
+		big32Canon[i] = float32(i)
+	}
+	big32[len(big32)-1], big32Canon[len(big32)-1] = nan32, float32(math.NaN())
 	a, b := 7, 7
 	now := time.Now()
 	type pair struct {
@@ -158,18 +164,16 @@ func TestEqual(t *testing.T) {
 		x, y any
 	}
 	cases := []pair{
-		{"-0 == +0", negZero, 0.0},
 		{"NaN payloads", math.NaN(), nan2},
 		{"negative NaN", math.NaN(), nanNeg},
 		{"float32 NaN", float32(math.NaN()), nan32},
-		{"float32 -0", float32(negZero), float32(0)},
-		{"complex -0", complex(negZero, negZero), complex(0, 0)},
-		{"[]float64 -0", []float64{negZero}, []float64{0}},
+		{"complex NaN", complex(nanNeg, 1), complex(math.NaN(), 1)},
 		{"[]float64 NaN", []float64{1, nan2, 3}, []float64{1, math.NaN(), 3}},
-		{"[]float32 -0 NaN", []float32{float32(negZero), nan32}, []float32{0, float32(math.NaN())}},
-		{"[3]float64 -0", [3]float64{1, negZero, 2}, [3]float64{1, 0, 2}},
-		{"[]complex128 -0", []complex128{complex(negZero, 1)}, []complex128{complex(0, 1)}},
-		{"big []float64 NaN/-0", big, bigCanon},
+		{"[]float32 NaN", []float32{1, nan32}, []float32{1, float32(math.NaN())}},
+		{"[3]float64 NaN", [3]float64{1, nan2, 2}, [3]float64{1, math.NaN(), 2}},
+		{"[]complex128 NaN", []complex128{complex(1, nanNeg)}, []complex128{complex(1, math.NaN())}},
+		{"big []float64 NaN", big, bigCanon},
+		{"big []float32 NaN", big32, big32Canon},
 		{"pointers to equal values", &a, &b},
 		{"time monotonic ignored", now, now.Round(0)},
 		{"copied struct", PointXY{1, 2}, PointXY{1, 2}},
@@ -194,6 +198,91 @@ func TestEqual(t *testing.T) {
 	for _, c := range cases {
 		if sx, sy := mustSum(t, h, c.x), mustSum(t, h, c.y); sx != sy {
 			t.Errorf("%s: sums differ: %v vs %v", c.name, sx, sy)
+		}
+	}
+}
+
+// hookedFloat is hashed by a hook that writes its float with Writer.Float.
+type hookedFloat struct{ F float64 }
+
+func (h hookedFloat) Fingerprint(w *Writer) error {
+	w.Float(h.F)
+	return nil
+}
+
+// TestNegativeZero checks that -0 and +0 differ wherever a float is hashed:
+// 1/-0 is -Inf, so a result cached for one is wrong for the other.
+func TestNegativeZero(t *testing.T) {
+	nz := math.Copysign(0, -1)
+	nz32 := float32(nz)
+	bigOf := func(z float64, at ...int) []float64 {
+		v := make([]float64, 100000) // several scan chunks
+		for i := range v {
+			v[i] = float64(i + 1)
+		}
+		for _, i := range at {
+			v[i] = z
+		}
+		return v
+	}
+	withNaN := func(z float64) []float64 {
+		v := bigOf(z, 5)
+		v[6] = math.NaN()
+		return v
+	}
+	big32Of := func(z float32) []float32 {
+		v := make([]float32, 200000)
+		for i := range v {
+			v[i] = float32(i + 1)
+		}
+		v[150000] = z
+		return v
+	}
+	type pair struct {
+		name     string
+		neg, pos any
+	}
+	type floats struct {
+		A float64
+		B float32
+	}
+	cases := []pair{
+		{"float64", nz, 0.0},
+		{"float32", nz32, float32(0)},
+		{"Celsius", Celsius(nz), Celsius(0)},
+		{"*float64", &nz, new(float64)},
+		{"complex128 real", complex(nz, 1), complex(0, 1)},
+		{"complex128 imag", complex(1, nz), complex(1, 0)},
+		{"complex64 real", complex(nz32, 1), complex(float32(0), 1)},
+		{"complex64 imag", complex(1, nz32), complex(1, float32(0))},
+		{"struct float64", floats{A: nz}, floats{}},
+		{"struct float32", floats{B: nz32}, floats{}},
+		{"[]float64", []float64{1, nz}, []float64{1, 0}},
+		{"[]float32", []float32{nz32}, []float32{0}},
+		{"[]complex128", []complex128{complex(1, nz)}, []complex128{complex(1, 0)}},
+		{"[]complex64", []complex64{complex(nz32, 1)}, []complex64{complex(0, 1)}},
+		{"big []float64, first chunk", bigOf(nz, 0), bigOf(0, 0)},
+		{"big []float64, later chunk", bigOf(nz, 70000), bigOf(0, 70000)},
+		{"big []float64, last", bigOf(nz, 99999), bigOf(0, 99999)},
+		{"big []float64 with NaN", withNaN(nz), withNaN(0)}, // the copy-and-canonicalise path
+		{"big []float32", big32Of(nz32), big32Of(0)},
+		{"[3]float64", [3]float64{1, nz, 2}, [3]float64{1, 0, 2}},
+		{"*[3]float64", &[3]float64{nz}, &[3]float64{}},
+		{"[2]floats", [2]floats{{A: nz}}, [2]floats{}},
+		{"map key", map[float64]int{nz: 1}, map[float64]int{0: 1}},
+		{"map value", map[string]float64{"x": nz}, map[string]float64{"x": 0}},
+		{"map value array", map[int][2]float64{1: {nz}}, map[int][2]float64{1: {}}},
+		{"[]any", []any{nz}, []any{0.0}},
+		{"hook Writer.Float", hookedFloat{nz}, hookedFloat{0}},
+	}
+	h := New()
+	for _, c := range cases {
+		neg, pos := mustSum(t, h, c.neg), mustSum(t, h, c.pos)
+		if neg == pos {
+			t.Errorf("%s: -0 and +0 have the same sum", c.name)
+		}
+		if again := mustSum(t, h, deepCopy(reflect.ValueOf(&c.neg).Elem()).Interface()); again != neg {
+			t.Errorf("%s: two copies of the -0 value sum differently", c.name)
 		}
 	}
 }
@@ -236,8 +325,8 @@ func TestRawMatchesElementwise(t *testing.T) {
 	}
 }
 
-// TestCanonicalScan checks the branch-free NaN/-0 scan against the scalar rule.
-func TestCanonicalScan(t *testing.T) {
+// TestNaNScan checks the branch-free NaN scan against the scalar rule.
+func TestNaNScan(t *testing.T) {
 	specials64 := []uint64{0, 1 << 63, 0x7ff0000000000000, 0xfff0000000000000, 0x7ff0000000000001,
 		0xfff0000000000001, 0x7ff8000000000000, 0xffffffffffffffff, 0x7fffffffffffffff, 1, 0x8000000000000001,
 		0x7fefffffffffffff, 0xffefffffffffffff}
@@ -246,19 +335,19 @@ func TestCanonicalScan(t *testing.T) {
 		specials64 = append(specials64, r.Uint64())
 	}
 	for _, u := range specials64 {
-		want := !math.IsNaN(math.Float64frombits(u)) && u != 1<<63
+		want := !math.IsNaN(math.Float64frombits(u))
 		for n := 1; n <= 6; n++ { // exercise the unrolled loop and the tail
 			p := make([]uint64, n)
 			p[n-1] = u
-			if got := canonical64(p); got != want {
-				t.Fatalf("canonical64(%#x at %d of %d) = %v, want %v", u, n-1, n, got, want)
+			if got := noNaN64(p); got != want {
+				t.Fatalf("noNaN64(%#x at %d of %d) = %v, want %v", u, n-1, n, got, want)
 			}
 		}
 		u32 := uint32(u >> 32)
 		f32 := math.Float32frombits(u32)
-		want32 := f32 == f32 && u32 != 1<<31
-		if got := canonical32([]uint32{0, 0, 0, 0, u32}); got != want32 {
-			t.Fatalf("canonical32(%#x) = %v, want %v", u32, got, want32)
+		want32 := f32 == f32
+		if got := noNaN32([]uint32{0, 0, 0, 0, u32}); got != want32 {
+			t.Fatalf("noNaN32(%#x) = %v, want %v", u32, got, want32)
 		}
 	}
 }
@@ -664,13 +753,15 @@ func TestDeterminism(t *testing.T) {
 		v    any
 		want string
 	}{
-		{1, "f1ecbb41f5d8a487f374bfa953b598b8de705e1b808f08353536322d5b2d9211"},
-		{"1", "ac690539b6ce425d2fa29d76c33e22d585e255abdd7570ee2472fb9c158daf92"},
-		{nil, "1227e20b5cf96409c68b73b360ae03592be94b9005f60295b74f9de2961712c4"},
-		{[]int(nil), "2fc4bcf59c0078113e6a9248faf687bb93bb50a018a9e4aa40b8d08266348014"},
-		{[]string{"a"}, "3a8e9cd43d071dc9d503298aa37a9e2601e22757deb3bf5e30cc2293cf0d1a2c"},
-		{map[string]int{"a": 1}, "24d269ba375a689ed8f1ec5f5fc415067088eccb4c85f0203ccea8164426e6ea"},
-		{new(int), "edf8bfd7a8af818b56cf4f65a4c05881bcf6d87d4e1c867f494f78b36ae8ea0f"},
+		{1, "4b9e9896a7ed582426c258c4e9ea1915804cec08bd6836b549f4a2a35ccf1330"},
+		{"1", "6f1b12cec38d3f936829b62b19366942340b7fa0acd3a41590ac4e014175b5b9"},
+		{nil, "e04d1db0ac1301a34604dd0693ca04fb4f1d81b4f87fa85ce52ce016089c0011"},
+		{[]int(nil), "4f69ef18cb1577d25772431d324675379dbd88a285caef9034311fa23dbf9dee"},
+		{[]string{"a"}, "7fe2db50ad25d78afcfe2a4ca21511ce10a42486f0b1377b2723ab007f609be2"},
+		{map[string]int{"a": 1}, "6ce2ad3887b5850c91dd475b2f69e1f65abee8996eb7a5304d7b88a773027b7c"},
+		{new(int), "797bce03d0489a193ce287557b16c1b7dbff0f8dcf32b3bb6b6f93a449b954d9"},
+		{math.Copysign(0, -1), "ffa441ea13c17d13a522901618bf3f9cae30fc4e6b7fb548482896da8be270e8"},
+		{[]float64{math.Copysign(0, -1)}, "b8b66c3959024a5baa5efcfbe431af48bb1bc200712bcd2b097240025d309c6e"},
 	}
 	for _, g := range golden {
 		if got := mustSum(t, New(), g.v).String(); got != g.want {
@@ -804,8 +895,11 @@ func TestUnexportedParts(t *testing.T) {
 		return []any{x, &x, map[int]hidden{1: x}, []any{x}, struct{ in hidden }{x}}
 	}
 	base := mustSum(t, h, wrap(mk(1, "a", 0)))
-	if got := mustSum(t, h, wrap(mk(1, "a", math.Copysign(0, -1)))); got != base {
-		t.Error("equal values (-0 in a raw array behind an unexported field) differ")
+	if got := mustSum(t, h, wrap(mk(1, "a", 0))); got != base {
+		t.Error("equal values behind unexported fields differ")
+	}
+	if mustSum(t, h, wrap(mk(1, "a", math.Copysign(0, -1)))) == base {
+		t.Error("-0 in a raw array behind an unexported field sums as +0")
 	}
 	if mustSum(t, h, wrap(mk(2, "a", 0))) == base {
 		t.Error("changed time behind an unexported field did not change the sum")
