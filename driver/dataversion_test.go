@@ -1,10 +1,13 @@
 package driver_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/formats"
 )
 
 // Data versions that once made a hit serve a value computed for another
@@ -54,5 +57,67 @@ func TestNegativeZeroResultRetrieved(t *testing.T) {
 	wantOut(t, r, "inv", math.Inf(-1))
 	if got, _ := driver.Get[Point](r.out, "p"); !math.Signbit(got.X) {
 		t.Errorf("retrieved p = %+v, want X = -0", got)
+	}
+}
+
+func IsNil(xs []int) bool { return xs == nil }
+
+// A nil slice and an empty one: len and range cannot tell them apart, but
+// == nil can.
+func TestNilInputIsNotEmpty(t *testing.T) {
+	p := newPipeline(t)
+	nodes := []*driver.NodeDef{driver.Node("isNil", IsNil, "xs")}
+	r := p.run(nodes, []string{"isNil"}, driver.Inputs{"xs": []int(nil)}, nil)
+	wantOut(t, r, "isNil", true)
+	r = p.run(nodes, []string{"isNil"}, driver.Inputs{"xs": []int{}}, nil)
+	wantOut(t, r, "isNil", false)
+	want(t, r, "isNil", "executed")
+	r = p.run(nodes, []string{"isNil"}, driver.Inputs{"xs": []int(nil)}, nil)
+	wantOut(t, r, "isNil", true)
+	want(t, r, "isNil", "retrieved")
+}
+
+type Batch struct {
+	IDs   []int
+	Index map[string]int
+}
+
+func EmptyBatch() Batch     { return Batch{IDs: []int{}} }
+func EmptyIDs() []int       { return []int{} }
+func NilIndex() map[int]int { return nil }
+
+func Describe(b Batch, ids []int, idx map[int]int) string {
+	return fmt.Sprintf("ids nil %v, index nil %v, top nil %v, map nil %v", b.IDs == nil, b.Index == nil, ids == nil, idx == nil)
+}
+
+// Results gob alone would load back changed (an empty slice as nil, a nil
+// map as empty) are retrieved as they were returned, in every format that
+// can store them, so a warm run is a hit with the right value.
+func TestNilAndEmptyResultsRetrieved(t *testing.T) {
+	for _, f := range []core.Format{formats.Gob(), formats.JSON(), formats.Zstd(formats.Gob())} {
+		t.Run(f.Name(), func(t *testing.T) {
+			p := newPipeline(t)
+			nodes := func(code string) []*driver.NodeDef {
+				return []*driver.NodeDef{
+					driver.Node("b", EmptyBatch), driver.Node("ids", EmptyIDs), driver.Node("idx", NilIndex),
+					driver.Node("d", Describe, "b", "ids", "idx", driver.WithCodeVersion(code)),
+				}
+			}
+			const wantD = "ids nil false, index nil true, top nil false, map nil true"
+			r := p.run(nodes("1"), []string{"d", "b", "ids", "idx"}, nil, nil, driver.DefaultFormat(f))
+			wantOut(t, r, "d", wantD)
+			r = p.run(nodes("2"), []string{"d", "b", "ids", "idx"}, nil, nil, driver.DefaultFormat(f))
+			for _, n := range []string{"b", "ids", "idx"} {
+				want(t, r, n, "retrieved")
+			}
+			want(t, r, "d", "executed")
+			wantOut(t, r, "d", wantD)
+			if r.has("b", core.EventMissingResult) || r.has("ids", core.EventMissingResult) || r.has("idx", core.EventMissingResult) {
+				t.Error("a result loaded back different (missing_result)")
+			}
+			if ids, _ := driver.Get[[]int](r.out, "ids"); ids == nil {
+				t.Error("retrieved ids is nil, want empty")
+			}
+		})
 	}
 }

@@ -43,8 +43,8 @@ import (
 //     it would load back as a nil pointer);
 //   - in a struct field tagged omitempty or omitzero, a value json leaves
 //     out that is not exactly the zero value it then loads back as: a -0
-//     (json calls it empty and zero), or a value the type's IsZero method
-//     calls zero.
+//     (json calls it empty and zero), an empty slice or map (omitempty),
+//     or a value the type's IsZero method calls zero.
 //
 // time.Time is stored as RFC 3339 with nanoseconds. It loads back as the
 // same instant, without the monotonic clock reading, and a named zone other
@@ -53,9 +53,12 @@ import (
 // name at +01:00, which fingerprints differently. Keep times in UTC, or use
 // gob, when the zone name matters.
 //
-// A nil slice and an empty one are written as null and []; both load back
-// and fingerprint as the same (package fingerprint treats them alike), and
-// likewise nil and empty maps.
+// A nil slice and an empty one are written as null and [], a nil map and
+// an empty one as null and {}, and each loads back as it was (package
+// fingerprint tells them apart). Encode refuses what would not: an empty
+// slice or map in a field tagged omitempty (json leaves it out, so it
+// would load back nil; omitzero leaves out only nil), and a nil []any or
+// map[string]any held in an `any`.
 //
 // Encoding and decoding stream a top-level slice element by element (in
 // batches of about 64 KiB of JSON), so storing a large []T costs little
@@ -376,12 +379,13 @@ func jsonOmits(f reflect.StructField) (empty, zero bool) {
 
 // jsonOmitMayLose reports whether json can leave out a value of field f
 // that is not exactly the zero value the field then loads back as: a -0
-// is empty and zero to json, and an IsZero method may call anything zero.
+// is empty and zero to json, an empty slice or map is empty (and loads
+// back nil), and an IsZero method may call anything zero.
 func jsonOmitMayLose(f reflect.StructField) bool {
 	empty, zero := jsonOmits(f)
 	t := f.Type
 	switch {
-	case empty && (t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64):
+	case empty && (t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64 || t.Kind() == reflect.Slice || t.Kind() == reflect.Map):
 		return true
 	case zero && (t.Implements(isZeroerType) || reflect.PointerTo(t).Implements(isZeroerType)):
 		return true
@@ -473,6 +477,9 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		case reflect.TypeFor[bool](), reflect.TypeFor[float64](), reflect.TypeFor[string]():
 			return nil
 		case anySliceType, anyMapType:
+			if e.IsNil() {
+				return fmt.Errorf("%s holds a nil %v, which json writes as null: it would load back as a nil `any`", path, e.Type())
+			}
 			return jsonWalk(e, path)
 		}
 		return fmt.Errorf("%s holds a %v, which json would load back as another type: an `any` can hold only nil, bool, float64, string, []any and map[string]any", path, e.Type())

@@ -55,6 +55,9 @@ func TestJSONInvalidUTF8(t *testing.T) {
 
 func TestJSONAny(t *testing.T) {
 	jsonEncodeErr(t, map[string]any{"n": 1}, `["n"]`, "holds a int")
+	jsonEncodeErr(t, []any{[]any(nil)}, "[0]", "nil []interface {}")
+	jsonEncodeErr(t, map[string]any{"m": map[string]any(nil)}, `["m"]`, "nil map[string]interface {}")
+	roundTrip(t, formats.JSON(), []any{[]any{}, map[string]any{}, nil})
 	jsonEncodeErr(t, []any{1.0, []any{Inner{}}}, "[1][0]", "formats_test.Inner")
 	jsonEncodeErr(t, struct{ V any }{V: int64(1)}, ".V")
 }
@@ -71,12 +74,15 @@ func TestJSONPointerToNil(t *testing.T) {
 }
 
 type omits struct {
-	E  float64    `json:"e,omitempty"`
-	Z  float32    `json:"z,omitzero"`
-	S  xy         `json:"s,omitzero"`
-	A  [2]float64 `json:"a,omitzero"`
-	Zr zeroer     `json:"zr,omitzero"`
-	P  *zeroer    `json:"p,omitzero"`
+	L  []int          `json:"l,omitempty"`
+	M  map[string]int `json:"m,omitempty"`
+	LZ []int          `json:"lz,omitzero"`
+	E  float64        `json:"e,omitempty"`
+	Z  float32        `json:"z,omitzero"`
+	S  xy             `json:"s,omitzero"`
+	A  [2]float64     `json:"a,omitzero"`
+	Zr zeroer         `json:"zr,omitzero"`
+	P  *zeroer        `json:"p,omitzero"`
 }
 
 type xy struct{ X, Y float64 }
@@ -92,6 +98,8 @@ func (z zeroer) IsZero() bool { return z.N < 10 }
 func TestJSONOmitLoses(t *testing.T) {
 	nz := math.Copysign(0, -1)
 	jsonEncodeErr(t, omits{E: nz}, ".E is -0", "omitempty")
+	jsonEncodeErr(t, omits{L: []int{}}, ".L is an empty []int")
+	jsonEncodeErr(t, map[string]omits{"k": {M: map[string]int{}}}, `["k"].M is an empty map[string]int`)
 	jsonEncodeErr(t, []omits{{}, {Z: float32(nz)}}, "[1].Z is -0")
 	jsonEncodeErr(t, omits{S: xy{Y: nz}}, ".S ")
 	jsonEncodeErr(t, omits{A: [2]float64{0, nz}}, ".A ")
@@ -100,7 +108,8 @@ func TestJSONOmitLoses(t *testing.T) {
 	// Exact zeros are left out and load back as they were; other values
 	// are written.
 	roundTrip(t, formats.JSON(), omits{})
-	roundTrip(t, formats.JSON(), omits{E: 1, Z: -2, S: xy{X: nz, Y: 1}, A: [2]float64{nz, 1}, Zr: zeroer{N: 10}, P: &zeroer{N: 11}})
+	roundTrip(t, formats.JSON(), omits{LZ: []int{}})
+	roundTrip(t, formats.JSON(), omits{L: []int{1}, M: map[string]int{"a": 1}, E: 1, Z: -2, S: xy{X: nz, Y: 1}, A: [2]float64{nz, 1}, Zr: zeroer{N: 10}, P: &zeroer{N: 11}})
 }
 
 func roundTrip(t *testing.T, f core.Format, v any) any {

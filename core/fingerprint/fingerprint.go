@@ -14,8 +14,8 @@
 // Sums are stable across calls, processes, GOMAXPROCS and machines (all
 // integers are written little-endian at a fixed width, whatever the CPU), and
 // change only when the encoding below changes, which bumps the hash context
-// string ("flowcache fingerprint v3"; v2 hashed -0 as +0, so no v3 sum
-// equals a v2 one).
+// string ("flowcache fingerprint v3"; v2 hashed -0 as +0 and a nil slice or
+// map as an empty one, so no v3 sum equals a v2 one).
 //
 // # What is hashed
 //
@@ -56,14 +56,15 @@
 //   - Interfaces hash their dynamic type and value; an `any` holding an int
 //     and an int at top level both carry the int's type identity.
 //   - nil: the untyped nil (Of(nil), a nil interface) has one sum of its
-//     own. A typed nil pointer is hashed as its type plus a "nil" mark, so
-//     (*int)(nil) differs from nil, from (*string)(nil) and from new(int).
-//     A nil slice is hashed as an empty slice of its type, and a nil map as
-//     an empty map: Go code treats them alike (len, range, append, reading
-//     a key), and gob and other formats cannot tell them apart, so a value
-//     loaded back from a cache must fingerprint equal to the value stored.
-//     Code that depends on the difference (== nil checks) should not rely on
-//     a cached value keeping it.
+//     own. A typed nil pointer, slice or map is hashed as its type plus a
+//     "nil" mark, so (*int)(nil) differs from nil, from (*string)(nil) and
+//     from new(int), and a nil slice or map differs from an empty one,
+//     wherever it is: code may test s == nil, and encoders write them
+//     differently (json: null and []). The formats of package formats load
+//     each back as it was stored (gob alone would load an empty slice as
+//     nil; formats.Gob restores it), and a cache checks every loaded value
+//     against the sum it was stored under, so a format that loses the
+//     difference costs a miss, never a wrong value.
 //   - time.Time is hashed as its instant (Unix seconds and nanoseconds) and
 //     its location's name; the monotonic clock reading is ignored. The same
 //     instant in two locations differs. *time.Location hashes as its name

@@ -76,7 +76,9 @@ func TestDistinct(t *testing.T) {
 		{"nil *[]int", (*[]int)(nil)},
 		{"*string 1", &oneStr},
 		{"empty []int", []int{}},
+		{"nil []int", []int(nil)},
 		{"empty map", map[string]int{}},
+		{"nil map", map[string]int(nil)},
 		{"[]int{1}", []int{1}},
 		{"[1]int{1}", [1]int{1}},
 		{"[]int64{1}", []int64{1}},
@@ -118,6 +120,7 @@ func TestDistinct(t *testing.T) {
 		{"node 1->2", &node{Val: 1, Next: &node{Val: 2}}},
 		{"string empty", ""},
 		{"bytes empty", []byte{}},
+		{"bytes nil", []byte(nil)},
 		{"NaN", math.NaN()},
 		{"Inf", math.Inf(1)},
 		{"-Inf", math.Inf(-1)},
@@ -185,19 +188,48 @@ func TestEqual(t *testing.T) {
 		}()},
 		{"nil interface", nil, any(nil)},
 		{"unexported equal", withUnexported{"a", 1}, withUnexported{"a", 1}},
-		// A nil slice or map is an empty one (see the package doc).
-		{"nil []int", []int(nil), []int{}},
-		{"nil []byte", []byte(nil), []byte{}},
-		{"nil []string", []string(nil), []string{}},
-		{"nil map", map[string]int(nil), map[string]int{}},
-		{"nil slice field", struct{ S []PointXY }{}, struct{ S []PointXY }{S: []PointXY{}}},
-		{"nil map in slice", []map[int]bool{nil}, []map[int]bool{{}}},
-		{"nil slice in any", any([]float64(nil)), any([]float64{})},
+		{"nil slices", []int(nil), []int(nil)},
+		{"empty slices", []string{}, make([]string, 0, 8)},
+		{"empty slices of a longer array", []float64{}, []float64{1, 2}[:0]},
 	}
 	h := New()
 	for _, c := range cases {
 		if sx, sy := mustSum(t, h, c.x), mustSum(t, h, c.y); sx != sy {
 			t.Errorf("%s: sums differ: %v vs %v", c.name, sx, sy)
+		}
+	}
+}
+
+// TestNilIsNotEmpty checks that a nil slice or map and an empty one differ
+// wherever they are: code may test s == nil, and json writes null for one
+// and [] for the other.
+func TestNilIsNotEmpty(t *testing.T) {
+	type withSlice struct{ S []PointXY }
+	type withMap struct{ M map[string]int }
+	cases := []struct {
+		name       string
+		nil, empty any
+	}{
+		{"[]int", []int(nil), []int{}},
+		{"[]byte", []byte(nil), []byte{}},
+		{"[]float64 (raw)", []float64(nil), []float64{}},
+		{"[]string", []string(nil), []string{}},
+		{"[]PointXY", []PointXY(nil), []PointXY{}},
+		{"map", map[string]int(nil), map[string]int{}},
+		{"struct field slice", withSlice{}, withSlice{S: []PointXY{}}},
+		{"struct field map", withMap{}, withMap{M: map[string]int{}}},
+		{"slice element", [][]int{nil}, [][]int{{}}},
+		{"map in slice", []map[int]bool{nil}, []map[int]bool{{}}},
+		{"map value", map[string][]int{"k": nil}, map[string][]int{"k": {}}},
+		{"array element", [2][]byte{nil, {1}}, [2][]byte{{}, {1}}},
+		{"in any", any([]float64(nil)), any([]float64{})},
+		{"in []any", []any{map[string]any(nil)}, []any{map[string]any{}}},
+		{"behind a pointer", &withSlice{}, &withSlice{S: []PointXY{}}},
+	}
+	h := New()
+	for _, c := range cases {
+		if mustSum(t, h, c.nil) == mustSum(t, h, c.empty) {
+			t.Errorf("%s: nil and empty have the same sum", c.name)
 		}
 	}
 }
@@ -756,12 +788,13 @@ func TestDeterminism(t *testing.T) {
 		{1, "4b9e9896a7ed582426c258c4e9ea1915804cec08bd6836b549f4a2a35ccf1330"},
 		{"1", "6f1b12cec38d3f936829b62b19366942340b7fa0acd3a41590ac4e014175b5b9"},
 		{nil, "e04d1db0ac1301a34604dd0693ca04fb4f1d81b4f87fa85ce52ce016089c0011"},
-		{[]int(nil), "4f69ef18cb1577d25772431d324675379dbd88a285caef9034311fa23dbf9dee"},
-		{[]string{"a"}, "7fe2db50ad25d78afcfe2a4ca21511ce10a42486f0b1377b2723ab007f609be2"},
-		{map[string]int{"a": 1}, "6ce2ad3887b5850c91dd475b2f69e1f65abee8996eb7a5304d7b88a773027b7c"},
+		{[]int(nil), "f1f5be8fa746ae3b5516d4e1fd509d4c438801a664bbca18eb06dda684fb5378"},
+		{[]int{}, "72c8789c90a16d98e8e1e6596bb6be9e337714ec053882db92d60bee380e6166"},
+		{[]string{"a"}, "e8753bee5b19e10856d23757f396279ea7e1f39e4c0678ba1618166a383f34de"},
+		{map[string]int{"a": 1}, "50375a64f7a9d919c2cc202226366f719c088ff8702890e7de5faa1f5806b3e1"},
 		{new(int), "797bce03d0489a193ce287557b16c1b7dbff0f8dcf32b3bb6b6f93a449b954d9"},
 		{math.Copysign(0, -1), "ffa441ea13c17d13a522901618bf3f9cae30fc4e6b7fb548482896da8be270e8"},
-		{[]float64{math.Copysign(0, -1)}, "b8b66c3959024a5baa5efcfbe431af48bb1bc200712bcd2b097240025d309c6e"},
+		{[]float64{math.Copysign(0, -1)}, "dca7dcab5760f823fb8537e271baee17e317f6a2d71ef1f8007464370d92a809"},
 	}
 	for _, g := range golden {
 		if got := mustSum(t, New(), g.v).String(); got != g.want {

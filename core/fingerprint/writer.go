@@ -160,7 +160,9 @@ func (w *Writer) String(s string) {
 }
 
 // Bytes adds a byte slice, with its length. A nil and an empty slice are
-// the same here.
+// the same here (unlike for the built-in rules, which tell them apart): a
+// hook writes what it decides is the identity of its value, and Value keeps
+// the difference when it matters.
 func (w *Writer) Bytes(p []byte) {
 	w.byte1(tagBytes)
 	w.u64(uint64(len(p)))
