@@ -14,15 +14,16 @@
 // Sums are stable across calls, processes, GOMAXPROCS and machines (all
 // integers are written little-endian at a fixed width, whatever the CPU), and
 // change only when the encoding below changes, which bumps the hash context
-// string ("flowcache fingerprint v3"; v2 hashed -0 as +0 and a nil slice or
-// map as an empty one, so no v3 sum equals a v2 one).
+// string ("flowcache fingerprint v3"; v2 hashed -0 as +0, a nil slice or map
+// as an empty one and struct types without their field tags, so no v3 sum
+// equals a v2 one).
 //
 // # What is hashed
 //
 // Every value is hashed as its type's identity followed by its contents.
 // A type's identity is its reflect.Kind, its package path and name when it is
 // a named type, and its structure (element, key and field types, struct field
-// names, array lengths). So:
+// names and tags, array lengths), as Go's type identity has it. So:
 //
 //   - 1, "1", 1.0, []byte("1"), int64(1) and uint(1) all differ, and so do
 //     int32(1) and int64(1): every kind has its own tag.
@@ -30,7 +31,11 @@
 //     and float64 holding the same number differ, and so do two struct types
 //     with the same fields but different names.
 //   - Struct field names and values are hashed, unexported fields included
-//     (they are part of the value). Field tags are not.
+//     (they are part of the value). Field tags, embedding and the package
+//     of an unexported field are part of the struct type's identity, as in
+//     Go: struct{ X int `json:"x"` } and struct{ X int `json:"y"` } are
+//     different types (encoders, and code reading tags, treat them apart),
+//     so their values differ.
 //   - Integers are hashed as 64-bit values (int and uint are 64-bit
 //     everywhere), so an int sums the same on 32- and 64-bit machines.
 //   - Floats are hashed as their bits, except that all NaNs hash as one NaN
