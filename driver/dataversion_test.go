@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
@@ -120,4 +121,24 @@ func TestNilAndEmptyResultsRetrieved(t *testing.T) {
 			}
 		})
 	}
+}
+
+func Hour(t time.Time) int { return t.Hour() }
+
+// Two machines sharing a cache, each with its own zone as time.Local (named
+// "Local" on both): the same instant in each machine's Local is another
+// input, and another hour.
+func TestTimeInOtherLocalIsNotSame(t *testing.T) {
+	p := newPipeline(t)
+	nodes := []*driver.NodeDef{driver.Node("hour", Hour, "t")}
+	at := time.Date(2024, 1, 2, 12, 0, 0, 0, time.UTC)
+	r := p.run(nodes, []string{"hour"}, driver.Inputs{"t": at.In(time.FixedZone("Local", 3600))}, nil)
+	wantOut(t, r, "hour", 13)
+	r = p.run(nodes, []string{"hour"}, driver.Inputs{"t": at.In(time.FixedZone("Local", -5*3600))}, nil)
+	wantOut(t, r, "hour", 7)
+	want(t, r, "hour", "executed")
+	// The same zone under another *Location is the same input.
+	r = p.run(nodes, []string{"hour"}, driver.Inputs{"t": at.In(time.FixedZone("Local", 3600))}, nil)
+	wantOut(t, r, "hour", 13)
+	want(t, r, "hour", "retrieved")
 }

@@ -15,8 +15,8 @@
 // integers are written little-endian at a fixed width, whatever the CPU), and
 // change only when the encoding below changes, which bumps the hash context
 // string ("flowcache fingerprint v3"; v2 hashed -0 as +0, a nil slice or map
-// as an empty one and struct types without their field tags, so no v3 sum
-// equals a v2 one).
+// as an empty one, a time and a *time.Location by the location's name, and
+// struct types without their field tags, so no v3 sum equals a v2 one).
 //
 // # What is hashed
 //
@@ -71,10 +71,22 @@
 //     against the sum it was stored under, so a format that loses the
 //     difference costs a miss, never a wrong value.
 //   - time.Time is hashed as its instant (Unix seconds and nanoseconds) and
-//     its location's name; the monotonic clock reading is ignored. The same
-//     instant in two locations differs. *time.Location hashes as its name
-//     (time.Local is named "Local" whatever zone the machine is in).
-//     sync.Mutex and sync.RWMutex hash as nothing: lock state is not data.
+//     the zone in effect at that instant: its offset and its name ("CET",
+//     what Zone returns), which are what the time's methods read (Format,
+//     Hour, Day...). The monotonic clock reading is ignored, and so is the
+//     *time.Location: its name says nothing of the zone (time.Local is
+//     named "Local" whatever zone the machine is in), so a time in Local on
+//     two machines in different zones differs, and two times with the same
+//     instant, offset and zone name are equal whatever their Locations
+//     (time.Local in Paris, time.LoadLocation("Europe/Paris") loaded twice,
+//     time.FixedZone("CET", 3600)). Two places that agree at that instant
+//     but not at others (one keeps daylight saving time, one does not) give
+//     equal times: a node whose result depends on a time's other offsets
+//     (AddDate across a change) should take the *time.Location as an input
+//     too. A *time.Location hashes as its name and its rules (zones and
+//     transitions), so time.Local differs between machines in different
+//     zones. sync.Mutex and sync.RWMutex hash as nothing: lock state is not
+//     data.
 //   - funcs, chans and unsafe.Pointers are unhashable, unless nil: a nil one
 //     holds no code or channel and hashes as a typed nil, so a struct with an
 //     unset optional callback can still be fingerprinted.

@@ -765,10 +765,17 @@ func TestDefaultRegistry(t *testing.T) {
 	}
 }
 
-// TestTime checks the time.Time rule.
+// TestTime checks the time.Time rule: the instant, and the offset and
+// name of the zone in effect; not the *Location.
 func TestTime(t *testing.T) {
 	base := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 	loc := time.FixedZone("X", 3600)
+	paris1, err1 := time.LoadLocation("Europe/Paris")
+	paris2, err2 := time.LoadLocation("Europe/Paris")
+	berlin, err3 := time.LoadLocation("Europe/Berlin")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		x, y  time.Time
@@ -778,19 +785,39 @@ func TestTime(t *testing.T) {
 		{"same instant, same location", base, base.Add(time.Hour).Add(-time.Hour), true},
 		{"same instant, other location", base, base.In(loc), false},
 		{"other instant", base, base.Add(time.Nanosecond), false},
+		{"same zone, two *Locations", base.In(time.FixedZone("X", 3600)), base.In(loc), true},
+		{"same zone, two loads", base.In(paris1), base.In(paris2), true},
+		{"same offset and name, another place", base.In(paris1), base.In(berlin), true},
+		{"same offset, other name", base.In(time.FixedZone("Y", 3600)), base.In(loc), false},
+		{"same name, other offset", base.In(time.FixedZone("X", 7200)), base.In(loc), false},
+		// time.Local is named "Local" on every machine: two machines with
+		// different zones must not share a version.
+		{"two zones both named Local", base.In(time.FixedZone("Local", 3600)), base.In(time.FixedZone("Local", -5*3600)), false},
+		{"a named zone and a fixed one, same offset and name", base.In(paris1), base.In(time.FixedZone("CET", 3600)), true},
+		{"summer time", time.Date(2024, 7, 1, 0, 0, 0, 0, paris1), time.Date(2024, 7, 1, 0, 0, 0, 0, paris1).In(time.FixedZone("CET", 3600)), false},
+		{"UTC, and no location", base, time.Unix(base.Unix(), 6).In(time.FixedZone("UTC", 0)), true},
 	}
 	now := time.Now()
 	cases[0].y, cases[0].x, cases[0].equal = now.Round(0), now, true
 	for _, c := range cases {
 		eq := mustSum(t, New(), c.x) == mustSum(t, New(), c.y)
 		if eq != c.equal {
-			t.Errorf("%s: equal = %v, want %v", c.name, eq, c.equal)
+			t.Errorf("%s: equal = %v, want %v (%v, %v)", c.name, eq, c.equal, c.x, c.y)
 		}
 	}
 	type withLoc struct{ L *time.Location }
 	l1, _ := time.LoadLocation("UTC")
 	if mustSum(t, New(), withLoc{l1}) != mustSum(t, New(), withLoc{time.UTC}) {
-		t.Error("*time.Location not hashed by name")
+		t.Error("UTC loaded and time.UTC differ")
+	}
+	if mustSum(t, New(), withLoc{paris1}) != mustSum(t, New(), withLoc{paris2}) {
+		t.Error("a location loaded twice differs")
+	}
+	if mustSum(t, New(), withLoc{time.FixedZone("Local", 3600)}) == mustSum(t, New(), withLoc{time.FixedZone("Local", 7200)}) {
+		t.Error("two locations named Local with other rules have the same sum")
+	}
+	if mustSum(t, New(), withLoc{paris1}) == mustSum(t, New(), withLoc{berlin}) {
+		t.Error("Europe/Paris and Europe/Berlin have the same sum")
 	}
 	type locked struct {
 		mu sync.Mutex
@@ -803,6 +830,49 @@ func TestTime(t *testing.T) {
 		t.Error("mutex state changed the sum")
 	}
 	l.mu.Unlock()
+}
+
+// machineLocal returns the zone name as time.Local is on a machine whose
+// zone is set by /etc/localtime: the zone's rules, named "Local".
+func machineLocal(t *testing.T, zone string) *time.Location {
+	z, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := new(time.Location)
+	*l = *z
+	f := reflect.ValueOf(l).Elem().FieldByName("name")
+	reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().SetString("Local")
+	if l.String() != "Local" {
+		t.Fatal("cannot name a location Local")
+	}
+	return l
+}
+
+// TestTimeLocalAcrossMachines: two machines sharing a cache, one in Paris
+// and one in New York, both with time.Local named "Local". A time in Local
+// must differ between them, and equal the same time in the named zone.
+func TestTimeLocalAcrossMachines(t *testing.T) {
+	paris, ny := machineLocal(t, "Europe/Paris"), machineLocal(t, "America/New_York")
+	at := time.Unix(1700000000, 5)
+	if mustSum(t, New(), at.In(paris)) == mustSum(t, New(), at.In(ny)) {
+		t.Error("a time in Local has the same sum on machines in Paris and New York")
+	}
+	type withLoc struct{ L *time.Location }
+	if mustSum(t, New(), withLoc{paris}) == mustSum(t, New(), withLoc{ny}) {
+		t.Error("time.Local has the same sum on machines in Paris and New York")
+	}
+	named, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mustSum(t, New(), at.In(paris)) != mustSum(t, New(), at.In(named)) {
+		t.Error("a time in Local (Paris) differs from the same time in Europe/Paris")
+	}
+	// time.Local itself hashes by its rules too.
+	if _, err := Of(withLoc{time.Local}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDeterminism checks stable sums across calls, goroutines and hashers,
