@@ -1,8 +1,10 @@
 package driver_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,4 +143,59 @@ func TestTimeInOtherLocalIsNotSame(t *testing.T) {
 	r = p.run(nodes, []string{"hour"}, driver.Inputs{"t": at.In(time.FixedZone("Local", 3600))}, nil)
 	wantOut(t, r, "hour", 13)
 	want(t, r, "hour", "retrieved")
+}
+
+func AnyResult() any               { return 42 }
+func StringerResult() fmt.Stringer { return time.Second }
+func Twice(x any) int              { return 2 * x.(int) }
+
+type Holder struct{ V any }
+
+func HolderResult() Holder { return Holder{V: 42} }
+
+// A result of interface type cannot be loaded back into the interface by
+// gob or json (they get the value inside, and would decode it as another
+// type or not at all): Build refuses the node, naming it and the type and
+// saying what to do, instead of a miss on every run.
+func TestInterfaceResultRefusedAtBuild(t *testing.T) {
+	for _, c := range []struct {
+		fn   any
+		f    core.Format
+		typ  string
+		name string
+	}{
+		{AnyResult, formats.Gob(), "interface {}", "gob"},
+		{AnyResult, formats.JSON(), "interface {}", "json"},
+		{AnyResult, formats.Zstd(formats.Gob()), "interface {}", "gob+zstd"},
+		{StringerResult, formats.Gob(), "fmt.Stringer", "gob"},
+	} {
+		_, err := driver.NewBuilder().WithNodes(driver.Node("x", c.fn), driver.Node("y", Twice, "x")).
+			WithCache(driver.CacheDir(t.TempDir()), driver.DefaultFormat(c.f)).Build()
+		for _, w := range []string{`node "x"`, c.typ, c.name, "concrete type", "Ignore or Disable"} {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s, %s: Build error %v does not say %q", c.typ, c.name, err, w)
+			}
+		}
+		if err != nil && !errors.Is(err, core.ErrUnsupportedType) {
+			t.Errorf("Build error %v does not wrap core.ErrUnsupportedType", err)
+		}
+	}
+	// Not stored, an interface result is fine; and an interface inside a
+	// concrete result is stored and retrieved (gob registers the types it
+	// meets at the top of a value, and 42 is an int).
+	p := newPipeline(t)
+	nodes := []*driver.NodeDef{driver.Node("x", AnyResult, driver.WithBehavior(core.Ignore)), driver.Node("y", Twice, "x")}
+	for _, did := range []string{"executed", "retrieved"} {
+		r := p.run(nodes, []string{"y"}, nil, nil)
+		wantOut(t, r, "y", 84)
+		want(t, r, "x", "executed")
+		want(t, r, "y", did)
+	}
+	holder := []*driver.NodeDef{driver.Node("h", HolderResult)}
+	p.run(holder, []string{"h"}, nil, nil)
+	r := p.run(holder, []string{"h"}, nil, nil)
+	want(t, r, "h", "retrieved")
+	if h, _ := driver.Get[Holder](r.out, "h"); h.V != 42 {
+		t.Errorf("retrieved h = %+v", h)
+	}
 }

@@ -17,7 +17,12 @@
 // format whose encoding changes incompatibly takes a new name ("-v2").
 // Check runs when a dataflow is built and rejects, naming the type and the
 // field path, a result type the format cannot load back equal (an error
-// wrapping core.ErrUnsupportedType). "Equal" means: the same Go type and
+// wrapping core.ErrUnsupportedType). That includes a result whose type is
+// an interface (any, error, ...) for gob and json: Encode is handed the
+// value inside, which gob cannot decode into an interface and json would
+// load back as one of its own kinds, so the node would miss on every run;
+// such a node must return a concrete type (the Arrow formats load
+// arrow.RecordBatch and arrow.Table back into those interfaces). "Equal" means: the same Go type and
 // the same fingerprint (package core/fingerprint), which tells a nil slice
 // or map from an empty one and -0 from +0. The cache fingerprints every
 // value it loads and treats one that differs from the data version it was

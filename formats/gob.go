@@ -16,11 +16,13 @@ import (
 // Gob returns the gob format, named "gob": any value encoding/gob
 // round-trips, the default format.
 //
-// Values of interface type (or with interface fields) can only be stored when
-// every concrete type that flows through them was registered with
-// gob.Register; that cannot be known before the values exist, so Check
-// accepts interface types and a failure to encode shows up at run time as a
-// failed_store_write event (the node's value is used, not stored).
+// Values with interface fields (or elements) can only be stored when every
+// concrete type that flows through them was registered with gob.Register;
+// that cannot be known before the values exist, so Check accepts them and
+// a failure to encode shows up at run time as a failed_store_write event
+// (the node's value is used, not stored). A result whose type is itself an
+// interface is refused by Check: gob would store the value inside and could
+// never load it back.
 //
 // Three things gob cannot store are caught when a value is encoded, since
 // the type alone does not tell (Encode fails, naming the place; the node's
@@ -62,12 +64,18 @@ var (
 )
 
 // Check reports types gob cannot round-trip: funcs, channels, unsafe
-// pointers, and structs with unexported fields (gob silently drops them).
-// Types that encode themselves (gob.GobEncoder or encoding.BinaryMarshaler,
-// e.g. time.Time) are accepted.
+// pointers, structs with unexported fields (gob silently drops them), and
+// an interface type as the whole result (Encode gets the value inside,
+// which gob cannot decode into an interface; interfaces inside a result
+// are fine). Types that encode themselves (gob.GobEncoder or
+// encoding.BinaryMarshaler, e.g. time.Time) are accepted.
 func (gobFormat) Check(t reflect.Type) error {
 	if t == nil {
 		return fmt.Errorf("%w: gob: nil type", core.ErrUnsupportedType)
+	}
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("%w: gob cannot store a result of interface type %v: Encode is handed the value the interface holds, which gob cannot load back into an interface, so the node would miss on every run; return a concrete type, or use the Ignore or Disable behavior",
+			core.ErrUnsupportedType, t)
 	}
 	return checkGob(t, t.String(), map[reflect.Type]bool{})
 }

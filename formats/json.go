@@ -22,7 +22,8 @@ import (
 // newline.
 //
 // Check rejects, naming the type and the field path, what JSON cannot load
-// back equal: funcs, chans, complex numbers, interfaces other than `any`,
+// back equal: an interface type as the whole result (Encode sees only the
+// value inside), funcs, chans, complex numbers, interfaces other than `any`,
 // pointers to pointers, map keys that are not strings, integers or
 // encoding.TextMarshaler types (with the matching unmarshaler), struct
 // fields json leaves out (unexported, tagged "-", or two fields with one
@@ -87,6 +88,10 @@ var jsonChecks sync.Map // reflect.Type -> error (nil: supported)
 func (jsonFormat) Check(t reflect.Type) error {
 	if t == nil {
 		return fmt.Errorf("%w: json: nil type", core.ErrUnsupportedType)
+	}
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("%w: json cannot store a result of interface type %v: Encode is handed the value the interface holds, and json would load it back as one of its own kinds (a number as a float64, a struct as a map), so the node would miss on every run; return a concrete type (map[string]any and []any included), or use the Ignore or Disable behavior",
+			core.ErrUnsupportedType, t)
 	}
 	if e, ok := jsonChecks.Load(t); ok {
 		err, _ := e.(error)

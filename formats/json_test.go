@@ -53,6 +53,21 @@ func TestJSONInvalidUTF8(t *testing.T) {
 	}
 }
 
+// An `any` result: Encode is handed the value inside, which json would load
+// back as one of its own kinds; Check refuses it (an `any` inside a result
+// is checked value by value instead).
+func TestJSONCheckInterfaceResult(t *testing.T) {
+	err := formats.JSON().Check(reflect.TypeFor[any]())
+	if err == nil || !errors.Is(err, core.ErrUnsupportedType) || !strings.Contains(err.Error(), "interface {}") {
+		t.Errorf("Check(any) = %v, want an ErrUnsupportedType naming the type", err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[[]any](), reflect.TypeFor[map[string]any](), reflect.TypeFor[*any]()} {
+		if err := formats.JSON().Check(typ); err != nil {
+			t.Errorf("Check(%v) = %v", typ, err)
+		}
+	}
+}
+
 func TestJSONAny(t *testing.T) {
 	jsonEncodeErr(t, map[string]any{"n": 1}, `["n"]`, "holds a int")
 	jsonEncodeErr(t, []any{[]any(nil)}, "[0]", "nil []interface {}")
