@@ -382,6 +382,26 @@ func jsonOmits(f reflect.StructField) (empty, zero bool) {
 	return empty, zero
 }
 
+// jsonOmit is what the tag of a struct field says about leaving it out.
+type jsonOmit struct{ empty, zero, mayLose bool }
+
+// jsonOmitPlans maps a struct type to its fields' []jsonOmit.
+var jsonOmitPlans sync.Map
+
+func jsonOmitsOf(t reflect.Type) []jsonOmit {
+	if p, ok := jsonOmitPlans.Load(t); ok {
+		return p.([]jsonOmit)
+	}
+	p := make([]jsonOmit, t.NumField())
+	for i := range p {
+		f := t.Field(i)
+		p[i].empty, p[i].zero = jsonOmits(f)
+		p[i].mayLose = jsonOmitMayLose(f)
+	}
+	jsonOmitPlans.Store(t, p)
+	return p
+}
+
 // jsonOmitMayLose reports whether json can leave out a value of field f
 // that is not exactly the zero value the field then loads back as: a -0
 // is empty and zero to json, an empty slice or map is empty (and loads
@@ -521,12 +541,12 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		}
 	case reflect.Struct:
 		t := v.Type()
+		omits := jsonOmitsOf(t)
 		for i := range v.NumField() {
 			sf := t.Field(i)
 			f := v.Field(i)
-			if jsonOmitMayLose(sf) {
-				empty, zero := jsonOmits(sf)
-				if jsonOmitted(f, empty, zero) && !exactlyZero(f) {
+			if o := omits[i]; o.mayLose {
+				if jsonOmitted(f, o.empty, o.zero) && !exactlyZero(f) {
 					return fmt.Errorf("%s.%s is %s, which json leaves out (the field is tagged omitempty or omitzero), so it would load back as the zero %v; drop the option from the tag, or use gob",
 						path, sf.Name, jsonOmitDesc(f), sf.Type)
 				}
