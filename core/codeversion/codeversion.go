@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -120,6 +121,7 @@ type resolver struct {
 	reqs     map[string][]string   // go.mod file -> required module paths (nil: unreadable)
 
 	infos    sync.Map // func value code pointer (uintptr) -> Info
+	fileRefs sync.Map // source file -> *fileRef
 	wrappers sync.Map // entry PC (uintptr) -> wrapperTarget
 
 	build     sync.Once
@@ -240,7 +242,7 @@ func (r *resolver) info(loc location) Info {
 	if !filepath.IsAbs(loc.file) {
 		return r.fromTableOr(loc, t, fmt.Sprintf("source path %q is not absolute (built with -trimpath?)", loc.file))
 	}
-	if t.decl != "" {
+	if t.decl != "" && !r.fileRefOf(loc.file).learned.Swap(true) {
 		r.learnDir(loc.name, loc.file)
 	}
 	info, reason, ok := r.fromSource(loc, loc.file, t)
@@ -248,6 +250,34 @@ func (r *resolver) info(loc location) Info {
 		return r.fromTableOr(loc, t, reason)
 	}
 	return info
+}
+
+// fileRef is what a source file's functions share: its module, its path
+// relative to the module, or why its source cannot be used.
+type fileRef struct {
+	ms      *modState
+	rel     string
+	reason  string
+	learned atomic.Bool // learnDir was called for the file's package
+}
+
+// fileRefOf returns the fileRef of a source file, made once.
+func (r *resolver) fileRefOf(file string) *fileRef {
+	if v, ok := r.fileRefs.Load(file); ok {
+		return v.(*fileRef)
+	}
+	fr := &fileRef{}
+	ms, reason := r.moduleFor(file)
+	switch rel, err := filepath.Rel(ms.rootOrEmpty(), file); {
+	case ms == nil:
+		fr.reason = reason
+	case err != nil:
+		fr.reason = err.Error()
+	default:
+		fr.ms, fr.rel = ms, filepath.ToSlash(rel)
+	}
+	v, _ := r.fileRefs.LoadOrStore(file, fr)
+	return v.(*fileRef)
 }
 
 // fromTableOr returns the version of the function from a build-time table
@@ -290,15 +320,11 @@ type target struct {
 // fromSource returns the version of the function t of file, from the
 // module's table or else from its graph.
 func (r *resolver) fromSource(loc location, file string, t target) (Info, string, bool) {
-	ms, reason := r.moduleFor(file)
-	if ms == nil {
-		return Info{}, reason, false
+	fr := r.fileRefOf(file)
+	if fr.ms == nil {
+		return Info{}, fr.reason, false
 	}
-	rel, err := filepath.Rel(ms.root, file)
-	if err != nil {
-		return Info{}, err.Error(), false
-	}
-	rel = filepath.ToSlash(rel)
+	ms, rel := fr.ms, fr.rel
 	line := t.line
 	var tk string
 	switch {

@@ -50,6 +50,14 @@ type tableEntry struct {
 	parts    []Part // not persisted; set when computed by this process
 }
 
+// rootOrEmpty returns the module's root, "" for a nil state.
+func (ms *modState) rootOrEmpty() string {
+	if ms == nil {
+		return ""
+	}
+	return ms.root
+}
+
 // declTableKey and litTableKey name a function in the table: a declaration
 // by file and key, a literal by file and the line of its func keyword.
 func declTableKey(rel, key string) string { return rel + "\x00" + key }
