@@ -56,13 +56,21 @@ func TestScenarios(t *testing.T, open func(t *testing.T) (core.MetadataStore, co
 		}
 		return r
 	}
+	// entries counts the entries of nodes (not the code manifests, which
+	// depend on how long describing code takes: see core.WithManifestWait).
 	entries := func(t *testing.T, meta core.MetadataStore) int {
 		w, ok := meta.(core.EntryWalker)
 		if !ok {
 			return -1
 		}
 		n := 0
-		if err := w.WalkEntries(context.Background(), func(core.Entry) error { n++; return nil }); err != nil {
+		err := w.WalkEntries(context.Background(), func(e core.Entry) error {
+			if e.Key.Node != core.CodeManifestNode {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -85,6 +93,46 @@ func TestScenarios(t *testing.T, open func(t *testing.T) (core.MetadataStore, co
 		}
 		if n := entries(t, meta); n != -1 && n != 3 {
 			t.Fatalf("entries = %d, want 3", n)
+		}
+	})
+	t.Run("CodeManifests", func(t *testing.T) {
+		// A node with an explicit code version has a manifest that needs
+		// no description of code: each version's is stored by the run that
+		// executes it, and read back whole.
+		meta, res := open(t)
+		var versions []core.CodeVersion
+		for _, code := range []string{"v1", "v2"} {
+			dr, err := driver.NewBuilder().WithNodes(chain(code)...).WithCache(driver.CacheStores(meta, res)).Build()
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			ctx := context.Background()
+			if _, err := dr.Execute(ctx, []string{"B"}, nil, nil); err != nil {
+				t.Fatalf("Execute: %v", err)
+			}
+			id, _ := dr.Cache().LastRunID(ctx)
+			recs, err := meta.Run(ctx, id)
+			dr.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if r.Node == "A" {
+					versions = append(versions, r.Key.CodeVersion)
+				}
+			}
+		}
+		if len(versions) != 2 || versions[0] == versions[1] {
+			t.Fatalf("code versions of A in the two runs: %v", versions)
+		}
+		for i, v := range versions {
+			m, err := core.ReadCodeManifest(context.Background(), meta, res, v)
+			if err != nil {
+				t.Fatalf("manifest of A's version %d: %v", i+1, err)
+			}
+			if want := []string{"v1", "v2"}[i]; m.Explicit != want || m.ResultType != "int" || m.Func == "" {
+				t.Errorf("manifest of A's version %d: %+v, want explicit version %s, result type int, a function name", i+1, m, want)
+			}
 		}
 	})
 	t.Run("OverrideNotStored", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowcache/flowcache/core/fingerprint"
@@ -46,6 +47,14 @@ type Cache struct {
 	// whose encoding fits in storeBuffer bytes (see WithBackgroundStores).
 	storeSlots  chan struct{}
 	storeBuffer int
+
+	// manifests holds the code versions whose manifest this Cache stored
+	// or found stored (see NodeSpec.Manifest); manifestsCheap says that a
+	// description took less than manifestWait, so runs describe as they
+	// go.
+	manifests      sync.Map
+	manifestsCheap atomic.Bool
+	manifestWait   time.Duration
 
 	mu      sync.Mutex
 	lastRun RunID
@@ -177,15 +186,16 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		return nil, fmt.Errorf("%w: flowcache: New needs a metadata store and a result store", ErrInvalid)
 	}
 	c := &Cache{
-		meta:        meta,
-		results:     results,
-		hasher:      defaultHasher{},
-		log:         newEventLog(slog.New(slog.DiscardHandler)),
-		now:         time.Now,
-		flushEvery:  256,
-		flushAfter:  time.Second,
-		storeSlots:  make(chan struct{}, 8),
-		storeBuffer: 4 << 20,
+		meta:         meta,
+		results:      results,
+		hasher:       defaultHasher{},
+		log:          newEventLog(slog.New(slog.DiscardHandler)),
+		now:          time.Now,
+		flushEvery:   256,
+		flushAfter:   time.Second,
+		storeSlots:   make(chan struct{}, 8),
+		storeBuffer:  4 << 20,
+		manifestWait: DefaultManifestWait,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -336,6 +346,8 @@ type Run struct {
 
 	// stores counts the results being written in the background.
 	stores sync.WaitGroup
+	// mf stores the manifests of the code versions the run executed.
+	mf manifestWriter
 }
 
 // preloadFresh is how long a miss in the preloaded entries is trusted
@@ -707,6 +719,18 @@ type NodeSpec struct {
 	Format Format
 	// Type is the Go type of the node's result, used to decode it.
 	Type reflect.Type
+	// Manifest, when not nil, describes CodeVersion (see CodeManifest), so
+	// that `flowcache why` can name what changed in a node's code. The
+	// cache calls it only when the node was executed and its result stored
+	// (a miss, or Recompute) and neither this Cache nor the metadata store
+	// knows a manifest for CodeVersion: at most once per code version and
+	// Cache, from a goroutine of the run's own, off the nodes' path (at
+	// Run.End, until one call proved cheap). What it returns is stored
+	// with the run's metadata. End does not wait for one call longer than
+	// WithManifestWait says (describing code may parse a module); a failure
+	// to store a manifest is a failed_store_write event, never a failure
+	// of the run.
+	Manifest func() *CodeManifest
 }
 
 // ExecFunc runs a node on the values of its dependencies, in the order they
@@ -913,6 +937,7 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 	entry := &Entry{Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Created: now, LastUsed: now}
 	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventSetCacheKey, "", string(st.key.ID()))
 	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: size}, entry, "")
+	r.noteManifest(ctx, spec)
 	return nil
 }
 
@@ -1105,6 +1130,13 @@ func (r *Run) End(ctx context.Context) error {
 	r.mu.Unlock()
 	r.stores.Wait()
 	err := r.Flush(ctx)
+	// The code manifests after the nodes' metadata: describing code may
+	// start parsing a module (see DefaultManifestWait), which is then left
+	// to run in the background; it should not slow the run's last write.
+	r.waitManifests(ctx)
+	if ferr := r.Flush(ctx); err == nil {
+		err = ferr
+	}
 	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil {
 		r.c.log.logger.Warn("flowcache: closing the run's log failed", "run_id", string(r.id), "err", lerr)
 	}

@@ -136,11 +136,16 @@ func TestRunHistoryAndKeys(t *testing.T) {
 type slowResults struct {
 	core.ResultStore
 	delay time.Duration
-	puts  atomic.Int64
+	// puts counts the results of nodes, manifests the code manifests.
+	puts, manifests atomic.Int64
 }
 
 func (s *slowResults) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (int64, error) {
-	s.puts.Add(1)
+	if id.Format == core.CodeManifestFormat {
+		s.manifests.Add(1)
+	} else {
+		s.puts.Add(1)
+	}
 	time.Sleep(s.delay)
 	return s.ResultStore.Put(ctx, id, write)
 }
@@ -163,7 +168,8 @@ func TestBackgroundStores(t *testing.T) {
 		nodes = append(nodes, driver.Node(name, chainStep, prev))
 		prev = name
 	}
-	dr, err := driver.NewBuilder().WithNodes(nodes...).WithParallelism(1).WithCache(driver.CacheStores(st.Metadata(), slow)).Build()
+	dr, err := driver.NewBuilder().WithNodes(nodes...).WithParallelism(1).
+		WithCache(driver.CacheStores(st.Metadata(), slow), driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,13 +177,15 @@ func TestBackgroundStores(t *testing.T) {
 	if err != nil || out[prev] != 115 {
 		t.Fatalf("Execute = %v, %v", out, err)
 	}
-	if slow.puts.Load() != 12 {
-		t.Fatalf("%d results stored by the end of the run, want 12", slow.puts.Load())
+	// The code manifests too: one per code version (the chain's steps
+	// share one), stored together in one result.
+	if slow.puts.Load() != 12 || slow.manifests.Load() != 1 {
+		t.Fatalf("%d results and %d results of code manifests stored by the end of the run, want 12 and 1", slow.puts.Load(), slow.manifests.Load())
 	}
 	n := 0
 	st.Metadata().WalkEntries(ctx, func(core.Entry) error { n++; return nil })
-	if n != 12 {
-		t.Fatalf("%d entries after the run, want 12", n)
+	if n != 12+3 {
+		t.Fatalf("%d entries after the run, want 12 and 3 code manifests", n)
 	}
 	// The stored s is what s returned, not what m made of it.
 	out, err = dr.Execute(ctx, []string{"s", prev}, nil, nil)

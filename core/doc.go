@@ -54,6 +54,23 @@
 // get_result::miss and missing_result. Inputs and overrides emit is_input
 // and is_override, requested outputs is_final_var.
 //
+// # Code manifests
+//
+// So that a tool can say what changed in a node's code, not only that its
+// code version did, an executor may describe each code version
+// (NodeSpec.Manifest, a CodeManifest: the parts codeversion.Explain lists,
+// the result type, the state). A run stores the manifest of a version when
+// it executes a node of that version and neither the Cache nor the metadata
+// store knows one: the manifests it describes together in one result
+// (content-addressed, format json), each mapped by an entry of the reserved
+// node CodeManifestNode ("@code"), so every store keeps them;
+// ReadCodeManifest reads one back, verified. During the run it only looks
+// manifests up (not even that when its preload found no entry of its
+// nodes: a new cache); it describes the missing ones at End, after the
+// nodes' metadata is written, waiting at most WithManifestWait for each
+// description (DefaultManifestWait, 5 ms: enough where the module is parsed
+// already, not for parsing it).
+//
 // # Writes
 //
 // Metadata is written in batches (WithFlush: 256 records or one second by

@@ -53,6 +53,8 @@ func TestBuildErrors(t *testing.T) {
 		{"collect without branch", []*driver.NodeDef{driver.Node("a", Items, "n"), driver.Node("s", Sum, "a", driver.Collect())}, false,
 			[]string{`Collect node "s"`}},
 		{"expand must return a slice", []*driver.NodeDef{driver.Node("a", A1, driver.Expand())}, false, []string{`node "a"`, "slice"}},
+		{"reserved name", []*driver.NodeDef{driver.Node("@code", A1)}, false, []string{`node "@code"`, `"@"`, "reserved"}},
+		{"reserved dependency name", []*driver.NodeDef{driver.Node("b", B, "@x")}, false, []string{`node "b"`, `dependency "@x"`, "reserved"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -237,9 +237,14 @@ type node struct {
 	itemType   reflect.Type // Expand: element type of outType
 	deps       []string
 	code       codeversion.Info
-	spec       core.NodeSpec
-	expander   string // the Expand node whose branch this node is in, or ""
-	users      []string
+	// funcVersion is the version of the function alone (or the explicit
+	// one), before the state is mixed into code.Version; state is a digest
+	// of the state's fingerprints ("" without state).
+	funcVersion string
+	state       string
+	spec        core.NodeSpec
+	expander    string // the Expand node whose branch this node is in, or ""
+	users       []string
 }
 
 func (n *node) expand() bool  { return n.def.opts.expand }
@@ -270,6 +275,14 @@ func (b *Builder) Build() (*Driver, error) {
 		}
 		if def.name == "" || strings.ContainsAny(def.name, "\x00") {
 			errs = append(errs, fmt.Errorf("driver: node name %q is empty or has a NUL byte", def.name))
+			continue
+		}
+		if core.ReservedName(def.name) {
+			errs = append(errs, fmt.Errorf("driver: node %q: names starting with \"@\" are reserved for the cache's own entries (%s maps code versions to their manifests)", def.name, core.CodeManifestNode))
+			continue
+		}
+		if i := slices.IndexFunc(def.deps, core.ReservedName); i >= 0 {
+			errs = append(errs, fmt.Errorf("driver: node %q: dependency %q: names starting with \"@\" are reserved for the cache's own entries (%s maps code versions to their manifests)", def.name, def.deps[i], core.CodeManifestNode))
 			continue
 		}
 		if _, dup := d.nodes[def.name]; dup {
@@ -415,6 +428,7 @@ func (n *node) computeCodeVersion(h core.Hasher) error {
 			}
 		}
 	}
+	n.funcVersion = n.code.Version
 	if !opts.stateSet || len(opts.state) == 0 {
 		return nil
 	}
@@ -425,6 +439,9 @@ func (n *node) computeCodeVersion(h core.Hasher) error {
 	sum := sha256.New()
 	sum.Write([]byte("flowcache-node-state-v1\x00"))
 	sum.Write([]byte(n.code.Version))
+	// The state alone, for the node's code manifest: `flowcache why` tells
+	// a change of state from a change of code.
+	state := sha256.New()
 	for i, v := range opts.state {
 		fp, err := sumOf(v)
 		if err != nil {
@@ -432,8 +449,10 @@ func (n *node) computeCodeVersion(h core.Hasher) error {
 		}
 		sum.Write([]byte{0})
 		sum.Write(fp[:])
+		state.Write(fp[:])
 	}
 	n.code.Version = hex.EncodeToString(sum.Sum(nil))
+	n.state = hex.EncodeToString(state.Sum(nil))
 	return nil
 }
 
@@ -591,7 +610,8 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		if f == nil {
 			f = format
 		}
-		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType)), Behavior: behaviors[name], Format: f, Type: n.outType}
+		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType)), Behavior: behaviors[name], Format: f, Type: n.outType,
+			Manifest: n.manifest}
 		if cfg == nil || n.expand() {
 			continue
 		}

@@ -26,7 +26,7 @@ func TestBucketCache(t *testing.T) {
 	clock := time.Now().Add(-48 * time.Hour)
 	run := func(outputs ...string) runResult {
 		dr, err := driver.NewBuilder().WithNodes(evictNodes()...).
-			WithCache(driver.CacheStores(st.Metadata, st.Results), driver.CacheCoreOptions(core.WithClock(func() time.Time { return clock }))).
+			WithCache(driver.CacheStores(st.Metadata, st.Results), driver.CacheCoreOptions(core.WithClock(func() time.Time { return clock }), core.WithManifestWait(time.Minute))).
 			Build()
 		if err != nil {
 			t.Fatal(err)
@@ -56,14 +56,14 @@ func TestBucketCache(t *testing.T) {
 	// hours ahead, past the grace period.
 	ic := inspect.New(st.Metadata, st.Results, inspect.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
 	u, err := ic.Usage(ctx)
-	if err != nil || u.Entries != 4 || u.Results != 4 || u.DiskBytes != -1 {
+	if err != nil || u.Entries != 4+4 || u.Results != 4+2 || u.CodeManifests != 4 || u.DiskBytes != -1 {
 		t.Fatalf("usage %+v, %v", u, err)
 	}
 	rep, err := ic.Evict(ctx, inspect.Policy{MaxEntries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1", "old2"}) || len(rep.Results) != 2 {
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1", "old2"}) || len(rep.Results) != 2+1 {
 		t.Fatalf("evicted %v and %d results, want old1 and old2 and their results", got, len(rep.Results))
 	}
 	r := run("old1", "old2", "mid", "new1")
@@ -71,7 +71,7 @@ func TestBucketCache(t *testing.T) {
 	if !slices.Equal(r.executed, []string{"old1", "old2"}) || len(r.retrieved) != 2 {
 		t.Errorf("after eviction: executed %v, retrieved %v", r.executed, r.retrieved)
 	}
-	if vr, err := ic.Verify(ctx, nil); err != nil || !vr.OK() || vr.Results != 4 {
+	if vr, err := ic.Verify(ctx, nil); err != nil || !vr.OK() || vr.Results != 4+2 {
 		t.Errorf("verify: %+v, %v", vr, err)
 	}
 }

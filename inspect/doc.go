@@ -30,6 +30,21 @@
 // the key was found but its result was missing or damaged. A node that is
 // in no earlier run is a first run.
 //
+// When the code version changed, Change.Code says what changed in the code,
+// one CodeChange per part: a function, method, constant, variable, init
+// function, type, embedded file or -X value of the module that changed, was
+// added or removed ("func example.com/m/stats.mean (stats/mean.go)
+// changed", "type example.com/m.Point (geom.go) added"), another module at
+// another version or directory ("module example.com/dep v1.0.0 -> v1.1.0"),
+// the toolchain or build settings, the node's function replaced by another,
+// its result type, its WithState values, its WithCodeVersion. It compares
+// the code manifests of the two versions (core.CodeManifest), which the runs
+// that executed them stored in the cache. Without both manifests (runs from
+// before manifests, manifests evicted, or left out by a run that would have
+// had to parse the module to describe its code: see core.WithManifestWait),
+// Code is empty, Detail says which manifest is missing, and the text says
+// only that the code version changed.
+//
 // # Eviction, and why it is safe while pipelines run
 //
 // Entries (cache key → data version) and results (data version → bytes)
@@ -40,6 +55,12 @@
 // recently used entries first (LRU, by Entry.LastUsed), and a garbage
 // collection (GC) of the results no entry points to and of the entries
 // whose result is gone. A dry run lists what would go.
+//
+// Code manifests (entries of node core.CodeManifestNode) are selected by no
+// policy: the manifest of a code version goes with the last entry of a node
+// that has that version (EvictCodeUnused), so that it is not the first to
+// go for never being used. MaxEntries counts the entries of nodes only;
+// Usage counts manifests apart from the nodes.
 //
 // First, what can go wrong is bounded: deleting an entry or a result never
 // makes a run produce a wrong value. A run that looks up a deleted entry

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -30,7 +31,9 @@ type Policy struct {
 	// used entries go first, and a result goes with the last entry that
 	// points to it. Results no entry points to go before any entry.
 	MaxSize int64
-	// MaxEntries is the most entries to keep, least recently used first.
+	// MaxEntries is the most entries of nodes to keep, least recently
+	// used first (code manifests are not counted: they follow the entries
+	// of their code version).
 	MaxEntries int
 	// OlderThan evicts the entries not used for this long (by LastUsed,
 	// which the core refreshes at most once per core.LastUsedResolution).
@@ -56,6 +59,10 @@ const (
 	EvictDangling      EvictReason = "dangling"       // entry whose result is not stored (GC)
 	EvictUnreferenced  EvictReason = "unreferenced"   // result no entry points to (GC, or MaxSize)
 	EvictLastReference EvictReason = "last_reference" // result whose last entry was evicted
+	// EvictCodeUnused: the code manifest of a code version that no entry
+	// of a node has any more (see core.CodeManifest): it goes with the
+	// last of them, or with any policy when none is left.
+	EvictCodeUnused EvictReason = "code_unused"
 )
 
 // EvictedEntry is an entry Evict deleted (or would delete, in a dry run).
@@ -67,6 +74,10 @@ type EvictedEntry struct {
 	Created     time.Time        `json:"created"`
 	LastUsed    time.Time        `json:"last_used"`
 	Reason      EvictReason      `json:"reason"`
+	// CodeManifest says the entry maps a code version to its manifest
+	// (node core.CodeManifestNode), rather than a node's inputs to a
+	// result.
+	CodeManifest bool `json:"code_manifest,omitempty"`
 }
 
 // EvictedResult is a result Evict deleted (or would delete).
@@ -179,7 +190,8 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 	}
 	for _, pe := range plan.entries {
 		e := pe.entry
-		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason})
+		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason,
+			CodeManifest: core.IsCodeManifestKey(e.Key)})
 	}
 	for _, r := range results {
 		rep.Results = append(rep.Results, EvictedResult{Result: r.info.ID.String(), Size: r.info.Size, Created: r.info.Created, Reason: r.reason})
@@ -260,6 +272,44 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 		pl.results = append(pl.results, plannedResult{r, EvictLastReference})
 		bytes -= r.Size
 	}
+	// Code manifests are not selected by the policies: one goes when no
+	// entry of a node has its code version any more (why compares code
+	// versions of runs whose entries exist; a manifest is small), so it is
+	// not the first to go for never being used (LastUsed is its creation).
+	users := map[core.CodeVersion]int{}
+	manifests := map[core.CodeVersion]core.Entry{}
+	var nodeEntries []core.Entry
+	for _, e := range s.entries {
+		if core.IsCodeManifestKey(e.Key) {
+			manifests[e.Key.CodeVersion] = e
+			continue
+		}
+		users[e.Key.CodeVersion]++
+		nodeEntries = append(nodeEntries, e)
+	}
+	// protectEntry counts an entry the grace period keeps.
+	protectEntry := func(id core.KeyID) {
+		if !kept[id] {
+			kept[id] = true
+			pl.protectedEntries++
+		}
+	}
+	// dropManifest evicts the manifest of v when no entry has v.
+	dropManifest := func(v core.CodeVersion) {
+		m, ok := manifests[v]
+		if !ok || users[v] > 0 {
+			return
+		}
+		id := m.ID()
+		if gone[id] {
+			return
+		}
+		if protectedEntry(m) {
+			protectEntry(id)
+			return
+		}
+		evictEntry(m, id, EvictCodeUnused)
+	}
 	// select offers an entry to a policy: it is evicted unless protected.
 	selectEntry := func(e core.Entry, reason EvictReason) bool {
 		id := e.ID()
@@ -267,19 +317,20 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 			return false
 		}
 		if protectedEntry(e) {
-			if !kept[id] {
-				kept[id] = true
-				pl.protectedEntries++
-			}
+			protectEntry(id)
 			return false
 		}
 		evictEntry(e, id, reason)
+		if !core.IsCodeManifestKey(e.Key) {
+			users[e.Key.CodeVersion]--
+			dropManifest(e.Key.CodeVersion)
+		}
 		return true
 	}
 
 	// The least recently used first; ties by age, then key, so plans are
 	// reproducible.
-	lru := slices.Clone(s.entries)
+	lru := slices.Clone(nodeEntries)
 	slices.SortFunc(lru, func(a, b core.Entry) int {
 		return cmp.Or(a.LastUsed.Compare(b.LastUsed), a.Created.Compare(b.Created), cmp.Compare(a.ID(), b.ID()))
 	})
@@ -306,10 +357,23 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 		bytes -= r.Size
 	}
 
+	codeVersions := slices.Sorted(maps.Keys(manifests))
+	if p.GC || p.OlderThan > 0 || p.MaxEntries > 0 || p.MaxSize > 0 {
+		// Manifests of code versions no entry has (their entries deleted
+		// otherwise) go with any policy.
+		for _, v := range codeVersions {
+			dropManifest(v)
+		}
+	}
 	if p.GC {
 		for _, e := range lru {
 			if _, ok := s.results[entryResult(e)]; !ok {
 				selectEntry(e, EvictDangling)
+			}
+		}
+		for _, v := range codeVersions {
+			if m := manifests[v]; !s.hasResult(m) {
+				selectEntry(m, EvictDangling)
 			}
 		}
 		for _, r := range orphans {
@@ -324,7 +388,12 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 		}
 	}
 	if p.MaxEntries > 0 {
-		left := len(s.entries) - len(gone)
+		left := len(nodeEntries)
+		for _, e := range nodeEntries {
+			if gone[e.ID()] {
+				left--
+			}
+		}
 		for _, e := range lru {
 			if left <= p.MaxEntries {
 				break

@@ -3,6 +3,7 @@ package inspect_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,13 +63,33 @@ func fill(t *testing.T) (*cacheDir, *inspect.Cache) {
 	return c, ic
 }
 
+// evictedNodes lists the nodes whose entries rep evicted (not the code
+// manifests: see evictedManifests).
 func evictedNodes(rep inspect.EvictReport) []string {
 	var out []string
 	for _, e := range rep.Entries {
-		out = append(out, e.Node)
+		if e.Node != core.CodeManifestNode {
+			out = append(out, e.Node)
+		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// evictedManifests counts the code manifests rep evicted, checking that
+// each went for its code version being unused.
+func evictedManifests(t *testing.T, rep inspect.EvictReport) int {
+	t.Helper()
+	n := 0
+	for _, e := range rep.Entries {
+		if e.Node == core.CodeManifestNode {
+			n++
+			if e.Reason != inspect.EvictCodeUnused && e.Reason != inspect.EvictDangling {
+				t.Errorf("code manifest %s evicted for %s", e.Key.Short(), e.Reason)
+			}
+		}
+	}
+	return n
 }
 
 // checkNextRun runs every node and checks that the evicted ones execute and
@@ -109,17 +130,25 @@ func TestEvictOlderThan(t *testing.T) {
 	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1", "old2"}) {
 		t.Fatalf("evicted %v, want old1 and old2", got)
 	}
+	// Their code manifests went with them: no entry has their code
+	// versions any more.
+	if n := evictedManifests(t, rep); n != 2 {
+		t.Errorf("%d code manifests evicted, want old1's and old2's", n)
+	}
 	for _, e := range rep.Entries {
-		if e.Reason != inspect.EvictOlderThan {
+		if e.Reason != inspect.EvictOlderThan && e.Node != core.CodeManifestNode {
 			t.Errorf("entry of %s: reason %s", e.Node, e.Reason)
 		}
 	}
-	// old1's result (a file) and old2's (inline) went with their entries.
-	if len(rep.Results) != 2 || rep.FreedBytes <= 16<<10 {
-		t.Errorf("results %+v, freed %d: want the two results of old1 and old2", rep.Results, rep.FreedBytes)
+	// old1's result (a file) and old2's (inline) went with their entries,
+	// and the manifests their runs stored.
+	if len(rep.Results) != 4 || rep.FreedBytes <= 16<<10 {
+		t.Errorf("results %+v, freed %d: want the two results of old1 and old2, and two results of manifests", rep.Results, rep.FreedBytes)
 	}
-	if rep.After.Entries != 3 || rep.After.Results != 3 {
-		t.Errorf("after: %+v, want 3 entries and 3 results", rep.After)
+	// Left: mid, new1 and new2 and their manifests (new1's and new2's in
+	// one result, stored by one run).
+	if rep.After.Entries != 3+3 || rep.After.Results != 3+2 {
+		t.Errorf("after: %+v, want 3 entries and 3 results, and 3 manifests in 2 results", rep.After)
 	}
 	checkNextRun(t, c, ic, "old1", "old2")
 }
@@ -147,7 +176,7 @@ func TestEvictMaxEntriesProtected(t *testing.T) {
 	if got := evictedNodes(rep); !slices.Equal(got, []string{"mid", "old1", "old2"}) {
 		t.Fatalf("evicted %v, want old1, old2, mid", got)
 	}
-	if rep.ProtectedEntries != 2 || rep.After.Entries != 2 {
+	if rep.ProtectedEntries != 2 || rep.After.Entries != 2+2 {
 		t.Errorf("protected %d, left %d entries: want new1 and new2 protected and kept", rep.ProtectedEntries, rep.After.Entries)
 	}
 	checkNextRun(t, c, ic, "old1", "old2", "mid")
@@ -165,8 +194,8 @@ func TestEvictMaxSize(t *testing.T) {
 			old1 = n.Bytes
 		}
 	}
-	if old1 <= 16<<10 || u.Entries != 5 || u.Results != 5 {
-		t.Fatalf("usage %+v: want 5 entries and results, old1 over 16 KiB (a file)", u)
+	if old1 <= 16<<10 || u.Entries != 5+5 || u.Results != 5+4 || u.CodeManifests != 5 || len(u.Nodes) != 5 {
+		t.Fatalf("usage %+v: want 5 entries and results (and 5 code manifests, stored by 4 runs), old1 over 16 KiB (a file)", u)
 	}
 	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxSize: u.ResultBytes - old1})
 	if err != nil {
@@ -175,8 +204,9 @@ func TestEvictMaxSize(t *testing.T) {
 	if got := evictedNodes(rep); !slices.Equal(got, []string{"old1"}) {
 		t.Fatalf("evicted %v, want only old1", got)
 	}
-	if rep.FreedBytes != old1 || rep.After.Bytes != u.ResultBytes-old1 {
-		t.Errorf("freed %d, after %d bytes; want %d freed", rep.FreedBytes, rep.After.Bytes, old1)
+	// And old1's code manifest.
+	if n := evictedManifests(t, rep); n != 1 || len(rep.Results) != 2 || rep.FreedBytes <= old1 || rep.After.Bytes != u.ResultBytes-rep.FreedBytes {
+		t.Errorf("freed %d in %d results, %d manifests, after %d bytes; want %d freed and old1's manifest", rep.FreedBytes, len(rep.Results), n, rep.After.Bytes, old1)
 	}
 	checkNextRun(t, c, ic, "old1")
 }
@@ -220,15 +250,29 @@ func TestEvictGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []inspect.EvictReport{dry, rep} {
-		if len(r.Entries) != 1 || r.Entries[0].Node != "old2" || r.Entries[0].Reason != inspect.EvictDangling {
-			t.Errorf("dry run %v: entries %+v, want old2's dangling entry", r.DryRun, r.Entries)
+		// The code manifests of mid (whose entry is gone) and of old2
+		// (whose entry goes) go too.
+		var nodes []inspect.EvictedEntry
+		for _, e := range r.Entries {
+			if e.Node != core.CodeManifestNode {
+				nodes = append(nodes, e)
+			}
 		}
-		if len(r.Results) != 1 || r.Results[0].Result != midResult.String() || r.Results[0].Reason != inspect.EvictUnreferenced {
-			t.Errorf("dry run %v: results %+v, want mid's unreferenced result", r.DryRun, r.Results)
+		if len(nodes) != 1 || nodes[0].Node != "old2" || nodes[0].Reason != inspect.EvictDangling || evictedManifests(t, r) != 2 {
+			t.Errorf("dry run %v: entries %+v, want old2's dangling entry and two code manifests", r.DryRun, r.Entries)
+		}
+		var results []inspect.EvictedResult
+		for _, x := range r.Results {
+			if !strings.HasSuffix(x.Result, "."+core.CodeManifestFormat) {
+				results = append(results, x)
+			}
+		}
+		if len(results) != 1 || results[0].Result != midResult.String() || results[0].Reason != inspect.EvictUnreferenced || len(r.Results) != 3 {
+			t.Errorf("dry run %v: results %+v, want mid's unreferenced result and two manifests", r.DryRun, r.Results)
 		}
 	}
 	u, _ = ic.Usage(ctx)
-	if u.UnreferencedResults != 0 || u.DanglingEntries != 0 || u.Entries != 3 || u.Results != 3 {
+	if u.UnreferencedResults != 0 || u.DanglingEntries != 0 || u.Entries != 3+3 || u.Results != 3+2 || u.CodeManifests != 3 {
 		t.Errorf("after GC: %+v", u)
 	}
 	vr, err := ic.Verify(ctx, nil)
@@ -245,8 +289,8 @@ func TestEvictDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := evictedNodes(rep); !rep.DryRun || !slices.Equal(got, []string{"old1", "old2"}) || len(rep.Results) != 2 {
-		t.Fatalf("dry run lists %v and %d results, want old1, old2 and their results", got, len(rep.Results))
+	if got := evictedNodes(rep); !rep.DryRun || !slices.Equal(got, []string{"old1", "old2"}) || len(rep.Results) != 2+2 || evictedManifests(t, rep) != 2 {
+		t.Fatalf("dry run lists %v and %d results, want old1, old2 and their results and code manifests", got, len(rep.Results))
 	}
 	checkNextRun(t, c, ic)
 }
@@ -274,7 +318,7 @@ func TestEvictGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Entries) != 4 || rep.After.Entries != 1 || rep.After.Results != 1 {
+	if len(evictedNodes(rep)) != 4 || evictedManifests(t, rep) != 4 || rep.After.Entries != 1+1 || rep.After.Results != 1+1 {
 		t.Fatalf("without grace: evicted %v, %+v left; want 4 evicted, 1 entry and result left", evictedNodes(rep), rep.After)
 	}
 }
@@ -289,15 +333,16 @@ func TestEvictSharedResult(t *testing.T) {
 	c.advance(10 * 24 * time.Hour)
 	ic := c.open(inspect.WithClock(c.clock))
 	u, _ := ic.Usage(context.Background())
-	if u.Entries != 2 || u.Results != 1 || u.SharedResults != 1 {
-		t.Fatalf("usage %+v: want 2 entries sharing 1 result", u)
+	// SameA and SameB have one text, so one code version: one manifest.
+	if u.Entries != 2+1 || u.Results != 1+1 || u.SharedResults != 1 || u.CodeManifests != 1 {
+		t.Fatalf("usage %+v: want 2 entries sharing 1 result, and a code manifest", u)
 	}
 	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := evictedNodes(rep); !slices.Equal(got, []string{"sameA"}) || len(rep.Results) != 0 {
-		t.Fatalf("evicted %v and %d results; want sameA's entry only, its result kept for sameB", got, len(rep.Results))
+	if got := evictedNodes(rep); !slices.Equal(got, []string{"sameA"}) || len(rep.Results) != 0 || len(rep.Entries) != 1 {
+		t.Fatalf("evicted %v and %d results; want sameA's entry only, its result and code manifest kept for sameB", got, len(rep.Results))
 	}
 	r := c.run(evictNodes(), []string{"sameB"}, nIn, nil)
 	wantDid(t, r, "sameB", "retrieved")
@@ -306,7 +351,7 @@ func TestEvictSharedResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Entries) != 1 || len(rep.Results) != 1 || rep.Results[0].Reason != inspect.EvictLastReference {
-		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result", rep)
+	if len(rep.Entries) != 2 || len(rep.Results) != 2 || rep.Results[0].Reason != inspect.EvictLastReference || evictedManifests(t, rep) != 1 {
+		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result, and the code manifest", rep)
 	}
 }

@@ -3,8 +3,12 @@ package inspect_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
 )
@@ -59,7 +63,9 @@ func ExampleCache_Evict() {
 	st := mem.New()
 	dr, err := driver.NewBuilder().
 		WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
-		WithCache(driver.CacheStores(st.Metadata(), st.Results())).
+		// Store the code manifests however long describing the code takes
+		// (see core.WithManifestWait).
+		WithCache(driver.CacheStores(st.Metadata(), st.Results()), driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).
 		Build()
 	if err != nil {
 		panic(err)
@@ -72,16 +78,25 @@ func ExampleCache_Evict() {
 
 	// double and plus with y=0 both have the value 2: their entries share
 	// one result, which goes when both entries go (the two least recently
-	// used).
+	// used). The code manifests of double and plus (what `flowcache why`
+	// reads, stored together in one result by the first run) are entries
+	// too: double's goes with its only entry.
 	ic := inspect.New(st.Metadata(), st.Results())
 	u, _ := ic.Usage(ctx)
-	fmt.Printf("%d entries, %d results\n", u.Entries, u.Results)
+	fmt.Printf("%d entries, %d results, of which %d code manifests\n", u.Entries, u.Results, u.CodeManifests)
 	rep, err := ic.Evict(ctx, inspect.Policy{MaxEntries: 2, Grace: inspect.NoGrace, DryRun: true})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("would evict %d entries and %d results, keeping %d entries\n", len(rep.Entries), len(rep.Results), rep.After.Entries)
+	var evicted []string
+	for _, e := range rep.Entries {
+		evicted = append(evicted, e.Node+" ("+string(e.Reason)+")")
+	}
+	slices.Sort(evicted)
+	fmt.Println("would evict", strings.Join(evicted, ", "))
+	fmt.Printf("would evict %d results, keeping %d entries\n", len(rep.Results), rep.After.Entries)
 	// Output:
-	// 4 entries, 3 results
-	// would evict 2 entries and 1 results, keeping 2 entries
+	// 6 entries, 4 results, of which 2 code manifests
+	// would evict @code (code_unused), double (max_entries), plus (max_entries)
+	// would evict 1 results, keeping 3 entries
 }

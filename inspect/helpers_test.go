@@ -64,7 +64,9 @@ func (r runResult) did(name string) string {
 
 func (c *cacheDir) run(nodes []*driver.NodeDef, outputs []string, inputs driver.Inputs, overrides driver.Overrides, opts ...driver.CacheOption) runResult {
 	c.t.Helper()
-	opts = append([]driver.CacheOption{driver.CacheDir(c.dir), driver.CacheCoreOptions(core.WithClock(c.clock))}, opts...)
+	// The code manifests are stored whatever it takes to describe the code
+	// (by default a run does not wait for a parse of the module).
+	opts = append([]driver.CacheOption{driver.CacheDir(c.dir), driver.CacheCoreOptions(core.WithClock(c.clock), core.WithManifestWait(time.Minute))}, opts...)
 	dr, err := driver.NewBuilder().WithNodes(nodes...).WithCache(opts...).Build()
 	if err != nil {
 		c.t.Fatalf("Build: %v", err)

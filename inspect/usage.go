@@ -65,6 +65,12 @@ func entryResult(e core.Entry) core.ResultID {
 	return core.ResultID{Version: e.DataVersion, Format: e.Format}
 }
 
+// hasResult reports whether e's result is listed.
+func (s *snapshot) hasResult(e core.Entry) bool {
+	_, ok := s.results[entryResult(e)]
+	return ok
+}
+
 // refs counts the entries pointing to each result.
 func (s *snapshot) refs() map[core.ResultID]int {
 	m := make(map[core.ResultID]int, len(s.results))
@@ -76,7 +82,8 @@ func (s *snapshot) refs() map[core.ResultID]int {
 
 // Usage is what a cache holds.
 type Usage struct {
-	Runs    int `json:"runs"`
+	Runs int `json:"runs"`
+	// Entries counts every entry, the code manifests' included.
 	Entries int `json:"entries"`
 	// Results and ResultBytes count the stored results and the bytes they
 	// take (a file's header and trailer included). Many entries may share
@@ -102,8 +109,16 @@ type Usage struct {
 	// (metadata.db and its WAL, result files, the event log), -1 for
 	// other stores.
 	DiskBytes int64 `json:"disk_bytes"`
-	// Nodes breaks entries and bytes down by node, largest first. A result
-	// shared by entries of several nodes counts for each of them.
+	// CodeManifests counts the entries that map a code version to its
+	// manifest (node core.CodeManifestNode, what `flowcache why` reads to
+	// name what changed in a node's code), and CodeManifestBytes their
+	// results (the manifests a run stored together share one); both are
+	// included in the totals above.
+	CodeManifests     int   `json:"code_manifests"`
+	CodeManifestBytes int64 `json:"code_manifest_bytes"`
+	// Nodes breaks the entries of nodes and their bytes down by node,
+	// largest first (code manifests are not listed). A result shared by
+	// entries of several nodes counts for each of them.
 	Nodes []NodeUsage `json:"nodes"`
 }
 
@@ -137,12 +152,25 @@ func (s *snapshot) usage() Usage {
 	u := Usage{Entries: len(s.entries), Results: len(s.results), Nodes: []NodeUsage{}}
 	refs := s.refs()
 	byNode := map[string]*NodeUsage{}
+	manifestResults := map[core.ResultID]bool{}
 	for _, e := range s.entries {
 		if u.OldestUse.IsZero() || e.LastUsed.Before(u.OldestUse) {
 			u.OldestUse = e.LastUsed
 		}
 		if e.LastUsed.After(u.NewestUse) {
 			u.NewestUse = e.LastUsed
+		}
+		if core.IsCodeManifestKey(e.Key) {
+			u.CodeManifests++
+			id := entryResult(e)
+			if r, ok := s.results[id]; !ok {
+				u.DanglingEntries++
+			} else if !manifestResults[id] {
+				// Manifests a run stored together share one result.
+				manifestResults[id] = true
+				u.CodeManifestBytes += r.Size
+			}
+			continue
 		}
 		n := byNode[e.Key.Node]
 		if n == nil {

@@ -39,7 +39,8 @@ type Problem struct {
 	Result string `json:"result,omitempty"`
 	// Run is the run whose history is unreadable.
 	Run core.RunID `json:"run_id,omitempty"`
-	// Nodes are the nodes whose entries point to the result.
+	// Nodes are the nodes whose entries point to the result ("@code (code
+	// manifests)" for the entries of code manifests).
 	Nodes []string `json:"nodes,omitempty"`
 	// Keys are the ids of those entries.
 	Keys []core.KeyID `json:"keys,omitempty"`
@@ -218,9 +219,13 @@ func problemFor(kind ProblemKind, id core.ResultID, entries []core.Entry, msg st
 	seen := map[string]bool{}
 	for _, e := range entries {
 		p.Keys = append(p.Keys, e.ID())
-		if !seen[e.Key.Node] {
-			seen[e.Key.Node] = true
-			p.Nodes = append(p.Nodes, e.Key.Node)
+		node := e.Key.Node
+		if core.IsCodeManifestKey(e.Key) {
+			node += " (code manifests)"
+		}
+		if !seen[node] {
+			seen[node] = true
+			p.Nodes = append(p.Nodes, node)
 		}
 	}
 	slices.Sort(p.Nodes)

@@ -37,11 +37,13 @@ func TestVerify(t *testing.T) {
 
 	var calls []inspect.VerifyProgress
 	rep, err := ic.Verify(ctx, func(p inspect.VerifyProgress) { calls = append(calls, p) })
-	if err != nil || !rep.OK() || rep.Results != 5 || rep.Entries != 5 {
+	// Five results and entries, and the five nodes' code manifests (one
+	// result: one run stored them).
+	if err != nil || !rep.OK() || rep.Results != 6 || rep.Entries != 10 {
 		t.Fatalf("verify of a whole cache: %+v, %v", rep, err)
 	}
-	if len(calls) != 5 || calls[4].Done != 5 || calls[4].DoneBytes != rep.Bytes || calls[4].TotalBytes != rep.Bytes {
-		t.Errorf("progress calls %+v, want 5 ending at %d bytes", calls, rep.Bytes)
+	if len(calls) != 6 || calls[5].Done != 6 || calls[5].DoneBytes != rep.Bytes || calls[5].TotalBytes != rep.Bytes {
+		t.Errorf("progress calls %+v, want 6 ending at %d bytes", calls, rep.Bytes)
 	}
 
 	file, inline, gone := resultOf(t, ic, r.id, "old1"), resultOf(t, ic, r.id, "new1"), resultOf(t, ic, r.id, "mid")
@@ -74,8 +76,8 @@ func TestVerify(t *testing.T) {
 			t.Errorf("corrupt problem without the store's error: %q", p.Err)
 		}
 	}
-	if rep.Results != 2 {
-		t.Errorf("%d results read whole, want 2", rep.Results)
+	if rep.Results != 2+1 {
+		t.Errorf("%d results read whole, want 2 and the code manifests", rep.Results)
 	}
 
 	// The next run executes the damaged and missing nodes again, with the

@@ -76,8 +76,16 @@ type Change struct {
 	// behaviour.
 	Old string `json:"old,omitempty"`
 	New string `json:"new,omitempty"`
-	// Detail says more, e.g. what the upstream node did in this run.
+	// Detail says more, e.g. what the upstream node did in this run, or
+	// why the code changes of a changed code version are not known.
 	Detail string `json:"detail,omitempty"`
+	// Code lists, for a changed code version (ChangeCodeVersion), what
+	// changed in the code it covers: the functions, methods, constants,
+	// variables, types, embedded files, modules and toolchain, the result
+	// type, the state. It is empty when the cache does not hold the code
+	// manifests of both versions (runs from before manifests existed, or
+	// manifests evicted); Detail then says which is missing.
+	Code []CodeChange `json:"code,omitempty"`
 }
 
 // Explanation says why one node (one task of it) was retrieved or executed
@@ -115,7 +123,7 @@ func (c *Cache) Why(ctx context.Context, run core.RunID, name string) ([]Explana
 	if err != nil {
 		return nil, err
 	}
-	hist := &history{c: c, runs: runs, recs: map[core.RunID][]NodeInfo{}}
+	hist := &history{c: c, runs: runs, recs: map[core.RunID][]NodeInfo{}, manifests: &manifests{c: c}}
 	idx := -1
 	var found []NodeInfo
 	if run != "" {
@@ -155,11 +163,12 @@ func (c *Cache) Why(ctx context.Context, run core.RunID, name string) ([]Explana
 	return out, nil
 }
 
-// history reads runs' records on demand.
+// history reads runs' records, and code manifests, on demand.
 type history struct {
-	c    *Cache
-	runs []core.RunInfo
-	recs map[core.RunID][]NodeInfo
+	c         *Cache
+	runs      []core.RunInfo
+	recs      map[core.RunID][]NodeInfo
+	manifests *manifests
 }
 
 func (h *history) nodes(ctx context.Context, i int) ([]NodeInfo, error) {
@@ -326,7 +335,9 @@ func isExpander(nodes []NodeInfo, node string) bool {
 func (h *history) diff(ctx context.Context, i int, cur []NodeInfo, prev, n NodeInfo) []Change {
 	var out []Change
 	if prev.CodeVersion != n.CodeVersion {
-		out = append(out, Change{Kind: ChangeCodeVersion, Old: string(prev.CodeVersion), New: string(n.CodeVersion)})
+		ch := Change{Kind: ChangeCodeVersion, Old: string(prev.CodeVersion), New: string(n.CodeVersion)}
+		h.manifests.codeChange(ctx, &ch)
+		out = append(out, ch)
 	}
 	old := map[string]core.DataVersion{}
 	for _, d := range prev.Deps {
@@ -420,7 +431,19 @@ func (ch Change) describe() string {
 	arrow := fmt.Sprintf(" (%s → %s)", short(ch.Old), short(ch.New))
 	switch ch.Kind {
 	case ChangeCodeVersion:
-		return "its code version changed" + arrow
+		if len(ch.Code) == 0 {
+			return "its code version changed" + arrow
+		}
+		const most = 5
+		texts := make([]string, 0, most)
+		for i, c := range ch.Code {
+			if i == most {
+				texts = append(texts, fmt.Sprintf("and %d more", len(ch.Code)-most))
+				break
+			}
+			texts = append(texts, c.Text)
+		}
+		return "its code version changed" + arrow + ": " + strings.Join(texts, ", ")
 	case ChangeInput:
 		return fmt.Sprintf("the value of input %s changed%s", ch.Dep, arrow)
 	case ChangeOverride:

@@ -88,7 +88,13 @@ func TestWhy(t *testing.T) {
 	t.Run("code version", func(t *testing.T) {
 		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, ins, nil)
 		wantDid(t, r, "clean", "executed")
-		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeCodeVersion})
+		e := why(t, ic, r.id, "clean")
+		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeCodeVersion})
+		// The code manifests of both versions say what changed.
+		if code := e.Changes[0].Code; len(code) != 1 || code[0].What != inspect.CodeExplicit || code[0].New != "v2" ||
+			!strings.Contains(e.Text, "it has WithCodeVersion v2 now") {
+			t.Errorf("code changes %+v, text %q: want the explicit version v2", code, e.Text)
+		}
 		// Same value: stats is retrieved.
 		wantDid(t, r, "stats", "retrieved")
 	})

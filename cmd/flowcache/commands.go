@@ -69,8 +69,12 @@ run that has it), by comparing its cache key with its key in the previous run
 where it appeared: the code version, the value of an input, an override, the
 result of an upstream node, a dependency added or removed; or, with the same
 key, why it was not found: the behaviour (recompute, disable, ignore), nothing
-stored then, another format, the entry evicted, the result missing. NODE is a
-node name, or node@task for one task of a fan-out branch.`,
+stored then, another format, the entry evicted, the result missing. For a
+changed code version it lists what changed in the code, one line each: the
+functions, methods, constants, variables, types, embedded files, modules and
+toolchain the code reaches, the result type, WithState values, WithCodeVersion
+(from the code manifests the runs stored; --json has them under "code").
+NODE is a node name, or node@task for one task of a fan-out branch.`,
 			examples: `  flowcache why statistics
   flowcache why statistics --run 01a2125c
   flowcache why 'parsed@files[3]' --json`,
@@ -334,6 +338,22 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 			if err := t.write(e.stdout); err != nil {
 				return err
 			}
+			// What changed in the code, one line each (the sentence
+			// above names the first few).
+			for _, ch := range x.Changes {
+				if ch.Kind != inspect.ChangeCodeVersion {
+					continue
+				}
+				if len(ch.Code) == 0 && ch.Detail != "" {
+					fmt.Fprintf(e.stdout, "  (%s)\n", ch.Detail)
+				}
+				if len(ch.Code) > 0 {
+					fmt.Fprintln(e.stdout, "  in its code:")
+				}
+				for _, c := range ch.Code {
+					fmt.Fprintf(e.stdout, "    %s\n", c.Text)
+				}
+			}
 		}
 	}
 	return nil
@@ -352,7 +372,11 @@ func cmdSize(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string) 
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "runs              %d\n", u.Runs)
-	fmt.Fprintf(w, "entries           %d\n", u.Entries)
+	fmt.Fprintf(w, "entries           %d", u.Entries)
+	if u.CodeManifests > 0 {
+		fmt.Fprintf(w, ", %d of them code manifests (%s: what each code version covered, for why)", u.CodeManifests, fmtBytes(u.CodeManifestBytes))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "results           %d (%s)", u.Results, fmtBytes(u.ResultBytes))
 	if u.SharedResults > 0 {
 		fmt.Fprintf(w, ", %d shared by several entries", u.SharedResults)
@@ -493,7 +517,11 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 	}
 	if rep.DryRun || o.verbose {
 		for _, x := range rep.Entries {
-			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), x.Node, x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
+			node := x.Node
+			if x.CodeManifest {
+				node += " (code manifest)"
+			}
+			fmt.Fprintf(w, "entry   %s  %-20s last used %s  (%s)\n", x.Key.Short(), node, x.LastUsed.Local().Format("2006-01-02 15:04"), x.Reason)
 		}
 		for _, x := range rep.Results {
 			fmt.Fprintf(w, "result  %s  %s  (%s)\n", x.Result, fmtBytes(x.Size), x.Reason)

@@ -61,7 +61,10 @@ func pipeline() []*driver.NodeDef {
 // events to dir/events.jsonl, and returns the run's id and what it executed.
 func runPipeline(t *testing.T, dir string, n, k int) (core.RunID, []string) {
 	t.Helper()
-	dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheDir(dir), driver.LogToFile("")).Build()
+	// The code manifests are stored whatever it takes to describe the code
+	// (by default a run does not wait for a parse of the module).
+	dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheDir(dir), driver.LogToFile(""),
+		driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,17 +237,19 @@ func TestSizeVerifyEvict(t *testing.T) {
 	dir, _, second := newCache(t)
 	r := flowcache(t, dir, "size")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, "entries           4") || !strings.Contains(r.stdout, "load") {
+	// Four entries of nodes and the code manifests of their three code
+	// versions, which are not listed as a node.
+	if !strings.Contains(r.stdout, "entries           7, 3 of them code manifests") || !strings.Contains(r.stdout, "load") || strings.Contains(r.stdout, core.CodeManifestNode) {
 		t.Errorf("size:\n%s", r.stdout)
 	}
 	u := decode[inspect.Usage](t, flowcache(t, dir, "size", "--json"))
-	if u.Entries != 4 || u.Results != 4 || u.Runs != 2 || u.DiskBytes <= 0 {
+	if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 || len(u.Nodes) != 3 || u.Runs != 2 || u.DiskBytes <= 0 {
 		t.Errorf("size --json = %+v", u)
 	}
 
 	r = flowcache(t, dir, "verify", "--progress", "lines")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, "verified 4 results") || !strings.Contains(r.stdout, "ok") || !strings.Contains(r.stderr, "verify: 4/4 results (100%)") {
+	if !strings.Contains(r.stdout, "verified 5 results") || !strings.Contains(r.stdout, "ok") || !strings.Contains(r.stderr, "verify: 5/5 results (100%)") {
 		t.Errorf("verify:\nstdout %s\nstderr %s", r.stdout, r.stderr)
 	}
 	r = flowcache(t, dir, "verify", "--progress", "bar")
@@ -288,12 +293,24 @@ func TestSizeVerifyEvict(t *testing.T) {
 	}
 	r = flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--dry-run")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, "would evict 1 entries") || !strings.Contains(r.stdout, "max_entries") {
+	if !strings.Contains(r.stdout, "max_entries") {
 		t.Errorf("evict --dry-run:\n%s", r.stdout)
 	}
+	// One entry of a node goes, with the code manifest of its version when
+	// no other entry has that version (load's, mean's; scaled has two).
 	rep := decode[inspect.EvictReport](t, flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--json"))
-	if rep.DryRun || len(rep.Entries) != 1 || rep.After.Entries != 3 {
+	wantManifests := 1
+	if len(rep.Entries) > 0 && rep.Entries[0].Node == "scaled" {
+		wantManifests = 0
+	}
+	if rep.DryRun || len(rep.Entries) != 1+wantManifests || rep.After.Entries != 7-len(rep.Entries) {
 		t.Fatalf("evict --json = %+v", rep)
+	}
+	if wantManifests == 1 && (rep.Entries[1].Node != core.CodeManifestNode || rep.Entries[1].Reason != inspect.EvictCodeUnused) {
+		t.Errorf("evict --json: %+v, want the evicted node's code manifest second", rep.Entries)
+	}
+	if r := flowcache(t, dir, "evict", "--gc", "--grace", "0", "--dry-run"); !strings.Contains(r.stdout, "would evict 0 entries") {
+		t.Errorf("after evicting %s, GC finds more to evict:\n%s", rep.Entries[0].Node, r.stdout)
 	}
 	// The evicted entry is one of the first run's (the least recently used:
 	// the second run's hits are within the hour, which does not refresh
@@ -383,7 +400,7 @@ func TestProcess(t *testing.T) {
 	}
 	// Not a terminal: progress as lines.
 	code, _, errs = cmd([]string{driver.EnvURL + "=" + dir}, "verify")
-	if code != 0 || !strings.Contains(errs, "verify: 4/4 results") {
+	if code != 0 || !strings.Contains(errs, "verify: 5/5 results") {
 		t.Errorf("verify: exit %d, stderr %q", code, errs)
 	}
 	code, _, errs = cmd([]string{driver.EnvURL + "=" + filepath.Join(dir, "nothing")}, "size")

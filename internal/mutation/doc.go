@@ -30,7 +30,12 @@
 // expected nodes executed (the edited node and the dependants whose input
 // value changed), every other node was retrieved, and every value equals the
 // one the current code computes. A node that is retrieved with a value other
-// than the fresh one is reported as a STALE HIT.
+// than the fresh one is reported as a STALE HIT. Each case that executes the
+// edited node also checks what `flowcache why` says of it (inspect.Why, from
+// the code manifests the baseline run and the case's run stored): it must
+// name the edited function, constant, variable, type, embedded file, module
+// or -X value, e.g. "const example.com/pipeline.factor (nodes.go) changed"
+// or "module example.com/rel v1.0.0 -> v1.1.0".
 //
 // Cases under TestMutations/reexecute must execute the edited node; cases
 // under TestMutations/hit (comments, formatting, moved, reordered or added

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowcache/flowcache/inspect"
 )
 
 // buildTag is the value the builds give main.buildTag with -ldflags -X,
@@ -107,6 +109,10 @@ type mutation struct {
 	// changed is a node whose fresh value the edit must change (a check of
 	// the suite itself); "" when the edit must change no value.
 	changed string
+	// why is what `flowcache why changed` must say changed in the node's
+	// code (a line of inspect.Change.Code), from the code manifests the
+	// baseline run and the run after the edit stored.
+	why string
 }
 
 func (m mutation) describe() string {
@@ -130,30 +136,35 @@ var reexecuteCases = []mutation{
 		edits:   []edit{{file: "pipeline/nodes.go", old: "return x*10 + 1", new: "return x*10 + 2"}},
 		exec:    []string{"same_file_helper", "downstream"},
 		changed: "same_file_helper",
+		why:     "func example.com/pipeline.sameFileHelp (nodes.go) changed",
 	},
 	{
 		name: "helper/other_file", what: "a helper in another file of the package is edited",
 		edits:   []edit{{file: "pipeline/helpers.go", old: "return x*10 + 3", new: "return x*10 + 4"}},
 		exec:    []string{"other_file_helper"},
 		changed: "other_file_helper",
+		why:     "func example.com/pipeline.otherFileHelp (helpers.go) changed",
 	},
 	{
 		name: "helper/other_package", what: "a helper in another package of the module is edited",
 		edits:   []edit{{file: "pipeline/util/util.go", old: "return x * 100", new: "return x * 200"}},
 		exec:    []string{"other_package_helper"},
 		changed: "other_package_helper",
+		why:     "func example.com/pipeline/util.Scale (util/util.go) changed",
 	},
 	{
 		name: "helper/method", what: "a method the node calls is edited",
 		edits:   []edit{{file: "pipeline/helpers.go", old: "return a.base + x", new: "return a.base + 2*x"}},
 		exec:    []string{"method"},
 		changed: "method",
+		why:     "method example.com/pipeline.acc.add (helpers.go) changed",
 	},
 	{
 		name: "helper/generic", what: "a generic helper the node instantiates is edited",
 		edits:   []edit{{file: "pipeline/helpers.go", old: "s += v\n", new: "s += v * v\n"}},
 		exec:    []string{"generic_helper"},
 		changed: "generic_helper",
+		why:     "func example.com/pipeline.sumOf (helpers.go) changed",
 	},
 	{
 		name: "const/read_by_node", what: "a package-level constant the node reads is changed",
@@ -162,84 +173,98 @@ var reexecuteCases = []mutation{
 		// does not change, so parity_label is retrieved.
 		exec:    []string{"const_read", "parity"},
 		changed: "const_read",
+		why:     "const example.com/pipeline.factor (nodes.go) changed",
 	},
 	{
 		name: "const/read_by_helper", what: "a constant read by a helper of the node is changed",
 		edits:   []edit{{file: "pipeline/helpers.go", old: "const helperLimit = 7", new: "const helperLimit = 8"}},
 		exec:    []string{"helper_const"},
 		changed: "helper_const",
+		why:     "const example.com/pipeline.helperLimit (helpers.go) changed",
 	},
 	{
 		name: "var/initializer", what: "the initializer of a package variable the node reads is changed",
 		edits:   []edit{{file: "pipeline/nodes.go", old: `strings.Repeat("ab", 2)`, new: `strings.Repeat("ab", 3)`}},
 		exec:    []string{"var_initializer"},
 		changed: "var_initializer",
+		why:     "var example.com/pipeline.greeting (nodes.go) changed",
 	},
 	{
 		name: "var/func_switched", what: "a func-typed package variable is switched to another function",
 		edits:   []edit{{file: "pipeline/nodes.go", old: "var transform = double", new: "var transform = triple"}},
 		exec:    []string{"func_var"},
 		changed: "func_var",
+		why:     "var example.com/pipeline.transform (nodes.go) changed",
 	},
 	{
 		name: "var/set_in_init", what: "the value init gives a package variable is changed",
 		edits:   []edit{{file: "pipeline/nodes.go", old: "initValue = 11", new: "initValue = 12"}},
 		exec:    []string{"init_global"},
 		changed: "init_global",
+		why:     "init example.com/pipeline.init (nodes.go) changed",
 	},
 	{
 		name: "embed/file_content", what: "the content of a //go:embed file is changed",
 		edits:   []edit{{file: "pipeline/data.txt", old: "alpha", new: "beta"}},
 		exec:    []string{"embed_file"},
 		changed: "embed_file",
+		why:     "embedded file example.com/pipeline/data.txt (data.txt) changed",
 	},
 	{
 		name: "type/field_added", what: "a struct type used by the node (not its result type) gains a field",
 		edits:   []edit{{file: "pipeline/nodes.go", old: "\tW, H int\n", new: "\tW, H int\n\tD    int\n"}},
 		exec:    []string{"struct_field"},
 		changed: "struct_field",
+		why:     "type example.com/pipeline.box (nodes.go) changed",
 	},
 	{
 		name: "type/field_tag", what: "a struct field tag read by encoding/json is changed",
 		edits:   []edit{{file: "pipeline/nodes.go", old: "`json:\"name\"`", new: "`json:\"title\"`"}},
 		exec:    []string{"struct_tag"},
 		changed: "struct_tag",
+		why:     "type example.com/pipeline.record (nodes.go) changed",
 	},
 	{
 		name: "interface/method_body", what: "the method body of the implementation behind an interface is edited",
 		edits:   []edit{{file: "pipeline/helpers.go", old: `"hello %d"`, new: `"hi %d"`}},
 		exec:    []string{"interface_method"},
 		changed: "interface_method",
+		why:     "method example.com/pipeline.english.Greet (helpers.go) changed",
 	},
 	{
 		name: "interface/impl_switched", what: "the variable holding an interface's implementation is switched to another type",
 		edits:   []edit{{file: "pipeline/helpers.go", old: "var scaler Scaler = byTen{}", new: "var scaler Scaler = byHundred{}"}},
 		exec:    []string{"interface_impl"},
 		changed: "interface_impl",
+		why:     "var example.com/pipeline.scaler (helpers.go) changed",
 	},
 	{
 		name: "module/replaced_dir_edited", what: "a module replaced by a directory is edited in place",
 		edits:   []edit{{file: "dep/dep.go", old: `"dep-"`, new: `"dep-edited-"`}},
 		exec:    []string{"dep_module"},
 		changed: "dep_module",
+		why:     "module example.com/dep (=> ../dep) changed: the code of its directory",
 	},
 	{
 		name: "module/replace_switched", what: "a replace directive is switched to another directory with other code",
 		edits:   []edit{{file: "pipeline/go.mod", old: "=> ../alt1", new: "=> ../alt2"}},
 		exec:    []string{"dep_replaced"},
 		changed: "dep_replaced",
+		why:     "module example.com/alt => ../alt2 now, was => ../alt1",
 	},
 	{
 		name: "module/require_bumped", what: "a required module is bumped from v1.0.0 to v1.1.0",
 		edits:   []edit{{file: "pipeline/go.mod", old: "example.com/rel v1.0.0", new: "example.com/rel v1.1.0"}},
 		exec:    []string{"dep_required"},
 		changed: "dep_required",
+		why:     "module example.com/rel v1.0.0 -> v1.1.0",
 	},
 	{
 		name: "build/ldflags_X", what: "a -ldflags -X value read by the node is changed",
 		ldflagsTag: "beta",
 		exec:       []string{"ldflags_var"},
 		changed:    "ldflags_var",
+		why:        "the -ldflags -X main.buildTag value changed",
 	},
 	{
 		name: "func/same_text_other_package", what: "the node is switched from pkg1.F to pkg2.F: identical text, different helpers",
@@ -249,6 +274,7 @@ var reexecuteCases = []mutation{
 		},
 		exec:    []string{"pkg_switch"},
 		changed: "pkg_switch",
+		why:     "its function is func example.com/pipeline/pkg2.F (pkg2/pkg2.go) now, was example.com/pipeline/pkg1.F",
 	},
 }
 
@@ -335,6 +361,7 @@ var hitCases = []mutation{
 		edits:   []edit{{file: "pipeline/nodes.go", old: "return x + 1000", new: "return x + 2000"}},
 		exec:    []string{"plain"},
 		changed: "plain",
+		why:     "its own function, func example.com/pipeline.Plain (nodes.go), changed",
 	},
 }
 
@@ -567,6 +594,36 @@ func (s *suite) runMutation(t *testing.T, m mutation) {
 	if len(problems) > 0 {
 		t.Errorf("%s\n\tedit: %s\n\twant executed %v, every other node retrieved; got executed %v\n\t%s",
 			m.what, m.describe(), orNone(m.exec), orNone(out.executed()), strings.Join(problems, "\n\t"))
+	}
+	if m.why != "" {
+		checkWhy(t, cache, m)
+	}
+}
+
+// checkWhy checks that Why explains the miss of the edited node by naming
+// what the edit changed in its code.
+func checkWhy(t *testing.T, cache string, m mutation) {
+	t.Helper()
+	ctx := t.Context()
+	ic, err := inspect.Open(ctx, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	es, err := ic.Why(ctx, "", m.changed)
+	if err != nil {
+		t.Fatalf("why %s: %v", m.changed, err)
+	}
+	var lines []string
+	for _, e := range es {
+		for _, ch := range e.Changes {
+			for _, c := range ch.Code {
+				lines = append(lines, c.Text)
+			}
+		}
+	}
+	if !slices.Contains(lines, m.why) {
+		t.Errorf("%s\n\tedit: %s\n\twhy %s names %q in its code; want %q\n\t%s", m.what, m.describe(), m.changed, lines, m.why, es[0].Text)
 	}
 }
 

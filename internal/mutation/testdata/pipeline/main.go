@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
@@ -119,7 +120,10 @@ func run(dir string) (*output, error) {
 		defs[i] = driver.Node(s.name, s.fn, args...)
 		names[i] = s.name
 	}
-	dr, err := driver.NewBuilder().WithNodes(defs...).WithCache(driver.CacheDir(dir)).Build()
+	// Every code manifest is stored (for `flowcache why`), however long
+	// describing the code takes while the suite builds in parallel.
+	dr, err := driver.NewBuilder().WithNodes(defs...).WithCache(driver.CacheDir(dir),
+		driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
