@@ -959,10 +959,17 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // load reads a retrieved node's result. A missing or damaged result is a
-// miss: the node is executed again (and its result stored again).
+// miss: the node is executed again (and its result stored again). So is a
+// result that loads back as another value than the one stored: its data
+// version is the fingerprint of the value the node returned, and the loaded
+// value must fingerprint the same, or dependants would be keyed by one value
+// and run on another.
 func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVersion, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
 	val, err := r.read(ctx, spec, rid)
+	if err == nil {
+		err = r.verify(val, rid)
+	}
 	if err == nil {
 		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "loaded", string(ver))
 		return val, "", nil
@@ -984,6 +991,23 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		return nil, "", err
 	}
 	return val, nver, nil
+}
+
+// verify checks that val, decoded from the result rid, fingerprints as
+// rid's data version. A format that cannot load a value back equal (a
+// detail it does not keep, like a time's zone name) fails here, as does a
+// result stored under an older fingerprint scheme: a miss, never a value
+// that differs from the one its data version stands for.
+func (r *Run) verify(val any, rid ResultID) error {
+	sum, err := r.c.hasher.Sum(val)
+	if err != nil {
+		return fmt.Errorf("%s decoded to a value that cannot be fingerprinted: %v", rid, err)
+	}
+	if got := DataVersion(sum.String()); got != rid.Version {
+		return fmt.Errorf("%s loaded back as another value (data version %s): format %s does not keep everything that tells it apart",
+			rid, got.Short(), rid.Format)
+	}
+	return nil
 }
 
 // read decodes a stored result and checks that it was read to its verified

@@ -277,3 +277,58 @@ func TestPreloadRefresh(t *testing.T) {
 	}
 	run.End(ctx)
 }
+
+// lossyFormat stores with gob but loads every int back as 7, like a format
+// that drops a detail of the value.
+type lossyFormat struct{ core.Format }
+
+func (lossyFormat) Name() string { return "lossy" }
+
+func (l lossyFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
+	if _, err := l.Format.Decode(r, t); err != nil {
+		return nil, err
+	}
+	return 7, nil
+}
+
+// A result that loads back as another value than the one its data version
+// stands for is a miss: the node executes again and the run returns the
+// right value, never the one the format made of it.
+func TestLoadedValueMustMatchDataVersion(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	build := func() *driver.Driver {
+		dr, err := driver.NewBuilder().WithNodes(driver.Node("a", one, driver.WithFormat(lossyFormat{formats.Gob()})), driver.Node("b", twice, "a")).
+			WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dr
+	}
+	dr := build()
+	if out, err := dr.Execute(ctx, []string{"b"}, nil, nil); err != nil || out["b"] != 2 {
+		t.Fatalf("cold run = %v, %v", out, err)
+	}
+	for range 2 {
+		dr = build()
+		out, err := dr.Execute(ctx, []string{"a", "b"}, nil, nil)
+		if err != nil || out["a"] != 1 || out["b"] != 2 {
+			t.Fatalf("warm run = %v, %v; want a=1 b=2", out, err)
+		}
+		run, _ := dr.Cache().LastRunID(ctx)
+		var executed []string
+		mismatch := false
+		for _, e := range dr.Cache().Events(slog.LevelDebug, run) {
+			switch {
+			case e.Type == core.EventExecuteNode:
+				executed = append(executed, e.Node)
+			case e.Type == core.EventMissingResult && e.Node == "a" && strings.Contains(e.Value, "loaded back as another value"):
+				mismatch = true
+			}
+		}
+		if !mismatch || !reflect.DeepEqual(executed, []string{"a"}) {
+			t.Errorf("warm run: executed %v, mismatch event %v; want a executed again after its result loaded back different", executed, mismatch)
+		}
+		dr.Close()
+	}
+}

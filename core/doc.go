@@ -21,7 +21,12 @@
 // node's Value is loaded from the result store only when a node that must
 // execute, or a requested output, calls Value.Get. A result that is missing
 // or fails verification is a miss: the node is executed again, its result
-// stored again, and the run succeeds with the right value.
+// stored again, and the run succeeds with the right value. Verification
+// covers the value too: a loaded value is fingerprinted, and one whose
+// fingerprint is not the data version it was stored under (a format that
+// does not keep some detail of it, or a result from an older fingerprint
+// scheme) is such a miss, never a value other than the one its dependants
+// were keyed by.
 //
 // # Behaviours
 //

@@ -167,7 +167,10 @@ type Format interface {
 	Name() string
 	// Check reports whether values of type t can be stored and loaded back
 	// equal. Its error wraps ErrUnsupportedType and names the type and, for
-	// structs, the field at fault.
+	// structs, the field at fault. t is a node's declared result type, the
+	// type Decode is given; when it is an interface, Encode gets only the
+	// value inside, so a format that cannot load that value back into the
+	// interface must reject t (or every run would miss).
 	Check(t reflect.Type) error
 	// Encode writes v to w.
 	Encode(w io.Writer, v any) error

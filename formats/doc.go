@@ -17,9 +17,44 @@
 // format whose encoding changes incompatibly takes a new name ("-v2").
 // Check runs when a dataflow is built and rejects, naming the type and the
 // field path, a result type the format cannot load back equal (an error
-// wrapping core.ErrUnsupportedType). "Equal" means: the same Go type and
-// the same fingerprint (package core/fingerprint), where a nil slice or map
-// equals an empty one.
+// wrapping core.ErrUnsupportedType). That includes a result whose type is
+// an interface (any, error, ...) for gob and json: Encode is handed the
+// value inside, which gob cannot decode into an interface and json would
+// load back as one of its own kinds, so the node would miss on every run;
+// such a node must return a concrete type (the Arrow formats load
+// arrow.RecordBatch and arrow.Table back into those interfaces). "Equal" means: the same Go type and
+// the same fingerprint (package core/fingerprint), which tells a nil slice
+// or map from an empty one and -0 from +0. The cache fingerprints every
+// value it loads and treats one that differs from the data version it was
+// stored under as a miss, so a format that loses something costs a miss,
+// never a wrong value; the formats here lose none of these.
+//
+// # nil, empty and -0
+//
+// Every format here loads a nil slice or map back as nil, an empty one as
+// empty, and -0 as -0, or refuses the value when encoding. What each does
+// for it:
+//
+//   - gob: encoding/gob alone loads every zero-length slice as nil (an
+//     empty []T or []byte too, wherever it is); a nil map as an empty one
+//     when it is the whole value, an element, a map value or the value in
+//     an interface (a nil map struct field stays nil, and an empty map
+//     stays empty everywhere); and a float or complex struct field that is
+//     -0 as +0 (gob leaves zero fields out; -0 elsewhere is kept). Gob
+//     notes these places before the gob value and restores them after
+//     decoding (it refuses a map that needs a note when a key holds a NaN
+//     or a -0 field, or two keys are pointers to equal values).
+//   - json: null and [] (or {}) tell nil from empty; -0 is written "-0".
+//     Encode refuses what json would leave out and load back different:
+//     an empty slice or map, or a -0, in a field tagged omitempty (and a
+//     -0 under omitzero), and a nil []any or map[string]any in an `any`.
+//   - csv: a nil table is written without its header (a nil [][]string as
+//     an empty line), an empty one as its header alone; a nil []byte cell
+//     is unquoted and empty, an empty one quoted; floats are written with
+//     their sign (see package formats/csv).
+//   - arrow and parquet: a nil slice is marked in the schema's metadata,
+//     a null []byte cell differs from an empty one, and float bits are
+//     stored as they are (see package formats/arrow).
 //
 // # What each loses, and what is done about it
 //
@@ -28,7 +63,8 @@
 // does not transmit zero fields, so it would load back nil: Encode refuses
 // such a value, naming the field); nil pointers inside slices and maps
 // (gob refuses them); unregistered concrete types in interfaces (Encode
-// fails). time.Time keeps its instant and offset but not its zone's name
+// fails). What gob itself changes (empty slices, nil maps, -0 fields) is
+// restored, see above. time.Time keeps its instant and offset but not its zone's name
 // (gob uses MarshalBinary): keep times in UTC when the zone matters.
 //
 // json (see JSON): Check rejects funcs, chans, complex numbers, non-empty

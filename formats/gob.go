@@ -16,11 +16,13 @@ import (
 // Gob returns the gob format, named "gob": any value encoding/gob
 // round-trips, the default format.
 //
-// Values of interface type (or with interface fields) can only be stored when
-// every concrete type that flows through them was registered with
-// gob.Register; that cannot be known before the values exist, so Check
-// accepts interface types and a failure to encode shows up at run time as a
-// failed_store_write event (the node's value is used, not stored).
+// Values with interface fields (or elements) can only be stored when every
+// concrete type that flows through them was registered with gob.Register;
+// that cannot be known before the values exist, so Check accepts them and
+// a failure to encode shows up at run time as a failed_store_write event
+// (the node's value is used, not stored). A result whose type is itself an
+// interface is refused by Check: gob would store the value inside and could
+// never load it back.
 //
 // Three things gob cannot store are caught when a value is encoded, since
 // the type alone does not tell (Encode fails, naming the place; the node's
@@ -32,6 +34,15 @@ import (
 //     as a nil pointer (pointers to structs and arrays are fine);
 //   - a nil pointer inside a slice, array or map (gob refuses it);
 //   - a concrete type in an interface that was not registered.
+//
+// gob itself loads a zero-length slice as nil, a nil map that is not a
+// struct field as an empty one, and a -0 float or complex struct field as
+// +0. Encode notes where a value differs from that, in a few bytes before
+// the gob value, and Decode restores it, so a value loads back as it was
+// stored, down to what package fingerprint tells apart (see gobrepair.go).
+// Encode refuses a map that needs such a note when its keys cannot be put
+// in one order (a key holding a NaN, pointers to equal values) or a key
+// holds a -0 field.
 //
 // A nil pointer or nil interface as the whole value, which gob itself
 // refuses, is stored as the single byte 0x00 (no gob stream starts with it).
@@ -53,12 +64,18 @@ var (
 )
 
 // Check reports types gob cannot round-trip: funcs, channels, unsafe
-// pointers, and structs with unexported fields (gob silently drops them).
-// Types that encode themselves (gob.GobEncoder or encoding.BinaryMarshaler,
-// e.g. time.Time) are accepted.
+// pointers, structs with unexported fields (gob silently drops them), and
+// an interface type as the whole result (Encode gets the value inside,
+// which gob cannot decode into an interface; interfaces inside a result
+// are fine). Types that encode themselves (gob.GobEncoder or
+// encoding.BinaryMarshaler, e.g. time.Time) are accepted.
 func (gobFormat) Check(t reflect.Type) error {
 	if t == nil {
 		return fmt.Errorf("%w: gob: nil type", core.ErrUnsupportedType)
+	}
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("%w: gob cannot store a result of interface type %v: Encode is handed the value the interface holds, which gob cannot load back into an interface, so the node would miss on every run; return a concrete type, or use the Ignore or Disable behavior",
+			core.ErrUnsupportedType, t)
 	}
 	return checkGob(t, t.String(), map[reflect.Type]bool{})
 }
@@ -126,6 +143,15 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 			return fmt.Errorf("gob: encoding %T: %w", v, err)
 		}
 	}
+	notes, err := gobNotes(rv)
+	if err != nil {
+		return fmt.Errorf("gob: encoding %T: %w", v, err)
+	}
+	if notes != nil {
+		if _, err := w.Write(notes); err != nil {
+			return err
+		}
+	}
 	if err := gob.NewEncoder(w).Encode(v); err != nil {
 		return fmt.Errorf("gob: encoding %T: %w", v, err)
 	}
@@ -153,6 +179,14 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 		}
 		return nil, fmt.Errorf("gob: decoding %v: the input holds a nil pointer", t)
 	}
+	var notes []gobFix
+	if b, _ := br.Peek(1); len(b) == 1 && b[0] == gobRepairMark {
+		br.Discard(1)
+		var err error
+		if notes, err = gobReadNotes(br); err != nil {
+			return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+		}
+	}
 	p := reflect.New(t)
 	// gob uses br as it is (it is an io.ByteReader), so nothing is read
 	// beyond what gob consumed except into br, checked next.
@@ -164,6 +198,11 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 			err = errors.New("trailing bytes after the value")
 		}
 		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+	}
+	if notes != nil {
+		if err := gobRestore(p.Elem(), notes); err != nil {
+			return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
+		}
 	}
 	return p.Elem().Interface(), nil
 }

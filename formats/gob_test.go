@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/gob"
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,6 +117,9 @@ func FuzzGobDecode(f *testing.F) {
 	var buf bytes.Buffer
 	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{"x"}}})
 	f.Add(buf.Bytes())
+	buf.Reset()
+	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{}, Score: math.Copysign(0, -1)}, {}}) // with repair notes
+	f.Add(buf.Bytes())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Must not panic; errors are fine.
@@ -211,5 +216,22 @@ func TestGobNilAndTrailing(t *testing.T) {
 	buf.WriteByte(0)
 	if _, err := f.Decode(&buf, reflect.TypeOf(0)); err == nil || !strings.Contains(err.Error(), "trailing") {
 		t.Errorf("Decode with a trailing byte = %v, want an error", err)
+	}
+}
+
+// An interface type as the whole result cannot be loaded back (gob is
+// handed the value inside); interfaces inside a result can.
+func TestGobCheckInterfaceResult(t *testing.T) {
+	f := formats.Gob()
+	for _, typ := range []reflect.Type{reflect.TypeFor[any](), reflect.TypeFor[fmt.Stringer]()} {
+		err := f.Check(typ)
+		if err == nil || !errors.Is(err, core.ErrUnsupportedType) || !strings.Contains(err.Error(), typ.String()) {
+			t.Errorf("Check(%v) = %v, want an ErrUnsupportedType naming the type", typ, err)
+		}
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[[]any](), reflect.TypeFor[*any](), reflect.TypeFor[struct{ V any }]()} {
+		if err := f.Check(typ); err != nil {
+			t.Errorf("Check(%v) = %v", typ, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -21,7 +22,8 @@ import (
 // newline.
 //
 // Check rejects, naming the type and the field path, what JSON cannot load
-// back equal: funcs, chans, complex numbers, interfaces other than `any`,
+// back equal: an interface type as the whole result (Encode sees only the
+// value inside), funcs, chans, complex numbers, interfaces other than `any`,
 // pointers to pointers, map keys that are not strings, integers or
 // encoding.TextMarshaler types (with the matching unmarshaler), struct
 // fields json leaves out (unexported, tagged "-", or two fields with one
@@ -39,7 +41,11 @@ import (
 //     map[string]any (json loads an int back as a float64, a struct as a
 //     map);
 //   - a non-nil pointer to a nil slice, map or interface (written as null,
-//     it would load back as a nil pointer).
+//     it would load back as a nil pointer);
+//   - in a struct field tagged omitempty or omitzero, a value json leaves
+//     out that is not exactly the zero value it then loads back as: a -0
+//     (json calls it empty and zero), an empty slice or map (omitempty),
+//     or a value the type's IsZero method calls zero.
 //
 // time.Time is stored as RFC 3339 with nanoseconds. It loads back as the
 // same instant, without the monotonic clock reading, and a named zone other
@@ -48,9 +54,12 @@ import (
 // name at +01:00, which fingerprints differently. Keep times in UTC, or use
 // gob, when the zone name matters.
 //
-// A nil slice and an empty one are written as null and []; both load back
-// and fingerprint as the same (package fingerprint treats them alike), and
-// likewise nil and empty maps.
+// A nil slice and an empty one are written as null and [], a nil map and
+// an empty one as null and {}, and each loads back as it was (package
+// fingerprint tells them apart). Encode refuses what would not: an empty
+// slice or map in a field tagged omitempty (json leaves it out, so it
+// would load back nil; omitzero leaves out only nil), and a nil []any or
+// map[string]any held in an `any`.
 //
 // Encoding and decoding stream a top-level slice element by element (in
 // batches of about 64 KiB of JSON), so storing a large []T costs little
@@ -79,6 +88,10 @@ var jsonChecks sync.Map // reflect.Type -> error (nil: supported)
 func (jsonFormat) Check(t reflect.Type) error {
 	if t == nil {
 		return fmt.Errorf("%w: json: nil type", core.ErrUnsupportedType)
+	}
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("%w: json cannot store a result of interface type %v: Encode is handed the value the interface holds, and json would load it back as one of its own kinds (a number as a float64, a struct as a map), so the node would miss on every run; return a concrete type (map[string]any and []any included), or use the Ignore or Disable behavior",
+			core.ErrUnsupportedType, t)
 	}
 	if e, ok := jsonChecks.Load(t); ok {
 		err, _ := e.(error)
@@ -332,12 +345,146 @@ func jsonMayHide(t reflect.Type, seen map[reflect.Type]bool) bool {
 			return false
 		}
 		for i := range t.NumField() {
-			if jsonMayHide(t.Field(i).Type, seen) {
+			f := t.Field(i)
+			if jsonOmitMayLose(f) || jsonMayHide(f.Type, seen) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+var isZeroerType = reflect.TypeFor[interface{ IsZero() bool }]()
+
+// jsonOmits returns the omitempty and omitzero options of a struct field's
+// json tag. An embedded struct json flattens has none.
+func jsonOmits(f reflect.StructField) (empty, zero bool) {
+	tag, ok := f.Tag.Lookup("json")
+	if !ok {
+		return false, false
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	if f.Anonymous && name == "" {
+		if ft := f.Type; ft.Kind() == reflect.Struct || ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+			return false, false
+		}
+	}
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		switch o {
+		case "omitempty":
+			empty = true
+		case "omitzero":
+			zero = true
+		}
+	}
+	return empty, zero
+}
+
+// jsonOmit is what the tag of a struct field says about leaving it out.
+type jsonOmit struct{ empty, zero, mayLose bool }
+
+// jsonOmitPlans maps a struct type to its fields' []jsonOmit.
+var jsonOmitPlans sync.Map
+
+func jsonOmitsOf(t reflect.Type) []jsonOmit {
+	if p, ok := jsonOmitPlans.Load(t); ok {
+		return p.([]jsonOmit)
+	}
+	p := make([]jsonOmit, t.NumField())
+	for i := range p {
+		f := t.Field(i)
+		p[i].empty, p[i].zero = jsonOmits(f)
+		p[i].mayLose = jsonOmitMayLose(f)
+	}
+	jsonOmitPlans.Store(t, p)
+	return p
+}
+
+// jsonOmitMayLose reports whether json can leave out a value of field f
+// that is not exactly the zero value the field then loads back as: a -0
+// is empty and zero to json, an empty slice or map is empty (and loads
+// back nil), and an IsZero method may call anything zero.
+func jsonOmitMayLose(f reflect.StructField) bool {
+	empty, zero := jsonOmits(f)
+	t := f.Type
+	switch {
+	case empty && (t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64 || t.Kind() == reflect.Slice || t.Kind() == reflect.Map):
+		return true
+	case zero && (t.Implements(isZeroerType) || reflect.PointerTo(t).Implements(isZeroerType)):
+		return true
+	case zero:
+		switch t.Kind() {
+		case reflect.Float32, reflect.Float64, reflect.Struct, reflect.Array:
+			return true
+		}
+	}
+	return false
+}
+
+// jsonOmitted reports whether encoding/json leaves out v, the value of a
+// struct field with the given tag options.
+func jsonOmitted(v reflect.Value, empty, zero bool) bool {
+	if empty {
+		switch v.Kind() {
+		case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+			if v.Len() == 0 {
+				return true
+			}
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+			reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+			if v.IsZero() {
+				return true
+			}
+		}
+	}
+	if !zero {
+		return false
+	}
+	t := v.Type()
+	switch {
+	case (t.Kind() == reflect.Interface || t.Kind() == reflect.Pointer) && t.Implements(isZeroerType):
+		return v.IsNil() || (v.Elem().Kind() == reflect.Pointer && v.Elem().IsNil()) || v.Interface().(interface{ IsZero() bool }).IsZero()
+	case t.Implements(isZeroerType):
+		return v.Interface().(interface{ IsZero() bool }).IsZero()
+	case reflect.PointerTo(t).Implements(isZeroerType):
+		if !v.CanAddr() {
+			c := reflect.New(t).Elem()
+			c.Set(v)
+			v = c
+		}
+		return v.Addr().Interface().(interface{ IsZero() bool }).IsZero()
+	}
+	return v.IsZero()
+}
+
+// exactlyZero reports whether v is its type's zero value bit for bit (a -0
+// is not).
+func exactlyZero(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.Float64bits(v.Float()) == 0
+	case reflect.Complex64, reflect.Complex128:
+		c := v.Complex()
+		return math.Float64bits(real(c)) == 0 && math.Float64bits(imag(c)) == 0
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !exactlyZero(v.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Array:
+		for i := range v.Len() {
+			if !exactlyZero(v.Index(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return v.IsZero()
 }
 
 // jsonWalk finds what JSON would load back different in v (see JSON).
@@ -355,6 +502,9 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		case reflect.TypeFor[bool](), reflect.TypeFor[float64](), reflect.TypeFor[string]():
 			return nil
 		case anySliceType, anyMapType:
+			if e.IsNil() {
+				return fmt.Errorf("%s holds a nil %v, which json writes as null: it would load back as a nil `any`", path, e.Type())
+			}
 			return jsonWalk(e, path)
 		}
 		return fmt.Errorf("%s holds a %v, which json would load back as another type: an `any` can hold only nil, bool, float64, string, []any and map[string]any", path, e.Type())
@@ -391,9 +541,18 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		}
 	case reflect.Struct:
 		t := v.Type()
+		omits := jsonOmitsOf(t)
 		for i := range v.NumField() {
-			path.push(-1, "."+t.Field(i).Name)
-			err := jsonWalk(v.Field(i), path)
+			sf := t.Field(i)
+			f := v.Field(i)
+			if o := omits[i]; o.mayLose {
+				if jsonOmitted(f, o.empty, o.zero) && !exactlyZero(f) {
+					return fmt.Errorf("%s.%s is %s, which json leaves out (the field is tagged omitempty or omitzero), so it would load back as the zero %v; drop the option from the tag, or use gob",
+						path, sf.Name, jsonOmitDesc(f), sf.Type)
+				}
+			}
+			path.push(-1, "."+sf.Name)
+			err := jsonWalk(f, path)
 			path.pop()
 			if err != nil {
 				return err
@@ -401,6 +560,16 @@ func jsonWalk(v reflect.Value, path *pathBuilder) error {
 		}
 	}
 	return nil
+}
+
+func jsonOmitDesc(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "-0"
+	case reflect.Slice, reflect.Map:
+		return "an empty " + v.Type().String()
+	}
+	return fmt.Sprintf("%+v (zero to json, but not the zero value)", v)
 }
 
 // jsonStreams reports whether values of t are encoded and decoded element

@@ -53,8 +53,26 @@ func TestJSONInvalidUTF8(t *testing.T) {
 	}
 }
 
+// An `any` result: Encode is handed the value inside, which json would load
+// back as one of its own kinds; Check refuses it (an `any` inside a result
+// is checked value by value instead).
+func TestJSONCheckInterfaceResult(t *testing.T) {
+	err := formats.JSON().Check(reflect.TypeFor[any]())
+	if err == nil || !errors.Is(err, core.ErrUnsupportedType) || !strings.Contains(err.Error(), "interface {}") {
+		t.Errorf("Check(any) = %v, want an ErrUnsupportedType naming the type", err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[[]any](), reflect.TypeFor[map[string]any](), reflect.TypeFor[*any]()} {
+		if err := formats.JSON().Check(typ); err != nil {
+			t.Errorf("Check(%v) = %v", typ, err)
+		}
+	}
+}
+
 func TestJSONAny(t *testing.T) {
 	jsonEncodeErr(t, map[string]any{"n": 1}, `["n"]`, "holds a int")
+	jsonEncodeErr(t, []any{[]any(nil)}, "[0]", "nil []interface {}")
+	jsonEncodeErr(t, map[string]any{"m": map[string]any(nil)}, `["m"]`, "nil map[string]interface {}")
+	roundTrip(t, formats.JSON(), []any{[]any{}, map[string]any{}, nil})
 	jsonEncodeErr(t, []any{1.0, []any{Inner{}}}, "[1][0]", "formats_test.Inner")
 	jsonEncodeErr(t, struct{ V any }{V: int64(1)}, ".V")
 }
@@ -68,6 +86,45 @@ func TestJSONPointerToNil(t *testing.T) {
 	e := []int{}
 	roundTrip(t, formats.JSON(), struct{ P *[]int }{P: &e})
 	roundTrip(t, formats.JSON(), struct{ P *[]int }{})
+}
+
+type omits struct {
+	L  []int          `json:"l,omitempty"`
+	M  map[string]int `json:"m,omitempty"`
+	LZ []int          `json:"lz,omitzero"`
+	E  float64        `json:"e,omitempty"`
+	Z  float32        `json:"z,omitzero"`
+	S  xy             `json:"s,omitzero"`
+	A  [2]float64     `json:"a,omitzero"`
+	Zr zeroer         `json:"zr,omitzero"`
+	P  *zeroer        `json:"p,omitzero"`
+}
+
+type xy struct{ X, Y float64 }
+
+// zeroer calls every value below 10 zero.
+type zeroer struct{ N int }
+
+func (z zeroer) IsZero() bool { return z.N < 10 }
+
+// TestJSONOmitLoses: a value json leaves out by omitempty or omitzero loads
+// back as the zero value, so one that is not exactly zero (a -0, what an
+// IsZero method calls zero) is refused, naming the field.
+func TestJSONOmitLoses(t *testing.T) {
+	nz := math.Copysign(0, -1)
+	jsonEncodeErr(t, omits{E: nz}, ".E is -0", "omitempty")
+	jsonEncodeErr(t, omits{L: []int{}}, ".L is an empty []int")
+	jsonEncodeErr(t, map[string]omits{"k": {M: map[string]int{}}}, `["k"].M is an empty map[string]int`)
+	jsonEncodeErr(t, []omits{{}, {Z: float32(nz)}}, "[1].Z is -0")
+	jsonEncodeErr(t, omits{S: xy{Y: nz}}, ".S ")
+	jsonEncodeErr(t, omits{A: [2]float64{0, nz}}, ".A ")
+	jsonEncodeErr(t, omits{Zr: zeroer{N: 3}}, ".Zr ")
+	jsonEncodeErr(t, omits{P: &zeroer{N: 0}}, ".P ")
+	// Exact zeros are left out and load back as they were; other values
+	// are written.
+	roundTrip(t, formats.JSON(), omits{})
+	roundTrip(t, formats.JSON(), omits{LZ: []int{}})
+	roundTrip(t, formats.JSON(), omits{L: []int{1}, M: map[string]int{"a": 1}, E: 1, Z: -2, S: xy{X: nz, Y: 1}, A: [2]float64{nz, 1}, Zr: zeroer{N: 10}, P: &zeroer{N: 11}})
 }
 
 func roundTrip(t *testing.T, f core.Format, v any) any {

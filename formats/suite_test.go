@@ -84,6 +84,11 @@ func commonCases() []conformance.FormatCase {
 		{Name: "table", Value: table(1000)},
 		{Name: "empty string", Value: ""},
 		{Name: "empty slice in struct", Value: Row{Tags: []string{}}},
+		// nil and empty, and -0, where gob alone would change them.
+		{Name: "nil and empty slices", Value: [][]int{nil, {}, {1}}},
+		{Name: "nil and empty maps", Value: []map[string]int{nil, {}, {"a": 1}}},
+		{Name: "nil and empty map values", Value: map[string][]string{"n": nil, "e": {}}},
+		{Name: "-0 fields", Value: []Row{{Score: math.Copysign(0, -1)}, {Score: 0}}},
 	}
 }
 

@@ -5,6 +5,7 @@
 //	flowbench fingerprint     # data-version speed on an 80 MB []float64
 //	flowbench formats         # encode/decode MB/s per format, and the disk's bandwidth
 //	flowbench remote -url 's3://bucket?endpoint=…'   # the chain and a 256 MB result against a bucket
+//	flowbench codeversion     # code versions: the first process after an edit, and a warm one
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -53,6 +54,8 @@ func main() {
 		err = formatsBench(os.Args[2:])
 	case "remote":
 		err = remoteBench(os.Args[2:])
+	case "codeversion":
+		err = codeVersionBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -73,7 +76,10 @@ func usage() {
                                         encode/decode MB/s per format, next to the disk's write+fsync MB/s
   flowbench remote -url URL [-n 1000] [-reps 3] [-mb 256]
                                         the chain against a bucket (cold, warm, requests per node),
-                                        and put/get MB/s of one large result`)
+                                        and put/get MB/s of one large result
+  flowbench codeversion [-n 1000] [-reps 5]
+                                        code versions of the chain's functions in a fresh process:
+                                        the first after an edit of the module, and a warm one`)
 	os.Exit(2)
 }
 

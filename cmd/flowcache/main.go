@@ -78,13 +78,19 @@ type command struct {
 	flags func(fs *flag.FlagSet, o *opts)
 	// nargs is the number of positional arguments.
 	nargs int
-	run   func(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string) error
+	// noCache commands work on source, not on a cache: run gets a nil
+	// Cache.
+	noCache bool
+	run     func(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string) error
 }
 
 // opts holds every flag of every command; each command registers its own.
 type opts struct {
 	cache string
 	json  bool
+
+	dir, output string // codeversions
+	check       bool
 
 	level    string
 	jsonl    bool
@@ -212,6 +218,9 @@ func runCommand(ctx context.Context, e env, c *command, o *opts, pos []string) e
 		if err := v(o); err != nil {
 			return err
 		}
+	}
+	if c.noCache {
+		return c.run(ctx, e, o, nil, pos)
 	}
 	where := cacheURL(o, e)
 	ic, err := inspect.Open(ctx, where)

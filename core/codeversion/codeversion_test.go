@@ -253,3 +253,28 @@ func TestXValues(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimTables(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{"old.table": 40 * 24 * time.Hour, "new.table": time.Hour, "other.txt": 90 * 24 * time.Hour} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, now.Add(-age), now.Add(-age))
+	}
+	trimTables(dir, now)
+	for name, want := range map[string]bool{"old.table": false, "new.table": true, "other.txt": true, "trim.txt": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
+		}
+	}
+	// Within a day of the last trim, nothing is looked at.
+	p := filepath.Join(dir, "new.table")
+	os.Chtimes(p, now.Add(-50*24*time.Hour), now.Add(-50*24*time.Hour))
+	trimTables(dir, now.Add(time.Hour))
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("trimmed twice in a day")
+	}
+}

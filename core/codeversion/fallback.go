@@ -20,13 +20,14 @@ type buildIdentity struct {
 	settings []debug.BuildSetting
 	ldflags  string
 	xvalues  map[string]string // -X flags of -ldflags: "importpath.name" -> value
-	revision string
-	modified string
-	// exe is the SHA-256 of the executable, set when the main module has no
-	// clean VCS revision (or no build information exists); exeErr says why
-	// it could not be read.
-	exe    string
-	exeErr error
+	// ldflagsUnknown is set for a -trimpath build, whose -ldflags the go
+	// command does not record.
+	ldflagsUnknown bool
+	revision       string
+	modified       string
+	// needExe is set when the main module has no clean VCS revision (or no
+	// build information exists): a fallback then hashes the executable.
+	needExe bool
 }
 
 func (r *resolver) buildIdentity() *buildIdentity {
@@ -50,9 +51,16 @@ func (r *resolver) buildIdentity() *buildIdentity {
 				}
 			}
 		}
-		if !b.ok || b.revision == "" || b.modified == "true" {
-			b.exe, b.exeErr = r.exeHash()
+		if b.ok && b.ldflags == "" {
+			for _, s := range b.settings {
+				if s.Key == "-trimpath" && s.Value == "true" {
+					b.ldflagsUnknown = true
+				}
+			}
 		}
+		// The executable's hash (tens of milliseconds for a large binary)
+		// is only read by a fallback that needs it (exeIdentity).
+		b.needExe = !b.ok || b.revision == "" || b.modified == "true"
 		r.buildData = b
 	})
 	return r.buildData
@@ -100,9 +108,10 @@ func (r *resolver) fallback(loc location, reason string) Info {
 				from += " (modified)"
 			}
 		}
-		if b.exe != "" || b.exeErr != nil {
-			field(b.exe)
-			if b.exeErr != nil {
+		if b.needExe {
+			exe, exeErr := r.executableHash()
+			field(exe)
+			if exeErr != nil {
 				// Without any identity of the build, the name is all we
 				// have: say so, a stale result may be served.
 				from += "; no VCS revision and the executable cannot be read: code changes are not detected"
@@ -150,6 +159,13 @@ func moduleOf(b *buildIdentity, pkg string) *debug.Module {
 func isStd(pkg string) bool {
 	first, _, _ := strings.Cut(pkg, "/")
 	return !strings.Contains(first, ".") && pkg != "main"
+}
+
+// executableHash returns the hex SHA-256 of the running executable, read
+// once.
+func (r *resolver) executableHash() (string, error) {
+	r.exeOnce.Do(func() { r.exe, r.exeErr = r.exeHash() })
+	return r.exe, r.exeErr
 }
 
 // hashExecutable returns the hex SHA-256 of the running executable.

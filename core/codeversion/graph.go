@@ -289,14 +289,7 @@ func (g *graph) localNames(importPath string) []string {
 		}
 		return out
 	}
-	elems := strings.Split(importPath, "/")
-	last := elems[len(elems)-1]
-	if len(elems) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
-		last = elems[len(elems)-2]
-	}
-	if i := strings.Index(last, ".v"); i > 0 {
-		last = last[:i]
-	}
+	last := pathBase(importPath)
 	out := []string{last}
 	for _, s := range []string{strings.TrimPrefix(last, "go-"), strings.TrimSuffix(last, "-go"),
 		strings.ReplaceAll(last, "-", "_"), strings.ReplaceAll(last, "-", ""), strings.ReplaceAll(last, ".", "_")} {

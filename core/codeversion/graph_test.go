@@ -1,6 +1,7 @@
 package codeversion
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"maps"
 	"os"
@@ -20,6 +21,7 @@ var baseModule = map[string]string{
 	"nodes.go": `package m
 
 import (
+	"encoding/base64"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -369,3 +371,51 @@ func TestExplainNamesParts(t *testing.T) {
 }
 
 func goosArch() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+func TestBuildTableRoundTripAndDamage(t *testing.T) {
+	dir := writeModule(t, edit(t, baseModule, "nodes.go", "package m", "package main"))
+	tab, name, err := generateTable(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "main" || tab.module != "example.com/m" {
+		t.Fatalf("table of %s, package %s", tab.module, name)
+	}
+	f, ok := tab.funcs["main\x00Helper\x00nodes.go"]
+	if !ok {
+		t.Fatalf("no Helper in the table: %d funcs", len(tab.funcs))
+	}
+	enc := encodeBuildTable(tab)
+	got, err := decodeBuildTable(base64.StdEncoding.EncodeToString(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got.funcs["main\x00Helper\x00nodes.go"]; g.desc.digest != f.desc.digest || g.line != f.line {
+		t.Errorf("Helper after a round trip: %+v, want %+v", g, f)
+	}
+	// The versions of a table are those of the source.
+	r := testResolver()
+	tr, _ := scanTree(dir)
+	gr := buildGraph(tr, "example.com/m", os.ReadFile)
+	ms := &modState{root: dir, tree: tr, entries: map[string]tableEntry{}, embeds: map[string]bool{}}
+	nf := gr.files["nodes.go"]
+	src := r.compute(ms, gr, []int{nf.base + nf.sum.decls["Helper"]})
+	fromTab := r.finish(got.funcs["main\x00Helper\x00nodes.go"].desc, buildEnv{replaced: got.replaced, requires: got.requires})
+	if src.version != fromTab.version {
+		t.Errorf("the table's version of Helper differs from the source's")
+	}
+	// Damage: every cut and a flipped byte in each tenth is an error, never a
+	// panic or a table.
+	for n := 0; n < len(enc); n += max(1, len(enc)/200) {
+		if _, err := decodeBuildTable(base64.StdEncoding.EncodeToString(enc[:n])); err == nil {
+			t.Fatalf("a table cut to %d bytes decodes", n)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		bad := slices.Clone(enc)
+		bad[len(bad)*i/10] ^= 0x10
+		if _, err := decodeBuildTable(base64.StdEncoding.EncodeToString(bad)); err == nil {
+			t.Errorf("a table with byte %d flipped decodes", len(bad)*i/10)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,6 +48,14 @@ type tableEntry struct {
 	version  [32]byte
 	captured []string
 	parts    []Part // not persisted; set when computed by this process
+}
+
+// rootOrEmpty returns the module's root, "" for a nil state.
+func (ms *modState) rootOrEmpty() string {
+	if ms == nil {
+		return ""
+	}
+	return ms.root
 }
 
 // declTableKey and litTableKey name a function in the table: a declaration
@@ -281,7 +290,11 @@ func (b *buildIdentity) toolchain() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "%s %s/%s", b.goVer, runtime.GOOS, runtime.GOARCH)
 	for _, st := range b.settings {
-		if strings.HasPrefix(st.Key, "vcs") || st.Key == "-ldflags" {
+		// -trimpath only changes the paths the binary knows its source
+		// by (and leaves the CGO_* flags out): a deployed (trimmed)
+		// binary and a source build share results. An empty setting is
+		// one that is not recorded.
+		if strings.HasPrefix(st.Key, "vcs") || st.Key == "-ldflags" || st.Key == "-trimpath" || st.Value == "" {
 			continue
 		}
 		fmt.Fprintf(&s, " %s=%s", st.Key, st.Value)
@@ -354,10 +367,23 @@ func splitFlags(s string) []string {
 	return out
 }
 
-// compute returns the code version of the units ids of module graph g (one
-// function, or the literals sharing a line), with its parts.
-func (r *resolver) compute(ms *modState, g *graph, ids []int) tableEntry {
-	b := r.buildIdentity()
+// sourceDesc is what the source says of a function's version, apart from
+// the build: the digest of its own code and of every declaration and
+// embedded file of the module it reaches, the import paths outside the
+// module it uses, the -X names of the variables it reaches, and what it
+// captures. A build-time table (table.go) holds sourceDescs, so that a
+// binary without its source computes the very versions its source gives.
+type sourceDesc struct {
+	digest   [32]byte
+	ext      []string // import paths outside the module, sorted
+	xnames   []string // "importpath.name" (and "main.name") of reached string variables (-X may set them), sorted
+	captured []string
+	parts    []Part // the source parts, roots first (for Explain; not in tables)
+}
+
+// describe computes the sourceDesc of units ids of graph g (one function,
+// or the literals sharing a line).
+func (r *resolver) describe(ms *modState, g *graph, ids []int) sourceDesc {
 	var c closure
 	seen := map[int]bool{}
 	extSeen := map[string]bool{}
@@ -377,78 +403,140 @@ func (r *resolver) compute(ms *modState, g *graph, ids []int) tableEntry {
 		}
 	}
 	slices.Sort(c.ext)
-
 	isRoot := map[int]bool{}
 	for _, id := range ids {
 		isRoot[id] = true
 	}
-	var parts []Part
-	var captured []string
-	h := sha256.New()
-	var lb [binary.MaxVarintLen64]byte
-	field := func(s string) {
-		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(s)))])
-		h.Write([]byte(s))
-	}
-	field(scheme)
+	var d sourceDesc
+	d.ext = c.ext
+	h := newFieldHash()
+	h.field(scheme)
 	// The roots: their package and their own code, not their names
 	// (renaming a function keeps its results).
 	for _, id := range ids {
 		gu := &g.units[id]
-		field("root")
-		field(gu.f.pkg.path)
-		field(gu.u.kind.String())
+		h.field("root")
+		h.field(gu.f.pkg.path)
+		h.field(gu.u.kind.String())
 		h.Write(gu.u.hash[:])
 		p := g.unitPart(id)
 		p.Kind = "root " + p.Kind
-		parts = append(parts, p)
+		d.parts = append(d.parts, p)
 		for _, v := range gu.u.captured {
-			if !slices.Contains(captured, v) {
-				captured = append(captured, v)
+			if !slices.Contains(d.captured, v) {
+				d.captured = append(d.captured, v)
 			}
 		}
 	}
 	// Everything else they reach, in a canonical order.
 	var rest []Part
-	xv := b.xvalues
 	for _, id := range c.units {
 		if isRoot[id] {
 			continue
 		}
 		rest = append(rest, g.unitPart(id))
-		gu := &g.units[id]
-		if gu.u.kind == kindVar && len(xv) > 0 {
+		if gu := &g.units[id]; gu.u.kind == kindVar && gu.u.xable {
 			for _, n := range gu.u.names {
-				for _, q := range []string{gu.f.pkg.path + "." + n, gu.f.pkg.name + "." + n} {
-					if v, ok := xv[q]; ok && (q != gu.f.pkg.name+"."+n || gu.f.pkg.name == "main") {
-						s := sha256.Sum256([]byte(v))
-						rest = append(rest, Part{Kind: "ldflag", Name: "-X " + q, Hash: hex.EncodeToString(s[:])})
-					}
+				d.xnames = append(d.xnames, gu.f.pkg.path+"."+n)
+				if gu.f.pkg.name == "main" {
+					d.xnames = append(d.xnames, "main."+n)
 				}
 			}
 		}
 	}
+	slices.Sort(d.xnames)
+	d.xnames = slices.Compact(d.xnames)
 	embeds := g.embedParts(c, r.readFile)
 	for _, e := range embeds {
 		ms.embeds[e.File] = true
 	}
 	rest = append(rest, embeds...)
-	rest = append(rest, r.moduleParts(ms, c.ext)...)
+	sortParts(rest)
+	rest = slices.Compact(rest)
+	for _, p := range rest {
+		h.field(p.Kind)
+		h.field(p.Name)
+		h.field(p.Hash)
+	}
+	d.parts = append(d.parts, rest...)
+	h.Sum(d.digest[:0])
+	return d
+}
+
+// buildEnv says where the facts about other modules come from: the disk
+// (mainRoot is the main module's directory, for relative replace
+// directives, and the module cache), or a build-time table (replaced maps
+// a module replaced by a directory to that directory's content hash,
+// requires a module to the modules its go.mod requires).
+type buildEnv struct {
+	mainRoot string
+	replaced map[string]string
+	requires map[string][]string
+}
+
+// finish returns the version of a function from what its source says and
+// what the build says: the modules it reaches, the -X values of its
+// variables, and the toolchain.
+func (r *resolver) finish(d sourceDesc, env buildEnv) tableEntry {
+	b := r.buildIdentity()
+	var rest []Part
+	for _, q := range d.xnames {
+		if b.ldflagsUnknown {
+			// -trimpath builds do not record -ldflags: any string
+			// variable may have been set; the executable tells.
+			exe, err := r.executableHash()
+			if err != nil {
+				exe = "unreadable: " + err.Error()
+			}
+			rest = append(rest, Part{Kind: "ldflag", Name: "-X " + q, File: "-ldflags not recorded (-trimpath)", Hash: exe})
+			continue
+		}
+		if v, ok := b.xvalues[q]; ok {
+			s := sha256.Sum256([]byte(v))
+			rest = append(rest, Part{Kind: "ldflag", Name: "-X " + q, Hash: hex.EncodeToString(s[:])})
+		}
+	}
+	rest = append(rest, r.moduleParts(env, d.ext)...)
 	tc := sha256.Sum256([]byte(b.toolchain()))
 	rest = append(rest, Part{Kind: "toolchain", Name: b.goVer + " " + runtime.GOOS + "/" + runtime.GOARCH, Hash: hex.EncodeToString(tc[:])})
 	sortParts(rest)
 	rest = slices.Compact(rest)
+	h := newFieldHash()
+	h.field(scheme)
+	h.field("build")
+	h.Write(d.digest[:])
 	for _, p := range rest {
-		field(p.Kind)
-		field(p.Name)
-		field(p.Hash)
+		h.field(p.Kind)
+		h.field(p.Name)
+		h.field(p.Hash)
 	}
-	parts = append(parts, rest...)
 	var e tableEntry
 	h.Sum(e.version[:0])
-	e.captured = captured
-	e.parts = parts
+	e.captured = d.captured
+	if d.parts != nil {
+		e.parts = append(slices.Clip(d.parts), rest...)
+	}
 	return e
+}
+
+// compute returns the code version of the units ids of module graph g (one
+// function, or the literals sharing a line), with its parts.
+func (r *resolver) compute(ms *modState, g *graph, ids []int) tableEntry {
+	return r.finish(r.describe(ms, g, ids), buildEnv{mainRoot: ms.root})
+}
+
+// fieldHash is a SHA-256 fed with length-prefixed fields, so that no two
+// different sequences of fields hash the same.
+type fieldHash struct {
+	hash.Hash
+	lb [binary.MaxVarintLen64]byte
+}
+
+func newFieldHash() *fieldHash { return &fieldHash{Hash: sha256.New()} }
+
+func (h *fieldHash) field(s string) {
+	h.Write(h.lb[:binary.PutUvarint(h.lb[:], uint64(len(s)))])
+	h.Write([]byte(s))
 }
 
 // replacedByDir reports whether module d of the build is replaced by a
@@ -469,7 +557,7 @@ func replacedByDir(d *debug.Module) bool {
 // the module cache, or from the directory that replaces a module), at the
 // versions the build selected. When a go.mod cannot be read, every module
 // of the build is included.
-func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
+func (r *resolver) moduleParts(env buildEnv, ext []string) []Part {
 	b := r.buildIdentity()
 	var unknown []string
 	var roots []*debug.Module
@@ -499,7 +587,10 @@ func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
 		}
 		seen[m.Path] = true
 		mods = append(mods, m)
-		reqs, ok := r.requires(ms.root, m)
+		reqs, ok := env.requires[m.Path]
+		if env.requires == nil {
+			reqs, ok = r.requires(env.mainRoot, m)
+		}
 		if !ok {
 			all = true
 			break
@@ -519,7 +610,11 @@ func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
 		switch {
 		case replacedByDir(m):
 			p.File = "=> " + m.Replace.Path
-			p.Hash = r.replacedHash(ms.root, m.Replace.Path)
+			if h, ok := env.replaced[m.Path]; ok {
+				p.Hash = h
+			} else {
+				p.Hash = r.replacedHash(env.mainRoot, m.Replace.Path)
+			}
 		case m.Replace != nil:
 			p.File = m.Version + " => " + m.Replace.Path + " " + m.Replace.Version
 			s := sha256.Sum256([]byte(m.Replace.Path + " " + m.Replace.Version + " " + m.Replace.Sum))
@@ -534,7 +629,7 @@ func (r *resolver) moduleParts(ms *modState, ext []string) []Part {
 		// Packages the build information does not place in any module
 		// (no build information, or a module outside it): the version of
 		// their code is the executable's.
-		exe, err := r.exeHash()
+		exe, err := r.executableHash()
 		if err != nil {
 			exe = "unknown: " + err.Error()
 		}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 )
 
 // The versions computed from a module are kept between processes in a
@@ -101,6 +103,38 @@ func (r *resolver) loadTable(ms *modState) {
 		}
 	}
 	ms.entries = entries
+	// A table in use is kept by trimTables: its time is renewed daily.
+	if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+		now := time.Now()
+		os.Chtimes(p, now, now)
+	}
+}
+
+// tableMaxAge is how long a table no process used stays in the directory:
+// a module not run for that long is parsed again, once (about 0.5 s).
+const tableMaxAge = 30 * 24 * time.Hour
+
+// trimTables deletes the tables of the directory no process used for
+// tableMaxAge, at most once a day (a marker file records the last time), as
+// Go's build cache trims itself.
+func trimTables(dir string, now time.Time) {
+	marker := filepath.Join(dir, "trim.txt")
+	if fi, err := os.Stat(marker); err == nil && now.Sub(fi.ModTime()) < 24*time.Hour {
+		return
+	}
+	os.WriteFile(marker, []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".table") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > tableMaxAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // saveTables writes the tables that gained versions since they were read.
@@ -150,8 +184,10 @@ func (r *resolver) saveTable(ms *modState) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		return err
 	}
-	return err
+	trimTables(filepath.Dir(p), time.Now())
+	return nil
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -53,6 +53,9 @@ type unit struct {
 	// or slice literal, a func literal): passing it to a call may change
 	// what it refers to.
 	refLike bool
+	// xable is true for a var spec that -ldflags -X can set: a string,
+	// declared so or initialized by a string literal.
+	xable bool
 }
 
 type unitKind uint8
@@ -298,6 +301,7 @@ func (s *summarizer) genDecl(d *ast.GenDecl) {
 			}
 			u.embeds = embedPatterns(doc)
 			u.refLike = refLike(vs)
+			u.xable = xable(vs) && len(u.embeds) == 0
 			u.hash = s.hashSpan(vs.Pos(), vs.End(), -1, w.renames, "var")
 			i := s.add(u)
 			s.literals(vs, i)
@@ -780,6 +784,23 @@ func refLike(vs *ast.ValueSpec) bool {
 		}
 	}
 	return false
+}
+
+// xable reports whether the linker's -X flag may set the variables of vs:
+// strings, declared with type string or initialized by a string literal.
+func xable(vs *ast.ValueSpec) bool {
+	if id, ok := vs.Type.(*ast.Ident); ok {
+		return id.Name == "string"
+	}
+	if vs.Type != nil {
+		return false
+	}
+	for _, v := range vs.Values {
+		if lit, ok := v.(*ast.BasicLit); !ok || lit.Kind != token.STRING {
+			return false
+		}
+	}
+	return len(vs.Values) > 0
 }
 
 // recvBase returns the base type name of a receiver type expression.

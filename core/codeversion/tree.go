@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,72 +66,101 @@ func isGoFile(name string) bool {
 }
 
 // scanTree lists the module whose go.mod is in root. Nested modules (a
-// directory with its own go.mod) are not part of it.
+// directory with its own go.mod) are not part of it. Directories are read
+// on several goroutines: the stat calls are most of a warm process's cost.
 func scanTree(root string) (*tree, error) {
 	t := &tree{root: root}
-	var walk func(dir, rel string) error
-	walk = func(dir, rel string) error {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		if rel != "" {
-			for _, e := range ents {
-				if e.Name() == "go.mod" && !e.IsDir() {
-					return nil // another module
-				}
-			}
-			fi, err := os.Stat(dir)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))
+	var walk func(dir, rel string)
+	walk = func(dir, rel string) {
+		defer wg.Done()
+		sem <- struct{}{}
+		var dirs []treeEntry
+		var files []treeEntry
+		var newest string
+		var newestTime time.Time
+		err := func() error {
+			defer func() { <-sem }()
+			ents, err := os.ReadDir(dir)
 			if err != nil {
 				return err
 			}
-			t.dirs = append(t.dirs, treeEntry{rel: rel, id: idOf(fi)})
-		}
-		for _, e := range ents {
-			name := e.Name()
-			path := filepath.Join(dir, name)
-			r := name
 			if rel != "" {
-				r = rel + "/" + name
-			}
-			if e.IsDir() {
-				if !skipDir(name) {
-					if err := walk(path, r); err != nil {
-						return err
+				for _, e := range ents {
+					if e.Name() == "go.mod" && !e.IsDir() {
+						return nil // another module
 					}
 				}
-				continue
-			}
-			if !isGoFile(name) && !(rel == "" && (name == "go.mod" || name == "go.sum")) {
-				continue
-			}
-			fi, err := e.Info()
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // removed while listed
+				fi, err := os.Stat(dir)
+				if err != nil {
+					return err
 				}
-				return err
+				dirs = append(dirs, treeEntry{rel: rel, id: idOf(fi)})
 			}
-			if !fi.Mode().IsRegular() {
-				if fi, err = os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			for _, e := range ents {
+				name := e.Name()
+				path := filepath.Join(dir, name)
+				r := name
+				if rel != "" {
+					r = rel + "/" + name
+				}
+				if e.IsDir() {
+					if !skipDir(name) {
+						wg.Add(1)
+						go walk(path, r)
+					}
 					continue
 				}
+				if !isGoFile(name) && !(rel == "" && (name == "go.mod" || name == "go.sum")) {
+					continue
+				}
+				fi, err := e.Info()
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						continue // removed while listed
+					}
+					return err
+				}
+				if !fi.Mode().IsRegular() {
+					if fi, err = os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+						continue
+					}
+				}
+				files = append(files, treeEntry{rel: r, id: idOf(fi)})
+				if mt := fi.ModTime(); mt.After(newestTime) {
+					newest, newestTime = path, mt
+				}
 			}
-			t.files = append(t.files, treeEntry{rel: r, id: idOf(fi)})
-			if mt := fi.ModTime(); mt.After(t.newestTime) {
-				t.newest, t.newestTime = path, mt
-			}
+			return nil
+		}()
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		return nil
+		t.dirs = append(t.dirs, dirs...)
+		t.files = append(t.files, files...)
+		if newestTime.After(t.newestTime) {
+			t.newest, t.newestTime = newest, newestTime
+		}
 	}
 	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, err
 	}
 	t.dirs = append(t.dirs, treeEntry{rel: ".", id: idOf(fi)})
-	if err := walk(root, ""); err != nil {
-		return nil, fmt.Errorf("listing module %s: %w", root, err)
+	wg.Add(1)
+	walk(root, "")
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("listing module %s: %w", root, firstErr)
 	}
+	slices.SortFunc(t.dirs, func(a, b treeEntry) int { return strings.Compare(a.rel, b.rel) })
 	slices.SortFunc(t.files, func(a, b treeEntry) int { return strings.Compare(a.rel, b.rel) })
 	return t, nil
 }

@@ -255,9 +255,9 @@ func (f importerFunc) ImportFrom(path, _ string, _ types.ImportMode) (*types.Pac
 	return f(path)
 }
 
-// guessName guesses the package name of an import path outside the module
-// (see graph.localNames): the last element without a major version suffix.
-func guessName(path string) string {
+// pathBase returns the last element of an import path without a major
+// version suffix: "example.com/foo/v2" -> foo, "gopkg.in/yaml.v3" -> yaml.
+func pathBase(path string) string {
 	elems := strings.Split(path, "/")
 	last := elems[len(elems)-1]
 	if len(elems) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
@@ -266,7 +266,13 @@ func guessName(path string) string {
 	if i := strings.Index(last, ".v"); i > 0 {
 		last = last[:i]
 	}
-	last = strings.TrimPrefix(last, "go-")
+	return last
+}
+
+// guessName guesses the package name of an import path outside the module
+// (see graph.localNames): the last element without a major version suffix.
+func guessName(path string) string {
+	last := strings.TrimPrefix(pathBase(path), "go-")
 	last = strings.TrimSuffix(last, "-go")
 	return strings.NewReplacer("-", "_", ".", "_").Replace(last)
 }

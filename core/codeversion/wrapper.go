@@ -38,23 +38,35 @@ func (r *resolver) wrapperInfo(loc location) Info {
 		t = r.findWrapped(loc.pc, pkg, rn.key)
 		r.wrappers.Store(loc.pc, t)
 	}
-	if t.file == "" {
-		return r.fallback(loc, t.reason)
-	}
-	sum, err := r.summary(t.file)
-	if err != nil {
-		return r.fallback(loc, err.Error())
-	}
-	i, ok := sum.decls[rn.key]
-	if !ok {
-		return r.fallback(loc, fmt.Sprintf("no declaration of %s in %s (changed since the build?)", rn.key, t.file))
-	}
-	info := r.fromSource(loc, t.file, target{decl: rn.key, line: sum.units[i].line, exact: true})
+	info := r.wrappedInfo(loc, t, rn.key)
 	if strings.HasSuffix(loc.name, "-fm") {
 		// A method value: bound to a receiver, whose value the source
 		// does not hold.
 		recv, _, _ := strings.Cut(rn.key, ".")
 		info.Receiver = pkg + "." + recv
+	}
+	return info
+}
+
+// wrappedInfo returns the version of the method key a wrapper wraps, found
+// in file t, or in a build-time table.
+func (r *resolver) wrappedInfo(loc location, t wrapperTarget, key string) Info {
+	// A table is checked by the method's name only: a wrapper has no line.
+	tt := target{decl: key}
+	if t.file == "" {
+		return r.fromTableOr(loc, tt, t.reason)
+	}
+	sum, err := r.summary(t.file)
+	if err != nil {
+		return r.fromTableOr(loc, tt, err.Error())
+	}
+	i, ok := sum.decls[key]
+	if !ok {
+		return r.fromTableOr(loc, tt, fmt.Sprintf("no declaration of %s in %s (changed since the build?)", key, t.file))
+	}
+	info, reason, ok := r.fromSource(loc, t.file, target{decl: key, line: sum.units[i].line, exact: true})
+	if !ok {
+		return r.fromTableOr(loc, tt, reason)
 	}
 	return info
 }

@@ -116,8 +116,12 @@ func (w *Writer) encode(ti *typeInfo, v reflect.Value, depth int) error {
 		w.u64(uint64(len(s)))
 		w.str(s)
 	case encRawSlice:
-		// A nil slice is an empty slice: only the length is written.
+		if v.IsNil() {
+			w.byte1(0)
+			return nil
+		}
 		n := v.Len()
+		w.byte1(1)
 		w.u64(uint64(n))
 		if n == 0 {
 			return nil
@@ -138,7 +142,12 @@ func (w *Writer) encode(ti *typeInfo, v reflect.Value, depth int) error {
 			w.rawElems(ti, v, n)
 		}
 	case encSlice:
+		if v.IsNil() {
+			w.byte1(0)
+			return nil
+		}
 		n := v.Len()
+		w.byte1(1)
 		w.u64(uint64(n))
 		for i := range n {
 			if err := w.encode(ti.elem, v.Index(i), depth+1); err != nil {
@@ -215,10 +224,14 @@ var customReason = map[byte]string{
 	srcBuiltin:  "built-in fingerprint rule failed",
 }
 
-// encodeMap writes a map as its length and the sorted digests of its
-// key/value pairs, so iteration order does not matter. A nil map is an empty
-// map.
+// encodeMap writes a map as a nil mark, or its length and the sorted
+// digests of its key/value pairs, so iteration order does not matter.
 func (w *Writer) encodeMap(ti *typeInfo, v reflect.Value, depth int) error {
+	if v.IsNil() {
+		w.byte1(0)
+		return nil
+	}
+	w.byte1(1)
 	if v.Len() == 0 {
 		w.u64(0)
 		return nil

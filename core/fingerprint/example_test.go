@@ -18,20 +18,25 @@ func Example() {
 	fmt.Println("1 == int64(1):", a == c)
 	fmt.Println("1 == 1:", a == d)
 
-	m1, _ := fingerprint.Of(map[string]float64{"x": 1, "y": math.Copysign(0, -1)})
-	m2, _ := fingerprint.Of(map[string]float64{"y": 0, "x": 1})
-	fmt.Println("maps with -0 and +0, any order:", m1 == m2)
+	m1, _ := fingerprint.Of(map[string]float64{"x": 1, "y": 2})
+	m2, _ := fingerprint.Of(map[string]float64{"y": 2, "x": 1})
+	fmt.Println("maps, any order:", m1 == m2)
+
+	negZero, _ := fingerprint.Of(math.Copysign(0, -1))
+	zero, _ := fingerprint.Of(0.0)
+	fmt.Println("-0 == +0:", negZero == zero)
 	// Output:
 	// 1 == "1": false
 	// 1 == int64(1): false
 	// 1 == 1: true
-	// maps with -0 and +0, any order: true
+	// maps, any order: true
+	// -0 == +0: false
 }
 
 func ExampleSum_String() {
 	s, _ := fingerprint.Of(1)
 	fmt.Println(s.String()[:16], len(s.String()))
-	// Output: f1ecbb41f5d8a487 64
+	// Output: cac326b2d2626338 64
 }
 
 func ExampleHasher_Sum() {

@@ -76,7 +76,9 @@ func TestDistinct(t *testing.T) {
 		{"nil *[]int", (*[]int)(nil)},
 		{"*string 1", &oneStr},
 		{"empty []int", []int{}},
+		{"nil []int", []int(nil)},
 		{"empty map", map[string]int{}},
+		{"nil map", map[string]int(nil)},
 		{"[]int{1}", []int{1}},
 		{"[1]int{1}", [1]int{1}},
 		{"[]int64{1}", []int64{1}},
@@ -118,6 +120,7 @@ func TestDistinct(t *testing.T) {
 		{"node 1->2", &node{Val: 1, Next: &node{Val: 2}}},
 		{"string empty", ""},
 		{"bytes empty", []byte{}},
+		{"bytes nil", []byte(nil)},
 		{"NaN", math.NaN()},
 		{"Inf", math.Inf(1)},
 		{"-Inf", math.Inf(-1)},
@@ -139,7 +142,6 @@ func TestDistinct(t *testing.T) {
 
 // TestEqual checks values that must share a sum.
 func TestEqual(t *testing.T) {
-	negZero := math.Copysign(0, -1)
 	nan2 := math.Float64frombits(0x7ff8000000000abc)
 	nanNeg := math.Float64frombits(0xfff0000000000001)
 	nan32 := math.Float32frombits(0xffc00123)
@@ -149,8 +151,15 @@ func TestEqual(t *testing.T) {
 		big[i] = float64(i)
 		bigCanon[i] = float64(i)
 	}
-	big[0], big[len(big)-1], big[70000] = negZero, nan2, nanNeg
-	bigCanon[0], bigCanon[len(big)-1], bigCanon[70000] = 0, math.NaN(), math.NaN()
+	big[0], big[len(big)-1], big[70000] = nanNeg, nan2, nanNeg
+	bigCanon[0], bigCanon[len(big)-1], bigCanon[70000] = math.NaN(), math.NaN(), math.NaN()
+	big32 := make([]float32, 200000)
+	big32Canon := make([]float32, len(big32))
+	for i := range big32 {
+		big32[i] = float32(i)
+		big32Canon[i] = float32(i)
+	}
+	big32[len(big32)-1], big32Canon[len(big32)-1] = nan32, float32(math.NaN())
 	a, b := 7, 7
 	now := time.Now()
 	type pair struct {
@@ -158,18 +167,16 @@ func TestEqual(t *testing.T) {
 		x, y any
 	}
 	cases := []pair{
-		{"-0 == +0", negZero, 0.0},
 		{"NaN payloads", math.NaN(), nan2},
 		{"negative NaN", math.NaN(), nanNeg},
 		{"float32 NaN", float32(math.NaN()), nan32},
-		{"float32 -0", float32(negZero), float32(0)},
-		{"complex -0", complex(negZero, negZero), complex(0, 0)},
-		{"[]float64 -0", []float64{negZero}, []float64{0}},
+		{"complex NaN", complex(nanNeg, 1), complex(math.NaN(), 1)},
 		{"[]float64 NaN", []float64{1, nan2, 3}, []float64{1, math.NaN(), 3}},
-		{"[]float32 -0 NaN", []float32{float32(negZero), nan32}, []float32{0, float32(math.NaN())}},
-		{"[3]float64 -0", [3]float64{1, negZero, 2}, [3]float64{1, 0, 2}},
-		{"[]complex128 -0", []complex128{complex(negZero, 1)}, []complex128{complex(0, 1)}},
-		{"big []float64 NaN/-0", big, bigCanon},
+		{"[]float32 NaN", []float32{1, nan32}, []float32{1, float32(math.NaN())}},
+		{"[3]float64 NaN", [3]float64{1, nan2, 2}, [3]float64{1, math.NaN(), 2}},
+		{"[]complex128 NaN", []complex128{complex(1, nanNeg)}, []complex128{complex(1, math.NaN())}},
+		{"big []float64 NaN", big, bigCanon},
+		{"big []float32 NaN", big32, big32Canon},
 		{"pointers to equal values", &a, &b},
 		{"time monotonic ignored", now, now.Round(0)},
 		{"copied struct", PointXY{1, 2}, PointXY{1, 2}},
@@ -181,19 +188,180 @@ func TestEqual(t *testing.T) {
 		}()},
 		{"nil interface", nil, any(nil)},
 		{"unexported equal", withUnexported{"a", 1}, withUnexported{"a", 1}},
-		// A nil slice or map is an empty one (see the package doc).
-		{"nil []int", []int(nil), []int{}},
-		{"nil []byte", []byte(nil), []byte{}},
-		{"nil []string", []string(nil), []string{}},
-		{"nil map", map[string]int(nil), map[string]int{}},
-		{"nil slice field", struct{ S []PointXY }{}, struct{ S []PointXY }{S: []PointXY{}}},
-		{"nil map in slice", []map[int]bool{nil}, []map[int]bool{{}}},
-		{"nil slice in any", any([]float64(nil)), any([]float64{})},
+		{"nil slices", []int(nil), []int(nil)},
+		{"empty slices", []string{}, make([]string, 0, 8)},
+		{"empty slices of a longer array", []float64{}, []float64{1, 2}[:0]},
 	}
 	h := New()
 	for _, c := range cases {
 		if sx, sy := mustSum(t, h, c.x), mustSum(t, h, c.y); sx != sy {
 			t.Errorf("%s: sums differ: %v vs %v", c.name, sx, sy)
+		}
+	}
+}
+
+type tagged1 struct {
+	X int `json:"x"`
+}
+
+type embedsPoint struct{ PointXY }
+
+type namesPoint struct{ PointXY PointXY }
+
+// TestStructTags checks that struct types differing only in a field's tag
+// or in embedding differ, as Go's type identity has it.
+func TestStructTags(t *testing.T) {
+	pairs := []struct {
+		name string
+		x, y any
+	}{
+		{"tag", struct {
+			X int `json:"x"`
+		}{1}, struct {
+			X int `json:"y"`
+		}{1}},
+		{"tag or none", struct {
+			X int `json:"x"`
+		}{1}, struct{ X int }{1}},
+		{"tag in a nested type", []struct {
+			A []struct {
+				X int `csv:"a"`
+			}
+		}{}, []struct {
+			A []struct {
+				X int `csv:"b"`
+			}
+		}{}},
+		{"embedded or named", embedsPoint{PointXY{1, 2}}, namesPoint{PointXY{1, 2}}},
+		{"anonymous embedded or named", struct{ PointXY }{}, struct{ PointXY PointXY }{}},
+	}
+	for _, p := range pairs {
+		if mustSum(t, New(), p.x) == mustSum(t, New(), p.y) {
+			t.Errorf("%s: %T and %T have the same sum", p.name, p.x, p.y)
+		}
+	}
+	if a, b := mustSum(t, New(), tagged1{1}), mustSum(t, New(), struct {
+		X int `json:"x"`
+	}{1}); a == b {
+		t.Error("a named type sums as its unnamed underlying type")
+	}
+}
+
+// TestNilIsNotEmpty checks that a nil slice or map and an empty one differ
+// wherever they are: code may test s == nil, and json writes null for one
+// and [] for the other.
+func TestNilIsNotEmpty(t *testing.T) {
+	type withSlice struct{ S []PointXY }
+	type withMap struct{ M map[string]int }
+	cases := []struct {
+		name       string
+		nil, empty any
+	}{
+		{"[]int", []int(nil), []int{}},
+		{"[]byte", []byte(nil), []byte{}},
+		{"[]float64 (raw)", []float64(nil), []float64{}},
+		{"[]string", []string(nil), []string{}},
+		{"[]PointXY", []PointXY(nil), []PointXY{}},
+		{"map", map[string]int(nil), map[string]int{}},
+		{"struct field slice", withSlice{}, withSlice{S: []PointXY{}}},
+		{"struct field map", withMap{}, withMap{M: map[string]int{}}},
+		{"slice element", [][]int{nil}, [][]int{{}}},
+		{"map in slice", []map[int]bool{nil}, []map[int]bool{{}}},
+		{"map value", map[string][]int{"k": nil}, map[string][]int{"k": {}}},
+		{"array element", [2][]byte{nil, {1}}, [2][]byte{{}, {1}}},
+		{"in any", any([]float64(nil)), any([]float64{})},
+		{"in []any", []any{map[string]any(nil)}, []any{map[string]any{}}},
+		{"behind a pointer", &withSlice{}, &withSlice{S: []PointXY{}}},
+	}
+	h := New()
+	for _, c := range cases {
+		if mustSum(t, h, c.nil) == mustSum(t, h, c.empty) {
+			t.Errorf("%s: nil and empty have the same sum", c.name)
+		}
+	}
+}
+
+// hookedFloat is hashed by a hook that writes its float with Writer.Float.
+type hookedFloat struct{ F float64 }
+
+func (h hookedFloat) Fingerprint(w *Writer) error {
+	w.Float(h.F)
+	return nil
+}
+
+// TestNegativeZero checks that -0 and +0 differ wherever a float is hashed:
+// 1/-0 is -Inf, so a result cached for one is wrong for the other.
+func TestNegativeZero(t *testing.T) {
+	nz := math.Copysign(0, -1)
+	nz32 := float32(nz)
+	bigOf := func(z float64, at ...int) []float64 {
+		v := make([]float64, 100000) // several scan chunks
+		for i := range v {
+			v[i] = float64(i + 1)
+		}
+		for _, i := range at {
+			v[i] = z
+		}
+		return v
+	}
+	withNaN := func(z float64) []float64 {
+		v := bigOf(z, 5)
+		v[6] = math.NaN()
+		return v
+	}
+	big32Of := func(z float32) []float32 {
+		v := make([]float32, 200000)
+		for i := range v {
+			v[i] = float32(i + 1)
+		}
+		v[150000] = z
+		return v
+	}
+	type pair struct {
+		name     string
+		neg, pos any
+	}
+	type floats struct {
+		A float64
+		B float32
+	}
+	cases := []pair{
+		{"float64", nz, 0.0},
+		{"float32", nz32, float32(0)},
+		{"Celsius", Celsius(nz), Celsius(0)},
+		{"*float64", &nz, new(float64)},
+		{"complex128 real", complex(nz, 1), complex(0, 1)},
+		{"complex128 imag", complex(1, nz), complex(1, 0)},
+		{"complex64 real", complex(nz32, 1), complex(float32(0), 1)},
+		{"complex64 imag", complex(1, nz32), complex(1, float32(0))},
+		{"struct float64", floats{A: nz}, floats{}},
+		{"struct float32", floats{B: nz32}, floats{}},
+		{"[]float64", []float64{1, nz}, []float64{1, 0}},
+		{"[]float32", []float32{nz32}, []float32{0}},
+		{"[]complex128", []complex128{complex(1, nz)}, []complex128{complex(1, 0)}},
+		{"[]complex64", []complex64{complex(nz32, 1)}, []complex64{complex(0, 1)}},
+		{"big []float64, first chunk", bigOf(nz, 0), bigOf(0, 0)},
+		{"big []float64, later chunk", bigOf(nz, 70000), bigOf(0, 70000)},
+		{"big []float64, last", bigOf(nz, 99999), bigOf(0, 99999)},
+		{"big []float64 with NaN", withNaN(nz), withNaN(0)}, // the copy-and-canonicalise path
+		{"big []float32", big32Of(nz32), big32Of(0)},
+		{"[3]float64", [3]float64{1, nz, 2}, [3]float64{1, 0, 2}},
+		{"*[3]float64", &[3]float64{nz}, &[3]float64{}},
+		{"[2]floats", [2]floats{{A: nz}}, [2]floats{}},
+		{"map key", map[float64]int{nz: 1}, map[float64]int{0: 1}},
+		{"map value", map[string]float64{"x": nz}, map[string]float64{"x": 0}},
+		{"map value array", map[int][2]float64{1: {nz}}, map[int][2]float64{1: {}}},
+		{"[]any", []any{nz}, []any{0.0}},
+		{"hook Writer.Float", hookedFloat{nz}, hookedFloat{0}},
+	}
+	h := New()
+	for _, c := range cases {
+		neg, pos := mustSum(t, h, c.neg), mustSum(t, h, c.pos)
+		if neg == pos {
+			t.Errorf("%s: -0 and +0 have the same sum", c.name)
+		}
+		if again := mustSum(t, h, deepCopy(reflect.ValueOf(&c.neg).Elem()).Interface()); again != neg {
+			t.Errorf("%s: two copies of the -0 value sum differently", c.name)
 		}
 	}
 }
@@ -236,8 +404,8 @@ func TestRawMatchesElementwise(t *testing.T) {
 	}
 }
 
-// TestCanonicalScan checks the branch-free NaN/-0 scan against the scalar rule.
-func TestCanonicalScan(t *testing.T) {
+// TestNaNScan checks the branch-free NaN scan against the scalar rule.
+func TestNaNScan(t *testing.T) {
 	specials64 := []uint64{0, 1 << 63, 0x7ff0000000000000, 0xfff0000000000000, 0x7ff0000000000001,
 		0xfff0000000000001, 0x7ff8000000000000, 0xffffffffffffffff, 0x7fffffffffffffff, 1, 0x8000000000000001,
 		0x7fefffffffffffff, 0xffefffffffffffff}
@@ -246,19 +414,19 @@ func TestCanonicalScan(t *testing.T) {
 		specials64 = append(specials64, r.Uint64())
 	}
 	for _, u := range specials64 {
-		want := !math.IsNaN(math.Float64frombits(u)) && u != 1<<63
+		want := !math.IsNaN(math.Float64frombits(u))
 		for n := 1; n <= 6; n++ { // exercise the unrolled loop and the tail
 			p := make([]uint64, n)
 			p[n-1] = u
-			if got := canonical64(p); got != want {
-				t.Fatalf("canonical64(%#x at %d of %d) = %v, want %v", u, n-1, n, got, want)
+			if got := noNaN64(p); got != want {
+				t.Fatalf("noNaN64(%#x at %d of %d) = %v, want %v", u, n-1, n, got, want)
 			}
 		}
 		u32 := uint32(u >> 32)
 		f32 := math.Float32frombits(u32)
-		want32 := f32 == f32 && u32 != 1<<31
-		if got := canonical32([]uint32{0, 0, 0, 0, u32}); got != want32 {
-			t.Fatalf("canonical32(%#x) = %v, want %v", u32, got, want32)
+		want32 := f32 == f32
+		if got := noNaN32([]uint32{0, 0, 0, 0, u32}); got != want32 {
+			t.Fatalf("noNaN32(%#x) = %v, want %v", u32, got, want32)
 		}
 	}
 }
@@ -597,10 +765,17 @@ func TestDefaultRegistry(t *testing.T) {
 	}
 }
 
-// TestTime checks the time.Time rule.
+// TestTime checks the time.Time rule: the instant, and the offset and
+// name of the zone in effect; not the *Location.
 func TestTime(t *testing.T) {
 	base := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 	loc := time.FixedZone("X", 3600)
+	paris1, err1 := time.LoadLocation("Europe/Paris")
+	paris2, err2 := time.LoadLocation("Europe/Paris")
+	berlin, err3 := time.LoadLocation("Europe/Berlin")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		x, y  time.Time
@@ -610,19 +785,39 @@ func TestTime(t *testing.T) {
 		{"same instant, same location", base, base.Add(time.Hour).Add(-time.Hour), true},
 		{"same instant, other location", base, base.In(loc), false},
 		{"other instant", base, base.Add(time.Nanosecond), false},
+		{"same zone, two *Locations", base.In(time.FixedZone("X", 3600)), base.In(loc), true},
+		{"same zone, two loads", base.In(paris1), base.In(paris2), true},
+		{"same offset and name, another place", base.In(paris1), base.In(berlin), true},
+		{"same offset, other name", base.In(time.FixedZone("Y", 3600)), base.In(loc), false},
+		{"same name, other offset", base.In(time.FixedZone("X", 7200)), base.In(loc), false},
+		// time.Local is named "Local" on every machine: two machines with
+		// different zones must not share a version.
+		{"two zones both named Local", base.In(time.FixedZone("Local", 3600)), base.In(time.FixedZone("Local", -5*3600)), false},
+		{"a named zone and a fixed one, same offset and name", base.In(paris1), base.In(time.FixedZone("CET", 3600)), true},
+		{"summer time", time.Date(2024, 7, 1, 0, 0, 0, 0, paris1), time.Date(2024, 7, 1, 0, 0, 0, 0, paris1).In(time.FixedZone("CET", 3600)), false},
+		{"UTC, and no location", base, time.Unix(base.Unix(), 6).In(time.FixedZone("UTC", 0)), true},
 	}
 	now := time.Now()
 	cases[0].y, cases[0].x, cases[0].equal = now.Round(0), now, true
 	for _, c := range cases {
 		eq := mustSum(t, New(), c.x) == mustSum(t, New(), c.y)
 		if eq != c.equal {
-			t.Errorf("%s: equal = %v, want %v", c.name, eq, c.equal)
+			t.Errorf("%s: equal = %v, want %v (%v, %v)", c.name, eq, c.equal, c.x, c.y)
 		}
 	}
 	type withLoc struct{ L *time.Location }
 	l1, _ := time.LoadLocation("UTC")
 	if mustSum(t, New(), withLoc{l1}) != mustSum(t, New(), withLoc{time.UTC}) {
-		t.Error("*time.Location not hashed by name")
+		t.Error("UTC loaded and time.UTC differ")
+	}
+	if mustSum(t, New(), withLoc{paris1}) != mustSum(t, New(), withLoc{paris2}) {
+		t.Error("a location loaded twice differs")
+	}
+	if mustSum(t, New(), withLoc{time.FixedZone("Local", 3600)}) == mustSum(t, New(), withLoc{time.FixedZone("Local", 7200)}) {
+		t.Error("two locations named Local with other rules have the same sum")
+	}
+	if mustSum(t, New(), withLoc{paris1}) == mustSum(t, New(), withLoc{berlin}) {
+		t.Error("Europe/Paris and Europe/Berlin have the same sum")
 	}
 	type locked struct {
 		mu sync.Mutex
@@ -635,6 +830,49 @@ func TestTime(t *testing.T) {
 		t.Error("mutex state changed the sum")
 	}
 	l.mu.Unlock()
+}
+
+// machineLocal returns the zone name as time.Local is on a machine whose
+// zone is set by /etc/localtime: the zone's rules, named "Local".
+func machineLocal(t *testing.T, zone string) *time.Location {
+	z, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := new(time.Location)
+	*l = *z
+	f := reflect.ValueOf(l).Elem().FieldByName("name")
+	reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().SetString("Local")
+	if l.String() != "Local" {
+		t.Fatal("cannot name a location Local")
+	}
+	return l
+}
+
+// TestTimeLocalAcrossMachines: two machines sharing a cache, one in Paris
+// and one in New York, both with time.Local named "Local". A time in Local
+// must differ between them, and equal the same time in the named zone.
+func TestTimeLocalAcrossMachines(t *testing.T) {
+	paris, ny := machineLocal(t, "Europe/Paris"), machineLocal(t, "America/New_York")
+	at := time.Unix(1700000000, 5)
+	if mustSum(t, New(), at.In(paris)) == mustSum(t, New(), at.In(ny)) {
+		t.Error("a time in Local has the same sum on machines in Paris and New York")
+	}
+	type withLoc struct{ L *time.Location }
+	if mustSum(t, New(), withLoc{paris}) == mustSum(t, New(), withLoc{ny}) {
+		t.Error("time.Local has the same sum on machines in Paris and New York")
+	}
+	named, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mustSum(t, New(), at.In(paris)) != mustSum(t, New(), at.In(named)) {
+		t.Error("a time in Local (Paris) differs from the same time in Europe/Paris")
+	}
+	// time.Local itself hashes by its rules too.
+	if _, err := Of(withLoc{time.Local}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDeterminism checks stable sums across calls, goroutines and hashers,
@@ -664,13 +902,16 @@ func TestDeterminism(t *testing.T) {
 		v    any
 		want string
 	}{
-		{1, "f1ecbb41f5d8a487f374bfa953b598b8de705e1b808f08353536322d5b2d9211"},
-		{"1", "ac690539b6ce425d2fa29d76c33e22d585e255abdd7570ee2472fb9c158daf92"},
-		{nil, "1227e20b5cf96409c68b73b360ae03592be94b9005f60295b74f9de2961712c4"},
-		{[]int(nil), "2fc4bcf59c0078113e6a9248faf687bb93bb50a018a9e4aa40b8d08266348014"},
-		{[]string{"a"}, "3a8e9cd43d071dc9d503298aa37a9e2601e22757deb3bf5e30cc2293cf0d1a2c"},
-		{map[string]int{"a": 1}, "24d269ba375a689ed8f1ec5f5fc415067088eccb4c85f0203ccea8164426e6ea"},
-		{new(int), "edf8bfd7a8af818b56cf4f65a4c05881bcf6d87d4e1c867f494f78b36ae8ea0f"},
+		{1, "cac326b2d262633844297e80dbcef63e06257fd12d6e6add0f077bcad3e466fd"},
+		{"1", "bf04a07b0fa8ee712c98a780f36050d93ef2593eed455de46e04abf49c7c1864"},
+		{nil, "e04d1db0ac1301a34604dd0693ca04fb4f1d81b4f87fa85ce52ce016089c0011"},
+		{[]int(nil), "c14df73dbe7284feff8ee249b495fb9a7450286789aa7d922c6bbde380043e5a"},
+		{[]int{}, "61d86841e515e71ceef504ad5e368109dceaa2185f0801a17163ed1ad09b7678"},
+		{[]string{"a"}, "1acaef415dd0e16ace47ffe61758174588410bc7815cffb2984a2996aa4083f6"},
+		{map[string]int{"a": 1}, "01b365ca4f2d329ceafc61cc835dcde234ca28e542ca00a1e32894e439bd05df"},
+		{new(int), "22baa29c1afece9085831c2cb4ae52b299c7f98d5c359a688527a919b6c55793"},
+		{math.Copysign(0, -1), "343862c3a8908c351253cc5be1fafce99bfb7bd3f376c2f8a2172c15fd12e8fb"},
+		{[]float64{math.Copysign(0, -1)}, "cb8ecad5afe02931dea261c2b43c287b97cc1b410c4e4ffb3879e32f3f3b91cc"},
 	}
 	for _, g := range golden {
 		if got := mustSum(t, New(), g.v).String(); got != g.want {
@@ -804,8 +1045,11 @@ func TestUnexportedParts(t *testing.T) {
 		return []any{x, &x, map[int]hidden{1: x}, []any{x}, struct{ in hidden }{x}}
 	}
 	base := mustSum(t, h, wrap(mk(1, "a", 0)))
-	if got := mustSum(t, h, wrap(mk(1, "a", math.Copysign(0, -1)))); got != base {
-		t.Error("equal values (-0 in a raw array behind an unexported field) differ")
+	if got := mustSum(t, h, wrap(mk(1, "a", 0))); got != base {
+		t.Error("equal values behind unexported fields differ")
+	}
+	if mustSum(t, h, wrap(mk(1, "a", math.Copysign(0, -1)))) == base {
+		t.Error("-0 in a raw array behind an unexported field sums as +0")
 	}
 	if mustSum(t, h, wrap(mk(2, "a", 0))) == base {
 		t.Error("changed time behind an unexported field did not change the sum")

@@ -51,6 +51,10 @@ type fieldInfo struct {
 	seg   string // ".name", for error paths
 	index int
 	info  *typeInfo
+	// The rest of the field's identity, as Go's type identity has it.
+	pkgPath  string // for an unexported field
+	tag      string
+	embedded bool
 }
 
 // rawInfo describes the elements of a raw-memory slice or array.
@@ -155,7 +159,8 @@ func (b *planBuilder) info(t reflect.Type) *typeInfo {
 		ti.fields = make([]fieldInfo, t.NumField())
 		for i := range ti.fields {
 			f := t.Field(i)
-			ti.fields[i] = fieldInfo{name: f.Name, seg: "." + f.Name, index: i, info: b.info(f.Type)}
+			ti.fields[i] = fieldInfo{name: f.Name, seg: "." + f.Name, index: i, info: b.info(f.Type),
+				pkgPath: f.PkgPath, tag: string(f.Tag), embedded: f.Anonymous}
 		}
 	case reflect.Pointer:
 		ti.kind = encPointer
@@ -194,8 +199,9 @@ func rawLayout(elem *typeInfo) (rawInfo, bool) {
 	return r, true
 }
 
-// typeContext separates type identities from values.
-const typeContext = "flowcache fingerprint v1 type identity"
+// typeContext separates type identities from values. v3 added struct
+// field tags, embedding and the package of unexported fields.
+const typeContext = "flowcache fingerprint v3 type identity"
 
 // typeID digests the identity of ti's type: kind, name, and structure.
 func typeID(ti *typeInfo) Sum {
@@ -261,6 +267,13 @@ func (d *typeDescriber) describe(ti *typeInfo) {
 		d.u64(uint64(len(ti.fields)))
 		for _, f := range ti.fields {
 			d.str(f.name)
+			d.str(f.pkgPath)
+			d.str(f.tag)
+			if f.embedded {
+				d.u64(1)
+			} else {
+				d.u64(0)
+			}
 			d.describe(f.info)
 		}
 	case encInterface, encUnhashable:

@@ -2,14 +2,13 @@ package fingerprint
 
 import (
 	"math"
-	"math/bits"
 	"reflect"
 	"unsafe"
 )
 
-// rawChunk is how many bytes of a float block are scanned for NaN and -0
-// before being hashed: small enough to stay in L2 cache between the scan
-// and the hash, a multiple of BLAKE3's 8 KiB batch.
+// rawChunk is how many bytes of a float block are scanned for NaNs before
+// being hashed: small enough to stay in L2 cache between the scan and the
+// hash, a multiple of BLAKE3's 8 KiB batch.
 const rawChunk = 256 << 10
 
 // raw writes b, the little-endian memory of a block of elements. comp is the
@@ -24,15 +23,15 @@ func (w *Writer) raw(b []byte, comp int) {
 		b = b[len(c):]
 		var ok bool
 		if comp == 8 {
-			ok = canonical64(unsafe.Slice((*uint64)(unsafe.Pointer(&c[0])), len(c)/8))
+			ok = noNaN64(unsafe.Slice((*uint64)(unsafe.Pointer(&c[0])), len(c)/8))
 		} else {
-			ok = canonical32(unsafe.Slice((*uint32)(unsafe.Pointer(&c[0])), len(c)/4))
+			ok = noNaN32(unsafe.Slice((*uint32)(unsafe.Pointer(&c[0])), len(c)/4))
 		}
 		if ok {
 			w.bytes(c)
 			continue
 		}
-		// Rare: copy and canonicalise.
+		// Rare: copy and make every NaN the one NaN.
 		if cap(w.st.scratch) < rawChunk {
 			w.st.scratch = make([]byte, rawChunk)
 		}
@@ -53,43 +52,37 @@ func (w *Writer) raw(b []byte, comp int) {
 	}
 }
 
-// canonical64 reports whether no word of p, read as float64 bits, is a NaN
-// or -0. With r the bits rotated left by one (sign moved to bit 0),
-// d = (r^1) - 1 maps -0 to 2^64-1, NaNs to (r(+Inf), 2^64-1), and every
-// other value to [0, r(+Inf)]; so one unsigned max over the block decides.
-func canonical64(p []uint64) bool {
-	const inf = 0xffe0000000000000 // +Inf rotated left by one
+// noNaN64 reports whether no word of p, read as float64 bits, is a NaN:
+// with the sign bit cleared, NaNs are exactly the words above +Inf, so one
+// branch-free unsigned max over the block decides. -0 is not special: it
+// is hashed as its own bits.
+func noNaN64(p []uint64) bool {
+	const abs = 1<<63 - 1
+	const inf = 0x7ff0000000000000
 	var m0, m1, m2, m3 uint64
 	for len(p) >= 4 {
 		q := p[:4:4]
-		d0 := bits.RotateLeft64(q[0], 1) ^ 1 - 1
-		d1 := bits.RotateLeft64(q[1], 1) ^ 1 - 1
-		d2 := bits.RotateLeft64(q[2], 1) ^ 1 - 1
-		d3 := bits.RotateLeft64(q[3], 1) ^ 1 - 1
-		m0, m1, m2, m3 = max(m0, d0), max(m1, d1), max(m2, d2), max(m3, d3)
+		m0, m1, m2, m3 = max(m0, q[0]&abs), max(m1, q[1]&abs), max(m2, q[2]&abs), max(m3, q[3]&abs)
 		p = p[4:]
 	}
 	for _, u := range p {
-		m0 = max(m0, bits.RotateLeft64(u, 1)^1-1)
+		m0 = max(m0, u&abs)
 	}
 	return max(m0, m1, m2, m3) <= inf
 }
 
-// canonical32 is canonical64 for float32 bits.
-func canonical32(p []uint32) bool {
-	const inf = 0xff000000 // +Inf rotated left by one
+// noNaN32 is noNaN64 for float32 bits.
+func noNaN32(p []uint32) bool {
+	const abs = 1<<31 - 1
+	const inf = 0x7f800000
 	var m0, m1, m2, m3 uint32
 	for len(p) >= 4 {
 		q := p[:4:4]
-		d0 := bits.RotateLeft32(q[0], 1) ^ 1 - 1
-		d1 := bits.RotateLeft32(q[1], 1) ^ 1 - 1
-		d2 := bits.RotateLeft32(q[2], 1) ^ 1 - 1
-		d3 := bits.RotateLeft32(q[3], 1) ^ 1 - 1
-		m0, m1, m2, m3 = max(m0, d0), max(m1, d1), max(m2, d2), max(m3, d3)
+		m0, m1, m2, m3 = max(m0, q[0]&abs), max(m1, q[1]&abs), max(m2, q[2]&abs), max(m3, q[3]&abs)
 		p = p[4:]
 	}
 	for _, u := range p {
-		m0 = max(m0, bits.RotateLeft32(u, 1)^1-1)
+		m0 = max(m0, u&abs)
 	}
 	return max(m0, m1, m2, m3) <= inf
 }

@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -100,15 +101,20 @@ func addrOf(v reflect.Value) unsafe.Pointer { return unsafe.Pointer(v.UnsafeAddr
 // Built-in rules for standard library types whose memory is not their value.
 var builtins = map[reflect.Type]customFunc{
 	reflect.TypeFor[time.Time](): func(w *Writer, v reflect.Value) error {
+		// The instant, and the zone in effect there: its offset and name
+		// (what Format, Hour, Date... read). Not the *Location: its name
+		// ("Local") says nothing of the zone, and two Locations with one
+		// zone at this instant give the same time.
 		t := *(*time.Time)(addrOf(v))
+		name, offset := t.Zone()
 		w.Int(t.Unix())
 		w.Int(int64(t.Nanosecond()))
-		w.String(t.Location().String())
+		w.Int(int64(offset))
+		w.String(name)
 		return nil
 	},
 	reflect.TypeFor[time.Location](): func(w *Writer, v reflect.Value) error {
-		w.String((*time.Location)(addrOf(v)).String())
-		return nil
+		return hashLocation(w, (*time.Location)(addrOf(v)))
 	},
 	reflect.TypeFor[sync.Mutex]():   func(*Writer, reflect.Value) error { return nil },
 	reflect.TypeFor[sync.RWMutex](): func(*Writer, reflect.Value) error { return nil },
@@ -169,4 +175,59 @@ func (r *Registry) customFor(t reflect.Type) (customFunc, byte) {
 		return fn, srcBuiltin
 	}
 	return nil, 0
+}
+
+// locationLayout is where time.Location keeps its rules: the name, the
+// zones (abbreviation, offset, daylight saving) and the transitions between
+// them, and the rule for times after the last transition. Its fields are
+// unexported; ok is false if this Go version lays them out otherwise.
+var locationLayout = func() (l struct {
+	name, zone, tx, extend int
+	ok                     bool
+}) {
+	t := reflect.TypeFor[time.Location]()
+	field := func(name string, kind reflect.Kind) int {
+		f, found := t.FieldByName(name)
+		if !found || f.Type.Kind() != kind || len(f.Index) != 1 {
+			return -1
+		}
+		return f.Index[0]
+	}
+	l.name, l.zone, l.tx, l.extend = field("name", reflect.String), field("zone", reflect.Slice), field("tx", reflect.Slice), field("extend", reflect.String)
+	if l.name < 0 || l.zone < 0 || l.tx < 0 || l.extend < 0 {
+		return l
+	}
+	zt, tt := t.Field(l.zone).Type.Elem(), t.Field(l.tx).Type.Elem()
+	l.ok = zt.Kind() == reflect.Struct && zt.NumField() >= 3 &&
+		zt.Field(0).Type.Kind() == reflect.String && zt.Field(1).Type.Kind() == reflect.Int && zt.Field(2).Type.Kind() == reflect.Bool &&
+		tt.Kind() == reflect.Struct && tt.NumField() >= 2 &&
+		tt.Field(0).Type.Kind() == reflect.Int64 && tt.Field(1).Type.Kind() == reflect.Uint8
+	return l
+}()
+
+// hashLocation writes a Location's name and rules: "Local" is a name every
+// machine has, for whatever zone the machine is in, and two machines
+// sharing a cache must not share a value computed for another zone.
+func hashLocation(w *Writer, l *time.Location) error {
+	w.String(l.String()) // String also loads time.Local on first use
+	if !locationLayout.ok {
+		return errors.New("this Go version lays out time.Location in a way flowcache does not know: its rules cannot be read")
+	}
+	v := reflect.ValueOf(l).Elem()
+	zones, tx := v.Field(locationLayout.zone), v.Field(locationLayout.tx)
+	w.Int(int64(zones.Len()))
+	for i := range zones.Len() {
+		z := zones.Index(i)
+		w.String(z.Field(0).String())
+		w.Int(z.Field(1).Int())
+		w.Bool(z.Field(2).Bool())
+	}
+	w.Int(int64(tx.Len()))
+	for i := range tx.Len() {
+		x := tx.Index(i)
+		w.Int(x.Field(0).Int())
+		w.Uint(x.Field(1).Uint())
+	}
+	w.String(v.Field(locationLayout.extend).String())
+	return nil
 }

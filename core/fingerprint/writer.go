@@ -10,7 +10,7 @@ import (
 
 // valueContext is the BLAKE3 derive-key context of value sums. Bump the
 // version whenever the encoding changes, so old sums can never match new ones.
-const valueContext = "flowcache fingerprint v2"
+const valueContext = "flowcache fingerprint v3"
 
 // bufSize is the size of a Writer's pending buffer: small writes are
 // gathered here so the hash sees few, larger writes.
@@ -108,13 +108,11 @@ func (w *Writer) str(s string) {
 	_, _ = w.h.WriteString(s)
 }
 
-// canonical float bits: one NaN, and -0 as +0.
+// canonical float bits: every NaN is one NaN; everything else, -0 included,
+// is its own bits (1/-0 is -Inf, 1/+0 is +Inf: they are different values).
 func canon64(f float64) uint64 {
 	if f != f {
 		return 0x7ff8000000000000
-	}
-	if f == 0 {
-		return 0
 	}
 	return math.Float64bits(f)
 }
@@ -122,9 +120,6 @@ func canon64(f float64) uint64 {
 func canon32(f float32) uint32 {
 	if f != f {
 		return 0x7fc00000
-	}
-	if f == 0 {
-		return 0
 	}
 	return math.Float32bits(f)
 }
@@ -151,7 +146,7 @@ func (w *Writer) Uint(u uint64) {
 	w.u64(u)
 }
 
-// Float adds a float, canonically: all NaNs are one NaN, -0 is +0.
+// Float adds a float: all NaNs are one NaN; -0 and +0 differ.
 func (w *Writer) Float(f float64) {
 	w.byte1(tagFloat)
 	w.u64(canon64(f))
@@ -165,7 +160,9 @@ func (w *Writer) String(s string) {
 }
 
 // Bytes adds a byte slice, with its length. A nil and an empty slice are
-// the same here.
+// the same here (unlike for the built-in rules, which tell them apart): a
+// hook writes what it decides is the identity of its value, and Value keeps
+// the difference when it matters.
 func (w *Writer) Bytes(p []byte) {
 	w.byte1(tagBytes)
 	w.u64(uint64(len(p)))

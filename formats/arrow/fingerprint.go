@@ -27,7 +27,7 @@ import (
 //
 //   - values: fixed-width values as little-endian bytes, from the array's
 //     offset for its length; nulls' slots as zeros; float32/float64 NaNs as
-//     one NaN and -0 as +0 (as fingerprint does for Go floats). Booleans
+//     one NaN, -0 as itself (as fingerprint does for Go floats). Booleans
 //     as bits (0 under nulls). Strings and binary as their concatenated
 //     bytes plus a stream of lengths. Other types (nested, dictionary,
 //     views, extensions...) as their values' text (arrow's ValueStr), one
@@ -39,7 +39,7 @@ import (
 // (offsets), whether a null-free column has a validity bitmap, whatever is
 // stored under nulls, and, for tables, however the columns are chunked.
 // Hashing reads the buffers in place: a null-free float or int column costs
-// one scan for NaN and -0 and one BLAKE3 pass (about 3 GB/s on one core).
+// one scan for NaNs and one BLAKE3 pass (about 3 GB/s on one core).
 
 // Fingerprint feeds rec's fingerprint (schema, row count and column
 // contents, see above) to w. Register it for arrow.Record values, or call it
@@ -397,7 +397,7 @@ func (h *colHasher) addFixed(c arrow.Array, width int) error {
 		hi := min(lo+per, n)
 		piece := vals[lo*width : hi*width]
 		dirty := hasNulls && bitutil.CountSetBits(bitmap, off+lo, hi-lo) != hi-lo
-		if !dirty && isFloat && !needsCanon(piece, width) {
+		if !dirty && isFloat && !hasNaN(piece, width) {
 			h.vals.write(piece)
 			continue
 		}
@@ -422,46 +422,40 @@ func (h *colHasher) addFixed(c arrow.Array, width int) error {
 	return nil
 }
 
-// needsCanon reports whether a block of little-endian floats holds a NaN or
-// a -0: a branch-free max of the magnitudes and min of the sign-flipped bits.
-func needsCanon(b []byte, width int) bool {
+// hasNaN reports whether a block of little-endian floats holds a NaN: a
+// branch-free max of the magnitudes (NaNs are the magnitudes above +Inf).
+func hasNaN(b []byte, width int) bool {
 	if width == 8 {
 		v := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/8)
 		const sign = 1 << 63
 		var mag0, mag1 uint64
-		flip0, flip1 := uint64(math.MaxUint64), uint64(math.MaxUint64)
 		i := 0
 		for ; i+1 < len(v); i += 2 {
 			mag0 = max(mag0, v[i]&^sign)
 			mag1 = max(mag1, v[i+1]&^sign)
-			flip0 = min(flip0, v[i]^sign)
-			flip1 = min(flip1, v[i+1]^sign)
 		}
 		for ; i < len(v); i++ {
 			mag0 = max(mag0, v[i]&^sign)
-			flip0 = min(flip0, v[i]^sign)
 		}
-		return max(mag0, mag1) > 0x7ff0000000000000 || min(flip0, flip1) == 0
+		return max(mag0, mag1) > 0x7ff0000000000000
 	}
 	v := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 	const sign = 1 << 31
 	var mag uint32
-	flip := uint32(math.MaxUint32)
 	for _, x := range v {
 		mag = max(mag, x&^sign)
-		flip = min(flip, x^sign)
 	}
-	return mag > 0x7f800000 || flip == 0
+	return mag > 0x7f800000
 }
 
+// canonicalize makes every NaN in a block of little-endian floats the one
+// NaN; -0 stays -0.
 func canonicalize(b []byte, width int) {
 	if width == 8 {
 		for i := 0; i < len(b); i += 8 {
 			f := math.Float64frombits(binary.LittleEndian.Uint64(b[i:]))
 			if f != f {
 				binary.LittleEndian.PutUint64(b[i:], 0x7ff8000000000000)
-			} else if f == 0 {
-				binary.LittleEndian.PutUint64(b[i:], 0)
 			}
 		}
 		return
@@ -470,8 +464,6 @@ func canonicalize(b []byte, width int) {
 		f := math.Float32frombits(binary.LittleEndian.Uint32(b[i:]))
 		if f != f {
 			binary.LittleEndian.PutUint32(b[i:], 0x7fc00000)
-		} else if f == 0 {
-			binary.LittleEndian.PutUint32(b[i:], 0)
 		}
 	}
 }

@@ -177,8 +177,11 @@ func TestFingerprintCanonical(t *testing.T) {
 	if tabletest.Sum(t, c) != tabletest.Sum(t, d) {
 		t.Error("an all-valid bitmap changed the sum")
 	}
-	if tabletest.Sum(t, mk([]float64{math.Copysign(0, -1)}, nil, 0)) != tabletest.Sum(t, mk([]float64{0}, nil, 0)) {
-		t.Error("-0 and +0 differ")
+	if tabletest.Sum(t, mk([]float64{math.Copysign(0, -1)}, nil, 0)) == tabletest.Sum(t, mk([]float64{0}, nil, 0)) {
+		t.Error("-0 and +0 have the same sum")
+	}
+	if tabletest.Sum(t, mk([]float64{math.Copysign(0, -1), math.NaN()}, nil, 0)) == tabletest.Sum(t, mk([]float64{0, math.NaN()}, nil, 0)) {
+		t.Error("-0 and +0 have the same sum in a block with a NaN")
 	}
 	// Booleans with garbage under a null, at an odd offset.
 	bt := arrow.FixedWidthTypes.Boolean

@@ -330,27 +330,44 @@ func TestRoundTripStrings(t *testing.T) {
 	}
 }
 
-// TestEmpty checks that nil and empty tables load back as empty, non-nil
-// tables of the same type (fingerprint equality of nil and empty is the
-// fingerprint package's business and not assumed here).
+// TestEmpty checks that nil and empty tables load back as they were stored,
+// nil or empty (a node may test rows == nil), and how they are written.
 func TestEmpty(t *testing.T) {
 	f := csv.New()
-	for _, v := range []any{[]Scalars(nil), []Scalars{}, []*Nullable{}, [][]string(nil), [][]string{}, Table{}} {
+	for _, v := range []any{[]Scalars(nil), []Scalars{}, []*Nullable{}, []*Nullable(nil), [][]string(nil), [][]string{}, Table{}, Table(nil)} {
 		data := encode(t, f, v)
 		got, err := f.Decode(bytes.NewReader(data), reflect.TypeOf(v))
 		if err != nil {
 			t.Fatalf("%T: %v", v, err)
 		}
 		rv := reflect.ValueOf(got)
-		if rv.Type() != reflect.TypeOf(v) || rv.IsNil() || rv.Len() != 0 {
-			t.Errorf("%T loaded as %#v", v, got)
+		if rv.Type() != reflect.TypeOf(v) || rv.IsNil() != reflect.ValueOf(v).IsNil() || rv.Len() != 0 {
+			t.Errorf("%T %#v loaded as %#v", v, v, got)
 		}
 	}
-	if got := string(encode(t, f, []Tagged{})); got != "id,full name,\"say \"\"hi\"\"\",Plain\r\n" {
-		t.Errorf("empty table written as %q, want the header only", got)
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{[]Tagged{}, "id,full name,\"say \"\"hi\"\"\",Plain\r\n"}, // the header only
+		{[]Tagged(nil), "\r\n"},                                   // the end mark only
+		{[][]string{}, "\r\n"},                                    // the end mark only
+		{[][]string(nil), "\n\r\n"},                               // an empty line and the end mark
+	} {
+		if got := string(encode(t, f, c.v)); got != c.want {
+			t.Errorf("%#v written as %q, want %q", c.v, got, c.want)
+		}
 	}
-	if got := string(encode(t, f, [][]string{})); got != "\r\n" {
-		t.Errorf("empty [][]string written as %q, want the end mark alone", got)
+	// Empty lines are no rows of a table otherwise.
+	for _, bad := range []string{"\n\r\n\r\n", "\n\n\r\n", "\na\r\n", "\r\n\r\n"} {
+		if got, err := f.Decode(strings.NewReader(bad), reflect.TypeOf([][]string{})); err == nil {
+			t.Errorf("%q decoded as %#v, want an error", bad, got)
+		}
+	}
+	for _, bad := range []string{"\r\n\r\n", "\r\nA\r\n", "\n\r\n"} {
+		if got, err := f.Decode(strings.NewReader(bad), reflect.TypeOf([]Scalars{})); err == nil {
+			t.Errorf("%q decoded as %#v, want an error", bad, got)
+		}
 	}
 }
 

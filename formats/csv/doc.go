@@ -80,6 +80,11 @@
 //     records, or with anything after its end, is an error rather than a
 //     shorter table (the result store verifies results too; this makes
 //     the format safe on its own).
+//   - nil and empty tables differ, and load back as they were: an empty
+//     table of structs is its header alone, a nil one the end mark alone
+//     (no header: pandas.read_csv finds no columns in it); an empty
+//     [][]string is the end mark alone, a nil one an empty line and the
+//     end mark (CSV readers skip the empty line).
 //   - time.Time is RFC 3339 with nanoseconds (trailing zeros dropped),
 //     e.g. 2024-05-06T07:08:09.5Z. A time in UTC is written with "Z" and
 //     loads back in time.UTC; a time in an unnamed fixed zone
@@ -95,8 +100,6 @@
 //
 // # Lossy cases (documented, tested)
 //
-//   - nil and empty tables are written alike (the header alone, or the end
-//     mark alone for [][]string) and load back as an empty, non-nil slice.
 //   - With LossyTimeZones, a time in a named zone loads back as the same
 //     instant in an unnamed fixed zone (UTC when the offset is 0, or when
 //     the offset is not a whole number of minutes), so its fingerprint

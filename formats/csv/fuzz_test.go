@@ -42,6 +42,8 @@ func FuzzDecode(f *testing.F) {
 		[]*Tagged{{1, "a", "b", "c"}},
 		[][]string{{"a", ""}, {""}, tricky},
 		[][]string{},
+		[][]string(nil),
+		[]FuzzRow(nil),
 		arrowRecord(f, 0, 8),
 	} {
 		var buf bytes.Buffer

@@ -203,7 +203,38 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("csv: decoding %v: %w", t, err)
 	}
+	if out.isNil {
+		return reflect.Zero(t).Interface(), nil
+	}
 	return out.finish().Interface(), nil
+}
+
+// emptyRecord reports whether the record read is one unquoted empty cell:
+// an empty line.
+func emptyRecord(rd *reader) bool {
+	b, q := rd.cell(0)
+	return rd.cells() == 1 && len(b) == 0 && !q
+}
+
+// nilTable reads what follows the first record, an empty line, of a
+// [][]string: the end mark alone, for a nil table.
+func nilTable(rd *reader) error {
+	if err := rd.next(); err != nil {
+		if err == io.EOF {
+			err = rd.errorf("an empty line")
+		}
+		return err
+	}
+	if !emptyRecord(rd) || !rd.done {
+		return rd.errorf("an empty line")
+	}
+	if err := rd.next(); err != io.EOF {
+		if err == nil {
+			err = rd.errorf("data after the end of the table")
+		}
+		return err
+	}
+	return nil
 }
 
 // rowSink collects decoded rows in chunks and builds the slice at the
@@ -213,6 +244,7 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (any, error) {
 // filled) in memory.
 type rowSink struct {
 	t      reflect.Type // the slice type
+	isNil  bool         // the input is a nil table
 	chunks []reflect.Value
 	cur    reflect.Value
 	used   int // rows used in cur
@@ -269,12 +301,16 @@ func decodeStringRows(rd *reader, out *rowSink) error {
 			return err
 		}
 		n := rd.cells() // at least 1: an empty line is one unquoted empty cell
-		if b, q := rd.cell(0); n == 1 && len(b) == 0 && !q {
+		if emptyRecord(rd) {
 			// No row is written so (rows without cells are refused; [""]
-			// is written `""`): it is the end mark alone, of a table
-			// without rows.
-			if rd.start != 1 || !rd.done {
+			// is written `""`): it is the end mark alone, of an empty
+			// table, or an empty line and the end mark, of a nil one.
+			switch {
+			case rd.start != 1:
 				return rd.errorf("an empty line")
+			case !rd.done:
+				out.isNil = true
+				return nilTable(rd)
 			}
 			continue
 		}
@@ -290,6 +326,17 @@ func decodeStringRows(rd *reader, out *rowSink) error {
 func decodeStructRows(rd *reader, p *plan, out *rowSink) error {
 	if err := rd.next(); err != nil {
 		return err // not io.EOF: the first record is never missing
+	}
+	if emptyRecord(rd) && rd.done {
+		// The end mark alone, no header: a nil table.
+		out.isNil = true
+		if err := rd.next(); err != io.EOF {
+			if err == nil {
+				err = rd.errorf("data after the end of the table")
+			}
+			return err
+		}
+		return nil
 	}
 	if err := checkHeader(rd, p); err != nil {
 		return err

@@ -42,11 +42,19 @@ func (f *format) Encode(w io.Writer, v any) error {
 		return err
 	}
 	e := encoder{bw: bufio.NewWriterSize(w, 64<<10), cfg: &f.cfg}
-	switch p.rows {
-	case stringRows:
+	switch {
+	case p.rows == stringRows && rv.IsNil():
+		// An empty line before the end mark: a nil table, which no other
+		// [][]string is written as (rows without cells are refused).
+		e.bw.WriteByte('\n')
+	case p.rows == stringRows:
 		err = e.stringRows(rv)
-	case arrowRows:
+	case p.rows == arrowRows:
 		err = e.arrowRows(v)
+	case rv.IsNil():
+		// The end mark alone, without a header: a nil table, which no
+		// other table of structs is written as (its header is never one
+		// unquoted empty cell).
 	default:
 		err = e.structRows(p, rv)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/flowcache/flowcache/core/codeversion"
 	"io"
 	"io/fs"
 	"os"
@@ -424,6 +425,10 @@ func TestMutations(t *testing.T) {
 			t.Parallel()
 			s.runTrimpath(t)
 		})
+		t.Run("deployed", func(t *testing.T) {
+			t.Parallel()
+			s.runDeployed(t)
+		})
 		t.Run("state", func(t *testing.T) {
 			t.Parallel()
 			s.runState(t)
@@ -740,6 +745,73 @@ func (s *suite) runTrimpath(t *testing.T) {
 	if len(problems) > 0 {
 		fail("the run after the edit", []string{"trimpath"}, out, problems)
 	}
+}
+
+// runDeployed follows the deploy recipe: the build-time table of code
+// versions is generated (codeversion.GenerateTable, what flowcache
+// codeversions writes) before each build, and binaries are built with
+// -trimpath, so their source paths are not on disk. Their versions must be
+// the very ones the source gives: a source-mode binary retrieves what a
+// deployed one stored; after an edit only the edited node executes; the
+// old binary, run next to the edited source, still retrieves its own
+// results.
+func (s *suite) runDeployed(t *testing.T) {
+	e := edit{file: "pipeline/nodes.go", old: "return x * 11", new: "return x * 12"}
+	dir := t.TempDir()
+	if err := copyTree(s.src, dir); err != nil {
+		t.Fatal(err)
+	}
+	generate := func() {
+		t.Helper()
+		pkg := filepath.Join(dir, "pipeline")
+		src, err := codeversion.GenerateTable(pkg)
+		if err != nil {
+			t.Fatalf("GenerateTable: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(pkg, codeversion.TableFileName), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cache := filepath.Join(dir, "cache")
+	step := func(bin, label string, exec []string) *output {
+		t.Helper()
+		out, err := s.run(bin, cache)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		if problems := check(out, exec, label); len(problems) > 0 {
+			t.Errorf("deployed binaries (build-time table, -trimpath)\n\t%s: want executed %v; got executed %v\n\t%s",
+				label, orNone(exec), orNone(out.executed()), strings.Join(problems, "\n\t"))
+		}
+		return out
+	}
+	generate()
+	bin1, src1, bin2 := filepath.Join(dir, "bin1"), filepath.Join(dir, "src1"), filepath.Join(dir, "bin2")
+	if err := s.build(t, dir, bin1, buildTag, "-trimpath"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.build(t, dir, src1, buildTag); err != nil {
+		t.Fatal(err)
+	}
+	// A -trimpath build does not record -ldflags: a node that reads a
+	// string variable -X may set is versioned with the executable, so
+	// ldflags_var differs between the deployed and the source binary, and
+	// executes after every rebuild of the deployed one.
+	step(bin1, "run 1: the deployed binary on an empty cache", s.order)
+	step(src1, "run 2: a binary of the same source, versioned from the source", []string{"ldflags_var"})
+	if err := e.apply(dir); err != nil {
+		t.Fatalf("suite: %v", err)
+	}
+	generate()
+	if err := s.build(t, dir, bin2, buildTag, "-trimpath"); err != nil {
+		t.Fatal(err)
+	}
+	out := step(bin2, "run 3: the deployed binary after an edit of node trimpath", []string{"trimpath", "ldflags_var"})
+	if problems := s.selfCheck(out, "trimpath", []string{"trimpath", "ldflags_var"}); len(problems) > 0 {
+		t.Errorf("%s", strings.Join(problems, "\n\t"))
+	}
+	step(bin1, "run 4: the old deployed binary, next to the edited source", nil)
+	step(src1, "run 5: the old source-mode binary, next to the edited source (older than it: its table)", nil)
 }
 
 // runState builds testdata/pipeline/cmd/state once and runs its cases: a

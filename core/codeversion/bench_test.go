@@ -1,0 +1,52 @@
+package codeversion
+
+import (
+	"testing"
+
+	"github.com/flowcache/flowcache/internal/chaingen"
+)
+
+// BenchmarkWarmProcess measures what a process of an unchanged module pays
+// for the versions of 1000 functions: listing the module, reading the
+// persisted table and looking each function up (a fresh resolver per
+// iteration stands for a fresh process).
+func BenchmarkWarmProcess(b *testing.B) {
+	tables := b.TempDir()
+	fns := chaingen.Funcs[:1000]
+	r := newResolver()
+	r.tables = tables
+	for _, fn := range fns {
+		if _, err := r.of(fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.saveTables()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newResolver()
+		r.tables = tables
+		for _, fn := range fns {
+			info, _ := r.of(fn)
+			if !info.FromSource {
+				b.Fatal(info.Fallback)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/process")
+}
+
+// BenchmarkEditProcess measures the first process after an edit: the module
+// is parsed and type-checked and the versions of 1000 functions computed.
+func BenchmarkEditProcess(b *testing.B) {
+	fns := chaingen.Funcs[:1000]
+	for b.Loop() {
+		r := newResolver()
+		for _, fn := range fns {
+			info, _ := r.of(fn)
+			if !info.FromSource {
+				b.Fatal(info.Fallback)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/process")
+}
