@@ -724,13 +724,15 @@ type NodeSpec struct {
 	// cache calls it only when the node was executed and its result stored
 	// (a miss, or Recompute) and neither this Cache nor the metadata store
 	// knows a manifest for CodeVersion: at most once per code version and
-	// Cache, from a goroutine of the run's own, off the nodes' path (at
-	// Run.End, until one call proved cheap). What it returns is stored
-	// with the run's metadata. End does not wait for one call longer than
-	// WithManifestWait says (describing code may parse a module); a failure
-	// to store a manifest is a failed_store_write event, never a failure
-	// of the run.
-	Manifest func() *CodeManifest
+	// Cache (while it returns a manifest), from a goroutine of the run's
+	// own, off the nodes' path (at Run.End, until one call proved cheap).
+	// What it returns is stored with the run's metadata; nil stores
+	// nothing. wait is how long End waits for the call (WithManifestWait):
+	// a describer that would take much longer (parse a module) should
+	// return nil at once rather than start. End does not wait longer; a
+	// failure to store a manifest is a failed_store_write event, never a
+	// failure of the run.
+	Manifest func(wait time.Duration) *CodeManifest
 }
 
 // ExecFunc runs a node on the values of its dependencies, in the order they

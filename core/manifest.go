@@ -168,21 +168,22 @@ func ReadCodeManifest(ctx context.Context, meta MetadataStore, results ResultSto
 // Describing a code version takes microseconds once the module is parsed,
 // which it is in every process that computed its versions from source (after
 // every edit of the module). A process that read its versions from the
-// persisted table (package codeversion) parses the module on its first
-// description: 0.4 s or more for 50,000 lines, more than a cold run of a
-// thousand trivial nodes takes. A run does not wait for that: its
-// manifests are left out (`flowcache why` then says that a code version
-// changed, not what), and the parse goes on in the background, so that a
-// later run of a long-lived process describes cheaply. Such a process
-// reruns code that did not change since the table was written; its code
-// versions are usually described in the cache already, and describing them
-// is needed only on a new cache.
+// persisted table (package codeversion) would parse the module on its first
+// description: 0.4 s or more for 50,000 lines, on all cores, more than a
+// cold run of a thousand trivial nodes takes. With a wait this short, the
+// driver does not describe in such a process (its manifests are left out:
+// `flowcache why` then says that a code version changed, not what), and a
+// description that takes longer all the same is not waited for. Such a
+// process reruns code that did not change since the table was written; its
+// code versions are usually described in the cache already, and describing
+// them is needed only on a new cache.
 const DefaultManifestWait = 5 * time.Millisecond
 
 // WithManifestWait sets how long Run.End waits for one description of a
-// code version (default DefaultManifestWait): set it to seconds to have
-// every manifest stored even when describing code parses a module. A
-// negative duration stores no manifests.
+// code version (default DefaultManifestWait): set it to a second or more
+// to have every manifest stored even when describing code parses a module
+// (the driver then describes in every process). A negative duration stores
+// no manifests.
 func WithManifestWait(d time.Duration) Option {
 	return func(c *Cache) error {
 		c.manifestWait = d
@@ -336,7 +337,7 @@ func (r *Run) writeManifestBundle(ctx context.Context, specs []*NodeSpec) {
 	for i, spec := range specs {
 		start := time.Now()
 		w.callStart.Store(start.UnixNano())
-		m := spec.Manifest()
+		m := spec.Manifest(r.c.manifestWait)
 		w.callStart.Store(0)
 		if time.Since(start) < r.c.manifestWait {
 			r.c.manifestsCheap.Store(true)

@@ -20,7 +20,7 @@ import (
 // it, after a delay.
 func manifestNode(name string, code core.CodeVersion, delay time.Duration, calls *atomic.Int64) *core.NodeSpec {
 	return &core.NodeSpec{Name: name, CodeVersion: code, Format: formats.Gob(), Type: reflect.TypeFor[int](),
-		Manifest: func() *core.CodeManifest {
+		Manifest: func(time.Duration) *core.CodeManifest {
 			calls.Add(1)
 			time.Sleep(delay)
 			return &core.CodeManifest{Func: "example.com/m." + name, FuncVersion: "f-" + string(code), ResultType: "int",
@@ -85,7 +85,7 @@ func TestCodeManifestStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := spec.Manifest(); !reflect.DeepEqual(m, want) {
+	if want := spec.Manifest(0); !reflect.DeepEqual(m, want) {
 		t.Errorf("stored manifest %+v, want %+v", m, want)
 	}
 	calls.Store(0)

@@ -1,7 +1,11 @@
 package driver
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/codeversion"
@@ -36,11 +40,18 @@ func explain(fn any, info codeversion.Info) ([]core.CodePart, error) {
 	return x.parts, x.err
 }
 
+// parseWait is the wait (core.WithManifestWait) from which a node is
+// described even in a process that did not parse its module: describing
+// then parses it (0.4 s or more for 50,000 lines).
+const parseWait = time.Second
+
 // manifest describes the node's key code version (core.NodeSpec.Manifest):
 // the parts of its function's version, its result type and whether state
 // or an explicit version is mixed in. The cache calls it only on a miss of
-// a code version it holds no manifest for.
-func (n *node) manifest() *core.CodeManifest {
+// a code version it holds no manifest for. It returns nil when the parts
+// would cost a parse of the module (see parsedModules) that the cache does
+// not wait for.
+func (n *node) manifest(wait time.Duration) *core.CodeManifest {
 	m := &core.CodeManifest{
 		Func:                n.code.Func,
 		FuncVersion:         n.funcVersion,
@@ -53,6 +64,10 @@ func (n *node) manifest() *core.CodeManifest {
 		m.Explicit = n.def.opts.codeVersion
 	case !n.code.FromSource:
 		m.PartsError = "the code version comes from the build, not the source: " + n.code.Fallback
+	case n.code.FromTable:
+		m.PartsError = "the code version comes from the build-time table of the executable: its parts are not recorded there"
+	case wait < parseWait && !parsedModules.Load():
+		return nil
 	default:
 		info := n.code
 		info.Version = n.funcVersion
@@ -63,4 +78,38 @@ func (n *node) manifest() *core.CodeManifest {
 		m.Parts = parts
 	}
 	return m
+}
+
+// parsedModules is set once this process parsed the module of a node's
+// function while versioning it: codeversion.Explain is then cheap. A
+// process whose versions all came from the table an earlier process kept
+// would parse the module for Explain (on all cores, 0.4 s or more for a
+// large module), which a run does not wait for by default: its nodes are
+// not described (see core.DefaultManifestWait).
+var parsedModules atomic.Bool
+
+// tableDirTime returns the modification time of the directory codeversion
+// keeps its tables in, and whether tables are kept at all (see the
+// codeversion package documentation: $XDG_CACHE_HOME/flowcache/codeversion,
+// or FLOWCACHE_CODEVERSION_CACHE, "off" for none). codeversion.Save writes
+// a table there (a temporary file renamed) exactly when the process
+// computed versions from source, that is, parsed the module: the
+// directory's time moves.
+func tableDirTime() (time.Time, bool) {
+	dir, ok := os.LookupEnv("FLOWCACHE_CODEVERSION_CACHE")
+	if ok && (dir == "" || dir == "off") {
+		return time.Time{}, false
+	}
+	if !ok {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return time.Time{}, false
+		}
+		dir = filepath.Join(c, "flowcache", "codeversion")
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return time.Time{}, true
+	}
+	return fi.ModTime(), true
 }

@@ -1,0 +1,56 @@
+package driver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/backends/mem"
+)
+
+func gateNode(x int) int { return x + 1 }
+
+// A node is described when the process parsed its module (describing is
+// then cheap) or the cache waits long enough for a parse; otherwise not at
+// all, rather than start a parse the run will not wait for.
+func TestManifestNeedsAParse(t *testing.T) {
+	st := mem.New()
+	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x"), Node("e", gateNode, "x", WithCodeVersion("v1"))).
+		WithCache(CacheStores(st.Metadata(), st.Results())).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	was := parsedModules.Load()
+	defer parsedModules.Store(was)
+
+	parsedModules.Store(false)
+	if m := d.nodes["n"].manifest(5 * time.Millisecond); m != nil {
+		t.Errorf("described without a parse and a short wait: %+v", m)
+	}
+	if m := d.nodes["e"].manifest(5 * time.Millisecond); m == nil || m.Explicit != "v1" {
+		t.Errorf("a node with an explicit version needs no parse: %+v", m)
+	}
+	if m := d.nodes["n"].manifest(time.Minute); m == nil || len(m.Parts) == 0 {
+		t.Errorf("with a long wait: %+v, want the parts", m)
+	}
+	parsedModules.Store(true)
+	if m := d.nodes["n"].manifest(5 * time.Millisecond); m == nil || len(m.Parts) == 0 {
+		t.Errorf("after a parse: %+v, want the parts", m)
+	}
+}
+
+// Versioning from source, with no table to read, counts as a parse.
+func TestParsedModulesWithoutTables(t *testing.T) {
+	t.Setenv("FLOWCACHE_CODEVERSION_CACHE", "off")
+	was := parsedModules.Load()
+	defer parsedModules.Store(was)
+	parsedModules.Store(false)
+	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x")).WithCache(CacheStores(mem.New().Metadata(), mem.New().Results())).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if !parsedModules.Load() {
+		t.Error("with tables off, Build did not record that the module is parsed")
+	}
+}
