@@ -131,9 +131,17 @@ func TestManyProcesses(t *testing.T) {
 		p.KeyMarker, p.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
 	}
 	// 30 squares, total, plus, final (the expanding node is not stored: a
-	// warm run executes it again).
-	if len(versions) != itemCount+3 {
-		t.Errorf("%d result objects, want %d", len(versions), itemCount+3)
+	// warm run executes it again), and the code manifests the processes
+	// stored (JSON results; how many depends on which process described
+	// which code version first).
+	results := 0
+	for key := range versions {
+		if !strings.HasSuffix(key, ".json") {
+			results++
+		}
+	}
+	if results != itemCount+3 {
+		t.Errorf("%d result objects besides code manifests, want %d", results, itemCount+3)
 	}
 	for key, n := range versions {
 		if n != 1 {
@@ -170,7 +178,9 @@ func TestManyProcesses(t *testing.T) {
 	}
 	n := 0
 	err = c.Metadata().(core.EntryWalker).WalkEntries(ctx, func(e core.Entry) error {
-		n++
+		if !core.IsCodeManifestKey(e.Key) {
+			n++
+		}
 		ok, err := c.Results().Exists(ctx, core.ResultID{Version: e.DataVersion, Format: e.Format})
 		if err != nil || !ok {
 			return fmt.Errorf("entry %s points at a missing result (%v)", e.Key, err)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
@@ -36,7 +37,10 @@ func TestRemoteCaches(t *testing.T) {
 			ctx := context.Background()
 			var runs []core.RunID
 			for _, k := range []int{2, 3} {
-				dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheURL(cacheURL), driver.LogToFile("")).Build()
+				// The code manifests are stored whatever it takes to describe
+				// the code (as in the local tests).
+				dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheURL(cacheURL), driver.LogToFile(""),
+					driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -64,15 +68,25 @@ func TestRemoteCaches(t *testing.T) {
 				t.Errorf("logs: source %s, %d events; want the run's log in the bucket", logs.Source, len(logs.Events))
 			}
 			u := decode[inspect.Usage](t, flowcache(t, cacheURL, "size", "--json"))
-			if u.Entries != 4 || u.Results != 4 {
+			// Four entries of nodes, and the code manifests of their three
+			// code versions (three entries, one result).
+			if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 {
 				t.Errorf("size = %+v", u)
 			}
 			wantCode(t, flowcache(t, cacheURL, "verify", "--progress", "none"), exitOK)
 			rep := decode[inspect.EvictReport](t, flowcache(t, cacheURL, "evict", "--max-entries", "2", "--grace", "0", "--json"))
-			if len(rep.Entries) != 2 || rep.After.Entries != 2 {
+			nodes := 0
+			for _, e := range rep.Entries {
+				if e.Node != core.CodeManifestNode {
+					nodes++
+				}
+			}
+			// Two entries of nodes go, with the manifests of the code
+			// versions no remaining entry has.
+			if nodes != 2 || rep.After.Entries != 7-len(rep.Entries) {
 				t.Errorf("evict = %+v", rep)
 			}
-			if vr := decode[inspect.VerifyReport](t, flowcache(t, cacheURL, "verify", "--progress", "none", "--json")); !vr.OK() || vr.Entries != 2 {
+			if vr := decode[inspect.VerifyReport](t, flowcache(t, cacheURL, "verify", "--progress", "none", "--json")); !vr.OK() || vr.Entries != rep.After.Entries {
 				t.Errorf("verify after evict = %+v", vr)
 			}
 		})
