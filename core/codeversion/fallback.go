@@ -156,10 +156,7 @@ func moduleOf(b *buildIdentity, pkg string) *debug.Module {
 // isStd reports whether a package path belongs to the standard library: its
 // first element has no dot. ("main" and the packages of a module without a
 // dot in its path are matched by moduleOf first.)
-func isStd(pkg string) bool {
-	first, _, _ := strings.Cut(pkg, "/")
-	return !strings.Contains(first, ".") && pkg != "main"
-}
+func isStd(pkg string) bool { return isStdPath(pkg) && pkg != "main" }
 
 // executableHash returns the hex SHA-256 of the running executable, read
 // once.

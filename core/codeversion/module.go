@@ -646,23 +646,15 @@ func (r *resolver) requires(mainRoot string, m *debug.Module) ([]string, bool) {
 	var file string
 	switch {
 	case replacedByDir(m):
-		dir := m.Replace.Path
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(mainRoot, dir)
-		}
-		file = filepath.Join(dir, "go.mod")
+		file = replacedGoMod(mainRoot, m.Replace.Path)
 	default:
 		path, version := m.Path, m.Version
 		if m.Replace != nil {
 			path, version = m.Replace.Path, m.Replace.Version
 		}
-		ep, err1 := module.EscapePath(path)
-		ev, err2 := module.EscapeVersion(version)
-		cache := modCache()
-		if err1 != nil || err2 != nil || cache == "" {
+		if file = cachedGoMod(modCache(), path, version); file == "" {
 			return nil, false
 		}
-		file = filepath.Join(cache, "cache", "download", filepath.FromSlash(ep), "@v", ev+".mod")
 	}
 	r.mu.Lock()
 	reqs, ok := r.reqs[file]
@@ -684,6 +676,27 @@ func (r *resolver) requires(mainRoot string, m *debug.Module) ([]string, bool) {
 	r.reqs[file] = reqs
 	r.mu.Unlock()
 	return reqs, reqs != nil
+}
+
+// replacedGoMod returns the go.mod of a module replaced by directory dir
+// (relative to the main module's root mainRoot when not absolute).
+func replacedGoMod(mainRoot, dir string) string {
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(mainRoot, dir)
+	}
+	return filepath.Join(dir, "go.mod")
+}
+
+// cachedGoMod returns where the module cache keeps the go.mod of path at
+// version, or "" when there is no cache or the path or version cannot be
+// escaped.
+func cachedGoMod(cache, path, version string) string {
+	ep, err1 := module.EscapePath(path)
+	ev, err2 := module.EscapeVersion(version)
+	if err1 != nil || err2 != nil || cache == "" {
+		return ""
+	}
+	return filepath.Join(cache, "cache", "download", filepath.FromSlash(ep), "@v", ev+".mod")
 }
 
 // modCache returns the module cache directory, as the go command finds it

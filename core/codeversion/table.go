@@ -326,22 +326,15 @@ func moduleRequirements(root string, mf *modfile.File) map[string][]string {
 		}
 		var file string
 		if rep, ok := replace[m.path]; ok && rep.Version == "" {
-			d := rep.Path
-			if !filepath.IsAbs(d) {
-				d = filepath.Join(root, d)
-			}
-			file = filepath.Join(d, "go.mod")
+			file = replacedGoMod(root, rep.Path)
 		} else {
 			p, v := m.path, m.version
 			if ok {
 				p, v = rep.Path, rep.Version
 			}
-			ep, err1 := module.EscapePath(p)
-			ev, err2 := module.EscapeVersion(v)
-			if err1 != nil || err2 != nil || cache == "" {
+			if file = cachedGoMod(cache, p, v); file == "" {
 				continue
 			}
-			file = filepath.Join(cache, "cache", "download", filepath.FromSlash(ep), "@v", ev+".mod")
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -374,31 +367,6 @@ func treeDigest(root string, t *tree) string {
 		h.Write(s[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// TableDigest returns the digest a table generated now for the main package
-// in dir would hold, and the digest the table file in dir holds ("" when
-// there is none), so a check can tell a stale table without rewriting it.
-func TableDigest(dir string) (now, inFile string, err error) {
-	src, err := GenerateTable(dir)
-	if err != nil {
-		return "", "", err
-	}
-	now = digestLine(src)
-	if b, err := os.ReadFile(filepath.Join(dir, TableFileName)); err == nil {
-		inFile = digestLine(b)
-	}
-	return now, inFile, nil
-}
-
-// digestLine finds the "// Source digest: " line of a generated table.
-func digestLine(src []byte) string {
-	for l := range strings.SplitSeq(string(src), "\n") {
-		if d, ok := strings.CutPrefix(l, "// Source digest: "); ok {
-			return strings.TrimSpace(d)
-		}
-	}
-	return ""
 }
 
 // tableSource lays out the generated Go file.
