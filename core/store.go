@@ -179,6 +179,19 @@ type Format interface {
 	Decode(r io.Reader, t reflect.Type) (any, error)
 }
 
+// FormatValidator is an optional interface of formats that can check
+// encoded bytes without knowing the Go type they were encoded from: that
+// the structure is well formed and that every length and count in it fits
+// in the bytes that remain, so that Decode of these bytes cannot allocate
+// beyond a bound proportional to their size. Tools that verify a store
+// without the program's types (flowcache verify, evict --gc) call it; Decode
+// applies the same checks itself.
+type FormatValidator interface {
+	// Validate reads an encoded result from r to its end. Its error wraps
+	// ErrCorrupt and says what is wrong and where.
+	Validate(r io.Reader) error
+}
+
 // EntryWalker is an optional interface of metadata stores that can list
 // their entries (for inspection, verification and eviction).
 type EntryWalker interface {
