@@ -56,6 +56,13 @@ type Cache struct {
 	manifestsCheap atomic.Bool
 	manifestWait   time.Duration
 
+	// bg counts the background reads (Prefetch) that Close cancels
+	// (stopBG) and waits for, so no read reaches a store after its owner
+	// closed it.
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	stopBG context.CancelFunc
+
 	mu      sync.Mutex
 	lastRun RunID
 	closed  bool
@@ -197,6 +204,7 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		storeBuffer:  4 << 20,
 		manifestWait: DefaultManifestWait,
 	}
+	c.bgCtx, c.stopBG = context.WithCancel(context.Background())
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -229,12 +237,15 @@ func (c *Cache) RunLog(ctx context.Context, run RunID) ([]Event, error) {
 	return ReadRunLog(ctx, c.meta, c.results, run)
 }
 
-// Close closes the log file, if any, and the logs of runs that did not end.
+// Close cancels a Prefetch still reading entries and waits for it, then
+// closes the log file, if any, and the logs of runs that did not end.
 // It does not close the stores.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.stopBG()
+	c.bg.Wait()
 	return c.log.close()
 }
 
@@ -424,7 +435,13 @@ func (c *Cache) Prefetch(ctx context.Context, nodes []string) *Prefetch {
 		return nil
 	}
 	pf := &Prefetch{nodes: nodes, done: make(chan struct{}), at: c.now()}
+	c.bg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.bgCtx, cancel)
 	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		defer stop()
 		defer close(pf.done)
 		pf.m, pf.err = p.Preload(ctx, nodes)
 	}()
