@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -651,11 +650,6 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 			d.closers = append(d.closers, st.Close)
 		}
 		meta, results = st.Metadata, st.Results
-		if u, err := url.Parse(rawURL); err == nil && u.Scheme == "file" {
-			dir = filepath.FromSlash(u.Path)
-		} else if !strings.Contains(rawURL, "://") {
-			dir = rawURL
-		}
 	}
 	if meta == nil {
 		if dir == "" {
@@ -663,7 +657,7 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 		}
 		st, err := local.Open(context.Background(), dir)
 		if err != nil {
-			return fmt.Errorf("driver: opening cache %s: %w", dir, err)
+			return fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err)
 		}
 		d.closers = append(d.closers, st.Close)
 		meta, results = st.Metadata(), st.Results()

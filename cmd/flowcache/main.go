@@ -201,12 +201,20 @@ func run(ctx context.Context, args []string, e env) int {
 		if c.nargs > 0 {
 			what = c.args
 		}
-		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q\n", c.name, what, len(pos), pos)
+		// An argument may be a URL given without --cache: print it redacted.
+		shown := make([]string, len(pos))
+		for i, p := range pos {
+			shown[i] = core.Redact(p)
+		}
+		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q\n", c.name, what, len(pos), shown)
 		fmt.Fprintf(e.stderr, "usage: flowcache %s %s (flowcache help %s)\n", c.name, c.args, c.name)
 		return exitUsage
 	}
 	err = runCommand(ctx, e, c, &o, pos)
 	if err != nil {
+		// The stores' errors may hold what a backend took from the URL:
+		// its secrets never reach the terminal.
+		err = core.RedactError(err, cacheURL(&o, e))
 		fmt.Fprintf(e.stderr, "flowcache %s: %v\n", c.name, err)
 	}
 	return codeOf(err)
@@ -222,8 +230,9 @@ func runCommand(ctx context.Context, e env, c *command, o *opts, pos []string) e
 	if c.noCache {
 		return c.run(ctx, e, o, nil, pos)
 	}
-	where := cacheURL(o, e)
-	ic, err := inspect.Open(ctx, where)
+	// The cache is opened as the driver opens it: inspect.Open takes the
+	// string to core.ParseStoreURL, like driver.CacheURL and $FLOWCACHE_URL.
+	ic, err := inspect.Open(ctx, cacheURL(o, e))
 	if err != nil {
 		hint := fmt.Errorf("%v\n(pick a cache with --cache PATH|URL or $%s; the default is ./%s)", err, driver.EnvURL, driver.DefaultCacheDir)
 		switch {
