@@ -414,7 +414,7 @@ const redactedValue = "xxxxx"
 // maxRedactDepth bounds the nesting of values looked into (a URL in a
 // parameter of a URL …, a name=value pair in a value); deeper values are
 // hidden whole.
-const maxRedactDepth = 10
+const maxRedactDepth = 6
 
 func isSecretParam(name string) bool {
 	n := strings.ToLower(name)
@@ -520,11 +520,14 @@ func (r *redactor) text(s string, depth int) string {
 	if n := schemeLen(s); n > 0 {
 		return s[:n] + r.afterScheme(s[n:], depth)
 	}
+	if depth > 0 {
+		// A value that starts with "name=": name=value pairs.
+		if i := strings.IndexByte(s, '='); i > 0 && !strings.ContainsAny(s[:i], "/?") {
+			return r.query(s, depth)
+		}
+	}
 	if path, query, ok := strings.Cut(s, "?"); ok {
 		return path + "?" + r.query(query, depth)
-	}
-	if depth > 0 && strings.Contains(s, "=") {
-		return r.query(s, depth)
 	}
 	return s
 }
@@ -618,24 +621,38 @@ func (r *redactor) param(p string, depth int) string {
 	return k + "=" + r.value(v, depth)
 }
 
-// value redacts a parameter value, looking into it %-decoded; a value that
-// changes is %-encoded again if it was.
+// value redacts a parameter value. A query value means its %-decoding with
+// '+' for a space (as url.ParseQuery reads it), but a URL put in a query
+// unescaped may hold a '+' of its own ("mongodb+srv://"), or a '%' that is
+// no escape: each reading is looked into (each records the secrets it
+// finds), and the first that hides something gives the result, %-encoded
+// again if the value was.
 func (r *redactor) value(v string, depth int) string {
-	d := unescape(v)
-	red := r.text(d, depth+1)
-	if red == d {
-		return v
+	readings := []string{v}
+	if d, err := url.QueryUnescape(v); err == nil && d != v {
+		readings = append([]string{d}, readings...)
 	}
-	if d == v {
-		return red
+	if d, err := url.PathUnescape(v); err == nil && !slices.Contains(readings, d) {
+		readings = append(readings, d)
 	}
-	return url.QueryEscape(red)
+	out := v
+	for _, d := range readings {
+		red := r.text(d, depth+1)
+		if red == d || out != v {
+			continue
+		}
+		if d == v {
+			out = red
+		} else {
+			out = url.QueryEscape(red)
+		}
+	}
+	return out
 }
 
-// unescape decodes %-escapes, keeping '+' ("mongodb+srv://" must stay a
-// scheme).
+// unescape decodes a parameter name.
 func unescape(s string) string {
-	if d, err := url.PathUnescape(s); err == nil {
+	if d, err := url.QueryUnescape(s); err == nil {
 		return d
 	}
 	return s

@@ -203,7 +203,7 @@ func openMongoURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if createIndexes {
 		if err := ensureMongoIndexes(ctx, mcoll); err != nil {
 			disconnect()
-			return nil, fmt.Errorf("mongo collection %s.%s: create indexes on %s and %s (or open with create_indexes=false): %w",
+			return nil, fmt.Errorf("mongo collection %s.%s on the server of MONGO_SERVER_URL: create indexes on %s and %s (or open with create_indexes=false): %w",
 				db, collName, PartitionKey, NodeKeyField, scrubbed(err, server))
 		}
 	}

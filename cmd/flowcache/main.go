@@ -201,12 +201,21 @@ func run(ctx context.Context, args []string, e env) int {
 		if c.nargs > 0 {
 			what = c.args
 		}
-		// An argument may be a URL given without --cache: print it redacted.
+		// An argument may be a cache given without --cache: print it
+		// redacted, without its query (whose parameters we cannot tell
+		// apart from secrets here), and say where it goes.
 		shown := make([]string, len(pos))
+		hint := ""
 		for i, p := range pos {
 			shown[i] = core.Redact(p)
+			if j := strings.IndexByte(shown[i], '?'); j >= 0 {
+				shown[i] = shown[i][:j] + "?…"
+			}
+			if strings.Contains(p, "://") || strings.Contains(p, "?") {
+				hint = " (give the cache with --cache)"
+			}
 		}
-		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q\n", c.name, what, len(pos), shown)
+		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q%s\n", c.name, what, len(pos), shown, hint)
 		fmt.Fprintf(e.stderr, "usage: flowcache %s %s (flowcache help %s)\n", c.name, c.args, c.name)
 		return exitUsage
 	}
