@@ -147,12 +147,12 @@ func TestOpenURLHidesUnknownParameters(t *testing.T) {
 	for raw, want := range map[string][]string{
 		// A misspelt name is not known to be secret; it is unknown, so its
 		// value is hidden.
-		dir + "?pasword=" + secret + "&inline_limit=0": {`unknown URL parameter "pasword"`, "pasword=xxxxx&inline_limit=0", "file://"},
-		"file://" + dir + "?colour=" + secret:          {`unknown URL parameter "colour" (file:// takes inline_limit, busy_timeout)`, "colour=xxxxx"},
+		dir + "?pasword=" + secret + "&inline_limit=0":                    {`unknown URL parameter "pasword"`, "pasword=xxxxx&inline_limit=0", "file://"},
+		"file://" + dir + "?colour=" + secret:                             {`unknown URL parameter "colour" (file:// takes inline_limit, busy_timeout)`, "colour=xxxxx"},
 		"mem://x?metadata=" + url.QueryEscape("nosuch://u:"+secret+"@db"): {`no metadata backend for scheme "nosuch"`, "nosuch://u:xxxxx@db"},
-		dir + "?metadata=" + url.QueryEscape("/tmp/m?token="+secret):     {"metadata URL /tmp/m?token=xxxxx has no scheme"},
+		dir + "?metadata=" + url.QueryEscape("/tmp/m?token="+secret):      {"metadata URL /tmp/m?token=xxxxx has no scheme"},
 		dir + "?inline_limit=" + url.QueryEscape("http://u:"+secret+"@h"): {`inline_limit="http://u:xxxxx@h": not an integer`},
-		"nosuch://u:" + secret + "@b?token=" + secret:                    {`no backend for scheme "nosuch" in store URL nosuch://u:xxxxx@b?token=xxxxx`},
+		"nosuch://u:" + secret + "@b?token=" + secret:                     {`no backend for scheme "nosuch" in store URL nosuch://u:xxxxx@b?token=xxxxx`},
 	} {
 		_, err := core.OpenURL(ctx, raw)
 		if err == nil {
