@@ -382,24 +382,6 @@ func redactUnknown(raw string, err error) string {
 	return r.text(raw, 0)
 }
 
-// The redaction of URLs.
-//
-// Every URL and path with a query that package core, the backends, the
-// driver, package inspect and the flowcache command print goes through
-// Redact (or RedactURL, RedactError, StoreURL.String). It hides:
-//   - the password of a URL's userinfo ("s3://user:xxxxx@bucket"; the user
-//     name stays);
-//   - the value of every query parameter whose name, in any case, contains
-//     one of secretParamWords ("?sig=xxxxx", "X-Amz-Security-Token=xxxxx");
-//   - the same, recursively, inside parameter values: URL-valued parameters
-//     (endpoint=http://user:xxxxx@host, metadata=mongo://user:xxxxx@host/…,
-//     escaped or not), connection strings ("AccountName=a;AccountKey=xxxxx"),
-//     and the query of a plain path ("/tmp/cache?metadata=…").
-//
-// It works on the text, not on a parsed URL, so a URL that does not parse
-// (a password holding an unescaped '/', '?' or '@', a bad %-escape) is
-// redacted too; when in doubt it hides more.
-
 // secretParamWords: a query parameter (or connection-string key) whose
 // lower-cased name contains one of these holds a secret. "pass" covers
 // password, passwd and passphrase; "key" access keys, account keys and API
@@ -427,9 +409,25 @@ func isSecretParam(name string) bool {
 }
 
 // Redact returns raw — a store URL, a metadata URL, or a plain path with a
-// query — as it may be printed: passwords and secret query parameters
-// hidden, in nested URLs too (see the list above). Text that holds no
-// secret comes back unchanged.
+// query — as it may be printed. Every URL and path with a query that
+// package core, the backends, the driver, package inspect and the
+// flowcache command print goes through it (or through RedactURL,
+// RedactError, StoreURL.String). It replaces with "xxxxx":
+//   - the password of a URL's user info ("s3://user:xxxxx@bucket"; the user
+//     name stays);
+//   - the value of every query parameter whose name, in any case, contains
+//     pass, pwd, secret, token, key, sig, sas, credential, authorization or
+//     cookie ("?sig=xxxxx", "X-Amz-Security-Token=xxxxx", "api_key=xxxxx");
+//   - the same inside parameter values, recursively: URLs, escaped or not
+//     (endpoint=http://user:xxxxx@host, metadata=mongo://user:xxxxx@h/db/c),
+//     connection strings ("AccountName=a;AccountKey=xxxxx") and a plain
+//     path's query ("/tmp/cache?metadata=…").
+//
+// It works on the text, not on a parsed URL, so a URL that does not parse
+// (a password holding an unescaped '/', '?' or '@', a bad %-escape) is
+// redacted too; when in doubt it hides more. Text that holds no secret
+// comes back unchanged. (OpenURL also hides the values of the parameters a
+// backend does not know, which may be misspelt secrets.)
 func Redact(raw string) string {
 	var r redactor
 	return r.text(raw, 0)

@@ -70,6 +70,11 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact is not idempotent: %s, then %s", got, again)
 		}
 	}
+	for _, name := range []string{"Password", "passwd", "pwd", "client_secret", "token", "AccountKey", "sig", "sas", "X-Amz-Credential", "Authorization", "cookie"} {
+		if got := core.Redact("s3://b?" + name + "=" + secret); got != "s3://b?"+name+"=xxxxx" {
+			t.Errorf("parameter %s: Redact = %s", name, got)
+		}
+	}
 	u, _ := url.Parse("s3://u:" + secret + "@b?token=" + secret)
 	if got := core.RedactURL(u); got != "s3://u:xxxxx@b?token=xxxxx" {
 		t.Errorf("RedactURL = %s", got)

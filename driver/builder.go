@@ -93,8 +93,11 @@ func CacheDir(dir string) CacheOption {
 const EnvURL = "FLOWCACHE_URL"
 
 // CacheURL keeps the cache in the store the URL names (see core.OpenURL): a
-// path or file:///abs/path for a local directory, mem://name for memory,
-// and the schemes of the remote backends that are imported.
+// path (with optional query parameters, "./cache?metadata=…") or
+// file:///abs/path for a local directory, mem://name for memory, and the
+// schemes of the remote backends that are imported. The flowcache command
+// and package inspect read the string the same way (core.ParseStoreURL);
+// errors show it redacted (core.Redact).
 func CacheURL(rawURL string) CacheOption {
 	return func(c *cacheConfig) error {
 		if rawURL == "" {

@@ -11,9 +11,12 @@
 //	flowcache evict --max-size 10GB --gc # least recently used first
 //	flowcache draw last -o run.svg       # the run's dataflow, retrieved nodes outlined
 //
-// The cache is the one --cache names (a directory or a store URL), else
-// $FLOWCACHE_URL, else ./.flowcache, as for the driver. Every command prints
-// text for people, or JSON with --json. Run `flowcache help` for the
+// The cache is the one --cache names (a directory, a directory with query
+// parameters, or a store URL), else $FLOWCACHE_URL, else ./.flowcache, and
+// the string is read as the driver reads it (core.ParseStoreURL), so the
+// command opens the cache a pipeline used. A URL is only ever printed
+// redacted (core.Redact): no password or secret parameter reaches stdout or
+// stderr. Every command prints text for people, or JSON with --json. Run `flowcache help` for the
 // commands, their flags and the exit codes.
 package main
 
