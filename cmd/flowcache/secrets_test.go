@@ -366,3 +366,45 @@ func runCommandBinary(t *testing.T, bin string, env []string, args ...string) re
 	}
 	return result{c.ProcessState.ExitCode(), out.String(), errb.String()}
 }
+
+// TestOpensWhatTheDriverOpens: the command reads a cache string as the
+// driver does (core.ParseStoreURL): a path with query parameters, a
+// relative one, a file URL, a mem:// store of the same process.
+func TestOpensWhatTheDriverOpens(t *testing.T) {
+	t.Chdir(t.TempDir())
+	abs, err := filepath.Abs("abs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, raw := range []string{
+		abs + "?inline_limit=0&busy_timeout=5s",
+		"rel/cache?inline_limit=0",
+		"file://" + filepath.ToSlash(abs) + "2?inline_limit=0",
+		"mem://" + t.Name(),
+	} {
+		dr, err := driver.NewBuilder().WithNodes(pipeline()...).WithCache(driver.CacheURL(raw), driver.LogToFile("")).Build()
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if _, err := dr.Execute(ctx, []string{"scaled"}, driver.Inputs{"n": 100, "k": 2}, nil); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := dr.Cache().LastRunID(ctx)
+		dr.Close()
+		r := flowcache(t, raw, "runs", "--json")
+		wantCode(t, r, exitOK)
+		if rs := decode[[]inspect.RunSummary](t, r); len(rs) != 1 || rs[0].ID != id {
+			t.Errorf("%s: the command lists %+v, want the driver's run %s", raw, rs, id)
+		}
+	}
+	// The queries named no directory.
+	for _, d := range []string{"abs", "rel/cache", "abs2"} {
+		if _, err := os.Stat(filepath.Join(d, "metadata.db")); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if m, _ := filepath.Glob("*\\?*"); len(m) > 0 {
+		t.Errorf("directories named after a query: %v", m)
+	}
+}
