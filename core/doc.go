@@ -97,6 +97,13 @@
 // OpenURL opens a metadata store and a result store from one URL: a plain
 // path or file:///abs/path (backends/local), mem://name (backends/mem), and
 // the schemes other backends register with RegisterScheme when imported.
-// Unknown query parameters are errors naming them (CheckQueryParams), and
-// secrets in a URL never appear in an error (RedactURL).
+// ParseStoreURL is the one place that works out which store a string names
+// (a plain path may end in a query: "./cache?metadata=…"); the driver,
+// package inspect and the flowcache command all go through it, so they open
+// the same store from the same string. Unknown query parameters are errors
+// naming them (CheckQueryParams). Secrets in a URL never appear in an error:
+// every URL printed goes through Redact, which hides passwords, secret
+// query parameters and the values of unknown ones, also inside URL-valued
+// parameters, connection strings and a plain path's query, and RedactError
+// takes them out of what a backend or SDK says.
 package core

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -94,8 +93,11 @@ func CacheDir(dir string) CacheOption {
 const EnvURL = "FLOWCACHE_URL"
 
 // CacheURL keeps the cache in the store the URL names (see core.OpenURL): a
-// path or file:///abs/path for a local directory, mem://name for memory,
-// and the schemes of the remote backends that are imported.
+// path (with optional query parameters, "./cache?metadata=…") or
+// file:///abs/path for a local directory, mem://name for memory, and the
+// schemes of the remote backends that are imported. The flowcache command
+// and package inspect read the string the same way (core.ParseStoreURL);
+// errors show it redacted (core.Redact).
 func CacheURL(rawURL string) CacheOption {
 	return func(c *cacheConfig) error {
 		if rawURL == "" {
@@ -651,11 +653,6 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 			d.closers = append(d.closers, st.Close)
 		}
 		meta, results = st.Metadata, st.Results
-		if u, err := url.Parse(rawURL); err == nil && u.Scheme == "file" {
-			dir = filepath.FromSlash(u.Path)
-		} else if !strings.Contains(rawURL, "://") {
-			dir = rawURL
-		}
 	}
 	if meta == nil {
 		if dir == "" {
@@ -663,7 +660,7 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 		}
 		st, err := local.Open(context.Background(), dir)
 		if err != nil {
-			return fmt.Errorf("driver: opening cache %s: %w", dir, err)
+			return fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err)
 		}
 		d.closers = append(d.closers, st.Close)
 		meta, results = st.Metadata(), st.Results()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -61,26 +60,32 @@ func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cac
 	return c
 }
 
-// Open opens the stores a URL names (see core.OpenURL; the backends must be
-// imported) and returns a Cache that owns them. A path or file:// URL must
-// name an existing cache directory: Open does not create one, and a
-// directory without metadata.db is an error wrapping core.ErrNotFound.
+// Open opens the stores a URL names, as the driver does (see
+// core.ParseStoreURL; the backends must be imported), and returns a Cache
+// that owns them. A path or file:// URL must name an existing cache
+// directory: Open does not create one, and a directory without metadata.db
+// is an error wrapping core.ErrNotFound. Errors show the URL redacted (see
+// core.Redact), never its secrets.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
-	dir, isDir := LocalDir(rawURL)
-	if isDir {
+	su, err := core.ParseStoreURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	dir := su.Dir()
+	if dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, local.MetadataFile)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, dir, local.MetadataFile)
+				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, core.Redact(dir), local.MetadataFile)
 			}
-			return nil, fmt.Errorf("inspect: %w", err)
+			return nil, fmt.Errorf("inspect: %w", core.RedactError(err, rawURL))
 		}
 	}
-	st, err := core.OpenURL(ctx, rawURL)
+	st, err := su.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var pre []Option
-	if isDir {
+	if dir != "" {
 		pre = append(pre, WithLogFile(filepath.Join(dir, LogFileName)))
 	}
 	c := New(st.Metadata, st.Results, append(pre, opts...)...)
@@ -89,19 +94,15 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
 }
 
 // LocalDir reports whether rawURL names a local cache directory (a path, or
-// a file:// URL), and which.
+// a file:// URL), and which: the absolute directory, without the query
+// (see core.StoreURL.Dir).
 func LocalDir(rawURL string) (string, bool) {
-	if rawURL == "" {
+	su, err := core.ParseStoreURL(rawURL)
+	if err != nil {
 		return "", false
 	}
-	if !strings.Contains(rawURL, "://") {
-		return rawURL, true
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "file" {
-		return "", false
-	}
-	return filepath.FromSlash(u.Path), true
+	dir := su.Dir()
+	return dir, dir != ""
 }
 
 // Close releases the stores when Open opened them.

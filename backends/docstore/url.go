@@ -65,9 +65,18 @@ func boolParam(q url.Values, name string) (bool, error) {
 	}
 	v, err := strconv.ParseBool(q.Get(name))
 	if err != nil {
-		return false, fmt.Errorf("%w: URL parameter %s=%q: want true or false", core.ErrInvalid, name, q.Get(name))
+		return false, fmt.Errorf("%w: URL parameter %s=%q: want true or false", core.ErrInvalid, name, core.Redact(q.Get(name)))
 	}
 	return v, nil
+}
+
+// noUserInfo rejects a metadata URL with user info, which would otherwise
+// be ignored: credentials come from where says.
+func noUserInfo(u *url.URL, where string) error {
+	if u.User == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s URL with user info: credentials come from %s, not the URL", core.ErrInvalid, u.Scheme, where)
 }
 
 // dynamoDBParams are the parameters of dynamodb:// URLs: the store's own,
@@ -76,6 +85,9 @@ var dynamoDBParams = []string{"create_table", "allow_scans", "region", "endpoint
 
 func openDynamoDBURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if err := core.CheckQueryParams(u, dynamoDBParams...); err != nil {
+		return nil, err
+	}
+	if err := noUserInfo(u, "the AWS SDK's chain: AWS_ACCESS_KEY_ID, AWS_PROFILE, a role"); err != nil {
 		return nil, err
 	}
 	if u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -103,6 +115,9 @@ var firestorePathRE = regexp.MustCompile(`^projects/[^/]+/databases/[^/]+/docume
 
 func openFirestoreURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if err := core.CheckQueryParams(u); err != nil {
+		return nil, err
+	}
+	if err := noUserInfo(u, "Application Default Credentials"); err != nil {
 		return nil, err
 	}
 	collPath := path.Join(u.Host, u.Path)
@@ -161,6 +176,9 @@ func openMongoURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if err := core.CheckQueryParams(u, "create_indexes"); err != nil {
 		return nil, err
 	}
+	if err := noUserInfo(u, "MONGO_SERVER_URL, which names the server"); err != nil {
+		return nil, err
+	}
 	db, collName := u.Host, strings.TrimPrefix(u.Path, "/")
 	if db == "" || collName == "" {
 		return nil, fmt.Errorf("%w: want mongo://DATABASE/COLLECTION", core.ErrInvalid)
@@ -185,7 +203,7 @@ func openMongoURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if createIndexes {
 		if err := ensureMongoIndexes(ctx, mcoll); err != nil {
 			disconnect()
-			return nil, fmt.Errorf("mongo collection %s.%s: create indexes on %s and %s (or open with create_indexes=false): %w",
+			return nil, fmt.Errorf("mongo collection %s.%s on the server of MONGO_SERVER_URL: create indexes on %s and %s (or open with create_indexes=false): %w",
 				db, collName, PartitionKey, NodeKeyField, scrubbed(err, server))
 		}
 	}

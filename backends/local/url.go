@@ -33,14 +33,14 @@ func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
 	if v := q.Get("inline_limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: URL parameter inline_limit=%q: not an integer", core.ErrInvalid, v)
+			return nil, fmt.Errorf("%w: URL parameter inline_limit=%q: not an integer", core.ErrInvalid, core.Redact(v))
 		}
 		opts = append(opts, WithInlineLimit(n))
 	}
 	if v := q.Get("busy_timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("%w: URL parameter busy_timeout=%q: not a duration like 10s", core.ErrInvalid, v)
+			return nil, fmt.Errorf("%w: URL parameter busy_timeout=%q: not a duration like 10s", core.ErrInvalid, core.Redact(v))
 		}
 		opts = append(opts, WithBusyTimeout(d))
 	}

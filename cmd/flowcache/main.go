@@ -11,9 +11,12 @@
 //	flowcache evict --max-size 10GB --gc # least recently used first
 //	flowcache draw last -o run.svg       # the run's dataflow, retrieved nodes outlined
 //
-// The cache is the one --cache names (a directory or a store URL), else
-// $FLOWCACHE_URL, else ./.flowcache, as for the driver. Every command prints
-// text for people, or JSON with --json. Run `flowcache help` for the
+// The cache is the one --cache names (a directory, a directory with query
+// parameters, or a store URL), else $FLOWCACHE_URL, else ./.flowcache, and
+// the string is read as the driver reads it (core.ParseStoreURL), so the
+// command opens the cache a pipeline used. A URL is only ever printed
+// redacted (core.Redact): no password or secret parameter reaches stdout or
+// stderr. Every command prints text for people, or JSON with --json. Run `flowcache help` for the
 // commands, their flags and the exit codes.
 package main
 
@@ -201,12 +204,29 @@ func run(ctx context.Context, args []string, e env) int {
 		if c.nargs > 0 {
 			what = c.args
 		}
-		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q\n", c.name, what, len(pos), pos)
+		// An argument may be a cache given without --cache: print it
+		// redacted, without its query (whose parameters we cannot tell
+		// apart from secrets here), and say where it goes.
+		shown := make([]string, len(pos))
+		hint := ""
+		for i, p := range pos {
+			shown[i] = core.Redact(p)
+			if j := strings.IndexByte(shown[i], '?'); j >= 0 {
+				shown[i] = shown[i][:j] + "?…"
+			}
+			if strings.Contains(p, "://") || strings.Contains(p, "?") {
+				hint = " (give the cache with --cache)"
+			}
+		}
+		fmt.Fprintf(e.stderr, "flowcache %s: want %s, got %d argument(s) %q%s\n", c.name, what, len(pos), shown, hint)
 		fmt.Fprintf(e.stderr, "usage: flowcache %s %s (flowcache help %s)\n", c.name, c.args, c.name)
 		return exitUsage
 	}
 	err = runCommand(ctx, e, c, &o, pos)
 	if err != nil {
+		// The stores' errors may hold what a backend took from the URL:
+		// its secrets never reach the terminal.
+		err = core.RedactError(err, cacheURL(&o, e))
 		fmt.Fprintf(e.stderr, "flowcache %s: %v\n", c.name, err)
 	}
 	return codeOf(err)
@@ -222,8 +242,9 @@ func runCommand(ctx context.Context, e env, c *command, o *opts, pos []string) e
 	if c.noCache {
 		return c.run(ctx, e, o, nil, pos)
 	}
-	where := cacheURL(o, e)
-	ic, err := inspect.Open(ctx, where)
+	// The cache is opened as the driver opens it: inspect.Open takes the
+	// string to core.ParseStoreURL, like driver.CacheURL and $FLOWCACHE_URL.
+	ic, err := inspect.Open(ctx, cacheURL(o, e))
 	if err != nil {
 		hint := fmt.Errorf("%v\n(pick a cache with --cache PATH|URL or $%s; the default is ./%s)", err, driver.EnvURL, driver.DefaultCacheDir)
 		switch {

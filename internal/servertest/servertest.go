@@ -29,6 +29,11 @@
 //	FIRESTORE_EMULATOR_HOST           127.0.0.1:8086 (only when the emulator jar exists)
 //	FLOWCACHE_SERVERS_INSTANCE        a new id each time scripts/servers starts servers
 //
+// Importing the package sets AWS_EC2_METADATA_DISABLED=true when it is unset
+// (see [EC2MetadataEnv]): a test that opens an s3:// or dynamodb:// URL without
+// credentials fails at once instead of asking the EC2 instance-metadata
+// address for them.
+//
 // Every helper reads FLOWCACHE_SERVERS_INSTANCE: go test keys its cached results
 // on the environment variables a test read, so a result is not reused once the
 // servers it ran against were stopped and started again (or never were).
@@ -47,6 +52,20 @@ import (
 	"testing"
 	"time"
 )
+
+// EC2MetadataEnv is the AWS SDK's switch for the EC2 instance-metadata
+// service (IMDS). Unless it is "true", opening an s3:// or dynamodb:// URL
+// without credentials in the environment makes the SDK ask 169.254.169.254
+// for an instance role before it fails: right on EC2, never wanted in tests.
+// The package sets it to "true" when it is unset; set it to "false" to run the
+// tests on EC2 with an instance role.
+const EC2MetadataEnv = "AWS_EC2_METADATA_DISABLED"
+
+func init() {
+	if _, set := os.LookupEnv(EC2MetadataEnv); !set {
+		os.Setenv(EC2MetadataEnv, "true")
+	}
+}
 
 // StartHint is how to start the servers, as the skip messages say it.
 const StartHint = `scripts/servers start && eval "$(scripts/servers env)"`

@@ -8,6 +8,7 @@ package bucketurl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -42,7 +43,7 @@ func Open(ctx context.Context, u *url.URL, what string, params ...string) (*core
 	}
 	ok, err := bucket.IsAccessible(ctx)
 	if err == nil && !ok {
-		err = fmt.Errorf("%s %q does not exist or is not accessible with these credentials", what, u.Host)
+		err = errors.New("it does not exist or is not accessible with these credentials")
 	}
 	if err != nil {
 		bucket.Close()
