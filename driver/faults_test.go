@@ -175,3 +175,31 @@ func TestInvalidUTF8NodeNames(t *testing.T) {
 		}
 	}
 }
+
+func Données(entrée int) int { return entrée * 3 }
+
+// Names in any script, valid UTF-8, are stored and found again.
+func TestUnicodeNodeNamesRetrieved(t *testing.T) {
+	dir := t.TempDir()
+	for i, want := range []string{"executed", "retrieved"} {
+		dr, err := driver.NewBuilder().WithNodes(driver.Node("données_名前_🙂", Données, "entrée")).WithCache(driver.CacheDir(dir)).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := dr.Execute(context.Background(), []string{"données_名前_🙂"}, driver.Inputs{"entrée": 2}, nil)
+		if err != nil || out["données_名前_🙂"] != 6 {
+			t.Fatalf("run %d: %v, %v", i, out, err)
+		}
+		run, _ := dr.Cache().LastRunID(context.Background())
+		got := "executed"
+		for _, e := range dr.Cache().Events(slog.LevelInfo, run) {
+			if e.Type == core.EventGetResult && e.Message == "hit" {
+				got = "retrieved"
+			}
+		}
+		if got != want {
+			t.Errorf("run %d: the node was %s, want %s", i, got, want)
+		}
+		dr.Close()
+	}
+}
