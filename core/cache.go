@@ -71,10 +71,17 @@ type Cache struct {
 // Option configures a Cache.
 type Option func(*Cache) error
 
-// WithLogger sets the logger events are emitted to: get_result and
-// execute_node at slog.LevelInfo, failures at slog.LevelWarn, the rest at
-// slog.LevelDebug. The default logger discards everything; the events are
-// kept in memory either way (see Cache.Logs).
+// WithLogger sets the logger events are emitted to: cache faults
+// (cache_fault, once per run and part of the cache that failed, see
+// Run.Faults) at slog.LevelWarn; get_result, execute_node, failed_execution
+// and failed_store_write at slog.LevelInfo; the rest at slog.LevelDebug.
+//
+// Without WithLogger, records at slog.LevelWarn and above go to
+// slog.Default() (as it is when they are logged, so slog.SetDefault after
+// New applies) and the rest are discarded: a cache that cannot be written,
+// read or opened is said on the program's log without any setup. Pass
+// slog.New(slog.DiscardHandler) to discard everything. The events are kept
+// in memory either way (see Cache.Logs).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Cache) error {
 		if l == nil {
@@ -196,7 +203,7 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		meta:         meta,
 		results:      results,
 		hasher:       defaultHasher{},
-		log:          newEventLog(slog.New(slog.DiscardHandler)),
+		log:          newEventLog(defaultLogger),
 		now:          time.Now,
 		flushEvery:   256,
 		flushAfter:   time.Second,
@@ -345,6 +352,15 @@ type Run struct {
 	pending   Batch
 	lastFlush time.Time
 	ended     bool
+	// noWrite says the store could not record the run (read-only,
+	// unavailable, failing): the run writes nothing. noRead says the stores
+	// are unavailable: it does not look anything up either. Both are set by
+	// BeginRun before the run is returned.
+	noWrite, noRead bool
+	// faulted holds the first error of each part of the cache that failed,
+	// faultOrder the order they failed in (see fault).
+	faulted    [numFaultKinds]error
+	faultOrder []faultKind
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
 
@@ -507,6 +523,13 @@ func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error)
 // preload names the nodes the run may look up: when the metadata store is a
 // Preloader, their entries are read in one request, at the same time as the
 // run is recorded (see Run.Preload).
+//
+// A store that cannot record the run does not fail it: BeginRun returns a
+// run that stores nothing (no results, entries, history, last-used times or
+// log) and serves the hits it can read — none when the error wraps
+// ErrUnavailable — and says why once at slog.LevelWarn (a cache_fault
+// event; see Run.Faults). BeginRun returns an error only when ctx is done
+// or the Cache is closed.
 func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 	c.mu.Lock()
 	if c.closed {
@@ -514,24 +537,36 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 		return nil, fmt.Errorf("flowcache: cache: %w", ErrClosed)
 	}
 	c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("flowcache: begin run: %w", err)
+	}
 	id := NewRunID()
 	now := c.now()
 	r := &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}
 	// The log is open before the run's first event (a failed preload).
-	c.log.openRun(ctx, id)
+	logErr := c.log.openRun(ctx, id)
 	var wg sync.WaitGroup
 	if len(preload) > 0 {
 		wg.Go(func() { r.Preload(ctx, preload) })
 	}
 	err := c.meta.BeginRun(ctx, RunInfo{ID: id, Started: now})
 	wg.Wait()
-	if err != nil {
+	if err != nil && ctx.Err() != nil {
 		_ = c.log.closeRun(context.WithoutCancel(ctx), id)
-		return nil, fmt.Errorf("flowcache: begin run: %w", err)
+		return nil, fmt.Errorf("flowcache: begin run: %w", ctx.Err())
 	}
 	c.mu.Lock()
 	c.lastRun = id
 	c.mu.Unlock()
+	if err != nil {
+		// The run goes on without writing, its log included.
+		_ = c.log.closeRun(context.WithoutCancel(ctx), id)
+		r.noWrite = true
+		r.noRead = errors.Is(err, ErrUnavailable)
+		r.fault(ctx, faultBegin, ActorMetadataStore, err)
+	} else if logErr != nil {
+		r.fault(ctx, faultRunLog, ActorAdapter, logErr)
+	}
 	return r, nil
 }
 
@@ -560,6 +595,15 @@ func (r *Run) Cache() *Cache { return r.c }
 
 func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg, value string) {
 	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
+	if typ == EventFailedStoreWrite && !r.noWrite {
+		// Every failed write, wherever it happens (results, metadata, code
+		// manifests, removing a damaged result), is said once per run.
+		k := faultResultWrite
+		if actor == ActorMetadataStore {
+			k = faultMeta
+		}
+		r.fault(ctx, k, actor, fmt.Errorf("%s: %s", msg, value))
+	}
 }
 
 // version fingerprints v. An unhashable value gets a unique version and an
@@ -672,6 +716,9 @@ func TaskID(expander string, i int) string { return expander + "[" + strconv.Ito
 // then retrieved or executed per item like any other node, so a warm run
 // executes only the expanding node.
 func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec func(ctx context.Context, args []any) ([]any, error)) ([]*Value, error) {
+	if err := checkNames(spec, "", deps); err != nil {
+		return nil, err
+	}
 	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, "expand", Recompute.String())
 	var items []any
 	_, dur, err := r.execute(ctx, spec, "", deps, func(ctx context.Context, args []any) (any, error) {
@@ -776,7 +823,14 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // dependencies; a dependency value is loaded only if the node has to be
 // executed. The returned Value carries the node's data version; its value is
 // loaded when something calls Get.
+//
+// The node's name, task and dependency names must be valid UTF-8 (see
+// CheckName); otherwise Node returns an error wrapping ErrInvalid without
+// running the node.
 func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Value, exec ExecFunc) (*Value, error) {
+	if err := checkNames(spec, task, deps); err != nil {
+		return nil, err
+	}
 	b := spec.Behavior
 	if b == Unset {
 		b = Default
@@ -804,7 +858,9 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	id := key.ID()
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
 
-	if b == Default {
+	if b == Default && r.noRead {
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "cache unavailable")
+	} else if b == Default {
 		e, err := r.lookup(ctx, key, id)
 		switch {
 		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
@@ -824,7 +880,10 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "")
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
 		default:
+			r.fault(ctx, faultMeta, ActorMetadataStore, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "error", err.Error())
 		}
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "")
@@ -834,6 +893,22 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		return nil, err
 	}
 	return loadedValue(spec.Name, task, ver, val), nil
+}
+
+// checkNames checks the names a node's key is built from (see CheckName).
+func checkNames(spec *NodeSpec, task string, deps []*Value) error {
+	if err := CheckName("node", spec.Name); err != nil {
+		return err
+	}
+	if err := CheckName("task", task); err != nil {
+		return fmt.Errorf("node %q: %w", spec.Name, err)
+	}
+	for _, d := range deps {
+		if err := CheckName("dependency", d.name); err != nil {
+			return fmt.Errorf("node %q: %w", spec.Name, err)
+		}
+	}
+	return nil
 }
 
 func (r *Run) key(spec *NodeSpec, deps []*Value) CacheKey {
@@ -890,6 +965,9 @@ func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, 
 		return val, ver, nil
 	}
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, "", string(ver))
+	if r.noWrite {
+		return val, ver, nil // said once, at BeginRun
+	}
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
 	st := storeJob{spec: spec, task: task, b: b, key: key, ver: ver, rid: rid, dur: dur}
 	if r.c.storeSlots != nil {
@@ -943,6 +1021,7 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		r.fault(ctx, faultResultWrite, ActorResultStore, fmt.Errorf("flowcache: storing the result of node %q: %w", spec.Name, err))
 		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "set_result", err.Error())
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: -1}, nil, "")
 		return nil
@@ -1085,6 +1164,9 @@ func CheckAssignable(v any, t reflect.Type) error {
 // record queues a node record (and an entry to write, and a hit) and writes
 // the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	if r.noWrite {
+		return
+	}
 	r.mu.Lock()
 	if r.requested[rec.Node] {
 		rec.Requested = true
@@ -1103,8 +1185,13 @@ func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyI
 	}
 }
 
-// Flush writes the pending metadata now.
+// Flush writes the pending metadata now. Its error is the store's; it has
+// been reported (once per run, see Run.Faults) and does not mean the run
+// failed. A run that stores nothing (see BeginRun) writes nothing.
 func (r *Run) Flush(ctx context.Context) error {
+	if r.noWrite {
+		return nil
+	}
 	r.mu.Lock()
 	b := r.pending
 	r.pending = Batch{Run: r.id, Records: make([]NodeRecord, 0, min(len(b.Records), r.c.flushEvery))}
@@ -1114,31 +1201,40 @@ func (r *Run) Flush(ctx context.Context) error {
 	// executed is worth keeping; so is the log.
 	ctx = context.WithoutCancel(ctx)
 	if err := r.c.log.flushRun(ctx, r.id); err != nil {
-		r.c.log.logger.Warn("flowcache: flushing the run's log failed", "run_id", string(r.id), "err", err)
+		r.fault(ctx, faultRunLog, ActorAdapter, err)
 	}
 	if len(b.Records) == 0 && len(b.Entries) == 0 && len(b.Hits) == 0 {
 		return nil
 	}
 	b.Now = r.c.now()
 	// Buffered results go first, so that no entry points to a result that
-	// is not stored yet.
+	// is not stored yet. When they cannot be written, the batch's entries
+	// are dropped (they may point to those results); its history and hits
+	// are still written.
+	var errs []error
 	if f, ok := r.c.results.(ResultFlusher); ok {
 		if err := f.FlushResults(ctx); err != nil {
+			err = fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
+			r.fault(ctx, faultResultWrite, ActorResultStore, err)
 			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "flush", err.Error())
-			return fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
+			errs = append(errs, err)
+			b.Entries = nil
 		}
 	}
-	err := r.c.meta.Write(ctx, b)
-	if err != nil {
+	if err := r.c.meta.Write(ctx, b); err != nil {
+		err = fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
+		r.fault(ctx, faultMeta, ActorMetadataStore, err)
 		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, "write", err.Error())
-		return fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
+		errs = append(errs, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // End writes what is pending and closes the run's log (WithRunLogs). The run
 // must not be used afterwards: events it emits later are kept in memory
-// only.
+// only. A store that fails to write is not an error of End: it was said
+// once at slog.LevelWarn and is in Faults, and the run's values are right;
+// End returns nil.
 func (r *Run) End(ctx context.Context) error {
 	r.mu.Lock()
 	if r.ended {
@@ -1148,16 +1244,16 @@ func (r *Run) End(ctx context.Context) error {
 	r.ended = true
 	r.mu.Unlock()
 	r.stores.Wait()
-	err := r.Flush(ctx)
+	_ = r.Flush(ctx) // a failure is in Faults
 	// The code manifests after the nodes' metadata: describing code may
 	// start parsing a module (see DefaultManifestWait), which is then left
 	// to run in the background; it should not slow the run's last write.
-	r.waitManifests(ctx)
-	if ferr := r.Flush(ctx); err == nil {
-		err = ferr
+	if !r.noWrite {
+		r.waitManifests(ctx)
+		_ = r.Flush(ctx)
 	}
-	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil {
-		r.c.log.logger.Warn("flowcache: closing the run's log failed", "run_id", string(r.id), "err", lerr)
+	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil && !r.noWrite {
+		r.fault(ctx, faultRunLog, ActorAdapter, lerr)
 	}
-	return err
+	return nil
 }

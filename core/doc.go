@@ -40,8 +40,10 @@
 // # Events
 //
 // Every decision is an Event, kept in memory per run (Cache.Logs,
-// Cache.Events), emitted to a log/slog logger (WithLogger; get_result and
-// execute_node at Info, failures at Warn, the rest at Debug), and
+// Cache.Events), emitted to a log/slog logger (WithLogger; cache faults at
+// Warn, get_result, execute_node and failures at Info, the rest at Debug;
+// without WithLogger, Warn and above go to slog.Default() and the rest is
+// discarded), and
 // optionally appended as JSON lines as it happens: to a file (WithLogFile),
 // or to the run's own log in the stores (WithRunLogs, for every backend:
 // a file per run in a local cache directory, an object per run in a
@@ -75,9 +77,25 @@
 //
 // Metadata is written in batches (WithFlush: 256 records or one second by
 // default, and at the end of a run), one transaction each, not a commit per
-// node. A failure to write the cache never fails the run: it is a
-// failed_store_write event and a warning on the logger, and the run's
-// values are still right.
+// node.
+//
+// # Cache faults
+//
+// No cache fault fails a run; only a node's error or a cancelled context
+// does. A store that cannot record the run (a full disk, a read-only cache
+// directory: ErrReadOnly, stores that could not be opened: Unavailable)
+// makes BeginRun return a run that stores nothing and serves the hits it
+// can read; a metadata lookup that fails executes the node; a result or a
+// metadata batch that cannot be written is not stored (a batch whose
+// results could not be flushed is written without its entries, so none
+// points to a missing result), and the run goes on. Each part of the cache
+// that fails is said once per run, however many nodes it affects: a
+// cache_fault event at slog.LevelWarn whose message says what the run does
+// without that part and whose value is the error (Run.Faults lists them);
+// the per-node failed_store_write events stay at Info. The run's values are
+// right either way; what was not stored is computed again by a later run.
+// Names that are not valid UTF-8 are refused by Run.Node and Run.Expand
+// (CheckName): they would not survive the stores' text encodings.
 //
 // # Stores
 //

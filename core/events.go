@@ -37,6 +37,10 @@ const (
 	EventIsFinalVar       EventType = "is_final_var"
 	EventCodeVersion      EventType = "code_version"
 	EventFailedStoreWrite EventType = "failed_store_write"
+	// EventCacheFault says that a part of the cache failed and what the run
+	// does without it (its message), with the error (its value): once per
+	// run and part (see Run.Faults), at slog.LevelWarn.
+	EventCacheFault EventType = "cache_fault"
 )
 
 // Actor is the part of the cache that emitted an event.
@@ -63,14 +67,19 @@ type Event struct {
 	Time  time.Time `json:"timestamp"`
 }
 
-// Level returns the log level of e: Info for get_result and execute_node,
-// Debug for every other event type.
+// Level returns the log level of e: Warn for cache_fault; Info for
+// get_result, execute_node, failed_execution and failed_store_write; Debug
+// for every other event type.
+//
+// A node's failure is the run's error, and a store write that failed for
+// one node is one of many: neither is a warning of its own. What a failing
+// store means for the run is said once, by cache_fault.
 func (e Event) Level() slog.Level {
 	switch e.Type {
-	case EventGetResult, EventExecuteNode:
-		return slog.LevelInfo
-	case EventFailedExecution, EventFailedStoreWrite:
+	case EventCacheFault:
 		return slog.LevelWarn
+	case EventGetResult, EventExecuteNode, EventFailedExecution, EventFailedStoreWrite:
+		return slog.LevelInfo
 	}
 	return slog.LevelDebug
 }
@@ -189,7 +198,13 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 		if e.Value != "" {
 			attrs = append(attrs, slog.String("value", e.Value))
 		}
-		l.logger.LogAttrs(ctx, level, e.String(), attrs...)
+		msg := e.String()
+		if e.Type == EventCacheFault {
+			// Read by people who may not know flowcache's event names.
+			msg = "flowcache: " + e.Message
+			attrs = append(attrs[:1], slog.String("error", e.Value), slog.String("actor", string(e.Actor)), slog.String("event_type", string(e.Type)))
+		}
+		l.logger.LogAttrs(ctx, level, msg, attrs...)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -230,20 +245,21 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 	}
 }
 
-// openRun opens the log of a run in the LogStore, when there is one. A
-// failure is reported on the logger; the run goes on without a stored log.
-func (l *eventLog) openRun(ctx context.Context, run RunID) {
+// openRun opens the log of a run in the LogStore, when there is one. The
+// run goes on without a stored log when it fails; the caller reports the
+// error.
+func (l *eventLog) openRun(ctx context.Context, run RunID) error {
 	if l.store == nil {
-		return
+		return nil
 	}
 	w, err := l.store.OpenLog(ctx, run)
 	if err != nil {
-		l.logger.Warn("flowcache: opening the run's log failed; its events are not stored", "run_id", string(run), "err", err)
-		return
+		return fmt.Errorf("flowcache: opening the log of run %s: %w", run, err)
 	}
 	l.mu.Lock()
 	l.runLogs[run] = &runLog{w: w}
 	l.mu.Unlock()
+	return nil
 }
 
 // flushRun publishes what the run's log holds (see LogWriter.Flush).
@@ -456,4 +472,47 @@ func LogName(run RunID) (string, error) {
 		return "", fmt.Errorf("%w: run id %q cannot name a log (want ASCII letters, digits, '-', '_' or '.', not starting with '.')", ErrInvalid, s)
 	}
 	return s + ".jsonl", nil
+}
+
+// defaultLogger is the logger of a Cache without WithLogger: records at
+// slog.LevelWarn and above go to slog.Default(), the rest are discarded.
+var defaultLogger = slog.New(warnToDefault{})
+
+// warnToDefault is a slog.Handler that passes records at slog.LevelWarn and
+// above to the handler of slog.Default() as it is when they are logged
+// (slog.SetDefault may be called after the Cache is made). with holds what
+// WithAttrs and WithGroup were given, applied in order.
+type warnToDefault struct {
+	with []func(slog.Handler) slog.Handler
+}
+
+func (h warnToDefault) handler() slog.Handler {
+	d := slog.Default().Handler()
+	for _, f := range h.with {
+		d = f(d)
+	}
+	return d
+}
+
+func (h warnToDefault) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelWarn && slog.Default().Handler().Enabled(ctx, level)
+}
+
+func (h warnToDefault) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
+	}
+	return h.handler().Handle(ctx, r)
+}
+
+func (h warnToDefault) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return h.then(func(d slog.Handler) slog.Handler { return d.WithAttrs(attrs) })
+}
+
+func (h warnToDefault) WithGroup(name string) slog.Handler {
+	return h.then(func(d slog.Handler) slog.Handler { return d.WithGroup(name) })
+}
+
+func (h warnToDefault) then(f func(slog.Handler) slog.Handler) warnToDefault {
+	return warnToDefault{with: append(h.with[:len(h.with):len(h.with)], f)}
 }

@@ -193,16 +193,22 @@ func (r manifestFailingResults) Put(ctx context.Context, id core.ResultID, write
 // and its node's entry are fine.
 func TestCodeManifestWriteFailure(t *testing.T) {
 	st := mem.New()
-	c, _ := core.New(st.Metadata(), manifestFailingResults{st.Results()})
+	c, _ := core.New(st.Metadata(), manifestFailingResults{st.Results()}, core.WithLogger(slog.New(slog.DiscardHandler)))
 	var calls atomic.Int64
 	spec := manifestNode("n", "v1", 0, &calls)
 	_, evs := runNode(t, c, spec, core.Default, 1)
-	failed := false
+	failed, faults := false, 0
 	for _, e := range evs {
 		failed = failed || e.Type == core.EventFailedStoreWrite && e.Message == "code manifest" && strings.Contains(e.Value, "disk full")
+		if e.Type == core.EventCacheFault && strings.Contains(e.Value, "disk full") {
+			faults++
+		}
 	}
 	if !failed {
 		t.Errorf("no failed_store_write event for the manifest: %v", evs)
+	}
+	if faults != 1 {
+		t.Errorf("%d cache_fault events for the manifest, want 1: %v", faults, evs)
 	}
 	if executed, _ := runNode(t, c, spec, core.Default, 1); executed {
 		t.Error("the node's entry was not stored")

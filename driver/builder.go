@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
@@ -277,6 +278,16 @@ func (b *Builder) Build() (*Driver, error) {
 		}
 		if def.name == "" || strings.ContainsAny(def.name, "\x00") {
 			errs = append(errs, fmt.Errorf("driver: node name %q is empty or has a NUL byte", def.name))
+			continue
+		}
+		// A name that is not valid UTF-8 does not survive the stores' text
+		// encodings: its entries would be stored and never found again.
+		if !utf8.ValidString(def.name) {
+			errs = append(errs, fmt.Errorf("driver: node name %q is not valid UTF-8", def.name))
+			continue
+		}
+		if i := slices.IndexFunc(def.deps, func(d string) bool { return !utf8.ValidString(d) }); i >= 0 {
+			errs = append(errs, fmt.Errorf("driver: node %q: dependency name %q is not valid UTF-8", def.name, def.deps[i]))
 			continue
 		}
 		if core.ReservedName(def.name) {
@@ -637,6 +648,13 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 }
 
 // openCache opens the stores and the cache of a build.
+//
+// A store that cannot be opened (a full disk, a directory that cannot be
+// created, a bucket that cannot be reached) does not fail the build: the
+// cache stands on core.Unavailable stores, so every run executes all its
+// nodes, stores nothing and says why once at WARN. Build a new Driver to
+// try the store again. A URL or option that is wrong (core.ErrInvalid: an
+// unknown scheme or parameter) is the caller's error and fails the build.
 func (d *Driver) openCache(cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
 	dir := cfg.dir
@@ -646,8 +664,11 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 	}
 	if meta == nil && rawURL != "" {
 		st, err := core.OpenURL(context.Background(), rawURL)
-		if err != nil {
+		switch {
+		case errors.Is(err, core.ErrInvalid):
 			return fmt.Errorf("driver: %w", err)
+		case err != nil:
+			st = core.Unavailable(fmt.Errorf("driver: %w", err))
 		}
 		if st.Close != nil {
 			d.closers = append(d.closers, st.Close)
@@ -659,11 +680,16 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 			dir = DefaultCacheDir
 		}
 		st, err := local.Open(context.Background(), dir)
-		if err != nil {
+		switch {
+		case errors.Is(err, core.ErrInvalid):
 			return fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err)
+		case err != nil:
+			u := core.Unavailable(fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err))
+			meta, results = u.Metadata, u.Results
+		default:
+			d.closers = append(d.closers, st.Close)
+			meta, results = st.Metadata(), st.Results()
 		}
-		d.closers = append(d.closers, st.Close)
-		meta, results = st.Metadata(), st.Results()
 	}
 	opts := append([]core.Option{}, cfg.coreOpts...)
 	if cfg.logger != nil {

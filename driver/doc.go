@@ -26,6 +26,16 @@
 // see its documentation for the model, behaviours and events, and
 // Driver.Cache for logs, run ids, data versions and the stores.
 //
+// A cache fault never fails a build or a run. A cache that cannot be
+// opened (a full disk, a path that cannot be created, an unreachable
+// bucket) leaves the Driver without a cache for its life: every run
+// executes everything and says why; a wrong URL or parameter is still an
+// error of Build. A full disk, a read-only cache directory (opened
+// read-only by itself, or with "path?mode=ro") or a failing store make each
+// run compute what it cannot retrieve, store what it can, and say why once
+// at WARN — on slog.Default() unless CacheLogger is set. Node and
+// dependency names must be valid UTF-8 (Build says which is not).
+//
 // # Fan-out and fan-in
 //
 // A node with the Expand option returns a slice; every node downstream of

@@ -133,6 +133,12 @@ type branchRun struct {
 //
 // The first node error cancels the run and is returned, naming the node
 // (and task); cancelling ctx stops the run too.
+//
+// A cache fault never fails a run: when the cache cannot be opened,
+// written or read (a full disk, a read-only directory, an unreachable
+// bucket), the run computes what it cannot retrieve, stores what it can,
+// and says why once per run at WARN (on slog.Default() unless
+// CacheLogger is set), with a cache_fault event (see core.Run.Faults).
 func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, overrides Overrides) (Results, error) {
 	if len(outputs) == 0 {
 		return nil, errors.New("driver: Execute: no outputs requested")
@@ -250,12 +256,10 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 		firstErr = context.Cause(ctx)
 	}
 	if e.run != nil {
-		if err := e.run.End(ctx); err != nil && firstErr == nil {
-			// The outputs are right; only the cache's bookkeeping failed.
-			// It is reported through the events and the logger, and the
-			// run succeeds.
-			_ = err
-		}
+		// A store that failed is not the run's error: the outputs are
+		// right, and the run said once at WARN what it could not store
+		// (see core.Run.Faults).
+		_ = e.run.End(ctx)
 	}
 	if firstErr != nil {
 		return nil, firstErr

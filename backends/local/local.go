@@ -37,6 +37,22 @@
 // Runs are listed by seq, the order they began; a run's records by seq, the
 // order they were written.
 //
+// # Read-only caches
+//
+// A cache directory that cannot be written — a read-only mount, a
+// directory without write permission — is opened read-only (ModeAuto,
+// the default): it serves its hits, and every write fails with an error
+// wrapping core.ErrReadOnly that names the directory and why, which a run
+// reports once at WARN while it computes what it cannot retrieve. With
+// WithMode(ModeReadOnly), or "path?mode=ro" as a URL, a writable directory
+// is opened the same way and nothing of the cache is written (no result,
+// entry, run history, last-used time or log; see ModeReadOnly for SQLite's
+// -shm and -wal files); WithMode(ModeReadWrite), "?mode=rw", refuses a
+// directory it cannot write. On a full disk, where SQLite cannot make the
+// files it reads through, a cache another process holds open is opened
+// read-only too; one nobody holds cannot be read safely, and Open fails
+// (package driver then runs without the cache).
+//
 // Nothing stored refers to the directory's own path: a cache directory can
 // be moved, copied or checked into an artifact store and opened from its
 // new place (after the processes using it have closed it, so that the WAL
@@ -89,6 +105,7 @@ type options struct {
 	syncFull    bool
 	now         func() time.Time
 	inlineLimit int
+	mode        Mode
 }
 
 func newOptions(opts []Option) *options {
@@ -121,7 +138,10 @@ type Store struct {
 }
 
 // Open opens the cache directory dir (DefaultDir if ""), creating it when
-// missing.
+// missing. Without WithMode, a directory that exists but cannot be written
+// (a read-only file system or mount, no write permission) is opened
+// read-only (see ModeReadOnly), and a run over it says so; any other
+// failure to open is an error.
 func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if dir == "" {
 		dir = DefaultDir
@@ -130,8 +150,20 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if o.inlineLimit > MaxInlineLimit {
 		return nil, fmt.Errorf("local: open %s: %w: inline limit %d is over %d", dir, core.ErrInvalid, o.inlineLimit, MaxInlineLimit)
 	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
+	if o.mode < ModeAuto || o.mode > ModeReadOnly {
+		return nil, fmt.Errorf("local: open %s: %w: mode %d", dir, core.ErrInvalid, o.mode)
+	}
+	if o.mode != ModeReadOnly {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return nil, fmt.Errorf("local: open %s: %w", dir, err)
+		}
+	}
+	ro, err := resolveMode(dir, o.mode)
+	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", dir, err)
+	}
+	if ro != nil {
+		return openReadOnly(ctx, dir, o, ro)
 	}
 	bucket, err := fileblob.OpenBucket(filepath.Join(dir, ResultsDir), &fileblob.Options{
 		CreateDir: true,
@@ -154,11 +186,27 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		bopts = append(bopts, blobstore.WithFileSync())
 	}
 	files := blobstore.New(bucket, bopts...)
-	meta, err := OpenMetadata(ctx, filepath.Join(dir, MetadataFile), opts...)
+	meta, err := openMetadata(ctx, filepath.Join(dir, MetadataFile), o, nil)
 	if err != nil {
 		files.Close()
+		if o.mode == ModeAuto && diskFull(err) {
+			// SQLite could not create the -shm file it reads through: a
+			// read-only store can still serve hits when another process
+			// has the database open (then the -shm exists).
+			s, rerr := openReadOnly(ctx, dir, o, &readOnlyStore{dir: dir, why: fmt.Sprintf("the disk is full (%v), so it was opened read-only", err), noImmutable: true})
+			if rerr == nil {
+				return s, nil
+			}
+			return nil, fmt.Errorf("%w (no space left on the device, not even to read it)", err)
+		}
 		return nil, err
 	}
+	return newStore(ctx, dir, meta, files, o)
+}
+
+// newStore completes Open: the result store over meta's database and
+// files.
+func newStore(ctx context.Context, dir string, meta *MetadataStore, files *blobstore.Store, o *options) (*Store, error) {
 	// Results stats result files itself (see Results.fileExists), by
 	// absolute path like fileblob.
 	filesDir, err := filepath.Abs(filepath.Join(dir, ResultsDir))
@@ -176,6 +224,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 
 // Dir returns the cache directory.
 func (s *Store) Dir() string { return s.dir }
+
+// Writable returns nil when the store writes, or else an error wrapping
+// core.ErrReadOnly that says why it was opened read-only (see
+// ModeReadOnly).
+func (s *Store) Writable() error { return s.meta.Writable() }
 
 // Metadata returns the metadata store (SQLite).
 func (s *Store) Metadata() *MetadataStore { return s.meta }

@@ -42,6 +42,9 @@ func (s *MetadataStore) OpenLog(ctx context.Context, run core.RunID) (core.LogWr
 	if err != nil {
 		return nil, err
 	}
+	if s.readOnly != nil {
+		return nil, s.fail(op, s.readOnly)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -75,6 +78,9 @@ func (s *MetadataStore) DeleteLog(ctx context.Context, run core.RunID) error {
 	path, err := s.logPath(op, run)
 	if err != nil {
 		return err
+	}
+	if s.readOnly != nil {
+		return s.fail(op, s.readOnly)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.fail(op, err)

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -105,6 +107,9 @@ type MetadataStore struct {
 	w, r   *sql.DB
 	now    func() time.Time
 	closed atomic.Bool
+	// readOnly, when not nil, says why the store was opened read-only: it
+	// is the error of every write (see ModeReadOnly).
+	readOnly *readOnlyStore
 
 	lookups lookups
 
@@ -145,7 +150,10 @@ var _ core.MetadataStore = (*MetadataStore)(nil)
 // Foreign keys are not used: the store writes a run's row before its
 // records in the same transaction, and an enforced key would cost a lookup
 // per record.
-func dsn(path string, o *options, writer bool) string {
+//
+// A read-only store (ro not nil: SQLite's mode=ro, and immutable=1 where
+// needed, see sqliteReadOnly) sets only the pragmas that do not write.
+func dsn(path string, o *options, writer bool, ro url.Values) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
 	if !strings.HasPrefix(u.Path, "/") {
 		u.Path = "/" + u.Path // file:///C:/... on Windows
@@ -156,6 +164,13 @@ func dsn(path string, o *options, writer bool) string {
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
+	if ro != nil {
+		q.Add("_pragma", "temp_store(MEMORY)")
+		for k, vs := range ro {
+			q[k] = vs
+		}
+		return u.String() + "?" + q.Encode()
+	}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "temp_store(MEMORY)")
@@ -169,19 +184,76 @@ func dsn(path string, o *options, writer bool) string {
 
 // OpenMetadata opens the SQLite metadata store at path, creating the file
 // and the schema when missing. It fails if the database has a schema newer
-// than this package knows.
+// than this package knows. WithMode applies as it does to Open, for the
+// directory holding path.
 func OpenMetadata(ctx context.Context, path string, opts ...Option) (*MetadataStore, error) {
 	o := newOptions(opts)
+	ro, err := resolveMode(filepath.Dir(path), o.mode)
+	if err != nil {
+		return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
+	}
+	return openMetadata(ctx, path, o, ro)
+}
+
+// openMetadata opens the metadata store at path, read-only when ro is not
+// nil.
+func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStore) (*MetadataStore, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("local: metadata %s: %w", path, err)
 	}
-	s := &MetadataStore{path: path, now: o.now}
-	if err := s.open(ctx, dsn(abs, o, true), dsn(abs, o, false), o.busyTimeout); err != nil {
+	if ro == nil {
+		s := &MetadataStore{path: path, now: o.now}
+		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
+		}
+		return s, nil
+	}
+	if _, err := os.Stat(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: no database file", core.ErrNotFound)
+		}
+		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
+	}
+	s := &MetadataStore{path: path, now: o.now, readOnly: ro}
+	err = s.open(ctx, dsn(abs, o, true, sqliteModeRO), dsn(abs, o, false, sqliteModeRO), o.busyTimeout)
+	if isCantOpen(err) && !ro.noImmutable {
 		s.closeDBs()
-		return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
+		s = &MetadataStore{path: path, now: o.now, readOnly: ro}
+		err = s.open(ctx, dsn(abs, o, true, sqliteImmutable), dsn(abs, o, false, sqliteImmutable), o.busyTimeout)
+	}
+	if err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
 	}
 	return s, nil
+}
+
+// isCantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
+func isCantOpen(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CANTOPEN
+}
+
+// Writable returns nil when the store writes, or else an error wrapping
+// core.ErrReadOnly that says why it was opened read-only.
+func (s *MetadataStore) Writable() error {
+	if s.readOnly == nil {
+		return nil
+	}
+	return s.readOnly
+}
+
+// checkWrite rejects a write on a closed or read-only store.
+func (s *MetadataStore) checkWrite(op string) error {
+	if err := s.checkOpen(op); err != nil {
+		return err
+	}
+	if s.readOnly != nil {
+		return s.fail(op, s.readOnly)
+	}
+	return nil
 }
 
 func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, busyTimeout time.Duration) error {
@@ -208,7 +280,11 @@ func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, b
 	// open is retried for the busy timeout.
 	deadline := time.Now().Add(busyTimeout)
 	for {
-		err := s.migrate(ctx)
+		migrate := s.migrate
+		if s.readOnly != nil {
+			migrate = s.checkSchema
+		}
+		err := migrate(ctx)
 		if err == nil {
 			break
 		}
@@ -284,11 +360,29 @@ func (s *MetadataStore) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
+// checkSchema checks, without writing, that the database has the schema
+// this package writes (for a read-only store).
+func (s *MetadataStore) checkSchema(ctx context.Context) error {
+	var v int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v > schemaVersion:
+		return fmt.Errorf("database schema version %d is newer than this flowcache knows (%d): upgrade flowcache", v, schemaVersion)
+	case v < schemaVersion:
+		return fmt.Errorf("database schema version %d: not a flowcache cache, or one never written (a read-only store cannot create the schema)", v)
+	}
+	return nil
+}
+
 // Path returns the path of the database file, as given to OpenMetadata.
 func (s *MetadataStore) Path() string { return s.path }
 
+// fail wraps the error of op, naming the database: a cache fault said at
+// WARN must say which cache.
 func (s *MetadataStore) fail(op string, err error) error {
-	return fmt.Errorf("local metadata: %s: %w", op, err)
+	return fmt.Errorf("local metadata %s: %s: %w", s.path, op, err)
 }
 
 func (s *MetadataStore) checkOpen(op string) error {
@@ -301,7 +395,7 @@ func (s *MetadataStore) checkOpen(op string) error {
 // BeginRun records the start of a run; a known run is left as it is.
 func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	op := "begin run " + string(run.ID)
-	if err := s.checkOpen(op); err != nil {
+	if err := s.checkWrite(op); err != nil {
 		return err
 	}
 	if run.ID == "" {
@@ -331,7 +425,7 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	if b.Run != "" {
 		op = "write batch of run " + string(b.Run)
 	}
-	if err := s.checkOpen(op); err != nil {
+	if err := s.checkWrite(op); err != nil {
 		return err
 	}
 	if err := metacheck.Validate(b); err != nil {
@@ -395,7 +489,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 // Delete removes the entry of a cache key.
 func (s *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 	op := "delete key " + string(id)
-	if err := s.checkOpen(op); err != nil {
+	if err := s.checkWrite(op); err != nil {
 		return err
 	}
 	if _, err := s.del.ExecContext(ctx, string(id)); err != nil {
@@ -406,7 +500,7 @@ func (s *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 
 // DeleteAll removes every entry and all run history in one transaction.
 func (s *MetadataStore) DeleteAll(ctx context.Context) error {
-	if err := s.checkOpen("delete all"); err != nil {
+	if err := s.checkWrite("delete all"); err != nil {
 		return err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

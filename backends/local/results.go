@@ -177,6 +177,9 @@ func (r *Results) check(op string, id core.ResultID) error {
 	if err := checkID(id); err != nil {
 		return wrapResult(op, id, err)
 	}
+	if ro := r.meta.readOnly; ro != nil && (op == "put" || op == "delete") {
+		return wrapResult(op, id, ro) // see ModeReadOnly
+	}
 	return nil
 }
 

@@ -16,10 +16,15 @@ import (
 //
 //	inline_limit   results up to this many bytes go into metadata.db (default 16384; 0: files only)
 //	busy_timeout   how long to wait for another process's write lock (Go duration, default 10s)
+//	mode           ro: read-only, never writes (ModeReadOnly); rw: read-write, an error if the
+//	               directory cannot be written (ModeReadWrite); default: read-write, or read-only
+//	               when the directory cannot be written (ModeAuto)
+//
+// For example ".flowcache?mode=ro" or "file:///var/cache/flow?mode=ro".
 func init() { core.RegisterScheme("file", openURL) }
 
 func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
-	if err := core.CheckQueryParams(u, "inline_limit", "busy_timeout"); err != nil {
+	if err := core.CheckQueryParams(u, "inline_limit", "busy_timeout", "mode"); err != nil {
 		return nil, err
 	}
 	if u.Host != "" && u.Host != "localhost" {
@@ -43,6 +48,16 @@ func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
 			return nil, fmt.Errorf("%w: URL parameter busy_timeout=%q: not a duration like 10s", core.ErrInvalid, core.Redact(v))
 		}
 		opts = append(opts, WithBusyTimeout(d))
+	}
+	if q.Has("mode") {
+		switch v := q.Get("mode"); v {
+		case "ro":
+			opts = append(opts, WithMode(ModeReadOnly))
+		case "rw":
+			opts = append(opts, WithMode(ModeReadWrite))
+		default:
+			return nil, fmt.Errorf("%w: URL parameter mode=%q: want ro (read-only) or rw (read-write)", core.ErrInvalid, v)
+		}
 	}
 	st, err := Open(ctx, filepath.FromSlash(u.Path), opts...)
 	if err != nil {
