@@ -153,7 +153,7 @@ func TestOpenURLHidesUnknownParameters(t *testing.T) {
 		// A misspelt name is not known to be secret; it is unknown, so its
 		// value is hidden.
 		dir + "?pasword=" + secret + "&inline_limit=0":                    {`unknown URL parameter "pasword"`, "pasword=xxxxx&inline_limit=0", "file://"},
-		"file://" + dir + "?colour=" + secret:                             {`unknown URL parameter "colour" (file:// takes inline_limit, busy_timeout)`, "colour=xxxxx"},
+		"file://" + dir + "?colour=" + secret:                             {`unknown URL parameter "colour" (file:// takes inline_limit, busy_timeout, mode)`, "colour=xxxxx"},
 		"mem://x?metadata=" + url.QueryEscape("nosuch://u:"+secret+"@db"): {`no metadata backend for scheme "nosuch"`, "nosuch://u:xxxxx@db"},
 		dir + "?metadata=" + url.QueryEscape("/tmp/m?token="+secret):      {"metadata URL /tmp/m?token=xxxxx has no scheme"},
 		dir + "?inline_limit=" + url.QueryEscape("http://u:"+secret+"@h"): {`inline_limit="http://u:xxxxx@h": not an integer`},
