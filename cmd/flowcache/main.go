@@ -111,6 +111,7 @@ type opts struct {
 	olderThan  string
 	grace      string
 	gc         bool
+	damaged    bool
 	dryRun     bool
 }
 
