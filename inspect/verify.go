@@ -89,8 +89,8 @@ type VerifyReport struct {
 	// code manifests, checked against the hash that names them. The others
 	// are in formats that cannot check without the Go type.
 	Validated int           `json:"validated"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Problems []Problem     `json:"problems"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	Problems  []Problem     `json:"problems"`
 }
 
 // OK reports whether Verify found nothing wrong.
