@@ -477,7 +477,7 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 		if rep.OK() {
 			fmt.Fprintln(w, "ok")
 		} else {
-			fmt.Fprintf(w, "%d problems.\n", len(rep.Problems))
+			fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
 			if n := kinds[inspect.ProblemCorrupt]; n > 0 {
 				fmt.Fprintf(w, "%d damaged results: a run that needs one misses, executes the node again and replaces it; flowcache evict --damaged removes them now\n", n)
 			}
