@@ -79,8 +79,27 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 // A result is looked for in the pending set, then in the table, then in the
 // files, by Put (which does not store a result that exists), Get and Exists;
 // Delete and DeleteAll remove it from all three. Inline results carry a
-// CRC-32C of their id and bytes, checked by Get: a damaged row is an error
-// wrapping core.ErrCorrupt, like a damaged file.
+// CRC-32C of their id and bytes, checked by Get: a damaged row (or a row
+// copied under another id) is an error wrapping core.ErrCorrupt, like a
+// damaged file.
+//
+// GetVerified (what a run decodes from) hands over no byte before all are
+// verified: a pending or inline result is in memory, its CRC checked; a
+// file is read once into memory up to 64 KiB, and a larger one verified to
+// its end and then read again from the page cache through the same open
+// file (see blobstore.Store.GetVerified): about 1× the result's size in
+// memory at most, never 2×.
+//
+// Only a regular file is a result file. Anything else at a result file's
+// path — a directory, a symbolic link, a named pipe — is damage: Get and
+// GetVerified report it as core.ErrCorrupt (without opening it), Exists as
+// absent, Delete removes it (a directory with what is in it; a link, never
+// what it points to; nothing when the shard directory holding it is itself
+// a link out of the cache), and Put replaces it. A writer killed during a
+// Put leaves a temporary file next to the result file; Open removes, in the
+// background, those not written for StaleTempAge (an hour), and
+// FindDebris and RemoveDebris list and remove what is left (flowcache
+// verify and evict --gc).
 //
 // Results is safe for concurrent use, and several processes may share a
 // directory: the table is written with INSERT OR IGNORE (results are
