@@ -61,8 +61,8 @@
 // from bytes the checksum has not vouched for. A file of a directory bucket
 // (package local) is verified to its end, then read again from its start
 // through the same open file descriptor (from the page cache, hashed again,
-// so a file changed in place between the passes fails at the end); up to
-// 64 KiB it is read once into memory instead. An object of a remote bucket
+// so a file changed in place between the passes fails at the end). An
+// object of a remote bucket
 // (S3, GCS, Azure) is spooled while it is hashed — in memory up to
 // core.SpoolMemory (4 MiB; the object's size is known before reading), else
 // to a temporary file (WithSpoolDir, os.TempDir() by default, unlinked at

@@ -85,10 +85,9 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 //
 // GetVerified (what a run decodes from) hands over no byte before all are
 // verified: a pending or inline result is in memory, its CRC checked; a
-// file is read once into memory up to 64 KiB, and a larger one verified to
-// its end and then read again from the page cache through the same open
-// file (see blobstore.Store.GetVerified): about 1× the result's size in
-// memory at most, never 2×.
+// file is verified to its end and then read again from the page cache
+// through the same open file (see blobstore.Store.GetVerified): no copy of
+// the result in memory.
 //
 // Only a regular file is a result file. Anything else at a result file's
 // path — a directory, a symbolic link, a named pipe — is damage: Get and
@@ -501,8 +500,8 @@ func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, err
 // under id once all of it is verified. A pending or inline result is in
 // memory, checked against its CRC-32C before GetVerified returns; a file is
 // verified to its end and then read again from the page cache, through the
-// same open file, or read once into memory up to 64 KiB (see
-// blobstore.Store.GetVerified). Errors are those of Get.
+// same open file (see blobstore.Store.GetVerified). Errors are those of
+// Get.
 func (r *Results) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
 	return r.open(ctx, "get", id, true)
 }
