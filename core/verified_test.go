@@ -303,18 +303,30 @@ func TestResultUnderAnotherIDIsAMiss(t *testing.T) {
 		return core.ResultID{Version: sum, Format: "gob"}
 	}
 	id5 := idOf(5)
-	// Store the gob encoding of 6 under the id of 5.
-	if err := st.Results().Delete(ctx, id5); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Results().Put(ctx, id5, func(w io.Writer) error { return formats.Gob().Encode(w, 6) }); err != nil {
-		t.Fatal(err)
-	}
-	dr = build()
-	defer dr.Close()
-	out, err := dr.Execute(ctx, []string{"n", "m"}, nil, nil)
-	if err != nil || out["n"] != 5 || out["m"] != 10 {
-		t.Fatalf("run = %v, %v; want n=5 m=10", out, err)
+	// Store the gob encoding of 6 under the id of 5 (below).
+	// Both ways a stored value is served: as a dependency of a node that
+	// executes (m recomputed: Value.Get), and as a requested output
+	// (Final).
+	for _, outputs := range [][]string{{"m"}, {"n", "m"}} {
+		if err := st.Results().Delete(ctx, id5); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Results().Put(ctx, id5, func(w io.Writer) error { return formats.Gob().Encode(w, 6) }); err != nil {
+			t.Fatal(err)
+		}
+		opts := []driver.CacheOption{driver.CacheStores(st.Metadata(), st.Results())}
+		if len(outputs) == 1 {
+			opts = append(opts, driver.Recompute("m"))
+		}
+		dr, err := driver.NewBuilder().WithNodes(driver.Node("n", five), driver.Node("m", twice, "n")).WithCache(opts...).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := dr.Execute(ctx, outputs, nil, nil)
+		dr.Close()
+		if err != nil || out["m"] != 10 || (len(outputs) == 2 && out["n"] != 5) {
+			t.Fatalf("run of %v = %v, %v; want n=5 m=10", outputs, out, err)
+		}
 	}
 	rc, err := st.Results().Get(ctx, id5)
 	if err != nil {
