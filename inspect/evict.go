@@ -214,9 +214,13 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 				return rep, err
 			}
 			n := len(results)
+			var byResult map[core.ResultID][]core.Entry
+			if p.Damaged {
+				byResult = s.byResult()
+			}
 			results = slices.DeleteFunc(slices.Clone(results), func(r plannedResult) bool {
 				if r.reason == EvictDamaged {
-					return c.checkResult(ctx, r.info, nil).kind != ProblemCorrupt
+					return c.checkResult(ctx, r.info, byResult[r.info.ID]).kind != ProblemCorrupt
 				}
 				return live[r.info.ID]
 			})
