@@ -45,6 +45,9 @@ func TestResultStore(t *testing.T, open func(t *testing.T) core.ResultStore, cor
 			if got := mustRead(t, s, id); !bytes.Equal(got, data) {
 				t.Fatalf("Get(%d bytes) returned %d different bytes", size, len(got))
 			}
+			if got, err := readVerified(s, id); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("GetVerified(%d bytes) returned %d bytes (equal %v), %v", size, len(got), bytes.Equal(got, data), err)
+			}
 			if ok, err := s.Exists(ctx, id); !ok || err != nil {
 				t.Errorf("Exists(stored) = %v, %v; want true, nil", ok, err)
 			}
@@ -306,6 +309,16 @@ func TestResultStore(t *testing.T, open func(t *testing.T) core.ResultStore, cor
 		if !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
 			t.Errorf("100 MB result read back different")
 		}
+		// Verified whole first, then handed over: the same bytes.
+		vrc, err := core.GetVerified(ctx, s, id)
+		if err != nil {
+			t.Fatalf("GetVerified(100 MB): %v", err)
+		}
+		defer vrc.Close()
+		got.Reset()
+		if m, err := io.Copy(got, vrc); err != nil || m != chunk*chunks || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+			t.Errorf("100 MB result read back verified: %d bytes, %v (equal %v)", m, err, bytes.Equal(got.Sum(nil), sent.Sum(nil)))
+		}
 	})
 
 	t.Run("Corrupt", func(t *testing.T) {
@@ -326,6 +339,14 @@ func TestResultStore(t *testing.T, open func(t *testing.T) core.ResultStore, cor
 			}
 			if err != nil && !strings.Contains(err.Error(), id.Version.Short()) {
 				t.Errorf("error %q does not name the result %s", err, id)
+			}
+			// Verified before anything is handed over: the error comes
+			// from GetVerified, with no reader.
+			if rc, err := core.GetVerified(ctx, s, id); !errors.Is(err, core.ErrCorrupt) || rc != nil {
+				t.Errorf("GetVerified of damaged result %d (%d bytes) = %v, %v; want no reader and ErrCorrupt", i, size, rc, err)
+				if rc != nil {
+					rc.Close()
+				}
 			}
 		}
 	})
@@ -379,6 +400,19 @@ func mustOpen(t *testing.T, s core.ResultStore, id core.ResultID) io.ReadCloser 
 // Close is returned.
 func readAll(s core.ResultStore, id core.ResultID) ([]byte, error) {
 	rc, err := s.Get(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	return data, err
+}
+
+// readVerified opens a result with core.GetVerified and reads it whole.
+func readVerified(s core.ResultStore, id core.ResultID) ([]byte, error) {
+	rc, err := core.GetVerified(context.Background(), s, id)
 	if err != nil {
 		return nil, err
 	}

@@ -1078,7 +1078,8 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "miss", err.Error())
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventMissingResult, "", err.Error())
 	if errors.Is(err, ErrCorrupt) {
-		// Remove the damaged result, or Put would find it there and the
+		// Remove the damaged result (or the result that decoded to another
+		// value than its id stands for), or Put would find it there and the
 		// node would be executed again in every run.
 		if derr := r.c.results.Delete(ctx, rid); derr != nil {
 			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "delete damaged result", derr.Error())
@@ -1092,26 +1093,33 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 }
 
 // verify checks that val, decoded from the result rid, fingerprints as
-// rid's data version. A format that cannot load a value back equal (a
-// detail it does not keep, like a time's zone name) fails here, as does a
-// result stored under an older fingerprint scheme: a miss, never a value
-// that differs from the one its data version stands for.
+// rid's data version: results are content-addressed, and this is what ties
+// a stored result to its id. A result stored under another value's id (by
+// a buggy or hostile writer, with a valid checksum) fails here, as does a
+// format that cannot load a value back equal (a detail it does not keep,
+// like a time's zone name) and a result stored under an older fingerprint
+// scheme: a miss, never a value that differs from the one its data version
+// stands for. The error wraps ErrCorrupt, so load deletes the result: the
+// node's next store writes what the id stands for (for a lossy format, the
+// same bytes again: a write per run instead of a stale object forever).
 func (r *Run) verify(val any, rid ResultID) error {
 	sum, err := r.c.hasher.Sum(val)
 	if err != nil {
-		return fmt.Errorf("%s decoded to a value that cannot be fingerprinted: %v", rid, err)
+		return fmt.Errorf("%w: %s decoded to a value that cannot be fingerprinted: %v", ErrCorrupt, rid, err)
 	}
 	if got := DataVersion(sum.String()); got != rid.Version {
-		return fmt.Errorf("%s loaded back as another value (data version %s): format %s does not keep everything that tells it apart",
-			rid, got.Short(), rid.Format)
+		return fmt.Errorf("%w: %s loaded back as another value (data version %s): it was stored for another value, or format %s does not keep everything that tells it apart",
+			ErrCorrupt, rid, got.Short(), rid.Format)
 	}
 	return nil
 }
 
-// read decodes a stored result and checks that it was read to its verified
-// end.
+// read decodes a stored result. The decoder is given only bytes that were
+// verified before it starts (GetVerified), so that no length or count it
+// reads from a damaged result is trusted; the reader is still read to its
+// end, where a result read twice (a local file) is checked again.
 func (r *Run) read(ctx context.Context, spec *NodeSpec, rid ResultID) (val any, err error) {
-	rc, err := r.c.results.Get(ctx, rid)
+	rc, err := GetVerified(ctx, r.c.results, rid)
 	if err != nil {
 		return nil, err
 	}
@@ -1131,7 +1139,8 @@ func (r *Run) read(ctx context.Context, spec *NodeSpec, rid ResultID) (val any, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: decoding %s: %v", ErrCorrupt, rid, err)
 	}
-	// Read to the end: the checksum is verified there.
+	// Read to the end: a file that changed since it was verified fails
+	// there.
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, err
 	}

@@ -22,11 +22,17 @@
 // execute, or a requested output, calls Value.Get. A result that is missing
 // or fails verification is a miss: the node is executed again, its result
 // stored again, and the run succeeds with the right value. Verification
-// covers the value too: a loaded value is fingerprinted, and one whose
-// fingerprint is not the data version it was stored under (a format that
-// does not keep some detail of it, or a result from an older fingerprint
-// scheme) is such a miss, never a value other than the one its dependants
-// were keyed by.
+// comes before decoding: a result is opened with GetVerified, which hands
+// the Format's Decode no byte before all of the result has passed the
+// store's checksum (a local file is verified and then read again, a bucket
+// object spooled while hashed, in memory up to SpoolMemory and on disk
+// beyond), so a damaged result never reaches a decoder. Verification covers
+// the value too: a loaded value is fingerprinted, and one whose fingerprint
+// is not the data version it was stored under (a result stored under
+// another value's id, a format that does not keep some detail of it, or a
+// result from an older fingerprint scheme) is such a miss, and the result
+// is deleted: never a value other than the one its dependants were keyed
+// by.
 //
 // # Behaviours
 //
@@ -101,8 +107,10 @@
 //
 // A store implements MetadataStore or ResultStore, whose contracts are in
 // their doc comments; package conformance holds the suites every store
-// passes. Optional interfaces add capabilities: EntryWalker (list
-// entries), Preloader (read a run's entries in one request), ResultFlusher
+// passes. Optional interfaces add capabilities: VerifiedGetter (open a
+// result verified whole, without the spool GetVerified otherwise uses),
+// EntryWalker (list entries), Preloader (read a run's entries in one
+// request), ResultFlusher
 // (buffered result writes), LogStore (keep each run's event log), and for
 // inspection and eviction (package inspect) ResultWalker (list results with
 // their sizes and times), EntryRemover and ResultRemover (delete many at

@@ -131,8 +131,20 @@ type MetadataStore interface {
 // (content-addressed: many cache keys may share one result).
 //
 // Implementations must be safe for concurrent use, verify what they read
-// (a torn, truncated or altered result must never read back as valid bytes)
-// and write atomically (a reader sees a whole result or none).
+// (a torn, truncated or altered result must never read back as valid bytes,
+// nor a result stored under another id: the checksum covers the id) and
+// write atomically (a reader sees a whole result or none).
+//
+// Get streams a result and verifies it as it goes, which suits copying
+// bytes, but not decoding them: a decoder would trust lengths and counts
+// before the end of the stream proves them. Whatever decodes a result
+// opens it with GetVerified instead, which hands over no byte before all of
+// them are verified: through the store's VerifiedGetter when it has one
+// (the stores of flowcache have: a local file is verified and then read
+// again from the page cache, an inline result is checked in memory, a
+// bucket object is spooled while hashed), else by spooling Get's reader in
+// core. A store gets the cheaper path by implementing VerifiedGetter; it
+// needs nothing more to be correct.
 type ResultStore interface {
 	// Put stores the bytes written by write under id. If write returns an
 	// error or ctx is cancelled, nothing is stored. If a result for id
@@ -144,7 +156,8 @@ type ResultStore interface {
 	// ErrNotFound when there is none. The reader verifies the bytes as they
 	// are read: a damaged result makes Read return an error wrapping
 	// ErrCorrupt, at the latest when the end is reached, so a caller must
-	// read to io.EOF before trusting what it decoded.
+	// read to io.EOF before trusting any byte it read. Never decode from
+	// it: use GetVerified.
 	Get(ctx context.Context, id ResultID) (io.ReadCloser, error)
 	// Exists reports whether a result is stored under id (without
 	// verifying it).
@@ -155,6 +168,25 @@ type ResultStore interface {
 	DeleteAll(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// VerifiedGetter is the optional interface of result stores that can open
+// a result verified whole (see GetVerified, which uses it).
+type VerifiedGetter interface {
+	// GetVerified opens the result stored under id once every byte of it
+	// has passed verification: no Read of the returned reader yields a
+	// byte that was not checked against the result's checksum (and id)
+	// before GetVerified returned. A missing result is an error wrapping
+	// ErrNotFound; a damaged one — including something that is not a
+	// result where the result should be, like a directory at a result
+	// file's path — an error wrapping ErrCorrupt, from GetVerified itself.
+	// Read may still fail with an I/O error; and a store that reads a
+	// verified file a second time instead of copying it (the local store)
+	// reports a file changed in between with an error wrapping ErrCorrupt
+	// at the end: read to io.EOF before trusting what was decoded, as with
+	// Get. The memory GetVerified holds is bounded (a large result is read
+	// twice or spooled to a temporary file, never held whole in memory).
+	GetVerified(ctx context.Context, id ResultID) (io.ReadCloser, error)
 }
 
 // Format encodes node results to bytes and back (a materializer).
@@ -175,7 +207,9 @@ type Format interface {
 	// Encode writes v to w.
 	Encode(w io.Writer, v any) error
 	// Decode reads a value of type t from r. Corrupt input must give an
-	// error, never a panic.
+	// error, never a panic. The cache gives it only verified bytes (see
+	// GetVerified): what was stored for this result, unless a writer stored
+	// hostile bytes with a valid checksum, which Decode must survive too.
 	Decode(r io.Reader, t reflect.Type) (any, error)
 }
 

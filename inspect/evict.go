@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -39,8 +40,20 @@ type Policy struct {
 	// which the core refreshes at most once per core.LastUsedResolution).
 	OlderThan time.Duration
 	// GC deletes the results no entry points to and the entries whose
-	// result is not stored.
+	// result is not stored; in a local cache directory, also what sits at
+	// a result's path that is not a file (a directory) and the temporary
+	// files of writers killed during a Put (not written for
+	// local.StaleTempAge). It reads no result.
 	GC bool
+	// Damaged reads and checks every result as Verify does, and deletes
+	// the damaged ones (ProblemCorrupt) with the entries that point to
+	// them, whatever the grace period: a damaged result can only ever be a
+	// miss. Each is checked again just before it is deleted, so a result
+	// a run replaced meanwhile stays. Results in a format this program
+	// does not know (ProblemUnverifiable) and results that could not be
+	// read (ProblemUnreadable) are kept. It costs what Verify costs:
+	// reading every result (from a bucket, downloading it).
+	Damaged bool
 	// Grace protects what was stored or used recently (DefaultGrace when
 	// zero, nothing with NoGrace); see the package doc.
 	Grace time.Duration
@@ -63,6 +76,9 @@ const (
 	// of a node has any more (see core.CodeManifest): it goes with the
 	// last of them, or with any policy when none is left.
 	EvictCodeUnused EvictReason = "code_unused"
+	// EvictDamaged: a result that failed its checks (Policy.Damaged), and
+	// the entries that pointed to it.
+	EvictDamaged EvictReason = "damaged"
 )
 
 // EvictedEntry is an entry Evict deleted (or would delete, in a dry run).
@@ -102,6 +118,10 @@ type EvictReport struct {
 	Grace   time.Duration   `json:"grace_ns"`
 	Entries []EvictedEntry  `json:"entries"`
 	Results []EvictedResult `json:"results"`
+	// Debris is what GC removed (or would remove) from a local cache
+	// directory that is neither an entry nor a result: non-files at
+	// result paths and stale temporary files.
+	Debris []local.Debris `json:"debris"`
 	// FreedBytes is the size of the results deleted.
 	FreedBytes int64 `json:"freed_bytes"`
 	// Protected counts the entries and results a policy selected but the
@@ -131,7 +151,7 @@ const removeChunk = 1000
 // other processes run pipelines on the cache. In a dry run it only lists.
 func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 	start := time.Now()
-	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}}
+	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}, Debris: []local.Debris{}}
 	if p.MaxSize < 0 || p.MaxEntries < 0 || p.OlderThan < 0 {
 		return rep, fmt.Errorf("inspect: evict: %w: negative limit (max size %d, max entries %d, older than %v)", core.ErrInvalid, p.MaxSize, p.MaxEntries, p.OlderThan)
 	}
@@ -148,6 +168,19 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 		return rep, err
 	}
 	plan := c.plan(s, p, grace)
+	if p.Damaged {
+		damaged, err := c.findDamaged(ctx, s)
+		if err != nil {
+			return rep, err
+		}
+		plan.addDamaged(s, damaged)
+	}
+	var debris []local.Debris
+	if p.GC {
+		if debris, err = c.findDebris(ctx); err != nil {
+			return rep, err
+		}
+	}
 	rep.ProtectedEntries, rep.ProtectedResults = plan.protectedEntries, plan.protectedResults
 	rep.Before = Totals{Entries: len(s.entries), Results: len(s.results)}
 	for _, r := range s.results {
@@ -173,21 +206,37 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 		rep.KeptEntries = len(kept)
 		// List the entries again: a run may have stored an entry pointing
 		// to a result selected here since the first listing (its Put found
-		// the result stored and did not write it again).
+		// the result stored and did not write it again). A damaged result
+		// is checked again instead: a run may have replaced it.
 		if len(results) > 0 {
 			live := map[core.ResultID]bool{}
 			if err := c.walkEntries(ctx, func(e core.Entry) error { live[entryResult(e)] = true; return nil }); err != nil {
 				return rep, err
 			}
 			n := len(results)
-			results = slices.DeleteFunc(slices.Clone(results), func(r plannedResult) bool { return live[r.info.ID] })
+			var byResult map[core.ResultID][]core.Entry
+			if p.Damaged {
+				byResult = s.byResult()
+			}
+			results = slices.DeleteFunc(slices.Clone(results), func(r plannedResult) bool {
+				if r.reason == EvictDamaged {
+					return c.checkResult(ctx, r.info, byResult[r.info.ID]).kind != ProblemCorrupt
+				}
+				return live[r.info.ID]
+			})
 			rep.KeptResults = n - len(results)
 		}
 		if err := c.deleteResults(ctx, results); err != nil {
 			return rep, err
 		}
 		plan.entries = slices.DeleteFunc(plan.entries, func(pe plannedEntry) bool { return !removed[pe.entry.ID()] })
+		if len(debris) > 0 {
+			if debris, err = c.results.(debrisFinder).RemoveDebris(ctx, debris, local.StaleTempAge); err != nil {
+				return rep, err
+			}
+		}
 	}
+	rep.Debris = append(rep.Debris, debris...)
 	for _, pe := range plan.entries {
 		e := pe.entry
 		rep.Entries = append(rep.Entries, EvictedEntry{Key: e.ID(), Node: e.Key.Node, DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed, Reason: pe.reason,
@@ -418,6 +467,54 @@ func (c *Cache) plan(s *snapshot, p Policy, grace time.Duration) evictPlan {
 		}
 	}
 	return pl
+}
+
+// findDamaged checks every listed result as Verify does and returns the
+// damaged ones.
+func (c *Cache) findDamaged(ctx context.Context, s *snapshot) (map[core.ResultID]bool, error) {
+	infos := make([]core.ResultInfo, 0, len(s.results))
+	for _, r := range s.results {
+		infos = append(infos, r)
+	}
+	checked, err := c.checkResults(ctx, infos, s.byResult(), nil)
+	if err != nil {
+		return nil, err
+	}
+	damaged := map[core.ResultID]bool{}
+	for _, ch := range checked {
+		if ch.kind == ProblemCorrupt {
+			damaged[ch.info.ID] = true
+		}
+	}
+	return damaged, nil
+}
+
+// addDamaged adds the damaged results to the plan, and the entries that
+// point to them.
+func (pl *evictPlan) addDamaged(s *snapshot, damaged map[core.ResultID]bool) {
+	if len(damaged) == 0 {
+		return
+	}
+	planned := map[core.ResultID]bool{}
+	for _, r := range pl.results {
+		planned[r.info.ID] = true
+	}
+	gone := map[core.KeyID]bool{}
+	for _, pe := range pl.entries {
+		gone[pe.entry.ID()] = true
+	}
+	ids := slices.SortedFunc(maps.Keys(damaged), func(a, b core.ResultID) int { return cmp.Compare(a.String(), b.String()) })
+	for _, id := range ids {
+		if !planned[id] {
+			pl.results = append(pl.results, plannedResult{s.results[id], EvictDamaged})
+		}
+	}
+	for _, e := range s.entries {
+		if damaged[entryResult(e)] && !gone[e.ID()] {
+			gone[e.ID()] = true
+			pl.entries = append(pl.entries, plannedEntry{e, EvictDamaged})
+		}
+	}
 }
 
 // removeEntries deletes entries that did not change since they were listed,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/formats"
 )
 
 // ErrAmbiguous is wrapped by the error of a run reference that is the prefix
@@ -32,6 +33,7 @@ type Cache struct {
 	logFile     string
 	dir         string
 	parallelism int
+	formats     func(name string) (core.Format, error)
 	close       func() error
 }
 
@@ -50,10 +52,19 @@ func WithLogFile(path string) Option { return func(c *Cache) { c.logFile = path 
 // GOMAXPROCS, at least 2).
 func WithParallelism(n int) Option { return func(c *Cache) { c.parallelism = n } }
 
+// WithFormats sets how Verify (and Evict with Policy.Damaged) finds a
+// result's format by its name, to validate the result's bytes: by default
+// formats.Lookup, which knows the formats registered in this program
+// (importing formats/csv, formats/arrow or formats/parquet registers
+// theirs). A result whose format it does not find is ProblemUnverifiable.
+func WithFormats(lookup func(name string) (core.Format, error)) Option {
+	return func(c *Cache) { c.formats = lookup }
+}
+
 // New returns a Cache over a metadata store and a result store. It does not
 // own them: Close does not close them.
 func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
-	c := &Cache{meta: meta, results: results, now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0))}
+	c := &Cache{meta: meta, results: results, now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0)), formats: formats.Lookup}
 	for _, o := range opts {
 		o(c)
 	}

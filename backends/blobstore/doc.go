@@ -40,8 +40,9 @@
 // The payload length is not in the header, so a result is streamed to the
 // bucket without knowing its size in advance; a reader finds where the
 // payload ends from the object's size (blob.Reader.Size) and checks it
-// against the trailer. The id in the header lets a reader detect an object
-// stored or copied under the wrong name.
+// against the trailer. The id in the header, covered by the checksum, binds
+// an object to its name: an object stored or copied under another result's
+// name is damage, found before any decoder runs.
 //
 // # Verification
 //
@@ -53,6 +54,21 @@
 // the header is damaged and otherwise from Read at the latest when the
 // payload ends, before io.EOF. A damaged result is therefore a miss, never a
 // wrong value. Errors name the result id.
+//
+// Get suits copying; what decodes a result uses GetVerified
+// (core.VerifiedGetter), which returns no reader before the whole object
+// has passed these checks, so that no decoder ever trusts a length or count
+// from bytes the checksum has not vouched for. A file of a directory bucket
+// (package local) is verified to its end, then read again from its start
+// through the same open file descriptor (from the page cache, hashed again,
+// so a file changed in place between the passes fails at the end). An
+// object of a remote bucket
+// (S3, GCS, Azure) is spooled while it is hashed — in memory up to
+// core.SpoolMemory (4 MiB; the object's size is known before reading), else
+// to a temporary file (WithSpoolDir, os.TempDir() by default, unlinked at
+// once on Unix) — and handed over from the spool once its checksum matched.
+// Reading a result thus costs at most 4 MiB of memory besides what its
+// decoder builds, whatever its size.
 //
 // # Checksum
 //

@@ -27,6 +27,7 @@ type Store struct {
 	owned    bool
 	checksum Checksum
 	fsync    bool
+	spoolDir string
 	closed   atomic.Bool
 }
 
@@ -106,9 +107,10 @@ func checkID(id core.ResultID) error {
 	return nil
 }
 
-// parseKey returns the id of the result stored under key, or false when key
-// is not a result's name (a temporary file, a foreign object).
-func (s *Store) parseKey(key string) (core.ResultID, bool) {
+// ParseKey returns the id of the result stored under key (the inverse of
+// Key), or false when key is not a result's name (a temporary file, a
+// foreign object).
+func (s *Store) ParseKey(key string) (core.ResultID, bool) {
 	rest, ok := strings.CutPrefix(key, s.prefix)
 	if !ok {
 		return core.ResultID{}, false

@@ -97,12 +97,12 @@ func (s *Store) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error
 		r.Close()
 		return nil, err
 	}
-	return vr, nil
+	return blobReadCloser{vr, r}, nil
 }
 
 // verifyingReader streams a payload and verifies the object around it.
 type verifyingReader struct {
-	r         *blob.Reader
+	r         io.Reader // the object, from its start
 	id        core.ResultID
 	key       string
 	alg       Checksum
@@ -110,6 +110,7 @@ type verifyingReader struct {
 	payload   int64 // payload length derived from the object size
 	remaining int64 // payload bytes not yet read
 	err       error // sticky: io.EOF after a verified end, or the failure
+	sum       [32]byte
 	buf       [fixedHeader + 64]byte
 }
 
@@ -228,17 +229,27 @@ func (v *verifyingReader) finish() error {
 		return v.corrupt("trailer says the payload is %d bytes, the object holds %d", got, v.payload)
 	}
 	v.h.Write(t[:8])
-	var sb [32]byte
-	if sum := v.h.Sum(sb[:0]); !bytes.Equal(sum, t[8:]) {
+	if sum := v.h.Sum(v.sum[:0]); !bytes.Equal(sum, t[8:]) {
 		return v.corrupt("%s checksum mismatch (stored %x, computed %x)", v.alg, t[8:], sum)
 	}
 	return nil
 }
 
+// headerSize returns the size of the header of the object being read.
+func (v *verifyingReader) headerSize() int64 {
+	return int64(fixedHeader + len(v.id.Version) + len(v.id.Format))
+}
+
+// blobReadCloser is a verifyingReader over a blob reader, which Close closes.
+type blobReadCloser struct {
+	*verifyingReader
+	br *blob.Reader
+}
+
 // Close closes the underlying blob reader.
-func (v *verifyingReader) Close() error {
-	if err := v.r.Close(); err != nil {
-		return wrapErr("close", v.id, err)
+func (b blobReadCloser) Close() error {
+	if err := b.br.Close(); err != nil {
+		return wrapErr("close", b.id, err)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func (s *Store) WalkResults(ctx context.Context, fn func(core.ResultInfo) error)
 		if err != nil {
 			return fmt.Errorf("blobstore: walk under %q: %w", s.prefix, err)
 		}
-		id, ok := s.parseKey(obj.Key)
+		id, ok := s.ParseKey(obj.Key)
 		if obj.IsDir || !ok {
 			continue
 		}

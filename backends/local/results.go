@@ -79,8 +79,26 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 // A result is looked for in the pending set, then in the table, then in the
 // files, by Put (which does not store a result that exists), Get and Exists;
 // Delete and DeleteAll remove it from all three. Inline results carry a
-// CRC-32C of their id and bytes, checked by Get: a damaged row is an error
-// wrapping core.ErrCorrupt, like a damaged file.
+// CRC-32C of their id and bytes, checked by Get: a damaged row (or a row
+// copied under another id) is an error wrapping core.ErrCorrupt, like a
+// damaged file.
+//
+// GetVerified (what a run decodes from) hands over no byte before all are
+// verified: a pending or inline result is in memory, its CRC checked; a
+// file is verified to its end and then read again from the page cache
+// through the same open file (see blobstore.Store.GetVerified): no copy of
+// the result in memory.
+//
+// Only a regular file is a result file. Anything else at a result file's
+// path — a directory, a symbolic link, a named pipe — is damage: Get and
+// GetVerified report it as core.ErrCorrupt (without opening it), Exists as
+// absent, Delete removes it (a directory with what is in it; a link, never
+// what it points to; nothing when the shard directory holding it is itself
+// a link out of the cache), and Put replaces it. A writer killed during a
+// Put leaves a temporary file next to the result file; Open removes, in the
+// background, those not written for StaleTempAge (an hour), and
+// FindDebris and RemoveDebris list and remove what is left (flowcache
+// verify and evict --gc).
 //
 // Results is safe for concurrent use, and several processes may share a
 // directory: the table is written with INSERT OR IGNORE (results are
@@ -104,6 +122,10 @@ type Results struct {
 
 	bufs sync.Pool // *[]byte of capacity limit
 
+	// The sweep of stale temporary files started by Open (see sweep).
+	sweepStop context.CancelFunc
+	sweepDone chan struct{}
+
 	insert      multiInsert // on meta.w
 	del         *sql.Stmt   // on meta.w
 	get, exists *sql.Stmt   // on meta.r
@@ -112,8 +134,9 @@ type Results struct {
 }
 
 var (
-	_ core.ResultStore   = (*Results)(nil)
-	_ core.ResultFlusher = (*Results)(nil)
+	_ core.ResultStore    = (*Results)(nil)
+	_ core.ResultFlusher  = (*Results)(nil)
+	_ core.VerifiedGetter = (*Results)(nil)
 )
 
 type pendingResult struct {
@@ -153,9 +176,11 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Store
 	// The metadata store flushes pending results before it closes: they
 	// share the database, whichever is closed first.
 	meta.beforeClose = func() error {
+		r.stopSweep()
 		err := r.flush(context.Background())
 		return errors.Join(err, r.closeStmts())
 	}
+	r.startSweep()
 	return r, nil
 }
 
@@ -280,24 +305,174 @@ func (r *Results) Exists(ctx context.Context, id core.ResultID) (bool, error) {
 	return r.fileExists(ctx, id)
 }
 
-// fileExists reports whether the file of result id exists. For the names
+// fileState is what sits at the path of a result's file.
+type fileState int
+
+const (
+	fileUnknown fileState = iota // ask the bucket (see fileAt)
+	fileAbsent
+	fileRegular
+	fileOther // anything but a regular file: a directory, a symbolic link, a device
+)
+
+// fileAt looks at the path of the file of result id. For the names
 // flowcache writes (hex versions, formats such as "gob" or "json+zstd") it
-// stats the path fileblob uses for the name; other names go through the
-// bucket. A miss through the bucket costs about 8 µs, mostly building
-// gocloud's error, a stat about 1.5 µs.
-func (r *Results) fileExists(ctx context.Context, id core.ResultID) (bool, error) {
+// lstats the path fileblob uses for the name; other names, and errors other
+// than a missing file, are fileUnknown: the bucket is asked instead. A stat
+// costs about 1.5 µs, a miss through the bucket about 8 µs (mostly building
+// gocloud's error).
+func (r *Results) fileAt(id core.ResultID) (fileState, fs.FileInfo, string) {
 	key := r.files.Key(id)
 	if r.dir == "" || !plainKey(key) {
-		return r.files.Exists(ctx, id)
+		return fileUnknown, nil, ""
 	}
-	fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(key)))
+	path := filepath.Join(r.dir, filepath.FromSlash(key))
+	fi, err := os.Lstat(path)
 	switch {
+	case err == nil && fi.Mode().IsRegular():
+		return fileRegular, fi, path
 	case err == nil:
-		return fi.Mode().IsRegular(), nil
+		return fileOther, fi, path
 	case errors.Is(err, fs.ErrNotExist):
+		return fileAbsent, nil, path
+	}
+	return fileUnknown, nil, path
+}
+
+// fileExists reports whether the file of result id exists (a regular file:
+// anything else at its path is damage, see notAFile).
+func (r *Results) fileExists(ctx context.Context, id core.ResultID) (bool, error) {
+	switch st, _, _ := r.fileAt(id); st {
+	case fileRegular:
+		return true, nil
+	case fileAbsent, fileOther:
 		return false, nil
 	}
 	return r.files.Exists(ctx, id)
+}
+
+// notAFile is the error of something other than a regular file at the path
+// of result id's file: damage, which the caching adapter deletes (Delete
+// removes it) and Put replaces.
+func (r *Results) notAFile(op string, id core.ResultID, fi fs.FileInfo) error {
+	return wrapResult(op, id, fmt.Errorf("%w: %s is a %s, not a result file", core.ErrCorrupt,
+		filepath.ToSlash(filepath.Join(ResultsDir, filepath.FromSlash(r.files.Key(id)))), describeMode(fi.Mode())))
+}
+
+// describeMode names the type of a file.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "file of mode " + m.String()
+}
+
+// removeNotAFile removes what sits at path, the path of a result's file,
+// when it is not a regular file: a directory with everything in it, or
+// the link itself of a symbolic link (never what it points to). It refuses
+// when the shard directory holding path is not a directory of the cache
+// itself (a symbolic link to elsewhere), so that nothing outside the cache
+// is ever removed.
+func (r *Results) removeNotAFile(path string) error {
+	shard := filepath.Dir(path)
+	if filepath.Dir(shard) != r.dir {
+		return fmt.Errorf("local: not removing %s: not a result path under %s", path, r.dir)
+	}
+	sfi, err := os.Lstat(shard)
+	if err != nil {
+		return fmt.Errorf("local: removing %s: %w", path, err)
+	}
+	if !sfi.IsDir() {
+		return fmt.Errorf("local: not removing %s: %s is a %s, not a directory of the cache", path, shard, describeMode(sfi.Mode()))
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("local: removing %s: %w", path, err)
+	case fi.Mode().IsRegular():
+		return nil // replaced by a result file meanwhile
+	case fi.IsDir():
+		// RemoveAll removes symbolic links inside, never what they
+		// point to.
+		err = os.RemoveAll(path)
+	default:
+		err = os.Remove(path)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local: removing the %s at a result's path: %w", describeMode(fi.Mode()), err)
+	}
+	return nil
+}
+
+// prepareFile reports whether the file of result id exists, after removing
+// anything else sitting at its path (so that Put can store the file).
+func (r *Results) prepareFile(ctx context.Context, id core.ResultID) (bool, error) {
+	st, _, path := r.fileAt(id)
+	switch st {
+	case fileRegular:
+		return true, nil
+	case fileAbsent:
+		return false, nil
+	case fileOther:
+		if err := r.removeNotAFile(path); err != nil {
+			return false, wrapResult("put", id, err)
+		}
+		return false, nil
+	}
+	return r.files.Exists(ctx, id)
+}
+
+// deleteFile removes the file of result id, or whatever else sits at its
+// path.
+func (r *Results) deleteFile(ctx context.Context, id core.ResultID) error {
+	switch st, _, path := r.fileAt(id); st {
+	case fileAbsent:
+		return nil
+	case fileOther:
+		if err := r.removeNotAFile(path); err != nil {
+			return wrapResult("delete", id, err)
+		}
+		return nil
+	}
+	return r.files.Delete(ctx, id)
+}
+
+// openFile opens the file of result id, verified as it is read (Get) or
+// before (GetVerified).
+func (r *Results) openFile(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
+	// The path is looked at first: a missing file needs no more, and a
+	// named pipe at the path would block the open.
+	switch st, fi, _ := r.fileAt(id); st {
+	case fileAbsent:
+		return nil, wrapResult(op, id, core.ErrNotFound)
+	case fileOther:
+		return nil, r.notAFile(op, id, fi)
+	}
+	get := r.files.Get
+	if verified {
+		get = r.files.GetVerified
+	}
+	rc, err := get(ctx, id)
+	if errors.Is(err, core.ErrNotFound) {
+		if st, fi, _ := r.fileAt(id); st == fileOther {
+			return nil, r.notAFile(op, id, fi)
+		}
+		return nil, wrapResult(op, id, core.ErrNotFound)
+	}
+	return rc, err
 }
 
 // plainKey reports whether fileblob stores key under the path key names,
@@ -317,9 +492,25 @@ func plainKey(key string) bool {
 // Get opens the result stored under id. An inline result is verified
 // before Get returns (damage is an error wrapping core.ErrCorrupt from Get);
 // a file is verified as it is read, as package blobstore does. A result
-// stored nowhere is an error wrapping core.ErrNotFound.
+// stored nowhere is an error wrapping core.ErrNotFound; anything but a
+// regular file at a result file's path (a directory, a symbolic link) one
+// wrapping core.ErrCorrupt, so that the caching adapter deletes it.
 func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
-	if err := r.check("get", id); err != nil {
+	return r.open(ctx, "get", id, false)
+}
+
+// GetVerified implements core.VerifiedGetter: it opens the result stored
+// under id once all of it is verified. A pending or inline result is in
+// memory, checked against its CRC-32C before GetVerified returns; a file is
+// verified to its end and then read again from the page cache, through the
+// same open file (see blobstore.Store.GetVerified). Errors are those of
+// Get.
+func (r *Results) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+	return r.open(ctx, "get", id, true)
+}
+
+func (r *Results) open(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
+	if err := r.check(op, id); err != nil {
 		return nil, err
 	}
 	if p := r.pendingGet(id); p != nil {
@@ -328,15 +519,11 @@ func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, err
 	data, found, err := r.inline(ctx, id)
 	switch {
 	case err != nil:
-		return nil, wrapResult("get inline", id, err)
+		return nil, wrapResult(op+" inline", id, err)
 	case found:
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}
-	rc, err := r.files.Get(ctx, id)
-	if errors.Is(err, core.ErrNotFound) {
-		return nil, wrapResult("get", id, core.ErrNotFound)
-	}
-	return rc, err
+	return r.openFile(ctx, op, id, verified)
 }
 
 // Put stores the bytes write writes under id, unless a result is stored
@@ -358,11 +545,11 @@ func (r *Results) Put(ctx context.Context, id core.ResultID, write func(io.Write
 		}
 		return 0, nil
 	}
+	if ok, err := r.prepareFile(ctx, id); err != nil || ok {
+		return 0, err
+	}
 	if r.limit <= 0 {
 		return r.files.Put(ctx, id, write)
-	}
-	if ok, err := r.fileExists(ctx, id); err != nil || ok {
-		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, wrapResult("put", id, err)
@@ -619,7 +806,7 @@ func (r *Results) Delete(ctx context.Context, id core.ResultID) error {
 	if _, err := r.del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
 		return wrapResult("delete", id, err)
 	}
-	return r.files.Delete(ctx, id)
+	return r.deleteFile(ctx, id)
 }
 
 // DeleteAll removes every result: pending, inline and files (and temporary
@@ -705,6 +892,7 @@ func (r *Results) Close() error {
 	if stopped {
 		return nil
 	}
+	r.stopSweep()
 	var errs []error
 	if !r.meta.closed.Load() {
 		errs = append(errs, r.flush(context.Background()))

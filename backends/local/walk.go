@@ -161,14 +161,7 @@ func (r *Results) RemoveResults(ctx context.Context, ids []core.ResultID) error 
 		return fmt.Errorf("local: remove results: %w", err)
 	}
 	for _, id := range ids {
-		ok, err := r.fileExists(ctx, id)
-		if err != nil {
-			return wrapResult("remove", id, err)
-		}
-		if !ok {
-			continue
-		}
-		if err := r.files.Delete(ctx, id); err != nil {
+		if err := r.deleteFile(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/inspect"
 )
@@ -98,11 +99,18 @@ removed by "evict --gc"), and the bytes per node.`,
 			run: cmdSize,
 		},
 		{
-			name: "verify", args: "", short: "read every stored result to its end, checking checksums",
-			long: `Reads every stored result to its end, so that its checksum is checked, and
-looks for entries whose result is missing. It only reads: a damaged result is
-deleted by the next run that needs it (which executes the node again), an entry
-without its result by "evict --gc". Exits with 4 when it finds a problem.
+			name: "verify", args: "", short: "read and check every stored result, as a run would before decoding it",
+			long: `Reads every stored result whole and checks it as a run does before any decoder
+sees it: its checksum and id, then its structure when its format can check
+encoded bytes without the Go type (every length and count must fit in the
+bytes), and code manifests against the hash that names them. Reports each
+damaged or hostile result with its id, format, nodes and reason; results in a
+format this program does not know (unverifiable: the checksum holds, the
+structure is unchecked); entries whose result is missing; and in a cache
+directory, non-files at result paths and stale temporary files.
+It only reads: a run that needs a damaged result misses and replaces it;
+"evict --damaged" removes damaged results now, "evict --gc" the rest.
+Exits with 4 when it finds a problem.
 On a terminal it draws a progress bar on stderr; otherwise it prints a progress
 line every 10%.`,
 			examples: `  flowcache verify
@@ -116,9 +124,12 @@ line every 10%.`,
 			name: "evict", args: "", short: "delete the least recently used entries and results",
 			long: `Deletes entries (cache key → data version) and results, least recently used
 first, until the limits hold: --max-size (bytes of results), --max-entries,
---older-than (time since last use); --gc deletes results no entry points to and
-entries whose result is missing. A result goes only when no remaining entry
-points to it. --dry-run lists what would go.
+--older-than (time since last use); --gc deletes results no entry points to,
+entries whose result is missing, and in a cache directory non-files at result
+paths and temporary files of killed writers; --damaged reads every result as
+"flowcache verify" does and deletes the damaged ones with their entries. A
+result goes only when no remaining entry points to it (or it is damaged).
+--dry-run lists what would go.
 
 It is safe while pipelines run on the cache: nothing stored or used within the
 grace period (--grace, default 1h) is deleted, and a deleted entry or result is
@@ -128,12 +139,14 @@ so ages are known to within an hour.`,
 			examples: `  flowcache evict --max-size 10GB
   flowcache evict --older-than 30d --gc
   flowcache evict --max-entries 100000 --dry-run
-  flowcache evict --gc --grace 0    # nothing else uses the cache now`,
+  flowcache evict --gc --grace 0    # nothing else uses the cache now
+  flowcache evict --gc --damaged    # also read every result, delete the damaged`,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.maxSize, "max-size", "", "keep at most this many bytes of results (`SIZE`: 500MB, 10GB, 2GiB, bytes)")
 				fs.IntVar(&o.maxEntries, "max-entries", 0, "keep at most `N` entries")
 				fs.StringVar(&o.olderThan, "older-than", "", "evict entries not used for `DURATION` (720h, 30d)")
-				fs.BoolVar(&o.gc, "gc", false, "delete results no entry points to, and entries whose result is missing")
+				fs.BoolVar(&o.gc, "gc", false, "delete results no entry points to, entries whose result is missing, non-files at result paths and stale temporary files")
+				fs.BoolVar(&o.damaged, "damaged", false, "read every result as verify does, and delete the damaged ones and their entries")
 				fs.BoolVar(&o.dryRun, "dry-run", false, "list what would be deleted; delete nothing")
 				fs.StringVar(&o.grace, "grace", "1h", "never delete what was stored or used within `DURATION` (0: no grace period)")
 				fs.BoolVar(&o.verbose, "v", false, "list what was deleted (a dry run always lists)")
@@ -438,22 +451,42 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 			rate = fmt.Sprintf(", %s/s", fmtBytes(int64(float64(rep.Bytes)/secs)))
 		}
 		fmt.Fprintf(w, "verified %d results (%s) and %d entries of %d runs in %s%s\n", rep.Results, fmtBytes(rep.Bytes), rep.Entries, rep.Runs, fmtDuration(rep.Elapsed), rate)
+		if n := rep.Results - rep.Validated; n > 0 {
+			fmt.Fprintf(w, "%d of them checked by checksum only: their format cannot check its bytes without the Go type\n", n)
+		}
+		kinds := map[inspect.ProblemKind]int{}
 		for _, pr := range rep.Problems {
+			kinds[pr.Kind]++
 			switch pr.Kind {
 			case inspect.ProblemRunHistory:
 				fmt.Fprintf(w, "%-15s run %s: %s\n", pr.Kind, pr.Run, pr.Err)
+			case inspect.ProblemStaleTemp:
+				fmt.Fprintf(w, "%-15s %s/%s: %s\n", pr.Kind, local.ResultsDir, pr.Path, pr.Err)
 			default:
 				nodes := "no entry points to it"
 				if len(pr.Nodes) > 0 {
 					nodes = "node " + strings.Join(pr.Nodes, ", ")
 				}
-				fmt.Fprintf(w, "%-15s %s (%s): %s\n", pr.Kind, pr.Result, nodes, pr.Err)
+				format := ""
+				if pr.Format != "" {
+					format = ", format " + pr.Format
+				}
+				fmt.Fprintf(w, "%-15s %s (%s%s): %s\n", pr.Kind, pr.Result, nodes, format, pr.Err)
 			}
 		}
 		if rep.OK() {
 			fmt.Fprintln(w, "ok")
 		} else {
-			fmt.Fprintf(w, "%d problems: a damaged result is a miss (the next run that needs it executes the node again); flowcache evict --gc removes entries whose result is missing\n", len(rep.Problems))
+			fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
+			if n := kinds[inspect.ProblemCorrupt]; n > 0 {
+				fmt.Fprintf(w, "%d damaged results: a run that needs one misses, executes the node again and replaces it; flowcache evict --damaged removes them now\n", n)
+			}
+			if n := kinds[inspect.ProblemUnverifiable]; n > 0 {
+				fmt.Fprintf(w, "%d results in formats this program does not register: verify them with inspect.Verify in a program that imports the format\n", n)
+			}
+			if n := kinds[inspect.ProblemMissingResult] + kinds[inspect.ProblemNotAFile] + kinds[inspect.ProblemStaleTemp]; n > 0 {
+				fmt.Fprintf(w, "flowcache evict --gc removes entries whose result is missing, non-files at result paths and stale temporary files (%d)\n", n)
+			}
 		}
 	}
 	if !rep.OK() {
@@ -463,7 +496,7 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 }
 
 func evictPolicy(o *opts) (inspect.Policy, error) {
-	p := inspect.Policy{GC: o.gc, DryRun: o.dryRun, MaxEntries: o.maxEntries}
+	p := inspect.Policy{GC: o.gc, Damaged: o.damaged, DryRun: o.dryRun, MaxEntries: o.maxEntries}
 	if o.maxEntries < 0 {
 		return p, usageErr("--max-entries %d: want a positive number", o.maxEntries)
 	}
@@ -492,8 +525,8 @@ func evictPolicy(o *opts) (inspect.Policy, error) {
 	if g == 0 {
 		p.Grace = inspect.NoGrace
 	}
-	if p.MaxSize == 0 && p.MaxEntries == 0 && p.OlderThan == 0 && !p.GC {
-		return p, usageErr("nothing to do: give --max-size, --max-entries, --older-than or --gc")
+	if p.MaxSize == 0 && p.MaxEntries == 0 && p.OlderThan == 0 && !p.GC && !p.Damaged {
+		return p, usageErr("nothing to do: give --max-size, --max-entries, --older-than, --gc or --damaged")
 	}
 	return p, nil
 }
@@ -526,9 +559,19 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 		for _, x := range rep.Results {
 			fmt.Fprintf(w, "result  %s  %s  (%s)\n", x.Result, fmtBytes(x.Size), x.Reason)
 		}
+		for _, d := range rep.Debris {
+			fmt.Fprintf(w, "%-7s %s/%s  %s  (%s)\n", "file", local.ResultsDir, d.Path, d.What, d.Kind)
+		}
 	}
 	fmt.Fprintf(w, "%s %d entries and %d results, %s %s; %d entries and %d results (%s) left\n",
 		verb, len(rep.Entries), len(rep.Results), verbPast, fmtBytes(rep.FreedBytes), rep.After.Entries, rep.After.Results, fmtBytes(rep.After.Bytes))
+	if len(rep.Debris) > 0 {
+		removed := "removed"
+		if rep.DryRun {
+			removed = "would remove"
+		}
+		fmt.Fprintf(w, "%s %d files under %s/ that are not results (non-files at result paths, temporary files of killed writers)\n", removed, len(rep.Debris), local.ResultsDir)
+	}
 	if rep.ProtectedEntries > 0 || rep.ProtectedResults > 0 {
 		fmt.Fprintf(w, "kept %d entries and %d results stored or used within the grace period (%s)\n", rep.ProtectedEntries, rep.ProtectedResults, fmtDuration(rep.Grace))
 	}

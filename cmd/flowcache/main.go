@@ -114,6 +114,7 @@ type opts struct {
 	olderThan  string
 	grace      string
 	gc         bool
+	damaged    bool
 	dryRun     bool
 }
 

@@ -1,0 +1,62 @@
+package blobstore_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/flowcache/flowcache/backends/blobstore"
+	_ "github.com/flowcache/flowcache/backends/s3"
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/internal/servertest"
+)
+
+// BenchmarkReadS3 reads a result from the test S3 server (MinIO, on
+// loopback) streamed (Get, verified at the end) and verified whole before
+// it is handed over (GetVerified: spooled in memory up to
+// core.SpoolMemory, to a temporary file beyond). It skips without the
+// server (scripts/servers env).
+func BenchmarkReadS3(b *testing.B) {
+	ctx := context.Background()
+	st, err := core.OpenURL(ctx, servertest.S3URL(b, servertest.S3Bucket(b), "bench/"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	s := st.Results.(*blobstore.Store)
+	for _, size := range []int{1 << 10, 1 << 20, 100 << 20} {
+		id := core.ResultID{Version: version(fmt.Sprint("s3bench", size)), Format: "gob"}
+		chunk := randomPayload(min(size, 1<<20), 1)
+		if _, err := s.Put(ctx, id, func(w io.Writer) error {
+			for left := size; left > 0; left -= len(chunk) {
+				if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for _, mode := range []string{"get", "verified"} {
+			b.Run(fmt.Sprintf("%s/%d", mode, size), func(b *testing.B) {
+				get := s.Get
+				if mode == "verified" {
+					get = s.GetVerified
+				}
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for b.Loop() {
+					rc, err := get(ctx, id)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.Copy(io.Discard, rc); err != nil {
+						b.Fatal(err)
+					}
+					rc.Close()
+				}
+			})
+		}
+	}
+}
