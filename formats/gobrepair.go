@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/binary"
@@ -621,7 +620,7 @@ var errGobNotes = errors.New("repair notes that do not fit the value (corrupt da
 // gobReadNotes reads the repair notes after the mark. Nothing is allocated
 // from the count before the notes are read: a damaged count fails at the
 // end of the input.
-func gobReadNotes(br *bufio.Reader) ([]gobFix, error) {
+func gobReadNotes(br io.ByteReader) ([]gobFix, error) {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, fmt.Errorf("repair notes: %w", noEOF(err))
