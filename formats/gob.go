@@ -239,6 +239,10 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 	}
 	v, err := gobDecodeStream(br, t, *lay, origin, size)
 	if err != nil {
+		if !errors.Is(err, core.ErrCorrupt) {
+			// encoding/gob's own errors: the bytes do not decode into t.
+			err = fmt.Errorf("%w: %w", core.ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
 	}
 	if notes != nil {
@@ -253,7 +257,7 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 // from the element count in its header alone, when the reader does not
 // tell how many bytes remain (so the count cannot be checked against them
 // first): beyond it, the value grows as its chunks are read.
-const gobTrustBytes = 64 << 20
+const gobTrustBytes = 16 << 20
 
 // gobDecodeStream decodes the gob stream of br, framed by lay, into a new
 // value of type t; size is the stream's length, -1 when unknown.
@@ -292,7 +296,7 @@ func gobDecodeStream(br *bufio.Reader, t reflect.Type, lay gobLayout, origin, si
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		if err == nil {
-			err = errors.New("trailing bytes after the value")
+			err = p.corrupt("trailing bytes after the value")
 		}
 		return reflect.Value{}, err
 	}
@@ -310,12 +314,12 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 		}
 	}
 	// The room the header's count may take before the chunks prove it:
-	// all of it when the bytes that remain are known to hold that many
-	// elements (each takes one byte at least), else gobTrustBytes.
-	trusted := func(per int64) (int, error) {
+	// all of it when the bytes that remain can hold that many elements
+	// (each takes a byte at least, a map entry two), else gobTrustBytes.
+	trusted := func(per int64, minBytes uint64) (int, error) {
 		n := lay.n
 		if p.size >= 0 {
-			if n > uint64(p.size)/2 {
+			if n > uint64(p.size)/minBytes {
 				return 0, p.corrupt("a header of %d elements before %d bytes", n, p.size)
 			}
 			return int(n), nil
@@ -334,7 +338,7 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 			return reflect.Value{}, fmt.Errorf("%w: a chunked slice, not a %v", core.ErrCorrupt, t)
 		}
 		n, esize := int(lay.n), int64(t.Elem().Size())
-		room, err := trusted(esize)
+		room, err := trusted(esize, 1)
 		if err != nil {
 			return reflect.Value{}, err
 		}
@@ -368,7 +372,7 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 		if t.Kind() != reflect.Map {
 			return reflect.Value{}, fmt.Errorf("%w: a chunked map, not a %v", core.ErrCorrupt, t)
 		}
-		hint, err := trusted(int64(t.Key().Size() + t.Elem().Size()))
+		hint, err := trusted(int64(t.Key().Size()+t.Elem().Size()), 2)
 		if err != nil {
 			return reflect.Value{}, err
 		}

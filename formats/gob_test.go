@@ -2,11 +2,14 @@ package formats_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +236,203 @@ func TestGobCheckInterfaceResult(t *testing.T) {
 		if err := f.Check(typ); err != nil {
 			t.Errorf("Check(%v) = %v", typ, err)
 		}
+	}
+}
+
+type Floats []float64
+
+type wideRow struct {
+	Name  string
+	At    time.Time
+	Tags  []string
+	Score float64
+	Ptr   *Inner
+}
+
+func wideRows(n int) []wideRow {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	rows := make([]wideRow, n)
+	for i := range rows {
+		rows[i] = wideRow{Name: "row" + strconv.Itoa(i), At: at.Add(time.Duration(i) * time.Second), Score: float64(i) / 3}
+		if i%3 == 0 {
+			rows[i].Tags = []string{"a", strings.Repeat("b", i%40)}
+		}
+		if i%5 == 0 {
+			rows[i].Ptr = &Inner{N: i}
+		}
+		if i%7 == 0 {
+			rows[i].Tags = []string{} // a repair note
+			rows[i].Score = math.Copysign(0, -1)
+		}
+	}
+	return rows
+}
+
+// chunkedValues are values large enough to be written in chunks.
+func chunkedValues() map[string]any {
+	bs := make([]byte, 9<<20+123)
+	for i := range bs {
+		bs[i] = byte(i*7 + i>>9)
+	}
+	m := map[int64]float64{}
+	for i := range 300_000 {
+		m[int64(i)*3-1000] = float64(i) / 9
+	}
+	ms := map[string][]int{}
+	for i := range 200_000 {
+		ms["k"+strconv.Itoa(i)] = make([]int, i%4)
+	}
+	ms["nil"] = nil
+	anys := make([]any, 300_000)
+	for i := range anys {
+		switch i % 4 {
+		case 0:
+			anys[i] = ifaceA{N: i}
+		case 1:
+			anys[i] = "s" + strconv.Itoa(i)
+		case 2:
+			anys[i] = ifaceB{S: "b", Any: ifaceC{F: []float64{float64(i)}}}
+		}
+	}
+	arrays := make([][4]float64, 400_000)
+	for i := range arrays {
+		arrays[i] = [4]float64{float64(i), 1, 2, -float64(i)}
+	}
+	ptrs := make([]*Inner, 700_000)
+	for i := range ptrs {
+		ptrs[i] = &Inner{N: i}
+	}
+	return map[string]any{
+		"floats":   floats(3_000_000),
+		"named":    Floats(floats(1_000_000)),
+		"bytes":    bs,
+		"table":    table(400_000),
+		"wide":     wideRows(150_000),
+		"intmap":   m,
+		"slicemap": ms,
+		"anys":     anys,
+		"arrays":   arrays,
+		"pointers": ptrs,
+	}
+}
+
+// chunkedHeader reports whether b (a result) starts with the header of a
+// chunked value, after any repair notes.
+func chunkedHeader(b []byte) bool {
+	return bytes.IndexByte(b[:min(len(b), 1<<20)], 0xf6) >= 0 && (b[0] == 0xf6 || b[0] == 0xf7)
+}
+
+// TestGobChunkedRoundTrip: large slices and maps are written in chunks
+// and load back equal (DeepEqual and fingerprint), through readers that
+// tell their length and readers that do not; the same value gives the
+// same bytes.
+func TestGobChunkedRoundTrip(t *testing.T) {
+	for name, v := range chunkedValues() {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := formats.Gob().Encode(&buf, v); err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			if !chunkedHeader(b) {
+				t.Fatalf("not written in chunks: % x", b[:16])
+			}
+			if err := validator(t).Validate(bytes.NewReader(b)); err != nil {
+				t.Fatalf("Validate = %v", err)
+			}
+			for rname, r := range map[string]io.Reader{"sized": bytes.NewReader(b), "unsized": onlyReader{bytes.NewReader(b)}} {
+				got, err := formats.Gob().Decode(r, reflect.TypeOf(v))
+				if err != nil {
+					t.Fatalf("%s: Decode = %v", rname, err)
+				}
+				if !reflect.DeepEqual(got, v) {
+					t.Fatalf("%s: the value loaded back is not DeepEqual", rname)
+				}
+				s1, _ := fingerprint.Of(v)
+				s2, err := fingerprint.Of(got)
+				if err != nil || s1 != s2 {
+					t.Fatalf("%s: fingerprints differ: %v", rname, err)
+				}
+			}
+			if reflect.TypeOf(v).Kind() == reflect.Slice {
+				var again bytes.Buffer
+				if err := formats.Gob().Encode(&again, v); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(again.Bytes(), b) {
+					t.Fatal("two encodings of the same value differ")
+				}
+			}
+		})
+	}
+}
+
+// TestGobSmallNotChunked: small values keep the plain gob stream (the
+// encoding flowcache always wrote), the same bytes as encoding/gob's.
+func TestGobSmallNotChunked(t *testing.T) {
+	for _, v := range []any{floats(1000), []byte("abc"), table(100), map[string]int{"a": 1}, 7, "s"} {
+		var buf, raw bytes.Buffer
+		if err := formats.Gob().Encode(&buf, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := gob.NewEncoder(&raw).Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		if buf.Bytes()[0] == 0xf7 {
+			// Repair notes first (the table has a -0), then the stream.
+			buf.Next(bytes.Index(buf.Bytes(), raw.Bytes()[:4]))
+		}
+		if reflect.TypeOf(v).Kind() != reflect.Map && !bytes.Equal(buf.Bytes(), raw.Bytes()) {
+			t.Errorf("%T: Encode wrote % x, encoding/gob % x", v, buf.Bytes()[:8], raw.Bytes()[:8])
+		}
+	}
+}
+
+// chunkStream writes a chunked result by hand: the header, then the gob
+// values given, with one encoder.
+func chunkStream(t *testing.T, layout, n uint64, vals ...any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.Write([]byte{0xf6, 1, 0, byte(layout)})
+	buf.Write(binary.AppendUvarint(nil, n))
+	enc := gob.NewEncoder(&buf)
+	for _, v := range vals {
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// TestGobChunkedDamage: headers and chunks that do not agree are refused,
+// under the allocation bound, whatever the reader.
+func TestGobChunkedDamage(t *testing.T) {
+	ints := reflect.TypeFor[[]int]()
+	ok := chunkStream(t, 1, 4, []int{1, 2}, []int{3, 4})
+	got, err := formats.Gob().Decode(bytes.NewReader(ok), ints)
+	if err != nil || !reflect.DeepEqual(got, []int{1, 2, 3, 4}) {
+		t.Fatalf("a chunked stream by hand: %v, %v", got, err)
+	}
+	mustCorrupt(t, chunkStream(t, 1, 5, []int{1, 2}, []int{3, 4}), ints, "ends before its last value")
+	mustCorrupt(t, chunkStream(t, 1, 3, []int{1, 2}, []int{3, 4}), ints, "a chunk of 2 elements where 1 remain")
+	mustCorrupt(t, chunkStream(t, 1, 4, []int{1, 2}, []string{"a", "b"}), ints, "after chunks of type id")
+	mustCorrupt(t, chunkStream(t, 1, 4, []int{1, 2}, 3), ints, "a chunk of int, not a slice")
+	mustCorrupt(t, chunkStream(t, 1, 2, []int{1, 2}, []int{3}), ints, "trailing bytes")
+	mustCorrupt(t, chunkStream(t, 1, 1<<40, []int{1, 2}, []int{3, 4}), ints, "")
+	// Duplicate keys: fewer entries than the header says.
+	// (Validate, without the key type, cannot tell equal keys apart.)
+	dup := chunkStream(t, 2, 4, []string{"a", "a"}, []int{1, 2}, []string{"b", "c"}, []int{3, 4})
+	if _, err := formats.Gob().Decode(bytes.NewReader(dup), reflect.TypeFor[map[string]int]()); !errors.Is(err, core.ErrCorrupt) || !strings.Contains(err.Error(), "holds 3 distinct keys") {
+		t.Errorf("a chunked map with a key twice: %v", err)
+	}
+	mustCorrupt(t, chunkStream(t, 2, 2, []string{"a", "b"}, []int{1}), reflect.TypeFor[map[string]int](), "1 map values for 2 keys")
+	// A chunked slice into a map, and the other way.
+	if _, err := formats.Gob().Decode(bytes.NewReader(ok), reflect.TypeFor[map[int]int]()); !errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("a chunked slice decoded as a map: %v", err)
+	}
+	// An unknown header version or layout.
+	for _, h := range [][]byte{{0xf6, 2, 0, 0}, {0xf6, 1, 0, 3, 1}, {0xf6, 1, 0, 1, 0}} {
+		bad := append(bytes.Clone(h), ok[5:]...)
+		mustCorrupt(t, bad, ints, "header")
 	}
 }

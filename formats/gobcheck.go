@@ -1310,6 +1310,14 @@ func (f *gobFeed) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	if err == io.EOF {
+		// The parser says where the stream ended short.
+		f.srcErr = io.EOF
+		if !f.done {
+			f.next()
+		}
+		if f.err != nil {
+			return 0, f.err
+		}
 		err = io.ErrUnexpectedEOF
 	}
 	return 0, err
@@ -1356,7 +1364,7 @@ func (f *gobFeed) finish() error {
 	}
 	if _, err := f.src.ReadByte(); err != io.EOF {
 		if err == nil {
-			err = errors.New("trailing bytes after the value")
+			err = f.p.corrupt("trailing bytes after the value")
 		}
 		return err
 	}

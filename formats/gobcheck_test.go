@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -306,4 +308,172 @@ func TestGobBitFlips(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGobLegacyFixtures decodes results written by flowcache before the
+// stream was checked and chunked (testdata/gob-legacy, written by the
+// formats package of that time): they load back as they were, but for a
+// value holding an interface value inside an interface value whose type
+// was sent there, which is refused.
+func TestGobLegacyFixtures(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	floats := make([]float64, 1000)
+	for i := range floats {
+		floats[i] = float64(i) / 7
+	}
+	bs := make([]byte, 5000)
+	for i := range bs {
+		bs[i] = byte(i * 31)
+	}
+	want := map[string]any{
+		"rows":   []Row{{Name: "a", Score: math.Copysign(0, -1), At: at, Tags: []string{}, Inner: &Inner{N: 7}}, {Name: "b", Tags: []string{"x", ""}}},
+		"map":    map[string][]int{"n": nil, "e": {}, "x": {1, 2}},
+		"floats": floats,
+		"bytes":  bs,
+		"any":    []any{ifaceA{N: 1}, "s", 2, ifaceA{N: 3}},
+		"nil":    (*Inner)(nil),
+	}
+	for name, v := range want {
+		b, err := os.ReadFile(filepath.Join("testdata", "gob-legacy", name+".gob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rname, r := range readers(b) {
+			if err := validator(t).Validate(r()); err != nil {
+				t.Errorf("%s %s: Validate = %v", name, rname, err)
+			}
+			got, err := formats.Gob().Decode(r(), reflect.TypeOf(v))
+			if err != nil {
+				t.Fatalf("%s %s: Decode = %v", name, rname, err)
+			}
+			if !reflect.DeepEqual(got, v) {
+				t.Errorf("%s %s: got %#v, want %#v", name, rname, got, v)
+			}
+			if v != (*Inner)(nil) {
+				sameValue(t, got, v)
+			}
+		}
+	}
+	// The nested interface value: refused, with the reason.
+	b, err := os.ReadFile(filepath.Join("testdata", "gob-legacy", "nested_any.gob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCorrupt(t, b, reflect.TypeFor[ifaceB](), "a type defined inside a value nested in an interface value")
+	// Encode writes the same value so that it reads back.
+	v := ifaceB{S: "out", Any: ifaceB{S: "in", Any: ifaceA{N: 9}}}
+	var buf bytes.Buffer
+	if err := formats.Gob().Encode(&buf, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := formats.Gob().Decode(&buf, reflect.TypeOf(v))
+	if err != nil || !reflect.DeepEqual(got, v) {
+		t.Fatalf("Decode = %#v, %v", got, err)
+	}
+}
+
+// TestGobInterfaceAcrossMessages: a plain gob stream (as flowcache wrote
+// before primes) whose interface values bring their types' definitions in
+// the middle of the value, so that the value spans several messages. It
+// is read whole and checked before encoding/gob decodes it (the only case
+// that costs a copy), and decodes.
+func TestGobInterfaceAcrossMessages(t *testing.T) {
+	v := map[string]any{}
+	for i := range 2000 {
+		switch i % 3 {
+		case 0:
+			v[strconv.Itoa(i)] = ifaceA{N: i}
+		case 1:
+			v[strconv.Itoa(i)] = ifaceC{F: []float64{float64(i)}}
+		default:
+			v[strconv.Itoa(i)] = strings.Repeat("x", i%50)
+		}
+	}
+	var raw bytes.Buffer
+	if err := gob.NewEncoder(&raw).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	b := raw.Bytes()
+	for name, r := range readers(b) {
+		var got any
+		var err error
+		allocguard.Run(t, allocguard.Bound(len(b), 64), func() {
+			got, err = formats.Gob().Decode(r(), reflect.TypeOf(v))
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sameValue(t, got, v)
+		if err := validator(t).Validate(r()); err != nil {
+			t.Fatalf("%s: Validate = %v", name, err)
+		}
+	}
+	// Its map count doubled: refused before a map is made.
+	at := bytes.Index(b, []byte{0x00, 0xfe, 0x07, 0xd0}) + 1 // 2000
+	if at <= 0 {
+		t.Fatal("no count")
+	}
+	c := bytes.Clone(b)
+	c[at+1] = 0x7f
+	mustCorrupt(t, c, reflect.TypeOf(v), "")
+}
+
+// TestGobDepth: values nested deeper than the parser follows are refused
+// by Encode (so they are never stored) and by Decode (a crafted stream).
+func TestGobDepth(t *testing.T) {
+	deep := func(n int) Recursive {
+		var r Recursive
+		for i := range n {
+			r = Recursive{Val: i, Children: []Recursive{r}}
+		}
+		return r
+	}
+	var buf bytes.Buffer
+	if err := formats.Gob().Encode(&buf, deep(4000)); err != nil {
+		t.Fatalf("Encode of a value 4000 deep: %v", err)
+	}
+	if _, err := formats.Gob().Decode(&buf, reflect.TypeFor[Recursive]()); err != nil {
+		t.Fatalf("Decode of a value 4000 deep: %v", err)
+	}
+	buf.Reset()
+	err := formats.Gob().Encode(&buf, deep(6000))
+	if err == nil || !strings.Contains(err.Error(), "nested more than") || len(err.Error()) > 1000 {
+		t.Fatalf("Encode of a value 6000 deep = %v, want an error saying it is nested too deep", err)
+	}
+	var raw bytes.Buffer
+	if err := gob.NewEncoder(&raw).Encode(deep(6000)); err != nil {
+		t.Fatal(err)
+	}
+	mustCorrupt(t, raw.Bytes(), reflect.TypeFor[Recursive](), "nested more than 10000 deep")
+}
+
+type node struct {
+	V    int
+	Next *node
+}
+
+// TestGobDepthList: a linked list (no repair sites, so only the check of
+// the encoding sees its depth).
+func TestGobDepthList(t *testing.T) {
+	list := func(n int) *node {
+		var l *node
+		for i := range n {
+			l = &node{V: i + 1, Next: l}
+		}
+		return l
+	}
+	var buf bytes.Buffer
+	if err := formats.Gob().Encode(&buf, list(9000)); err != nil {
+		t.Fatalf("Encode of a list of 9000: %v", err)
+	}
+	got, err := formats.Gob().Decode(&buf, reflect.TypeFor[*node]())
+	if err != nil || got.(*node).V != 9000 {
+		t.Fatalf("Decode of a list of 9000: %v", err)
+	}
+	buf.Reset()
+	err = formats.Gob().Encode(&buf, list(11000))
+	if !errors.Is(err, core.ErrUnsupportedType) || !strings.Contains(err.Error(), "nested more than 10000 deep") {
+		t.Fatalf("Encode of a list of 11000 = %v, want ErrUnsupportedType", err)
+	}
+	t.Log(err)
 }

@@ -218,6 +218,11 @@ type gobRepairError struct {
 func (e *gobRepairError) Error() string {
 	var b bytes.Buffer
 	for i := len(e.segs) - 1; i >= 0; i-- {
+		if n := len(e.segs); n > 24 && i == n-13 {
+			// A path thousands of levels deep: its ends tell enough.
+			fmt.Fprintf(&b, "...(%d more)...", n-24)
+			i = 12
+		}
 		b.WriteString(e.segs[i])
 	}
 	if b.Len() == 0 {
