@@ -587,8 +587,8 @@ func zeroDesc(v reflect.Value) string {
 // large slice, a pointer to a slice, a single huge element — is one gob
 // value, as before.
 
-// gobChunkBytes is the size a chunk aims at.
-const gobChunkBytes = 4 << 20
+// gobChunkBytes is the size a chunk aims at (a variable for tests).
+var gobChunkBytes int64 = 4 << 20
 
 // gobPlan chooses the layout of v: chunked when v is a slice or map whose
 // encoding would pass gobChunkBytes.
@@ -607,7 +607,7 @@ func gobPlan(v reflect.Value) gobLayout {
 		var big bool
 		switch f := gobFlat(et); {
 		case et.Kind() == reflect.Uint8:
-			big = n > gobChunkBytes
+			big = int64(n) > gobChunkBytes
 		case f > 0:
 			big = satMul(int64(n), f) > gobChunkBytes
 		default:
@@ -640,7 +640,7 @@ func gobChunkSlice(v reflect.Value, emit func(lo, hi int) error) error {
 	n, et := v.Len(), v.Type().Elem()
 	step := 0
 	if et.Kind() == reflect.Uint8 {
-		step = gobChunkBytes
+		step = int(gobChunkBytes)
 	} else if f := gobFlat(et); f > 0 {
 		step = int(max(1, gobChunkBytes/f))
 	}
@@ -708,7 +708,7 @@ func gobChunkMap(v reflect.Value, enc *gob.Encoder) error {
 
 // gobCustom reports whether gob encodes values of t with their own
 // methods (GobEncoder, BinaryMarshaler or TextMarshaler).
-func gobCustom(t reflect.Type) bool {
+var gobCustom = typeMemo(func(t reflect.Type, _ map[reflect.Type]bool) bool {
 	pt := reflect.PointerTo(t)
 	for _, i := range []reflect.Type{gobEncoderType, binaryMarshaler, textMarshaler} {
 		if t.Implements(i) || pt.Implements(i) {
@@ -716,7 +716,7 @@ func gobCustom(t reflect.Type) bool {
 		}
 	}
 	return false
-}
+})
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 

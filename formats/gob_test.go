@@ -268,22 +268,25 @@ func wideRows(n int) []wideRow {
 	return rows
 }
 
-// chunkedValues are values large enough to be written in chunks.
-func chunkedValues() map[string]any {
-	bs := make([]byte, 9<<20+123)
+// chunkedValues are values large enough to be written in chunks of k
+// bytes (k = 4 MiB, the default, or less in tests: k/64 KiB times fewer
+// elements).
+func chunkedValues(k int) map[string]any {
+	n := func(atDefault int) int { return max(2, atDefault/(4<<20/k)) }
+	bs := make([]byte, n(9<<20+123))
 	for i := range bs {
 		bs[i] = byte(i*7 + i>>9)
 	}
 	m := map[int64]float64{}
-	for i := range 300_000 {
+	for i := range n(300_000) {
 		m[int64(i)*3-1000] = float64(i) / 9
 	}
 	ms := map[string][]int{}
-	for i := range 200_000 {
-		ms["k"+strconv.Itoa(i)] = make([]int, i%4)
+	for i := range n(200_000) {
+		ms["k"+strconv.Itoa(i)] = make([]int, i%4+1)
 	}
-	ms["nil"] = nil
-	anys := make([]any, 300_000)
+	ms["nil"], ms["empty"] = nil, []int{} // and a repair note
+	anys := make([]any, n(200_000))
 	for i := range anys {
 		switch i % 4 {
 		case 0:
@@ -294,20 +297,20 @@ func chunkedValues() map[string]any {
 			anys[i] = ifaceB{S: "b", Any: ifaceC{F: []float64{float64(i)}}}
 		}
 	}
-	arrays := make([][4]float64, 400_000)
+	arrays := make([][4]float64, n(200_000))
 	for i := range arrays {
 		arrays[i] = [4]float64{float64(i), 1, 2, -float64(i)}
 	}
-	ptrs := make([]*Inner, 700_000)
+	ptrs := make([]*Inner, n(400_000))
 	for i := range ptrs {
 		ptrs[i] = &Inner{N: i}
 	}
 	return map[string]any{
-		"floats":   floats(3_000_000),
-		"named":    Floats(floats(1_000_000)),
+		"floats":   floats(n(1_000_000)),
+		"named":    Floats(floats(n(600_000))),
 		"bytes":    bs,
-		"table":    table(400_000),
-		"wide":     wideRows(150_000),
+		"table":    table(n(120_000)),
+		"wide":     wideRows(n(100_000)),
 		"intmap":   m,
 		"slicemap": ms,
 		"anys":     anys,
@@ -327,7 +330,18 @@ func chunkedHeader(b []byte) bool {
 // tell their length and readers that do not; the same value gives the
 // same bytes.
 func TestGobChunkedRoundTrip(t *testing.T) {
-	for name, v := range chunkedValues() {
+	t.Run("4MiB", func(t *testing.T) {
+		vals := chunkedValues(4 << 20)
+		chunkedRoundTrip(t, map[string]any{"floats": vals["floats"], "bytes": vals["bytes"], "table": vals["table"]})
+	})
+	t.Run("64KiB", func(t *testing.T) {
+		defer formats.SetGobChunkBytes(64 << 10)()
+		chunkedRoundTrip(t, chunkedValues(64<<10))
+	})
+}
+
+func chunkedRoundTrip(t *testing.T, vals map[string]any) {
+	for name, v := range vals {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
 			if err := formats.Gob().Encode(&buf, v); err != nil {

@@ -567,7 +567,18 @@ func gobSortedEntries(v reflect.Value) ([]gobEntry, error) {
 		}
 		c = func(a, b *gobEntry) int { return bytes.Compare(a.sum[:], b.sum[:]) }
 	}
-	slices.SortFunc(entries, func(a, b gobEntry) int { return c(&a, &b) })
+	// Sorted through pointers: c(&a, &b) on copies would put every pair
+	// compared on the heap.
+	ptrs := make([]*gobEntry, len(entries))
+	for i := range entries {
+		ptrs[i] = &entries[i]
+	}
+	slices.SortFunc(ptrs, c)
+	sorted := make([]gobEntry, len(entries))
+	for i, e := range ptrs {
+		sorted[i] = *e
+	}
+	entries = sorted
 	for i := 1; i < len(entries); i++ {
 		if c(&entries[i-1], &entries[i]) == 0 {
 			return nil, &gobRepairError{segs: []string{keySeg(entries[i].k)},
