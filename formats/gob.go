@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -253,6 +254,34 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 	return v.Interface(), nil
 }
 
+// gobCollector runs the garbage collector while a large chunked value is
+// decoded. encoding/gob reads each message into a new buffer, garbage once
+// the chunk is decoded: as much garbage as the value is large in all. The
+// collector, left to itself, lets the heap grow to twice what was live at
+// its last cycle — the whole value, made up front — before it runs again,
+// so loading would peak near twice the value. Collecting each time the
+// chunks read since the last collection pass a quarter of the value keeps
+// the peak near 1.25 times the value, for four collections or so (cheap
+// for values without pointers, which the collector does not scan).
+type gobCollector struct {
+	f     *gobFeed
+	value int64 // bytes of the value being filled
+	last  int64 // f.fed at the last collection
+}
+
+// gobCollectMin is the smallest value gobCollector collects for.
+const gobCollectMin = 64 << 20
+
+func (c *gobCollector) chunkDone() {
+	if c.value < gobCollectMin {
+		return
+	}
+	if c.f.fed-c.last > c.value/4 {
+		runtime.GC()
+		c.last = c.f.fed
+	}
+}
+
 // gobTrustBytes is how much memory Decode sets aside for a chunked value
 // from the element count in its header alone, when the reader does not
 // tell how many bytes remain (so the count cannot be checked against them
@@ -356,10 +385,12 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 			cur.Elem().Set(dst.Slice3(off, off, need))
 			return nil
 		}
+		gc := gobCollector{f: f, value: int64(n) * esize}
 		for off < n {
 			if err := dec.DecodeValue(cur); err != nil {
 				return reflect.Value{}, err
 			}
+			gc.chunkDone()
 			got := cur.Elem()
 			c := got.Len()
 			if c == 0 || off+c > dst.Len() || (esize > 0 && got.UnsafePointer() != dst.Index(off).Addr().UnsafePointer()) {
@@ -390,6 +421,7 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 			cur.Elem().Set(buf.Slice3(0, 0, int(c)))
 			return nil
 		}
+		gc := gobCollector{f: f, value: int64(lay.n) * int64(t.Key().Size()+t.Elem().Size())}
 		for added := uint64(0); added < lay.n; {
 			if err := dec.DecodeValue(ks); err != nil {
 				return reflect.Value{}, err
@@ -397,6 +429,7 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 			if err := dec.DecodeValue(vs); err != nil {
 				return reflect.Value{}, err
 			}
+			gc.chunkDone()
 			k, e := ks.Elem(), vs.Elem()
 			if k.Len() != e.Len() || k.Len() == 0 {
 				return reflect.Value{}, fmt.Errorf("%w: a map chunk of %d keys and %d values", core.ErrCorrupt, k.Len(), e.Len())

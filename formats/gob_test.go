@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,20 +118,6 @@ func TestGobDecodeGarbage(t *testing.T) {
 	if _, err := f.Decode(bytes.NewReader(b), reflect.TypeOf(0)); err == nil {
 		t.Fatal("decoding []Row as int succeeded")
 	}
-}
-
-func FuzzGobDecode(f *testing.F) {
-	var buf bytes.Buffer
-	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{"x"}}})
-	f.Add(buf.Bytes())
-	buf.Reset()
-	formats.Gob().Encode(&buf, []Row{{Name: "a", Tags: []string{}, Score: math.Copysign(0, -1)}, {}}) // with repair notes
-	f.Add(buf.Bytes())
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		// Must not panic; errors are fine.
-		formats.Gob().Decode(bytes.NewReader(b), reflect.TypeOf([]Row{}))
-	})
 }
 
 type optional struct {
@@ -448,5 +438,139 @@ func TestGobChunkedDamage(t *testing.T) {
 	for _, h := range [][]byte{{0xf6, 2, 0, 0}, {0xf6, 1, 0, 3, 1}, {0xf6, 1, 0, 1, 0}} {
 		bad := append(bytes.Clone(h), ok[5:]...)
 		mustCorrupt(t, bad, ints, "header")
+	}
+}
+
+// peakHeap runs fn and returns the most heap in use while it ran (sampled
+// every millisecond), after a collection before it.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	fn()
+	close(done)
+	wg.Wait()
+	return peak.Load()
+}
+
+// BenchmarkGobMemory encodes and decodes 64 MB values of three shapes
+// (the encoding goes to a temporary file, and is read back from it, so
+// that only the value and what gob holds count) and reports the peak heap
+// in use over the value's size: "peak/value" (the value included, 1.0 =
+// nothing more than the value). go run ./cmd/flowbench memory measures the
+// same through a cache directory, in fresh processes.
+func BenchmarkGobMemory(b *testing.B) {
+	const size = 64 << 20
+	shapes := []struct {
+		name string
+		make func() any
+	}{
+		{"floats", func() any { return floats(size / 8) }},
+		{"bytes", func() any { return make([]byte, size) }},
+		{"structs", func() any { return table(size / 64) }},
+	}
+	for _, sh := range shapes {
+		b.Run(sh.name+"/encode", func(b *testing.B) {
+			v := sh.make()
+			b.SetBytes(size)
+			var peak uint64
+			for b.Loop() {
+				peak = max(peak, peakHeap(func() {
+					if err := formats.Gob().Encode(io.Discard, v); err != nil {
+						b.Fatal(err)
+					}
+				}))
+			}
+			b.ReportMetric(float64(peak)/size, "peak/value")
+		})
+		b.Run(sh.name+"/decode", func(b *testing.B) {
+			f, err := os.CreateTemp(b.TempDir(), "gob")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			v := sh.make()
+			if err := formats.Gob().Encode(f, v); err != nil {
+				b.Fatal(err)
+			}
+			n, _ := f.Seek(0, io.SeekCurrent)
+			typ := reflect.TypeOf(v)
+			v = nil
+			b.SetBytes(size)
+			var peak uint64
+			for b.Loop() {
+				var got any
+				peak = max(peak, peakHeap(func() {
+					got, err = formats.Gob().Decode(io.NewSectionReader(f, 0, n), typ)
+					if err != nil {
+						b.Fatal(err)
+					}
+				}))
+				runtime.KeepAlive(got)
+			}
+			b.ReportMetric(float64(peak)/size, "peak/value")
+		})
+	}
+}
+
+// BenchmarkGobSmall is the common case: small results, where chunking and
+// the check must cost nothing that shows.
+func BenchmarkGobSmall(b *testing.B) {
+	vals := []struct {
+		name string
+		v    any
+	}{
+		{"int", 42},
+		{"row", Row{Name: "n", Score: 1.5, At: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Tags: []string{"t"}, Inner: &Inner{N: 7}}},
+		{"floats1k", floats(1000)},
+		{"table1k", table(1000)},
+		{"map100", func() map[string]int {
+			m := map[string]int{}
+			for i := range 100 {
+				m[strconv.Itoa(i)] = i
+			}
+			return m
+		}()},
+	}
+	for _, c := range vals {
+		var buf bytes.Buffer
+		if err := formats.Gob().Encode(&buf, c.v); err != nil {
+			b.Fatal(err)
+		}
+		enc := buf.Bytes()
+		typ := reflect.TypeOf(c.v)
+		b.Run(c.name+"/encode", func(b *testing.B) {
+			for b.Loop() {
+				if err := formats.Gob().Encode(io.Discard, c.v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/decode", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := formats.Gob().Decode(onlyReader{bytes.NewReader(enc)}, typ); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
