@@ -334,4 +334,3 @@ func storedBytes(dir string) (int64, error) {
 	}
 	return total, err
 }
-
