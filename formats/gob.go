@@ -61,6 +61,8 @@ type gobFormat struct{}
 
 func (gobFormat) Name() string { return "gob" }
 
+var _ core.FormatValidator = gobFormat{}
+
 var (
 	gobEncoderType   = reflect.TypeFor[gob.GobEncoder]()
 	binaryMarshaler  = reflect.TypeFor[encoding.BinaryMarshaler]()

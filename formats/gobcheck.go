@@ -161,8 +161,9 @@ type gobParser struct {
 	origin int64 // bytes before the gob stream (notes, header), for messages
 	size   int64 // bytes in the stream, -1 when unknown
 
-	types map[int32]*gobWire
-	depth int
+	types  map[int32]*gobWire
+	depth  int // of the value being read
+	wdepth int // of the type definition being read
 
 	// hold is set while the value of a unit (one top-level value with the
 	// type definitions before it) is read. When it is still set at the end
@@ -491,10 +492,10 @@ func (p *gobParser) defineType(id int64) error {
 // wireStruct reads a struct of the type-definition bootstrap types, whose
 // n fields are read by field.
 func (p *gobParser) wireStruct(n int, field func(f int) error) error {
-	if p.depth++; p.depth > 8 {
+	if p.wdepth++; p.wdepth > 8 {
 		return p.corrupt("type definition nested too deep")
 	}
-	defer func() { p.depth-- }()
+	defer func() { p.wdepth-- }()
 	f := -1
 	for {
 		d, err := p.uint()

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"math"
+	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -224,6 +227,11 @@ func corpus() []any {
 		map[string]any{"a": ifaceA{N: 1}, "b": ifaceB{S: "s", Any: ifaceA{N: 3}}},
 		ifaceB{S: "deep", Any: ifaceB{Any: ifaceB{Any: []any{ifaceA{N: 9}, map[string]any{"z": ifaceC{F: []float64{1}}}}}}},
 		struct{ V any }{V: time.Duration(5)},
+		[4]byte{1, 2, 3, 255}, struct{ B [3]uint8 }{B: [3]uint8{7, 0, 9}}, big.NewInt(-12345678901234),
+		map[[2]int]string{{1, 2}: "a", {3, 4}: "b"}, map[Inner]Row{{N: 1}: {Name: "x"}, {N: 2}: {}},
+		net.ParseIP("2001:db8::1"), []net.IP{net.ParseIP("10.0.0.1")}, &url.URL{Scheme: "https", Host: "h", Path: "/p"},
+		Embedded{Inner: Inner{N: 1}, Extra: []int{1, 2}}, []complex64{1 + 2i, -3i}, [][]byte{nil, {}, {1}},
+		map[string]*Inner{"a": {N: 1}}, struct{ P **int }{P: func() **int { x := 3; p := &x; return &p }()}, []time.Time{time.Unix(1, 2).UTC()},
 	}
 }
 
@@ -478,4 +486,29 @@ func TestGobDepthList(t *testing.T) {
 		t.Fatalf("Encode of a list of 11000 = %v, want ErrUnsupportedType", err)
 	}
 	t.Log(err)
+}
+
+type deepAny struct {
+	Next *deepAny
+	Any  any
+}
+
+// TestGobDeepInterfaceDefinition: a plain gob stream whose interface value,
+// 30 structs deep, brings its concrete type's definition in messages of
+// their own (legal: the value is then read whole before decoding).
+func TestGobDeepInterfaceDefinition(t *testing.T) {
+	v := &deepAny{Any: ifaceC{F: []float64{1, 2}}}
+	for range 30 {
+		v = &deepAny{Next: v}
+	}
+	var raw bytes.Buffer
+	if err := gob.NewEncoder(&raw).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range readers(raw.Bytes()) {
+		got, err := formats.Gob().Decode(r(), reflect.TypeOf(v))
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Fatalf("%s: Decode = %v", name, err)
+		}
+	}
 }
