@@ -51,10 +51,51 @@ import (
 //
 // A nil pointer or nil interface as the whole value, which gob itself
 // refuses, is stored as the single byte 0x00 (no gob stream starts with it).
-// Decode reads exactly one gob value and fails on trailing bytes. gob builds
-// each message in memory before writing it, and reads it whole before
-// decoding, so encoding or decoding a value costs about one extra copy of
-// its encoding in memory.
+// Decode reads exactly one value and fails on trailing bytes.
+//
+// # Damaged and hostile bytes
+//
+// encoding/gob trusts the counts it reads (it sizes a map from the count in
+// the stream), so gob never decodes bytes that were not checked first:
+// Decode checks each message of the gob stream, without the Go type, as it
+// reads it — every count and length against the bytes that remain in its
+// message, messages against the bytes that remain in the reader when it
+// tells (a Len method, or Size and Seek), type definitions and the type ids
+// values use, nesting at most 10,000 deep — and encoding/gob gets the last
+// byte of a message only once the whole message passed (see gobcheck.go).
+// So decoding allocates in proportion to the input (times the size of the
+// Go types decoded into); damage is an error wrapping core.ErrCorrupt,
+// never a panic or an allocation bomb. Validate applies the same checks
+// without decoding (core.FormatValidator: flowcache verify, evict --gc);
+// it cannot see what only the Go type tells (a map chunk repeating a key).
+//
+// Encode refuses (ErrUnsupportedType) a value that Decode would refuse: one
+// nested more than 10,000 deep (a long linked list). It sends the concrete
+// types of interface values before the value (encoding/gob otherwise
+// writes an interface value whose byte count a reader skipping it cannot
+// trust, which Decode refuses in results older flowcaches wrote: such a
+// result is a miss).
+//
+// # Memory
+//
+// encoding/gob builds each message whole before writing it and reads one
+// whole before decoding it. A top-level slice or map whose encoding passes
+// 4 MiB is therefore written as chunks of about 4 MiB (sub-slices; for a
+// map, slices of keys and of values) after a header with the element
+// count; Decode makes the slice or map once, from the count (checked
+// against the bytes that remain when the reader tells, else trusted up to
+// 16 MiB and grown as the chunks come), and decodes each chunk in place.
+// Storing a large slice costs about 1.1–1.25 times its size in peak memory,
+// loading it about 1.25 (Decode runs the garbage collector every quarter
+// of a value of 64 MiB or more; through a reader that does not tell its
+// length — gob+zstd — up to about twice, as the slice grows). The same
+// value gives the same bytes, but for maps (gob writes a map's entries in
+// Go's map order). Everything else is one gob value as before, and costs
+// about one extra copy of its encoding each way: a struct holding one
+// large slice, a pointer to a slice, a type with its own GobEncode; and a
+// chunk holds one element at least, however large. Results written before chunks
+// (format "gob" has kept its name) still load; an older flowcache fails on
+// a chunked result rather than misreading it (a miss).
 func Gob() core.Format { return gobFormat{} }
 
 type gobFormat struct{}

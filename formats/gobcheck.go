@@ -34,8 +34,9 @@ import (
 //
 //   - a struct without its terminating zero (encoding/gob also ends a
 //     struct at the end of its message);
-//   - trailing bytes in a message, a message that is only type
-//     definitions inside a value, a type id gob reserves (9 to 63);
+//   - trailing bytes in a message (after a value, or after a type
+//     definition), a type id gob reserves (9 to 63), a type definition
+//     that describes no type or two;
 //   - an interface value whose byte count is not the length of the value:
 //     encoding/gob skips an interface value by that count when the field
 //     holding it is unknown to the receiving type, and parses it otherwise,
@@ -51,7 +52,8 @@ import (
 // checked against one message, so such a value is read whole, and checked,
 // before encoding/gob is given any of it (see gobFeed): memory of one
 // encoded value more, for such values only. Encode sends those types
-// before the value (see gobPrimes), so its own streams never do this.
+// before the value (the primes, see gob.go), so its own streams never do
+// this.
 
 const (
 	// gobFirstUserID is the first type id a stream may define.
