@@ -84,11 +84,12 @@ import (
 // map, slices of keys and of values) after a header with the element
 // count; Decode makes the slice or map once, from the count (checked
 // against the bytes that remain when the reader tells, else trusted up to
-// 16 MiB and grown as the chunks come), and decodes each chunk in place.
-// Storing a large slice costs about 1.1–1.25 times its size in peak memory,
-// loading it about 1.25 (Decode runs the garbage collector every quarter
-// of a value of 64 MiB or more; through a reader that does not tell its
-// length — gob+zstd — up to about twice, as the slice grows). The same
+// 16 MiB, and grown as the chunks come, to the whole count once an eighth
+// of it is read), and decodes each chunk in place. Storing a large slice
+// costs about 1.1–1.25 times its size in peak memory, loading it about
+// 1.3 (Decode runs the garbage collector every quarter of a value of 64
+// MiB or more; more through a reader that does not tell its length, like
+// gob+zstd's, as the slice grows). The same
 // value gives the same bytes, but for maps (gob writes a map's entries in
 // Go's map order). Everything else is one gob value as before, and costs
 // about one extra copy of its encoding each way: a struct holding one
@@ -420,8 +421,14 @@ func gobDecodeFed(f *gobFeed, p *gobParser, t reflect.Type, lay gobLayout) (refl
 		p.onCount = func(role gobRole, c uint64) error {
 			need := off + int(c)
 			if need > dst.Len() {
-				// Unknown size: grow as the chunks prove the count.
-				grown := reflect.MakeSlice(t, min(n, max(need, 2*dst.Len())), min(n, max(need, 2*dst.Len())))
+				// Unknown size: grow as the chunks prove the count, to all
+				// of it once an eighth is read (so at most eight times the
+				// elements read are ever set aside).
+				size := min(n, max(need, 2*dst.Len()))
+				if off >= n/8 {
+					size = n
+				}
+				grown := reflect.MakeSlice(t, size, size)
 				reflect.Copy(grown, dst.Slice(0, off))
 				dst = grown
 			}
