@@ -726,7 +726,7 @@ func (p *gobParser) value(w *gobWire) error {
 		}
 		_, err := p.uint()
 		return err
-	case gwBytes, gwString:
+	case gwBytes, gwString, gwEncoder:
 		n, err := p.uint()
 		if err != nil {
 			return err
@@ -735,32 +735,29 @@ func (p *gobParser) value(w *gobWire) error {
 			return err
 		}
 		if rem := p.remaining(); n > uint64(rem) {
+			if w.kind == gwEncoder {
+				return p.corrupt("self-encoded %q of %d bytes, but only %d remain in its message", w.name, n, rem)
+			}
 			return p.corrupt("%s of %d bytes, but only %d remain in its message", w.kind, n, rem)
 		}
 		return p.skip(int64(n))
-	case gwEncoder:
-		n, err := p.length(fmt.Sprintf("self-encoded %q", w.name))
-		if err != nil {
-			return err
-		}
-		return p.skip(n)
-	case gwInterface:
-		return p.nest(p.iface)
-	case gwStruct:
-		return p.nest(func() error { return p.structValue(w) })
-	case gwArray, gwSlice:
-		return p.nest(func() error { return p.elems(w) })
-	case gwMap:
-		return p.nest(func() error { return p.mapValue(w) })
 	}
-	return p.corrupt("value of unknown kind %d", w.kind)
-}
-
-func (p *gobParser) nest(fn func() error) error {
 	if p.depth++; p.depth > gobMaxDepth {
 		return p.corrupt("values nested more than %d deep", gobMaxDepth)
 	}
-	err := fn()
+	var err error
+	switch w.kind {
+	case gwInterface:
+		err = p.iface()
+	case gwStruct:
+		err = p.structValue(w)
+	case gwArray, gwSlice:
+		err = p.elems(w)
+	case gwMap:
+		err = p.mapValue(w)
+	default:
+		err = p.corrupt("value of unknown kind %d", w.kind)
+	}
 	p.depth--
 	return err
 }
@@ -791,7 +788,15 @@ func (p *gobParser) structValue(w *gobWire) error {
 			return p.corrupt("field %d of struct %q, which has %d", uint64(f+1)+d-1, w.name, len(w.fields))
 		}
 		f += int(d)
-		e, err := p.wire(w.fields[f])
+		id := w.fields[f]
+		if id >= int32(gwBool) && id <= int32(gwFloat) {
+			// A number: the common field, read here.
+			if _, err := p.uint(); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := p.wire(id)
 		if err != nil {
 			return err
 		}
