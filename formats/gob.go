@@ -677,7 +677,7 @@ var gobChunkBytes int64 = 4 << 20
 // encoding would pass gobChunkBytes.
 func gobPlan(v reflect.Value) gobLayout {
 	t := v.Type()
-	if gobCustom(t) {
+	if k := t.Kind(); (k != reflect.Slice && k != reflect.Map) || v.Len() < 2 || gobCustom(t) {
 		return gobLayout{}
 	}
 	switch t.Kind() {
@@ -856,6 +856,14 @@ func gobFlatOf(t reflect.Type, depth int) int64 {
 // gobEstimate estimates the bytes gob takes for v, stopping once past
 // budget: exact enough to cut chunks, and only a function of the value.
 func gobEstimate(v reflect.Value, budget int64, depth int) int64 {
+	switch v.Kind() {
+	case reflect.String:
+		return int64(v.Len()) + 1
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return 9
+	}
 	t := v.Type()
 	if f := gobFlat(t); f > 0 {
 		return f
@@ -883,10 +891,28 @@ func gobEstimate(v reflect.Value, budget int64, depth int) int64 {
 		}
 		return size
 	case reflect.Map:
+		kt, et := t.Key(), t.Elem()
+		fk, fe := gobFlat(kt), gobFlat(et)
+		if fk > 0 && fe > 0 {
+			return satAdd(1, satMul(int64(v.Len()), fk+fe))
+		}
 		size := int64(1)
+		k, e := reflect.New(kt).Elem(), reflect.New(et).Elem()
 		it := v.MapRange()
 		for size <= budget && it.Next() {
-			size += gobEstimate(it.Key(), budget, depth+1) + gobEstimate(it.Value(), budget, depth+1)
+			size++
+			if fk > 0 {
+				size += fk
+			} else {
+				k.SetIterKey(it)
+				size += gobEstimate(k, budget, depth+1)
+			}
+			if fe > 0 {
+				size += fe
+			} else {
+				e.SetIterValue(it)
+				size += gobEstimate(e, budget, depth+1)
+			}
 		}
 		return size
 	case reflect.Struct:

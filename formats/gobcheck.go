@@ -200,7 +200,7 @@ const (
 )
 
 func newGobParser(fill func() ([]byte, error), size int64) *gobParser {
-	return &gobParser{fill: fill, size: size, msgEnd: -1, types: map[int32]*gobWire{}}
+	return &gobParser{fill: fill, size: size, msgEnd: -1}
 }
 
 func (p *gobParser) offset() int64 { return p.origin + p.base + int64(p.pos) }
@@ -419,6 +419,9 @@ func (p *gobParser) defineType(id int64) error {
 	}
 	if len(p.types) >= gobMaxTypes {
 		return p.corrupt("more than %d types", gobMaxTypes)
+	}
+	if p.types == nil {
+		p.types = map[int32]*gobWire{}
 	}
 	w := &gobWire{}
 	// wireType: ArrayT, SliceT, StructT, MapT, GobEncoderT,
