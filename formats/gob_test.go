@@ -574,3 +574,50 @@ func BenchmarkGobSmall(b *testing.B) {
 		})
 	}
 }
+
+// TestGobChunkedStillChecked: what Encode refuses in a value (a pointer to
+// a zero, a nil pointer in a slice) it refuses in a chunked one, naming
+// the element, before anything is written.
+func TestGobChunkedStillChecked(t *testing.T) {
+	defer formats.SetGobChunkBytes(256)()
+	zero := 0.0
+	rows := make([]optional, 1000)
+	for i := range rows {
+		rows[i].Name = strconv.Itoa(i)
+	}
+	rows[777].Score = &zero
+	var buf bytes.Buffer
+	err := formats.Gob().Encode(&buf, rows)
+	if err == nil || !strings.Contains(err.Error(), "[777].Score points to a zero float64") {
+		t.Fatalf("Encode = %v, want the pointer to zero named", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("a refused value wrote %d bytes", buf.Len())
+	}
+	ptrs := make([]*Inner, 1000)
+	for i := range ptrs {
+		ptrs[i] = &Inner{N: i}
+	}
+	ptrs[999] = nil
+	if err := formats.Gob().Encode(&buf, ptrs); err == nil || !strings.Contains(err.Error(), "[999] is a nil pointer") {
+		t.Fatalf("Encode = %v, want the nil pointer named", err)
+	}
+	if err := formats.Gob().Check(reflect.TypeFor[[]withUnexported]()); !errors.Is(err, core.ErrUnsupportedType) {
+		t.Fatalf("Check = %v", err)
+	}
+	// And a chunked slice with repair notes loads back as it was.
+	rows[777].Score = nil
+	rows[5].Tags = &[]string{"x"}
+	rows[900].Name = ""
+	buf.Reset()
+	if err := formats.Gob().Encode(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	if !chunkedHeader(buf.Bytes()) {
+		t.Fatal("not chunked")
+	}
+	got, err := formats.Gob().Decode(&buf, reflect.TypeOf(rows))
+	if err != nil || !reflect.DeepEqual(got, rows) {
+		t.Fatalf("Decode = %v", err)
+	}
+}
