@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/binary"
@@ -219,6 +218,11 @@ type gobRepairError struct {
 func (e *gobRepairError) Error() string {
 	var b bytes.Buffer
 	for i := len(e.segs) - 1; i >= 0; i-- {
+		if n := len(e.segs); n > 24 && i == n-13 {
+			// A path thousands of levels deep: its ends tell enough.
+			fmt.Fprintf(&b, "...(%d more)...", n-24)
+			i = 12
+		}
 		b.WriteString(e.segs[i])
 	}
 	if b.Len() == 0 {
@@ -563,7 +567,18 @@ func gobSortedEntries(v reflect.Value) ([]gobEntry, error) {
 		}
 		c = func(a, b *gobEntry) int { return bytes.Compare(a.sum[:], b.sum[:]) }
 	}
-	slices.SortFunc(entries, func(a, b gobEntry) int { return c(&a, &b) })
+	// Sorted through pointers: c(&a, &b) on copies would put every pair
+	// compared on the heap.
+	ptrs := make([]*gobEntry, len(entries))
+	for i := range entries {
+		ptrs[i] = &entries[i]
+	}
+	slices.SortFunc(ptrs, c)
+	sorted := make([]gobEntry, len(entries))
+	for i, e := range ptrs {
+		sorted[i] = *e
+	}
+	entries = sorted
 	for i := 1; i < len(entries); i++ {
 		if c(&entries[i-1], &entries[i]) == 0 {
 			return nil, &gobRepairError{segs: []string{keySeg(entries[i].k)},
@@ -621,7 +636,7 @@ var errGobNotes = errors.New("repair notes that do not fit the value (corrupt da
 // gobReadNotes reads the repair notes after the mark. Nothing is allocated
 // from the count before the notes are read: a damaged count fails at the
 // end of the input.
-func gobReadNotes(br *bufio.Reader) ([]gobFix, error) {
+func gobReadNotes(br io.ByteReader) ([]gobFix, error) {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, fmt.Errorf("repair notes: %w", noEOF(err))

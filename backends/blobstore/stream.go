@@ -253,3 +253,8 @@ func (b blobReadCloser) Close() error {
 	}
 	return nil
 }
+
+// Len returns the number of payload bytes not yet read: a format's decoder
+// checks the counts it reads against it before allocating (see the gob
+// format's chunked values).
+func (v *verifyingReader) Len() int { return int(v.remaining) }

@@ -6,6 +6,7 @@
 //	flowbench formats         # encode/decode MB/s per format, and the disk's bandwidth
 //	flowbench remote -url 's3://bucket?endpoint=…'   # the chain and a 256 MB result against a bucket
 //	flowbench codeversion     # code versions: the first process after an edit, and a warm one
+//	flowbench memory -mb 500  # peak memory storing and loading a result, per format (fresh processes)
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -56,6 +57,8 @@ func main() {
 		err = remoteBench(os.Args[2:])
 	case "codeversion":
 		err = codeVersionBench(os.Args[2:])
+	case "memory":
+		err = memoryBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -79,7 +82,11 @@ func usage() {
                                         and put/get MB/s of one large result
   flowbench codeversion [-n 1000] [-reps 5]
                                         code versions of the chain's functions in a fresh process:
-                                        the first after an edit of the module, and a warm one`)
+                                        the first after an edit of the module, and a warm one
+  flowbench memory [-mb 500] [-formats gob,json,...] [-shapes floats,bytes,structs]
+                                        peak memory (VmHWM) storing and loading one result of that size
+                                        through a local cache directory, per format and shape, each in a
+                                        fresh process; ratio is peak over the value's size`)
 	os.Exit(2)
 }
 
