@@ -165,6 +165,13 @@ func (r *rereader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Len returns the number of payload bytes not yet read, the bound a
+// decoder checks a length prefix against (as verifyingReader.Len).
+func (r *rereader) Len() int {
+	off, _ := r.sr.Seek(0, io.SeekCurrent)
+	return int(r.sr.Size() - off)
+}
+
 // Close closes the file.
 func (r *rereader) Close() error {
 	if err := r.br.Close(); err != nil {
