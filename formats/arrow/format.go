@@ -203,6 +203,12 @@ func Collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator) (any, 
 	return collect(rr, t, mem, MaxPrealloc)
 }
 
+// CollectLimit is Collect with another bound than MaxPrealloc on the slice
+// memory allocated on the strength of RowsKey before the rows are read.
+func CollectLimit(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPrealloc int64) (any, error) {
+	return collect(rr, t, mem, maxPrealloc)
+}
+
 // collect is Collect with the bound on preallocated slice memory.
 func collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPrealloc int64) (any, error) {
 	schema := rr.Schema()

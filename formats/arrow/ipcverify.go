@@ -1,9 +1,13 @@
 package arrow
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // verifyMessage checks the flatbuffer metadata of an IPC message before
@@ -269,4 +273,25 @@ func (v *fbVerifier) recordBatch(rb int64) error {
 	}
 	_, _, err := v.vector(rb, 4, 8) // variadicBufferCounts
 	return err
+}
+
+// CheckSchemaMessage checks that b starts with an Arrow IPC schema message
+// that arrow-go's reader (ipc.NewReader, flight.DeserializeSchema) can read
+// without allocating more than b's size: its metadata length and body
+// length fit in b, and its flatbuffer passes the verifier Decode uses.
+// Parquet files carry such a message, base64 encoded, under the
+// ARROW:schema key, and pqarrow hands it to arrow-go's reader as it is.
+func CheckSchemaMessage(b []byte) (err error) {
+	mr := newMessageReader(&countingReader{r: bytes.NewReader(b)})
+	defer mr.Release()
+	msg, err := mr.Message()
+	switch {
+	case err == io.EOF || errors.Is(err, errEOS):
+		return errors.New("no IPC message")
+	case err != nil:
+		return err
+	case msg.Type() != ipc.MessageSchema:
+		return fmt.Errorf("an IPC %v message, not a schema", msg.Type())
+	}
+	return nil
 }

@@ -2,19 +2,24 @@ package parquet_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/formats/parquet"
+	"github.com/flowcache/flowcache/internal/allocguard"
 )
 
 func fuzzSeeds(t testing.TB) [][]byte {
 	var out [][]byte
-	for _, c := range []compress.Compression{compress.Codecs.Snappy, compress.Codecs.Uncompressed} {
+	for _, c := range []compress.Compression{compress.Codecs.Snappy, compress.Codecs.Uncompressed, compress.Codecs.Zstd} {
 		f := parquet.New(parquet.WithCompression(c), parquet.WithRowGroupRows(2))
 		for _, v := range []any{sampleRows(), []Row{}, []struct{ X uint16 }{{1}, {2}}} {
 			var buf bytes.Buffer
@@ -24,26 +29,77 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			out = append(out, buf.Bytes())
 		}
 	}
-	return out
+	// A crafted file: the ARROW:schema of TestCraftedArrowSchema.
+	base := sampleFile(t)
+	footer, v, ipc := arrowSchemaOf(t, base)
+	fb := ipc[8:]
+	msg := int(binary.LittleEndian.Uint32(fb))
+	schema := fbDeref(fb, fbField(fb, msg, 2))
+	binary.LittleEndian.PutUint32(fb[fbDeref(fb, fbField(fb, schema, 1)):], 0x90000000)
+	v.b = []byte(base64.StdEncoding.EncodeToString(ipc))
+	return append(out, withFooter(base, encodeStruct(nil, footer)))
 }
 
-// FuzzDecode: corrupt input is an error, never a panic, a hang or a huge
-// allocation.
+// fuzzMaxDecoded is the decoding budget of the fuzz targets: smaller than
+// the default 1 GiB keeps executions fast; the bound is what is tested.
+const fuzzMaxDecoded = 16 << 20
+
+// fuzzBound is what decoding b may allocate in all: the allocator's budget
+// (fuzzMaxDecoded + 64 bytes per byte) for Arrow buffers, as much again
+// three times over for the Go value built from them (the slice, its
+// strings and the values its pointers point to), and 512 bytes per byte
+// for the footer's structures in Go (a struct arrow-go allocates in
+// hundreds of bytes takes one byte of thrift), over allocguard's 64 MiB.
+func fuzzBound(b []byte) uint64 {
+	return allocguard.Bound(len(b), 4*64+512) + 4*fuzzMaxDecoded
+}
+
+// FuzzDecode: corrupt input is an error wrapping core.ErrCorrupt, never a
+// panic, a hang or an allocation past fuzzBound.
 func FuzzDecode(f *testing.F) {
 	for _, b := range fuzzSeeds(f) {
 		f.Add(b)
 	}
-	// A smaller decoding budget than the default 1 GiB keeps executions
-	// fast; the bound itself is what is tested.
-	format := parquet.New(parquet.WithMaxDecoded(16 << 20))
+	format := parquet.New(parquet.WithMaxDecoded(fuzzMaxDecoded))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if v, err := format.Decode(bytes.NewReader(b), reflect.TypeFor[[]Row]()); err == nil {
+		var v any
+		var err error
+		allocguard.Run(t, fuzzBound(b), func() { v, err = format.Decode(bytes.NewReader(b), reflect.TypeFor[[]Row]()) })
+		if err == nil {
 			if _, err := fingerprint.Of(v); err != nil {
 				t.Fatalf("decoded rows cannot be fingerprinted: %v", err)
 			}
+		} else if !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("Decode = %v, want an error wrapping core.ErrCorrupt", err)
 		}
-		if v, err := format.Decode(bytes.NewReader(b), reflect.TypeFor[arrow.Table]()); err == nil {
+		allocguard.Run(t, fuzzBound(b), func() { v, err = format.Decode(bytes.NewReader(b), reflect.TypeFor[arrow.Table]()) })
+		if err == nil {
 			_, _ = fingerprint.Of(v)
+		} else if !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("Decode = %v, want an error wrapping core.ErrCorrupt", err)
+		}
+	})
+}
+
+// FuzzValidate: Validate is bounded like Decode, and whatever it accepts
+// decodes as a table.
+func FuzzValidate(f *testing.F) {
+	for _, b := range fuzzSeeds(f) {
+		f.Add(b)
+	}
+	format := parquet.New(parquet.WithMaxDecoded(fuzzMaxDecoded))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var err error
+		allocguard.Run(t, fuzzBound(b), func() { err = format.(core.FormatValidator).Validate(bytes.NewReader(b)) })
+		if err != nil {
+			if !errors.Is(err, core.ErrCorrupt) {
+				t.Fatalf("Validate = %v, want an error wrapping core.ErrCorrupt", err)
+			}
+			return
+		}
+		allocguard.Run(t, fuzzBound(b), func() { _, err = format.Decode(bytes.NewReader(b), reflect.TypeFor[arrow.Table]()) })
+		if err != nil {
+			t.Fatalf("Validate accepted what Decode refuses: %v", err)
 		}
 	})
 }
