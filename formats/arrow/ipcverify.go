@@ -20,7 +20,8 @@ import (
 // dictionary, KeyValue, RecordBatch, DictionaryBatch, BodyCompression) and
 // requires every table, vector and string to lie inside the buffer, nesting
 // to stay under maxNesting, and the number of tables to stay under one per
-// four bytes (tables cannot be shared in a well-formed message).
+// four bytes (tables cannot be shared in a well-formed message). It refuses
+// compressed record batches.
 //
 // Field indices are those of Arrow's format/Message.fbs and Schema.fbs.
 func verifyMessage(buf []byte) error {
@@ -268,8 +269,13 @@ func (v *fbVerifier) recordBatch(rb int64) error {
 	if _, _, err := v.vector(rb, 2, 16); err != nil { // buffers
 		return err
 	}
-	if _, _, err := v.subTable(rb, 3); err != nil { // compression
+	if _, ok, err := v.subTable(rb, 3); err != nil { // compression
 		return err
+	} else if ok {
+		// arrow-go decompresses with a zstd decoder of default limits
+		// (a 512 MiB window) outside the allocator; Encode never
+		// compresses.
+		return errors.New("compressed IPC bodies are not supported")
 	}
 	_, _, err := v.vector(rb, 4, 8) // variadicBufferCounts
 	return err
