@@ -281,7 +281,7 @@ func collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPre
 			}
 			return max(n, need)
 		}
-		out := reflect.MakeSlice(t, 0, 0)
+		out := reflect.MakeSlice(t, 0, int(prealloc(0)))
 		for rr.Next() {
 			rec := rr.RecordBatch()
 			if err := ValidateRecord(rec); err != nil {
