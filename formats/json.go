@@ -62,12 +62,24 @@ import (
 // would load back nil; omitzero leaves out only nil), and a nil []any or
 // map[string]any held in an `any`.
 //
-// Encoding and decoding stream a top-level slice element by element (in
-// batches of about 64 KiB of JSON), so storing a large []T costs little
-// memory beyond the value itself; any other value is built whole in memory
-// by encoding/json. Decode reads exactly one value followed by the newline,
+// Encoding streams a top-level slice in batches of about 64 KiB of JSON,
+// so storing a large []T costs little memory beyond the value itself
+// (1.03 times a 100 MiB []float64 or []struct in peak RSS, measured).
+// Decoding splits a top-level array into batches of about 1 MiB of whole
+// elements and hands each to encoding/json, which checks and decodes it
+// into a chunk of its exact length; the chunks are copied into the result
+// at the end, so loading peaks at about twice the value (2.05 times a
+// []float64, 1.84 times a []struct of 64-byte rows) and runs at the speed
+// of encoding/json (about 45 MB/s of []float64 and 35 MB/s of []struct on
+// the 2-core target machine). Any other value is built whole in memory by
+// encoding/json. Decode reads exactly one value followed by the newline,
 // fails on unknown object keys (a struct field was renamed or removed) and
-// on trailing data, and allocates in proportion to its input.
+// on trailing data, and allocates in proportion to its input: JSON holds
+// no lengths or counts, nesting is bounded at encoding/json's 10,000
+// levels before an element is buffered, and FuzzJSONDecode bounds a []T of
+// 80-byte structs at 64 MiB plus 64 bytes per byte of input. Bad bytes are
+// an error wrapping core.ErrCorrupt; a failing reader's error is passed
+// on. Validate (core.FormatValidator) checks the JSON without the Go type.
 func JSON() core.Format { return jsonFormat{} }
 
 type jsonFormat struct{}
