@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
@@ -31,6 +32,9 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		}
 		out = append(out, buf.Bytes())
 	}
+	// Crafted streams of TestDecodeLyingRowCount and TestDecodeCompressed.
+	out = append(out, idStream(t, 3, map[string]string{flowarrow.RowsKey: "1000000000000"}))
+	out = append(out, idStream(t, 100, nil, ipc.WithZstd()), idStream(t, 100, nil, ipc.WithLZ4()))
 	return out
 }
 

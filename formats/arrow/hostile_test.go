@@ -21,7 +21,7 @@ import (
 
 // idStream writes an IPC stream of one int64 column "ID" of n rows, with
 // the given schema metadata and writer options.
-func idStream(t *testing.T, n int, md map[string]string, opts ...ipc.Option) []byte {
+func idStream(t testing.TB, n int, md map[string]string, opts ...ipc.Option) []byte {
 	t.Helper()
 	meta := arrow.MetadataFrom(md)
 	schema := arrow.NewSchema([]arrow.Field{{Name: "ID", Type: arrow.PrimitiveTypes.Int64}}, &meta)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
+	"github.com/flowcache/flowcache/formats/internal/tabletest"
 	"github.com/flowcache/flowcache/formats/parquet"
 	"github.com/flowcache/flowcache/internal/allocguard"
 )
@@ -37,7 +38,24 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	schema := fbDeref(fb, fbField(fb, msg, 2))
 	binary.LittleEndian.PutUint32(fb[fbDeref(fb, fbField(fb, schema, 1)):], 0x90000000)
 	v.b = []byte(base64.StdEncoding.EncodeToString(ipc))
-	return append(out, withFooter(base, encodeStruct(nil, footer)))
+	out = append(out, withFooter(base, encodeStruct(nil, footer)))
+	// A footer of TestHandBuiltFooter: a schema list of 100 million
+	// structs, declared in five bytes.
+	one := tabletest.Encode(t, parquet.New(), []struct{ X int64 }{{1}})
+	out = append(out, withFooter(one, []byte{0x15, 0x02, 0x19, 0xfc, 0x80, 0xc2, 0xd7, 0x2f}))
+	// A page of TestLyingPages: a snappy block declaring 4 GiB.
+	f := oneColumn(t, []struct{ X int64 }{{1}, {2}, {3}})
+	snappy, err := compress.GetCodec(compress.Codecs.Snappy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &f.pages[0]
+	block := snappy.Encode(nil, p.body)
+	_, k := binary.Uvarint(block)
+	p.body = append(binary.AppendUvarint(nil, 0xffffffff), block[k:]...)
+	p.hdr.set(3, i32(int64(len(p.body))))
+	f.chunkMeta().set(4, i32(1))
+	return append(out, f.join())
 }
 
 // fuzzMaxDecoded is the decoding budget of the fuzz targets: smaller than

@@ -267,7 +267,7 @@ func TestHandBuiltFooter(t *testing.T) {
 
 // oneColumn returns a file of v (a slice of a one-field struct), taken
 // apart, with codec set on its column chunk.
-func oneColumn(t *testing.T, v any) *pqFile {
+func oneColumn(t testing.TB, v any) *pqFile {
 	t.Helper()
 	f := splitFile(t, tabletest.Encode(t, parquet.New(parquet.WithCompression(compress.Codecs.Uncompressed)), v))
 	for _, p := range f.pages {
