@@ -24,8 +24,10 @@ import (
 // itself and hands arrow-go only a footer whose every length has been
 // checked against the bytes that hold it (see thriftCheck), whose schema
 // tree is consistent and shallow, whose column chunks lie inside the file
-// with sizes that add up to at most the decoding budget, and whose Arrow
-// schema passes formats/arrow's flatbuffer verifier. What arrow-go then
+// with sizes that add up to at most the decoding budget, whose pages are
+// of sizes, encodings and value counts it can decode without allocating
+// at a lie (see checkPages), and whose Arrow schema passes formats/arrow's
+// flatbuffer verifier. What arrow-go then
 // allocates while reading pages goes through the budgeted allocator, with
 // pages capped at the size of the largest column chunk and the snappy and
 // zstd decoders bounded by the page size (see codec.go).
@@ -100,6 +102,9 @@ func checkFile(src io.ReaderAt, size, budget int64) (*fileInfo, error) {
 	meta.SetSourceFileSize(size)
 	info := &fileInfo{meta: meta}
 	if err := info.checkChunks(dataEnd, budget); err != nil {
+		return nil, err
+	}
+	if err := info.checkPages(src); err != nil {
 		return nil, err
 	}
 	if err := checkArrowSchema(meta); err != nil {

@@ -77,6 +77,14 @@
 //     size its codec can produce (snappy expands at most 22 times; an
 //     uncompressed chunk not at all), and agree with the row counts; and the
 //     uncompressed sizes to add up to at most the budget below;
+//   - walk every page header first and require the pages to fill their
+//     column chunk, a dictionary page to hold no more values than its bytes
+//     can (arrow-go decodes a dictionary up to the highest index used, into
+//     a slice of that length: 48 GiB for a crafted index), the value counts
+//     to add up, and data pages to use the encodings arrow-go's and
+//     pyarrow's writers use by default: the delta encodings are refused, as
+//     arrow-go's delta decoders allocate at a block size the page declares
+//     (32 GiB from a 555-byte file);
 //   - verify the ARROW:schema IPC message with formats/arrow's flatbuffer
 //     verifier (flowarrow.CheckSchemaMessage);
 //   - cap a page at the file's size (compressed) and at the largest column

@@ -55,7 +55,28 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	p.body = append(binary.AppendUvarint(nil, 0xffffffff), block[k:]...)
 	p.hdr.set(3, i32(int64(len(p.body))))
 	f.chunkMeta().set(4, i32(1))
-	return append(out, f.join())
+	out = append(out, f.join())
+	// The dictionary index and delta block size of TestLyingPages.
+	strs := make([]struct{ S string }, 1000)
+	for i := range strs {
+		strs[i].S = string(rune('a' + i%3))
+	}
+	f = oneColumn(t, strs)
+	f.pages[0].hdr.at(7).st.set(1, i32(1<<31-1))
+	p = &f.pages[1]
+	p.body = []byte{31, 0xd0, 0x0f, 0xfe, 0xff, 0xff, 0x7f}
+	p.hdr.set(2, i32(int64(len(p.body))))
+	p.hdr.set(3, i32(int64(len(p.body))))
+	out = append(out, f.join())
+	f = oneColumn(t, []struct{ X int64 }{{1}, {2}, {3}})
+	p = &f.pages[0]
+	p.body = binary.AppendUvarint(nil, 1<<32-128)
+	p.body = append(binary.AppendUvarint(binary.AppendUvarint(p.body, 1), 3), 0, 0, 0)
+	p.hdr.at(5).st.set(2, i32(5))
+	p.hdr.set(2, i32(int64(len(p.body))))
+	p.hdr.set(3, i32(int64(len(p.body))))
+	// A list column, for the paths of repeated values.
+	return append(out, f.join(), listFile(t))
 }
 
 // fuzzMaxDecoded is the decoding budget of the fuzz targets: smaller than

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
 	"github.com/flowcache/flowcache/core"
@@ -192,7 +194,7 @@ func TestLyingFooter(t *testing.T) {
 			for _, cc := range f.at(4, -1, 1).elems {
 				cc.st.at(3).st.set(5, i64(1<<40))
 			}
-		}, "rows of"},
+		}, "the pages hold 3 values"},
 		{"data page offset past the end", func(f *tstruct) { f.at(4, -1, 1, -1, 3).st.set(9, i64(1<<40)) }, "outside the data"},
 		{"negative data page offset", func(f *tstruct) { f.at(4, -1, 1, -1, 3).st.set(9, i64(-100)) }, "outside the data"},
 		{"dictionary page offset", func(f *tstruct) { f.at(4, -1, 1, -8, 3).st.set(11, i64(2)) }, "outside the data"},
@@ -350,6 +352,33 @@ func TestLyingPages(t *testing.T) {
 			p.hdr.set(3, i32(int64(len(p.body))))
 			f.chunkMeta().set(4, i32(6))
 		}},
+		// arrow-go decodes a dictionary up to the highest index a data
+		// page uses, into a slice of that length: an index of 2^31-2
+		// into a dictionary declared 2^31-1 long asked for 48 GiB.
+		{"dictionary index", strs, func(f *pqFile) {
+			f.pages[0].hdr.at(7).st.set(1, i32(1<<31-1))
+			p := &f.pages[1]
+			p.body = []byte{31, 0xd0, 0x0f, 0xfe, 0xff, 0xff, 0x7f} // width 31; 1000 times 2^31-2
+			p.hdr.set(2, i32(int64(len(p.body))))
+			p.hdr.set(3, i32(int64(len(p.body))))
+		}},
+		// arrow-go's delta decoder allocates a miniblock of the declared
+		// block size: 4 billion int64 values, 32 GiB.
+		{"delta block size", ints, func(f *pqFile) {
+			p := &f.pages[0]
+			p.body = binary.AppendUvarint(nil, 1<<32-128) // values per block
+			p.body = binary.AppendUvarint(p.body, 1)      // miniblocks per block
+			p.body = binary.AppendUvarint(p.body, 3)      // values
+			p.body = append(p.body, 0, 0, 0)              // first value, min delta, bit width
+			p.hdr.at(5).st.set(2, i32(5))                 // DELTA_BINARY_PACKED
+			p.hdr.set(2, i32(int64(len(p.body))))
+			p.hdr.set(3, i32(int64(len(p.body))))
+		}},
+		{"page size past the chunk", ints, func(f *pqFile) {
+			f.pages = append(f.pages, f.pages[0])
+			f.pages[1].hdr = &tstruct{fields: append([]tfield(nil), f.pages[0].hdr.fields...)}
+			f.pages[1].hdr.set(3, i32(1<<20))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := oneColumn(t, tc.v)
@@ -377,5 +406,63 @@ func TestCraftUnchanged(t *testing.T) {
 	base := sampleFile(t)
 	if b := withFooter(base, encodeStruct(nil, footerOf(t, base))); !bytes.Equal(b, base) {
 		t.Fatal("the footer does not encode back to the same bytes")
+	}
+}
+
+// listFile is a file of one list<int64> column: three rows, the second
+// null, the third holding a null.
+func listFile(t testing.TB) []byte {
+	t.Helper()
+	lb := array.NewListBuilder(memory.DefaultAllocator, arrow.PrimitiveTypes.Int64)
+	defer lb.Release()
+	vb := lb.ValueBuilder().(*array.Int64Builder)
+	lb.Append(true)
+	vb.AppendValues([]int64{1, 2}, nil)
+	lb.AppendNull()
+	lb.Append(true)
+	vb.AppendNull()
+	col := lb.NewArray()
+	defer col.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "L", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64), Nullable: true}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, 3)
+	defer rec.Release()
+	return tabletest.Encode(t, parquet.New(parquet.WithCompression(compress.Codecs.Uncompressed)), rec)
+}
+
+// TestLongList: one row whose list declares 2^30 null elements in a few
+// bytes of run-length levels. The value would be 8 GiB of Arrow buffers:
+// it must fail within the decoding budget, with nothing allocated outside
+// it at the declared length.
+func TestLongList(t *testing.T) {
+	f := splitFile(t, listFile(t))
+	const n = 1 << 30
+	levels := func(width int, runs ...[2]int) []byte {
+		var b []byte
+		for _, r := range runs {
+			b = binary.AppendUvarint(b, uint64(r[0])<<1)
+			for i := 0; i < (width+7)/8; i++ {
+				b = append(b, byte(r[1]>>(8*i)))
+			}
+		}
+		return append(binary.LittleEndian.AppendUint32(nil, uint32(len(b))), b...)
+	}
+	p := &f.pages[len(f.pages)-1]
+	p.body = append(levels(1, [2]int{1, 0}, [2]int{n - 1, 1}), levels(2, [2]int{n, 2})...)
+	p.hdr.set(2, i32(int64(len(p.body))))
+	p.hdr.set(3, i32(int64(len(p.body))))
+	p.hdr.at(5).st.set(1, i32(n))
+	f.chunkMeta().set(5, i64(n))
+	f.footer.set(3, i64(1))
+	f.footer.at(4, -1).st.set(3, i64(1))
+	b := f.join()
+	// A 16 MiB budget: what is allocated outside it must be small too.
+	format := parquet.New(parquet.WithMaxDecoded(16 << 20))
+	for _, typ := range []reflect.Type{reflect.TypeFor[arrow.Table](), reflect.TypeFor[arrow.RecordBatch]()} {
+		var err error
+		allocguard.Run(t, hostileBound(b)+16<<20, func() { _, err = format.Decode(bytes.NewReader(b), typ) })
+		if !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("Decode as %v = %v, want an error wrapping core.ErrCorrupt", typ, err)
+		}
+		t.Logf("%v: %v", typ, err)
 	}
 }

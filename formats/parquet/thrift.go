@@ -41,7 +41,11 @@ const (
 	tUUID   = 13
 )
 
-var errThrift = errors.New("malformed thrift")
+var (
+	errThrift = errors.New("malformed thrift")
+	// errThriftShort: the bytes end inside the struct.
+	errThriftShort = errors.New("unexpected end")
+)
 
 // Structs of parquet.thrift whose fields arrow-go reads as lists, or
 // that lead to such structs. arrow-go's generated code reads a field whose
@@ -63,6 +67,10 @@ const (
 	kindEncryptionWithColumnKey
 	kindSizeStatistics
 	kindGeospatialStatistics
+	kindPageHeader
+	kindDataPageHeader
+	kindDictionaryPageHeader
+	kindDataPageHeaderV2
 )
 
 // thriftField is a field of the IDL: its wire type and, for lists, the
@@ -108,6 +116,13 @@ var thriftIDL = map[thriftKind]map[int16]thriftField{
 	kindGeospatialStatistics: {
 		2: {tList, tI32, kindOther},
 	},
+	// Page headers hold no lists; their kinds only tell the visitor
+	// whose i32 fields it sees.
+	kindPageHeader: {
+		5: {tStruct, 0, kindDataPageHeader},
+		7: {tStruct, 0, kindDictionaryPageHeader},
+		8: {tStruct, 0, kindDataPageHeaderV2},
+	},
 }
 
 // thriftVisitor sees what the walker walks: every struct start (with its
@@ -130,7 +145,7 @@ func (w *thriftWalker) errorf(format string, args ...any) error {
 
 func (w *thriftWalker) byte() (byte, error) {
 	if w.pos >= len(w.buf) {
-		return 0, w.errorf("unexpected end")
+		return 0, fmt.Errorf("%w (%w at byte %d)", errThrift, errThriftShort, w.pos)
 	}
 	b := w.buf[w.pos]
 	w.pos++
@@ -154,7 +169,7 @@ func (w *thriftWalker) uvarint() (uint64, error) {
 
 func (w *thriftWalker) skip(n uint64) error {
 	if n > uint64(len(w.buf)-w.pos) {
-		return w.errorf("%d bytes declared, %d remain", n, len(w.buf)-w.pos)
+		return fmt.Errorf("%w (%w: %d bytes declared at byte %d, %d remain)", errThrift, errThriftShort, n, w.pos, len(w.buf)-w.pos)
 	}
 	w.pos += int(n)
 	return nil
@@ -164,7 +179,7 @@ func (w *thriftWalker) skip(n uint64) error {
 // remains.
 func (w *thriftWalker) count(n uint64, min int) error {
 	if n > uint64(len(w.buf)-w.pos)/uint64(min) {
-		return w.errorf("a container of %d elements in %d bytes", n, len(w.buf)-w.pos)
+		return fmt.Errorf("%w (%w: a container of %d elements at byte %d, %d bytes remain)", errThrift, errThriftShort, n, w.pos, len(w.buf)-w.pos)
 	}
 	return nil
 }
@@ -342,12 +357,20 @@ func (w *thriftWalker) checkType(t byte) error {
 // thriftCheck walks the compact-encoded struct of the given kind that must
 // fill buf exactly.
 func thriftCheck(buf []byte, kind thriftKind, vis thriftVisitor) error {
+	n, err := thriftPrefix(buf, kind, vis)
+	if err == nil && n != len(buf) {
+		err = fmt.Errorf("%w: %d bytes after the struct", errThrift, len(buf)-n)
+	}
+	return err
+}
+
+// thriftPrefix walks the compact-encoded struct of the given kind at the
+// start of buf and returns its length; errThriftShort when buf ends inside
+// it.
+func thriftPrefix(buf []byte, kind thriftKind, vis thriftVisitor) (int, error) {
 	w := &thriftWalker{buf: buf, vis: vis}
 	if err := w.walkStruct(kind, 0); err != nil {
-		return err
+		return 0, err
 	}
-	if w.pos != len(buf) {
-		return w.errorf("%d bytes after the struct", len(buf)-w.pos)
-	}
-	return nil
+	return w.pos, nil
 }
