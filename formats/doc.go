@@ -141,7 +141,7 @@
 // Decoders are hardened: every decoder here returns an error, never a
 // panic, on truncated or corrupt input (fuzz tests with committed corpora
 // under testdata/fuzz), rejects trailing data, and allocates in proportion
-// to its input; a zstd frame may ask for a window of at most 32 MiB.
+// to its input; a zstd frame may ask for a window of at most 8 MiB.
 //
 // # Checking a format
 //

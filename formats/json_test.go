@@ -302,3 +302,95 @@ func plainJSON(t *testing.T, v any) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestJSONArrayBatches: a top-level array is decoded in batches split at
+// its top-level commas; commas, brackets and quotes inside strings and
+// nested values do not split it, and every malformed array is an error
+// wrapping core.ErrCorrupt, also where a batch ends.
+func TestJSONArrayBatches(t *testing.T) {
+	f := formats.JSON()
+	type S struct {
+		A string
+		B [][]int
+		C map[string]any
+	}
+	good := []S{
+		{A: `,]}"\`, B: [][]int{{1, 2}, {}}, C: map[string]any{"x]": []any{"[", map[string]any{}}}},
+		{A: "\\\\\"", B: nil, C: map[string]any{}},
+		{A: "\u2028{", B: [][]int{{3}}},
+	}
+	roundTrip(t, f, good)
+	for _, in := range []string{
+		"[1,]\n", "[,1]\n", "[1,,2]\n", "[1 2]\n", "[}\n", "[{]\n", "[\"a]\n", "[[1,2]\n",
+		"[{\"A\":\"x\"}}]\n", "[{\"A\":\"x\"},]\n", "nul\n", "nulll\n", "[\n", "[\"\\\"]\n",
+	} {
+		_, err := f.Decode(strings.NewReader(in), reflect.TypeFor[[]any]())
+		if !errors.Is(err, core.ErrCorrupt) {
+			t.Errorf("Decode(%q) = %v, want an error wrapping core.ErrCorrupt", in, err)
+		}
+		if err := f.(core.FormatValidator).Validate(strings.NewReader(in)); !errors.Is(err, core.ErrCorrupt) {
+			t.Errorf("Validate(%q) = %v, want an error wrapping core.ErrCorrupt", in, err)
+		}
+	}
+	// Large arrays span many batches; damage right after a batch ends is
+	// still seen.
+	rows := table(60_000) // about 4 MB of JSON
+	enc := plainJSON(t, rows)
+	v, err := f.Decode(bytes.NewReader(enc), reflect.TypeOf(rows))
+	if err != nil || !reflect.DeepEqual(v, rows) {
+		t.Fatalf("Decode of %d rows: %v", len(rows), err)
+	}
+	if err := f.(core.FormatValidator).Validate(bytes.NewReader(enc)); err != nil {
+		t.Fatalf("Validate of %d rows: %v", len(rows), err)
+	}
+	for _, damage := range []struct{ old, new string }{
+		{"}]\n", "},]\n"},    // a comma before the end
+		{"},{", "},,{"},      // an empty element (the first gap, and below every gap)
+		{"},{", "}{"},        // a missing comma
+		{"\"F\":", "\"Z\":"}, // an unknown field
+	} {
+		for _, all := range []bool{false, true} {
+			n := 1
+			if all {
+				n = -1
+			}
+			b := []byte(strings.Replace(string(enc), damage.old, damage.new, n))
+			if _, err := f.Decode(bytes.NewReader(b), reflect.TypeOf(rows)); !errors.Is(err, core.ErrCorrupt) {
+				t.Errorf("Decode with %q for %q (all %v) = %v, want core.ErrCorrupt", damage.new, damage.old, all, err)
+			}
+		}
+	}
+}
+
+// TestJSONValidate: Validate accepts what Encode writes, of any type, and
+// refuses truncated or trailing data.
+func TestJSONValidate(t *testing.T) {
+	f := formats.JSON()
+	v := f.(core.FormatValidator)
+	for _, val := range []any{fuzzRows, map[string]int{"a": 1}, 3.5, "s", []Row(nil), []int{}, Row{Name: "x"}} {
+		var buf bytes.Buffer
+		if err := f.Encode(&buf, val); err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		if err := v.Validate(bytes.NewReader(b)); err != nil {
+			t.Errorf("Validate(%q) = %v", b, err)
+		}
+		for _, bad := range [][]byte{b[:len(b)-1], b[:len(b)/2], append(bytes.Clone(b), "1\n"...), append(bytes.Clone(b), '}')} {
+			if err := v.Validate(bytes.NewReader(bad)); !errors.Is(err, core.ErrCorrupt) {
+				t.Errorf("Validate(%q) = %v, want core.ErrCorrupt", bad, err)
+			}
+		}
+	}
+	deep := strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000) + "\n"
+	if err := v.Validate(strings.NewReader(deep)); !errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("Validate of arrays nested 20,000 deep = %v, want core.ErrCorrupt", err)
+	}
+	errDisk := errors.New("disk on fire")
+	if err := v.Validate(&failingReader{[]byte("[1,2"), errDisk}); !errors.Is(err, errDisk) || errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("Validate from a failing reader = %v, want the reader's error, not core.ErrCorrupt", err)
+	}
+	if _, err := f.Decode(&failingReader{[]byte("[1,2"), errDisk}, reflect.TypeFor[[]int]()); !errors.Is(err, errDisk) || errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("Decode from a failing reader = %v, want the reader's error, not core.ErrCorrupt", err)
+	}
+}

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/formats/internal/corrupt"
 )
 
 // ZstdOption configures Zstd.
@@ -26,9 +28,10 @@ func ZstdLevel(l zstd.EncoderLevel) ZstdOption {
 }
 
 // zstdMaxWindow bounds the window a frame may ask the decoder for, and so
-// the memory a crafted frame can make it allocate. The encoder's windows
-// are at most 8 MiB.
-const zstdMaxWindow = 32 << 20
+// the memory a crafted frame can make it allocate: the decoder's history
+// buffer is twice the window. The encoder writes 4 MiB windows at
+// SpeedFastest and 8 MiB at every other level (TestZstdLevels checks it).
+const zstdMaxWindow = 8 << 20
 
 // Zstd returns f compressed with Zstandard (github.com/klauspost/compress),
 // named f.Name()+"+zstd". It stores the values f stores, with f's checks and
@@ -38,9 +41,13 @@ const zstdMaxWindow = 32 << 20
 // and Decode hands f a decompressing reader, so no whole copy of either the
 // compressed or the plain encoding is held beyond what f itself holds.
 // Frames carry a checksum, verified when the frame's end is read; Decode
-// reads to the end and fails if f left data unread. Decoding allocates at
-// most a 32 MiB window per stream, whatever a frame claims. Encoders and
-// decoders are pooled. Each call of Zstd returns a new format with its own
+// reads to the end and fails if f left data unread. A frame may declare a
+// window of at most 8 MiB (what the encoder writes), so decompressing
+// allocates at most 16 MiB of history per stream plus 128 KiB blocks,
+// whatever the frame claims; what f builds from the stream is f's bound.
+// Damaged frames are errors wrapping core.ErrCorrupt. Validate (see
+// core.FormatValidator) decompresses under the same bound and hands the
+// stream to f's Validate, if f has one. Encoders and decoders are pooled. Each call of Zstd returns a new format with its own
 // pools; the registered "gob+zstd" and "json+zstd" (see Lookup) are shared.
 func Zstd(f core.Format, opts ...ZstdOption) core.Format {
 	if f == nil {
@@ -92,46 +99,102 @@ func (z *zstdFormat) Encode(w io.Writer, v any) error {
 	return err
 }
 
-// Decode decompresses r and decodes what f wrote.
-func (z *zstdFormat) Decode(r io.Reader, t reflect.Type) (v any, err error) {
-	dec, _ := z.decoders.Get().(*zstd.Decoder)
-	if dec == nil {
-		dec, err = zstd.NewReader(nil,
-			// One goroutine: no read-ahead workers to stop, and a pooled
-			// decoder the pool drops leaks nothing.
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow),
-			zstd.WithDecoderMaxMemory(zstdMaxWindow),
-			// Never decode a whole in-memory input at once (it would be
-			// bounded by the max memory above, not by the window).
-			zstd.WithDecodeBuffersBelow(0),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", z.name, err)
-		}
+func (z *zstdFormat) decoder() (*zstd.Decoder, error) {
+	if dec, _ := z.decoders.Get().(*zstd.Decoder); dec != nil {
+		return dec, nil
 	}
-	defer func() {
+	return zstd.NewReader(nil,
+		// One goroutine: no read-ahead workers to stop, and a pooled
+		// decoder the pool drops leaks nothing.
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(zstdMaxWindow),
+		zstd.WithDecoderMaxMemory(zstdMaxWindow),
+		// Never decode a whole in-memory input at once (it would be
+		// bounded by the max memory above, not by the window).
+		zstd.WithDecodeBuffersBelow(0),
+		// Not WithDecoderLowmem: it saves 7 MiB of history per decoder
+		// but made decompression 15-60% slower here.
+	)
+}
+
+// stream returns a decompressing reader of r and a function that puts the
+// decoder back.
+func (z *zstdFormat) stream(r io.Reader) (io.Reader, func(), error) {
+	dec, err := z.decoder()
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() {
 		_ = dec.Reset(nil) // drop r
 		z.decoders.Put(dec)
-	}()
+	}
 	if err := dec.Reset(r); err != nil {
-		return nil, fmt.Errorf("%s: %w", z.name, err)
+		done()
+		return nil, nil, err
 	}
-	v, err = z.inner.Decode(onlyReader{dec}, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", z.name, err)
-	}
-	// f may have stopped before the end: nothing may follow, and reading
-	// the end verifies the frame's checksum.
+	return onlyReader{dec}, done, nil
+}
+
+// atEnd reads the end of the plain stream: nothing may follow what f
+// read, and reading the end verifies the last frame's checksum.
+func atEnd(r io.Reader) error {
 	var b [1]byte
-	switch n, err := io.ReadFull(dec, b[:]); {
+	switch n, err := io.ReadFull(r, b[:]); {
 	case n > 0:
-		return nil, fmt.Errorf("%s: decoding %v: trailing data after the value", z.name, t)
+		return errors.New("trailing data after the value")
 	case err != io.EOF:
-		return nil, fmt.Errorf("%s: decoding %v: %w", z.name, t, err)
+		return err
+	}
+	return nil
+}
+
+// Decode decompresses r and decodes what f wrote. Damaged frames (and
+// whatever f reports about the bytes) are an error wrapping
+// core.ErrCorrupt; a failure of r itself is passed on.
+func (z *zstdFormat) Decode(r io.Reader, t reflect.Type) (v any, err error) {
+	src := &corrupt.Reader{R: r}
+	plain, done, err := z.stream(src)
+	if err != nil {
+		return nil, src.Wrap(z.name, err)
+	}
+	defer done()
+	what := fmt.Sprintf("%s: decoding %v", z.name, t)
+	v, err = z.inner.Decode(plain, t)
+	if err != nil {
+		return nil, src.Wrap(z.name, err)
+	}
+	if err := atEnd(plain); err != nil {
+		return nil, src.Wrap(what, err)
 	}
 	return v, nil
 }
+
+// Validate decompresses r, with the same bound as Decode, and checks what
+// it holds with f's Validate if f is a core.FormatValidator; otherwise it
+// checks only the frames and their checksums.
+func (z *zstdFormat) Validate(r io.Reader) error {
+	src := &corrupt.Reader{R: r}
+	plain, done, err := z.stream(src)
+	if err != nil {
+		return src.Wrap(z.name, err)
+	}
+	defer done()
+	if v, ok := z.inner.(core.FormatValidator); ok {
+		if err := v.Validate(plain); err != nil {
+			return src.Wrap(z.name, err)
+		}
+		if err := atEnd(plain); err != nil {
+			return src.Wrap(z.name+": validating", err)
+		}
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, plain); err != nil {
+		return src.Wrap(z.name+": validating", err)
+	}
+	return nil
+}
+
+var _ core.FormatValidator = (*zstdFormat)(nil)
 
 // onlyReader hides every method but Read (the decoder's WriterTo would
 // read the whole stream at once).

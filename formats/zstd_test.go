@@ -2,14 +2,19 @@ package formats_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/internal/allocguard"
 )
 
 func TestZstdName(t *testing.T) {
@@ -20,11 +25,33 @@ func TestZstdName(t *testing.T) {
 	mustPanic(t, "a bad level", func() { formats.Zstd(formats.Gob(), formats.ZstdLevel(99)) })
 }
 
+// rawFormat stores a []byte as it is: zstd's own costs, without an inner
+// format's. With n set, Decode reads exactly n bytes into one allocation.
+type rawFormat struct{ n int }
+
+func (rawFormat) Name() string             { return "raw" }
+func (rawFormat) Check(reflect.Type) error { return nil }
+func (rawFormat) Encode(w io.Writer, v any) error {
+	_, err := w.Write(v.([]byte))
+	return err
+}
+func (f rawFormat) Decode(r io.Reader, _ reflect.Type) (any, error) {
+	if f.n == 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, f.n)
+	_, err := io.ReadFull(r, b)
+	return b, err
+}
+
+// zstdLevels are the levels Zstd offers.
+var zstdLevels = []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression}
+
 // TestZstdLevels checks that every level writes what the others read.
 func TestZstdLevels(t *testing.T) {
 	v := table(2000)
 	var sizes []int
-	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression} {
+	for _, l := range zstdLevels {
 		var buf bytes.Buffer
 		if err := formats.Zstd(formats.Gob(), formats.ZstdLevel(l)).Encode(&buf, v); err != nil {
 			t.Fatal(err)
@@ -36,6 +63,51 @@ func TestZstdLevels(t *testing.T) {
 		}
 	}
 	t.Logf("gob+zstd of 2000 rows, by level: %v bytes", sizes)
+}
+
+// TestZstdLevelsLarge stores 24 MiB, three times the largest window, at
+// every level: each frame's window fits the decoder's 8 MiB bound, and
+// decoding allocates the value, its history and little more. The value is
+// random 256 KiB pieces, half of them repeats of the piece 6 MiB back, so
+// that matches reach far into the window.
+func TestZstdLevelsLarge(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const piece, back = 256 << 10, 24
+	v := make([]byte, 24<<20)
+	for at := 0; at < len(v); at += piece {
+		if at >= back*piece && r.IntN(2) == 0 {
+			copy(v[at:at+piece], v[at-back*piece:])
+			continue
+		}
+		for i := at; i < at+piece; i += 8 {
+			binary.LittleEndian.PutUint64(v[i:], r.Uint64())
+		}
+	}
+	for _, l := range zstdLevels {
+		t.Run(l.String(), func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := formats.Zstd(rawFormat{}, formats.ZstdLevel(l)).Encode(&buf, v); err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			t.Logf("%d MiB stored in %.1f MiB", len(v)>>20, float64(len(b))/(1<<20))
+			if b[4]&0x20 != 0 {
+				t.Fatalf("a single-segment frame (header % x)", b[:6])
+			}
+			if w := 1 << (10 + b[5]>>3); w > 8<<20 {
+				t.Fatalf("the frame's window is %d MiB", w>>20)
+			}
+			var got any
+			var err error
+			// The value, 16 MiB of history, and the decoder's tables.
+			allocguard.Run(t, uint64(len(v))+20<<20, func() {
+				got, err = formats.Zstd(rawFormat{len(v)}).Decode(bytes.NewReader(b), reflect.TypeOf(v))
+			})
+			if err != nil || !bytes.Equal(got.([]byte), v) {
+				t.Fatalf("decoding: %v", err)
+			}
+		})
+	}
 }
 
 func TestZstdTrailing(t *testing.T) {
@@ -56,9 +128,10 @@ func TestZstdTrailing(t *testing.T) {
 	}
 }
 
-// TestZstdBoundedWindow feeds a frame whose header claims a 1 GiB window:
-// the decoder refuses it without allocating it.
-func TestZstdBoundedWindow(t *testing.T) {
+// hostileFrame is a frame of a gob []byte of 1 KiB whose header declares
+// a window of 2^(10+exp) bytes.
+func hostileFrame(t *testing.T, exp byte) []byte {
+	t.Helper()
 	var plain, frame bytes.Buffer
 	if err := formats.Gob().Encode(&plain, bytes.Repeat([]byte("x"), 1<<10)); err != nil {
 		t.Fatal(err)
@@ -75,19 +148,95 @@ func TestZstdBoundedWindow(t *testing.T) {
 	}
 	b := frame.Bytes()
 	// Magic (4 bytes), frame header descriptor, then the window
-	// descriptor: exponent 20 means a window of 2^30 bytes.
+	// descriptor.
 	if b[4]&0x20 != 0 {
 		t.Fatalf("the encoder wrote a single-segment frame (header % x)", b[:6])
 	}
-	b[5] = 20 << 3
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err = formats.Zstd(formats.Gob()).Decode(bytes.NewReader(b), reflect.TypeOf([]byte{}))
-	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "window") {
-		t.Fatalf("Decode of a frame claiming a 1 GiB window = %v, want a window error", err)
+	b[5] = exp << 3
+	return b
+}
+
+// TestZstdBoundedWindow feeds frames whose headers claim large windows: one
+// past the 8 MiB bound is refused without allocating it; one of 8 MiB costs
+// its 16 MiB history and no more.
+func TestZstdBoundedWindow(t *testing.T) {
+	for _, exp := range []byte{20, 14} { // 1 GiB, 16 MiB
+		b := hostileFrame(t, exp)
+		var err error
+		// A new decoder costs about 2 MiB of tables and buffers.
+		allocguard.Run(t, 4<<20, func() {
+			_, err = formats.Zstd(formats.Gob()).Decode(bytes.NewReader(b), reflect.TypeOf([]byte{}))
+		})
+		if err == nil || !strings.Contains(err.Error(), "window") || !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("Decode of a frame claiming a %d MiB window = %v, want a window error wrapping core.ErrCorrupt", 1<<(exp-10), err)
+		}
 	}
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
-		t.Errorf("refusing the frame allocated %d MB", grew>>20)
+	b := hostileFrame(t, 13) // 8 MiB
+	var err error
+	allocguard.Run(t, 20<<20, func() {
+		_, err = formats.Zstd(formats.Gob()).Decode(bytes.NewReader(b), reflect.TypeOf([]byte{}))
+	})
+	if err != nil {
+		t.Fatalf("Decode of a frame with an 8 MiB window: %v", err)
+	}
+}
+
+// failingReader returns its bytes, then err.
+type failingReader struct {
+	b   []byte
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestZstdErrors: damaged frames are core.ErrCorrupt, a failing reader is
+// its own error; Validate says the same.
+func TestZstdErrors(t *testing.T) {
+	for _, name := range []string{"gob+zstd", "json+zstd"} {
+		f, _ := formats.Lookup(name)
+		var buf bytes.Buffer
+		if err := f.Encode(&buf, fuzzRows); err != nil {
+			t.Fatal(err)
+		}
+		good := buf.Bytes()
+		damaged := bytes.Clone(good)
+		damaged[len(damaged)/2] ^= 0x40
+		for what, b := range map[string][]byte{"damaged": damaged, "truncated": good[:len(good)-5], "not zstd": []byte("PAR1 and so on")} {
+			if _, err := f.Decode(bytes.NewReader(b), reflect.TypeOf(fuzzRows)); !errors.Is(err, core.ErrCorrupt) {
+				t.Errorf("%s: Decode of %s bytes = %v, want core.ErrCorrupt", name, what, err)
+			}
+			if err := f.(core.FormatValidator).Validate(bytes.NewReader(b)); !errors.Is(err, core.ErrCorrupt) {
+				t.Errorf("%s: Validate of %s bytes = %v, want core.ErrCorrupt", name, what, err)
+			}
+		}
+		errDisk := errors.New("disk on fire")
+		_, err := f.Decode(&failingReader{good[:len(good)/2], errDisk}, reflect.TypeOf(fuzzRows))
+		if !errors.Is(err, errDisk) || errors.Is(err, core.ErrCorrupt) {
+			t.Errorf("%s: Decode from a failing reader = %v, want the reader's error and not core.ErrCorrupt", name, err)
+		}
+		if err := f.(core.FormatValidator).Validate(bytes.NewReader(good)); err != nil {
+			t.Errorf("%s: Validate of good bytes: %v", name, err)
+		}
+	}
+	// An inner format without Validate: the frames are checked.
+	raw := formats.Zstd(rawFormat{})
+	var buf bytes.Buffer
+	if err := raw.Encode(&buf, []byte("some bytes")); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.(core.FormatValidator).Validate(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Errorf("raw+zstd: Validate of good bytes: %v", err)
+	}
+	b := buf.Bytes()
+	b[len(b)-1] ^= 1 // the checksum
+	if err := raw.(core.FormatValidator).Validate(bytes.NewReader(b)); !errors.Is(err, core.ErrCorrupt) {
+		t.Errorf("raw+zstd: Validate with a bad checksum = %v, want core.ErrCorrupt", err)
 	}
 }

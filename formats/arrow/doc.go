@@ -40,7 +40,10 @@
 // optional (the garbage collector frees them). A record stored as a table
 // of several chunks and loaded as arrow.Record is concatenated (a copy).
 // A slice is allocated once at its final size (the row count is in the
-// schema metadata, RowsKey) and filled batch by batch.
+// schema metadata, RowsKey) and filled batch by batch; the count is trusted
+// only for as much memory as 64 times the bytes read so far plus 1 MiB,
+// which a stream of fixed-width columns passes once its first batch is
+// read.
 //
 // # Lossy cases
 //
@@ -55,16 +58,24 @@
 //   - NaN payloads and -0 are stored bit for bit.
 //   - int and uint are 64-bit columns.
 //
-// # Corrupt input
+// # Corrupt and hostile input
 //
 // Decode never trusts the stream. It checks every message's flatbuffer
 // metadata before arrow-go reads it (verifyMessage: arrow-go allocates what
 // vector lengths claim), reads bodies only as fast as bytes arrive, caps
 // what arrow-go allocates itself at 1 MiB plus twice the bytes read,
-// requires the end-of-stream marker (a truncated stream is an error, not
-// fewer rows), caps rows at 8 per byte read plus 1 Mi (columns of the null
-// type take no bytes), validates every record (ValidateRecord) and turns
-// any panic into an error. FuzzDecode exercises it.
+// refuses compressed bodies (arrow-go decompresses them with decoders of
+// default limits, outside that cap; Encode never compresses), requires the
+// end-of-stream marker (a truncated stream is an error, not fewer rows),
+// caps rows at 8 per byte read plus 1 Mi (columns of the null type take no
+// bytes), trusts a declared row count only as far as the bytes read (see
+// above), validates every record (ValidateRecord) and turns any panic into
+// an error. Damaged bytes are an error wrapping core.ErrCorrupt; a failing
+// reader's error is passed on. Validate (core.FormatValidator) reads a
+// stream the same way without a Go type. FuzzDecode and FuzzValidate run
+// under an allocation bound of 64 MiB plus 128 bytes per byte of input.
+// CheckSchemaMessage applies the message checks to the Arrow schema a
+// Parquet file carries.
 //
 // # Fingerprints
 //

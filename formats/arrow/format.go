@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/formats/internal/corrupt"
 )
 
 // DefaultBatchRows is the number of rows per record batch when a slice of
@@ -25,8 +26,9 @@ const DefaultBatchRows = 64 << 10
 // RowsKey is the schema metadata key that holds the number of rows of a
 // stored slice, so that decoding allocates the slice once, at its size,
 // instead of growing it (which would briefly hold one and a half copies).
-// The count is trusted for at most MaxPrealloc bytes of slice before it is
-// verified, and must match the rows read.
+// The count is trusted for at most MaxPrealloc bytes of slice, and by
+// Decode for at most 64 times the bytes read so far plus 1 MiB, before it
+// is verified; it must match the rows read.
 const RowsKey = "flowcache.rows"
 
 // MaxPrealloc bounds the slice memory allocated on the strength of RowsKey
@@ -159,39 +161,77 @@ func (f *format) Encode(w io.Writer, v any) (err error) {
 	return bw.Flush()
 }
 
-// Decode reads a stream written by Encode (or any Arrow IPC stream with
-// the right schema) as a value of type t. It never trusts the input: sizes
-// are checked against the bytes that arrive, every record is validated
-// (ValidateRecord), and a panic inside arrow-go becomes an error.
+// Decode reads a stream written by Encode (or any uncompressed Arrow IPC
+// stream with the right schema) as a value of type t. It never trusts the
+// input: sizes are checked against the bytes that arrive (see ipcread.go),
+// every record is validated (ValidateRecord), and a panic inside arrow-go
+// becomes an error. Damaged or hostile bytes are an error wrapping
+// core.ErrCorrupt; a failure of r itself is passed on.
 func (f *format) Decode(r io.Reader, t reflect.Type) (v any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("arrow: decoding %v: invalid stream: %v", t, p)
-		}
-	}()
 	if err := CheckType(t); err != nil {
 		return nil, fmt.Errorf("arrow: %w", err)
 	}
-	cr := &countingReader{r: r}
-	mem := &LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return allocSlack + 2*cr.n.Load() }, Err: errBudget}
-	rdr, err := ipc.NewReaderFromMessageReader(newMessageReader(cr), ipc.WithAllocator(mem))
+	what := fmt.Sprintf("arrow: decoding %v", t)
+	src := &corrupt.Reader{R: r}
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, src.Wrap(what, fmt.Errorf("invalid stream: %v", p))
+		}
+	}()
+	cr := &countingReader{r: src}
+	rdr, err := f.reader(cr)
 	if err != nil {
-		return nil, fmt.Errorf("arrow: decoding %v: %w", t, err)
+		return nil, src.Wrap(what, err)
 	}
 	defer rdr.Release()
-	// The row count in the stream is trusted up to 8 rows per byte still
-	// to read (every row takes at least a bit per column), when the
-	// reader knows that count (fuzzing, tests), else up to MaxPrealloc.
-	limit := int64(MaxPrealloc)
-	if l, ok := r.(interface{ Len() int }); ok && t.Kind() == reflect.Slice {
-		limit = min(limit, 8*int64(l.Len())*int64(max(t.Elem().Size(), 1)))
-	}
-	v, err = collect(&boundedRows{Reader: rdr, read: cr}, t, f.c.mem, limit)
+	v, err = collect(&boundedRows{Reader: rdr, read: cr}, t, f.c.mem, cr.prealloc)
 	if err != nil {
-		return nil, fmt.Errorf("arrow: decoding %v: %w", t, err)
+		return nil, src.Wrap(what, err)
 	}
 	return v, nil
 }
+
+// reader opens an IPC stream with the allocation bounds of Decode.
+func (f *format) reader(cr *countingReader) (*ipc.Reader, error) {
+	mem := &LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return allocSlack + 2*cr.n.Load() }, Err: errBudget}
+	return ipc.NewReaderFromMessageReader(newMessageReader(cr), ipc.WithAllocator(mem))
+}
+
+// Validate reads an IPC stream without a Go type (see
+// core.FormatValidator), with the bounds of Decode: every message is
+// verified, every record validated (ValidateRecord), and the row count a
+// stored slice declares (RowsKey) must match the rows.
+func (f *format) Validate(r io.Reader) (err error) {
+	src := &corrupt.Reader{R: r}
+	defer func() {
+		if p := recover(); p != nil {
+			err = src.Wrap("arrow: validating", fmt.Errorf("invalid stream: %v", p))
+		}
+	}()
+	cr := &countingReader{r: src}
+	rdr, err := f.reader(cr)
+	if err != nil {
+		return src.Wrap("arrow: validating", err)
+	}
+	defer rdr.Release()
+	rr := &boundedRows{Reader: rdr, read: cr}
+	for rr.Next() {
+		if err := ValidateRecord(rr.RecordBatch()); err != nil {
+			return src.Wrap("arrow: validating", err)
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return src.Wrap("arrow: validating", err)
+	}
+	if md := rdr.Schema().Metadata(); md.FindKey(RowsKey) >= 0 {
+		if want := md.Values()[md.FindKey(RowsKey)]; want != strconv.FormatInt(rr.rows, 10) {
+			return src.Wrap("arrow: validating", fmt.Errorf("%d rows, the stream says %q", rr.rows, want))
+		}
+	}
+	return nil
+}
+
+var _ core.FormatValidator = (*format)(nil)
 
 // Collect reads every record of rr and builds a value of type t from them
 // (see CheckType): a table of the records (no copy); a record (the one
@@ -200,11 +240,18 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (v any, err error) {
 // records are validated (ValidateRecord) first, and given rr's schema
 // (they must have its columns; their metadata may differ).
 func Collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator) (any, error) {
-	return collect(rr, t, mem, MaxPrealloc)
+	return CollectLimit(rr, t, mem, MaxPrealloc)
 }
 
-// collect is Collect with the bound on preallocated slice memory.
-func collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPrealloc int64) (any, error) {
+// CollectLimit is Collect with another bound than MaxPrealloc on the slice
+// memory allocated on the strength of RowsKey before the rows are read.
+func CollectLimit(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPrealloc int64) (any, error) {
+	return collect(rr, t, mem, func() int64 { return maxPrealloc })
+}
+
+// collect is Collect with the bound on preallocated slice memory, asked
+// again whenever the slice is full (it may grow as the input is read).
+func collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPrealloc func() int64) (any, error) {
 	schema := rr.Schema()
 	if schema == nil {
 		return nil, errors.New("no schema")
@@ -225,15 +272,27 @@ func collect(rr array.RecordReader, t reflect.Type, mem memory.Allocator, maxPre
 			}
 			hint = n
 		}
-		prealloc := max(hint, 0)
-		if size := int64(t.Elem().Size()); size > 0 {
-			prealloc = min(prealloc, maxPrealloc/size)
+		// The slice is allocated at the declared row count, as far as the
+		// bound allows; past it, it grows as rows arrive.
+		prealloc := func(need int64) int64 {
+			n := max(hint, 0)
+			if size := int64(t.Elem().Size()); size > 0 {
+				n = min(n, maxPrealloc()/size)
+			}
+			return max(n, need)
 		}
-		out := reflect.MakeSlice(t, 0, int(prealloc))
+		out := reflect.MakeSlice(t, 0, int(prealloc(0)))
 		for rr.Next() {
 			rec := rr.RecordBatch()
 			if err := ValidateRecord(rec); err != nil {
 				return nil, err
+			}
+			if need := int64(out.Len()) + rec.NumRows(); need > int64(out.Cap()) {
+				if n := prealloc(need); n > need {
+					grown := reflect.MakeSlice(t, out.Len(), int(n))
+					reflect.Copy(grown, out)
+					out = grown
+				}
 			}
 			if out, err = l.appendRecord(out, rec); err != nil {
 				return nil, err

@@ -52,6 +52,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// prealloc is how much slice memory Decode allocates on the strength of
+// the row count a stream declares (RowsKey), before the rows are read: 64
+// bytes per byte read so far plus 1 MiB, at most MaxPrealloc. A stream of
+// fixed-width columns holds about as many bytes as its rows take in Go, so
+// once its first batch is read, the slice is allocated whole.
+func (c *countingReader) prealloc() int64 {
+	return min(MaxPrealloc, 1<<20+64*c.n.Load())
+}
+
 // messageReader implements ipc.MessageReader over an untrusted stream.
 type messageReader struct {
 	r    *countingReader

@@ -1,9 +1,13 @@
 package arrow
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // verifyMessage checks the flatbuffer metadata of an IPC message before
@@ -16,7 +20,8 @@ import (
 // dictionary, KeyValue, RecordBatch, DictionaryBatch, BodyCompression) and
 // requires every table, vector and string to lie inside the buffer, nesting
 // to stay under maxNesting, and the number of tables to stay under one per
-// four bytes (tables cannot be shared in a well-formed message).
+// four bytes (tables cannot be shared in a well-formed message). It refuses
+// compressed record batches.
 //
 // Field indices are those of Arrow's format/Message.fbs and Schema.fbs.
 func verifyMessage(buf []byte) error {
@@ -264,9 +269,35 @@ func (v *fbVerifier) recordBatch(rb int64) error {
 	if _, _, err := v.vector(rb, 2, 16); err != nil { // buffers
 		return err
 	}
-	if _, _, err := v.subTable(rb, 3); err != nil { // compression
+	if _, ok, err := v.subTable(rb, 3); err != nil { // compression
 		return err
+	} else if ok {
+		// arrow-go decompresses with a zstd decoder of default limits
+		// (a 512 MiB window) outside the allocator; Encode never
+		// compresses.
+		return errors.New("compressed IPC bodies are not supported")
 	}
 	_, _, err := v.vector(rb, 4, 8) // variadicBufferCounts
 	return err
+}
+
+// CheckSchemaMessage checks that b starts with an Arrow IPC schema message
+// that arrow-go's reader (ipc.NewReader, flight.DeserializeSchema) can read
+// without allocating more than b's size: its metadata length and body
+// length fit in b, and its flatbuffer passes the verifier Decode uses.
+// Parquet files carry such a message, base64 encoded, under the
+// ARROW:schema key, and pqarrow hands it to arrow-go's reader as it is.
+func CheckSchemaMessage(b []byte) (err error) {
+	mr := newMessageReader(&countingReader{r: bytes.NewReader(b)})
+	defer mr.Release()
+	msg, err := mr.Message()
+	switch {
+	case err == io.EOF || errors.Is(err, errEOS):
+		return errors.New("no IPC message")
+	case err != nil:
+		return err
+	case msg.Type() != ipc.MessageSchema:
+		return fmt.Errorf("an IPC %v message, not a schema", msg.Type())
+	}
+	return nil
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/formats/internal/corrupt"
 )
 
 // reader splits CSV input into records, one at a time. Unlike encoding/csv
@@ -180,17 +183,21 @@ func (r *reader) cell(i int) ([]byte, bool) {
 }
 
 // Decode reads a value of type t written by Encode (or any CSV file of the
-// same shape), one record at a time.
+// same shape), one record at a time. Malformed CSV and cells that do not
+// fit their columns are errors wrapping core.ErrCorrupt; a failure of r
+// itself is passed on.
 func (f *format) Decode(r io.Reader, t reflect.Type) (any, error) {
 	p, err := planFor(t)
 	if err != nil {
 		return nil, err
 	}
-	rd := newReader(r, f.cfg.maxRecord)
+	src := &corrupt.Reader{R: r}
+	what := fmt.Sprintf("csv: decoding %v", t)
+	rd := newReader(src, f.cfg.maxRecord)
 	if p.rows == arrowRows {
 		v, err := decodeArrow(rd, t, memory.DefaultAllocator)
 		if err != nil {
-			return nil, fmt.Errorf("csv: decoding %v: %w", t, err)
+			return nil, src.Wrap(what, err)
 		}
 		return v, nil
 	}
@@ -201,13 +208,36 @@ func (f *format) Decode(r io.Reader, t reflect.Type) (any, error) {
 		err = decodeStructRows(rd, p, out)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("csv: decoding %v: %w", t, err)
+		return nil, src.Wrap(what, err)
 	}
 	if out.isNil {
 		return reflect.Zero(t).Interface(), nil
 	}
 	return out.finish().Interface(), nil
 }
+
+// Validate checks the framing of a CSV file without its Go type (see
+// core.FormatValidator): quotes closed, no stray quotes or carriage
+// returns, records within the record size limit, the end mark ("\r\n")
+// on the last record and nothing after it. CSV holds no lengths or counts
+// to check, and which cells are valid depends on the type (a header row
+// and a [][]string row look alike), so cells are not parsed: Decode may
+// still refuse a file Validate accepts, never the other way round.
+// Validate holds one record in memory at a time.
+func (f *format) Validate(r io.Reader) error {
+	src := &corrupt.Reader{R: r}
+	rd := newReader(src, f.cfg.maxRecord)
+	for {
+		switch err := rd.next(); {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return src.Wrap("csv: validating", err)
+		}
+	}
+}
+
+var _ core.FormatValidator = (*format)(nil)
 
 // emptyRecord reports whether the record read is one unquoted empty cell:
 // an empty line.

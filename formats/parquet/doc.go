@@ -58,12 +58,53 @@
 // copy of its encoding in memory. A 210 MB slice of structs (103 MB of
 // Parquet) decodes with the heap 50 MB above the decoded value.
 //
-// # Corrupt input
+// # Corrupt and hostile input
 //
-// Parquet compresses repetitive data so well that a small corrupt file can
-// claim terabytes: what decoding allocates through the allocator is capped
-// at DefaultMaxDecoded (1 GiB) plus 64 times the file's size (WithMaxDecoded),
-// a page may not be larger than the file, a slice is preallocated for at most
-// 512 MiB before its rows are read, and panics inside arrow-go become
-// errors. FuzzDecode exercises it.
+// A stored file is checked before arrow-go reads it, because arrow-go
+// trusts the lengths in a footer: one Parquet file of a few KB whose
+// ARROW:schema declared 2.4 billion fields made it allocate 212 GB and
+// killed the process. Decode and Validate therefore
+//
+//   - walk the footer's thrift encoding first and require every list and
+//     string to fit in the bytes that hold it (arrow-go's thrift code
+//     allocates a list at its declared length, up to 100 million
+//     elements), with list element types as parquet.thrift declares them
+//     and nesting under 64;
+//   - require the schema to form one tree at most 64 deep (arrow-go
+//     allocates a group's children at their declared count, and recurses);
+//   - require every column chunk to lie inside the file, be unencrypted
+//     and in this file, match its column's type, declare an uncompressed
+//     size its codec can produce (snappy expands at most 22 times; an
+//     uncompressed chunk not at all), and agree with the row counts; and the
+//     uncompressed sizes to add up to at most the budget below;
+//   - walk every page header first and require the pages to fill their
+//     column chunk, a dictionary page to hold no more values than its bytes
+//     can (arrow-go decodes a dictionary up to the highest index used, into
+//     a slice of that length: 48 GiB for a crafted index), the value counts
+//     to add up, and data pages to use the encodings arrow-go's and
+//     pyarrow's writers use by default: the delta encodings are refused, as
+//     arrow-go's delta decoders allocate at a block size the page declares
+//     (32 GiB from a 555-byte file);
+//   - verify the ARROW:schema IPC message with formats/arrow's flatbuffer
+//     verifier (flowarrow.CheckSchemaMessage);
+//   - cap a page at the file's size (compressed) and at the largest column
+//     chunk's declared size (uncompressed), and decompress snappy and zstd
+//     pages into the page's buffer only: importing this package replaces
+//     arrow-go's snappy and zstd page decoders (compress.RegisterCodec)
+//     with ones that refuse a block longer than the page, where arrow-go's
+//     allocate what the block declares (4 GiB for snappy, 64 GiB for zstd)
+//     and check the length afterwards. Valid files decode as before.
+//
+// What decoding then allocates through the allocator is capped at
+// DefaultMaxDecoded (1 GiB) plus 64 times the file's size
+// (WithMaxDecoded), and a slice result must fit in that budget too (it is
+// preallocated for at most 512 MiB before its rows are read). Panics inside
+// arrow-go become errors. A file that fails any of this is an error wrapping
+// core.ErrCorrupt; TestCraftedArrowSchema, TestLyingFooter and
+// TestLyingPages build such files, and FuzzDecode and FuzzValidate run
+// under an allocation bound.
+//
+// Validate (core.FormatValidator) makes the same checks without the Go
+// type, then reads every row group into Arrow records, one batch at a
+// time, and checks them (flowarrow.ValidateRecord) and their row count.
 package parquet

@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	flowarrow "github.com/flowcache/flowcache/formats/arrow"
+	"github.com/flowcache/flowcache/formats/internal/corrupt"
 )
 
 // DefaultRowGroupRows is the default number of rows per row group. See the
@@ -198,28 +199,79 @@ func (f *format) Encode(w io.Writer, v any) (err error) {
 
 // Decode reads a Parquet file as a value of type t. Parquet readers need
 // random access (the footer is at the end), and a stored result is a
-// stream, so the file is first read into memory; see the package
-// documentation for the cost.
+// stream, so the file is first read into memory or a temporary file; see
+// the package documentation for the cost. The footer is checked before
+// arrow-go reads it (see checkFile), and what decoding allocates is
+// bounded (see WithMaxDecoded). Damaged or hostile bytes are an error
+// wrapping core.ErrCorrupt.
 func (f *format) Decode(r io.Reader, t reflect.Type) (v any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("parquet: decoding %v: invalid file: %v", t, p)
-		}
-	}()
 	if err := flowarrow.CheckType(t); err != nil {
 		return nil, fmt.Errorf("parquet: %w", err)
 	}
+	what := fmt.Sprintf("parquet: decoding %v", t)
 	src, size, cleanup, err := f.buffer(r)
 	if err != nil {
-		return nil, fmt.Errorf("parquet: decoding %v: %w", t, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer cleanup()
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, corrupt.Errorf("%s: invalid file: %v", what, p)
+		}
+	}()
 	v, err = f.decode(src, size, t)
 	if err != nil {
-		return nil, fmt.Errorf("parquet: decoding %v: %w", t, err)
+		return nil, corrupt.Errorf("%s: %w", what, err)
 	}
 	return v, nil
 }
+
+// Validate checks a stored Parquet file without its Go type (see
+// core.FormatValidator): the checks Decode makes before reading, then
+// every row group read into Arrow records under the same allocation bound
+// and validated (flowarrow.ValidateRecord), one batch at a time. Its error
+// wraps core.ErrCorrupt when the bytes are at fault.
+func (f *format) Validate(r io.Reader) (err error) {
+	src, size, cleanup, err := f.buffer(r)
+	if err != nil {
+		return fmt.Errorf("parquet: validating: %w", err)
+	}
+	defer cleanup()
+	defer func() {
+		if p := recover(); p != nil {
+			err = corrupt.Errorf("parquet: invalid file: %v", p)
+		}
+	}()
+	fr, _, done, err := f.open(src, size)
+	if err != nil {
+		return corrupt.Errorf("parquet: %w", err)
+	}
+	defer done()
+	if _, err := fr.Schema(); err != nil {
+		return corrupt.Errorf("parquet: %w", err)
+	}
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		return corrupt.Errorf("parquet: %w", err)
+	}
+	defer rr.Release()
+	rows := int64(0)
+	for rr.Next() {
+		if err := flowarrow.ValidateRecord(rr.RecordBatch()); err != nil {
+			return corrupt.Errorf("parquet: %w", err)
+		}
+		rows += rr.RecordBatch().NumRows()
+	}
+	if err := rr.Err(); err != nil {
+		return corrupt.Errorf("parquet: %w", err)
+	}
+	if want := fr.ParquetReader().NumRows(); rows != want {
+		return corrupt.Errorf("parquet: %d rows read, the footer says %d", rows, want)
+	}
+	return nil
+}
+
+var _ core.FormatValidator = (*format)(nil)
 
 // buffer makes r random-access: in memory up to spillAbove bytes, else in
 // a temporary file (removed by cleanup).
@@ -253,21 +305,42 @@ func (f *format) buffer(r io.Reader) (pq.ReaderAtSeeker, int64, func(), error) {
 	return tmp, int64(len(data)) + n, cleanup, nil
 }
 
-func (f *format) decode(src pq.ReaderAtSeeker, size int64, t reflect.Type) (any, error) {
-	left := f.c.maxDecoded + 64*size
-	mem := &flowarrow.LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return left }, Err: errBudget}
-	props := pq.NewReaderProperties(mem)
-	// A page cannot be larger than the file.
-	props.MaxCompressedPageSize = max(1, min(size, pq.DefaultMaxCompressedPageSize))
-	rdr, err := file.NewParquetReader(src, file.WithReadProps(props))
+// budget is what decoding a file of size bytes may allocate.
+func (f *format) budget(size int64) int64 { return f.c.maxDecoded + 64*size }
+
+// open checks the file (checkFile) and opens it for reading with an
+// allocator that refuses to go past the budget. done closes it.
+func (f *format) open(src pq.ReaderAtSeeker, size int64) (*pqarrow.FileReader, *flowarrow.LimitedAllocator, func(), error) {
+	budget := f.budget(size)
+	info, err := checkFile(src, size, budget)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	defer rdr.Close()
+	mem := &flowarrow.LimitedAllocator{Mem: f.c.mem, Limit: func() int64 { return budget }, Err: errBudget}
+	props := pq.NewReaderProperties(mem)
+	// No page is larger than the file, nor (uncompressed) than the
+	// largest column chunk.
+	props.MaxCompressedPageSize = max(1, min(size, pq.DefaultMaxCompressedPageSize))
+	props.MaxUncompressedPageSize = max(1, min(info.maxChunk, pq.DefaultMaxUncompressedPageSize))
+	rdr, err := file.NewParquetReader(src, file.WithReadProps(props), file.WithMetadata(info.meta))
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: int64(f.c.rowGroup)}, mem)
 	if err != nil {
+		_ = rdr.Close()
+		return nil, nil, nil, err
+	}
+	return fr, mem, func() { _ = rdr.Close() }, nil
+}
+
+func (f *format) decode(src pq.ReaderAtSeeker, size int64, t reflect.Type) (any, error) {
+	fr, mem, done, err := f.open(src, size)
+	if err != nil {
 		return nil, err
 	}
+	defer done()
+	budget := f.budget(size)
 	ctx := context.Background()
 	schema, err := fr.Schema()
 	if err != nil {
@@ -275,13 +348,19 @@ func (f *format) decode(src pq.ReaderAtSeeker, size int64, t reflect.Type) (any,
 	}
 	schema = stripFieldIDs(schema)
 	if t.Kind() == reflect.Slice {
+		// The slice alone must fit in the budget; it is preallocated
+		// for at most that.
+		rows := fr.ParquetReader().NumRows()
+		if es := int64(t.Elem().Size()); es > 0 && rows > budget/es {
+			return nil, fmt.Errorf("%d rows of %d bytes are more than the decoding limit of %d bytes (see WithMaxDecoded)", rows, es, budget)
+		}
 		// Batch by batch: only one batch exists in Arrow form at a time.
 		rr, err := fr.GetRecordReader(ctx, nil, nil)
 		if err != nil {
 			return nil, err
 		}
 		defer rr.Release()
-		return flowarrow.Collect(withSchema{rr, schema}, t, mem)
+		return flowarrow.CollectLimit(withSchema{rr, schema}, t, mem, min(flowarrow.MaxPrealloc, budget))
 	}
 	tbl, err := fr.ReadTable(ctx)
 	if err != nil {
