@@ -3,6 +3,7 @@ package blobstore
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	mathrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -40,17 +42,23 @@ type Metadata struct {
 	seq     atomic.Uint64
 	closed  atomic.Bool
 	stripes [64]sync.Mutex // serialize a process's read-modify-writes of a node index
+	cond    Conditional    // the service's conditional overwrite; nil: none
 
 	mu     sync.Mutex
 	begun  map[core.RunID]bool   // runs whose run object this store wrote or saw
 	nodeOf map[core.KeyID]string // the node of keys seen, to update a hit's index without a read
 
 	// The preload snapshot of the last Preload: its object name, its
-	// nodes, and its entries as this store last wrote or read them.
-	snapMu    sync.Mutex
-	snapName  string
-	snapNodes map[string]bool
-	snap      map[core.KeyID]snapEntry
+	// nodes, and their indexes as this store last wrote or read them.
+	// snapDirty says it changed since last written; snapSaving that a
+	// goroutine (counted by snapSaves) is writing it.
+	snapMu     sync.Mutex
+	snapName   string
+	snapNodes  map[string]bool
+	snap       map[string]*snapNode
+	snapDirty  bool
+	snapSaving bool
+	snapSaves  sync.WaitGroup
 }
 
 var (
@@ -73,6 +81,62 @@ func WithConcurrency(n int) MetadataOption {
 	}
 }
 
+// Conditional is a bucket service's conditional overwrite, reached through
+// the As hooks of gocloud.dev/blob: the metadata store rewrites a node
+// index only if it is still the version it read, and otherwise reads it
+// again and reapplies its change, so that two machines adding keys to one
+// index at the same instant both keep theirs. Packages s3, gcs and azure
+// register theirs with RegisterConditional; a bucket without one (memblob,
+// fileblob) has its indexes rewritten blind, which is safe within one
+// process only.
+type Conditional interface {
+	// Version returns the version of the object r reads (an ETag, a
+	// generation), false when r does not say.
+	Version(r *blob.Reader) (string, bool)
+	// BeforeWrite returns the blob.WriterOptions.BeforeWrite hook of a
+	// node index write. Unless ifMatch is empty, it makes the write fail
+	// with gcerrors.FailedPrecondition when the object is no longer at
+	// that version. It records sum as the object's MD5 where the service
+	// keeps what the client says instead of computing it (Azure), so that
+	// listings report it; blob.WriterOptions.ContentMD5 would do the same
+	// but takes the path on which gocloud.dev v0.47.0's azureblob writer
+	// panics when the service refuses the write.
+	BeforeWrite(ifMatch string, sum []byte) func(asFunc func(any) bool) error
+	// Conflict reports whether err is a conditional write refused because
+	// of a concurrent one in a way gcerrors does not code as
+	// FailedPrecondition (S3's 409 ConditionalRequestConflict).
+	Conflict(err error) bool
+}
+
+var conditionals struct {
+	sync.Mutex
+	probes []func(*blob.Bucket) Conditional
+}
+
+// RegisterConditional registers probe, which returns the Conditional of
+// the buckets of one service and nil for the others. NewMetadata asks every
+// registered probe; packages s3, gcs and azure register theirs in init.
+func RegisterConditional(probe func(*blob.Bucket) Conditional) {
+	conditionals.Lock()
+	defer conditionals.Unlock()
+	conditionals.probes = append(conditionals.probes, probe)
+}
+
+func conditionalOf(b *blob.Bucket) Conditional {
+	conditionals.Lock()
+	defer conditionals.Unlock()
+	for _, probe := range conditionals.probes {
+		if c := probe(b); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// WithConditional sets the conditional overwrite the store uses, instead of
+// the one registered for the bucket's service (nil: none, blind rewrites).
+func WithConditional(c Conditional) MetadataOption { return func(m *Metadata) { m.cond = c } }
+
 // WithMetadataOwnedBucket makes Close close the bucket.
 func WithMetadataOwnedBucket() MetadataOption { return func(m *Metadata) { m.owned = true } }
 
@@ -85,6 +149,7 @@ func NewMetadata(bucket *blob.Bucket, prefix string, opts ...MetadataOption) *Me
 		bucket: bucket, prefix: prefix, workers: 32, now: time.Now,
 		nonce: hex.EncodeToString(nonce[:]),
 		begun: map[core.RunID]bool{}, nodeOf: map[core.KeyID]string{},
+		cond: conditionalOf(bucket),
 	}
 	for _, o := range opts {
 		o(m)
@@ -271,21 +336,99 @@ func (m *Metadata) readEntry(ctx context.Context, id core.KeyID) (core.Entry, er
 	return e, nil
 }
 
+// nodeIndex is a node's index as read: its entries, whether the object
+// exists, its version for a conditional rewrite ("" when unknown), and the
+// MD5 of its bytes.
+type nodeIndex struct {
+	entries map[core.KeyID]indexEntry
+	exists  bool
+	version string
+	md5     []byte
+}
+
 // readIndex reads a node's index; a missing or damaged index is empty (its
 // entries are then found by Get, and the next write rebuilds it).
-func (m *Metadata) readIndex(ctx context.Context, node string) (map[core.KeyID]indexEntry, error) {
-	b, err := m.read(ctx, m.indexName(node))
-	if errors.Is(err, core.ErrNotFound) {
-		return map[core.KeyID]indexEntry{}, nil
+func (m *Metadata) readIndex(ctx context.Context, node string) (nodeIndex, error) {
+	ix := nodeIndex{entries: map[core.KeyID]indexEntry{}}
+	r, err := m.bucket.NewReader(ctx, m.indexName(node), nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return ix, nil
 	}
 	if err != nil {
-		return nil, err
+		return ix, err
 	}
-	ix, err := decodeIndex(b)
+	defer r.Close()
+	ix.exists = true
+	if m.cond != nil {
+		ix.version, _ = m.cond.Version(r)
+	}
+	b, err := io.ReadAll(r)
 	if err != nil {
-		return map[core.KeyID]indexEntry{}, nil
+		return ix, err
+	}
+	sum := md5.Sum(b)
+	ix.md5 = sum[:]
+	if e, err := decodeIndex(b); err == nil {
+		ix.entries = e
 	}
 	return ix, nil
+}
+
+// maxIndexAttempts bounds the conditional rewrites of one node index that
+// concurrent writers refuse before updateIndex gives up; between attempts
+// it waits a random time of up to indexBackoff·2^attempt, at most
+// maxIndexBackoff.
+const (
+	maxIndexAttempts = 64
+	indexBackoff     = time.Millisecond
+	maxIndexBackoff  = 100 * time.Millisecond
+)
+
+// updateIndex applies change to node's index, starting from ix (which it
+// changes) when it was read already, and stores the result: where the
+// service has conditional writes, only if the index is still the version
+// read, else it reads the index again, reapplies change, and tries again.
+// change reports whether it changed anything; when it did not, nothing is
+// written. It returns the index's entries and the MD5 of its bytes as
+// stored (or as read, when nothing was written).
+func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (map[core.KeyID]indexEntry, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		if ix == nil {
+			read, err := m.readIndex(ctx, node)
+			if err != nil {
+				return nil, nil, err
+			}
+			ix = &read
+		}
+		if !change(ix.entries) {
+			return ix.entries, ix.md5, nil
+		}
+		data := encodeIndex(ix.entries)
+		sum := md5.Sum(data)
+		// Preload compares the MD5 listings report with its snapshot's.
+		opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+		if m.cond != nil {
+			opts.IfNotExist = !ix.exists
+			opts.BeforeWrite = m.cond.BeforeWrite(ix.version, sum[:])
+		}
+		err := m.bucket.Upload(ctx, m.indexName(node), bytes.NewReader(data), opts)
+		if err == nil {
+			return ix.entries, sum[:], nil
+		}
+		if m.cond == nil || gcerrors.Code(err) != gcerrors.FailedPrecondition && !m.cond.Conflict(err) {
+			return nil, nil, err
+		}
+		if attempt+1 == maxIndexAttempts {
+			return nil, nil, fmt.Errorf("index of node %q: %d conditional writes refused, each time changed by another writer: %w", node, maxIndexAttempts, err)
+		}
+		wait := min(indexBackoff<<attempt, maxIndexBackoff)
+		select {
+		case <-time.After(mathrand.N(wait) + 1):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		ix = nil
+	}
 }
 
 // nodeWrite is what a batch changes in one node's index.
@@ -294,6 +437,36 @@ type nodeWrite struct {
 	entries []core.Entry
 	hits    []core.KeyID
 	healed  map[core.KeyID]core.Entry // hit entries read from their objects
+
+	// What the batch puts into the index (new entries) and the hits'
+	// entries with their new last-used time; an index rewritten by another
+	// writer meanwhile gets them again (apply).
+	puts, touches map[core.KeyID]indexEntry
+}
+
+// apply makes the node's changes to ix: a new entry replaces the key's
+// (keeping its created time if it maps to the same result), a hit moves
+// the key's last-used time forward, or puts the entry back if ix lost it.
+func (w *nodeWrite) apply(ix map[core.KeyID]indexEntry) bool {
+	changed := false
+	for id, e := range w.puts {
+		if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
+			e.Created = old.Created
+		}
+		if ix[id] != e {
+			ix[id], changed = e, true
+		}
+	}
+	for id, e := range w.touches {
+		cur, ok := ix[id]
+		if !ok {
+			ix[id], changed = e, true
+		} else if cur.LastUsed.Before(e.LastUsed) {
+			cur.LastUsed = e.LastUsed
+			ix[id], changed = cur, true
+		}
+	}
+	return changed
 }
 
 // Write applies a batch: the entries and last-used times first, then the
@@ -332,7 +505,8 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	at := func(node string) *nodeWrite {
 		w := byNode[node]
 		if w == nil {
-			w = &nodeWrite{node: node, healed: map[core.KeyID]core.Entry{}}
+			w = &nodeWrite{node: node, healed: map[core.KeyID]core.Entry{},
+				puts: map[core.KeyID]indexEntry{}, touches: map[core.KeyID]indexEntry{}}
 			byNode[node] = w
 		}
 		return w
@@ -392,7 +566,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	for _, w := range byNode {
 		nodes = append(nodes, w)
 	}
-	indexes := make([]map[core.KeyID]indexEntry, len(nodes))
+	indexes := make([]nodeIndex, len(nodes))
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() (err error) {
@@ -407,7 +581,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	// Entries and last-used times.
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
-		ix := indexes[i]
+		ix := indexes[i].entries
 		for _, e := range w.entries {
 			id := e.Key.ID()
 			created := metacheck.Time(metacheck.Or(e.Created, now))
@@ -415,11 +589,14 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 				created = old.Created
 			}
 			stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: metacheck.Time(metacheck.Or(e.LastUsed, now))}
-			ix[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
+			w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
 			g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
 			m.learn(id, w.node)
 		}
 		for _, id := range w.hits {
+			if _, put := w.puts[id]; put {
+				continue
+			}
 			cur, ok := ix[id]
 			if !ok {
 				e, healed := w.healed[id]
@@ -441,8 +618,10 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 			if cur.LastUsed.Before(now) {
 				cur.LastUsed = now
 				g.Go(func() error { return m.write(gctx, m.usedName(id), encodeTime(kindUsed, now), false) })
+			} else if ok {
+				continue // the index has it as it is
 			}
-			ix[id] = cur
+			w.touches[id] = cur
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -450,99 +629,141 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	}
 
 	// The indexes, once what they point to is written, and the snapshot.
+	stored := make([]map[core.KeyID]indexEntry, len(nodes))
+	sums := make([][]byte, len(nodes))
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
-		g.Go(func() error { return m.write(gctx, m.indexName(w.node), encodeIndex(indexes[i]), false) })
+		g.Go(func() (err error) {
+			stored[i], sums[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
+			return err
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return m.updateSnapshot(ctx, nodes, indexes)
+	m.updateSnapshot(nodes, stored, sums)
+	return nil
 }
 
-// Preload returns the entries of nodes. It reads the preload snapshot of
-// that set of nodes, one object; when there is none (or it is damaged) it
-// reads each node's index (one request a node, sent at once up to the
-// store's concurrency) and writes the snapshot for the next run.
+// Preload returns the entries of nodes, every one stored before it was
+// called, whichever process or set of nodes wrote it. It lists the node
+// indexes (a request per thousand in the bucket) and, at the same time,
+// reads the preload snapshot of that set of nodes, one object that holds
+// their indexes as they were last read or written, each with the MD5 of
+// its bytes. An index the listing shows with the MD5 the snapshot has is
+// taken from the snapshot; any other is read (up to the store's
+// concurrency at once), and the snapshot is rewritten. When the bucket
+// holds more than 20 indexes per node asked for, listing them would cost
+// more than reading those asked for: Preload reads those instead.
 func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
 	}
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 	name := m.snapshotName(nodes)
-	snap, err := m.readSnapshot(ctx, name)
-	if err != nil {
+	var (
+		snap   map[string]*snapNode
+		listed map[string][]byte
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		snap, err = m.readSnapshot(gctx, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		listed, err = m.listIndexes(gctx, len(nodes))
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
-	if snap == nil {
-		exists, err := m.existingIndexes(ctx, len(nodes))
-		if err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-		}
-		indexes := make([]map[core.KeyID]indexEntry, len(nodes))
-		g, gctx := m.group(ctx)
-		for i, node := range nodes {
-			if exists != nil && !exists[m.indexName(node)] {
-				indexes[i] = map[core.KeyID]indexEntry{}
+
+	next := make(map[string]*snapNode, len(nodes))
+	var toRead []string
+	for _, node := range nodes {
+		if listed != nil {
+			tag, ok := listed[m.indexName(node)]
+			if !ok {
+				continue // no index: no entries
+			}
+			if s := snap[node]; s != nil && tag != nil && bytes.Equal(s.tag, tag) {
+				next[node] = s
 				continue
 			}
-			g.Go(func() (err error) {
-				indexes[i], err = m.readIndex(gctx, node)
+		}
+		toRead = append(toRead, node)
+	}
+	read := make([]*snapNode, len(toRead))
+	g, gctx = m.group(ctx)
+	for i, node := range toRead {
+		g.Go(func() error {
+			ix, err := m.readIndex(gctx, node)
+			if err != nil || !ix.exists {
 				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-		}
-		snap = map[core.KeyID]snapEntry{}
-		for i, ix := range indexes {
-			for id, e := range ix {
-				snap[id] = snapEntry{Node: nodes[i], indexEntry: e}
 			}
-		}
-		if err := m.write(ctx, name, encodeSnapshot(snap), false); err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: writing the snapshot: %w", err)
+			// The tag is the one listed, when the listing gave one: on
+			// S3 with SSE-KMS an ETag is not the MD5 of the bytes, and
+			// the index read is as new as the one listed, or newer (then
+			// the next listing shows another tag).
+			tag := ix.md5
+			if t := listed[m.indexName(node)]; t != nil {
+				tag = t
+			}
+			read[i] = &snapNode{tag: tag, entries: ix.entries}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
+	}
+	for i, s := range read {
+		if s != nil {
+			next[toRead[i]] = s
 		}
 	}
 	set := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		set[n] = true
 	}
-	out := make(map[core.KeyID]core.Entry, len(snap))
+	out := map[core.KeyID]core.Entry{}
 	m.mu.Lock()
 	if len(m.nodeOf) > 1<<17 {
 		clear(m.nodeOf)
 	}
-	for id, e := range snap {
-		out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
-		m.nodeOf[id] = e.Node
+	for node, s := range next {
+		for id, e := range s.entries {
+			out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
+			m.nodeOf[id] = node
+		}
 	}
 	m.mu.Unlock()
 	m.snapMu.Lock()
-	m.snapName, m.snapNodes, m.snap = name, set, snap
+	m.snapName, m.snapNodes, m.snap = name, set, next
+	if listed != nil && (len(toRead) > 0 || len(next) != len(snap)) {
+		m.saveSnapshot()
+	}
 	m.snapMu.Unlock()
 	return out, nil
 }
 
-// existingIndexes lists the node indexes in the bucket (a thousand names a
-// request), so that a Preload without a snapshot reads only the indexes
-// that exist: the first run of a new pipeline would otherwise send a read
-// per node to learn that there is nothing. It gives up, returning nil (read
-// every index), when the bucket holds more than 20 indexes per node asked
-// for: listing them all would cost more than reading the few needed.
-func (m *Metadata) existingIndexes(ctx context.Context, nodes int) (map[string]bool, error) {
+// listIndexes lists the node indexes in the bucket, a thousand a request,
+// with the MD5 the service reports for each (nil when it reports none). It
+// gives up, returning nil, when the bucket holds more than 20 indexes per
+// node asked for (at least 1000): reading the indexes asked for then costs
+// fewer requests than listing them all.
+func (m *Metadata) listIndexes(ctx context.Context, nodes int) (map[string][]byte, error) {
 	limit := 20 * max(nodes, 50)
-	exists := map[string]bool{}
+	listed := map[string][]byte{}
 	it := m.bucket.List(&blob.ListOptions{Prefix: m.prefix + "nodes/"})
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
-			return exists, nil
+			return listed, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if exists[obj.Key] = true; len(exists) > limit {
+		if listed[obj.Key] = obj.MD5; len(listed) > limit {
 			return nil, nil
 		}
 	}
@@ -555,11 +776,11 @@ func (m *Metadata) snapshotName(nodes []string) string {
 		h.Write([]byte(n))
 		h.Write([]byte{0})
 	}
-	return m.prefix + "preload/" + hex.EncodeToString(h.Sum(nil)[:16])
+	return m.prefix + "snapshots/" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // readSnapshot reads a preload snapshot; a missing or damaged one is nil.
-func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[core.KeyID]snapEntry, error) {
+func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[string]*snapNode, error) {
 	b, err := m.read(ctx, name)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, nil
@@ -574,52 +795,90 @@ func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[core.KeyI
 	return snap, nil
 }
 
-// updateSnapshot brings the last Preload's snapshot up to date with what a
-// batch wrote, and rewrites it when that changed it.
-func (m *Metadata) updateSnapshot(ctx context.Context, nodes []*nodeWrite, indexes []map[core.KeyID]indexEntry) error {
+// snapshotWriteTimeout bounds one write of a preload snapshot.
+const snapshotWriteTimeout = time.Minute
+
+// saveSnapshot has the snapshot written, off the run's path: by a
+// goroutine that writes it until no change is left (so a burst of batches
+// is one or two writes, in the order they were made), and that Close
+// waits for. It is called with snapMu held. The snapshot is only a cache
+// of the indexes: a failed write (a read-only bucket) costs the next
+// Preload some reads, never an entry.
+func (m *Metadata) saveSnapshot() {
+	m.snapDirty = true
+	if m.snapSaving {
+		return
+	}
+	m.snapSaving = true
+	m.snapSaves.Go(func() {
+		for {
+			m.snapMu.Lock()
+			if !m.snapDirty || m.snap == nil {
+				m.snapDirty, m.snapSaving = false, false
+				m.snapMu.Unlock()
+				return
+			}
+			m.snapDirty = false
+			name, data := m.snapName, encodeSnapshot(m.snap)
+			m.snapMu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
+			_ = m.write(ctx, name, data, false)
+			cancel()
+		}
+	})
+}
+
+// updateSnapshot puts into the last Preload's snapshot the indexes a batch
+// stored (their entries and the MD5 of their bytes), and has it rewritten
+// (saveSnapshot), so that the next Preload of the set reads one object and
+// a listing.
+func (m *Metadata) updateSnapshot(nodes []*nodeWrite, stored []map[core.KeyID]indexEntry, sums [][]byte) {
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
 	if m.snap == nil {
-		return nil
+		return
 	}
 	changed := false
 	for i, w := range nodes {
-		if !m.snapNodes[w.node] {
-			continue
-		}
-		ids := make([]core.KeyID, 0, len(w.entries)+len(w.hits))
-		for _, e := range w.entries {
-			ids = append(ids, e.Key.ID())
-		}
-		ids = append(ids, w.hits...)
-		for _, id := range ids {
-			if e, ok := indexes[i][id]; ok && m.snap[id].indexEntry != e {
-				m.snap[id] = snapEntry{Node: w.node, indexEntry: e}
+		if m.snapNodes[w.node] && stored[i] != nil {
+			if s := m.snap[w.node]; s == nil || !bytes.Equal(s.tag, sums[i]) {
+				m.snap[w.node] = &snapNode{tag: sums[i], entries: stored[i]}
 				changed = true
 			}
 		}
 	}
-	if !changed {
-		return nil
+	if changed {
+		m.saveSnapshot()
 	}
-	return m.write(ctx, m.snapName, encodeSnapshot(m.snap), false)
 }
 
-// dropSnapshots deletes every preload snapshot, so that no Preload returns
-// an entry deleted since it was written.
-func (m *Metadata) dropSnapshots(ctx context.Context) error {
+// noteIndex records in this store's copy of its snapshot that node's index
+// is now entries, stored with the MD5 sum (after a delete); the next
+// snapshot write carries it.
+func (m *Metadata) noteIndex(node string, entries map[core.KeyID]indexEntry, sum []byte) {
 	m.snapMu.Lock()
-	m.snap, m.snapNodes, m.snapName = nil, nil, ""
-	m.snapMu.Unlock()
-	names, err := m.list(ctx, m.prefix+"preload/")
-	if err != nil {
-		return err
+	defer m.snapMu.Unlock()
+	if m.snap != nil && m.snapNodes[node] {
+		m.snap[node] = &snapNode{tag: sum, entries: entries}
 	}
-	g, gctx := m.group(ctx)
-	for _, name := range names {
-		g.Go(func() error { return m.remove(gctx, name) })
+}
+
+// removeFromIndex removes ids from node's index (see updateIndex).
+func (m *Metadata) removeFromIndex(ctx context.Context, node string, ids ...core.KeyID) error {
+	s := m.stripe(node)
+	m.stripes[s].Lock()
+	defer m.stripes[s].Unlock()
+	entries, sum, err := m.updateIndex(ctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+		n := len(ix)
+		for _, id := range ids {
+			delete(ix, id)
+		}
+		return len(ix) != n
+	})
+	if err == nil {
+		m.noteIndex(node, entries, sum)
 	}
-	return g.Wait()
+	return err
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so
@@ -630,28 +889,9 @@ func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
 	}
 	wrap := func(err error) error { return fmt.Errorf("bucket metadata: delete key %s: %w", id, err) }
 	e, err := m.readEntry(ctx, id)
-	if err == nil {
-		if err := m.dropSnapshots(ctx); err != nil {
-			return wrap(err)
-		}
-	}
 	switch {
 	case err == nil:
-		s := m.stripe(e.Key.Node)
-		m.stripes[s].Lock()
-		ix, err := m.readIndex(ctx, e.Key.Node)
-		if err == nil {
-			if _, ok := ix[id]; ok {
-				delete(ix, id)
-				if len(ix) == 0 {
-					err = m.remove(ctx, m.indexName(e.Key.Node))
-				} else {
-					err = m.write(ctx, m.indexName(e.Key.Node), encodeIndex(ix), false)
-				}
-			}
-		}
-		m.stripes[s].Unlock()
-		if err != nil {
+		if err := m.removeFromIndex(ctx, e.Key.Node, id); err != nil {
 			return wrap(err)
 		}
 	case !errors.Is(err, core.ErrNotFound):
@@ -707,6 +947,11 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	if err := m.checkOpen("delete all"); err != nil {
 		return err
 	}
+	// No snapshot write may land after the deletion.
+	m.snapMu.Lock()
+	m.snap, m.snapNodes, m.snapName = nil, nil, ""
+	m.snapMu.Unlock()
+	m.snapSaves.Wait()
 	names, err := m.list(ctx, m.prefix)
 	if err != nil {
 		return fmt.Errorf("bucket metadata: delete all: %w", err)
@@ -722,9 +967,6 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	clear(m.begun)
 	clear(m.nodeOf)
 	m.mu.Unlock()
-	m.snapMu.Lock()
-	m.snap, m.snapNodes, m.snapName = nil, nil, ""
-	m.snapMu.Unlock()
 	return nil
 }
 
@@ -849,9 +1091,14 @@ func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) e
 	return nil
 }
 
-// Close marks the store closed and closes the bucket if the store owns it.
+// Close marks the store closed, waits for the preload snapshot being
+// written, if one is, and closes the bucket if the store owns it.
 func (m *Metadata) Close() error {
-	if m.closed.Swap(true) || !m.owned {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.snapSaves.Wait()
+	if !m.owned {
 		return nil
 	}
 	return m.bucket.Close()
@@ -860,9 +1107,9 @@ func (m *Metadata) Close() error {
 var _ core.EntryRemover = (*Metadata)(nil)
 
 // RemoveEntries deletes the entries that are still as they were read (same
-// data version and format, not stored or used since): the preload
-// snapshots first, then, node by node, the entries from the node's index
-// and their objects, many requests at once. A bucket has no conditional
+// data version and format, not stored or used since): node by node, the
+// entries from the node's index (conditionally, like a Write) and then
+// their objects, many requests at once. A bucket has no conditional
 // delete, so a run that stores or uses an entry between the check and the
 // delete can lose it; that costs that run's successor an execution, never
 // a wrong value.
@@ -873,9 +1120,6 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 	wrap := func(err error) error { return fmt.Errorf("bucket metadata: remove entries: %w", err) }
 	if len(entries) == 0 {
 		return nil, nil
-	}
-	if err := m.dropSnapshots(ctx); err != nil {
-		return nil, wrap(err)
 	}
 	// Read what is stored now.
 	current := make([]core.Entry, len(entries))
@@ -909,21 +1153,7 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 	g, gctx = m.group(ctx)
 	for node, ids := range byNode {
 		g.Go(func() error {
-			s := m.stripe(node)
-			m.stripes[s].Lock()
-			ix, err := m.readIndex(gctx, node)
-			if err == nil {
-				for _, id := range ids {
-					delete(ix, id)
-				}
-				if len(ix) == 0 {
-					err = m.remove(gctx, m.indexName(node))
-				} else {
-					err = m.write(gctx, m.indexName(node), encodeIndex(ix), false)
-				}
-			}
-			m.stripes[s].Unlock()
-			if err != nil {
+			if err := m.removeFromIndex(gctx, node, ids...); err != nil {
 				return err
 			}
 			for _, id := range ids {

@@ -102,7 +102,8 @@ func TestSharedBucketKeepsHits(t *testing.T) {
 		t.Skip("child")
 	}
 	bucket := servertest.S3Bucket(t)
-	url := servertest.S3URL(t, bucket, "shared")
+	counter := newRequestCounter(t)
+	url := counter.url(bucket, "shared")
 	logPath := filepath.Join(t.TempDir(), "executions")
 	runs := sharedRuns
 	if testing.Short() {
@@ -143,8 +144,9 @@ func TestSharedBucketKeepsHits(t *testing.T) {
 		}
 	}
 	before := countExecutions(t, logPath)
-	t.Logf("%d processes × %d runs: %v, %d items used, %d per-item executions",
-		sharedProcs, runs, time.Since(start).Round(time.Millisecond), len(seen), before)
+	byOp, requests := counter.take()
+	t.Logf("%d processes × %d runs: %v, %d items used, %d per-item executions (%d at least), %d requests %v",
+		sharedProcs, runs, time.Since(start).Round(time.Millisecond), len(seen), before, 2*len(seen), requests, byOp)
 	if before < 2*len(seen) {
 		t.Fatalf("only %d per-item executions for %d items: the log does not count them", before, len(seen))
 	}
