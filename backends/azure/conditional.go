@@ -23,7 +23,9 @@ func init() {
 }
 
 // conditional rewrites a blob only if its ETag is still the one read
-// (If-Match).
+// (If-Match). The metadata store writes with Bucket.Upload, which reports
+// a refused condition as FailedPrecondition (the blob writer of gocloud.dev
+// v0.47.0 panics instead, see blobstore).
 type conditional struct{}
 
 func (conditional) Version(r *blob.Reader) (string, bool) {
@@ -34,22 +36,11 @@ func (conditional) Version(r *blob.Reader) (string, bool) {
 	return string(*resp.ETag), true
 }
 
-// BeforeWrite records sum as the blob's Content-MD5: a blob uploaded in
-// blocks has none unless the client sets it.
-func (conditional) BeforeWrite(etag string, sum []byte) func(func(any) bool) error {
+func (conditional) IfMatch(etag string) func(func(any) bool) error {
 	return func(as func(any) bool) error {
 		var opts *azblob.UploadStreamOptions
 		if !as(&opts) {
 			return errors.New("azure: conditional write: the writer exposes no upload options")
-		}
-		if len(sum) > 0 {
-			if opts.HTTPHeaders == nil {
-				opts.HTTPHeaders = &azblobblob.HTTPHeaders{}
-			}
-			opts.HTTPHeaders.BlobContentMD5 = sum
-		}
-		if etag == "" {
-			return nil
 		}
 		e := azcore.ETag(etag)
 		if opts.AccessConditions == nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	mathrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -42,6 +43,7 @@ type Metadata struct {
 	seq     atomic.Uint64
 	closed  atomic.Bool
 	stripes [64]sync.Mutex // serialize a process's read-modify-writes of a node index
+	tagsMu  sync.Mutex     // serializes a process's read-modify-writes of the tags
 	cond    Conditional    // the service's conditional overwrite; nil: none
 
 	mu     sync.Mutex
@@ -83,9 +85,9 @@ func WithConcurrency(n int) MetadataOption {
 
 // Conditional is a bucket service's conditional overwrite, reached through
 // the As hooks of gocloud.dev/blob: the metadata store rewrites a node
-// index only if it is still the version it read, and otherwise reads it
-// again and reapplies its change, so that two machines adding keys to one
-// index at the same instant both keep theirs. Packages s3, gcs and azure
+// index (and the tags object) only if it is still the version it read, and
+// otherwise reads it again and reapplies its change, so that two machines
+// adding keys to one index at the same instant both keep theirs. Packages s3, gcs and azure
 // register theirs with RegisterConditional; a bucket without one (memblob,
 // fileblob) has its indexes rewritten blind, which is safe within one
 // process only.
@@ -93,15 +95,10 @@ type Conditional interface {
 	// Version returns the version of the object r reads (an ETag, a
 	// generation), false when r does not say.
 	Version(r *blob.Reader) (string, bool)
-	// BeforeWrite returns the blob.WriterOptions.BeforeWrite hook of a
-	// node index write. Unless ifMatch is empty, it makes the write fail
-	// with gcerrors.FailedPrecondition when the object is no longer at
-	// that version. It records sum as the object's MD5 where the service
-	// keeps what the client says instead of computing it (Azure), so that
-	// listings report it; blob.WriterOptions.ContentMD5 would do the same
-	// but takes the path on which gocloud.dev v0.47.0's azureblob writer
-	// panics when the service refuses the write.
-	BeforeWrite(ifMatch string, sum []byte) func(asFunc func(any) bool) error
+	// IfMatch returns a blob.WriterOptions.BeforeWrite hook that makes a
+	// write fail with gcerrors.FailedPrecondition unless the object is
+	// still at version.
+	IfMatch(version string) func(asFunc func(any) bool) error
 	// Conflict reports whether err is a conditional write refused because
 	// of a concurrent one in a way gcerrors does not code as
 	// FailedPrecondition (S3's 409 ConditionalRequestConflict).
@@ -336,98 +333,211 @@ func (m *Metadata) readEntry(ctx context.Context, id core.KeyID) (core.Entry, er
 	return e, nil
 }
 
-// nodeIndex is a node's index as read: its entries, whether the object
-// exists, its version for a conditional rewrite ("" when unknown), and the
-// MD5 of its bytes.
-type nodeIndex struct {
-	entries map[core.KeyID]indexEntry
+// casRead is an object read for a conditional rewrite: its bytes, whether
+// it exists, and its version ("" when the service has no Conditional or
+// did not say).
+type casRead struct {
+	data    []byte
 	exists  bool
 	version string
+}
+
+// readCAS reads an object for a conditional rewrite.
+func (m *Metadata) readCAS(ctx context.Context, name string) (casRead, error) {
+	r, err := m.bucket.NewReader(ctx, name, nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return casRead{}, nil
+	}
+	if err != nil {
+		return casRead{}, err
+	}
+	defer r.Close()
+	read := casRead{exists: true}
+	if m.cond != nil {
+		read.version, _ = m.cond.Version(r)
+	}
+	if read.data, err = io.ReadAll(r); err != nil {
+		return casRead{}, err
+	}
+	return read, nil
+}
+
+// writeCAS writes data in place of the object read: where the service has
+// a Conditional, only if the object is still as read (or still missing).
+// It reports false when a concurrent writer changed it in between.
+func (m *Metadata) writeCAS(ctx context.Context, name string, read casRead, data []byte) (bool, error) {
+	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+	if m.cond != nil {
+		if !read.exists {
+			opts.IfNotExist = true
+		} else if read.version != "" {
+			opts.BeforeWrite = m.cond.IfMatch(read.version)
+		}
+	}
+	// Upload, not NewWriter: azureblob's writer panics when a conditional
+	// write is refused, its Upload reports FailedPrecondition.
+	err := m.bucket.Upload(ctx, name, bytes.NewReader(data), opts)
+	if err != nil && m.cond != nil && (gcerrors.Code(err) == gcerrors.FailedPrecondition || m.cond.Conflict(err)) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// maxCASAttempts bounds the conditional rewrites of one object that
+// concurrent writers refuse before the rewrite gives up; between attempts
+// the writer waits a random time of up to casBackoff·2^attempt, at most
+// maxCASBackoff.
+const (
+	maxCASAttempts = 64
+	casBackoff     = time.Millisecond
+	maxCASBackoff  = 100 * time.Millisecond
+)
+
+// retryCAS waits before attempt+1 of a refused conditional rewrite of
+// what, or fails when the attempts are spent.
+func retryCAS(ctx context.Context, what string, attempt int) error {
+	if attempt+1 >= maxCASAttempts {
+		return fmt.Errorf("%s: %d conditional writes refused, each time changed by another writer", what, maxCASAttempts)
+	}
+	select {
+	case <-time.After(mathrand.N(min(casBackoff<<attempt, maxCASBackoff)) + 1):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nodeIndex is a node's index as read: its entries, the object as read,
+// and the MD5 of its bytes (nil when it does not exist).
+type nodeIndex struct {
+	entries map[core.KeyID]indexEntry
+	read    casRead
 	md5     []byte
 }
 
 // readIndex reads a node's index; a missing or damaged index is empty (its
 // entries are then found by Get, and the next write rebuilds it).
 func (m *Metadata) readIndex(ctx context.Context, node string) (nodeIndex, error) {
-	ix := nodeIndex{entries: map[core.KeyID]indexEntry{}}
-	r, err := m.bucket.NewReader(ctx, m.indexName(node), nil)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return ix, nil
-	}
+	read, err := m.readCAS(ctx, m.indexName(node))
 	if err != nil {
-		return ix, err
+		return nodeIndex{}, err
 	}
-	defer r.Close()
-	ix.exists = true
-	if m.cond != nil {
-		ix.version, _ = m.cond.Version(r)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return ix, err
-	}
-	sum := md5.Sum(b)
-	ix.md5 = sum[:]
-	if e, err := decodeIndex(b); err == nil {
-		ix.entries = e
+	ix := nodeIndex{entries: map[core.KeyID]indexEntry{}, read: read}
+	if read.exists {
+		sum := md5.Sum(read.data)
+		ix.md5 = sum[:]
+		if e, err := decodeIndex(read.data); err == nil {
+			ix.entries = e
+		}
+		ix.read.data = nil
 	}
 	return ix, nil
 }
 
-// maxIndexAttempts bounds the conditional rewrites of one node index that
-// concurrent writers refuse before updateIndex gives up; between attempts
-// it waits a random time of up to indexBackoff·2^attempt, at most
-// maxIndexBackoff.
-const (
-	maxIndexAttempts = 64
-	indexBackoff     = time.Millisecond
-	maxIndexBackoff  = 100 * time.Millisecond
-)
+// indexChange is what updateIndex did to a node's index: its entries now,
+// and the MD5 of the bytes it replaced (nil: none) and of those it wrote
+// (nil: nothing written, the change changed nothing).
+type indexChange struct {
+	entries   map[core.KeyID]indexEntry
+	base, sum []byte
+}
 
 // updateIndex applies change to node's index, starting from ix (which it
 // changes) when it was read already, and stores the result: where the
 // service has conditional writes, only if the index is still the version
 // read, else it reads the index again, reapplies change, and tries again.
 // change reports whether it changed anything; when it did not, nothing is
-// written. It returns the index's entries and the MD5 of its bytes as
-// stored (or as read, when nothing was written).
-func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (map[core.KeyID]indexEntry, []byte, error) {
+// written.
+func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (indexChange, error) {
 	for attempt := 0; ; attempt++ {
 		if ix == nil {
 			read, err := m.readIndex(ctx, node)
 			if err != nil {
-				return nil, nil, err
+				return indexChange{}, err
 			}
 			ix = &read
 		}
 		if !change(ix.entries) {
-			return ix.entries, ix.md5, nil
+			return indexChange{entries: ix.entries}, nil
 		}
 		data := encodeIndex(ix.entries)
-		sum := md5.Sum(data)
-		// Preload compares the MD5 listings report with its snapshot's.
-		opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
-		if m.cond != nil {
-			opts.IfNotExist = !ix.exists
-			opts.BeforeWrite = m.cond.BeforeWrite(ix.version, sum[:])
+		ok, err := m.writeCAS(ctx, m.indexName(node), ix.read, data)
+		if err != nil {
+			return indexChange{}, err
 		}
-		err := m.bucket.Upload(ctx, m.indexName(node), bytes.NewReader(data), opts)
-		if err == nil {
-			return ix.entries, sum[:], nil
+		if ok {
+			sum := md5.Sum(data)
+			return indexChange{entries: ix.entries, base: ix.md5, sum: sum[:]}, nil
 		}
-		if m.cond == nil || gcerrors.Code(err) != gcerrors.FailedPrecondition && !m.cond.Conflict(err) {
-			return nil, nil, err
-		}
-		if attempt+1 == maxIndexAttempts {
-			return nil, nil, fmt.Errorf("index of node %q: %d conditional writes refused, each time changed by another writer: %w", node, maxIndexAttempts, err)
-		}
-		wait := min(indexBackoff<<attempt, maxIndexBackoff)
-		select {
-		case <-time.After(mathrand.N(wait) + 1):
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := retryCAS(ctx, fmt.Sprintf("index of node %q", node), attempt); err != nil {
+			return indexChange{}, err
 		}
 		ix = nil
+	}
+}
+
+// tagsName is the object holding every node index's tag (see updateTags).
+func (m *Metadata) tagsName() string { return m.prefix + "tags" }
+
+// tagKey is a node's key in the tags object: its hash, 16 bytes.
+func tagKey(node string) string {
+	sum := sha256.Sum256([]byte("flowcache-node\x00" + node))
+	return string(sum[:16])
+}
+
+// readTags reads the tags object; a missing or damaged one is empty.
+func (m *Metadata) readTags(ctx context.Context) (map[string]string, casRead, error) {
+	read, err := m.readCAS(ctx, m.tagsName())
+	if err != nil {
+		return nil, casRead{}, err
+	}
+	tags, err := decodeTags(read.data)
+	if err != nil || !read.exists {
+		tags = map[string]string{}
+	}
+	read.data = nil
+	return tags, read, nil
+}
+
+// updateTags records in the tags object that node indexes changed: a
+// node's tag becomes the MD5 of the index it stores now ("clean") when its
+// tag was the MD5 of the index this writer replaced (or the node had no tag
+// and no index), and a random token ("dirty") otherwise: another writer
+// changed the index in between, and only reading it tells what it holds.
+// It returns the nodes tagged clean. See Preload for how tags are used.
+func (m *Metadata) updateTags(ctx context.Context, changes map[string]indexChange) (map[string]bool, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	m.tagsMu.Lock()
+	defer m.tagsMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		tags, read, err := m.readTags(ctx)
+		if err != nil {
+			return nil, err
+		}
+		clean := map[string]bool{}
+		for node, c := range changes {
+			k := tagKey(node)
+			if cur, ok := tags[k]; ok && cur == string(c.base) || !ok && c.base == nil {
+				tags[k] = string(c.sum)
+				clean[node] = true
+			} else {
+				var token [16]byte
+				rand.Read(token[:])
+				tags[k] = string(token[:])
+			}
+		}
+		ok, err := m.writeCAS(ctx, m.tagsName(), read, encodeTags(tags))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return clean, nil
+		}
+		if err := retryCAS(ctx, "node tags", attempt); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -628,33 +738,71 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 		return err
 	}
 
-	// The indexes, once what they point to is written, and the snapshot.
-	stored := make([]map[core.KeyID]indexEntry, len(nodes))
-	sums := make([][]byte, len(nodes))
+	// The indexes, once what they point to is written, then their tags,
+	// and the snapshot.
+	changes := make([]indexChange, len(nodes))
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() (err error) {
-			stored[i], sums[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
+			changes[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	m.updateSnapshot(nodes, stored, sums)
+	written := map[string]indexChange{}
+	for i, w := range nodes {
+		if changes[i].sum != nil {
+			written[w.node] = changes[i]
+		}
+	}
+	return m.recordChanges(ctx, written)
+}
+
+// recordChanges tags the node indexes written (updateTags) and puts those
+// tagged clean into this store's preload snapshot, which it has written
+// (saveSnapshot), so that the next Preload of the set reads the snapshot
+// and the tags, nothing else.
+func (m *Metadata) recordChanges(ctx context.Context, written map[string]indexChange) error {
+	clean, err := m.updateTags(ctx, written)
+	if err != nil {
+		return err
+	}
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if m.snap == nil {
+		return nil
+	}
+	changed := false
+	for node, c := range written {
+		if !m.snapNodes[node] {
+			continue
+		}
+		if clean[node] {
+			m.snap[node] = &snapNode{tag: c.sum, entries: c.entries}
+		} else {
+			delete(m.snap, node) // the next Preload reads it
+		}
+		changed = true
+	}
+	if changed {
+		m.saveSnapshot()
+	}
 	return nil
 }
 
-// Preload returns the entries of nodes, every one stored before it was
-// called, whichever process or set of nodes wrote it. It lists the node
-// indexes (a request per thousand in the bucket) and, at the same time,
-// reads the preload snapshot of that set of nodes, one object that holds
-// their indexes as they were last read or written, each with the MD5 of
-// its bytes. An index the listing shows with the MD5 the snapshot has is
-// taken from the snapshot; any other is read (up to the store's
-// concurrency at once), and the snapshot is rewritten. When the bucket
-// holds more than 20 indexes per node asked for, listing them would cost
-// more than reading those asked for: Preload reads those instead.
+// Preload returns the entries of nodes: every entry whose Write returned
+// before Preload was called, whichever process, machine or set of nodes
+// wrote it (see the package doc for the exceptions after a crash). It
+// reads, at the same time, two objects: the preload snapshot of that set
+// of nodes, which holds their indexes as last read or written, each with
+// the tag it had then, and the tags object, which holds every node
+// index's current tag. A node whose tag is unchanged is taken from the
+// snapshot; any other node's index is read (up to the store's concurrency
+// at once), and the snapshot is rewritten in the background. Without a
+// snapshot (a new set of nodes), the node indexes are listed, and those
+// of the set that exist are read.
 func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
@@ -662,8 +810,9 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 	name := m.snapshotName(nodes)
 	var (
-		snap   map[string]*snapNode
-		listed map[string][]byte
+		snap  map[string]*snapNode
+		tags  map[string]string
+		tread casRead
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -671,56 +820,54 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 		return err
 	})
 	g.Go(func() (err error) {
-		listed, err = m.listIndexes(gctx, len(nodes))
+		// Read before any index: an index read after its tag is at least
+		// as new as the tag says.
+		tags, tread, err = m.readTags(gctx)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
+	var exists map[string]bool
+	if snap == nil {
+		var err error
+		if exists, err = m.existingIndexes(ctx, len(nodes)); err != nil {
+			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
+		}
+	}
 
 	next := make(map[string]*snapNode, len(nodes))
 	var toRead []string
 	for _, node := range nodes {
-		if listed != nil {
-			tag, ok := listed[m.indexName(node)]
-			if !ok {
-				continue // no index: no entries
-			}
-			if s := snap[node]; s != nil && tag != nil && bytes.Equal(s.tag, tag) {
-				next[node] = s
-				continue
-			}
+		tag := tags[tagKey(node)]
+		switch s := snap[node]; {
+		case s != nil && string(s.tag) == tag:
+			next[node] = s
+		case exists != nil && !exists[m.indexName(node)]:
+			next[node] = &snapNode{tag: []byte(tag), entries: map[core.KeyID]indexEntry{}}
+		default:
+			toRead = append(toRead, node)
 		}
-		toRead = append(toRead, node)
 	}
 	read := make([]*snapNode, len(toRead))
+	sums := make([][]byte, len(toRead))
 	g, gctx = m.group(ctx)
 	for i, node := range toRead {
 		g.Go(func() error {
 			ix, err := m.readIndex(gctx, node)
-			if err != nil || !ix.exists {
-				return err
-			}
-			// The tag is the one listed, when the listing gave one: on
-			// S3 with SSE-KMS an ETag is not the MD5 of the bytes, and
-			// the index read is as new as the one listed, or newer (then
-			// the next listing shows another tag).
-			tag := ix.md5
-			if t := listed[m.indexName(node)]; t != nil {
-				tag = t
-			}
-			read[i] = &snapNode{tag: tag, entries: ix.entries}
-			return nil
+			read[i] = &snapNode{tag: []byte(tags[tagKey(node)]), entries: ix.entries}
+			sums[i] = ix.md5
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
 	for i, s := range read {
-		if s != nil {
-			next[toRead[i]] = s
-		}
+		next[toRead[i]] = s
 	}
+	m.retag(ctx, tags, tread, toRead, read, sums)
+
 	set := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		set[n] = true
@@ -739,31 +886,65 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 	m.mu.Unlock()
 	m.snapMu.Lock()
 	m.snapName, m.snapNodes, m.snap = name, set, next
-	if listed != nil && (len(toRead) > 0 || len(next) != len(snap)) {
+	if len(toRead) > 0 || snap == nil || len(snap) != len(next) {
 		m.saveSnapshot()
 	}
 	m.snapMu.Unlock()
 	return out, nil
 }
 
-// listIndexes lists the node indexes in the bucket, a thousand a request,
-// with the MD5 the service reports for each (nil when it reports none). It
-// gives up, returning nil, when the bucket holds more than 20 indexes per
-// node asked for (at least 1000): reading the indexes asked for then costs
-// fewer requests than listing them all.
-func (m *Metadata) listIndexes(ctx context.Context, nodes int) (map[string][]byte, error) {
+// retag makes clean again the tags of the indexes Preload read whose tag
+// was not the MD5 of the bytes read (dirty after writers interleaved, or
+// absent for an index written before tags existed), so that writers can
+// keep the snapshot up to date again (see updateTags). It rewrites the
+// tags only if they are still the version Preload read before reading the
+// indexes: then each index read is at least as new as its tag, and a
+// writer that changes it later retags it. The snapshot's nodes then carry
+// the new tags. When the tags changed meanwhile, it leaves them: the
+// next Preload tries again.
+func (m *Metadata) retag(ctx context.Context, tags map[string]string, tread casRead, nodes []string, read []*snapNode, sums [][]byte) {
+	var fix []int
+	for i, node := range nodes {
+		if sums[i] != nil && tags[tagKey(node)] != string(sums[i]) {
+			fix = append(fix, i)
+		}
+	}
+	if len(fix) == 0 {
+		return
+	}
+	m.tagsMu.Lock()
+	defer m.tagsMu.Unlock()
+	retagged := maps.Clone(tags)
+	for _, i := range fix {
+		retagged[tagKey(nodes[i])] = string(sums[i])
+	}
+	if ok, err := m.writeCAS(ctx, m.tagsName(), tread, encodeTags(retagged)); !ok || err != nil {
+		return
+	}
+	for _, i := range fix {
+		read[i].tag = sums[i]
+	}
+}
+
+// existingIndexes lists the node indexes in the bucket (a thousand names a
+// request), so that a Preload without a snapshot reads only the indexes
+// that exist: the first run of a new pipeline would otherwise send a read
+// per node to learn that there is nothing. It gives up, returning nil (read
+// every index), when the bucket holds more than 20 indexes per node asked
+// for: listing them all would cost more than reading the few needed.
+func (m *Metadata) existingIndexes(ctx context.Context, nodes int) (map[string]bool, error) {
 	limit := 20 * max(nodes, 50)
-	listed := map[string][]byte{}
+	exists := map[string]bool{}
 	it := m.bucket.List(&blob.ListOptions{Prefix: m.prefix + "nodes/"})
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
-			return listed, nil
+			return exists, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if listed[obj.Key] = obj.MD5; len(listed) > limit {
+		if exists[obj.Key] = true; len(exists) > limit {
 			return nil, nil
 		}
 	}
@@ -828,57 +1009,26 @@ func (m *Metadata) saveSnapshot() {
 	})
 }
 
-// updateSnapshot puts into the last Preload's snapshot the indexes a batch
-// stored (their entries and the MD5 of their bytes), and has it rewritten
-// (saveSnapshot), so that the next Preload of the set reads one object and
-// a listing.
-func (m *Metadata) updateSnapshot(nodes []*nodeWrite, stored []map[core.KeyID]indexEntry, sums [][]byte) {
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	if m.snap == nil {
-		return
-	}
-	changed := false
-	for i, w := range nodes {
-		if m.snapNodes[w.node] && stored[i] != nil {
-			if s := m.snap[w.node]; s == nil || !bytes.Equal(s.tag, sums[i]) {
-				m.snap[w.node] = &snapNode{tag: sums[i], entries: stored[i]}
-				changed = true
-			}
-		}
-	}
-	if changed {
-		m.saveSnapshot()
-	}
-}
-
-// noteIndex records in this store's copy of its snapshot that node's index
-// is now entries, stored with the MD5 sum (after a delete); the next
-// snapshot write carries it.
-func (m *Metadata) noteIndex(node string, entries map[core.KeyID]indexEntry, sum []byte) {
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	if m.snap != nil && m.snapNodes[node] {
-		m.snap[node] = &snapNode{tag: sum, entries: entries}
-	}
-}
-
-// removeFromIndex removes ids from node's index (see updateIndex).
+// removeFromIndex removes ids from node's index (see updateIndex) and
+// records the change (recordChanges).
 func (m *Metadata) removeFromIndex(ctx context.Context, node string, ids ...core.KeyID) error {
 	s := m.stripe(node)
 	m.stripes[s].Lock()
-	defer m.stripes[s].Unlock()
-	entries, sum, err := m.updateIndex(ctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+	c, err := m.updateIndex(ctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
 		n := len(ix)
 		for _, id := range ids {
 			delete(ix, id)
 		}
 		return len(ix) != n
 	})
-	if err == nil {
-		m.noteIndex(node, entries, sum)
+	m.stripes[s].Unlock()
+	if err != nil {
+		return err
 	}
-	return err
+	if c.sum == nil {
+		return nil
+	}
+	return m.recordChanges(ctx, map[string]indexChange{node: c})
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so

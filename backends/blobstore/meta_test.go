@@ -327,9 +327,37 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 	}
 	w.Close()
 	fresh := blobstore.NewMetadata(bucket, "m/")
-	defer fresh.Close()
 	got, err := fresh.Preload(ctx, []string{"n"})
+	fresh.Close()
 	if err != nil || got[k.ID()].DataVersion != "v" || got[k2.ID()].DataVersion != "v2" {
 		t.Errorf("Preload with a snapshot older than the index = %v, %v; want both entries", got, err)
+	}
+	// A damaged or missing tags object: every tag reads as absent, so the
+	// snapshot's nodes are read again, and writers start tags afresh.
+	tags, err := bucket.ReadAll(ctx, "m/tags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags[len(tags)/2] ^= 1
+	if err := bucket.WriteAll(ctx, "m/tags", tags, nil); err != nil {
+		t.Fatal(err)
+	}
+	k3 := core.NewCacheKey("n", "c3", nil)
+	for i, damage := range []func(){
+		func() {},
+		func() { bucket.Delete(ctx, "m/tags") },
+	} {
+		damage()
+		w := blobstore.NewMetadata(bucket, "m/")
+		if err := w.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k3, DataVersion: core.DataVersion(fmt.Sprint("v3-", i)), Format: "gob"}}}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		fresh := blobstore.NewMetadata(bucket, "m/")
+		got, err := fresh.Preload(ctx, []string{"n"})
+		fresh.Close()
+		if err != nil || len(got) != 3 || got[k3.ID()].DataVersion != core.DataVersion(fmt.Sprint("v3-", i)) {
+			t.Errorf("tags damaged (%d): Preload = %v, %v; want 3 entries with the last write", i, got, err)
+		}
 	}
 }

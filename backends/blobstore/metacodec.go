@@ -24,6 +24,7 @@ const (
 	kindRun     = 'r' // a run and when it started
 	kindHistory = 'h' // one batch of a run's records (core.AppendRecords)
 	kindSnap    = 'q' // a preload snapshot: the indexes of a set of nodes, each with its tag
+	kindTags    = 't' // the tag of every node index
 	// 'p' was the first snapshot layout (entries without the version of
 	// the index they came from); such an object reads as damaged.
 )
@@ -310,4 +311,33 @@ func decodeSnapshot(obj []byte) (map[string]*snapNode, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// encodeTags encodes the tags object: the count, then each node's key
+// (tagKey) and tag.
+func encodeTags(tags map[string]string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(tags)))
+	for k, tag := range tags {
+		b = appendStr(b, k)
+		b = appendStr(b, tag)
+	}
+	return seal(kindTags, b)
+}
+
+func decodeTags(obj []byte) (map[string]string, error) {
+	p, err := unseal(kindTags, obj)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{b: p}
+	n := d.count("tag count", 2)
+	tags := make(map[string]string, n)
+	for range n {
+		k := d.str("node key")
+		tags[k] = d.str("tag")
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return tags, nil
 }

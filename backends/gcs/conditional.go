@@ -32,12 +32,8 @@ func (conditional) Version(r *blob.Reader) (string, bool) {
 	return strconv.FormatInt(sr.Attrs.Generation, 10), true
 }
 
-// BeforeWrite: GCS computes every object's MD5 itself.
-func (conditional) BeforeWrite(generation string, _ []byte) func(func(any) bool) error {
+func (conditional) IfMatch(generation string) func(func(any) bool) error {
 	return func(as func(any) bool) error {
-		if generation == "" {
-			return nil
-		}
 		gen, err := strconv.ParseInt(generation, 10, 64)
 		if err != nil {
 			return errors.New("gcs: conditional write: bad generation " + strconv.Quote(generation))

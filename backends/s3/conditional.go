@@ -34,14 +34,8 @@ func (conditional) Version(r *blob.Reader) (string, bool) {
 	return *out.ETag, true
 }
 
-// BeforeWrite: S3 makes a single-part object's ETag the MD5 of its bytes
-// itself (except under SSE-KMS or SSE-C, where listings then report what
-// no snapshot holds, and Preload reads those indexes).
-func (conditional) BeforeWrite(etag string, _ []byte) func(func(any) bool) error {
+func (conditional) IfMatch(etag string) func(func(any) bool) error {
 	return func(as func(any) bool) error {
-		if etag == "" {
-			return nil
-		}
 		var in *transfermanager.UploadObjectInput
 		if !as(&in) {
 			return errors.New("s3: conditional write: the writer exposes no upload input")
