@@ -1009,26 +1009,36 @@ func (m *Metadata) saveSnapshot() {
 	})
 }
 
-// removeFromIndex removes ids from node's index (see updateIndex) and
-// records the change (recordChanges).
-func (m *Metadata) removeFromIndex(ctx context.Context, node string, ids ...core.KeyID) error {
-	s := m.stripe(node)
-	m.stripes[s].Lock()
-	c, err := m.updateIndex(ctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
-		n := len(ix)
-		for _, id := range ids {
-			delete(ix, id)
-		}
-		return len(ix) != n
-	})
-	m.stripes[s].Unlock()
-	if err != nil {
-		return err
+// removeFromIndexes removes keys from their nodes' indexes (see
+// updateIndex), many nodes at once, and records the changes
+// (recordChanges).
+func (m *Metadata) removeFromIndexes(ctx context.Context, byNode map[string][]core.KeyID) error {
+	var mu sync.Mutex
+	written := map[string]indexChange{}
+	g, gctx := m.group(ctx)
+	for node, ids := range byNode {
+		g.Go(func() error {
+			s := m.stripe(node)
+			m.stripes[s].Lock()
+			c, err := m.updateIndex(gctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+				n := len(ix)
+				for _, id := range ids {
+					delete(ix, id)
+				}
+				return len(ix) != n
+			})
+			m.stripes[s].Unlock()
+			if err == nil && c.sum != nil {
+				mu.Lock()
+				written[node] = c
+				mu.Unlock()
+			}
+			return err
+		})
 	}
-	if c.sum == nil {
-		return nil
-	}
-	return m.recordChanges(ctx, map[string]indexChange{node: c})
+	err := g.Wait()
+	// The indexes changed are tagged even when another failed.
+	return errors.Join(err, m.recordChanges(ctx, written))
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so
@@ -1041,7 +1051,7 @@ func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
 	e, err := m.readEntry(ctx, id)
 	switch {
 	case err == nil:
-		if err := m.removeFromIndex(ctx, e.Key.Node, id); err != nil {
+		if err := m.removeFromIndexes(ctx, map[string][]core.KeyID{e.Key.Node: {id}}); err != nil {
 			return wrap(err)
 		}
 	case !errors.Is(err, core.ErrNotFound):
@@ -1300,12 +1310,12 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 		mu      sync.Mutex
 		removed []core.KeyID
 	)
+	if err := m.removeFromIndexes(ctx, byNode); err != nil {
+		return nil, wrap(err)
+	}
 	g, gctx = m.group(ctx)
-	for node, ids := range byNode {
+	for _, ids := range byNode {
 		g.Go(func() error {
-			if err := m.removeFromIndex(gctx, node, ids...); err != nil {
-				return err
-			}
 			for _, id := range ids {
 				if err := errors.Join(m.remove(gctx, m.entryName(id)), m.remove(gctx, m.usedName(id))); err != nil {
 					return err

@@ -90,14 +90,14 @@ func sum4(a, b, c, d int) int { return a + b + c + d }
 const wideWant = 4 * (1 + benchWide/4)
 
 // BenchmarkWarm measures, on MinIO through a counting proxy, a warm Preload
-// of 1000 nodes (one entry each) and a warm run of a 1001-node pipeline
-// (Build, Execute, Close), with the requests each sends.
+// of 1001 nodes (one entry each), a warm run of that 1001-node pipeline
+// (Build, Execute, Close) and a cold one, with the requests each sends.
 func BenchmarkWarm(b *testing.B) {
 	bucket := servertest.S3Bucket(b)
 	counter := newRequestCounter(b)
 	u := counter.url(bucket, "bench")
 	ctx := context.Background()
-	runWide := func() {
+	runWide := func(u string) {
 		nodes, _ := wide()
 		dr, err := driver.NewBuilder().WithNodes(nodes...).WithCache(driver.CacheURL(u)).Build()
 		if err != nil {
@@ -111,8 +111,8 @@ func BenchmarkWarm(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	runWide() // cold
-	runWide() // the first warm run may still write what the cold one left
+	runWide(u) // cold
+	runWide(u) // the first warm run may still write what the cold one left
 	report := func(b *testing.B) {
 		n, all := counter.take()
 		b.ReportMetric(float64(all)/float64(b.N), "req/op")
@@ -141,7 +141,14 @@ func BenchmarkWarm(b *testing.B) {
 	b.Run("Run1000", func(b *testing.B) {
 		counter.take()
 		for b.Loop() {
-			runWide()
+			runWide(u)
+		}
+		report(b)
+	})
+	b.Run("Cold1000", func(b *testing.B) {
+		counter.take()
+		for i := 0; b.Loop(); i++ {
+			runWide(counter.url(bucket, fmt.Sprint("cold", i)))
 		}
 		report(b)
 	})

@@ -74,12 +74,16 @@ func sharedTotal(xs []int) int {
 	return s
 }
 
+// sharedNodes is the pipeline. Its code versions are given: each process
+// would otherwise describe the code from source when it builds (about a
+// second of CPU under -race), which is not what the test is about.
 func sharedNodes() []*driver.NodeDef {
+	v := driver.WithCodeVersion("v1")
 	return []*driver.NodeDef{
-		driver.Node("items", sharedPicks, "picks", driver.Expand()),
-		driver.Node("load", sharedLoad, "items"),
-		driver.Node("feature", sharedFeature, "load"),
-		driver.Node("total", sharedTotal, "feature", driver.Collect()),
+		driver.Node("items", sharedPicks, "picks", driver.Expand(), v),
+		driver.Node("load", sharedLoad, "items", v),
+		driver.Node("feature", sharedFeature, "load", v),
+		driver.Node("total", sharedTotal, "feature", driver.Collect(), v),
 	}
 }
 
