@@ -3,6 +3,7 @@ package blobstore
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
+	mathrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -40,17 +43,24 @@ type Metadata struct {
 	seq     atomic.Uint64
 	closed  atomic.Bool
 	stripes [64]sync.Mutex // serialize a process's read-modify-writes of a node index
+	tagsMu  sync.Mutex     // serializes a process's read-modify-writes of the tags
+	cond    Conditional    // the service's conditional overwrite; nil: none
 
 	mu     sync.Mutex
 	begun  map[core.RunID]bool   // runs whose run object this store wrote or saw
 	nodeOf map[core.KeyID]string // the node of keys seen, to update a hit's index without a read
 
 	// The preload snapshot of the last Preload: its object name, its
-	// nodes, and its entries as this store last wrote or read them.
-	snapMu    sync.Mutex
-	snapName  string
-	snapNodes map[string]bool
-	snap      map[core.KeyID]snapEntry
+	// nodes, and their indexes as this store last wrote or read them.
+	// snapDirty says it changed since last written; snapSaving that a
+	// goroutine (counted by snapSaves) is writing it.
+	snapMu     sync.Mutex
+	snapName   string
+	snapNodes  map[string]bool
+	snap       map[string]*snapNode
+	snapDirty  bool
+	snapSaving bool
+	snapSaves  sync.WaitGroup
 }
 
 var (
@@ -73,6 +83,57 @@ func WithConcurrency(n int) MetadataOption {
 	}
 }
 
+// Conditional is a bucket service's conditional overwrite, reached through
+// the As hooks of gocloud.dev/blob: the metadata store rewrites a node
+// index (and the tags object) only if it is still the version it read, and
+// otherwise reads it again and reapplies its change, so that two machines
+// adding keys to one index at the same instant both keep theirs. Packages s3, gcs and azure
+// register theirs with RegisterConditional; a bucket without one (memblob,
+// fileblob) has its indexes rewritten blind, which is safe within one
+// process only.
+type Conditional interface {
+	// Version returns the version of the object r reads (an ETag, a
+	// generation), false when r does not say.
+	Version(r *blob.Reader) (string, bool)
+	// IfMatch returns a blob.WriterOptions.BeforeWrite hook that makes a
+	// write fail with gcerrors.FailedPrecondition unless the object is
+	// still at version.
+	IfMatch(version string) func(asFunc func(any) bool) error
+	// Conflict reports whether err is a conditional write refused because
+	// of a concurrent one in a way gcerrors does not code as
+	// FailedPrecondition (S3's 409 ConditionalRequestConflict).
+	Conflict(err error) bool
+}
+
+var conditionals struct {
+	sync.Mutex
+	probes []func(*blob.Bucket) Conditional
+}
+
+// RegisterConditional registers probe, which returns the Conditional of
+// the buckets of one service and nil for the others. NewMetadata asks every
+// registered probe; packages s3, gcs and azure register theirs in init.
+func RegisterConditional(probe func(*blob.Bucket) Conditional) {
+	conditionals.Lock()
+	defer conditionals.Unlock()
+	conditionals.probes = append(conditionals.probes, probe)
+}
+
+func conditionalOf(b *blob.Bucket) Conditional {
+	conditionals.Lock()
+	defer conditionals.Unlock()
+	for _, probe := range conditionals.probes {
+		if c := probe(b); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// WithConditional sets the conditional overwrite the store uses, instead of
+// the one registered for the bucket's service (nil: none, blind rewrites).
+func WithConditional(c Conditional) MetadataOption { return func(m *Metadata) { m.cond = c } }
+
 // WithMetadataOwnedBucket makes Close close the bucket.
 func WithMetadataOwnedBucket() MetadataOption { return func(m *Metadata) { m.owned = true } }
 
@@ -85,6 +146,7 @@ func NewMetadata(bucket *blob.Bucket, prefix string, opts ...MetadataOption) *Me
 		bucket: bucket, prefix: prefix, workers: 32, now: time.Now,
 		nonce: hex.EncodeToString(nonce[:]),
 		begun: map[core.RunID]bool{}, nodeOf: map[core.KeyID]string{},
+		cond: conditionalOf(bucket),
 	}
 	for _, o := range opts {
 		o(m)
@@ -271,21 +333,212 @@ func (m *Metadata) readEntry(ctx context.Context, id core.KeyID) (core.Entry, er
 	return e, nil
 }
 
+// casRead is an object read for a conditional rewrite: its bytes, whether
+// it exists, and its version ("" when the service has no Conditional or
+// did not say).
+type casRead struct {
+	data    []byte
+	exists  bool
+	version string
+}
+
+// readCAS reads an object for a conditional rewrite.
+func (m *Metadata) readCAS(ctx context.Context, name string) (casRead, error) {
+	r, err := m.bucket.NewReader(ctx, name, nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return casRead{}, nil
+	}
+	if err != nil {
+		return casRead{}, err
+	}
+	defer r.Close()
+	read := casRead{exists: true}
+	if m.cond != nil {
+		read.version, _ = m.cond.Version(r)
+	}
+	if read.data, err = io.ReadAll(r); err != nil {
+		return casRead{}, err
+	}
+	return read, nil
+}
+
+// writeCAS writes data in place of the object read: where the service has
+// a Conditional, only if the object is still as read (or still missing).
+// It reports false when a concurrent writer changed it in between.
+func (m *Metadata) writeCAS(ctx context.Context, name string, read casRead, data []byte) (bool, error) {
+	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+	if m.cond != nil {
+		if !read.exists {
+			opts.IfNotExist = true
+		} else if read.version != "" {
+			opts.BeforeWrite = m.cond.IfMatch(read.version)
+		}
+	}
+	// Upload, not NewWriter: azureblob's writer panics when a conditional
+	// write is refused, its Upload reports FailedPrecondition.
+	err := m.bucket.Upload(ctx, name, bytes.NewReader(data), opts)
+	if err != nil && m.cond != nil && (gcerrors.Code(err) == gcerrors.FailedPrecondition || m.cond.Conflict(err)) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// maxCASAttempts bounds the conditional rewrites of one object that
+// concurrent writers refuse before the rewrite gives up; between attempts
+// the writer waits a random time of up to casBackoff·2^attempt, at most
+// maxCASBackoff.
+const (
+	maxCASAttempts = 64
+	casBackoff     = time.Millisecond
+	maxCASBackoff  = 100 * time.Millisecond
+)
+
+// retryCAS waits before attempt+1 of a refused conditional rewrite of
+// what, or fails when the attempts are spent.
+func retryCAS(ctx context.Context, what string, attempt int) error {
+	if attempt+1 >= maxCASAttempts {
+		return fmt.Errorf("%s: %d conditional writes refused, each time changed by another writer", what, maxCASAttempts)
+	}
+	select {
+	case <-time.After(mathrand.N(min(casBackoff<<attempt, maxCASBackoff)) + 1):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nodeIndex is a node's index as read: its entries, the object as read,
+// and the MD5 of its bytes (nil when it does not exist).
+type nodeIndex struct {
+	entries map[core.KeyID]indexEntry
+	read    casRead
+	md5     []byte
+}
+
 // readIndex reads a node's index; a missing or damaged index is empty (its
 // entries are then found by Get, and the next write rebuilds it).
-func (m *Metadata) readIndex(ctx context.Context, node string) (map[core.KeyID]indexEntry, error) {
-	b, err := m.read(ctx, m.indexName(node))
-	if errors.Is(err, core.ErrNotFound) {
-		return map[core.KeyID]indexEntry{}, nil
-	}
+func (m *Metadata) readIndex(ctx context.Context, node string) (nodeIndex, error) {
+	read, err := m.readCAS(ctx, m.indexName(node))
 	if err != nil {
-		return nil, err
+		return nodeIndex{}, err
 	}
-	ix, err := decodeIndex(b)
-	if err != nil {
-		return map[core.KeyID]indexEntry{}, nil
+	ix := nodeIndex{entries: map[core.KeyID]indexEntry{}, read: read}
+	if read.exists {
+		sum := md5.Sum(read.data)
+		ix.md5 = sum[:]
+		if e, err := decodeIndex(read.data); err == nil {
+			ix.entries = e
+		}
+		ix.read.data = nil
 	}
 	return ix, nil
+}
+
+// indexChange is what updateIndex did to a node's index: its entries now,
+// and the MD5 of the bytes it replaced (nil: none) and of those it wrote
+// (nil: nothing written, the change changed nothing).
+type indexChange struct {
+	entries   map[core.KeyID]indexEntry
+	base, sum []byte
+}
+
+// updateIndex applies change to node's index, starting from ix (which it
+// changes) when it was read already, and stores the result: where the
+// service has conditional writes, only if the index is still the version
+// read, else it reads the index again, reapplies change, and tries again.
+// change reports whether it changed anything; when it did not, nothing is
+// written.
+func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (indexChange, error) {
+	for attempt := 0; ; attempt++ {
+		if ix == nil {
+			read, err := m.readIndex(ctx, node)
+			if err != nil {
+				return indexChange{}, err
+			}
+			ix = &read
+		}
+		if !change(ix.entries) {
+			return indexChange{entries: ix.entries}, nil
+		}
+		data := encodeIndex(ix.entries)
+		ok, err := m.writeCAS(ctx, m.indexName(node), ix.read, data)
+		if err != nil {
+			return indexChange{}, err
+		}
+		if ok {
+			sum := md5.Sum(data)
+			return indexChange{entries: ix.entries, base: ix.md5, sum: sum[:]}, nil
+		}
+		if err := retryCAS(ctx, fmt.Sprintf("index of node %q", node), attempt); err != nil {
+			return indexChange{}, err
+		}
+		ix = nil
+	}
+}
+
+// tagsName is the object holding every node index's tag (see updateTags).
+func (m *Metadata) tagsName() string { return m.prefix + "tags" }
+
+// tagKey is a node's key in the tags object: its hash, 16 bytes.
+func tagKey(node string) string {
+	sum := sha256.Sum256([]byte("flowcache-node\x00" + node))
+	return string(sum[:16])
+}
+
+// readTags reads the tags object; a missing or damaged one is empty.
+func (m *Metadata) readTags(ctx context.Context) (map[string]string, casRead, error) {
+	read, err := m.readCAS(ctx, m.tagsName())
+	if err != nil {
+		return nil, casRead{}, err
+	}
+	tags, err := decodeTags(read.data)
+	if err != nil || !read.exists {
+		tags = map[string]string{}
+	}
+	read.data = nil
+	return tags, read, nil
+}
+
+// updateTags records in the tags object that node indexes changed: a
+// node's tag becomes the MD5 of the index it stores now ("clean") when its
+// tag was the MD5 of the index this writer replaced (or the node had no tag
+// and no index), and a random token ("dirty") otherwise: another writer
+// changed the index in between, and only reading it tells what it holds.
+// It returns the nodes tagged clean. See Preload for how tags are used.
+func (m *Metadata) updateTags(ctx context.Context, changes map[string]indexChange) (map[string]bool, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	m.tagsMu.Lock()
+	defer m.tagsMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		tags, read, err := m.readTags(ctx)
+		if err != nil {
+			return nil, err
+		}
+		clean := map[string]bool{}
+		for node, c := range changes {
+			k := tagKey(node)
+			if cur, ok := tags[k]; ok && cur == string(c.base) || !ok && c.base == nil {
+				tags[k] = string(c.sum)
+				clean[node] = true
+			} else {
+				var token [16]byte
+				rand.Read(token[:])
+				tags[k] = string(token[:])
+			}
+		}
+		ok, err := m.writeCAS(ctx, m.tagsName(), read, encodeTags(tags))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return clean, nil
+		}
+		if err := retryCAS(ctx, "node tags", attempt); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // nodeWrite is what a batch changes in one node's index.
@@ -294,6 +547,36 @@ type nodeWrite struct {
 	entries []core.Entry
 	hits    []core.KeyID
 	healed  map[core.KeyID]core.Entry // hit entries read from their objects
+
+	// What the batch puts into the index (new entries) and the hits'
+	// entries with their new last-used time; an index rewritten by another
+	// writer meanwhile gets them again (apply).
+	puts, touches map[core.KeyID]indexEntry
+}
+
+// apply makes the node's changes to ix: a new entry replaces the key's
+// (keeping its created time if it maps to the same result), a hit moves
+// the key's last-used time forward, or puts the entry back if ix lost it.
+func (w *nodeWrite) apply(ix map[core.KeyID]indexEntry) bool {
+	changed := false
+	for id, e := range w.puts {
+		if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
+			e.Created = old.Created
+		}
+		if ix[id] != e {
+			ix[id], changed = e, true
+		}
+	}
+	for id, e := range w.touches {
+		cur, ok := ix[id]
+		if !ok {
+			ix[id], changed = e, true
+		} else if cur.LastUsed.Before(e.LastUsed) {
+			cur.LastUsed = e.LastUsed
+			ix[id], changed = cur, true
+		}
+	}
+	return changed
 }
 
 // Write applies a batch: the entries and last-used times first, then the
@@ -332,7 +615,8 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	at := func(node string) *nodeWrite {
 		w := byNode[node]
 		if w == nil {
-			w = &nodeWrite{node: node, healed: map[core.KeyID]core.Entry{}}
+			w = &nodeWrite{node: node, healed: map[core.KeyID]core.Entry{},
+				puts: map[core.KeyID]indexEntry{}, touches: map[core.KeyID]indexEntry{}}
 			byNode[node] = w
 		}
 		return w
@@ -392,7 +676,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	for _, w := range byNode {
 		nodes = append(nodes, w)
 	}
-	indexes := make([]map[core.KeyID]indexEntry, len(nodes))
+	indexes := make([]nodeIndex, len(nodes))
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() (err error) {
@@ -407,7 +691,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	// Entries and last-used times.
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
-		ix := indexes[i]
+		ix := indexes[i].entries
 		for _, e := range w.entries {
 			id := e.Key.ID()
 			created := metacheck.Time(metacheck.Or(e.Created, now))
@@ -415,11 +699,14 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 				created = old.Created
 			}
 			stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: metacheck.Time(metacheck.Or(e.LastUsed, now))}
-			ix[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
+			w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
 			g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
 			m.learn(id, w.node)
 		}
 		for _, id := range w.hits {
+			if _, put := w.puts[id]; put {
+				continue
+			}
 			cur, ok := ix[id]
 			if !ok {
 				e, healed := w.healed[id]
@@ -441,87 +728,202 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 			if cur.LastUsed.Before(now) {
 				cur.LastUsed = now
 				g.Go(func() error { return m.write(gctx, m.usedName(id), encodeTime(kindUsed, now), false) })
+			} else if ok {
+				continue // the index has it as it is
 			}
-			ix[id] = cur
+			w.touches[id] = cur
 		}
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 
-	// The indexes, once what they point to is written, and the snapshot.
+	// The indexes, once what they point to is written, then their tags,
+	// and the snapshot.
+	changes := make([]indexChange, len(nodes))
 	g, gctx = m.group(ctx)
 	for i, w := range nodes {
-		g.Go(func() error { return m.write(gctx, m.indexName(w.node), encodeIndex(indexes[i]), false) })
+		g.Go(func() (err error) {
+			changes[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
+			return err
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return m.updateSnapshot(ctx, nodes, indexes)
+	written := map[string]indexChange{}
+	for i, w := range nodes {
+		if changes[i].sum != nil {
+			written[w.node] = changes[i]
+		}
+	}
+	return m.recordChanges(ctx, written)
 }
 
-// Preload returns the entries of nodes. It reads the preload snapshot of
-// that set of nodes, one object; when there is none (or it is damaged) it
-// reads each node's index (one request a node, sent at once up to the
-// store's concurrency) and writes the snapshot for the next run.
+// recordChanges tags the node indexes written (updateTags) and puts those
+// tagged clean into this store's preload snapshot, which it has written
+// (saveSnapshot), so that the next Preload of the set reads the snapshot
+// and the tags, nothing else.
+func (m *Metadata) recordChanges(ctx context.Context, written map[string]indexChange) error {
+	clean, err := m.updateTags(ctx, written)
+	if err != nil {
+		return err
+	}
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if m.snap == nil {
+		return nil
+	}
+	changed := false
+	for node, c := range written {
+		if !m.snapNodes[node] {
+			continue
+		}
+		if clean[node] {
+			m.snap[node] = &snapNode{tag: c.sum, entries: c.entries}
+		} else {
+			delete(m.snap, node) // the next Preload reads it
+		}
+		changed = true
+	}
+	if changed {
+		m.saveSnapshot()
+	}
+	return nil
+}
+
+// Preload returns the entries of nodes: every entry whose Write returned
+// before Preload was called, whichever process, machine or set of nodes
+// wrote it (see the package doc for the exceptions after a crash). It
+// reads, at the same time, two objects: the preload snapshot of that set
+// of nodes, which holds their indexes as last read or written, each with
+// the tag it had then, and the tags object, which holds every node
+// index's current tag. A node whose tag is unchanged is taken from the
+// snapshot; any other node's index is read (up to the store's concurrency
+// at once), and the snapshot is rewritten in the background. Without a
+// snapshot (a new set of nodes), the node indexes are listed, and those
+// of the set that exist are read.
 func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
 	}
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 	name := m.snapshotName(nodes)
-	snap, err := m.readSnapshot(ctx, name)
-	if err != nil {
+	var (
+		snap  map[string]*snapNode
+		tags  map[string]string
+		tread casRead
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		snap, err = m.readSnapshot(gctx, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		// Read before any index: an index read after its tag is at least
+		// as new as the tag says.
+		tags, tread, err = m.readTags(gctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
 	}
+	var exists map[string]bool
 	if snap == nil {
-		exists, err := m.existingIndexes(ctx, len(nodes))
-		if err != nil {
+		var err error
+		if exists, err = m.existingIndexes(ctx, len(nodes)); err != nil {
 			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-		}
-		indexes := make([]map[core.KeyID]indexEntry, len(nodes))
-		g, gctx := m.group(ctx)
-		for i, node := range nodes {
-			if exists != nil && !exists[m.indexName(node)] {
-				indexes[i] = map[core.KeyID]indexEntry{}
-				continue
-			}
-			g.Go(func() (err error) {
-				indexes[i], err = m.readIndex(gctx, node)
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-		}
-		snap = map[core.KeyID]snapEntry{}
-		for i, ix := range indexes {
-			for id, e := range ix {
-				snap[id] = snapEntry{Node: nodes[i], indexEntry: e}
-			}
-		}
-		if err := m.write(ctx, name, encodeSnapshot(snap), false); err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: writing the snapshot: %w", err)
 		}
 	}
+
+	next := make(map[string]*snapNode, len(nodes))
+	var toRead []string
+	for _, node := range nodes {
+		tag := tags[tagKey(node)]
+		switch s := snap[node]; {
+		case s != nil && string(s.tag) == tag:
+			next[node] = s
+		case exists != nil && !exists[m.indexName(node)]:
+			next[node] = &snapNode{tag: []byte(tag), entries: map[core.KeyID]indexEntry{}}
+		default:
+			toRead = append(toRead, node)
+		}
+	}
+	read := make([]*snapNode, len(toRead))
+	sums := make([][]byte, len(toRead))
+	g, gctx = m.group(ctx)
+	for i, node := range toRead {
+		g.Go(func() error {
+			ix, err := m.readIndex(gctx, node)
+			read[i] = &snapNode{tag: []byte(tags[tagKey(node)]), entries: ix.entries}
+			sums[i] = ix.md5
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
+	}
+	for i, s := range read {
+		next[toRead[i]] = s
+	}
+	m.retag(ctx, tags, tread, toRead, read, sums)
+
 	set := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		set[n] = true
 	}
-	out := make(map[core.KeyID]core.Entry, len(snap))
+	out := map[core.KeyID]core.Entry{}
 	m.mu.Lock()
 	if len(m.nodeOf) > 1<<17 {
 		clear(m.nodeOf)
 	}
-	for id, e := range snap {
-		out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
-		m.nodeOf[id] = e.Node
+	for node, s := range next {
+		for id, e := range s.entries {
+			out[id] = core.Entry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
+			m.nodeOf[id] = node
+		}
 	}
 	m.mu.Unlock()
 	m.snapMu.Lock()
-	m.snapName, m.snapNodes, m.snap = name, set, snap
+	m.snapName, m.snapNodes, m.snap = name, set, next
+	if len(toRead) > 0 || snap == nil || len(snap) != len(next) {
+		m.saveSnapshot()
+	}
 	m.snapMu.Unlock()
 	return out, nil
+}
+
+// retag makes clean again the tags of the indexes Preload read whose tag
+// was not the MD5 of the bytes read (dirty after writers interleaved, or
+// absent for an index written before tags existed), so that writers can
+// keep the snapshot up to date again (see updateTags). It rewrites the
+// tags only if they are still the version Preload read before reading the
+// indexes: then each index read is at least as new as its tag, and a
+// writer that changes it later retags it. The snapshot's nodes then carry
+// the new tags. When the tags changed meanwhile, it leaves them: the
+// next Preload tries again.
+func (m *Metadata) retag(ctx context.Context, tags map[string]string, tread casRead, nodes []string, read []*snapNode, sums [][]byte) {
+	var fix []int
+	for i, node := range nodes {
+		if sums[i] != nil && tags[tagKey(node)] != string(sums[i]) {
+			fix = append(fix, i)
+		}
+	}
+	if len(fix) == 0 {
+		return
+	}
+	m.tagsMu.Lock()
+	defer m.tagsMu.Unlock()
+	retagged := maps.Clone(tags)
+	for _, i := range fix {
+		retagged[tagKey(nodes[i])] = string(sums[i])
+	}
+	if ok, err := m.writeCAS(ctx, m.tagsName(), tread, encodeTags(retagged)); !ok || err != nil {
+		return
+	}
+	for _, i := range fix {
+		read[i].tag = sums[i]
+	}
 }
 
 // existingIndexes lists the node indexes in the bucket (a thousand names a
@@ -555,11 +957,11 @@ func (m *Metadata) snapshotName(nodes []string) string {
 		h.Write([]byte(n))
 		h.Write([]byte{0})
 	}
-	return m.prefix + "preload/" + hex.EncodeToString(h.Sum(nil)[:16])
+	return m.prefix + "snapshots/" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // readSnapshot reads a preload snapshot; a missing or damaged one is nil.
-func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[core.KeyID]snapEntry, error) {
+func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[string]*snapNode, error) {
 	b, err := m.read(ctx, name)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, nil
@@ -574,52 +976,69 @@ func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[core.KeyI
 	return snap, nil
 }
 
-// updateSnapshot brings the last Preload's snapshot up to date with what a
-// batch wrote, and rewrites it when that changed it.
-func (m *Metadata) updateSnapshot(ctx context.Context, nodes []*nodeWrite, indexes []map[core.KeyID]indexEntry) error {
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	if m.snap == nil {
-		return nil
+// snapshotWriteTimeout bounds one write of a preload snapshot.
+const snapshotWriteTimeout = time.Minute
+
+// saveSnapshot has the snapshot written, off the run's path: by a
+// goroutine that writes it until no change is left (so a burst of batches
+// is one or two writes, in the order they were made), and that Close
+// waits for. It is called with snapMu held. The snapshot is only a cache
+// of the indexes: a failed write (a read-only bucket) costs the next
+// Preload some reads, never an entry.
+func (m *Metadata) saveSnapshot() {
+	m.snapDirty = true
+	if m.snapSaving {
+		return
 	}
-	changed := false
-	for i, w := range nodes {
-		if !m.snapNodes[w.node] {
-			continue
-		}
-		ids := make([]core.KeyID, 0, len(w.entries)+len(w.hits))
-		for _, e := range w.entries {
-			ids = append(ids, e.Key.ID())
-		}
-		ids = append(ids, w.hits...)
-		for _, id := range ids {
-			if e, ok := indexes[i][id]; ok && m.snap[id].indexEntry != e {
-				m.snap[id] = snapEntry{Node: w.node, indexEntry: e}
-				changed = true
+	m.snapSaving = true
+	m.snapSaves.Go(func() {
+		for {
+			m.snapMu.Lock()
+			if !m.snapDirty || m.snap == nil {
+				m.snapDirty, m.snapSaving = false, false
+				m.snapMu.Unlock()
+				return
 			}
+			m.snapDirty = false
+			name, data := m.snapName, encodeSnapshot(m.snap)
+			m.snapMu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
+			_ = m.write(ctx, name, data, false)
+			cancel()
 		}
-	}
-	if !changed {
-		return nil
-	}
-	return m.write(ctx, m.snapName, encodeSnapshot(m.snap), false)
+	})
 }
 
-// dropSnapshots deletes every preload snapshot, so that no Preload returns
-// an entry deleted since it was written.
-func (m *Metadata) dropSnapshots(ctx context.Context) error {
-	m.snapMu.Lock()
-	m.snap, m.snapNodes, m.snapName = nil, nil, ""
-	m.snapMu.Unlock()
-	names, err := m.list(ctx, m.prefix+"preload/")
-	if err != nil {
-		return err
-	}
+// removeFromIndexes removes keys from their nodes' indexes (see
+// updateIndex), many nodes at once, and records the changes
+// (recordChanges).
+func (m *Metadata) removeFromIndexes(ctx context.Context, byNode map[string][]core.KeyID) error {
+	var mu sync.Mutex
+	written := map[string]indexChange{}
 	g, gctx := m.group(ctx)
-	for _, name := range names {
-		g.Go(func() error { return m.remove(gctx, name) })
+	for node, ids := range byNode {
+		g.Go(func() error {
+			s := m.stripe(node)
+			m.stripes[s].Lock()
+			c, err := m.updateIndex(gctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+				n := len(ix)
+				for _, id := range ids {
+					delete(ix, id)
+				}
+				return len(ix) != n
+			})
+			m.stripes[s].Unlock()
+			if err == nil && c.sum != nil {
+				mu.Lock()
+				written[node] = c
+				mu.Unlock()
+			}
+			return err
+		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	// The indexes changed are tagged even when another failed.
+	return errors.Join(err, m.recordChanges(ctx, written))
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so
@@ -630,28 +1049,9 @@ func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
 	}
 	wrap := func(err error) error { return fmt.Errorf("bucket metadata: delete key %s: %w", id, err) }
 	e, err := m.readEntry(ctx, id)
-	if err == nil {
-		if err := m.dropSnapshots(ctx); err != nil {
-			return wrap(err)
-		}
-	}
 	switch {
 	case err == nil:
-		s := m.stripe(e.Key.Node)
-		m.stripes[s].Lock()
-		ix, err := m.readIndex(ctx, e.Key.Node)
-		if err == nil {
-			if _, ok := ix[id]; ok {
-				delete(ix, id)
-				if len(ix) == 0 {
-					err = m.remove(ctx, m.indexName(e.Key.Node))
-				} else {
-					err = m.write(ctx, m.indexName(e.Key.Node), encodeIndex(ix), false)
-				}
-			}
-		}
-		m.stripes[s].Unlock()
-		if err != nil {
+		if err := m.removeFromIndexes(ctx, map[string][]core.KeyID{e.Key.Node: {id}}); err != nil {
 			return wrap(err)
 		}
 	case !errors.Is(err, core.ErrNotFound):
@@ -707,6 +1107,11 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	if err := m.checkOpen("delete all"); err != nil {
 		return err
 	}
+	// No snapshot write may land after the deletion.
+	m.snapMu.Lock()
+	m.snap, m.snapNodes, m.snapName = nil, nil, ""
+	m.snapMu.Unlock()
+	m.snapSaves.Wait()
 	names, err := m.list(ctx, m.prefix)
 	if err != nil {
 		return fmt.Errorf("bucket metadata: delete all: %w", err)
@@ -722,9 +1127,6 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	clear(m.begun)
 	clear(m.nodeOf)
 	m.mu.Unlock()
-	m.snapMu.Lock()
-	m.snap, m.snapNodes, m.snapName = nil, nil, ""
-	m.snapMu.Unlock()
 	return nil
 }
 
@@ -849,9 +1251,14 @@ func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) e
 	return nil
 }
 
-// Close marks the store closed and closes the bucket if the store owns it.
+// Close marks the store closed, waits for the preload snapshot being
+// written, if one is, and closes the bucket if the store owns it.
 func (m *Metadata) Close() error {
-	if m.closed.Swap(true) || !m.owned {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.snapSaves.Wait()
+	if !m.owned {
 		return nil
 	}
 	return m.bucket.Close()
@@ -860,9 +1267,9 @@ func (m *Metadata) Close() error {
 var _ core.EntryRemover = (*Metadata)(nil)
 
 // RemoveEntries deletes the entries that are still as they were read (same
-// data version and format, not stored or used since): the preload
-// snapshots first, then, node by node, the entries from the node's index
-// and their objects, many requests at once. A bucket has no conditional
+// data version and format, not stored or used since): node by node, the
+// entries from the node's index (conditionally, like a Write) and then
+// their objects, many requests at once. A bucket has no conditional
 // delete, so a run that stores or uses an entry between the check and the
 // delete can lose it; that costs that run's successor an execution, never
 // a wrong value.
@@ -873,9 +1280,6 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 	wrap := func(err error) error { return fmt.Errorf("bucket metadata: remove entries: %w", err) }
 	if len(entries) == 0 {
 		return nil, nil
-	}
-	if err := m.dropSnapshots(ctx); err != nil {
-		return nil, wrap(err)
 	}
 	// Read what is stored now.
 	current := make([]core.Entry, len(entries))
@@ -906,26 +1310,12 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 		mu      sync.Mutex
 		removed []core.KeyID
 	)
+	if err := m.removeFromIndexes(ctx, byNode); err != nil {
+		return nil, wrap(err)
+	}
 	g, gctx = m.group(ctx)
-	for node, ids := range byNode {
+	for _, ids := range byNode {
 		g.Go(func() error {
-			s := m.stripe(node)
-			m.stripes[s].Lock()
-			ix, err := m.readIndex(gctx, node)
-			if err == nil {
-				for _, id := range ids {
-					delete(ix, id)
-				}
-				if len(ix) == 0 {
-					err = m.remove(gctx, m.indexName(node))
-				} else {
-					err = m.write(gctx, m.indexName(node), encodeIndex(ix), false)
-				}
-			}
-			m.stripes[s].Unlock()
-			if err != nil {
-				return err
-			}
 			for _, id := range ids {
 				if err := errors.Join(m.remove(gctx, m.entryName(id)), m.remove(gctx, m.usedName(id))); err != nil {
 					return err

@@ -209,3 +209,155 @@ func TestPreloadManyIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestPreloadSeesOtherStores: stores on one bucket (processes on several
+// machines) that preloaded the same set of nodes each keep the set's
+// snapshot up to date with their own view, and another set sharing a node
+// has a snapshot of its own; a Preload must still return every entry any
+// of them stored (issue 10, finding 4: the last writer's snapshot hid the
+// others' entries).
+func TestPreloadSeesOtherStores(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	set, other := []string{"a", "b"}, []string{"b", "c"}
+	key := func(node, x string) core.CacheKey {
+		return core.NewCacheKey(node, "code", []core.Dep{{Name: "x", Version: core.DataVersion(x)}})
+	}
+	write := func(m *blobstore.Metadata, k core.CacheKey) {
+		t.Helper()
+		if err := m.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k, DataVersion: core.DataVersion("v-" + k.Node), Format: "gob"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1, p2, p3 := blobstore.NewMetadata(bucket, "m/"), blobstore.NewMetadata(bucket, "m/"), blobstore.NewMetadata(bucket, "m/")
+	for _, m := range []*blobstore.Metadata{p1, p2} {
+		if _, err := m.Preload(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p3.Preload(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	k1, k2, k3, k4 := key("a", "1"), key("b", "2"), key("b", "3"), key("c", "4")
+	write(p1, k1) // p1's snapshot: k1
+	write(p2, k2) // p2's snapshot, written last: k2 only
+	write(p3, k3) // the other set's snapshot: k3
+	write(p3, k4)
+	for _, m := range []*blobstore.Metadata{p1, p2, p3} {
+		if err := m.Close(); err != nil { // waits for the snapshot writes
+			t.Fatal(err)
+		}
+	}
+	check := func(nodes []string, want ...core.CacheKey) {
+		t.Helper()
+		for round := range 2 { // the second through the snapshot the first wrote
+			m := blobstore.NewMetadata(bucket, "m/")
+			got, err := m.Preload(ctx, nodes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			for _, k := range want {
+				if got[k.ID()].DataVersion != core.DataVersion("v-"+k.Node) {
+					t.Errorf("round %d: Preload(%v) lost the entry of node %s, x=%s", round, nodes, k.Node, k.Deps[0].Version)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("round %d: Preload(%v) = %d entries, want %d", round, nodes, len(got), len(want))
+			}
+		}
+	}
+	check(set, k1, k2, k3)
+	check(other, k2, k3, k4)
+}
+
+// TestPreloadSnapshotDamage: a damaged or truncated snapshot, one of an
+// older layout, or one older than the indexes, is never trusted over the
+// indexes.
+func TestPreloadSnapshotDamage(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	m := blobstore.NewMetadata(bucket, "m/")
+	k := core.NewCacheKey("n", "c", nil)
+	if _, err := m.Preload(ctx, []string{"n"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k, DataVersion: "v", Format: "gob"}}}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	var snap string
+	it := bucket.List(&blob.ListOptions{Prefix: "m/snapshots/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			break
+		}
+		snap = obj.Key
+	}
+	if snap == "" {
+		t.Fatal("no snapshot written")
+	}
+	good, err := bucket.ReadAll(ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, bad := range [][]byte{good[:len(good)/2], append(good[:len(good):len(good)], 0), {}, []byte("FCMD\x01p\x00\x00\x00\x00\x00")} {
+		if err := bucket.WriteAll(ctx, snap, bad, nil); err != nil {
+			t.Fatal(err)
+		}
+		fresh := blobstore.NewMetadata(bucket, "m/")
+		got, err := fresh.Preload(ctx, []string{"n"})
+		fresh.Close()
+		if err != nil || got[k.ID()].DataVersion != "v" || len(got) != 1 {
+			t.Errorf("damaged snapshot %d: Preload = %v, %v; want the entry from the index", i, got, err)
+		}
+	}
+	// The index changes behind the snapshot: rewrite it with a key the
+	// snapshot does not have (another writer without a snapshot).
+	if err := bucket.WriteAll(ctx, snap, good, nil); err != nil {
+		t.Fatal(err)
+	}
+	k2 := core.NewCacheKey("n", "c2", nil)
+	w := blobstore.NewMetadata(bucket, "m/")
+	if err := w.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k2, DataVersion: "v2", Format: "gob"}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	fresh := blobstore.NewMetadata(bucket, "m/")
+	got, err := fresh.Preload(ctx, []string{"n"})
+	fresh.Close()
+	if err != nil || got[k.ID()].DataVersion != "v" || got[k2.ID()].DataVersion != "v2" {
+		t.Errorf("Preload with a snapshot older than the index = %v, %v; want both entries", got, err)
+	}
+	// A damaged or missing tags object: every tag reads as absent, so the
+	// snapshot's nodes are read again, and writers start tags afresh.
+	tags, err := bucket.ReadAll(ctx, "m/tags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags[len(tags)/2] ^= 1
+	if err := bucket.WriteAll(ctx, "m/tags", tags, nil); err != nil {
+		t.Fatal(err)
+	}
+	k3 := core.NewCacheKey("n", "c3", nil)
+	for i, damage := range []func(){
+		func() {},
+		func() { bucket.Delete(ctx, "m/tags") },
+	} {
+		damage()
+		w := blobstore.NewMetadata(bucket, "m/")
+		if err := w.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k3, DataVersion: core.DataVersion(fmt.Sprint("v3-", i)), Format: "gob"}}}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		fresh := blobstore.NewMetadata(bucket, "m/")
+		got, err := fresh.Preload(ctx, []string{"n"})
+		fresh.Close()
+		if err != nil || len(got) != 3 || got[k3.ID()].DataVersion != core.DataVersion(fmt.Sprint("v3-", i)) {
+			t.Errorf("tags damaged (%d): Preload = %v, %v; want 3 entries with the last write", i, got, err)
+		}
+	}
+}

@@ -23,7 +23,10 @@ const (
 	kindIndex   = 'n' // the entries of one node, for Preload
 	kindRun     = 'r' // a run and when it started
 	kindHistory = 'h' // one batch of a run's records (core.AppendRecords)
-	kindSnap    = 'p' // the entries of a set of nodes, for Preload in one request
+	kindSnap    = 'q' // a preload snapshot: the indexes of a set of nodes, each with its tag
+	kindTags    = 't' // the tag of every node index
+	// 'p' was the first snapshot layout (entries without the version of
+	// the index they came from); such an object reads as damaged.
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -248,42 +251,93 @@ func decodeRun(obj []byte) (core.RunInfo, error) {
 	return r, d.end()
 }
 
-// snapEntry is an entry of a preload snapshot.
-type snapEntry struct {
-	Node string
-	indexEntry
+// snapNode is what a preload snapshot holds of one node: the entries of
+// its index, and the tag of the index they were read from or written as
+// (see Metadata.Preload), nil when unknown.
+type snapNode struct {
+	tag     []byte
+	entries map[core.KeyID]indexEntry
 }
 
-func encodeSnapshot(m map[core.KeyID]snapEntry) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(m)))
-	for id, e := range m {
-		b = appendStr(b, e.Node)
-		b = appendStr(b, string(id))
-		b = appendStr(b, string(e.DataVersion))
-		b = appendStr(b, e.Format)
-		b = appendTime(b, e.Created)
-		b = appendTime(b, e.LastUsed)
+// encodeSnapshot encodes a snapshot: the node count, then for each node
+// its name, its tag, its entry count and entries as in a node index.
+func encodeSnapshot(s map[string]*snapNode) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(s)))
+	for node, n := range s {
+		b = appendStr(b, node)
+		b = appendStr(b, string(n.tag))
+		b = binary.AppendUvarint(b, uint64(len(n.entries)))
+		for id, e := range n.entries {
+			b = appendStr(b, string(id))
+			b = appendStr(b, string(e.DataVersion))
+			b = appendStr(b, e.Format)
+			b = appendTime(b, e.Created)
+			b = appendTime(b, e.LastUsed)
+		}
 	}
 	return seal(kindSnap, b)
 }
 
-func decodeSnapshot(obj []byte) (map[core.KeyID]snapEntry, error) {
+func decodeSnapshot(obj []byte) (map[string]*snapNode, error) {
 	p, err := unseal(kindSnap, obj)
 	if err != nil {
 		return nil, err
 	}
 	d := &decoder{b: p}
-	n := d.count("snapshot length", 6)
-	m := make(map[core.KeyID]snapEntry, n)
+	n := d.count("snapshot length", 3)
+	s := make(map[string]*snapNode, n)
 	for range n {
-		e := snapEntry{Node: d.str("node name")}
-		id := core.KeyID(d.str("key id"))
-		e.DataVersion, e.Format = core.DataVersion(d.str("data version")), d.str("format")
-		e.Created, e.LastUsed = d.time("created time"), d.time("last-used time")
-		m[id] = e
+		node := d.str("node name")
+		sn := &snapNode{}
+		if tag := d.str("index tag"); tag != "" {
+			sn.tag = []byte(tag)
+		}
+		k := d.count("node entry count", 5)
+		sn.entries = make(map[core.KeyID]indexEntry, k)
+		for range k {
+			id := core.KeyID(d.str("key id"))
+			e := indexEntry{DataVersion: core.DataVersion(d.str("data version")), Format: d.str("format")}
+			e.Created, e.LastUsed = d.time("created time"), d.time("last-used time")
+			sn.entries[id] = e
+		}
+		if d.err == nil {
+			if _, dup := s[node]; dup {
+				d.fail("snapshot (a node twice)")
+			}
+		}
+		s[node] = sn
 	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return s, nil
+}
+
+// encodeTags encodes the tags object: the count, then each node's key
+// (tagKey) and tag.
+func encodeTags(tags map[string]string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(tags)))
+	for k, tag := range tags {
+		b = appendStr(b, k)
+		b = appendStr(b, tag)
+	}
+	return seal(kindTags, b)
+}
+
+func decodeTags(obj []byte) (map[string]string, error) {
+	p, err := unseal(kindTags, obj)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{b: p}
+	n := d.count("tag count", 2)
+	tags := make(map[string]string, n)
+	for range n {
+		k := d.str("node key")
+		tags[k] = d.str("tag")
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return tags, nil
 }
