@@ -1077,10 +1077,11 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 	}
 	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "miss", err.Error())
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventMissingResult, "", err.Error())
-	if errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, ErrCorrupt) && !r.noWrite {
 		// Remove the damaged result (or the result that decoded to another
 		// value than its id stands for), or Put would find it there and the
-		// node would be executed again in every run.
+		// node would be executed again in every run. A run that does not
+		// write (a read-only cache) leaves it for one that does.
 		if derr := r.c.results.Delete(ctx, rid); derr != nil {
 			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "delete damaged result", derr.Error())
 		}
@@ -1135,6 +1136,9 @@ func (r *Run) read(ctx context.Context, spec *NodeSpec, rid ResultID) (val any, 
 			val, err = nil, fmt.Errorf("%w: decoding %s with %s panicked: %v", ErrCorrupt, rid, rid.Format, p)
 		}
 	}()
+	// The bytes were verified before Decode starts (a transport failure
+	// is GetVerified's error, not ErrCorrupt): a decoding error is the
+	// decoder's verdict on stored bytes.
 	val, err = spec.Format.Decode(rc, spec.Type)
 	if err != nil {
 		return nil, fmt.Errorf("%w: decoding %s: %v", ErrCorrupt, rid, err)

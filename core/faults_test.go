@@ -472,3 +472,61 @@ func TestResultFlushFailureDropsEntries(t *testing.T) {
 		t.Errorf("want one warning naming the flush, got %d: %s", got, warns.String())
 	}
 }
+
+// A run that does not write (its store could not record it) reads around a
+// damaged result and leaves it: removing it is for a run that can store the
+// replacement.
+func TestRunThatDoesNotWriteKeepsDamagedResult(t *testing.T) {
+	ctx := context.Background()
+	d := &diskFull{}
+	f := newFaultFlow(t, d)
+	if execs, _ := f.run(t, 1); execs != 3 {
+		t.Fatalf("first run executed %d nodes, want 3", execs)
+	}
+	// Damage the large result: one byte in the middle of its object.
+	b := f.st.Results().Bucket()
+	var damaged string
+	if err := f.st.Results().Walk(ctx, func(id core.ResultID, size int64) error {
+		if size > 100<<10 {
+			damaged = f.st.Results().Key(id)
+		}
+		return nil
+	}); err != nil || damaged == "" {
+		t.Fatalf("no large result to damage: %v", err)
+	}
+	obj, err := b.ReadAll(ctx, damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj[len(obj)/2] ^= 0x10
+	if err := b.WriteAll(ctx, damaged, obj, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	big := func() int64 {
+		t.Helper()
+		f.execs.Store(0)
+		out, err := f.dr.Execute(ctx, []string{"big"}, driver.Inputs{"x": 1}, nil)
+		if err != nil {
+			t.Fatalf("a cache fault failed the run: %v", err)
+		}
+		if b := out["big"].([]byte); len(b) != 256<<10 || b[0] != 1 {
+			t.Fatalf("big is wrong after damage")
+		}
+		return f.execs.Load()
+	}
+	d.full.Store(true)
+	if execs := big(); execs != 1 {
+		t.Errorf("a run that does not write executed %d nodes, want 1", execs)
+	}
+	if ok, err := b.Exists(ctx, damaged); err != nil || !ok {
+		t.Errorf("a run that does not write removed the damaged result (exists %v, %v)", ok, err)
+	}
+	d.full.Store(false)
+	if execs := big(); execs != 1 {
+		t.Errorf("a writing run executed %d nodes, want 1", execs)
+	}
+	if execs := big(); execs != 0 {
+		t.Errorf("after the damaged result was replaced, a run executed %d nodes, want 0", execs)
+	}
+}

@@ -93,6 +93,9 @@ func (r *Results) RemoveDebris(ctx context.Context, debris []Debris, staleAfter 
 	if r.closed.Load() || r.meta.closed.Load() {
 		return nil, fmt.Errorf("local: remove debris: %w", core.ErrClosed)
 	}
+	if ro := r.meta.readOnly; ro != nil {
+		return nil, fmt.Errorf("local: remove debris: %w", ro)
+	}
 	if r.dir == "" {
 		return nil, nil
 	}
@@ -247,8 +250,14 @@ func (r *Results) scanDebris(ctx context.Context, staleAfter time.Duration, notF
 
 // startSweep removes, in the background, the temporary files that writers
 // killed during a Put left (older than StaleTempAge). Failures are ignored
-// (a read-only cache directory keeps them; FindDebris lists them).
+// (a directory that cannot be written keeps them; FindDebris lists them).
+// A store opened read-only (ModeReadOnly) does not sweep.
 func (r *Results) startSweep() {
+	if r.meta.readOnly != nil {
+		r.sweepDone = make(chan struct{})
+		close(r.sweepDone)
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.sweepStop, r.sweepDone = cancel, make(chan struct{})
 	go func() {

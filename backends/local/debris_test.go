@@ -259,3 +259,39 @@ func readResult(r core.ResultStore, id core.ResultID) ([]byte, error) {
 	defer rc.Close()
 	return io.ReadAll(rc)
 }
+
+// A store opened read-only leaves stale temporary files where they are:
+// FindDebris lists them, RemoveDebris refuses with core.ErrReadOnly.
+func TestStaleTempFilesReadOnly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openFiles(t, dir)
+	id := core.ResultID{Version: version("temp-ro"), Format: "gob"}
+	putData(t, st.Results(), id, []byte("x"))
+	path := resultPath(st, id)
+	st.Close()
+
+	stale := path + ".17d2f0a1b2c3d4e5.tmp"
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * local.StaleTempAge)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := local.Open(ctx, dir, local.WithMode(local.ModeReadOnly), local.WithInlineLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	debris, err := ro.Results().FindDebris(ctx, local.StaleTempAge)
+	if err != nil || len(debris) != 1 || debris[0].Kind != local.DebrisStaleTemp {
+		t.Fatalf("FindDebris on a read-only store = %+v, %v; want the stale temporary file", debris, err)
+	}
+	if _, err := ro.Results().RemoveDebris(ctx, debris, local.StaleTempAge); !errors.Is(err, core.ErrReadOnly) {
+		t.Errorf("RemoveDebris on a read-only store = %v, want core.ErrReadOnly", err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a read-only store removed a temporary file: %v", err)
+	}
+}
