@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // Gob returns the gob format, named "gob": any value encoding/gob
@@ -261,7 +262,7 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 		return nil, fmt.Errorf("%w: gob: decoding into a nil type", core.ErrInvalid)
 	}
 	size := readerLen(r)
-	src := &readErrs{r: r}
+	src := &corrupt.Reader{R: r}
 	br := gobReaders.Get().(*bufio.Reader)
 	br.Reset(src)
 	defer func() {
@@ -271,8 +272,8 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 	var notes []gobFix
 	lay, origin, err := gobReadFraming(br, &notes)
 	if err != nil {
-		if src.err != nil {
-			err = src.err
+		if src.Err != nil {
+			err = src.Err
 		}
 		return nil, fmt.Errorf("gob: decoding %v: %w", t, err)
 	}
@@ -288,11 +289,11 @@ func (gobFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 	}
 	v, err := gobDecodeStream(br, t, *lay, origin, size)
 	if err != nil {
-		if src.err != nil {
+		if src.Err != nil {
 			// The reader failed (a lost connection, a disk error, or
 			// damage the store found, which wraps core.ErrCorrupt
 			// itself): its error, not a verdict on the bytes.
-			return nil, fmt.Errorf("gob: decoding %v: %w", t, src.err)
+			return nil, fmt.Errorf("gob: decoding %v: %w", t, src.Err)
 		}
 		if !errors.Is(err, core.ErrCorrupt) {
 			// encoding/gob's own errors: the bytes do not decode into t.
@@ -341,20 +342,6 @@ func (c *gobCollector) chunkDone() {
 // tell how many bytes remain (so the count cannot be checked against them
 // first): beyond it, the value grows as its chunks are read.
 const gobTrustBytes = 16 << 20
-
-// readErrs is a reader that keeps the first error of r other than io.EOF.
-type readErrs struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErrs) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
-}
 
 // gobDecodeStream decodes the gob stream of br, framed by lay, into a new
 // value of type t; size is the stream's length, -1 when unknown.

@@ -14,7 +14,7 @@ import (
 	"sync"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats/internal/corrupt"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // JSON returns the json format, named "json": values that encoding/json

@@ -10,7 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats/internal/corrupt"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // ZstdOption configures Zstd.

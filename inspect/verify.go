@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // ProblemKind names what Verify found wrong.
@@ -327,7 +328,7 @@ func (c *Cache) checkResult(ctx context.Context, info core.ResultInfo, entries [
 		return fail(classify(err), err)
 	}
 	defer rc.Close()
-	src := &errRecorder{r: rc}
+	src := &corrupt.Reader{R: rc}
 	manifest, node := core.CodeVersion(""), false
 	for _, e := range entries {
 		if core.IsCodeManifestKey(e.Key) {
@@ -353,8 +354,8 @@ func (c *Cache) checkResult(ctx context.Context, info core.ResultInfo, entries [
 	if err := drainAll(src); err != nil {
 		return fail(classify(err), err)
 	}
-	if src.err != nil { // Validate failed because reading failed
-		return fail(classify(src.err), src.err)
+	if src.Err != nil { // Validate failed because reading failed
+		return fail(classify(src.Err), src.Err)
 	}
 	if verr != nil {
 		return fail(ProblemCorrupt, fmt.Errorf("format %s: %w", id.Format, verr))
@@ -376,22 +377,6 @@ func validate(v core.FormatValidator, r io.Reader) (err error) {
 		}
 	}()
 	return v.Validate(r)
-}
-
-// errRecorder remembers the first error other than io.EOF its reader
-// returned, so that a Validate error caused by reading is told apart from
-// one about the bytes.
-type errRecorder struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errRecorder) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // drainAll reads r to its end (where a result read twice is checked again).

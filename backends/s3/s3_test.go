@@ -22,13 +22,19 @@ func TestMinIO(t *testing.T) {
 // TestInProcess runs them on gofakes3, an S3 server in the test process
 // (no setup needed; it honours If-None-Match and multipart uploads).
 func TestInProcess(t *testing.T) {
+	buckettest.Suite(t, gofakes3URL(t))
+}
+
+// gofakes3URL starts gofakes3 with an empty bucket for the test and returns
+// its URL.
+func gofakes3URL(t *testing.T) string {
 	backend := s3mem.New()
 	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	if err := backend.CreateBucket("fc"); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	buckettest.Suite(t, "s3://fc?endpoint="+srv.URL+"&use_path_style=true&disable_https=true&region=us-east-1")
+	return "s3://fc?endpoint=" + srv.URL + "&use_path_style=true&disable_https=true&region=us-east-1"
 }

@@ -1,11 +1,7 @@
 package s3_test
 
 import (
-	"net/http/httptest"
 	"testing"
-
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/flowcache/flowcache/backends/internal/buckettest"
 	"github.com/flowcache/flowcache/internal/servertest"
@@ -21,13 +17,5 @@ func TestSharedWriters(t *testing.T) {
 // TestSharedWritersInProcess runs the same on gofakes3, which honours
 // If-Match, in the test process (no server needed).
 func TestSharedWritersInProcess(t *testing.T) {
-	backend := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	defer srv.Close()
-	if err := backend.CreateBucket("fc"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	buckettest.SharedWriters(t, "s3://fc?endpoint="+srv.URL+"&use_path_style=true&disable_https=true&region=us-east-1")
+	buckettest.SharedWriters(t, gofakes3URL(t))
 }

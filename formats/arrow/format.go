@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats/internal/corrupt"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // DefaultBatchRows is the number of rows per record batch when a slice of

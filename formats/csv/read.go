@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats/internal/corrupt"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // reader splits CSV input into records, one at a time. Unlike encoding/csv

@@ -20,7 +20,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	flowarrow "github.com/flowcache/flowcache/formats/arrow"
-	"github.com/flowcache/flowcache/formats/internal/corrupt"
+	"github.com/flowcache/flowcache/internal/corrupt"
 )
 
 // DefaultRowGroupRows is the default number of rows per row group. See the
