@@ -22,7 +22,7 @@ func scenSum(xs []int) int {
 	return s
 }
 
-// TestScenarios runs the caching scenarios of the core issue end to end, through
+// TestScenarios runs the caching scenarios of flowcache's model end to end, through
 // the reference driver, on stores that open returns (new and empty for each
 // call; the suite closes nothing it did not open). It asserts on what was
 // executed and retrieved and on what the metadata store holds.

@@ -14,7 +14,7 @@ import (
 )
 
 // Data versions that once made a hit serve a value computed for another
-// input (issue 9, item 7): each case runs a node on one input, then on an
+// input: each case runs a node on one input, then on an
 // input that == or a loose fingerprint would call the same, and checks the
 // second run executes and returns its own value.
 

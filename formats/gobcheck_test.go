@@ -93,7 +93,7 @@ func map3000() map[string]int {
 	return m
 }
 
-// TestGobMapCountBitFlip reproduces finding 1 of issue 10: a map[string]int
+// TestGobMapCountBitFlip: a map[string]int
 // of 3,000 keys, one bit flipped in the count of the map. encoding/gob
 // read the count as 196,609,899 and sized the map from it (a fatal out of
 // memory under a 4 GB limit); Decode now refuses the stream before gob

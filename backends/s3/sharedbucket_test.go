@@ -99,8 +99,8 @@ func sharedWant(picks []int) int {
 // bucket at the same time, each run over a few items from a small pool;
 // then one run over every item any process used must retrieve every
 // per-item node: no process may hide from the others what it stored.
-// (Issue 10, finding 4: the preload snapshot, overwritten by every
-// process with its own view, hid 164 of 212 inputs.)
+// (The preload snapshot, when every process overwrote it with its own
+// view, once hid 164 of 212 inputs.)
 func TestSharedBucketKeepsHits(t *testing.T) {
 	if os.Getenv(sharedURLEnv) != "" {
 		t.Skip("child")

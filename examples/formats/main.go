@@ -1,4 +1,4 @@
-// Command formats is the seed's formats example: a raw table, the cleaned
+// Command formats shows a node's result stored in a chosen format: a raw table, the cleaned
 // dataset stored as Parquet and the statistics as JSON. It then reads the
 // stored Parquet bytes back with the Arrow Parquet reader, to show that a
 // cached result is an ordinary Parquet file other tools can open.

@@ -20,7 +20,7 @@ import (
 // StoredRows is the node of TestCraftedResultIsAMiss.
 func StoredRows() []Row { return sampleRows() }
 
-// TestCraftedResultIsAMiss is finding 2 of issue 10 end to end, on a real
+// TestCraftedResultIsAMiss is TestCraftedArrowSchema end to end, on a real
 // cache directory: the crafted Parquet file of TestCraftedArrowSchema,
 // stored under a node's result id through the store (so its checksum is
 // valid), used to kill every process that read it. Now the next run takes

@@ -106,7 +106,7 @@ func arrowSchemaOf(t testing.TB, b []byte) (*tstruct, *tvalue, []byte) {
 	return nil, nil, nil
 }
 
-// TestCraftedArrowSchema is finding 2 of issue 10: a Parquet file of a few
+// TestCraftedArrowSchema: a Parquet file of a few
 // KB whose ARROW:schema, a base64 IPC schema message, declares a vector of
 // 2.4 billion fields. arrow-go's IPC reader allocated a slice of that many
 // arrow.Field (211 GB) inside pqarrow.NewFileReader and the process died.

@@ -22,8 +22,8 @@ type BenchRow struct {
 	E, F, G, H int64
 }
 
-// BenchRows returns n benchmark rows (10^6 of them is the issue's
-// 10^6 × 8 table, 64 MB).
+// BenchRows returns n benchmark rows (10^6 of them is the
+// 10^6 × 8 table of the benchmarks, 64 MB).
 func BenchRows(n int) []BenchRow {
 	rows := make([]BenchRow, n)
 	for i := range rows {
