@@ -104,14 +104,35 @@ type Batch struct {
 // Implementations must be safe for concurrent use by several goroutines,
 // and should be safe for several processes sharing the same storage.
 type MetadataStore interface {
-	// BeginRun records the start of a run. Runs are listed in the order they
-	// began.
+	// BeginRun records the start of a run, at run.StartTime(clock). Runs
+	// are listed in the order they began; beginning a known run is a
+	// no-op. A run id that RunID.Validate refuses is an error wrapping
+	// ErrInvalid.
 	BeginRun(ctx context.Context, run RunInfo) error
 	// Get returns the entry for a cache key. It returns an error wrapping
 	// ErrNotFound when there is none.
 	Get(ctx context.Context, id KeyID) (Entry, error)
 	// Write applies a batch atomically. Writing the same batch twice has
 	// the same effect as writing it once, except for the run's history.
+	//
+	// The rules every store applies, the same everywhere:
+	//
+	//   - A batch that b.Validate refuses is refused whole, with an error
+	//     wrapping ErrInvalid, and nothing of it is visible.
+	//   - The batch's time is b.Time(clock): its Now, or the store's clock
+	//     when Now is zero. Times are kept to the nanosecond (StoredTime).
+	//   - An entry's Created and LastUsed are e.TimesAt(now): its own when
+	//     set, else the batch's time. When the key already maps to the
+	//     same data version and format, the earlier Created is kept
+	//     (storing the same mapping again is not a new mapping); otherwise
+	//     the entry replaces the stored one.
+	//   - A hit sets the entry's LastUsed to the batch's time unless it is
+	//     later already; a hit on a missing entry is no error.
+	//   - Records of a run that was not begun begin it, started at the
+	//     batch's time; each record is stored with r.StoredKey().
+	//
+	// CheckMetadata refuses an invalid batch before a store sees it, but a
+	// store used directly must still call b.Validate itself.
 	Write(ctx context.Context, b Batch) error
 	// Delete removes the entry of a cache key. Deleting a missing entry is
 	// not an error.

@@ -69,9 +69,6 @@ const (
 	// fixedHeader is the size of the header before the id bytes: magic,
 	// layout version, checksum algorithm, two uint16 lengths.
 	fixedHeader = len(magic) + 1 + 1 + 2 + 2
-	// maxIDPart bounds a version or format name so that its length fits
-	// the header's uint16.
-	maxIDPart = 1<<16 - 1
 )
 
 // appendHeader appends the header of an object holding a result with the

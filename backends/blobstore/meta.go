@@ -23,7 +23,6 @@ import (
 	"gocloud.dev/gcerrors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/flowcache/flowcache/backends/internal/metacheck"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -255,13 +254,13 @@ func (m *Metadata) learn(id core.KeyID, node string) {
 
 // BeginRun records the start of a run; a known run is left as it is.
 func (m *Metadata) BeginRun(ctx context.Context, run core.RunInfo) error {
-	if run.ID == "" {
-		return fmt.Errorf("bucket metadata: begin run: %w: empty run id", core.ErrInvalid)
+	if err := run.ID.Validate(); err != nil {
+		return fmt.Errorf("bucket metadata: begin run: %w", err)
 	}
 	if err := m.checkOpen("begin run " + string(run.ID)); err != nil {
 		return err
 	}
-	return m.begin(ctx, run.ID, metacheck.Or(run.Started, m.now()))
+	return m.begin(ctx, run.ID, run.StartTime(m.now))
 }
 
 func (m *Metadata) begin(ctx context.Context, id core.RunID, started time.Time) error {
@@ -585,13 +584,13 @@ func (w *nodeWrite) apply(ix map[core.KeyID]indexEntry) bool {
 // can leave part of a batch written; every object written is valid on its
 // own, and a missing part is a cache miss.
 func (m *Metadata) Write(ctx context.Context, b core.Batch) error {
-	if err := metacheck.Validate(b); err != nil {
+	if err := b.Validate(); err != nil {
 		return fmt.Errorf("bucket metadata: write: %w", err)
 	}
 	if err := m.checkOpen("write"); err != nil {
 		return err
 	}
-	now := metacheck.Time(metacheck.Now(b, m.now))
+	now := b.Time(m.now)
 	if err := m.writeEntries(ctx, b, now); err != nil {
 		return fmt.Errorf("bucket metadata: write: %w", err)
 	}
@@ -694,11 +693,11 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 		ix := indexes[i].entries
 		for _, e := range w.entries {
 			id := e.Key.ID()
-			created := metacheck.Time(metacheck.Or(e.Created, now))
+			created, lastUsed := e.TimesAt(now)
 			if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
 				created = old.Created
 			}
-			stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: metacheck.Time(metacheck.Or(e.LastUsed, now))}
+			stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: lastUsed}
 			w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
 			g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
 			m.learn(id, w.node)

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -83,30 +82,6 @@ func (s *Store) Key(id core.ResultID) string {
 	return s.prefix + shard + "/" + v + "." + id.Format
 }
 
-// checkID rejects ids whose object name would be ambiguous or unsafe.
-func checkID(id core.ResultID) error {
-	v, f := string(id.Version), id.Format
-	switch {
-	case v == "":
-		return fmt.Errorf("%w: result %q has an empty data version", core.ErrInvalid, id.String())
-	case f == "":
-		return fmt.Errorf("%w: result %q has an empty format name", core.ErrInvalid, id.String())
-	case len(v) > maxIDPart || len(f) > maxIDPart:
-		return fmt.Errorf("%w: result %.40q…: data version or format name longer than %d bytes", core.ErrInvalid, id.String(), maxIDPart)
-	case !utf8.ValidString(v) || !utf8.ValidString(f):
-		return fmt.Errorf("%w: result %q is not valid UTF-8", core.ErrInvalid, id.String())
-	case strings.ContainsAny(v, "./\\"):
-		return fmt.Errorf("%w: result %q: a data version may not contain '.', '/' or '\\'", core.ErrInvalid, id.String())
-	case strings.ContainsAny(f, "/\\"):
-		return fmt.Errorf("%w: result %q: a format name may not contain '/' or '\\'", core.ErrInvalid, id.String())
-	case strings.HasSuffix(f, ".tmp"):
-		return fmt.Errorf("%w: result %q: a format name may not end in \".tmp\"", core.ErrInvalid, id.String())
-	case strings.ContainsFunc(v+f, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("%w: result %q contains control characters", core.ErrInvalid, id.String())
-	}
-	return nil
-}
-
 // ParseKey returns the id of the result stored under key (the inverse of
 // Key), or false when key is not a result's name (a temporary file, a
 // foreign object).
@@ -124,7 +99,7 @@ func (s *Store) ParseKey(key string) (core.ResultID, bool) {
 		return core.ResultID{}, false
 	}
 	id := core.ResultID{Version: core.DataVersion(v), Format: f}
-	if checkID(id) != nil || s.Key(id) != key {
+	if id.Validate() != nil || s.Key(id) != key {
 		return core.ResultID{}, false
 	}
 	return id, true
@@ -134,7 +109,7 @@ func (s *Store) check(op string, id core.ResultID) error {
 	if s.closed.Load() {
 		return fmt.Errorf("blobstore: %s result %s: %w", op, id, core.ErrClosed)
 	}
-	return checkID(id)
+	return id.Validate()
 }
 
 func wrapErr(op string, id core.ResultID, err error) error {

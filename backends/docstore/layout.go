@@ -110,22 +110,6 @@ func DocumentID(doc gcds.Document) string {
 	return pk + "|" + sk
 }
 
-// validKeyID reports whether id has the form of a core.KeyID (64 lowercase
-// hex digits). Other ids cannot have been stored, and are not used in
-// document keys (a "/" is not allowed in a Firestore document id).
-func validKeyID(id core.KeyID) bool {
-	if len(id) != 64 {
-		return false
-	}
-	for i := range len(id) {
-		c := id[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func entryKey(id core.KeyID) *document {
 	return &document{PK: entryPrefix + string(id), SK: entrySK}
 }
@@ -133,7 +117,7 @@ func entryKey(id core.KeyID) *document {
 // keyIDOf returns the key id of an entry document's partition key.
 func keyIDOf(pk string) (core.KeyID, bool) {
 	id, ok := strings.CutPrefix(pk, entryPrefix)
-	return core.KeyID(id), ok && validKeyID(core.KeyID(id))
+	return core.KeyID(id), ok && core.KeyID(id).Validate() == nil
 }
 
 func hashHex(s string) string {

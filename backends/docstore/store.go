@@ -19,7 +19,6 @@ import (
 	gcds "gocloud.dev/docstore"
 	"gocloud.dev/gcerrors"
 
-	"github.com/flowcache/flowcache/backends/internal/metacheck"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -153,21 +152,11 @@ func (s *Store) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := s.checkOpen(op); err != nil {
 		return err
 	}
-	if err := checkRunID(run.ID); err != nil {
+	if err := run.ID.Validate(); err != nil {
 		return s.fail(op, err)
 	}
-	if err := s.ensureRun(ctx, run.ID, metacheck.Or(run.Started, s.now()).UnixNano()); err != nil {
+	if err := s.ensureRun(ctx, run.ID, run.StartTime(s.now).UnixNano()); err != nil {
 		return s.fail(op, err)
-	}
-	return nil
-}
-
-func checkRunID(run core.RunID) error {
-	switch {
-	case run == "":
-		return fmt.Errorf("%w: empty run id", core.ErrInvalid)
-	case !utf8.ValidString(string(run)):
-		return fmt.Errorf("%w: run id %q is not valid UTF-8", core.ErrInvalid, run)
 	}
 	return nil
 }
@@ -200,7 +189,7 @@ func (s *Store) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	if err := s.checkOpen(op); err != nil {
 		return core.Entry{}, err
 	}
-	if !validKeyID(id) {
+	if id.Validate() != nil {
 		return core.Entry{}, s.fail(op, core.ErrNotFound)
 	}
 	d := entryKey(id)
@@ -256,7 +245,7 @@ func (s *Store) Delete(ctx context.Context, id core.KeyID) error {
 	if err := s.checkOpen(op); err != nil {
 		return err
 	}
-	if !validKeyID(id) {
+	if id.Validate() != nil {
 		return nil
 	}
 	if err := s.coll.Delete(ctx, entryKey(id)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
@@ -341,7 +330,7 @@ func (s *Store) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, err
 	if err := s.checkOpen(op); err != nil {
 		return nil, err
 	}
-	if checkRunID(run) != nil {
+	if run.Validate() != nil {
 		return nil, s.fail(op, core.ErrNotFound)
 	}
 	var (
@@ -567,7 +556,7 @@ func (s *Store) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core
 		seen = map[core.KeyID]bool{}
 	)
 	for _, e := range entries {
-		if id := e.ID(); validKeyID(id) && !seen[id] {
+		if id := e.ID(); id.Validate() == nil && !seen[id] {
 			seen[id] = true
 			want = append(want, e)
 			keys = append(keys, entryKey(id))

@@ -12,7 +12,6 @@ import (
 	gcds "gocloud.dev/docstore"
 	"gocloud.dev/gcerrors"
 
-	"github.com/flowcache/flowcache/backends/internal/metacheck"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -42,13 +41,13 @@ func (s *Store) Write(ctx context.Context, b core.Batch) error {
 	if err := s.checkOpen(op); err != nil {
 		return err
 	}
-	if err := metacheck.Validate(b); err != nil {
+	if err := b.Validate(); err != nil {
 		return s.fail(op, err)
 	}
 	if err := checkStrings(b); err != nil {
 		return s.fail(op, err)
 	}
-	now := metacheck.Now(b, s.now).UnixNano()
+	now := b.Time(s.now).UnixNano()
 
 	// Entries, one document per key: of a key written twice in the batch
 	// the last write wins, keeping the first one's created time when it
@@ -76,7 +75,7 @@ func (s *Store) Write(ctx context.Context, b core.Batch) error {
 			entries[i].LastUsed = max(entries[i].LastUsed, now)
 			continue
 		}
-		if validKeyID(id) && !hit[id] {
+		if id.Validate() == nil && !hit[id] {
 			hit[id] = true
 			hits = append(hits, id)
 		}
@@ -85,7 +84,7 @@ func (s *Store) Write(ctx context.Context, b core.Batch) error {
 	if len(b.Records) > 0 {
 		recs := make([]core.NodeRecord, len(b.Records))
 		for i, r := range b.Records {
-			r.Key, _ = metacheck.RecordKey(r)
+			r.Key = r.StoredKey()
 			recs[i] = r
 		}
 		chunks = chunkRecords(recs, maxRecordsBytes)
@@ -117,7 +116,7 @@ func (s *Store) Write(ctx context.Context, b core.Batch) error {
 // records are kept as bytes and may hold anything.
 func checkStrings(b core.Batch) error {
 	if len(b.Records) > 0 {
-		if err := checkRunID(b.Run); err != nil {
+		if err := b.Run.Validate(); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/flowcache/flowcache/backends/internal/metacheck"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -398,10 +397,10 @@ func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := s.checkWrite(op); err != nil {
 		return err
 	}
-	if run.ID == "" {
-		return s.fail(op, fmt.Errorf("%w: empty run id", core.ErrInvalid))
+	if err := run.ID.Validate(); err != nil {
+		return s.fail(op, err)
 	}
-	if _, err := s.beginRun.ExecContext(ctx, string(run.ID), metacheck.Or(run.Started, s.now()).UnixNano()); err != nil {
+	if _, err := s.beginRun.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano()); err != nil {
 		return s.fail(op, err)
 	}
 	return nil
@@ -428,7 +427,7 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	if err := s.checkWrite(op); err != nil {
 		return err
 	}
-	if err := metacheck.Validate(b); err != nil {
+	if err := b.Validate(); err != nil {
 		return s.fail(op, err)
 	}
 	if err := s.write(ctx, b); err != nil {
@@ -438,7 +437,7 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 }
 
 func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
-	now := metacheck.Now(b, s.now)
+	now := b.Time(s.now)
 	nowNs := now.UnixNano()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -458,7 +457,8 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 		}
 		args[0], args[1], args[2], args[3] = string(e.ID()), e.Key.Node, string(e.Key.CodeVersion), string(scratch)
 		args[4], args[5] = string(e.DataVersion), e.Format
-		args[6], args[7] = metacheck.Or(e.Created, now).UnixNano(), metacheck.Or(e.LastUsed, now).UnixNano()
+		created, lastUsed := e.TimesAt(now)
+		args[6], args[7] = created.UnixNano(), lastUsed.UnixNano()
 		return nil
 	})
 	if err != nil {
@@ -475,7 +475,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	if len(b.Records) > 0 {
 		recs := make([]core.NodeRecord, len(b.Records))
 		for i, r := range b.Records {
-			r.Key, _ = metacheck.RecordKey(r)
+			r.Key = r.StoredKey()
 			recs[i] = r
 		}
 		blob := core.AppendRecords(nil, recs)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/flowcache/flowcache/backends/blobstore"
 	"github.com/flowcache/flowcache/core"
@@ -199,34 +198,11 @@ func (r *Results) check(op string, id core.ResultID) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return wrapResult(op, id, core.ErrClosed)
 	}
-	if err := checkID(id); err != nil {
-		return wrapResult(op, id, err)
+	if err := id.Validate(); err != nil {
+		return fmt.Errorf("local: %s: %w", op, err)
 	}
 	if ro := r.meta.readOnly; ro != nil && (op == "put" || op == "delete") {
 		return wrapResult(op, id, ro) // see ModeReadOnly
-	}
-	return nil
-}
-
-// checkID applies package blobstore's rules for result ids (see its doc), so
-// that every id stored inline could be stored as a file as well.
-func checkID(id core.ResultID) error {
-	v, f := string(id.Version), id.Format
-	switch {
-	case v == "" || f == "":
-		return fmt.Errorf("%w: empty data version or format name", core.ErrInvalid)
-	case len(v) > 1<<16-1 || len(f) > 1<<16-1:
-		return fmt.Errorf("%w: data version or format name longer than %d bytes", core.ErrInvalid, 1<<16-1)
-	case !utf8.ValidString(v) || !utf8.ValidString(f):
-		return fmt.Errorf("%w: not valid UTF-8", core.ErrInvalid)
-	case strings.ContainsAny(v, "./\\"):
-		return fmt.Errorf("%w: a data version may not contain '.', '/' or '\\'", core.ErrInvalid)
-	case strings.ContainsAny(f, "/\\"):
-		return fmt.Errorf("%w: a format name may not contain '/' or '\\'", core.ErrInvalid)
-	case strings.HasSuffix(f, ".tmp"):
-		return fmt.Errorf("%w: a format name may not end in \".tmp\"", core.ErrInvalid)
-	case strings.ContainsFunc(v+f, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("%w: control characters", core.ErrInvalid)
 	}
 	return nil
 }

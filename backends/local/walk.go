@@ -132,8 +132,8 @@ func (r *Results) RemoveResults(ctx context.Context, ids []core.ResultID) error 
 		return fmt.Errorf("local: remove results: %w", core.ErrClosed)
 	}
 	for _, id := range ids {
-		if err := checkID(id); err != nil {
-			return wrapResult("remove", id, err)
+		if err := id.Validate(); err != nil {
+			return fmt.Errorf("local: remove: %w", err)
 		}
 	}
 	r.flushMu.Lock()

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/internal/metacheck"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -34,15 +33,15 @@ func errClosed(op string) error { return fmt.Errorf("mem metadata: %s: %w", op, 
 
 // BeginRun records the start of a run; a known run is left as it is.
 func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
-	if run.ID == "" {
-		return fmt.Errorf("mem metadata: begin run: %w: empty run id", core.ErrInvalid)
+	if err := run.ID.Validate(); err != nil {
+		return fmt.Errorf("mem metadata: begin run: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed("begin run " + string(run.ID))
 	}
-	s.beginLocked(run.ID, metacheck.Or(run.Started, s.now()))
+	s.beginLocked(run.ID, run.StartTime(s.now))
 	return nil
 }
 
@@ -50,7 +49,7 @@ func (s *MetadataStore) beginLocked(id core.RunID, started time.Time) {
 	if _, ok := s.records[id]; ok {
 		return
 	}
-	s.runs = append(s.runs, core.RunInfo{ID: id, Started: metacheck.Time(started)})
+	s.runs = append(s.runs, core.RunInfo{ID: id, Started: core.StoredTime(started)})
 	s.records[id] = nil
 }
 
@@ -71,7 +70,7 @@ func (s *MetadataStore) Get(ctx context.Context, id core.KeyID) (core.Entry, err
 
 // Write applies a batch atomically.
 func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
-	if err := metacheck.Validate(b); err != nil {
+	if err := b.Validate(); err != nil {
 		return fmt.Errorf("mem metadata: write: %w", err)
 	}
 	s.mu.Lock()
@@ -79,10 +78,10 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	if s.closed {
 		return errClosed("write")
 	}
-	now := metacheck.Time(metacheck.Now(b, s.now))
+	now := b.Time(s.now)
 	for _, e := range b.Entries {
 		id := e.Key.ID()
-		created := metacheck.Time(metacheck.Or(e.Created, now))
+		created, lastUsed := e.TimesAt(now)
 		if old, ok := s.entries[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format {
 			created = old.Created
 		}
@@ -91,7 +90,7 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 		if len(key.Deps) == 0 {
 			key.Deps = nil
 		}
-		s.entries[id] = core.Entry{Key: key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: metacheck.Time(metacheck.Or(e.LastUsed, now))}
+		s.entries[id] = core.Entry{Key: key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: lastUsed}
 	}
 	for _, h := range b.Hits {
 		if e, ok := s.entries[h]; ok && e.LastUsed.Before(now) {
@@ -103,7 +102,7 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 		s.beginLocked(b.Run, now)
 		recs := s.records[b.Run]
 		for _, r := range b.Records {
-			k, _ := metacheck.RecordKey(r)
+			k := r.StoredKey()
 			k.Deps = slices.Clone(k.Deps)
 			if len(k.Deps) == 0 {
 				k.Deps = nil
