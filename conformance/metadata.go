@@ -122,7 +122,7 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 
 	t.Run("RemoveEntries", func(t *testing.T) {
 		s := newStore(t)
-		r, ok := s.(core.EntryRemover)
+		r, ok := core.As[core.EntryRemover](s)
 		if !ok {
 			t.Skip("the store is not a core.EntryRemover")
 		}
@@ -170,7 +170,7 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 			{Key: kb, DataVersion: dataVersion("b"), Format: "gob"},
 			{Key: kc, DataVersion: dataVersion("c"), Format: "gob"},
 		}})
-		if p, ok := s.(core.Preloader); ok {
+		if p, ok := core.As[core.Preloader](s); ok {
 			m, err := p.Preload(ctx, []string{"pa", "pb", "nothing"})
 			if err != nil {
 				t.Fatalf("Preload: %v", err)
@@ -188,7 +188,7 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 				t.Errorf("Preload entry %+v: want format json / last used %v", m[ka2.ID()], at(1))
 			}
 		}
-		if w, ok := s.(core.EntryWalker); ok {
+		if w, ok := core.As[core.EntryWalker](s); ok {
 			got := map[core.KeyID]core.Entry{}
 			if err := w.WalkEntries(ctx, func(e core.Entry) error { got[e.ID()] = e; return nil }); err != nil {
 				t.Fatalf("WalkEntries: %v", err)

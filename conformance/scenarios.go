@@ -59,7 +59,7 @@ func TestScenarios(t *testing.T, open func(t *testing.T) (core.MetadataStore, co
 	// entries counts the entries of nodes (not the code manifests, which
 	// depend on how long describing code takes: see core.WithManifestWait).
 	entries := func(t *testing.T, meta core.MetadataStore) int {
-		w, ok := meta.(core.EntryWalker)
+		w, ok := core.As[core.EntryWalker](meta)
 		if !ok {
 			return -1
 		}

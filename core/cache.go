@@ -394,7 +394,7 @@ const lastUsedResolution = time.Hour
 // when the store cannot preload, or fails to, lookups go to the store one by
 // one.
 func (r *Run) Preload(ctx context.Context, nodes []string) {
-	p, ok := r.c.meta.(Preloader)
+	p, ok := As[Preloader](r.c.meta)
 	if !ok || len(nodes) == 0 {
 		return
 	}
@@ -446,7 +446,7 @@ type Prefetch struct {
 // Prefetch starts reading, in the background, the entries of nodes. It
 // returns nil when the metadata store cannot preload.
 func (c *Cache) Prefetch(ctx context.Context, nodes []string) *Prefetch {
-	p, ok := c.meta.(Preloader)
+	p, ok := As[Preloader](c.meta)
 	if !ok || len(nodes) == 0 {
 		return nil
 	}
@@ -1225,7 +1225,7 @@ func (r *Run) Flush(ctx context.Context) error {
 	// are dropped (they may point to those results); its history and hits
 	// are still written.
 	var errs []error
-	if f, ok := r.c.results.(ResultFlusher); ok {
+	if f, ok := As[ResultFlusher](r.c.results); ok {
 		if err := f.FlushResults(ctx); err != nil {
 			err = fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
 			r.fault(ctx, faultResultWrite, ActorResultStore, err)

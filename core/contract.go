@@ -17,6 +17,13 @@ import (
 // (a result id that would name a path outside its directory) and the time
 // rules where it writes (see MetadataStore.Write).
 
+// LastUsedResolution is how stale an entry's LastUsed may be: a hit updates
+// it only when it is at least this old, so that a warm run is not a metadata
+// write per node (Go's build cache makes the same trade with file times). An
+// entry last used at LastUsed may have been used until LastUsed plus this
+// long; eviction by age and its grace period allow for it.
+const LastUsedResolution = lastUsedResolution
+
 // MaxResultIDPart bounds the data version and the format name of a
 // ResultID, in bytes, so that a store can prefix each with a 16-bit length.
 const MaxResultIDPart = 1<<16 - 1

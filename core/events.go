@@ -379,52 +379,14 @@ func DecodeLog(r io.Reader) ([]Event, error) {
 	}
 }
 
-// LogStore is an optional interface of metadata stores and result stores
-// that keep each run's event log, so that the events of any run can be read
-// back after the process that ran it has exited, from wherever the cache
-// lives: backends/local keeps one JSONL file per run in the cache directory,
-// backends/mem keeps the logs in memory, and backends/blobstore (the result
-// store of the S3, GCS and Azure backends) one object per run in the bucket.
-// A Cache writes to it with WithRunLogs; ReadRunLog reads a run's log back.
-// Implementations must be safe for concurrent use.
-type LogStore interface {
-	// OpenLog returns a writer appending to the log of run, which it
-	// creates. A run's log is written by the process running it, through
-	// one writer.
-	OpenLog(ctx context.Context, run RunID) (LogWriter, error)
-	// ReadLog opens the log of run: the JSONL bytes written to it (see
-	// DecodeLog). It returns an error wrapping ErrNotFound when the run has
-	// no log.
-	ReadLog(ctx context.Context, run RunID) (io.ReadCloser, error)
-	// DeleteLog removes the log of run. Deleting a missing log is not an
-	// error.
-	DeleteLog(ctx context.Context, run RunID) error
-}
-
-// LogWriter appends to the log of one run. The Cache writes whole lines,
-// one event each, as events happen, calls Flush at the run's metadata flush
-// points and Close when the run ends. It must be safe for concurrent use (a
-// remote store may upload in Flush while events are written).
-type LogWriter interface {
-	// Write appends p, which holds whole lines.
-	Write(p []byte) (int, error)
-	// Flush makes what was written readable, at the latest when the store
-	// says so: a store whose logs live remotely may upload at most every
-	// few seconds (see the store's documentation). Local stores make every
-	// Write readable at once.
-	Flush(ctx context.Context) error
-	// Close makes everything written readable and releases the writer.
-	Close(ctx context.Context) error
-}
-
 // LogStoreOf returns the store that keeps run logs for a pair of stores: the
 // metadata store if it implements LogStore, else the result store if it
 // does, else nil.
 func LogStoreOf(meta MetadataStore, results ResultStore) LogStore {
-	if ls, ok := meta.(LogStore); ok {
+	if ls, ok := As[LogStore](meta); ok {
 		return ls
 	}
-	if ls, ok := results.(LogStore); ok {
+	if ls, ok := As[LogStore](results); ok {
 		return ls
 	}
 	return nil

@@ -191,25 +191,6 @@ type ResultStore interface {
 	Close() error
 }
 
-// VerifiedGetter is the optional interface of result stores that can open
-// a result verified whole (see GetVerified, which uses it).
-type VerifiedGetter interface {
-	// GetVerified opens the result stored under id once every byte of it
-	// has passed verification: no Read of the returned reader yields a
-	// byte that was not checked against the result's checksum (and id)
-	// before GetVerified returned. A missing result is an error wrapping
-	// ErrNotFound; a damaged one — including something that is not a
-	// result where the result should be, like a directory at a result
-	// file's path — an error wrapping ErrCorrupt, from GetVerified itself.
-	// Read may still fail with an I/O error; and a store that reads a
-	// verified file a second time instead of copying it (the local store)
-	// reports a file changed in between with an error wrapping ErrCorrupt
-	// at the end: read to io.EOF before trusting what was decoded, as with
-	// Get. The memory GetVerified holds is bounded (a large result is read
-	// twice or spooled to a temporary file, never held whole in memory).
-	GetVerified(ctx context.Context, id ResultID) (io.ReadCloser, error)
-}
-
 // Format encodes node results to bytes and back (a materializer).
 //
 // Implementations must be safe for concurrent use.
@@ -232,46 +213,4 @@ type Format interface {
 	// GetVerified): what was stored for this result, unless a writer stored
 	// hostile bytes with a valid checksum, which Decode must survive too.
 	Decode(r io.Reader, t reflect.Type) (any, error)
-}
-
-// FormatValidator is an optional interface of formats that can check
-// encoded bytes without knowing the Go type they were encoded from: that
-// the structure is well formed and that every length and count in it fits
-// in the bytes that remain, so that Decode of these bytes cannot allocate
-// beyond a bound proportional to their size. Tools that verify a store
-// without the program's types (flowcache verify, evict --gc) call it; Decode
-// applies the same checks itself.
-type FormatValidator interface {
-	// Validate reads an encoded result from r to its end. Its error wraps
-	// ErrCorrupt and says what is wrong and where.
-	Validate(r io.Reader) error
-}
-
-// EntryWalker is an optional interface of metadata stores that can list
-// their entries (for inspection, verification and eviction).
-type EntryWalker interface {
-	// WalkEntries calls fn for every entry, in no particular order, and
-	// stops at the first error fn returns.
-	WalkEntries(ctx context.Context, fn func(Entry) error) error
-}
-
-// Preloader is an optional interface of metadata stores that can read the
-// entries of many nodes in one round trip. A run preloads the entries of the
-// nodes it may look up, so that a warm node costs a map lookup instead of a
-// query (the local SQLite store: about 7 µs a query).
-type Preloader interface {
-	// Preload returns the entries whose key's node is one of nodes, by
-	// lookup key. Only DataVersion, Format and LastUsed need be set: the
-	// caller looks entries up by the key it computed.
-	Preload(ctx context.Context, nodes []string) (map[KeyID]Entry, error)
-}
-
-// ResultFlusher is an optional interface of result stores that buffer
-// writes (the local store keeps small results in memory and writes them to
-// its database in one transaction). A run calls FlushResults before every
-// metadata write, so that no entry is written before the result it points
-// to. A result store that buffers must still serve buffered results from
-// Get and Exists.
-type ResultFlusher interface {
-	FlushResults(ctx context.Context) error
 }

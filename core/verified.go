@@ -30,7 +30,7 @@ const spoolChunk = 256 << 10
 // the spool. A missing result is an error wrapping ErrNotFound, a damaged
 // one an error wrapping ErrCorrupt, from GetVerified itself.
 func GetVerified(ctx context.Context, s ResultStore, id ResultID) (io.ReadCloser, error) {
-	if vg, ok := s.(VerifiedGetter); ok {
+	if vg, ok := As[VerifiedGetter](s); ok {
 		return vg.GetVerified(ctx, id)
 	}
 	rc, err := s.Get(ctx, id)

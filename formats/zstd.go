@@ -179,7 +179,7 @@ func (z *zstdFormat) Validate(r io.Reader) error {
 		return src.Wrap(z.name, err)
 	}
 	defer done()
-	if v, ok := z.inner.(core.FormatValidator); ok {
+	if v, ok := core.As[core.FormatValidator](z.inner); ok {
 		if err := v.Validate(plain); err != nil {
 			return src.Wrap(z.name, err)
 		}

@@ -231,7 +231,8 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 		}
 		plan.entries = slices.DeleteFunc(plan.entries, func(pe plannedEntry) bool { return !removed[pe.entry.ID()] })
 		if len(debris) > 0 {
-			if debris, err = c.results.(debrisFinder).RemoveDebris(ctx, debris, local.StaleTempAge); err != nil {
+			f, _ := core.As[debrisFinder](c.results) // debris was found by it
+			if debris, err = f.RemoveDebris(ctx, debris, local.StaleTempAge); err != nil {
 				return rep, err
 			}
 		}
@@ -521,7 +522,7 @@ func (pl *evictPlan) addDamaged(s *snapshot, damaged map[core.ResultID]bool) {
 // and returns the ids deleted.
 func (c *Cache) removeEntries(ctx context.Context, entries []core.Entry) (map[core.KeyID]bool, error) {
 	removed := make(map[core.KeyID]bool, len(entries))
-	if r, ok := c.meta.(core.EntryRemover); ok {
+	if r, ok := core.As[core.EntryRemover](c.meta); ok {
 		for chunk := range slices.Chunk(entries, removeChunk) {
 			ids, err := r.RemoveEntries(ctx, chunk)
 			if err != nil {
@@ -560,7 +561,7 @@ func (c *Cache) removeEntries(ctx context.Context, entries []core.Entry) (map[co
 // (core.ResultRemover), otherwise several at once (remote stores take a
 // round trip per deletion).
 func (c *Cache) deleteResults(ctx context.Context, results []plannedResult) error {
-	if r, ok := c.results.(core.ResultRemover); ok {
+	if r, ok := core.As[core.ResultRemover](c.results); ok {
 		for chunk := range slices.Chunk(results, removeChunk) {
 			ids := make([]core.ResultID, len(chunk))
 			for i, p := range chunk {

@@ -102,7 +102,7 @@ func (c *Cache) Nodes(ctx context.Context, run core.RunID) ([]NodeInfo, error) {
 		return nil, err
 	}
 	nodes := mergeRecords(recs)
-	if w, ok := c.results.(core.ResultWalker); ok {
+	if w, ok := core.As[core.ResultWalker](c.results); ok {
 		want := map[core.ResultID]int64{}
 		for _, n := range nodes {
 			if id := n.ResultID(); id.Format != "" {

@@ -33,7 +33,7 @@ type resultWalker interface {
 }
 
 func (c *Cache) walkEntries(ctx context.Context, fn func(core.Entry) error) error {
-	w, ok := c.meta.(core.EntryWalker)
+	w, ok := core.As[core.EntryWalker](c.meta)
 	if !ok {
 		return fmt.Errorf("inspect: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, c.meta)
 	}
@@ -41,10 +41,10 @@ func (c *Cache) walkEntries(ctx context.Context, fn func(core.Entry) error) erro
 }
 
 func (c *Cache) walkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
-	switch w := c.results.(type) {
-	case core.ResultWalker:
+	if w, ok := core.As[core.ResultWalker](c.results); ok {
 		return w.WalkResults(ctx, fn)
-	case resultWalker:
+	}
+	if w, ok := core.As[resultWalker](c.results); ok {
 		return w.Walk(ctx, func(id core.ResultID, size int64) error { return fn(core.ResultInfo{ID: id, Size: size}) })
 	}
 	return fmt.Errorf("inspect: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, c.results)

@@ -234,7 +234,7 @@ type debrisFinder interface {
 // findDebris lists the debris of a local cache directory (none for other
 // stores).
 func (c *Cache) findDebris(ctx context.Context) ([]local.Debris, error) {
-	f, ok := c.results.(debrisFinder)
+	f, ok := core.As[debrisFinder](c.results)
 	if !ok {
 		return nil, nil
 	}
@@ -340,7 +340,7 @@ func (c *Cache) checkResult(ctx context.Context, info core.ResultInfo, entries [
 	var verr error
 	if node || manifest == "" {
 		f, lerr := c.formats(id.Format)
-		switch v, ok := f.(core.FormatValidator); {
+		switch v, ok := core.As[core.FormatValidator](f); {
 		case lerr != nil:
 			if err := drainAll(src); err != nil {
 				return fail(classify(err), err)

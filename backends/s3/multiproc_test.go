@@ -177,7 +177,8 @@ func TestManyProcesses(t *testing.T) {
 		}
 	}
 	n := 0
-	err = c.Metadata().(core.EntryWalker).WalkEntries(ctx, func(e core.Entry) error {
+	walker, _ := core.As[core.EntryWalker](c.Metadata())
+	err = walker.WalkEntries(ctx, func(e core.Entry) error {
 		if !core.IsCodeManifestKey(e.Key) {
 			n++
 		}

@@ -1,0 +1,225 @@
+package core
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// This file gathers the optional capabilities of stores and formats: the
+// interfaces that core, package inspect, the driver and the flowcache
+// command look for with As (never with a plain type assertion, so that a
+// wrapped store keeps them). A store needs none of them to be correct; each
+// makes something possible or cheaper:
+//
+//	capability       implemented by           used by
+//	EntryWalker      metadata stores (all)    inspect (usage, nodes, verify, evict), conformance
+//	Preloader        local, bucket, docstore  core: a run reads its nodes' entries in one request
+//	EntryRemover     metadata stores (all)    inspect evict: delete entries only if unchanged
+//	VerifiedGetter   local, bucket, mem       GetVerified: open a result verified whole, no spool
+//	ResultFlusher    local                    core: flush buffered results before a metadata write
+//	ResultWalker     local, bucket, mem       inspect (usage, nodes, verify, evict --gc)
+//	ResultRemover    local                    inspect evict: delete many results in one transaction
+//	LogStore         local, mem, bucket       core (WithRunLogs, ReadRunLog), driver, inspect logs
+//	FormatValidator  the formats of flowcache inspect verify, formats (zstd wrapping another)
+//
+// # Wrapping a store
+//
+// A store that wraps another (for metrics, tracing, retries, or core's own
+// CheckMetadata and CheckResults) implements only the base interface, and
+// exposes what it wraps with an Unwrap method: Unwrap() MetadataStore or
+// Unwrap() ResultStore (see MetadataWrapper, ResultWrapper). As follows
+// these Unwrap chains, so every capability of the wrapped store is still
+// found through the wrapper, and called on the store that has it: a
+// capability bypasses the wrappers above it (a wrapper that must see those
+// calls too implements the capability itself, and As finds it first).
+
+// MetadataWrapper is implemented by a metadata store that wraps another.
+type MetadataWrapper interface {
+	// Unwrap returns the store this one wraps.
+	Unwrap() MetadataStore
+}
+
+// ResultWrapper is implemented by a result store that wraps another.
+type ResultWrapper interface {
+	// Unwrap returns the store this one wraps.
+	Unwrap() ResultStore
+}
+
+// maxUnwrap bounds the Unwrap chains As follows, so that a wrapper that
+// returns itself cannot make it loop.
+const maxUnwrap = 64
+
+// As returns store as a T (an optional interface, or a concrete store
+// type), following Unwrap chains (MetadataWrapper, ResultWrapper) from
+// store until a store in the chain is a T. It reports false when none is.
+// store is a MetadataStore, a ResultStore or any other value; a nil store
+// is never a T.
+func As[T any](store any) (T, bool) {
+	for range maxUnwrap {
+		if store == nil {
+			break
+		}
+		if t, ok := store.(T); ok {
+			return t, true
+		}
+		switch w := store.(type) {
+		case MetadataWrapper:
+			store = w.Unwrap() // a nil interface becomes a nil any
+		case ResultWrapper:
+			store = w.Unwrap() // a nil interface becomes a nil any
+		default:
+			store = nil
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// # Capabilities of metadata stores
+
+// EntryWalker is an optional interface of metadata stores that can list
+// their entries (for inspection, verification and eviction).
+type EntryWalker interface {
+	// WalkEntries calls fn for every entry, in no particular order, and
+	// stops at the first error fn returns.
+	WalkEntries(ctx context.Context, fn func(Entry) error) error
+}
+
+// Preloader is an optional interface of metadata stores that can read the
+// entries of many nodes in one round trip. A run preloads the entries of the
+// nodes it may look up, so that a warm node costs a map lookup instead of a
+// query (the local SQLite store: about 7 µs a query).
+type Preloader interface {
+	// Preload returns the entries whose key's node is one of nodes, by
+	// lookup key. Only DataVersion, Format and LastUsed need be set: the
+	// caller looks entries up by the key it computed.
+	Preload(ctx context.Context, nodes []string) (map[KeyID]Entry, error)
+}
+
+// EntryRemover is an optional interface of metadata stores that delete many
+// entries in one request, each only if it is still as it was read: eviction
+// decides from a listing that a run may change before the deletion.
+type EntryRemover interface {
+	// RemoveEntries deletes, for every e in entries, the stored entry of
+	// e.ID() if it still maps to e.DataVersion and e.Format and its Created
+	// and LastUsed are not after e's (no run stored or used it since e was
+	// read). It returns the ids it deleted; a missing entry is not one and
+	// not an error.
+	RemoveEntries(ctx context.Context, entries []Entry) ([]KeyID, error)
+}
+
+// # Capabilities of result stores
+
+// VerifiedGetter is the optional interface of result stores that can open
+// a result verified whole (see GetVerified, which uses it).
+type VerifiedGetter interface {
+	// GetVerified opens the result stored under id once every byte of it
+	// has passed verification: no Read of the returned reader yields a
+	// byte that was not checked against the result's checksum (and id)
+	// before GetVerified returned. A missing result is an error wrapping
+	// ErrNotFound; a damaged one — including something that is not a
+	// result where the result should be, like a directory at a result
+	// file's path — an error wrapping ErrCorrupt, from GetVerified itself.
+	// Read may still fail with an I/O error; and a store that reads a
+	// verified file a second time instead of copying it (the local store)
+	// reports a file changed in between with an error wrapping ErrCorrupt
+	// at the end: read to io.EOF before trusting what was decoded, as with
+	// Get. The memory GetVerified holds is bounded (a large result is read
+	// twice or spooled to a temporary file, never held whole in memory).
+	GetVerified(ctx context.Context, id ResultID) (io.ReadCloser, error)
+}
+
+// ResultFlusher is an optional interface of result stores that buffer
+// writes (the local store keeps small results in memory and writes them to
+// its database in one transaction). A run calls FlushResults before every
+// metadata write, so that no entry is written before the result it points
+// to. A result store that buffers must still serve buffered results from
+// Get and Exists.
+type ResultFlusher interface {
+	FlushResults(ctx context.Context) error
+}
+
+// ResultInfo describes one stored result, as a ResultWalker lists it.
+type ResultInfo struct {
+	ID ResultID
+	// Size is the number of bytes the result takes in the store (for a
+	// file or object, its header and trailer included).
+	Size int64
+	// Created is when the result was stored (the modification time of its
+	// file or object); zero when the store cannot tell.
+	Created time.Time
+}
+
+// ResultWalker is an optional interface of result stores that can list
+// their results (for inspection, verification and garbage collection).
+type ResultWalker interface {
+	// WalkResults calls fn for every stored result, in no particular order,
+	// and stops at the first error fn returns. Results stored or deleted
+	// during the walk may or may not be seen.
+	WalkResults(ctx context.Context, fn func(ResultInfo) error) error
+}
+
+// ResultRemover is an optional interface of result stores that delete many
+// results in one request (the local store: one transaction for the inline
+// ones, instead of a commit per result).
+type ResultRemover interface {
+	// RemoveResults deletes every result of ids, as Delete does; a missing
+	// result is not an error.
+	RemoveResults(ctx context.Context, ids []ResultID) error
+}
+
+// # Capabilities of both
+
+// LogStore is an optional interface of metadata stores and result stores
+// that keep each run's event log, so that the events of any run can be read
+// back after the process that ran it has exited, from wherever the cache
+// lives: backends/local keeps one JSONL file per run in the cache directory,
+// backends/mem keeps the logs in memory, and backends/blobstore (the result
+// store of the S3, GCS and Azure backends) one object per run in the bucket.
+// A Cache writes to it with WithRunLogs; ReadRunLog reads a run's log back.
+// Implementations must be safe for concurrent use.
+type LogStore interface {
+	// OpenLog returns a writer appending to the log of run, which it
+	// creates. A run's log is written by the process running it, through
+	// one writer.
+	OpenLog(ctx context.Context, run RunID) (LogWriter, error)
+	// ReadLog opens the log of run: the JSONL bytes written to it (see
+	// DecodeLog). It returns an error wrapping ErrNotFound when the run has
+	// no log.
+	ReadLog(ctx context.Context, run RunID) (io.ReadCloser, error)
+	// DeleteLog removes the log of run. Deleting a missing log is not an
+	// error.
+	DeleteLog(ctx context.Context, run RunID) error
+}
+
+// LogWriter appends to the log of one run. The Cache writes whole lines,
+// one event each, as events happen, calls Flush at the run's metadata flush
+// points and Close when the run ends. It must be safe for concurrent use (a
+// remote store may upload in Flush while events are written).
+type LogWriter interface {
+	// Write appends p, which holds whole lines.
+	Write(p []byte) (int, error)
+	// Flush makes what was written readable, at the latest when the store
+	// says so: a store whose logs live remotely may upload at most every
+	// few seconds (see the store's documentation). Local stores make every
+	// Write readable at once.
+	Flush(ctx context.Context) error
+	// Close makes everything written readable and releases the writer.
+	Close(ctx context.Context) error
+}
+
+// # Capabilities of formats
+
+// FormatValidator is an optional interface of formats that can check
+// encoded bytes without knowing the Go type they were encoded from: that
+// the structure is well formed and that every length and count in it fits
+// in the bytes that remain, so that Decode of these bytes cannot allocate
+// beyond a bound proportional to their size. Tools that verify a store
+// without the program's types (flowcache verify, evict --gc) call it; Decode
+// applies the same checks itself.
+type FormatValidator interface {
+	// Validate reads an encoded result from r to its end. Its error wraps
+	// ErrCorrupt and says what is wrong and where.
+	Validate(r io.Reader) error
+}
