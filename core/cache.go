@@ -194,14 +194,16 @@ func WithBackgroundStores(n, buffer int) Option {
 }
 
 // New returns a Cache over a metadata store and a result store. The Cache
-// does not own the stores: Close them after the Cache.
+// does not own the stores: Close them after the Cache. It calls them
+// through CheckMetadata and CheckResults, so that a call breaking the store
+// contract is refused before a store sees it.
 func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error) {
 	if meta == nil || results == nil {
 		return nil, fmt.Errorf("%w: flowcache: New needs a metadata store and a result store", ErrInvalid)
 	}
 	c := &Cache{
-		meta:         meta,
-		results:      results,
+		meta:         CheckMetadata(meta),
+		results:      CheckResults(results),
 		hasher:       defaultHasher{},
 		log:          newEventLog(defaultLogger),
 		now:          time.Now,
@@ -231,10 +233,12 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 	return c, nil
 }
 
-// Metadata returns the metadata store.
+// Metadata returns the metadata store, as the Cache calls it (wrapped by
+// CheckMetadata: find its capabilities with As).
 func (c *Cache) Metadata() MetadataStore { return c.meta }
 
-// Results returns the result store.
+// Results returns the result store, as the Cache calls it (wrapped by
+// CheckResults: find its capabilities with As).
 func (c *Cache) Results() ResultStore { return c.results }
 
 // RunLog returns the events of a run from its log in the stores (see

@@ -116,7 +116,7 @@ func (id ResultID) Validate() error {
 		return fmt.Errorf("%w: result %q: a format name may not contain '/' or '\\'", ErrInvalid, id.String())
 	case strings.HasSuffix(f, ".tmp"):
 		return fmt.Errorf("%w: result %q: a format name may not end in \".tmp\"", ErrInvalid, id.String())
-	case strings.ContainsFunc(v+f, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+	case strings.ContainsFunc(v, isControl) || strings.ContainsFunc(f, isControl):
 		return fmt.Errorf("%w: result %q contains control characters", ErrInvalid, id.String())
 	}
 	return nil
@@ -165,6 +165,8 @@ func (r NodeRecord) StoredKey() CacheKey {
 	k.Node = r.Node
 	return k
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func timeOr(t, def time.Time) time.Time {
 	if t.IsZero() {

@@ -62,9 +62,10 @@ func WithFormats(lookup func(name string) (core.Format, error)) Option {
 }
 
 // New returns a Cache over a metadata store and a result store. It does not
-// own them: Close does not close them.
+// own them: Close does not close them. It calls them through
+// core.CheckMetadata and core.CheckResults.
 func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
-	c := &Cache{meta: meta, results: results, now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0)), formats: formats.Lookup}
+	c := &Cache{meta: core.CheckMetadata(meta), results: core.CheckResults(results), now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0)), formats: formats.Lookup}
 	for _, o := range opts {
 		o(c)
 	}

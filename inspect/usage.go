@@ -35,7 +35,7 @@ type resultWalker interface {
 func (c *Cache) walkEntries(ctx context.Context, fn func(core.Entry) error) error {
 	w, ok := core.As[core.EntryWalker](c.meta)
 	if !ok {
-		return fmt.Errorf("inspect: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, c.meta)
+		return fmt.Errorf("inspect: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, unwrapped(c.meta))
 	}
 	return w.WalkEntries(ctx, fn)
 }
@@ -47,7 +47,19 @@ func (c *Cache) walkResults(ctx context.Context, fn func(core.ResultInfo) error)
 	if w, ok := core.As[resultWalker](c.results); ok {
 		return w.Walk(ctx, func(id core.ResultID, size int64) error { return fn(core.ResultInfo{ID: id, Size: size}) })
 	}
-	return fmt.Errorf("inspect: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, c.results)
+	return fmt.Errorf("inspect: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, unwrapped(c.results))
+}
+
+// unwrapped returns the store s wraps when s is a wrapper (New wraps the
+// stores), for messages that name the store's type.
+func unwrapped(s any) any {
+	switch w := s.(type) {
+	case core.MetadataWrapper:
+		return w.Unwrap()
+	case core.ResultWrapper:
+		return w.Unwrap()
+	}
+	return s
 }
 
 func (c *Cache) scan(ctx context.Context) (*snapshot, error) {
