@@ -6,33 +6,8 @@ import (
 	"time"
 )
 
-// This file gathers the optional capabilities of stores and formats: the
-// interfaces that core, package inspect, the driver and the flowcache
-// command look for with As (never with a plain type assertion, so that a
-// wrapped store keeps them). A store needs none of them to be correct; each
-// makes something possible or cheaper:
-//
-//	capability       implemented by           used by
-//	EntryWalker      metadata stores (all)    inspect (usage, nodes, verify, evict), conformance
-//	Preloader        local, bucket, docstore  core: a run reads its nodes' entries in one request
-//	EntryRemover     metadata stores (all)    inspect evict: delete entries only if unchanged
-//	VerifiedGetter   local, bucket, mem       GetVerified: open a result verified whole, no spool
-//	ResultFlusher    local                    core: flush buffered results before a metadata write
-//	ResultWalker     local, bucket, mem       inspect (usage, nodes, verify, evict --gc)
-//	ResultRemover    local                    inspect evict: delete many results in one transaction
-//	LogStore         local, mem, bucket       core (WithRunLogs, ReadRunLog), driver, inspect logs
-//	FormatValidator  the formats of flowcache inspect verify, formats (zstd wrapping another)
-//
-// # Wrapping a store
-//
-// A store that wraps another (for metrics, tracing, retries, or core's own
-// CheckMetadata and CheckResults) implements only the base interface, and
-// exposes what it wraps with an Unwrap method: Unwrap() MetadataStore or
-// Unwrap() ResultStore (see MetadataWrapper, ResultWrapper). As follows
-// these Unwrap chains, so every capability of the wrapped store is still
-// found through the wrapper, and called on the store that has it: a
-// capability bypasses the wrappers above it (a wrapper that must see those
-// calls too implements the capability itself, and As finds it first).
+// This file gathers the optional capabilities of stores and formats; the
+// doc comment of As lists them, who has each and who uses it.
 
 // MetadataWrapper is implemented by a metadata store that wraps another.
 type MetadataWrapper interface {
@@ -53,8 +28,31 @@ const maxUnwrap = 64
 // As returns store as a T (an optional interface, or a concrete store
 // type), following Unwrap chains (MetadataWrapper, ResultWrapper) from
 // store until a store in the chain is a T. It reports false when none is.
-// store is a MetadataStore, a ResultStore or any other value; a nil store
-// is never a T.
+// store is a MetadataStore, a ResultStore or any other value (a Format);
+// a nil store is never a T.
+//
+// The optional capabilities are looked up with As, never with a plain
+// type assertion, so that a wrapped store keeps them. A store needs none
+// of them to be correct; each makes something possible or cheaper:
+//
+//	capability       implemented by            used by
+//	EntryWalker      every metadata store      inspect (usage, nodes, verify, evict), conformance
+//	Preloader        local, bucket, docstore   core: a run reads its nodes' entries in one request
+//	EntryRemover     every metadata store      inspect evict: delete entries only if unchanged
+//	VerifiedGetter   local, bucket, mem        GetVerified: open a result verified whole, no spool
+//	ResultFlusher    local                     core: flush buffered results before a metadata write
+//	ResultWalker     local, bucket, mem        inspect (usage, nodes, verify, evict --gc)
+//	ResultRemover    local                     inspect evict: many results in one transaction
+//	LogStore         local, mem, bucket        core (WithRunLogs, ReadRunLog), driver, inspect logs
+//	FormatValidator  the formats of flowcache  inspect verify, formats (zstd over another format)
+//
+// A store that wraps another (for metrics, tracing, retries, or core's own
+// CheckMetadata and CheckResults) implements the base interface and
+// exposes what it wraps with Unwrap() MetadataStore or Unwrap()
+// ResultStore. As finds every capability of the wrapped store through it,
+// and the capability is called on the store that has it, past the wrappers
+// above (a wrapper that must see those calls implements the capability
+// itself, and As finds it first).
 func As[T any](store any) (T, bool) {
 	for range maxUnwrap {
 		if store == nil {

@@ -107,16 +107,45 @@
 //
 // A store implements MetadataStore or ResultStore, whose contracts are in
 // their doc comments; package conformance holds the suites every store
-// passes. Optional interfaces add capabilities: VerifiedGetter (open a
-// result verified whole, without the spool GetVerified otherwise uses),
-// EntryWalker (list entries), Preloader (read a run's entries in one
-// request), ResultFlusher
-// (buffered result writes), LogStore (keep each run's event log), and for
-// inspection and eviction (package inspect) ResultWalker (list results with
-// their sizes and times), EntryRemover and ResultRemover (delete many at
-// once, entries only if unchanged since listed). Errors wrap ErrNotFound,
-// ErrCorrupt, ErrClosed, ErrInvalid or ErrUnsupportedType; test them with
-// errors.Is.
+// passes (a store written outside this module runs them from its own tests
+// with a few lines). Errors wrap ErrNotFound, ErrCorrupt, ErrClosed,
+// ErrInvalid or ErrUnsupportedType; test them with errors.Is.
+//
+// What core checks for every store: New calls its stores through
+// CheckMetadata and CheckResults (package inspect too; anyone calling a
+// store directly can), which refuse a call that breaks the contract before
+// the store sees it, with an error wrapping ErrInvalid that names what is
+// wrong: an invalid batch (Batch.Validate), key id (KeyID.Validate), run id
+// (RunID.Validate) or result id (ResultID.Validate: ids that would be
+// ambiguous or unsafe as file or object names).
+//
+// What a store must guarantee itself, because only it can:
+//
+//   - Atomicity: a metadata batch is all or nothing (or, where the storage
+//     has no transactions, every document or object written is whole and
+//     a missing part is a miss); a result is seen whole or not at all.
+//   - Verification: a torn, truncated or altered result never reads back
+//     as valid bytes (ErrCorrupt), nor a result stored under another id.
+//   - Durability as it documents it, and conditional writes where several
+//     processes or machines share the storage: a result already stored is
+//     kept (Put returns 0), an entry replaced or used since it was listed
+//     is not removed (EntryRemover).
+//   - The rules of MetadataStore.Write, applied with the exported helpers
+//     (Batch.Validate, Batch.Time, Entry.TimesAt, RunInfo.StartTime,
+//     NodeRecord.StoredKey), so that a store used directly refuses what
+//     CheckMetadata refuses and keeps the same times.
+//   - Its closed state: after Close, every method, capabilities included,
+//     returns an error wrapping ErrClosed (see CheckMetadata for why this
+//     is left to the store).
+//   - Safety for concurrent use by several goroutines.
+//
+// Optional interfaces add capabilities (VerifiedGetter, EntryWalker,
+// Preloader, ResultFlusher, LogStore, ResultWalker, EntryRemover,
+// ResultRemover: see As for who implements and uses each).
+// They are looked up with As, never with a plain type assertion, so that a
+// store wrapped for metrics or tracing keeps them: a wrapper implements the
+// base interface and an Unwrap method (MetadataWrapper, ResultWrapper), and
+// As follows the chain to the store that has the capability.
 //
 // # Stores by URL
 //
