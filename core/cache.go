@@ -391,7 +391,7 @@ const preloadFresh = 2 * time.Second
 // hit updates it: updating it on every hit would be one write per node per
 // warm run, for an eviction policy that needs hours, not seconds (Go's build
 // cache makes the same trade with file times).
-const lastUsedResolution = time.Hour
+const lastUsedResolution = LastUsedResolution
 
 // Preload reads, in one request, the entries of the nodes the run may look
 // up, when the metadata store implements Preloader. It is an optimisation:

@@ -22,7 +22,7 @@ import (
 // write per node (Go's build cache makes the same trade with file times). An
 // entry last used at LastUsed may have been used until LastUsed plus this
 // long; eviction by age and its grace period allow for it.
-const LastUsedResolution = lastUsedResolution
+const LastUsedResolution = time.Hour
 
 // MaxResultIDPart bounds the data version and the format name of a
 // ResultID, in bytes, so that a store can prefix each with a 16-bit length.
