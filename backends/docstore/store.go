@@ -189,7 +189,7 @@ func (s *Store) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	if err := s.checkOpen(op); err != nil {
 		return core.Entry{}, err
 	}
-	if id.Validate() != nil {
+	if id.Validate() != nil { // never stored, and maybe no document id ("/")
 		return core.Entry{}, s.fail(op, core.ErrNotFound)
 	}
 	d := entryKey(id)
