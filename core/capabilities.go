@@ -74,7 +74,7 @@ func As[T any](store any) (T, bool) {
 	return zero, false
 }
 
-// # Capabilities of metadata stores
+// Capabilities of metadata stores.
 
 // EntryWalker is an optional interface of metadata stores that can list
 // their entries (for inspection, verification and eviction).
@@ -107,7 +107,7 @@ type EntryRemover interface {
 	RemoveEntries(ctx context.Context, entries []Entry) ([]KeyID, error)
 }
 
-// # Capabilities of result stores
+// Capabilities of result stores.
 
 // VerifiedGetter is the optional interface of result stores that can open
 // a result verified whole (see GetVerified, which uses it).
@@ -167,7 +167,7 @@ type ResultRemover interface {
 	RemoveResults(ctx context.Context, ids []ResultID) error
 }
 
-// # Capabilities of both
+// Capabilities of both.
 
 // LogStore is an optional interface of metadata stores and result stores
 // that keep each run's event log, so that the events of any run can be read
@@ -207,7 +207,7 @@ type LogWriter interface {
 	Close(ctx context.Context) error
 }
 
-// # Capabilities of formats
+// Capabilities of formats.
 
 // FormatValidator is an optional interface of formats that can check
 // encoded bytes without knowing the Go type they were encoded from: that
