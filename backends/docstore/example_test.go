@@ -26,7 +26,7 @@ func ExampleNew() {
 	}
 	meta := docstore.New(coll, nil)
 	defer meta.Close()
-	results := mem.New().Results()
+	results := mem.Open().Results()
 
 	ctx := context.Background()
 	for range 2 {

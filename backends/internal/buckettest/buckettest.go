@@ -47,10 +47,10 @@ func Suite(t *testing.T, baseURL string) {
 		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return open(t).Metadata })
 	})
 	t.Run("Results", func(t *testing.T) {
-		var stores []*blobstore.Store
+		var stores []*blobstore.ResultStore
 		var damage atomic.Int64
 		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
-			s := open(t).Results.(*blobstore.Store)
+			s := open(t).Results.(*blobstore.ResultStore)
 			stores = append(stores, s)
 			return s
 		}, func(t *testing.T, id core.ResultID) {
