@@ -241,6 +241,11 @@ func (s *Store) Results() *ResultStore { return s.results }
 // Dir()/results (those larger than the inline limit); ResultStore uses it.
 func (s *Store) Files() *blobstore.ResultStore { return s.results.files }
 
+// Stores returns both stores as core.Stores, whose Close closes the Store.
+func (s *Store) Stores() *core.Stores {
+	return &core.Stores{Metadata: s.meta, Results: s.results, Close: s.Close}
+}
+
 // Close flushes the pending results and closes both stores.
 func (s *Store) Close() error {
 	return errors.Join(s.results.Close(), s.meta.Close())
