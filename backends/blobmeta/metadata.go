@@ -1306,7 +1306,29 @@ func (m *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	// Read what is stored now.
+	byNode, err := m.unchanged(ctx, entries)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if err := m.removeFromIndexes(ctx, byNode); err != nil {
+		return nil, wrap(err)
+	}
+	removed, err := m.removeEntryObjects(ctx, byNode)
+	if err != nil {
+		return removed, wrap(err)
+	}
+	m.mu.Lock()
+	for _, id := range removed {
+		delete(m.nodeOf, id)
+	}
+	m.mu.Unlock()
+	return removed, nil
+}
+
+// unchanged reads what is stored now for entries and returns, by node, the
+// keys of those still as they were read: same data version and format, not
+// stored or used since.
+func (m *MetadataStore) unchanged(ctx context.Context, entries []core.Entry) (map[string][]core.KeyID, error) {
 	current := make([]core.Entry, len(entries))
 	g, gctx := m.group(ctx)
 	for i, want := range entries {
@@ -1320,7 +1342,7 @@ func (m *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	byNode := map[string][]core.KeyID{}
 	for i, want := range entries {
@@ -1331,14 +1353,18 @@ func (m *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 		}
 		byNode[cur.Key.Node] = append(byNode[cur.Key.Node], want.ID())
 	}
+	return byNode, nil
+}
+
+// removeEntryObjects deletes the entry and last-used objects of the keys
+// of byNode, node by node, many nodes at once, and returns the keys of the
+// nodes whose objects are all deleted.
+func (m *MetadataStore) removeEntryObjects(ctx context.Context, byNode map[string][]core.KeyID) ([]core.KeyID, error) {
 	var (
 		mu      sync.Mutex
 		removed []core.KeyID
 	)
-	if err := m.removeFromIndexes(ctx, byNode); err != nil {
-		return nil, wrap(err)
-	}
-	g, gctx = m.group(ctx)
+	g, gctx := m.group(ctx)
 	for _, ids := range byNode {
 		g.Go(func() error {
 			for _, id := range ids {
@@ -1352,13 +1378,6 @@ func (m *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return removed, wrap(err)
-	}
-	m.mu.Lock()
-	for _, id := range removed {
-		delete(m.nodeOf, id)
-	}
-	m.mu.Unlock()
-	return removed, nil
+	err := g.Wait()
+	return removed, err
 }
