@@ -7,6 +7,10 @@
 //
 // or FLOWCACHE_URL=azblob://my-container/team/cache.
 //
+// A program that wants the stores themselves calls Open, which returns the
+// cache as a Store: its MetadataStore (package blobmeta) and its
+// ResultStore (package blobstore). Errors begin with "azure:".
+//
 // The container must exist. Everything flowcache writes goes under the
 // URL's path: results under results/, metadata under meta/ (see package
 // blobmeta for the objects and what concurrent writers do). With the
@@ -71,7 +75,7 @@ type ResultStore = blobstore.ResultStore
 // store (package bucket).
 type Store = bucket.Store
 
-// Open opens the cache a azblob:// URL names (see the package doc); Close
+// Open opens the cache an azblob:// URL names (see the package doc); Close
 // closes it. Most users pass the URL to driver.CacheURL or core.OpenURL
 // instead, which also take the metadata parameter (core.MetadataParam).
 func Open(ctx context.Context, rawURL string) (*Store, error) {

@@ -7,6 +7,10 @@
 //
 // or FLOWCACHE_URL=gs://my-bucket/team/cache.
 //
+// A program that wants the stores themselves calls Open, which returns the
+// cache as a Store: its MetadataStore (package blobmeta) and its
+// ResultStore (package blobstore). Errors begin with "gcs:".
+//
 // The bucket must exist. Everything flowcache writes goes under the URL's
 // path: results under results/, metadata under meta/ (see package blobmeta
 // for the objects and what concurrent writers do). With the metadata

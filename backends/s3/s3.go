@@ -9,6 +9,10 @@
 // or FLOWCACHE_URL=s3://my-bucket/team/cache?region=eu-west-1 with any
 // driver that sets no store itself.
 //
+// A program that wants the stores themselves calls Open, which returns the
+// cache as a Store: its MetadataStore (package blobmeta) and its
+// ResultStore (package blobstore). Errors begin with "s3:".
+//
 // The bucket must exist. Everything flowcache writes goes under the URL's
 // path ("team/cache/" above): results under results/, metadata under meta/
 // (see package blobmeta for the objects and what concurrent writers do),
@@ -91,7 +95,7 @@ type ResultStore = blobstore.ResultStore
 // store (package bucket).
 type Store = bucket.Store
 
-// Open opens the cache a s3:// URL names (see the package doc); Close
+// Open opens the cache an s3:// URL names (see the package doc); Close
 // closes it. Most users pass the URL to driver.CacheURL or core.OpenURL
 // instead, which also take the metadata parameter (core.MetadataParam).
 func Open(ctx context.Context, rawURL string) (*Store, error) {
