@@ -52,7 +52,7 @@ var builtinStores = []struct {
 	open func(t *testing.T) pair
 }{
 	{"mem", func(t *testing.T) pair {
-		st := mem.New()
+		st := mem.Open()
 		t.Cleanup(func() { st.Close() })
 		return pair{st.Metadata(), st.Results()}
 	}},

@@ -35,7 +35,7 @@ func twice(a int) int { return 2 * a }
 // right, the failure is an event and a warning, and no entry points to the
 // missing result.
 func TestStoreWriteFailureDoesNotFailRun(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	var logBuf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dr, err := driver.NewBuilder().WithNodes(driver.Node("a", one), driver.Node("b", plus, "a")).
@@ -89,7 +89,7 @@ func (s *syncBuffer) String() string {
 // The data version of an executed node is recorded, and a changed format is
 // a miss, not a wrong decoding.
 func TestRunHistoryAndKeys(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	ctx := context.Background()
 	build := func() *driver.Driver {
 		dr, err := driver.NewBuilder().WithNodes(driver.Node("a", one), driver.Node("b", twice, "a")).
@@ -160,7 +160,7 @@ func chainStep(x int) int { return x + 1 }
 // End returns only when every result and its entry are stored.
 func TestBackgroundStores(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	slow := &slowResults{ResultStore: st.Results(), delay: 20 * time.Millisecond}
 	nodes := []*driver.NodeDef{driver.Node("s", makeSlice), driver.Node("m", mutate, "s")}
 	prev := "m"
@@ -237,7 +237,7 @@ func (m *countingMeta) Preload(ctx context.Context, nodes []string) (map[core.Ke
 // sees what another process stored meanwhile.
 func TestPreloadRefresh(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	meta := &countingMeta{MetadataStore: st.Metadata()}
 	now := time.Unix(1_000_000, 0)
 	var clockMu sync.Mutex
@@ -297,7 +297,7 @@ func (l lossyFormat) Decode(r io.Reader, t reflect.Type) (any, error) {
 // right value, never the one the format made of it.
 func TestLoadedValueMustMatchDataVersion(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	build := func() *driver.Driver {
 		dr, err := driver.NewBuilder().WithNodes(driver.Node("a", one, driver.WithFormat(lossyFormat{formats.Gob()})), driver.Node("b", twice, "a")).
 			WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()

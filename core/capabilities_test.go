@@ -18,7 +18,7 @@ type selfWrapper struct{ core.MetadataStore }
 func (s *selfWrapper) Unwrap() core.MetadataStore { return s }
 
 func TestAsFollowsUnwrap(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	bare := st.Metadata()
 	wrapped := forwardMeta{forwardMeta{bare}}

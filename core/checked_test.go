@@ -62,7 +62,7 @@ func (s *spyResults) Delete(ctx context.Context, id core.ResultID) error {
 
 func TestCheckedStoresRefuseInvalidCalls(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	sm, sr := &spyMeta{MetadataStore: st.Metadata()}, &spyResults{ResultStore: st.Results()}
 	meta, results := core.CheckMetadata(sm), core.CheckResults(sr)

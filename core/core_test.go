@@ -158,7 +158,7 @@ func TestReadLogFileTornLine(t *testing.T) {
 }
 
 func TestKeepRuns(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	c, err := core.New(st.Metadata(), st.Results(), core.WithKeepRuns(2))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestRedactURL(t *testing.T) {
 func TestMetadataParam(t *testing.T) {
 	ctx := context.Background()
 	var opened []string
-	shared := mem.New()
+	shared := mem.Open()
 	core.RegisterMetadataScheme("testmeta", func(_ context.Context, u *url.URL) (core.MetadataStore, error) {
 		if err := core.CheckQueryParams(u, "p"); err != nil {
 			return nil, err

@@ -15,7 +15,7 @@ import (
 // inputs, ask the cache to retrieve or execute each node, read the outputs,
 // end the run. This is what package driver does for a whole graph.
 func Example() {
-	st := mem.New()
+	st := mem.Open()
 	c, err := core.New(st.Metadata(), st.Results())
 	if err != nil {
 		panic(err)

@@ -28,7 +28,7 @@ func (c *countingStore) Unwrap() core.MetadataStore { return c.MetadataStore }
 // Unwrap, and core refuses calls that break the store contract before any
 // store sees them.
 func ExampleAs() {
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	counted := &countingStore{MetadataStore: st.Metadata()}
 	meta := core.CheckMetadata(counted) // what core.New does with its stores

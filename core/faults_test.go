@@ -100,7 +100,7 @@ type faultFlow struct {
 }
 
 func newFaultFlow(t *testing.T, d *diskFull) *faultFlow {
-	f := &faultFlow{st: mem.New(), d: d, warns: &syncBuffer{}}
+	f := &faultFlow{st: mem.Open(), d: d, warns: &syncBuffer{}}
 	small := func(x int) int { f.execs.Add(1); return x + 1 }
 	big := func(x int) []byte { f.execs.Add(1); b := make([]byte, 256<<10); b[0] = byte(x); return b }
 	sum := func(s int, b []byte) int { f.execs.Add(1); return s + int(b[0]) + len(b) }
@@ -357,7 +357,7 @@ func TestDefaultLoggerWarns(t *testing.T) {
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)
-	st := mem.New()
+	st := mem.Open()
 	d := &diskFull{}
 	c, err := core.New(fullMeta{st.Metadata(), d}, st.Results())
 	if err != nil {
@@ -392,7 +392,7 @@ func TestDefaultLoggerWarns(t *testing.T) {
 // naming the name.
 func TestInvalidUTF8NamesRefused(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	c, _ := core.New(st.Metadata(), st.Results())
 	run, err := c.BeginRun(ctx)
 	if err != nil {
@@ -436,7 +436,7 @@ func (flushFails) FlushResults(context.Context) error { return enospc("flush res
 // history.
 func TestResultFlushFailureDropsEntries(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	var warns syncBuffer
 	c, err := core.New(st.Metadata(), flushFails{st.Results()}, core.WithBackgroundStores(0, 0),
 		core.WithLogger(slog.New(slog.NewTextHandler(&warns, &slog.HandlerOptions{Level: slog.LevelWarn}))))

@@ -65,7 +65,7 @@ func hasEvent(evs []core.Event, typ core.EventType, msg string) bool {
 // another Cache on the same stores (one lookup).
 func TestCodeManifestStored(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	meta := &countingMeta{MetadataStore: st.Metadata()}
 	c, err := core.New(meta, st.Results())
 	if err != nil {
@@ -122,7 +122,7 @@ func TestCodeManifestStored(t *testing.T) {
 // manifest wait (a module parsed for it): the run ends, without the
 // manifest, and says so; a longer wait stores it.
 func TestCodeManifestSlow(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	c, _ := core.New(st.Metadata(), st.Results())
 	var calls atomic.Int64
 	start := time.Now()
@@ -192,7 +192,7 @@ func (r manifestFailingResults) Put(ctx context.Context, id core.ResultID, write
 // A manifest that cannot be stored is a failed_store_write event; the run
 // and its node's entry are fine.
 func TestCodeManifestWriteFailure(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	c, _ := core.New(st.Metadata(), manifestFailingResults{st.Results()}, core.WithLogger(slog.New(slog.DiscardHandler)))
 	var calls atomic.Int64
 	spec := manifestNode("n", "v1", 0, &calls)
@@ -220,7 +220,7 @@ func TestCodeManifestWriteFailure(t *testing.T) {
 // another format, are ErrCorrupt.
 func TestCodeManifestVerified(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	c, _ := core.New(st.Metadata(), st.Results())
 	var calls atomic.Int64
 	runNode(t, c, manifestNode("n", "v1", 0, &calls), core.Default, 1)

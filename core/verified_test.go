@@ -195,7 +195,7 @@ func TestDecoderSeesOnlyVerifiedBytes(t *testing.T) {
 	for _, plain := range []bool{false, true} {
 		t.Run(fmt.Sprint("third-party store ", plain), func(t *testing.T) {
 			ctx := context.Background()
-			st := mem.New()
+			st := mem.Open()
 			var results core.ResultStore = st.Results()
 			if plain {
 				results = plainResults{st.Results()}
@@ -281,7 +281,7 @@ func TestDecoderSeesOnlyVerifiedBytes(t *testing.T) {
 // the object is deleted and stored anew.
 func TestResultUnderAnotherIDIsAMiss(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	build := func() *driver.Driver {
 		dr, err := driver.NewBuilder().WithNodes(driver.Node("n", five), driver.Node("m", twice, "n")).
 			WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()

@@ -60,7 +60,7 @@ func TestBuildErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			b := driver.NewBuilder().WithNodes(c.nodes...)
 			if c.cache {
-				st := mem.New()
+				st := mem.Open()
 				b = b.WithCache(driver.CacheStores(st.Metadata(), st.Results()))
 			}
 			_, err := b.Build()
@@ -77,7 +77,7 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestGobUnexportedAllowedWhenNotStored(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	for _, b := range []core.Behavior{core.Ignore, core.Disable} {
 		dr, err := driver.NewBuilder().WithNodes(driver.Node("h", Hidden, driver.WithBehavior(b)), driver.Node("u", UseHidden, "h")).
 			WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()

@@ -19,7 +19,7 @@ func Count(words []string) int { return len(words) }
 // executed. (WithCache() without options keeps the cache in ./.flowcache;
 // the example uses in-memory stores.)
 func Example() {
-	st := mem.New()
+	st := mem.Open()
 	build := func() *driver.Driver {
 		dr, err := driver.NewBuilder().
 			WithNodes(
@@ -99,7 +99,7 @@ func ExampleExpand() {
 
 // Behaviours can be set on a node, or for the whole build, which wins.
 func ExampleWithBehavior() {
-	st := mem.New()
+	st := mem.Open()
 	dr, err := driver.NewBuilder().
 		WithNodes(
 			driver.Node("words", Words, "text", driver.WithBehavior(core.Recompute)),

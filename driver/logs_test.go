@@ -37,7 +37,7 @@ func logBackends(t *testing.T) []logBackend {
 			return st.Metadata(), st.Results(), func() { st.Close() }
 		}},
 		{"mem", func(t *testing.T) (core.MetadataStore, core.ResultStore, func()) {
-			st := mem.New()
+			st := mem.Open()
 			return st.Metadata(), st.Results(), func() { st.Close() }
 		}},
 		{"memblob", func(t *testing.T) (core.MetadataStore, core.ResultStore, func()) {
@@ -222,7 +222,7 @@ func TestBlobRunLogObject(t *testing.T) {
 }
 
 func TestLogToFileWithoutLogStore(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	_, err := driver.NewBuilder().WithNodes(driver.Node("A", A1)).
 		WithCache(driver.CacheStores(noLogs{st.Metadata()}, noLogResults{st.Results()}), driver.LogToFile("")).Build()
 	if !errors.Is(err, core.ErrNoLogs) {

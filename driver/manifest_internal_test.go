@@ -13,7 +13,7 @@ func gateNode(x int) int { return x + 1 }
 // then cheap) or the cache waits long enough for a parse; otherwise not at
 // all, rather than start a parse the run will not wait for.
 func TestManifestNeedsAParse(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x"), Node("e", gateNode, "x", WithCodeVersion("v1"))).
 		WithCache(CacheStores(st.Metadata(), st.Results())).Build()
 	if err != nil {
@@ -45,7 +45,7 @@ func TestParsedModulesWithoutTables(t *testing.T) {
 	was := parsedModules.Load()
 	defer parsedModules.Store(was)
 	parsedModules.Store(false)
-	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x")).WithCache(CacheStores(mem.New().Metadata(), mem.New().Results())).Build()
+	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x")).WithCache(CacheStores(mem.Open().Metadata(), mem.Open().Results())).Build()
 	if err != nil {
 		t.Fatal(err)
 	}

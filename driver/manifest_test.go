@@ -22,7 +22,7 @@ func ManifestNode(x int) int { return manifestHelper(x) + 1 }
 // reaches, its result type, and the state or explicit version mixed in.
 func TestCodeManifestOfNodes(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	k := 2
 	dr, err := driver.NewBuilder().WithNodes(
 		driver.Node("plain", ManifestNode, "x"),

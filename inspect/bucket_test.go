@@ -9,19 +9,19 @@ import (
 
 	"gocloud.dev/blob/memblob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
 )
 
-// A cache kept whole in a bucket (package blobstore's Metadata and Store,
+// A cache kept whole in a bucket (package bucket: blobmeta and blobstore,
 // here over memblob) has neither core.EntryRemover nor core.ResultRemover:
 // eviction reads each entry again before deleting it and deletes results
 // one request each; verification and GC work the same.
 func TestBucketCache(t *testing.T) {
 	ctx := context.Background()
-	st := blobstore.NewStores(memblob.OpenBucket(nil), "cache/")
+	st := bucket.Open(memblob.OpenBucket(nil), "cache/").Stores()
 	defer st.Close()
 	clock := time.Now().Add(-48 * time.Hour)
 	run := func(outputs ...string) runResult {

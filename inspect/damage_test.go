@@ -177,7 +177,7 @@ func s3Env(t *testing.T) storeEnv {
 	raw := func(t *testing.T, id core.ResultID, fn func(b *blob.Bucket, key string) error) {
 		st := open(t)
 		defer st.Close()
-		bs := st.Results.(*blobstore.Store)
+		bs := st.Results.(*blobstore.ResultStore)
 		if err := fn(bs.Bucket(), bs.Key(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -545,7 +545,7 @@ func TestVerifyAndGCDebris(t *testing.T) {
 	path := filepath.Join(env.dir, local.ResultsDir, v[:2], v+".gob")
 	st := env.open(t)
 	defer st.Close()
-	res := st.Results.(*local.Results)
+	res := st.Results.(*local.ResultStore)
 	if _, err := res.FindDebris(ctx, local.StaleTempAge); err != nil { // the opening sweep is over
 		t.Fatal(err)
 	}

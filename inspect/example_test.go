@@ -21,7 +21,7 @@ func Plus(d, y int) int { return d + y }
 // run: here the value of an input.
 func ExampleCache_Why() {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	run := func(y int) {
 		dr, err := driver.NewBuilder().
 			WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
@@ -60,7 +60,7 @@ func ExampleCache_Why() {
 // else runs on the cache).
 func ExampleCache_Evict() {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	dr, err := driver.NewBuilder().
 		WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
 		// Store the code manifests however long describing the code takes

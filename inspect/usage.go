@@ -26,7 +26,7 @@ type snapshot struct {
 	results map[core.ResultID]core.ResultInfo
 }
 
-// resultWalker is the method blobstore.Store and local.Results had before
+// resultWalker is the method blobstore.ResultStore and local.ResultStore had before
 // core.ResultWalker; a store with it can be listed without creation times.
 type resultWalker interface {
 	Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error

@@ -225,7 +225,7 @@ func (s *snapshot) byResult() map[core.ResultID][]core.Entry {
 }
 
 // debrisFinder is implemented by the local store's results (see
-// local.Results.FindDebris).
+// local.ResultStore.FindDebris).
 type debrisFinder interface {
 	FindDebris(ctx context.Context, staleAfter time.Duration) ([]local.Debris, error)
 	RemoveDebris(ctx context.Context, debris []local.Debris, staleAfter time.Duration) ([]local.Debris, error)

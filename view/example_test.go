@@ -20,7 +20,7 @@ func inc(x int) int    { return x + 1 }
 // pipeline, which retrieved both nodes.
 func Example() {
 	ctx := context.Background()
-	st := mem.New() // any store: a local directory, a bucket...
+	st := mem.Open() // any store: a local directory, a bucket...
 	defer st.Close()
 	for range 2 {
 		dr, err := driver.NewBuilder().
@@ -88,7 +88,7 @@ func ExampleGraph_WriteDOT() {
 // when package view/svg is imported.
 func ExampleWriteFile() {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	dr, err := driver.NewBuilder().WithNodes(driver.Node("doubled", double, "x")).
 		WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()

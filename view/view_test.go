@@ -349,7 +349,7 @@ func TestSVGMarksRetrieved(t *testing.T) {
 
 func TestWriteFile(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	meta := st.Metadata()
 	if err := meta.BeginRun(ctx, core.RunInfo{ID: "r1"}); err != nil {
@@ -541,7 +541,7 @@ func TestRequestedOutputsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lst.Close()
-	mst := mem.New()
+	mst := mem.Open()
 	defer mst.Close()
 	for name, stores := range map[string][2]any{"local": {lst.Metadata(), lst.Results()}, "mem": {mst.Metadata(), mst.Results()}} {
 		t.Run(name, func(t *testing.T) {

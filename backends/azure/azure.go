@@ -7,9 +7,13 @@
 //
 // or FLOWCACHE_URL=azblob://my-container/team/cache.
 //
+// A program that wants the stores themselves calls Open, which returns the
+// cache as a Store: its MetadataStore (package blobmeta) and its
+// ResultStore (package blobstore). Errors begin with "azure:".
+//
 // The container must exist. Everything flowcache writes goes under the
 // URL's path: results under results/, metadata under meta/ (see package
-// blobstore for the objects and what concurrent writers do). With the
+// blobmeta for the objects and what concurrent writers do). With the
 // metadata parameter (see core.MetadataParam) the metadata goes to a
 // document database instead.
 //
@@ -47,16 +51,42 @@ import (
 
 	_ "gocloud.dev/blob/azureblob" // registers azblob:// with gocloud.dev/blob
 
+	"github.com/flowcache/flowcache/backends/blobmeta"
+	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/backends/internal/bucketurl"
 	"github.com/flowcache/flowcache/core"
 )
 
-func init() { core.RegisterScheme("azblob", Open) }
+func init() { core.RegisterScheme("azblob", openURL) }
 
 // Params are the URL parameters the azblob scheme accepts.
 var Params = []string{"storage_account", "domain", "protocol", "cdn", "localemu"}
 
-// Open opens the stores of an azblob:// URL (see the package doc).
-func Open(ctx context.Context, u *url.URL) (*core.Stores, error) {
-	return bucketurl.Open(ctx, u, "container", Params...)
+// MetadataStore is the metadata store of a cache in an Azure Blob Storage container:
+// small objects under meta/ (package blobmeta).
+type MetadataStore = blobmeta.MetadataStore
+
+// ResultStore is the result store of a cache in an Azure Blob Storage container:
+// verified objects under results/ (package blobstore).
+type ResultStore = blobstore.ResultStore
+
+// Store is a cache in an Azure Blob Storage container: its metadata store and its result
+// store (package bucket).
+type Store = bucket.Store
+
+// Open opens the cache an azblob:// URL names (see the package doc); Close
+// closes it. Most users pass the URL to driver.CacheURL or core.OpenURL
+// instead, which also take the metadata parameter (core.MetadataParam).
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	return bucketurl.OpenString(ctx, rawURL, "azblob", "azure", "container", Params...)
+}
+
+// openURL is the URL opener registered for azblob://.
+func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
+	st, err := bucketurl.Open(ctx, u, "azure", "container", Params...)
+	if err != nil {
+		return nil, err
+	}
+	return st.Stores(), nil
 }

@@ -9,11 +9,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"gocloud.dev/blob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/blobmeta"
 )
 
 func init() {
-	blobstore.RegisterConditional(func(b *blob.Bucket) blobstore.Conditional {
+	blobmeta.RegisterConditional(func(b *blob.Bucket) blobmeta.Conditional {
 		var c *container.Client
 		if b.As(&c) {
 			return conditional{}
@@ -25,7 +25,7 @@ func init() {
 // conditional rewrites a blob only if its ETag is still the one read
 // (If-Match). The metadata store writes with Bucket.Upload, which reports
 // a refused condition as FailedPrecondition (the blob writer of gocloud.dev
-// v0.47.0 panics instead, see blobstore).
+// v0.47.0 panics instead, see blobmeta).
 type conditional struct{}
 
 func (conditional) Version(r *blob.Reader) (string, bool) {

@@ -29,14 +29,14 @@ func version(s string) core.DataVersion {
 	return core.DataVersion(hex.EncodeToString(sum[:]))
 }
 
-func put(t testing.TB, s *blobstore.Store, id core.ResultID, data []byte) {
+func put(t testing.TB, s *blobstore.ResultStore, id core.ResultID, data []byte) {
 	t.Helper()
 	if _, err := s.Put(context.Background(), id, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func read(s *blobstore.Store, id core.ResultID) ([]byte, error) {
+func read(s *blobstore.ResultStore, id core.ResultID) ([]byte, error) {
 	rc, err := s.Get(context.Background(), id)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func read(s *blobstore.Store, id core.ResultID) ([]byte, error) {
 // TestConformanceSHA256 runs the result store suite with SHA-256 objects
 // and a prefix (package mem runs it with the defaults).
 func TestConformanceSHA256(t *testing.T) {
-	var s *blobstore.Store
+	var s *blobstore.ResultStore
 	conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
 		s = blobstore.New(memblob.OpenBucket(nil), blobstore.WithOwnedBucket(), blobstore.WithChecksum(blobstore.SHA256), blobstore.WithPrefix("p/q/"))
 		return s

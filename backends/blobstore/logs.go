@@ -23,7 +23,7 @@ import (
 // times over. The end of a run always uploads.
 const LogUploadInterval = 5 * time.Second
 
-var _ core.LogStore = (*Store)(nil)
+var _ core.LogStore = (*ResultStore)(nil)
 
 // LogPrefix returns the prefix of the run logs' objects: a sibling of the
 // results' prefix when that ends in a "results/" folder ("cache/results/"
@@ -31,7 +31,7 @@ var _ core.LogStore = (*Store)(nil)
 // "logs/" under it ("" gives "logs/", "cache/" gives "cache/logs/"). A log's
 // name never parses as a result's, so Walk skips logs either way; DeleteAll
 // deletes them in the second case only.
-func (s *Store) LogPrefix() string {
+func (s *ResultStore) LogPrefix() string {
 	if s.prefix == "results/" {
 		return "logs/"
 	}
@@ -42,7 +42,7 @@ func (s *Store) LogPrefix() string {
 }
 
 // LogKey returns the name of the object holding the log of run.
-func (s *Store) LogKey(run core.RunID) (string, error) {
+func (s *ResultStore) LogKey(run core.RunID) (string, error) {
 	name, err := core.LogName(run)
 	if err != nil {
 		return "", err
@@ -50,13 +50,13 @@ func (s *Store) LogKey(run core.RunID) (string, error) {
 	return s.LogPrefix() + name, nil
 }
 
-func (s *Store) logKey(op string, run core.RunID) (string, error) {
+func (s *ResultStore) logKey(op string, run core.RunID) (string, error) {
 	if s.closed.Load() {
-		return "", fmt.Errorf("blobstore: %s: %w", op, core.ErrClosed)
+		return "", fmt.Errorf("%s: %s: %w", s.name, op, core.ErrClosed)
 	}
 	key, err := s.LogKey(run)
 	if err != nil {
-		return "", fmt.Errorf("blobstore: %s: %w", op, err)
+		return "", fmt.Errorf("%s: %s: %w", s.name, op, err)
 	}
 	return key, nil
 }
@@ -70,7 +70,7 @@ func (s *Store) logKey(op string, run core.RunID) (string, error) {
 // ends (Close). Any process can then read the log of any run from the
 // bucket (ReadLog, core.ReadRunLog). A process that crashes leaves the log
 // as last uploaded, and its spool file behind.
-func (s *Store) OpenLog(ctx context.Context, run core.RunID) (core.LogWriter, error) {
+func (s *ResultStore) OpenLog(ctx context.Context, run core.RunID) (core.LogWriter, error) {
 	op := "open log of run " + string(run)
 	key, err := s.logKey(op, run)
 	if err != nil {
@@ -78,13 +78,13 @@ func (s *Store) OpenLog(ctx context.Context, run core.RunID) (core.LogWriter, er
 	}
 	f, err := os.CreateTemp("", "flowcache-log-*.jsonl")
 	if err != nil {
-		return nil, fmt.Errorf("blobstore: %s: spool file: %w", op, err)
+		return nil, fmt.Errorf("%s: %s: spool file: %w", s.name, op, err)
 	}
-	return &blobLog{bucket: s.bucket, key: key, f: f, w: bufio.NewWriterSize(f, 32<<10), opened: time.Now()}, nil
+	return &blobLog{bucket: s.bucket, name: s.name, key: key, f: f, w: bufio.NewWriterSize(f, 32<<10), opened: time.Now()}, nil
 }
 
 // ReadLog opens the log of run as last uploaded.
-func (s *Store) ReadLog(ctx context.Context, run core.RunID) (io.ReadCloser, error) {
+func (s *ResultStore) ReadLog(ctx context.Context, run core.RunID) (io.ReadCloser, error) {
 	op := "read log of run " + string(run)
 	key, err := s.logKey(op, run)
 	if err != nil {
@@ -92,23 +92,23 @@ func (s *Store) ReadLog(ctx context.Context, run core.RunID) (io.ReadCloser, err
 	}
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, fmt.Errorf("blobstore: %s: object %q: %w", op, key, core.ErrNotFound)
+		return nil, fmt.Errorf("%s: %s: object %q: %w", s.name, op, key, core.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("blobstore: %s: object %q: %w", op, key, err)
+		return nil, fmt.Errorf("%s: %s: object %q: %w", s.name, op, key, err)
 	}
 	return r, nil
 }
 
 // DeleteLog deletes the log of run.
-func (s *Store) DeleteLog(ctx context.Context, run core.RunID) error {
+func (s *ResultStore) DeleteLog(ctx context.Context, run core.RunID) error {
 	op := "delete log of run " + string(run)
 	key, err := s.logKey(op, run)
 	if err != nil {
 		return err
 	}
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("blobstore: %s: object %q: %w", op, key, err)
+		return fmt.Errorf("%s: %s: object %q: %w", s.name, op, key, err)
 	}
 	return nil
 }
@@ -116,6 +116,7 @@ func (s *Store) DeleteLog(ctx context.Context, run core.RunID) error {
 // blobLog spools one run's log to a file and uploads it.
 type blobLog struct {
 	bucket *blob.Bucket
+	name   string // what errors begin with
 	key    string
 	opened time.Time
 
@@ -135,7 +136,7 @@ func (l *blobLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return 0, fmt.Errorf("blobstore: log %q: %w", l.key, core.ErrClosed)
+		return 0, fmt.Errorf("%s: log %q: %w", l.name, l.key, core.ErrClosed)
 	}
 	if l.err != nil {
 		return 0, l.err
@@ -143,7 +144,7 @@ func (l *blobLog) Write(p []byte) (int, error) {
 	n, err := l.w.Write(p)
 	l.written += int64(n)
 	if err != nil {
-		l.err = fmt.Errorf("blobstore: log %q: spool file: %w", l.key, err)
+		l.err = fmt.Errorf("%s: log %q: spool file: %w", l.name, l.key, err)
 		return n, l.err
 	}
 	return n, nil
@@ -191,7 +192,7 @@ func (l *blobLog) uploadLocked(ctx context.Context, final bool) error {
 	}
 	if l.err == nil {
 		if err := l.w.Flush(); err != nil {
-			l.err = fmt.Errorf("blobstore: log %q: spool file: %w", l.key, err)
+			l.err = fmt.Errorf("%s: log %q: spool file: %w", l.name, l.key, err)
 		}
 	}
 	n, err := l.written, l.err
@@ -207,7 +208,7 @@ func (l *blobLog) uploadLocked(ctx context.Context, final bool) error {
 	}
 	err = l.bucket.Upload(ctx, l.key, io.NewSectionReader(l.f, 0, n), &blob.WriterOptions{ContentType: "application/x-ndjson"})
 	if err != nil {
-		return fmt.Errorf("blobstore: upload log %q: %w", l.key, err)
+		return fmt.Errorf("%s: upload log %q: %w", l.name, l.key, err)
 	}
 	l.uploaded, l.lastUp = n, time.Now()
 	return nil

@@ -24,7 +24,7 @@ func BenchmarkReadS3(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s := st.Results.(*blobstore.Store)
+	s := st.Results.(*blobstore.ResultStore)
 	for _, size := range []int{1 << 10, 1 << 20, 100 << 20} {
 		id := core.ResultID{Version: version(fmt.Sprint("s3bench", size)), Format: "gob"}
 		chunk := randomPayload(min(size, 1<<20), 1)

@@ -18,11 +18,12 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Store is a core.ResultStore over a blob bucket. It is safe for concurrent
+// ResultStore is a core.ResultStore over a blob bucket. It is safe for concurrent
 // use, and several processes or machines may share one bucket.
-type Store struct {
+type ResultStore struct {
 	bucket   *blob.Bucket
 	prefix   string
+	name     string // what errors begin with (WithName)
 	owned    bool
 	checksum Checksum
 	fsync    bool
@@ -30,36 +31,40 @@ type Store struct {
 	closed   atomic.Bool
 }
 
-var _ core.ResultStore = (*Store)(nil)
+var _ core.ResultStore = (*ResultStore)(nil)
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures a ResultStore.
+type Option func(*ResultStore)
 
 // WithPrefix stores every object under prefix, which is prepended as is: use
 // a trailing "/" for a folder ("flowcache/results/"). DeleteAll deletes
 // everything under the prefix.
-func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
+func WithPrefix(prefix string) Option { return func(s *ResultStore) { s.prefix = prefix } }
 
-// WithOwnedBucket makes the Store own the bucket: Close closes it. Without
+// WithName sets the name errors begin with: the package the user opened
+// the cache with ("local", "mem", "s3"; "blobstore" by default).
+func WithName(name string) Option { return func(s *ResultStore) { s.name = name } }
+
+// WithOwnedBucket makes the ResultStore own the bucket: Close closes it. Without
 // it the caller keeps ownership and closes the bucket itself.
-func WithOwnedBucket() Option { return func(s *Store) { s.owned = true } }
+func WithOwnedBucket() Option { return func(s *ResultStore) { s.owned = true } }
 
 // WithChecksum sets the checksum algorithm of new objects (CRC32C by
 // default; see the package doc). Objects written with either algorithm are
 // always readable.
-func WithChecksum(c Checksum) Option { return func(s *Store) { s.checksum = c } }
+func WithChecksum(c Checksum) Option { return func(s *ResultStore) { s.checksum = c } }
 
 // WithFileSync makes Put flush a result's file to stable storage before it
 // is renamed into place, when the bucket is a fileblob bucket (other drivers
 // ignore it). Without it a result survives a process crash but may be lost
 // (never torn: the checksum catches that) in a power failure. It costs an
 // fsync, milliseconds per result.
-func WithFileSync() Option { return func(s *Store) { s.fsync = true } }
+func WithFileSync() Option { return func(s *ResultStore) { s.fsync = true } }
 
-// New returns a Store over bucket. It panics if an option is invalid (an
+// New returns a ResultStore over bucket. It panics if an option is invalid (an
 // unknown checksum), since that is a programming error.
-func New(bucket *blob.Bucket, opts ...Option) *Store {
-	s := &Store{bucket: bucket, checksum: CRC32C}
+func New(bucket *blob.Bucket, opts ...Option) *ResultStore {
+	s := &ResultStore{bucket: bucket, name: "blobstore", checksum: CRC32C}
 	for _, o := range opts {
 		o(s)
 	}
@@ -70,10 +75,10 @@ func New(bucket *blob.Bucket, opts ...Option) *Store {
 }
 
 // Bucket returns the bucket the store uses.
-func (s *Store) Bucket() *blob.Bucket { return s.bucket }
+func (s *ResultStore) Bucket() *blob.Bucket { return s.bucket }
 
 // Key returns the name of the object holding the result id.
-func (s *Store) Key(id core.ResultID) string {
+func (s *ResultStore) Key(id core.ResultID) string {
 	v := string(id.Version)
 	shard := v
 	if len(v) > 2 {
@@ -85,7 +90,7 @@ func (s *Store) Key(id core.ResultID) string {
 // ParseKey returns the id of the result stored under key (the inverse of
 // Key), or false when key is not a result's name (a temporary file, a
 // foreign object).
-func (s *Store) ParseKey(key string) (core.ResultID, bool) {
+func (s *ResultStore) ParseKey(key string) (core.ResultID, bool) {
 	rest, ok := strings.CutPrefix(key, s.prefix)
 	if !ok {
 		return core.ResultID{}, false
@@ -105,46 +110,46 @@ func (s *Store) ParseKey(key string) (core.ResultID, bool) {
 	return id, true
 }
 
-func (s *Store) check(op string, id core.ResultID) error {
+func (s *ResultStore) check(op string, id core.ResultID) error {
 	if s.closed.Load() {
-		return fmt.Errorf("blobstore: %s result %s: %w", op, id, core.ErrClosed)
+		return fmt.Errorf("%s: %s result %s: %w", s.name, op, id, core.ErrClosed)
 	}
 	return id.Validate()
 }
 
-func wrapErr(op string, id core.ResultID, err error) error {
-	return fmt.Errorf("blobstore: %s result %s: %w", op, id, err)
+func wrapErr(name, op string, id core.ResultID, err error) error {
+	return fmt.Errorf("%s: %s result %s: %w", name, op, id, err)
 }
 
 // Exists reports whether a result is stored under id, without reading it.
-func (s *Store) Exists(ctx context.Context, id core.ResultID) (bool, error) {
+func (s *ResultStore) Exists(ctx context.Context, id core.ResultID) (bool, error) {
 	if err := s.check("exists", id); err != nil {
 		return false, err
 	}
 	ok, err := s.bucket.Exists(ctx, s.Key(id))
 	if err != nil {
-		return false, wrapErr("exists", id, err)
+		return false, wrapErr(s.name, "exists", id, err)
 	}
 	return ok, nil
 }
 
 // Delete removes the result stored under id; a missing result is not an
 // error.
-func (s *Store) Delete(ctx context.Context, id core.ResultID) error {
+func (s *ResultStore) Delete(ctx context.Context, id core.ResultID) error {
 	if err := s.check("delete", id); err != nil {
 		return err
 	}
 	if err := s.bucket.Delete(ctx, s.Key(id)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return wrapErr("delete", id, err)
+		return wrapErr(s.name, "delete", id, err)
 	}
 	return nil
 }
 
 // DeleteAll deletes every object under the store's prefix: all results, and
 // any temporary files left by writers that were killed.
-func (s *Store) DeleteAll(ctx context.Context) error {
+func (s *ResultStore) DeleteAll(ctx context.Context) error {
 	if s.closed.Load() {
-		return fmt.Errorf("blobstore: delete all: %w", core.ErrClosed)
+		return fmt.Errorf("%s: delete all: %w", s.name, core.ErrClosed)
 	}
 	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
 	for {
@@ -153,13 +158,13 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("blobstore: delete all under %q: %w", s.prefix, err)
+			return fmt.Errorf("%s: delete all under %q: %w", s.name, s.prefix, err)
 		}
 		if obj.IsDir {
 			continue
 		}
 		if err := s.bucket.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-			return fmt.Errorf("blobstore: delete all: object %q: %w", obj.Key, err)
+			return fmt.Errorf("%s: delete all: object %q: %w", s.name, obj.Key, err)
 		}
 	}
 }
@@ -169,18 +174,18 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 // Objects that are not results (temporary files, foreign objects under the
 // prefix) are skipped. Walk stops at the first error fn returns and returns
 // it. Results written or deleted during the walk may or may not be seen.
-func (s *Store) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
+func (s *ResultStore) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
 	return s.WalkResults(ctx, func(r core.ResultInfo) error { return fn(r.ID, r.Size) })
 }
 
 // Close marks the store closed and closes the bucket if the store owns it
 // (WithOwnedBucket). Closing twice is not an error.
-func (s *Store) Close() error {
+func (s *ResultStore) Close() error {
 	if s.closed.Swap(true) || !s.owned {
 		return nil
 	}
 	if err := s.bucket.Close(); err != nil {
-		return fmt.Errorf("blobstore: close bucket: %w", err)
+		return fmt.Errorf("%s: close bucket: %w", s.name, err)
 	}
 	return nil
 }
@@ -199,7 +204,7 @@ const smallResult = 1 << 20
 // Put stores the bytes write writes under id (see the package doc for the
 // protocol). It returns the number of payload bytes write wrote, 0 when the
 // result already existed (write may then not have been called).
-func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (n int64, err error) {
+func (s *ResultStore) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (n int64, err error) {
 	if err := s.check("put", id); err != nil {
 		return 0, err
 	}
@@ -228,7 +233,7 @@ func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer)
 		if lw.exists {
 			return 0, nil // found stored once the result outgrew memory
 		}
-		return 0, wrapErr("put", id, err)
+		return 0, wrapErr(s.name, "put", id, err)
 	}
 
 	buf := bufPool.Get().(*bufio.Writer)
@@ -278,7 +283,7 @@ func (s *Store) Put(ctx context.Context, id core.ResultID, write func(io.Writer)
 			return 0, nil
 		}
 	}
-	return 0, wrapErr("put", id, err)
+	return 0, wrapErr(s.name, "put", id, err)
 }
 
 // errStored stops a write whose result turned out to be stored already.
@@ -290,7 +295,7 @@ var errStored = errors.New("blobstore: result already stored")
 // uploaded again) or when it is closed (a small object: one conditional
 // upload, no existence check).
 type lazyWriter struct {
-	s      *Store
+	s      *ResultStore
 	ctx    context.Context
 	cancel context.CancelFunc // aborts the blob write
 	key    string

@@ -80,7 +80,7 @@ func closeWriter(w *blob.Writer) (err error) {
 // payload and verifies it; see the package doc. A missing result is an
 // error wrapping core.ErrNotFound, a damaged header one wrapping
 // core.ErrCorrupt.
-func (s *Store) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+func (s *ResultStore) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
 	if err := s.check("get", id); err != nil {
 		return nil, err
 	}
@@ -88,11 +88,11 @@ func (s *Store) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("blobstore: get result %s: %w", id, core.ErrNotFound)
+			return nil, fmt.Errorf("%s: get result %s: %w", s.name, id, core.ErrNotFound)
 		}
-		return nil, wrapErr("get", id, err)
+		return nil, wrapErr(s.name, "get", id, err)
 	}
-	vr := &verifyingReader{r: r, id: id, key: key}
+	vr := &verifyingReader{r: r, name: s.name, id: id, key: key}
 	if err := vr.readHeader(r.Size()); err != nil {
 		r.Close()
 		return nil, err
@@ -103,6 +103,7 @@ func (s *Store) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error
 // verifyingReader streams a payload and verifies the object around it.
 type verifyingReader struct {
 	r         io.Reader // the object, from its start
+	name      string    // what errors begin with
 	id        core.ResultID
 	key       string
 	alg       Checksum
@@ -115,7 +116,7 @@ type verifyingReader struct {
 }
 
 func (v *verifyingReader) corrupt(format string, args ...any) error {
-	return fmt.Errorf("blobstore: result %s (object %q): %w: %s", v.id, v.key, core.ErrCorrupt, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: result %s (object %q): %w: %s", v.name, v.id, v.key, core.ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
 // readFull reads len(p) bytes and hashes them; an early end is damage.
@@ -125,7 +126,7 @@ func (v *verifyingReader) readFull(p []byte, what string) error {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return v.corrupt("object ends inside the %s (%d of %d bytes)", what, n, len(p))
 	case err != nil:
-		return wrapErr("read", v.id, err)
+		return wrapErr(v.name, "read", v.id, err)
 	}
 	return nil
 }
@@ -198,7 +199,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		v.err = v.corrupt("object ends %d bytes before the end of the payload", v.remaining)
 		return n, v.err
 	case err != nil && err != io.EOF:
-		v.err = wrapErr("read", v.id, err)
+		v.err = wrapErr(v.name, "read", v.id, err)
 		return n, v.err
 	}
 	if v.remaining == 0 {
@@ -223,7 +224,7 @@ func (v *verifyingReader) finish() error {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return v.corrupt("object ends inside the trailer (%d of %d bytes)", n, len(t))
 	case err != nil:
-		return wrapErr("read", v.id, err)
+		return wrapErr(v.name, "read", v.id, err)
 	}
 	if got := binary.LittleEndian.Uint64(t); got != uint64(v.payload) {
 		return v.corrupt("trailer says the payload is %d bytes, the object holds %d", got, v.payload)
@@ -249,7 +250,7 @@ type blobReadCloser struct {
 // Close closes the underlying blob reader.
 func (b blobReadCloser) Close() error {
 	if err := b.br.Close(); err != nil {
-		return wrapErr("close", b.id, err)
+		return wrapErr(b.name, "close", b.id, err)
 	}
 	return nil
 }

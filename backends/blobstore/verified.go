@@ -16,13 +16,13 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-var _ core.VerifiedGetter = (*Store)(nil)
+var _ core.VerifiedGetter = (*ResultStore)(nil)
 
 // WithSpoolDir sets the directory where GetVerified spools results larger
 // than core.SpoolMemory read from a bucket that is not a directory
 // (os.TempDir() by default, which $TMPDIR sets). Spool files are unlinked
 // as soon as they are created where the system allows it.
-func WithSpoolDir(dir string) Option { return func(s *Store) { s.spoolDir = dir } }
+func WithSpoolDir(dir string) Option { return func(s *ResultStore) { s.spoolDir = dir } }
 
 // verifyChunk is the size of the reads that verify a result file.
 const verifyChunk = 256 << 10
@@ -47,7 +47,7 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, verifyChunk); retu
 // to core.SpoolMemory (its size is known before it is read), else to a
 // temporary file (WithSpoolDir), and handed over once the checksum matched.
 // Peak memory stays within core.SpoolMemory whatever the result's size.
-func (s *Store) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+func (s *ResultStore) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
 	if err := s.check("get", id); err != nil {
 		return nil, err
 	}
@@ -59,11 +59,11 @@ func (s *Store) GetVerified(ctx context.Context, id core.ResultID) (io.ReadClose
 	}})
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("blobstore: get result %s: %w", id, core.ErrNotFound)
+			return nil, fmt.Errorf("%s: get result %s: %w", s.name, id, core.ErrNotFound)
 		}
-		return nil, wrapErr("get", id, err)
+		return nil, wrapErr(s.name, "get", id, err)
 	}
-	vr := &verifyingReader{r: br, id: id, key: key}
+	vr := &verifyingReader{r: br, name: s.name, id: id, key: key}
 	size := br.Size()
 	if file != nil {
 		// The size of the file opened, not of the one fileblob found
@@ -71,7 +71,7 @@ func (s *Store) GetVerified(ctx context.Context, id core.ResultID) (io.ReadClose
 		fi, err := file.Stat()
 		if err != nil {
 			br.Close()
-			return nil, wrapErr("get", id, err)
+			return nil, wrapErr(s.name, "get", id, err)
 		}
 		if !fi.Mode().IsRegular() {
 			br.Close()
@@ -87,7 +87,7 @@ func (s *Store) GetVerified(ctx context.Context, id core.ResultID) (io.ReadClose
 		rc, err := core.ReadVerified(vr, vr.payload, s.spoolDir)
 		if cerr := br.Close(); err == nil && cerr != nil {
 			rc.Close()
-			return nil, wrapErr("close", id, cerr)
+			return nil, wrapErr(s.name, "close", id, cerr)
 		}
 		if err != nil {
 			return nil, err
@@ -122,6 +122,7 @@ func drain(v *verifyingReader) error {
 type rereader struct {
 	sr   *io.SectionReader
 	br   *blob.Reader // owns the file
+	name string       // what errors begin with
 	id   core.ResultID
 	key  string
 	alg  Checksum
@@ -137,7 +138,7 @@ func newRereader(v *verifyingReader, f *os.File, br *blob.Reader) *rereader {
 	h.Write(appendHeader(hdr[:0], v.alg, string(v.id.Version), v.id.Format))
 	return &rereader{
 		sr: io.NewSectionReader(f, v.headerSize(), v.payload),
-		br: br, id: v.id, key: v.key, alg: v.alg, h: h,
+		br: br, name: v.name, id: v.id, key: v.key, alg: v.alg, h: h,
 		want: append([]byte(nil), v.sum[:v.alg.size()]...),
 		n:    v.payload,
 	}
@@ -155,11 +156,11 @@ func (r *rereader) Read(p []byte) (int, error) {
 		r.h.Write(binary.LittleEndian.AppendUint64(lb[:0], uint64(r.n)))
 		var sb [32]byte
 		if sum := r.h.Sum(sb[:0]); !bytes.Equal(sum, r.want) {
-			err = fmt.Errorf("blobstore: result %s (object %q): %w: the file changed while it was read (%s %x, verified %x)", r.id, r.key, core.ErrCorrupt, r.alg, sum, r.want)
+			err = fmt.Errorf("%s: result %s (object %q): %w: the file changed while it was read (%s %x, verified %x)", r.name, r.id, r.key, core.ErrCorrupt, r.alg, sum, r.want)
 		}
 		r.err = err
 	case err != nil:
-		err = wrapErr("read", r.id, err)
+		err = wrapErr(r.name, "read", r.id, err)
 		r.err = err
 	}
 	return n, err
@@ -175,7 +176,7 @@ func (r *rereader) Len() int {
 // Close closes the file.
 func (r *rereader) Close() error {
 	if err := r.br.Close(); err != nil {
-		return wrapErr("close", r.id, err)
+		return wrapErr(r.name, "close", r.id, err)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func fileBucket(t testing.TB, dir string) *blob.Bucket {
 }
 
 // readVerified opens a result with GetVerified and reads it whole.
-func readVerified(s *blobstore.Store, id core.ResultID) ([]byte, error) {
+func readVerified(s *blobstore.ResultStore, id core.ResultID) ([]byte, error) {
 	rc, err := s.GetVerified(context.Background(), id)
 	if err != nil {
 		return nil, err

@@ -10,15 +10,15 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-var _ core.ResultWalker = (*Store)(nil)
+var _ core.ResultWalker = (*ResultStore)(nil)
 
 // WalkResults implements core.ResultWalker: like Walk, it calls fn for every
 // result in the store, in the order of their object names, with the size of
 // the stored object and its modification time as the result's creation time
 // (results are written once, so the two are the same).
-func (s *Store) WalkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
+func (s *ResultStore) WalkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
 	if s.closed.Load() {
-		return fmt.Errorf("blobstore: walk: %w", core.ErrClosed)
+		return fmt.Errorf("%s: walk: %w", s.name, core.ErrClosed)
 	}
 	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
 	for {
@@ -27,7 +27,7 @@ func (s *Store) WalkResults(ctx context.Context, fn func(core.ResultInfo) error)
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("blobstore: walk under %q: %w", s.prefix, err)
+			return fmt.Errorf("%s: walk under %q: %w", s.name, s.prefix, err)
 		}
 		id, ok := s.ParseKey(obj.Key)
 		if obj.IsDir || !ok {

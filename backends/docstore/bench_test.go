@@ -51,9 +51,9 @@ func BenchmarkServers(b *testing.B) {
 	all := append([]server{{"memdocstore", nil}}, servers...)
 	for _, srv := range all {
 		b.Run(srv.name, func(b *testing.B) {
-			var s *docstore.Store
+			var s *docstore.MetadataStore
 			if srv.newURL == nil {
-				s = newMem(b, nil)
+				s = newMem(b)
 			} else {
 				s = openServer(b, srv)
 			}
@@ -63,7 +63,7 @@ func BenchmarkServers(b *testing.B) {
 	}
 }
 
-func benchStore(b *testing.B, s *docstore.Store) {
+func benchStore(b *testing.B, s *docstore.MetadataStore) {
 	ctx := context.Background()
 	nodes := make([]string, benchNodes)
 	var ids []core.KeyID

@@ -15,7 +15,8 @@
 //
 // (url.QueryEscape("dynamodb://flowcache?region=eu-west-1"); a plain path
 // takes the parameter too: ./cache?metadata=...). Open opens a metadata URL
-// alone; New makes a Store on a collection opened some other way.
+// alone; New makes a MetadataStore on a collection opened some other way.
+// Errors begin with "docstore:" and name the table or collection.
 //
 // # URLs and their parameters
 //
@@ -106,7 +107,7 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use by goroutines, and by processes on
+// A MetadataStore is safe for concurrent use by goroutines, and by processes on
 // several machines sharing the collection; no write needs a lock or a
 // transaction:
 //
@@ -124,7 +125,7 @@
 //   - A run document is created once (Create); the first writer's started
 //     time wins, as BeginRun of a known run is a no-op.
 //   - A batch of history is created under the run's next sequence number;
-//     if another writer took the number, the Store skips past the largest
+//     if another writer took the number, the store skips past the largest
 //     one stored and creates it again. A run's records read back in the
 //     order they were written.
 //
@@ -172,7 +173,7 @@
 // Round trips: Get 1; Preload one query per NodesPerQuery names, 32 at
 // once; Write, concurrently, 2 for its entries (a batched read, then a
 // write per document, issued together), 2 for its hits and 1 for its
-// history (2 for a run the Store has not seen), plus 2 per lost race; Runs
+// history (2 for a run the store has not seen), plus 2 per lost race; Runs
 // 1; Run 1. Measured here (BenchmarkServers, one local server each on a
 // 2-core VM, 1000 entries stored, ranges of two runs):
 //

@@ -31,20 +31,20 @@ func memCollection(t testing.TB) *gcds.Collection {
 	return coll
 }
 
-func newMem(t testing.TB, opts *docstore.Options) *docstore.Store {
+func newMem(t testing.TB, opts ...docstore.Option) *docstore.MetadataStore {
 	t.Helper()
-	return docstore.New(memCollection(t), opts)
+	return docstore.New(memCollection(t), opts...)
 }
 
 func TestMetadataStoreMem(t *testing.T) {
-	conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return newMem(t, nil) })
+	conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return newMem(t) })
 }
 
 // TestMetadataStoreMemOneNodePerQuery runs the contract with the Preload
 // strategy of DynamoDB: one equality query per node.
 func TestMetadataStoreMemOneNodePerQuery(t *testing.T) {
 	conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore {
-		return newMem(t, &docstore.Options{NodesPerQuery: 1, Parallelism: 2})
+		return newMem(t, docstore.WithNodesPerQuery(1), docstore.WithParallelism(2))
 	})
 }
 
@@ -61,7 +61,7 @@ func localResults(t *testing.T) core.ResultStore {
 
 func TestScenariosMem(t *testing.T) {
 	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-		s := newMem(t, nil)
+		s := newMem(t)
 		t.Cleanup(func() { s.Close() })
 		return s, localResults(t)
 	})
@@ -79,7 +79,7 @@ func key(node string, deps ...string) core.CacheKey {
 // document is split, in order.
 func TestHistoryChunks(t *testing.T) {
 	ctx := context.Background()
-	s := newMem(t, nil)
+	s := newMem(t)
 	defer s.Close()
 	var recs []core.NodeRecord
 	for i := range 3000 {
@@ -113,7 +113,7 @@ func TestHistoryChunks(t *testing.T) {
 func TestSequenceConflict(t *testing.T) {
 	ctx := context.Background()
 	coll := memCollection(t)
-	a, b := docstore.New(coll, nil), docstore.New(coll, nil)
+	a, b := docstore.New(coll), docstore.New(coll)
 	for i := range 6 {
 		s := a
 		if i%2 == 1 {
@@ -140,7 +140,7 @@ func TestSequenceConflict(t *testing.T) {
 func TestDamagedEntry(t *testing.T) {
 	ctx := context.Background()
 	coll := memCollection(t)
-	s := docstore.New(coll, nil)
+	s := docstore.New(coll)
 	k := key("n", "a")
 	e := core.Entry{Key: k, DataVersion: core.DataVersion(strings.Repeat("1", 64)), Format: "gob"}
 	if err := s.Write(ctx, core.Batch{Entries: []core.Entry{e}}); err != nil {
@@ -172,7 +172,7 @@ func TestDamagedEntry(t *testing.T) {
 // UTF-8, and that the whole batch is refused.
 func TestInvalidUTF8(t *testing.T) {
 	ctx := context.Background()
-	s := newMem(t, nil)
+	s := newMem(t)
 	defer s.Close()
 	good := core.Entry{Key: key("good"), DataVersion: "v", Format: "gob"}
 	bad := core.Entry{Key: key("bad\xff"), DataVersion: "v", Format: "gob"}
@@ -195,7 +195,7 @@ func TestInvalidUTF8(t *testing.T) {
 func TestClock(t *testing.T) {
 	ctx := context.Background()
 	at := time.Unix(1_800_000_000, 42)
-	s := newMem(t, &docstore.Options{Clock: func() time.Time { return at }})
+	s := newMem(t, docstore.WithClock(func() time.Time { return at }))
 	defer s.Close()
 	e := core.Entry{Key: key("n"), DataVersion: "v", Format: "gob"}
 	if err := s.Write(ctx, core.Batch{Entries: []core.Entry{e}}); err != nil {
@@ -304,7 +304,7 @@ func runPipeline(t *testing.T, st *core.Stores) int {
 
 // testRemoveEntries checks RemoveEntries: only entries unchanged since they
 // were listed are deleted.
-func testRemoveEntries(t *testing.T, s *docstore.Store) {
+func testRemoveEntries(t *testing.T, s *docstore.MetadataStore) {
 	ctx := context.Background()
 	at := func(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 0) }
 	v := func(s string) core.DataVersion { return core.DataVersion(strings.Repeat(s, 64)) }
@@ -352,7 +352,7 @@ func testRemoveEntries(t *testing.T, s *docstore.Store) {
 }
 
 func TestRemoveEntriesMem(t *testing.T) {
-	s := newMem(t, nil)
+	s := newMem(t)
 	defer s.Close()
 	testRemoveEntries(t, s)
 }

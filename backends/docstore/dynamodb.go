@@ -22,36 +22,23 @@ const NodeKeyIndex = "node_key"
 // project them.
 var preloadFields = []string{"data_version", "format", "last_used"}
 
-// DynamoDBOptions configures OpenDynamoDB.
-type DynamoDBOptions struct {
-	// CreateTable creates the table, as CreateDynamoDBTable does, when it
-	// does not exist.
-	CreateTable bool
-	// AllowScans lets the store use a table without a node_key index:
-	// Preload then scans the whole table (a hundred node names a scan),
-	// which is only reasonable for small tables.
-	AllowScans bool
-	// Options are the Store's options; Index and NodesPerQuery are set by
-	// OpenDynamoDB.
-	Options Options
-}
-
-// OpenDynamoDB returns a Store on a DynamoDB table, which must have the
+// OpenDynamoDB returns a MetadataStore on a DynamoDB table, which must have the
 // layout CreateDynamoDBTable creates (it is checked): partition key pk and
 // sort key sk, both strings, and a global secondary index on node_key that
 // projects data_version, format and last_used (or everything). Reads of
 // entries and run history are strongly consistent; Preload queries the
 // index, which is eventually consistent (a preloaded miss is checked with
 // Get after two seconds by the cache, and costs at most an execution).
-func OpenDynamoDB(ctx context.Context, client *dyn.Client, table string, opts *DynamoDBOptions) (*Store, error) {
-	if opts == nil {
-		opts = &DynamoDBOptions{}
-	}
-	indexed, err := checkDynamoDBTable(ctx, client, table, opts.CreateTable)
+//
+// Options: WithCreateTable and WithAllowScans, and those of New but
+// WithIndex and WithNodesPerQuery, which OpenDynamoDB sets.
+func OpenDynamoDB(ctx context.Context, client *dyn.Client, table string, opts ...Option) (*MetadataStore, error) {
+	o := newOptions(opts)
+	indexed, err := checkDynamoDBTable(ctx, client, table, o.createTable)
 	if err != nil {
 		return nil, err
 	}
-	if !indexed && !opts.AllowScans {
+	if !indexed && !o.allowScans {
 		return nil, fmt.Errorf("dynamodb table %s has no global secondary index with partition key %s projecting %v: add one (see the package doc of backends/docstore), or allow Preload to scan the table (allow_scans=true)",
 			table, NodeKeyField, preloadFields)
 	}
@@ -66,14 +53,13 @@ func OpenDynamoDB(ctx context.Context, client *dyn.Client, table string, opts *D
 		coll.Close()
 		return nil, fmt.Errorf("dynamodb table %s: %w", table, err)
 	}
-	o := opts.Options
-	o.Index, o.NodesPerQuery = index, 1
+	perQuery := 1
 	if !indexed {
 		// A scan filters with IN, which takes up to 100 values.
-		o.NodesPerQuery = 100
+		perQuery = 100
 	}
-	s := New(coll, &o)
-	s.name = "dynamodb metadata " + table
+	s := New(coll, append(opts, WithIndex(index), WithNodesPerQuery(perQuery))...)
+	s.name = "docstore: dynamodb table " + table
 	return s, nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 func square(x int) int { return x * x }
 
-// A Store keeps the metadata in any gocloud.dev/docstore collection keyed by
+// A MetadataStore keeps the metadata in any gocloud.dev/docstore collection keyed by
 // DocumentID (here an in-memory one) while results go elsewhere. With a URL,
 // the same is core.OpenURL("s3://bucket/cache?metadata=" +
 // url.QueryEscape("dynamodb://flowcache?region=eu-west-1")), or
@@ -24,9 +24,9 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	meta := docstore.New(coll, nil)
+	meta := docstore.New(coll)
 	defer meta.Close()
-	results := mem.New().Results()
+	results := mem.Open().Results()
 
 	ctx := context.Background()
 	for range 2 {

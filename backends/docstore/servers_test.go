@@ -74,7 +74,7 @@ func firestoreURL(t testing.TB) string {
 	return "firestore://projects/" + servertest.FirestoreProject + "/databases/(default)/documents/" + servertest.FirestoreCollection(t)
 }
 
-func openServer(t testing.TB, srv server) *docstore.Store {
+func openServer(t testing.TB, srv server) *docstore.MetadataStore {
 	t.Helper()
 	u := srv.newURL(t)
 	s, err := docstore.Open(context.Background(), u)
@@ -119,7 +119,7 @@ func testOpenURL(t *testing.T, metaURL string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := st.Metadata.(*docstore.Store); !ok {
+		if _, ok := st.Metadata.(*docstore.MetadataStore); !ok {
 			t.Fatalf("OpenURL(%s) metadata is a %T", storeURL, st.Metadata)
 		}
 		executed := runPipeline(t, st)
@@ -137,12 +137,12 @@ func testOpenURL(t *testing.T, metaURL string) {
 func TestSharedStores(t *testing.T) {
 	t.Run("memdocstore", func(t *testing.T) {
 		coll := memCollection(t)
-		testShared(t, func() *docstore.Store { return docstore.New(coll, nil) })
+		testShared(t, func() *docstore.MetadataStore { return docstore.New(coll) })
 	})
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			u := srv.newURL(t)
-			testShared(t, func() *docstore.Store {
+			testShared(t, func() *docstore.MetadataStore {
 				s, err := docstore.Open(context.Background(), u)
 				if err != nil {
 					t.Fatal(err)
@@ -153,7 +153,7 @@ func TestSharedStores(t *testing.T) {
 	}
 }
 
-func testShared(t *testing.T, open func() *docstore.Store) {
+func testShared(t *testing.T, open func() *docstore.MetadataStore) {
 	ctx := context.Background()
 	const stores, batches = 4, 10
 	shared := key("shared", "x")
@@ -269,10 +269,10 @@ func TestDynamoDBTableChecks(t *testing.T) {
 	client := servertest.DynamoDBClient(t)
 
 	wrong, _ := servertest.DynamoDBTable(t, "id")
-	if _, err := docstore.OpenDynamoDB(ctx, client, wrong, nil); err == nil || !strings.Contains(err.Error(), "partition key pk and sort key sk") {
+	if _, err := docstore.OpenDynamoDB(ctx, client, wrong); err == nil || !strings.Contains(err.Error(), "partition key pk and sort key sk") {
 		t.Errorf("OpenDynamoDB(table keyed by id) = %v, want an error naming the key the store needs", err)
 	}
-	if _, err := docstore.OpenDynamoDB(ctx, client, servertest.UniqueName(t), nil); err == nil || !strings.Contains(err.Error(), "create_table=true") {
+	if _, err := docstore.OpenDynamoDB(ctx, client, servertest.UniqueName(t)); err == nil || !strings.Contains(err.Error(), "create_table=true") {
 		t.Errorf("OpenDynamoDB(missing table) = %v, want an error saying how to create it", err)
 	}
 
@@ -293,10 +293,10 @@ func TestDynamoDBTableChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.DeleteTable(context.Background(), &dyn.DeleteTableInput{TableName: str(plain)})
-	if _, err := docstore.OpenDynamoDB(ctx, client, plain, nil); err == nil || !strings.Contains(err.Error(), "allow_scans=true") {
+	if _, err := docstore.OpenDynamoDB(ctx, client, plain); err == nil || !strings.Contains(err.Error(), "allow_scans=true") {
 		t.Errorf("OpenDynamoDB(table without index) = %v, want an error naming allow_scans", err)
 	}
-	s, err := docstore.OpenDynamoDB(ctx, client, plain, &docstore.DynamoDBOptions{AllowScans: true})
+	s, err := docstore.OpenDynamoDB(ctx, client, plain, docstore.WithAllowScans())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,33 +22,63 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Options configures a Store made with New. The zero value is ready to use.
-type Options struct {
-	// Index is the collection Preload queries, when it is not the store's
-	// collection: on DynamoDB, the same table opened without
-	// ConsistentRead, since DynamoDB refuses strongly consistent queries
-	// of a global secondary index. The store closes it with the other.
-	Index *gcds.Collection
-	// NodesPerQuery is how many node names one Preload query names (with
-	// an "in" filter); 1 makes one equality query per node, which is what
-	// a DynamoDB index can answer. Zero picks by the collection's driver:
-	// 1 for DynamoDB, 30 for Firestore (its limit for "in"), 1000 for the
-	// others (MongoDB, memdocstore).
-	NodesPerQuery int
-	// Parallelism is how many Preload queries run at once (default 32).
-	Parallelism int
-	// Clock is the time a batch without Now is written at, and a run
-	// without Started begins at (default time.Now).
-	Clock func() time.Time
+// Option configures New and OpenDynamoDB.
+type Option func(*options)
+
+type options struct {
+	index         *gcds.Collection
+	nodesPerQuery int
+	parallelism   int
+	clock         func() time.Time
+	createTable   bool // OpenDynamoDB only
+	allowScans    bool // OpenDynamoDB only
+}
+
+// WithIndex sets the collection Preload queries, when it is not the
+// store's collection: on DynamoDB, the same table opened without
+// ConsistentRead, since DynamoDB refuses strongly consistent queries of a
+// global secondary index (OpenDynamoDB sets it). The store closes it with
+// the other.
+func WithIndex(index *gcds.Collection) Option { return func(o *options) { o.index = index } }
+
+// WithNodesPerQuery sets how many node names one Preload query names (with
+// an "in" filter); 1 makes one equality query per node, which is what a
+// DynamoDB index can answer. By default it is picked by the collection's
+// driver: 1 for DynamoDB, 30 for Firestore (its limit for "in"), 1000 for
+// the others (MongoDB, memdocstore).
+func WithNodesPerQuery(n int) Option { return func(o *options) { o.nodesPerQuery = n } }
+
+// WithParallelism sets how many Preload queries run at once (default 32).
+func WithParallelism(n int) Option { return func(o *options) { o.parallelism = n } }
+
+// WithClock sets the time a batch without Now is written at, and a run
+// without Started begins at (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithCreateTable makes OpenDynamoDB create the table, as
+// CreateDynamoDBTable does, when it does not exist.
+func WithCreateTable() Option { return func(o *options) { o.createTable = true } }
+
+// WithAllowScans lets OpenDynamoDB use a table without a node_key index:
+// Preload then scans the whole table (a hundred node names a scan), which
+// is only reasonable for small tables.
+func WithAllowScans() Option { return func(o *options) { o.allowScans = true } }
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Store is a core.MetadataStore, core.Preloader, core.EntryWalker and
 // core.EntryRemover kept in one gocloud.dev/docstore collection, in the
 // layout the package doc describes. It is safe for concurrent use by goroutines, and by processes
 // on several machines sharing the collection.
-type Store struct {
+type MetadataStore struct {
 	coll, index   *gcds.Collection
-	name          string // in error messages: "docstore metadata", "dynamodb metadata"
+	name          string // what errors begin with: "docstore", "docstore: dynamodb table T"
 	nodesPerQuery int
 	parallelism   int
 	now           func() time.Time
@@ -59,10 +89,10 @@ type Store struct {
 	mongo *mongo.Collection
 
 	mu   sync.Mutex
-	runs map[core.RunID]*runState // runs known to exist (begun or seen by this Store)
+	runs map[core.RunID]*runState // runs known to exist (begun or seen by this store)
 }
 
-// runState is what a Store knows of a run it has begun or written to.
+// runState is what a MetadataStore knows of a run it has begun or written to.
 type runState struct {
 	// nextSeq is the sequence number the next history document of the run
 	// is created with; a conflict (another writer took it) moves it past
@@ -71,22 +101,20 @@ type runState struct {
 }
 
 var (
-	_ core.MetadataStore = (*Store)(nil)
-	_ core.Preloader     = (*Store)(nil)
-	_ core.EntryWalker   = (*Store)(nil)
+	_ core.MetadataStore = (*MetadataStore)(nil)
+	_ core.Preloader     = (*MetadataStore)(nil)
+	_ core.EntryWalker   = (*MetadataStore)(nil)
 )
 
-// New returns a Store on coll, which must key documents as the package doc
-// says: by the fields "pk" (partition key) and "sk" (sort key) on DynamoDB,
-// by DocumentID elsewhere. The Store owns coll (and opts.Index): Close
-// closes them.
-func New(coll *gcds.Collection, opts *Options) *Store {
-	if opts == nil {
-		opts = &Options{}
-	}
-	s := &Store{
-		coll: coll, index: opts.Index, name: "docstore metadata",
-		nodesPerQuery: opts.NodesPerQuery, parallelism: opts.Parallelism, now: opts.Clock,
+// New returns a MetadataStore on coll, which must key documents as the
+// package doc says: by the fields "pk" (partition key) and "sk" (sort key)
+// on DynamoDB, by DocumentID elsewhere. The store owns coll (and the
+// collection of WithIndex): Close closes them.
+func New(coll *gcds.Collection, opts ...Option) *MetadataStore {
+	o := newOptions(opts)
+	s := &MetadataStore{
+		coll: coll, index: o.index, name: "docstore",
+		nodesPerQuery: o.nodesPerQuery, parallelism: o.parallelism, now: o.clock,
 		runs: map[core.RunID]*runState{},
 	}
 	if s.index == nil {
@@ -120,11 +148,11 @@ func defaultNodesPerQuery(c *gcds.Collection) int {
 	return 1000
 }
 
-func (s *Store) fail(op string, err error) error {
+func (s *MetadataStore) fail(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", s.name, op, err)
 }
 
-func (s *Store) checkOpen(op string) error {
+func (s *MetadataStore) checkOpen(op string) error {
 	if s.closed.Load() {
 		return s.fail(op, core.ErrClosed)
 	}
@@ -147,7 +175,7 @@ func isCode(err error, c gcerrors.ErrorCode) bool {
 }
 
 // BeginRun records the start of a run; a known run is left as it is.
-func (s *Store) BeginRun(ctx context.Context, run core.RunInfo) error {
+func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	op := "begin run " + string(run.ID)
 	if err := s.checkOpen(op); err != nil {
 		return err
@@ -163,7 +191,7 @@ func (s *Store) BeginRun(ctx context.Context, run core.RunInfo) error {
 
 // ensureRun creates the document of run, started at started, unless this
 // Store knows it exists. A run another process created is left as it is.
-func (s *Store) ensureRun(ctx context.Context, run core.RunID, started int64) error {
+func (s *MetadataStore) ensureRun(ctx context.Context, run core.RunID, started int64) error {
 	s.mu.Lock()
 	_, known := s.runs[run]
 	s.mu.Unlock()
@@ -184,7 +212,7 @@ func (s *Store) ensureRun(ctx context.Context, run core.RunID, started int64) er
 }
 
 // Get returns the entry of a cache key.
-func (s *Store) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
+func (s *MetadataStore) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	op := "get key " + string(id)
 	if err := s.checkOpen(op); err != nil {
 		return core.Entry{}, err
@@ -211,7 +239,7 @@ func (s *Store) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 // even one document with a Find of {_id: {$in: [...]}}, which FerretDB's
 // SQLite handler answers by scanning the whole collection (150 ms for 2000
 // documents here), while it looks an _id equality up in its index (1 ms).
-func (s *Store) get(ctx context.Context, d *document) error {
+func (s *MetadataStore) get(ctx context.Context, d *document) error {
 	var err error
 	if s.mongo == nil {
 		err = s.coll.Get(ctx, d)
@@ -240,7 +268,7 @@ func (s *Store) get(ctx context.Context, d *document) error {
 }
 
 // Delete removes the entry of a cache key.
-func (s *Store) Delete(ctx context.Context, id core.KeyID) error {
+func (s *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 	op := "delete key " + string(id)
 	if err := s.checkOpen(op); err != nil {
 		return err
@@ -261,7 +289,7 @@ const deleteChunk = 250
 // DeleteAll removes every document of the store (entries, runs and their
 // history), in chunks: it is not atomic, and documents written while it
 // runs may survive it.
-func (s *Store) DeleteAll(ctx context.Context) error {
+func (s *MetadataStore) DeleteAll(ctx context.Context) error {
 	if err := s.checkOpen("delete all"); err != nil {
 		return err
 	}
@@ -295,7 +323,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 }
 
 // Runs returns every run, oldest first (by Started, then by run id).
-func (s *Store) Runs(ctx context.Context) ([]core.RunInfo, error) {
+func (s *MetadataStore) Runs(ctx context.Context) ([]core.RunInfo, error) {
 	if err := s.checkOpen("runs"); err != nil {
 		return nil, err
 	}
@@ -325,7 +353,7 @@ func (s *Store) Runs(ctx context.Context) ([]core.RunInfo, error) {
 // Run returns the history of a run in the order it was written: its run
 // document and its history documents are read at once, the latter sorted
 // by sequence number.
-func (s *Store) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, error) {
+func (s *MetadataStore) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, error) {
 	op := "run " + string(run)
 	if err := s.checkOpen(op); err != nil {
 		return nil, err
@@ -362,7 +390,7 @@ func (s *Store) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, err
 }
 
 // batches returns the history documents of run, in sequence order.
-func (s *Store) batches(ctx context.Context, run core.RunID) ([]*document, error) {
+func (s *MetadataStore) batches(ctx context.Context, run core.RunID) ([]*document, error) {
 	var out []*document
 	it := s.coll.Query().Where(PartitionKey, "=", batchPK(run)).Get(ctx)
 	defer it.Stop()
@@ -385,7 +413,7 @@ func (s *Store) batches(ctx context.Context, run core.RunID) ([]*document, error
 
 // lastSeq returns the largest sequence number of run's history documents
 // (0 when it has none).
-func (s *Store) lastSeq(ctx context.Context, run core.RunID) (int64, error) {
+func (s *MetadataStore) lastSeq(ctx context.Context, run core.RunID) (int64, error) {
 	var last int64
 	it := s.coll.Query().Where(PartitionKey, "=", batchPK(run)).Get(ctx, PartitionKey, SortKey, "seq")
 	defer it.Stop()
@@ -402,9 +430,9 @@ func (s *Store) lastSeq(ctx context.Context, run core.RunID) (int64, error) {
 	}
 }
 
-// Close closes the collections and the clients the Store opened. Later
+// Close closes the collections and the clients the store opened. Later
 // calls fail with core.ErrClosed; closing twice is not an error.
-func (s *Store) Close() error {
+func (s *MetadataStore) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
@@ -424,7 +452,7 @@ func (s *Store) Close() error {
 // WalkEntries calls fn for every entry, in no particular order, and stops at
 // the first error fn returns. It reads the whole collection (on DynamoDB, a
 // scan) and skips the run documents.
-func (s *Store) WalkEntries(ctx context.Context, fn func(core.Entry) error) error {
+func (s *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) error) error {
 	if err := s.checkOpen("walk entries"); err != nil {
 		return err
 	}
@@ -456,7 +484,7 @@ func (s *Store) WalkEntries(ctx context.Context, fn func(core.Entry) error) erro
 // Preload returns the entries of the given nodes, by lookup key: queries on
 // the node_key field, NodesPerQuery names each, Parallelism at once. Only
 // the data version, format and last-used time are read.
-func (s *Store) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
+func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
 	}
@@ -538,7 +566,7 @@ func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i 
 	return nil
 }
 
-var _ core.EntryRemover = (*Store)(nil)
+var _ core.EntryRemover = (*MetadataStore)(nil)
 
 // RemoveEntries implements core.EntryRemover: it reads the entries of
 // entries at once, and deletes, under its revision, each one that still
@@ -546,7 +574,7 @@ var _ core.EntryRemover = (*Store)(nil)
 // after the entry's times. A deletion refused because the entry changed
 // meanwhile (a run stored or used it) leaves it in place. It returns the ids
 // deleted.
-func (s *Store) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
+func (s *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
 	if err := s.checkOpen("remove entries"); err != nil {
 		return nil, err
 	}

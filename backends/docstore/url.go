@@ -40,16 +40,16 @@ func init() {
 	})
 }
 
-// Open opens the Store a metadata URL names: dynamodb://TABLE?...,
+// Open opens the store a metadata URL names: dynamodb://TABLE?...,
 // firestore://projects/P/databases/D/documents/COLL or mongo://DB/COLL?...
 // (see the package doc). It is core.OpenMetadataURL for these schemes:
 // errors never show the URL's secrets.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string) (*MetadataStore, error) {
 	m, err := core.OpenMetadataURL(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
-	s, ok := m.(*Store)
+	s, ok := m.(*MetadataStore)
 	if !ok {
 		m.Close()
 		return nil, fmt.Errorf("docstore: %w: metadata URL of another backend (want dynamodb://, firestore:// or mongo://)", core.ErrInvalid)
@@ -83,7 +83,7 @@ func noUserInfo(u *url.URL, where string) error {
 // then those gocloud.dev/aws reads to configure the client.
 var dynamoDBParams = []string{"create_table", "allow_scans", "region", "endpoint", "profile", "role", "fips", "dualstack"}
 
-func openDynamoDBURL(ctx context.Context, u *url.URL) (*Store, error) {
+func openDynamoDBURL(ctx context.Context, u *url.URL) (*MetadataStore, error) {
 	if err := core.CheckQueryParams(u, dynamoDBParams...); err != nil {
 		return nil, err
 	}
@@ -94,13 +94,20 @@ func openDynamoDBURL(ctx context.Context, u *url.URL) (*Store, error) {
 		return nil, fmt.Errorf("%w: want dynamodb://TABLE (the table name only, no path)", core.ErrInvalid)
 	}
 	q := u.Query()
-	var opts DynamoDBOptions
-	var err error
-	if opts.CreateTable, err = boolParam(q, "create_table"); err != nil {
+	var opts []Option
+	create, err := boolParam(q, "create_table")
+	if err != nil {
 		return nil, err
 	}
-	if opts.AllowScans, err = boolParam(q, "allow_scans"); err != nil {
+	if create {
+		opts = append(opts, WithCreateTable())
+	}
+	scans, err := boolParam(q, "allow_scans")
+	if err != nil {
 		return nil, err
+	}
+	if scans {
+		opts = append(opts, WithAllowScans())
 	}
 	q.Del("create_table")
 	q.Del("allow_scans")
@@ -108,12 +115,12 @@ func openDynamoDBURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", core.ErrInvalid, err)
 	}
-	return OpenDynamoDB(ctx, dyn.NewFromConfig(cfg), u.Host, &opts)
+	return OpenDynamoDB(ctx, dyn.NewFromConfig(cfg), u.Host, opts...)
 }
 
 var firestorePathRE = regexp.MustCompile(`^projects/[^/]+/databases/[^/]+/documents/[^/]+(/[^/]+/[^/]+)*$`)
 
-func openFirestoreURL(ctx context.Context, u *url.URL) (*Store, error) {
+func openFirestoreURL(ctx context.Context, u *url.URL) (*MetadataStore, error) {
 	if err := core.CheckQueryParams(u); err != nil {
 		return nil, err
 	}
@@ -133,8 +140,8 @@ func openFirestoreURL(ctx context.Context, u *url.URL) (*Store, error) {
 		closeClient()
 		return nil, fmt.Errorf("firestore collection %s: %w", collPath, err)
 	}
-	s := New(coll, nil)
-	s.name = "firestore metadata " + collPath
+	s := New(coll)
+	s.name = "docstore: firestore collection " + collPath
 	s.closers = append(s.closers, closeClient)
 	return s, nil
 }
@@ -172,7 +179,7 @@ func dialFirestore(ctx context.Context) (*vkit.Client, func() error, error) {
 	}, nil
 }
 
-func openMongoURL(ctx context.Context, u *url.URL) (*Store, error) {
+func openMongoURL(ctx context.Context, u *url.URL) (*MetadataStore, error) {
 	if err := core.CheckQueryParams(u, "create_indexes"); err != nil {
 		return nil, err
 	}
@@ -212,8 +219,8 @@ func openMongoURL(ctx context.Context, u *url.URL) (*Store, error) {
 		disconnect()
 		return nil, fmt.Errorf("mongo collection %s.%s: %w", db, collName, err)
 	}
-	s := New(coll, nil)
-	s.name = "mongo metadata " + db + "." + collName
+	s := New(coll)
+	s.name = "docstore: mongo collection " + db + "." + collName
 	s.closers = append(s.closers, disconnect)
 	return s, nil
 }

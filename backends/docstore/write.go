@@ -33,7 +33,7 @@ const maxAttempts = 64
 // servers have no multi-document transactions (see the package doc): an
 // error or a crash part way may leave some of the batch's documents
 // written, each of them whole.
-func (s *Store) Write(ctx context.Context, b core.Batch) error {
+func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	op := "write"
 	if b.Run != "" {
 		op = "write batch of run " + string(b.Run)
@@ -212,7 +212,7 @@ func backoff(ctx context.Context, attempt int) error {
 // fields when fps is not empty). A missing document is nil; one that does
 // not decode (not written by this store) is a document with a nil
 // revision and no fields.
-func (s *Store) current(ctx context.Context, docs []*document, fps ...gcds.FieldPath) ([]*document, error) {
+func (s *MetadataStore) current(ctx context.Context, docs []*document, fps ...gcds.FieldPath) ([]*document, error) {
 	cur := make([]*document, len(docs))
 	al := s.coll.Actions()
 	for i, d := range docs {
@@ -253,7 +253,7 @@ func (s *Store) current(ctx context.Context, docs []*document, fps ...gcds.Field
 //  3. Create the missing ones, Replace the others under their revision
 //     (one action list);
 //  4. read and write again those that lost a race with another writer.
-func (s *Store) writeEntries(ctx context.Context, want []*document) error {
+func (s *MetadataStore) writeEntries(ctx context.Context, want []*document) error {
 	return s.writeUnraced(ctx, want, nil, func(al *gcds.ActionList, w, c *document) bool {
 		d := *w
 		switch {
@@ -280,7 +280,7 @@ func (s *Store) writeEntries(ctx context.Context, want []*document) error {
 // touch moves the last-used time of the entries of ids forward to now,
 // never back: each is read, and updated under its revision only when its
 // last-used time is earlier. A missing entry is left missing.
-func (s *Store) touch(ctx context.Context, ids []core.KeyID, now int64) error {
+func (s *MetadataStore) touch(ctx context.Context, ids []core.KeyID, now int64) error {
 	pending := make([]*document, len(ids))
 	for i, id := range ids {
 		pending[i] = entryKey(id)
@@ -303,7 +303,7 @@ func (s *Store) touch(ctx context.Context, ids []core.KeyID, now int64) error {
 // send the list, and start again with those whose write lost a race with
 // another writer (a changed revision), after a backoff, at most
 // maxAttempts times (then gaveUp says which).
-func (s *Store) writeUnraced(ctx context.Context, pending []*document, fields []gcds.FieldPath,
+func (s *MetadataStore) writeUnraced(ctx context.Context, pending []*document, fields []gcds.FieldPath,
 	plan func(al *gcds.ActionList, want, stored *document) bool, gaveUp func(d *document, attempts int) error) error {
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
@@ -345,9 +345,9 @@ func (s *Store) writeUnraced(ctx context.Context, pending []*document, fields []
 // appendHistory makes sure the run exists (begun at now if it was not),
 // then creates one history document per records blob, under the next
 // sequence numbers of the run. Create fails if another writer took a
-// number; the Store then skips past the largest number stored and tries
+// number; the store then skips past the largest number stored and tries
 // again.
-func (s *Store) appendHistory(ctx context.Context, run core.RunID, now int64, chunks [][]byte) error {
+func (s *MetadataStore) appendHistory(ctx context.Context, run core.RunID, now int64, chunks [][]byte) error {
 	if err := s.ensureRun(ctx, run, now); err != nil {
 		return fmt.Errorf("run %s: %w", run, err)
 	}
@@ -376,7 +376,7 @@ func (s *Store) appendHistory(ctx context.Context, run core.RunID, now int64, ch
 }
 
 // takeSeq returns the next sequence number of run's history.
-func (s *Store) takeSeq(run core.RunID) int64 {
+func (s *MetadataStore) takeSeq(run core.RunID) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.runs[run]
@@ -390,7 +390,7 @@ func (s *Store) takeSeq(run core.RunID) int64 {
 }
 
 // skipSeq makes the next sequence number of run at least next.
-func (s *Store) skipSeq(run core.RunID, next int64) {
+func (s *MetadataStore) skipSeq(run core.RunID, next int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.runs[run]; st != nil {

@@ -7,11 +7,11 @@ import (
 	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/blobmeta"
 )
 
 func init() {
-	blobstore.RegisterConditional(func(b *blob.Bucket) blobstore.Conditional {
+	blobmeta.RegisterConditional(func(b *blob.Bucket) blobmeta.Conditional {
 		var c *storage.Client
 		if b.As(&c) {
 			return conditional{}

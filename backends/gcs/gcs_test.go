@@ -3,7 +3,7 @@ package gcs_test
 import (
 	"testing"
 
-	_ "github.com/flowcache/flowcache/backends/gcs"
+	"github.com/flowcache/flowcache/backends/gcs"
 	"github.com/flowcache/flowcache/backends/internal/buckettest"
 	"github.com/flowcache/flowcache/internal/servertest"
 )
@@ -13,4 +13,9 @@ import (
 func TestFakeGCS(t *testing.T) {
 	bucket := servertest.GCSBucket(t)
 	buckettest.Suite(t, servertest.GCSURL(t, bucket, ""))
+}
+
+// TestOpen checks gcs.Open, on fake-gcs-server.
+func TestOpen(t *testing.T) {
+	buckettest.Open(t, servertest.GCSURL(t, servertest.GCSBucket(t), ""), "gcs", gcs.Open)
 }

@@ -66,7 +66,7 @@ type Debris struct {
 // staleAfter (DebrisStaleTemp). It first waits for the sweep that Open
 // started, so a temporary file that sweep removes is not listed. It only
 // reads; RemoveDebris removes.
-func (r *Results) FindDebris(ctx context.Context, staleAfter time.Duration) ([]Debris, error) {
+func (r *ResultStore) FindDebris(ctx context.Context, staleAfter time.Duration) ([]Debris, error) {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return nil, fmt.Errorf("local: find debris: %w", core.ErrClosed)
 	}
@@ -89,7 +89,7 @@ func (r *Results) FindDebris(ctx context.Context, staleAfter time.Duration) ([]D
 // A directory at a result's path goes with everything in it (symbolic
 // links inside are removed, never followed); nothing is removed when the
 // shard directory holding it is not a directory of the cache itself.
-func (r *Results) RemoveDebris(ctx context.Context, debris []Debris, staleAfter time.Duration) ([]Debris, error) {
+func (r *ResultStore) RemoveDebris(ctx context.Context, debris []Debris, staleAfter time.Duration) ([]Debris, error) {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return nil, fmt.Errorf("local: remove debris: %w", core.ErrClosed)
 	}
@@ -164,7 +164,7 @@ func removeStale(path string, cutoff time.Time) (bool, error) {
 
 // tempOf returns the result whose write a temporary file of that key
 // ("<shard>/<result name>.<hex>.tmp", fileblob's naming) belongs to.
-func (r *Results) tempOf(key string) (core.ResultID, bool) {
+func (r *ResultStore) tempOf(key string) (core.ResultID, bool) {
 	rest, ok := strings.CutSuffix(key, ".tmp")
 	if !ok {
 		return core.ResultID{}, false
@@ -187,7 +187,7 @@ func (r *Results) tempOf(key string) (core.ResultID, bool) {
 // temporary files, and (when notFiles) non-files at result paths. It reads
 // the names of every shard directory, and looks further only at names that
 // are a temporary file's or, for a non-regular entry, a result's.
-func (r *Results) scanDebris(ctx context.Context, staleAfter time.Duration, notFiles bool, fn func(Debris) error) error {
+func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, notFiles bool, fn func(Debris) error) error {
 	if r.dir == "" {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (r *Results) scanDebris(ctx context.Context, staleAfter time.Duration, notF
 // killed during a Put left (older than StaleTempAge). Failures are ignored
 // (a directory that cannot be written keeps them; FindDebris lists them).
 // A store opened read-only (ModeReadOnly) does not sweep.
-func (r *Results) startSweep() {
+func (r *ResultStore) startSweep() {
 	if r.meta.readOnly != nil {
 		r.sweepDone = make(chan struct{})
 		close(r.sweepDone)
@@ -270,7 +270,7 @@ func (r *Results) startSweep() {
 }
 
 // stopSweep stops the sweep and waits for it.
-func (r *Results) stopSweep() {
+func (r *ResultStore) stopSweep() {
 	if r.sweepStop != nil {
 		r.sweepStop()
 		<-r.sweepDone

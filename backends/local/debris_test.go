@@ -25,7 +25,7 @@ func openFiles(t *testing.T, dir string) *local.Store {
 	return st
 }
 
-func putData(t *testing.T, r *local.Results, id core.ResultID, data []byte) int64 {
+func putData(t *testing.T, r *local.ResultStore, id core.ResultID, data []byte) int64 {
 	t.Helper()
 	n, err := r.Put(context.Background(), id, func(w io.Writer) error { _, err := w.Write(data); return err })
 	if err != nil {

@@ -17,7 +17,7 @@
 // the payload the format wrote, without header) is stored inline in the
 // results table; a larger one as a file. Creating a file costs 50 µs to
 // 1 ms on ext4, while inline results are written in one transaction per
-// batch of nodes, about 15 µs each for 100 bytes (see Results), and the
+// batch of nodes, about 15 µs each for 100 bytes (see ResultStore), and the
 // shard directories are only created for large results.
 //
 // The database schema is versioned with PRAGMA user_version (1 now; a
@@ -134,7 +134,7 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 type Store struct {
 	dir     string
 	meta    *MetadataStore
-	results *Results
+	results *ResultStore
 }
 
 // Open opens the cache directory dir (DefaultDir if ""), creating it when
@@ -181,7 +181,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	// storing the same result at once may both rename, the last one
 	// winning. Results are content-addressed, so both files hold the same
 	// bytes and a reader sees one whole file either way.
-	bopts := []blobstore.Option{blobstore.WithOwnedBucket()}
+	bopts := []blobstore.Option{blobstore.WithOwnedBucket(), blobstore.WithName("local")}
 	if o.syncFull {
 		bopts = append(bopts, blobstore.WithFileSync())
 	}
@@ -206,8 +206,8 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 
 // newStore completes Open: the result store over meta's database and
 // files.
-func newStore(ctx context.Context, dir string, meta *MetadataStore, files *blobstore.Store, o *options) (*Store, error) {
-	// Results stats result files itself (see Results.fileExists), by
+func newStore(ctx context.Context, dir string, meta *MetadataStore, files *blobstore.ResultStore, o *options) (*Store, error) {
+	// Results stats result files itself (see ResultStore.fileExists), by
 	// absolute path like fileblob.
 	filesDir, err := filepath.Abs(filepath.Join(dir, ResultsDir))
 	if err != nil {
@@ -235,11 +235,16 @@ func (s *Store) Metadata() *MetadataStore { return s.meta }
 
 // Results returns the result store: small results inline in the
 // database, the others as files under Dir()/results.
-func (s *Store) Results() *Results { return s.results }
+func (s *Store) Results() *ResultStore { return s.results }
 
 // Files returns the store of the results kept as files under
-// Dir()/results (those larger than the inline limit); Results uses it.
-func (s *Store) Files() *blobstore.Store { return s.results.files }
+// Dir()/results (those larger than the inline limit); ResultStore uses it.
+func (s *Store) Files() *blobstore.ResultStore { return s.results.files }
+
+// Stores returns both stores as core.Stores, whose Close closes the Store.
+func (s *Store) Stores() *core.Stores {
+	return &core.Stores{Metadata: s.meta, Results: s.results, Close: s.Close}
+}
 
 // Close flushes the pending results and closes both stores.
 func (s *Store) Close() error {

@@ -375,3 +375,31 @@ func TestClosedErrors(t *testing.T) {
 		t.Errorf("Runs after Close = %v", err)
 	}
 }
+
+// TestErrorsNameLocal: the errors of a local cache begin with "local:",
+// those about result files too (stored through package blobstore), and
+// keep their cause.
+func TestErrorsNameLocal(t *testing.T) {
+	ctx := t.Context()
+	st, err := local.Open(ctx, t.TempDir(), local.WithInlineLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id := core.ResultID{Version: "0123abcd", Format: "bin"}
+	if _, err := st.Results().Put(ctx, id, func(w io.Writer) error { _, err := w.Write([]byte("payload")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	files := st.Files()
+	if err := files.Bucket().WriteAll(ctx, files.Key(id), []byte("not a result"), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Results().GetVerified(ctx, id)
+	if !errors.Is(err, core.ErrCorrupt) || !strings.HasPrefix(err.Error(), "local: ") {
+		t.Errorf("GetVerified of a damaged file = %v, want ErrCorrupt beginning with local:", err)
+	}
+	_, err = st.Results().Get(ctx, core.ResultID{Version: "99ff", Format: "bin"})
+	if !errors.Is(err, core.ErrNotFound) || !strings.HasPrefix(err.Error(), "local: ") {
+		t.Errorf("Get of a missing result = %v, want ErrNotFound beginning with local:", err)
+	}
+}

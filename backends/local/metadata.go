@@ -57,7 +57,7 @@ CREATE INDEX IF NOT EXISTS run_batches_run ON run_batches (run_id, seq);
 -- Covers Preload: a run reads its nodes' entries from the index alone.
 CREATE INDEX IF NOT EXISTS entries_by_node ON entries (node, key_id, data_version, format, last_used);
 -- Results of up to the inline limit (16 KiB by default), stored here rather
--- than as files: see Results. crc is the CRC-32C of version, a zero byte,
+-- than as files: see ResultStore. crc is the CRC-32C of version, a zero byte,
 -- format, a zero byte and data.
 CREATE TABLE IF NOT EXISTS results (
 	version TEXT NOT NULL,

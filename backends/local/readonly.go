@@ -152,7 +152,7 @@ func openReadOnly(ctx context.Context, dir string, o *options, ro *readOnlyStore
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s read-only: %w", filepath.Join(dir, ResultsDir), err)
 	}
-	files := blobstore.New(bucket, blobstore.WithOwnedBucket())
+	files := blobstore.New(bucket, blobstore.WithOwnedBucket(), blobstore.WithName("local"))
 	meta, err := openMetadata(ctx, dbPath, o, ro)
 	if err != nil {
 		files.Close()

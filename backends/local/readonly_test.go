@@ -65,7 +65,7 @@ func newROFixture(t *testing.T, dir string) *roFixture {
 
 // check reads everything back through s and checks that every write fails
 // with core.ErrReadOnly and changes nothing.
-func (f *roFixture) check(t *testing.T, meta *local.MetadataStore, res *local.Results, why string) {
+func (f *roFixture) check(t *testing.T, meta *local.MetadataStore, res *local.ResultStore, why string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := meta.Writable(); !errors.Is(err, core.ErrReadOnly) || !strings.Contains(err.Error(), f.dir) || !strings.Contains(err.Error(), why) {
@@ -147,7 +147,7 @@ func TestReadOnlyModeWritableDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.check(t, st.Metadata.(*local.MetadataStore), st.Results.(*local.Results), "mode=ro")
+		f.check(t, st.Metadata.(*local.MetadataStore), st.Results.(*local.ResultStore), "mode=ro")
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultInlineLimit is the size up to which a result is stored inline in
-// metadata.db rather than as a file (see WithInlineLimit and Results).
+// metadata.db rather than as a file (see WithInlineLimit and ResultStore).
 //
 // Measured on this machine class (BenchmarkInlineLimit: Put, with a flush
 // every 256 results, then Get read to its end), inline against a file:
@@ -60,7 +60,7 @@ const MaxInlineLimit = 1 << 20
 // stay where they are: stores with different limits may share a directory.
 func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n } }
 
-// Results is the core.ResultStore of a local cache directory. A result of
+// ResultStore is the core.ResultStore of a local cache directory. A result of
 // up to the inline limit (WithInlineLimit, 16 KiB by default) is kept in
 // memory by Put, without any system call, and written by FlushResults, with
 // every other pending result, to the results table of metadata.db in one
@@ -71,8 +71,8 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 //
 // The caching adapter calls FlushResults before every metadata write, so an
 // entry never points at a result that is not stored (core.ResultFlusher).
-// Until then a pending result is served by Get and Exists of this Results
-// only: other Results, in this process or another, see it once it is
+// Until then a pending result is served by Get and Exists of this ResultStore
+// only: other ResultStores, in this process or another, see it once it is
 // flushed. Close flushes.
 //
 // A result is looked for in the pending set, then in the table, then in the
@@ -85,7 +85,7 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 // GetVerified (what a run decodes from) hands over no byte before all are
 // verified: a pending or inline result is in memory, its CRC checked; a
 // file is verified to its end and then read again from the page cache
-// through the same open file (see blobstore.Store.GetVerified): no copy of
+// through the same open file (see blobstore.ResultStore.GetVerified): no copy of
 // the result in memory.
 //
 // Only a regular file is a result file. Anything else at a result file's
@@ -99,13 +99,13 @@ func WithInlineLimit(n int) Option { return func(o *options) { o.inlineLimit = n
 // FindDebris and RemoveDebris list and remove what is left (flowcache
 // verify and evict --gc).
 //
-// Results is safe for concurrent use, and several processes may share a
+// ResultStore is safe for concurrent use, and several processes may share a
 // directory: the table is written with INSERT OR IGNORE (results are
 // content-addressed, so whichever process stores a result first, the bytes
 // are the same), files as package blobstore writes them.
-type Results struct {
+type ResultStore struct {
 	meta   *MetadataStore // its writer (w) and readers (r)
-	files  *blobstore.Store
+	files  *blobstore.ResultStore
 	dir    string // the directory of files' bucket, "" if unknown
 	limit  int
 	closed atomic.Bool
@@ -133,9 +133,9 @@ type Results struct {
 }
 
 var (
-	_ core.ResultStore    = (*Results)(nil)
-	_ core.ResultFlusher  = (*Results)(nil)
-	_ core.VerifiedGetter = (*Results)(nil)
+	_ core.ResultStore    = (*ResultStore)(nil)
+	_ core.ResultFlusher  = (*ResultStore)(nil)
+	_ core.VerifiedGetter = (*ResultStore)(nil)
 )
 
 type pendingResult struct {
@@ -154,8 +154,8 @@ const (
 )
 
 // newResults returns the result store over meta's database and files.
-func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Store, dir string, limit int) (*Results, error) {
-	r := &Results{meta: meta, files: files, dir: dir, limit: limit, pending: map[core.ResultID]*pendingResult{}}
+func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.ResultStore, dir string, limit int) (*ResultStore, error) {
+	r := &ResultStore{meta: meta, files: files, dir: dir, limit: limit, pending: map[core.ResultID]*pendingResult{}}
 	if limit > 0 {
 		r.bufs.New = func() any { b := make([]byte, 0, limit); return &b }
 	}
@@ -184,17 +184,17 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Store
 }
 
 // Files returns the store of the results too large to be inlined.
-func (r *Results) Files() *blobstore.Store { return r.files }
+func (r *ResultStore) Files() *blobstore.ResultStore { return r.files }
 
 // InlineLimit returns the size up to which results are stored inline.
-func (r *Results) InlineLimit() int { return r.limit }
+func (r *ResultStore) InlineLimit() int { return r.limit }
 
 func wrapResult(op string, id core.ResultID, err error) error {
 	return fmt.Errorf("local: %s result %s: %w", op, id, err)
 }
 
 // check rejects calls on a closed store and ids that could not name a file.
-func (r *Results) check(op string, id core.ResultID) error {
+func (r *ResultStore) check(op string, id core.ResultID) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return wrapResult(op, id, core.ErrClosed)
 	}
@@ -221,7 +221,7 @@ func inlineCRC(id core.ResultID, data []byte) uint32 {
 	return crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, data)
 }
 
-func (r *Results) pendingGet(id core.ResultID) *pendingResult {
+func (r *ResultStore) pendingGet(id core.ResultID) *pendingResult {
 	r.mu.Lock()
 	p := r.pending[id]
 	r.mu.Unlock()
@@ -232,7 +232,7 @@ func (r *Results) pendingGet(id core.ResultID) *pendingResult {
 // lookups such as this one and inlineExists are not worth interrupting:
 // with a cancellable context the driver starts a goroutine per query to
 // watch it.
-func (r *Results) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
+func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
 	var d, c any
 	err = r.get.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -254,7 +254,7 @@ func (r *Results) inline(ctx context.Context, id core.ResultID) (data []byte, fo
 	return data, true, nil
 }
 
-func (r *Results) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
+func (r *ResultStore) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
 	var one int
 	err := r.exists.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -265,7 +265,7 @@ func (r *Results) inlineExists(ctx context.Context, id core.ResultID) (bool, err
 
 // Exists reports whether a result is stored under id (pending, inline or as
 // a file), without verifying it.
-func (r *Results) Exists(ctx context.Context, id core.ResultID) (bool, error) {
+func (r *ResultStore) Exists(ctx context.Context, id core.ResultID) (bool, error) {
 	if err := r.check("exists", id); err != nil {
 		return false, err
 	}
@@ -297,7 +297,7 @@ const (
 // than a missing file, are fileUnknown: the bucket is asked instead. A stat
 // costs about 1.5 µs, a miss through the bucket about 8 µs (mostly building
 // gocloud's error).
-func (r *Results) fileAt(id core.ResultID) (fileState, fs.FileInfo, string) {
+func (r *ResultStore) fileAt(id core.ResultID) (fileState, fs.FileInfo, string) {
 	key := r.files.Key(id)
 	if r.dir == "" || !plainKey(key) {
 		return fileUnknown, nil, ""
@@ -317,7 +317,7 @@ func (r *Results) fileAt(id core.ResultID) (fileState, fs.FileInfo, string) {
 
 // fileExists reports whether the file of result id exists (a regular file:
 // anything else at its path is damage, see notAFile).
-func (r *Results) fileExists(ctx context.Context, id core.ResultID) (bool, error) {
+func (r *ResultStore) fileExists(ctx context.Context, id core.ResultID) (bool, error) {
 	switch st, _, _ := r.fileAt(id); st {
 	case fileRegular:
 		return true, nil
@@ -330,7 +330,7 @@ func (r *Results) fileExists(ctx context.Context, id core.ResultID) (bool, error
 // notAFile is the error of something other than a regular file at the path
 // of result id's file: damage, which the caching adapter deletes (Delete
 // removes it) and Put replaces.
-func (r *Results) notAFile(op string, id core.ResultID, fi fs.FileInfo) error {
+func (r *ResultStore) notAFile(op string, id core.ResultID, fi fs.FileInfo) error {
 	return wrapResult(op, id, fmt.Errorf("%w: %s is a %s, not a result file", core.ErrCorrupt,
 		filepath.ToSlash(filepath.Join(ResultsDir, filepath.FromSlash(r.files.Key(id)))), describeMode(fi.Mode())))
 }
@@ -360,7 +360,7 @@ func describeMode(m fs.FileMode) string {
 // when the shard directory holding path is not a directory of the cache
 // itself (a symbolic link to elsewhere), so that nothing outside the cache
 // is ever removed.
-func (r *Results) removeNotAFile(path string) error {
+func (r *ResultStore) removeNotAFile(path string) error {
 	shard := filepath.Dir(path)
 	if filepath.Dir(shard) != r.dir {
 		return fmt.Errorf("local: not removing %s: not a result path under %s", path, r.dir)
@@ -395,7 +395,7 @@ func (r *Results) removeNotAFile(path string) error {
 
 // prepareFile reports whether the file of result id exists, after removing
 // anything else sitting at its path (so that Put can store the file).
-func (r *Results) prepareFile(ctx context.Context, id core.ResultID) (bool, error) {
+func (r *ResultStore) prepareFile(ctx context.Context, id core.ResultID) (bool, error) {
 	st, _, path := r.fileAt(id)
 	switch st {
 	case fileRegular:
@@ -413,7 +413,7 @@ func (r *Results) prepareFile(ctx context.Context, id core.ResultID) (bool, erro
 
 // deleteFile removes the file of result id, or whatever else sits at its
 // path.
-func (r *Results) deleteFile(ctx context.Context, id core.ResultID) error {
+func (r *ResultStore) deleteFile(ctx context.Context, id core.ResultID) error {
 	switch st, _, path := r.fileAt(id); st {
 	case fileAbsent:
 		return nil
@@ -428,7 +428,7 @@ func (r *Results) deleteFile(ctx context.Context, id core.ResultID) error {
 
 // openFile opens the file of result id, verified as it is read (Get) or
 // before (GetVerified).
-func (r *Results) openFile(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
+func (r *ResultStore) openFile(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
 	// The path is looked at first: a missing file needs no more, and a
 	// named pipe at the path would block the open.
 	switch st, fi, _ := r.fileAt(id); st {
@@ -471,7 +471,7 @@ func plainKey(key string) bool {
 // stored nowhere is an error wrapping core.ErrNotFound; anything but a
 // regular file at a result file's path (a directory, a symbolic link) one
 // wrapping core.ErrCorrupt, so that the caching adapter deletes it.
-func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+func (r *ResultStore) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
 	return r.open(ctx, "get", id, false)
 }
 
@@ -479,13 +479,13 @@ func (r *Results) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, err
 // under id once all of it is verified. A pending or inline result is in
 // memory, checked against its CRC-32C before GetVerified returns; a file is
 // verified to its end and then read again from the page cache, through the
-// same open file (see blobstore.Store.GetVerified). Errors are those of
+// same open file (see blobstore.ResultStore.GetVerified). Errors are those of
 // Get.
-func (r *Results) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+func (r *ResultStore) GetVerified(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
 	return r.open(ctx, "get", id, true)
 }
 
-func (r *Results) open(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
+func (r *ResultStore) open(ctx context.Context, op string, id core.ResultID, verified bool) (io.ReadCloser, error) {
 	if err := r.check(op, id); err != nil {
 		return nil, err
 	}
@@ -504,11 +504,11 @@ func (r *Results) open(ctx context.Context, op string, id core.ResultID, verifie
 
 // Put stores the bytes write writes under id, unless a result is stored
 // under id already (then it returns 0 without calling write). A result of
-// up to the inline limit becomes pending (see Results); a larger one is
+// up to the inline limit becomes pending (see ResultStore); a larger one is
 // streamed to a file: the bytes buffered up to the limit first, then the
 // rest as write writes it, so a large result is never held in memory. If
 // write fails or panics, or ctx is cancelled, nothing is stored.
-func (r *Results) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (int64, error) {
+func (r *ResultStore) Put(ctx context.Context, id core.ResultID, write func(io.Writer) error) (int64, error) {
 	if err := r.check("put", id); err != nil {
 		return 0, err
 	}
@@ -586,7 +586,7 @@ var (
 // goroutine and hands it the buffered bytes, then the rest: small writes
 // coalesced in the buffer, large ones as they are, without copying them.
 type putWriter struct {
-	r     *Results
+	r     *ResultStore
 	ctx   context.Context
 	done  <-chan struct{}
 	id    core.ResultID
@@ -711,7 +711,7 @@ func (w *putWriter) finish(werr error) (int64, error) {
 // metadata.db in one transaction (on the metadata store's writer
 // connection), and drops them from memory once it has committed. On error
 // they stay pending.
-func (r *Results) FlushResults(ctx context.Context) error {
+func (r *ResultStore) FlushResults(ctx context.Context) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return fmt.Errorf("local: flush results: %w", core.ErrClosed)
 	}
@@ -723,7 +723,7 @@ type flushItem struct {
 	p  *pendingResult
 }
 
-func (r *Results) flush(ctx context.Context) error {
+func (r *ResultStore) flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
@@ -747,7 +747,7 @@ func (r *Results) flush(ctx context.Context) error {
 	return nil
 }
 
-func (r *Results) writeInline(ctx context.Context, items []flushItem) error {
+func (r *ResultStore) writeInline(ctx context.Context, items []flushItem) error {
 	tx, err := r.meta.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -767,7 +767,7 @@ func (r *Results) writeInline(ctx context.Context, items []flushItem) error {
 
 // Delete removes the result stored under id, wherever it is: pending,
 // inline or as a file. Deleting a missing result is not an error.
-func (r *Results) Delete(ctx context.Context, id core.ResultID) error {
+func (r *ResultStore) Delete(ctx context.Context, id core.ResultID) error {
 	if err := r.check("delete", id); err != nil {
 		return err
 	}
@@ -787,7 +787,7 @@ func (r *Results) Delete(ctx context.Context, id core.ResultID) error {
 
 // DeleteAll removes every result: pending, inline and files (and temporary
 // files left by killed writers).
-func (r *Results) DeleteAll(ctx context.Context) error {
+func (r *ResultStore) DeleteAll(ctx context.Context) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return fmt.Errorf("local: delete all results: %w", core.ErrClosed)
 	}
@@ -804,12 +804,12 @@ func (r *Results) DeleteAll(ctx context.Context) error {
 }
 
 // Walk calls fn for every stored result: the pending ones, then the inline
-// ones in id order, then the files in name order (see blobstore.Store.Walk).
+// ones in id order, then the files in name order (see blobstore.ResultStore.Walk).
 // size is what the result takes: its bytes for a pending or inline result,
 // the whole file (header and trailer included) for a file. Walk stops at
 // the first error fn returns and returns it. Results stored or deleted
 // during the walk may or may not be seen.
-func (r *Results) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
+func (r *ResultStore) Walk(ctx context.Context, fn func(id core.ResultID, size int64) error) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return fmt.Errorf("local: walk results: %w", core.ErrClosed)
 	}
@@ -830,7 +830,7 @@ func (r *Results) Walk(ctx context.Context, fn func(id core.ResultID, size int64
 	return r.files.Walk(ctx, fn)
 }
 
-func (r *Results) walkInline(ctx context.Context, skip map[core.ResultID]int64, fn func(core.ResultID, int64) error) error {
+func (r *ResultStore) walkInline(ctx context.Context, skip map[core.ResultID]int64, fn func(core.ResultID, int64) error) error {
 	rows, err := r.meta.r.QueryContext(ctx, sqlResultWalk)
 	if err != nil {
 		return fmt.Errorf("local: walk inline results: %w", err)
@@ -860,7 +860,7 @@ func (r *Results) walkInline(ctx context.Context, skip map[core.ResultID]int64, 
 // Close flushes the pending results and closes the store (and the file
 // store). The metadata store stays open; closing it first also flushes.
 // Closing twice is not an error.
-func (r *Results) Close() error {
+func (r *ResultStore) Close() error {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.stopped = true
@@ -878,7 +878,7 @@ func (r *Results) Close() error {
 	return errors.Join(errs...)
 }
 
-func (r *Results) closeStmts() error {
+func (r *ResultStore) closeStmts() error {
 	r.closeOnce.Do(func() {
 		errs := []error{r.insert.close()}
 		for _, st := range []*sql.Stmt{r.del, r.get, r.exists} {

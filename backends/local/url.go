@@ -63,5 +63,5 @@ func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &core.Stores{Metadata: st.Metadata(), Results: st.Results(), Close: st.Close}, nil
+	return st.Stores(), nil
 }

@@ -11,18 +11,18 @@ import (
 )
 
 var (
-	_ core.ResultWalker  = (*Results)(nil)
-	_ core.ResultRemover = (*Results)(nil)
+	_ core.ResultWalker  = (*ResultStore)(nil)
+	_ core.ResultRemover = (*ResultStore)(nil)
 	_ core.EntryRemover  = (*MetadataStore)(nil)
 )
 
 // WalkResults implements core.ResultWalker: it calls fn for every stored
-// result — the pending ones of this Results, then the inline ones in id
+// result — the pending ones of this ResultStore, then the inline ones in id
 // order, then the files in name order — with the size Walk reports and the
 // time the result was stored (the created column of an inline result, the
 // modification time of a file). It stops at the first error fn returns.
 // Results stored or deleted during the walk may or may not be seen.
-func (r *Results) WalkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
+func (r *ResultStore) WalkResults(ctx context.Context, fn func(core.ResultInfo) error) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return fmt.Errorf("local: walk results: %w", core.ErrClosed)
 	}
@@ -69,7 +69,7 @@ func (r *Results) WalkResults(ctx context.Context, fn func(core.ResultInfo) erro
 // each file it read: a temporary file renamed into place in between (a run
 // storing a result) fails the listing with NotFound. The listing is then
 // started again, skipping the results already given to fn.
-func (r *Results) walkFiles(ctx context.Context, fn func(core.ResultInfo) error) error {
+func (r *ResultStore) walkFiles(ctx context.Context, fn func(core.ResultInfo) error) error {
 	seen := map[core.ResultID]bool{}
 	for attempt := 1; ; attempt++ {
 		var fnErr error
@@ -127,7 +127,7 @@ func (s *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry)
 // ids wherever they are, like Delete, but the inline ones in one
 // transaction (a commit per result made deleting 10,000 results take 1 s;
 // see inspect's BenchmarkEvict10k), and a file only when one exists.
-func (r *Results) RemoveResults(ctx context.Context, ids []core.ResultID) error {
+func (r *ResultStore) RemoveResults(ctx context.Context, ids []core.ResultID) error {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return fmt.Errorf("local: remove results: %w", core.ErrClosed)
 	}

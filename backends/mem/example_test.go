@@ -11,8 +11,8 @@ import (
 func square(x int) int { return x * x }
 
 // In-memory stores give a test a real cache that vanishes with the process.
-func ExampleNew() {
-	st := mem.New()
+func ExampleOpen() {
+	st := mem.Open()
 	dr, err := driver.NewBuilder().
 		WithNodes(driver.Node("square", square, "x")).
 		WithCache(driver.CacheStores(st.Metadata(), st.Results())).

@@ -53,7 +53,7 @@ func (s *MetadataStore) checkLog(op string, run core.RunID) error {
 		return errClosed(op)
 	}
 	if _, err := core.LogName(run); err != nil {
-		return fmt.Errorf("mem metadata: %s: %w", op, err)
+		return fmt.Errorf("mem: %s: %w", op, err)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (s *MetadataStore) ReadLog(ctx context.Context, run core.RunID) (io.ReadClo
 	ml := l.runs[run]
 	l.mu.Unlock()
 	if ml == nil {
-		return nil, fmt.Errorf("mem metadata: %s: %w", op, core.ErrNotFound)
+		return nil, fmt.Errorf("mem: %s: %w", op, core.ErrNotFound)
 	}
 	ml.mu.Lock()
 	defer ml.mu.Unlock()

@@ -47,7 +47,7 @@ func TestResultStore(t *testing.T) {
 
 func TestScenarios(t *testing.T) {
 	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-		st := mem.New()
+		st := mem.Open()
 		t.Cleanup(func() { st.Close() })
 		return st.Metadata(), st.Results()
 	})

@@ -29,12 +29,12 @@ func NewMetadataStore() *MetadataStore {
 	return &MetadataStore{entries: map[core.KeyID]core.Entry{}, records: map[core.RunID][]core.NodeRecord{}, now: time.Now}
 }
 
-func errClosed(op string) error { return fmt.Errorf("mem metadata: %s: %w", op, core.ErrClosed) }
+func errClosed(op string) error { return fmt.Errorf("mem: %s: %w", op, core.ErrClosed) }
 
 // BeginRun records the start of a run; a known run is left as it is.
 func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := run.ID.Validate(); err != nil {
-		return fmt.Errorf("mem metadata: begin run: %w", err)
+		return fmt.Errorf("mem: begin run: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,7 +62,7 @@ func (s *MetadataStore) Get(ctx context.Context, id core.KeyID) (core.Entry, err
 	}
 	e, ok := s.entries[id]
 	if !ok {
-		return core.Entry{}, fmt.Errorf("mem metadata: get key %s: %w", id, core.ErrNotFound)
+		return core.Entry{}, fmt.Errorf("mem: get key %s: %w", id, core.ErrNotFound)
 	}
 	e.Key.Deps = slices.Clone(e.Key.Deps)
 	return e, nil
@@ -71,7 +71,7 @@ func (s *MetadataStore) Get(ctx context.Context, id core.KeyID) (core.Entry, err
 // Write applies a batch atomically.
 func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	if err := b.Validate(); err != nil {
-		return fmt.Errorf("mem metadata: write: %w", err)
+		return fmt.Errorf("mem: write: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,7 +158,7 @@ func (s *MetadataStore) Run(ctx context.Context, run core.RunID) ([]core.NodeRec
 	}
 	recs, ok := s.records[run]
 	if !ok {
-		return nil, fmt.Errorf("mem metadata: run %s: %w", run, core.ErrNotFound)
+		return nil, fmt.Errorf("mem: run %s: %w", run, core.ErrNotFound)
 	}
 	out := make([]core.NodeRecord, len(recs))
 	for i, r := range recs {

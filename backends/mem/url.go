@@ -30,7 +30,7 @@ func openURL(_ context.Context, u *url.URL) (*core.Stores, error) {
 	namedMu.Lock()
 	st := named[name]
 	if st == nil {
-		st = New()
+		st = Open()
 		named[name] = st
 	}
 	namedMu.Unlock()

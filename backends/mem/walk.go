@@ -12,7 +12,7 @@ var _ core.EntryRemover = (*MetadataStore)(nil)
 // every entry of entries that still maps to the same data version and
 // format and was neither created nor used after the entry's times. It
 // returns the ids deleted. (The result store of package mem, a
-// blobstore.Store, implements core.ResultWalker.)
+// blobstore.ResultStore, implements core.ResultWalker.)
 func (s *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,7 +15,7 @@ import (
 // stored. (RemoveEntries is checked by conformance.TestMetadataStore.)
 func TestWalkResults(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	ver := func(s string) core.DataVersion { return core.DataVersion(fmt.Sprintf("%064x", s)) }
 	id := core.ResultID{Version: ver("r"), Format: "gob"}

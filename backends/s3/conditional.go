@@ -9,11 +9,11 @@ import (
 	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/blobmeta"
 )
 
 func init() {
-	blobstore.RegisterConditional(func(b *blob.Bucket) blobstore.Conditional {
+	blobmeta.RegisterConditional(func(b *blob.Bucket) blobmeta.Conditional {
 		var c *awss3.Client
 		if b.As(&c) {
 			return conditional{}

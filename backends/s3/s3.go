@@ -9,9 +9,13 @@
 // or FLOWCACHE_URL=s3://my-bucket/team/cache?region=eu-west-1 with any
 // driver that sets no store itself.
 //
+// A program that wants the stores themselves calls Open, which returns the
+// cache as a Store: its MetadataStore (package blobmeta) and its
+// ResultStore (package blobstore). Errors begin with "s3:".
+//
 // The bucket must exist. Everything flowcache writes goes under the URL's
 // path ("team/cache/" above): results under results/, metadata under meta/
-// (see package blobstore for the objects and what concurrent writers do),
+// (see package blobmeta for the objects and what concurrent writers do),
 // so one bucket can hold several caches, and many machines can share one.
 // With the metadata parameter (see core.MetadataParam) the metadata goes to
 // a document database instead.
@@ -63,11 +67,14 @@ import (
 
 	_ "gocloud.dev/blob/s3blob" // registers s3:// with gocloud.dev/blob
 
+	"github.com/flowcache/flowcache/backends/blobmeta"
+	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/backends/internal/bucketurl"
 	"github.com/flowcache/flowcache/core"
 )
 
-func init() { core.RegisterScheme("s3", Open) }
+func init() { core.RegisterScheme("s3", openURL) }
 
 // Params are the URL parameters the s3 scheme accepts.
 var Params = []string{
@@ -76,8 +83,30 @@ var Params = []string{
 	"request_checksum_calculation", "response_checksum_validation", "awssdk",
 }
 
-// Open opens the stores of an s3:// URL (see the package doc). Most users
-// pass the URL to driver.CacheURL or core.OpenURL instead.
-func Open(ctx context.Context, u *url.URL) (*core.Stores, error) {
-	return bucketurl.Open(ctx, u, "bucket", Params...)
+// MetadataStore is the metadata store of a cache in an S3 bucket:
+// small objects under meta/ (package blobmeta).
+type MetadataStore = blobmeta.MetadataStore
+
+// ResultStore is the result store of a cache in an S3 bucket:
+// verified objects under results/ (package blobstore).
+type ResultStore = blobstore.ResultStore
+
+// Store is a cache in an S3 bucket: its metadata store and its result
+// store (package bucket).
+type Store = bucket.Store
+
+// Open opens the cache an s3:// URL names (see the package doc); Close
+// closes it. Most users pass the URL to driver.CacheURL or core.OpenURL
+// instead, which also take the metadata parameter (core.MetadataParam).
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	return bucketurl.OpenString(ctx, rawURL, "s3", "s3", "bucket", Params...)
+}
+
+// openURL is the URL opener registered for s3://.
+func openURL(ctx context.Context, u *url.URL) (*core.Stores, error) {
+	st, err := bucketurl.Open(ctx, u, "s3", "bucket", Params...)
+	if err != nil {
+		return nil, err
+	}
+	return st.Stores(), nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/flowcache/flowcache/backends/internal/buckettest"
-	_ "github.com/flowcache/flowcache/backends/s3"
+	"github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/internal/servertest"
 )
 
@@ -23,6 +23,11 @@ func TestMinIO(t *testing.T) {
 // (no setup needed; it honours If-None-Match and multipart uploads).
 func TestInProcess(t *testing.T) {
 	buckettest.Suite(t, gofakes3URL(t))
+}
+
+// TestOpen checks s3.Open, on gofakes3.
+func TestOpen(t *testing.T) {
+	buckettest.Open(t, gofakes3URL(t), "s3", s3.Open)
 }
 
 // gofakes3URL starts gofakes3 with an empty bucket for the test and returns

@@ -31,7 +31,7 @@ func Rows(rec arrow.RecordBatch) int64 { return rec.NumRows() }
 // (so the node downstream can be retrieved), is stored in the arrow format,
 // and loads back.
 func TestRecordInPipeline(t *testing.T) {
-	st := mem.New()
+	st := mem.Open()
 	ctx := context.Background()
 	for i := range 2 {
 		dr, err := driver.NewBuilder().WithNodes(

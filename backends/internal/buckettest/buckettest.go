@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
 )
@@ -47,10 +48,10 @@ func Suite(t *testing.T, baseURL string) {
 		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return open(t).Metadata })
 	})
 	t.Run("Results", func(t *testing.T) {
-		var stores []*blobstore.Store
+		var stores []*blobstore.ResultStore
 		var damage atomic.Int64
 		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
-			s := open(t).Results.(*blobstore.Store)
+			s := open(t).Results.(*blobstore.ResultStore)
 			stores = append(stores, s)
 			return s
 		}, func(t *testing.T, id core.ResultID) {
@@ -119,5 +120,45 @@ func Damage(t testing.TB, bucket *blob.Bucket, key string, kind int) {
 	}
 	if err := bucket.WriteAll(ctx, key, b, nil); err != nil {
 		t.Fatalf("damage %q: %v", key, err)
+	}
+}
+
+// Open checks the Open function of a bucket backend (s3.Open, gcs.Open,
+// azure.Open) on the bucket named by baseURL: the typed stores it returns
+// share one prefix, their errors begin with name (the backend's package)
+// and keep their cause, and a URL of another scheme is refused.
+func Open(t *testing.T, baseURL, name string, open func(ctx context.Context, rawURL string) (*bucket.Store, error)) {
+	ctx := t.Context()
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/open/" + strings.ReplaceAll(t.Name(), "/", "-")
+	st, err := open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	k := core.NewCacheKey("n", "c", nil)
+	if err := st.Metadata().Write(ctx, core.Batch{Run: "r", Entries: []core.Entry{{Key: k, DataVersion: "v", Format: "gob"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := st.Metadata().Get(ctx, k.ID()); err != nil || e.DataVersion != "v" {
+		t.Errorf("Get = %v, %v; want the entry written", e, err)
+	}
+	_, err = st.Results().Get(ctx, core.ResultID{Version: "00ff", Format: "gob"})
+	if !errors.Is(err, core.ErrNotFound) || !strings.HasPrefix(err.Error(), name+": ") {
+		t.Errorf("Get of a missing result = %v, want ErrNotFound beginning with %s:", err, name)
+	}
+	_, err = st.Metadata().Get(ctx, core.NewCacheKey("other", "c", nil).ID())
+	if !errors.Is(err, core.ErrNotFound) || !strings.HasPrefix(err.Error(), name+": ") {
+		t.Errorf("Get of a missing key = %v, want ErrNotFound beginning with %s:", err, name)
+	}
+	if _, err := open(ctx, "mem://x"); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("Open of a mem:// URL = %v, want ErrInvalid", err)
 	}
 }

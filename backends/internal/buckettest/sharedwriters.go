@@ -9,7 +9,7 @@ import (
 
 	"gocloud.dev/blob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/blobmeta"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -33,12 +33,12 @@ func SharedWriters(t *testing.T, baseURL string) {
 		t.Fatal(err)
 	}
 	bu := url.URL{Scheme: base.Scheme, Host: base.Host, RawQuery: base.RawQuery}
-	open := func() *blobstore.Metadata {
+	open := func() *blobmeta.MetadataStore {
 		b, err := blob.OpenBucket(ctx, bu.String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return blobstore.NewMetadata(b, "shared/", blobstore.WithMetadataOwnedBucket())
+		return blobmeta.New(b, "shared/", blobmeta.WithOwnedBucket())
 	}
 	nodes := []string{"a", "b"}
 	want := map[core.KeyID]core.DataVersion{}

@@ -3,7 +3,7 @@
 // ones the gocloud.dev driver takes, opens the bucket through the driver's
 // URL opener (and so through the credential chain of the service's SDK),
 // checks the bucket can be reached, and puts a complete cache under the
-// URL's path (results and metadata, see blobstore.NewStores).
+// URL's path (results and metadata, see package bucket).
 package bucketurl
 
 import (
@@ -15,14 +15,15 @@ import (
 
 	"gocloud.dev/blob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/core"
 )
 
-// Open opens the stores of u, a URL "<scheme>://bucket/prefix?params" whose
+// Open opens the cache of u, a URL "<scheme>://bucket/prefix?params" whose
 // scheme the gocloud.dev driver registered with blob.DefaultURLMux and whose
-// parameters are among params.
-func Open(ctx context.Context, u *url.URL, what string, params ...string) (*core.Stores, error) {
+// parameters are among params. name is the package the user opened it
+// with, which errors begin with.
+func Open(ctx context.Context, u *url.URL, name, what string, params ...string) (*bucket.Store, error) {
 	if err := core.CheckQueryParams(u, params...); err != nil {
 		return nil, err
 	}
@@ -37,17 +38,35 @@ func Open(ctx context.Context, u *url.URL, what string, params ...string) (*core
 		prefix += "/"
 	}
 	b := url.URL{Scheme: u.Scheme, Host: u.Host, RawQuery: u.RawQuery}
-	bucket, err := blob.OpenBucket(ctx, b.String())
+	bkt, err := blob.OpenBucket(ctx, b.String())
 	if err != nil {
 		return nil, err
 	}
-	ok, err := bucket.IsAccessible(ctx)
+	ok, err := bkt.IsAccessible(ctx)
 	if err == nil && !ok {
 		err = errors.New("it does not exist or is not accessible with these credentials")
 	}
 	if err != nil {
-		bucket.Close()
+		bkt.Close()
 		return nil, fmt.Errorf("%s %q: %w", what, u.Host, err)
 	}
-	return blobstore.NewStores(bucket, prefix), nil
+	return bucket.Open(bkt, prefix, bucket.WithName(name)), nil
+}
+
+// OpenString is Open for a URL given as text, which must be of scheme: what
+// the Open functions of packages s3, gcs and azure do. Errors name the URL
+// redacted (core.Redact), never its secrets.
+func OpenString(ctx context.Context, rawURL, scheme, name, what string, params ...string) (*bucket.Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, core.RedactError(fmt.Errorf("%s: %w: %w", name, core.ErrInvalid, err), rawURL)
+	}
+	if !strings.EqualFold(u.Scheme, scheme) {
+		return nil, fmt.Errorf("%s: %w: URL %s: want %s://%s/optional/prefix", name, core.ErrInvalid, core.Redact(rawURL), scheme, what)
+	}
+	st, err := Open(ctx, u, name, what, params...)
+	if err != nil {
+		return nil, core.RedactError(fmt.Errorf("%s: opening %s: %w", name, core.Redact(rawURL), err), rawURL)
+	}
+	return st, nil
 }

@@ -4,7 +4,7 @@
 // value. It finds a result wherever it is stored, inline in metadata.db or
 // as a file, so tests need not know which.
 //
-// Results still pending in an open local.Results (not yet flushed) are not
+// Results still pending in an open local.ResultStore (not yet flushed) are not
 // seen: flush first (a run flushes at its end).
 package localtest
 

@@ -121,7 +121,7 @@ func report(scores []int, title string) string {
 // fanOut runs the fan-out pipeline on three files, then on four: the new
 // file's tasks execute, the others are retrieved.
 func fanOut(ctx context.Context, path string) error {
-	st := mem.New()
+	st := mem.Open()
 	defer st.Close()
 	for _, n := range []int{3, 4} {
 		dr, err := driver.NewBuilder().WithNodes(

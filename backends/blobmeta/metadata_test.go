@@ -1,4 +1,4 @@
-package blobstore_test
+package blobmeta_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
 
-	"github.com/flowcache/flowcache/backends/blobstore"
+	"github.com/flowcache/flowcache/backends/blobmeta"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
 )
@@ -20,7 +20,7 @@ import (
 func TestMetadataConformance(t *testing.T) {
 	t.Run("memblob", func(t *testing.T) {
 		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore {
-			return blobstore.NewMetadata(memblob.OpenBucket(nil), "cache/meta/", blobstore.WithMetadataOwnedBucket())
+			return blobmeta.New(memblob.OpenBucket(nil), "cache/meta/", blobmeta.WithOwnedBucket())
 		})
 	})
 	t.Run("fileblob", func(t *testing.T) {
@@ -29,15 +29,8 @@ func TestMetadataConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return blobstore.NewMetadata(b, "meta/", blobstore.WithMetadataOwnedBucket())
+			return blobmeta.New(b, "meta/", blobmeta.WithOwnedBucket())
 		})
-	})
-}
-
-func TestBucketScenarios(t *testing.T) {
-	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-		st := blobstore.NewStores(memblob.OpenBucket(nil), "team/")
-		return st.Metadata, st.Results
 	})
 }
 
@@ -48,7 +41,7 @@ func TestMetadataDamage(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	m := blobstore.NewMetadata(bucket, "m/")
+	m := blobmeta.New(bucket, "m/")
 	k := core.NewCacheKey("node", "code", []core.Dep{{Name: "a", Version: "v1"}})
 	if err := m.Write(ctx, core.Batch{Run: "r1", Entries: []core.Entry{{Key: k, DataVersion: "dv", Format: "gob"}},
 		Records: []core.NodeRecord{{Node: "node", Key: k, DataVersion: "dv", Outcome: core.OutcomeExecuted}}}); err != nil {
@@ -109,7 +102,7 @@ func TestMetadataSharedBucket(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	a, b := blobstore.NewMetadata(bucket, "m/"), blobstore.NewMetadata(bucket, "m/")
+	a, b := blobmeta.New(bucket, "m/"), blobmeta.New(bucket, "m/")
 	k := core.NewCacheKey("n", "c", nil)
 	t0 := time.Unix(1000, 0)
 	if err := a.Write(ctx, core.Batch{Run: "ra", Now: t0, Entries: []core.Entry{{Key: k, DataVersion: "v", Format: "gob"}}}); err != nil {
@@ -139,7 +132,7 @@ func TestRemoveEntries(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	m := blobstore.NewMetadata(bucket, "m/")
+	m := blobmeta.New(bucket, "m/")
 	t0 := time.Unix(1000, 0)
 	ka, kb, kc := core.NewCacheKey("a", "c", nil), core.NewCacheKey("b", "c", nil), core.NewCacheKey("a", "c2", nil)
 	if err := m.Write(ctx, core.Batch{Run: "r", Now: t0, Entries: []core.Entry{
@@ -176,7 +169,7 @@ func TestPreloadManyIndexes(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	m := blobstore.NewMetadata(bucket, "m/")
+	m := blobmeta.New(bucket, "m/")
 	var b core.Batch
 	for i := range 1100 {
 		b.Entries = append(b.Entries, core.Entry{Key: core.NewCacheKey(fmt.Sprint("n", i), "c", nil), DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: "gob"})
@@ -191,7 +184,7 @@ func TestPreloadManyIndexes(t *testing.T) {
 		listed = append(listed, fmt.Sprint("n", 1040+i))
 	}
 	for _, nodes := range [][]string{listed, {"n3", "absent", "n5", "n1099"}} {
-		fresh := blobstore.NewMetadata(bucket, "m/")
+		fresh := blobmeta.New(bucket, "m/")
 		pre, err := fresh.Preload(ctx, nodes)
 		if err != nil {
 			t.Fatal(err)
@@ -224,14 +217,14 @@ func TestPreloadSeesOtherStores(t *testing.T) {
 	key := func(node, x string) core.CacheKey {
 		return core.NewCacheKey(node, "code", []core.Dep{{Name: "x", Version: core.DataVersion(x)}})
 	}
-	write := func(m *blobstore.Metadata, k core.CacheKey) {
+	write := func(m *blobmeta.MetadataStore, k core.CacheKey) {
 		t.Helper()
 		if err := m.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k, DataVersion: core.DataVersion("v-" + k.Node), Format: "gob"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p1, p2, p3 := blobstore.NewMetadata(bucket, "m/"), blobstore.NewMetadata(bucket, "m/"), blobstore.NewMetadata(bucket, "m/")
-	for _, m := range []*blobstore.Metadata{p1, p2} {
+	p1, p2, p3 := blobmeta.New(bucket, "m/"), blobmeta.New(bucket, "m/"), blobmeta.New(bucket, "m/")
+	for _, m := range []*blobmeta.MetadataStore{p1, p2} {
 		if _, err := m.Preload(ctx, set); err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +237,7 @@ func TestPreloadSeesOtherStores(t *testing.T) {
 	write(p2, k2) // p2's snapshot, written last: k2 only
 	write(p3, k3) // the other set's snapshot: k3
 	write(p3, k4)
-	for _, m := range []*blobstore.Metadata{p1, p2, p3} {
+	for _, m := range []*blobmeta.MetadataStore{p1, p2, p3} {
 		if err := m.Close(); err != nil { // waits for the snapshot writes
 			t.Fatal(err)
 		}
@@ -252,7 +245,7 @@ func TestPreloadSeesOtherStores(t *testing.T) {
 	check := func(nodes []string, want ...core.CacheKey) {
 		t.Helper()
 		for round := range 2 { // the second through the snapshot the first wrote
-			m := blobstore.NewMetadata(bucket, "m/")
+			m := blobmeta.New(bucket, "m/")
 			got, err := m.Preload(ctx, nodes)
 			if err != nil {
 				t.Fatal(err)
@@ -279,7 +272,7 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	m := blobstore.NewMetadata(bucket, "m/")
+	m := blobmeta.New(bucket, "m/")
 	k := core.NewCacheKey("n", "c", nil)
 	if _, err := m.Preload(ctx, []string{"n"}); err != nil {
 		t.Fatal(err)
@@ -308,7 +301,7 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 		if err := bucket.WriteAll(ctx, snap, bad, nil); err != nil {
 			t.Fatal(err)
 		}
-		fresh := blobstore.NewMetadata(bucket, "m/")
+		fresh := blobmeta.New(bucket, "m/")
 		got, err := fresh.Preload(ctx, []string{"n"})
 		fresh.Close()
 		if err != nil || got[k.ID()].DataVersion != "v" || len(got) != 1 {
@@ -321,12 +314,12 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	k2 := core.NewCacheKey("n", "c2", nil)
-	w := blobstore.NewMetadata(bucket, "m/")
+	w := blobmeta.New(bucket, "m/")
 	if err := w.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k2, DataVersion: "v2", Format: "gob"}}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	fresh := blobstore.NewMetadata(bucket, "m/")
+	fresh := blobmeta.New(bucket, "m/")
 	got, err := fresh.Preload(ctx, []string{"n"})
 	fresh.Close()
 	if err != nil || got[k.ID()].DataVersion != "v" || got[k2.ID()].DataVersion != "v2" {
@@ -348,12 +341,12 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 		func() { bucket.Delete(ctx, "m/tags") },
 	} {
 		damage()
-		w := blobstore.NewMetadata(bucket, "m/")
+		w := blobmeta.New(bucket, "m/")
 		if err := w.Write(ctx, core.Batch{Entries: []core.Entry{{Key: k3, DataVersion: core.DataVersion(fmt.Sprint("v3-", i)), Format: "gob"}}}); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		fresh := blobstore.NewMetadata(bucket, "m/")
+		fresh := blobmeta.New(bucket, "m/")
 		got, err := fresh.Preload(ctx, []string{"n"})
 		fresh.Close()
 		if err != nil || len(got) != 3 || got[k3.ID()].DataVersion != core.DataVersion(fmt.Sprint("v3-", i)) {

@@ -1,4 +1,4 @@
-package blobstore
+package blobmeta
 
 import (
 	"encoding/binary"

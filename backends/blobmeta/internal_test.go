@@ -1,4 +1,4 @@
-package blobstore
+package blobmeta
 
 import (
 	"context"
@@ -20,9 +20,9 @@ func TestTagsInterleaved(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	w, x := NewMetadata(bucket, "m/"), NewMetadata(bucket, "m/")
+	w, x := New(bucket, "m/"), New(bucket, "m/")
 	nodes := []string{"n"}
-	put := func(m *Metadata, k core.CacheKey, v core.DataVersion) indexChange {
+	put := func(m *MetadataStore, k core.CacheKey, v core.DataVersion) indexChange {
 		t.Helper()
 		e := indexEntry{DataVersion: v, Format: "gob"}
 		c, err := m.updateIndex(ctx, "n", nil, func(ix map[core.KeyID]indexEntry) bool {
@@ -61,7 +61,7 @@ func TestTagsInterleaved(t *testing.T) {
 	if err := w.Close(); err != nil { // writes the snapshot
 		t.Fatal(err)
 	}
-	fresh := NewMetadata(bucket, "m/")
+	fresh := New(bucket, "m/")
 	defer fresh.Close()
 	got, err := fresh.Preload(ctx, nodes)
 	if err != nil {

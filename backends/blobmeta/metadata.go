@@ -1,4 +1,4 @@
-package blobstore
+package blobmeta
 
 import (
 	"bytes"
@@ -26,15 +26,16 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Metadata is a core.MetadataStore kept as small objects in a bucket, so
+// MetadataStore is a core.MetadataStore kept as small objects in a bucket, so
 // that a bare bucket is a complete cache many machines can share. See the
 // package doc for the objects it writes and what concurrent writers can and
 // cannot do to them.
 //
 // It is safe for concurrent use by goroutines, processes and machines.
-type Metadata struct {
+type MetadataStore struct {
 	bucket  *blob.Bucket
 	prefix  string
+	name    string // what errors begin with (WithName)
 	owned   bool
 	workers int
 	now     func() time.Time
@@ -63,86 +64,39 @@ type Metadata struct {
 }
 
 var (
-	_ core.MetadataStore = (*Metadata)(nil)
-	_ core.Preloader     = (*Metadata)(nil)
-	_ core.EntryWalker   = (*Metadata)(nil)
+	_ core.MetadataStore = (*MetadataStore)(nil)
+	_ core.Preloader     = (*MetadataStore)(nil)
+	_ core.EntryWalker   = (*MetadataStore)(nil)
 )
 
-// MetadataOption configures a Metadata store.
-type MetadataOption func(*Metadata)
+// Option configures a MetadataStore.
+type Option func(*MetadataStore)
 
-// WithConcurrency sets how many requests a Metadata store sends at once for
+// WithName sets the name errors begin with: the package the user opened
+// the cache with ("s3", "gcs", "azure"; "blobmeta" by default).
+func WithName(name string) Option { return func(m *MetadataStore) { m.name = name } }
+
+// WithConcurrency sets how many requests the store sends at once for
 // one call (default 32): a Preload of 1000 nodes is 1000 reads, a batch of
 // 256 new entries about 300 writes.
-func WithConcurrency(n int) MetadataOption {
-	return func(m *Metadata) {
+func WithConcurrency(n int) Option {
+	return func(m *MetadataStore) {
 		if n > 0 {
 			m.workers = n
 		}
 	}
 }
 
-// Conditional is a bucket service's conditional overwrite, reached through
-// the As hooks of gocloud.dev/blob: the metadata store rewrites a node
-// index (and the tags object) only if it is still the version it read, and
-// otherwise reads it again and reapplies its change, so that two machines
-// adding keys to one index at the same instant both keep theirs. Packages s3, gcs and azure
-// register theirs with RegisterConditional; a bucket without one (memblob,
-// fileblob) has its indexes rewritten blind, which is safe within one
-// process only.
-type Conditional interface {
-	// Version returns the version of the object r reads (an ETag, a
-	// generation), false when r does not say.
-	Version(r *blob.Reader) (string, bool)
-	// IfMatch returns a blob.WriterOptions.BeforeWrite hook that makes a
-	// write fail with gcerrors.FailedPrecondition unless the object is
-	// still at version.
-	IfMatch(version string) func(asFunc func(any) bool) error
-	// Conflict reports whether err is a conditional write refused because
-	// of a concurrent one in a way gcerrors does not code as
-	// FailedPrecondition (S3's 409 ConditionalRequestConflict).
-	Conflict(err error) bool
-}
+// WithOwnedBucket makes Close close the bucket.
+func WithOwnedBucket() Option { return func(m *MetadataStore) { m.owned = true } }
 
-var conditionals struct {
-	sync.Mutex
-	probes []func(*blob.Bucket) Conditional
-}
-
-// RegisterConditional registers probe, which returns the Conditional of
-// the buckets of one service and nil for the others. NewMetadata asks every
-// registered probe; packages s3, gcs and azure register theirs in init.
-func RegisterConditional(probe func(*blob.Bucket) Conditional) {
-	conditionals.Lock()
-	defer conditionals.Unlock()
-	conditionals.probes = append(conditionals.probes, probe)
-}
-
-func conditionalOf(b *blob.Bucket) Conditional {
-	conditionals.Lock()
-	defer conditionals.Unlock()
-	for _, probe := range conditionals.probes {
-		if c := probe(b); c != nil {
-			return c
-		}
-	}
-	return nil
-}
-
-// WithConditional sets the conditional overwrite the store uses, instead of
-// the one registered for the bucket's service (nil: none, blind rewrites).
-func WithConditional(c Conditional) MetadataOption { return func(m *Metadata) { m.cond = c } }
-
-// WithMetadataOwnedBucket makes Close close the bucket.
-func WithMetadataOwnedBucket() MetadataOption { return func(m *Metadata) { m.owned = true } }
-
-// NewMetadata returns a metadata store keeping its objects under prefix in
+// New returns a metadata store keeping its objects under prefix in
 // bucket (prepended as is: use a trailing "/", e.g. "cache/meta/").
-func NewMetadata(bucket *blob.Bucket, prefix string, opts ...MetadataOption) *Metadata {
+func New(bucket *blob.Bucket, prefix string, opts ...Option) *MetadataStore {
 	var nonce [6]byte
 	rand.Read(nonce[:])
-	m := &Metadata{
-		bucket: bucket, prefix: prefix, workers: 32, now: time.Now,
+	m := &MetadataStore{
+		bucket: bucket, prefix: prefix, name: "blobmeta", workers: 32, now: time.Now,
 		nonce: hex.EncodeToString(nonce[:]),
 		begun: map[core.RunID]bool{}, nodeOf: map[core.KeyID]string{},
 		cond: conditionalOf(bucket),
@@ -151,17 +105,6 @@ func NewMetadata(bucket *blob.Bucket, prefix string, opts ...MetadataOption) *Me
 		o(m)
 	}
 	return m
-}
-
-// NewStores returns a complete cache in bucket: results under
-// prefix+"results/" (a Store) and metadata under prefix+"meta/" (a
-// Metadata). Closing the Stores closes both and the bucket.
-func NewStores(bucket *blob.Bucket, prefix string, opts ...Option) *core.Stores {
-	res := New(bucket, append(slices.Clone(opts), WithPrefix(prefix+"results/"))...)
-	meta := NewMetadata(bucket, prefix+"meta/")
-	return &core.Stores{Metadata: meta, Results: res, Close: func() error {
-		return errors.Join(meta.Close(), res.Close(), bucket.Close())
-	}}
 }
 
 // safeName returns s when it can be an object name part as is, else "~"
@@ -184,31 +127,35 @@ func nodeHash(node string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (m *Metadata) entryName(id core.KeyID) string {
+func (m *MetadataStore) entryName(id core.KeyID) string {
 	return m.prefix + "entries/" + safeName(string(id))
 }
-func (m *Metadata) usedName(id core.KeyID) string { return m.prefix + "used/" + safeName(string(id)) }
-func (m *Metadata) indexName(node string) string  { return m.prefix + "nodes/" + nodeHash(node) }
-func (m *Metadata) runName(id core.RunID) string  { return m.prefix + "runs/" + safeName(string(id)) }
-func (m *Metadata) historyDir(id core.RunID) string {
+func (m *MetadataStore) usedName(id core.KeyID) string {
+	return m.prefix + "used/" + safeName(string(id))
+}
+func (m *MetadataStore) indexName(node string) string { return m.prefix + "nodes/" + nodeHash(node) }
+func (m *MetadataStore) runName(id core.RunID) string {
+	return m.prefix + "runs/" + safeName(string(id))
+}
+func (m *MetadataStore) historyDir(id core.RunID) string {
 	return m.prefix + "history/" + safeName(string(id)) + "/"
 }
 
-func (m *Metadata) stripe(node string) int {
+func (m *MetadataStore) stripe(node string) int {
 	h := fnv.New32a()
 	h.Write([]byte(node))
 	return int(h.Sum32() % uint32(len(m.stripes)))
 }
 
-func (m *Metadata) checkOpen(op string) error {
+func (m *MetadataStore) checkOpen(op string) error {
 	if m.closed.Load() {
-		return fmt.Errorf("bucket metadata: %s: %w", op, core.ErrClosed)
+		return fmt.Errorf("%s: %s: %w", m.name, op, core.ErrClosed)
 	}
 	return nil
 }
 
 // read returns the object's bytes, or an error wrapping core.ErrNotFound.
-func (m *Metadata) read(ctx context.Context, name string) ([]byte, error) {
+func (m *MetadataStore) read(ctx context.Context, name string) ([]byte, error) {
 	b, err := m.bucket.ReadAll(ctx, name)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, fmt.Errorf("object %q: %w", name, core.ErrNotFound)
@@ -218,7 +165,7 @@ func (m *Metadata) read(ctx context.Context, name string) ([]byte, error) {
 
 // write stores an object whole: every driver makes a whole-object write
 // atomic (readers see the old or the new bytes, never a mix).
-func (m *Metadata) write(ctx context.Context, name string, data []byte, ifNotExist bool) error {
+func (m *MetadataStore) write(ctx context.Context, name string, data []byte, ifNotExist bool) error {
 	// Upload, not NewWriter: azureblob's writer panics when a conditional
 	// write is refused, its Upload reports FailedPrecondition.
 	err := m.bucket.Upload(ctx, name, bytes.NewReader(data), &blob.WriterOptions{
@@ -230,20 +177,20 @@ func (m *Metadata) write(ctx context.Context, name string, data []byte, ifNotExi
 	return err
 }
 
-func (m *Metadata) remove(ctx context.Context, name string) error {
+func (m *MetadataStore) remove(ctx context.Context, name string) error {
 	if err := m.bucket.Delete(ctx, name); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return err
 	}
 	return nil
 }
 
-func (m *Metadata) group(ctx context.Context) (*errgroup.Group, context.Context) {
+func (m *MetadataStore) group(ctx context.Context) (*errgroup.Group, context.Context) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.workers)
 	return g, gctx
 }
 
-func (m *Metadata) learn(id core.KeyID, node string) {
+func (m *MetadataStore) learn(id core.KeyID, node string) {
 	m.mu.Lock()
 	if len(m.nodeOf) > 1<<17 {
 		clear(m.nodeOf)
@@ -253,9 +200,9 @@ func (m *Metadata) learn(id core.KeyID, node string) {
 }
 
 // BeginRun records the start of a run; a known run is left as it is.
-func (m *Metadata) BeginRun(ctx context.Context, run core.RunInfo) error {
+func (m *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := run.ID.Validate(); err != nil {
-		return fmt.Errorf("bucket metadata: begin run: %w", err)
+		return fmt.Errorf("%s: begin run: %w", m.name, err)
 	}
 	if err := m.checkOpen("begin run " + string(run.ID)); err != nil {
 		return err
@@ -263,7 +210,7 @@ func (m *Metadata) BeginRun(ctx context.Context, run core.RunInfo) error {
 	return m.begin(ctx, run.ID, run.StartTime(m.now))
 }
 
-func (m *Metadata) begin(ctx context.Context, id core.RunID, started time.Time) error {
+func (m *MetadataStore) begin(ctx context.Context, id core.RunID, started time.Time) error {
 	m.mu.Lock()
 	done := m.begun[id]
 	m.mu.Unlock()
@@ -272,7 +219,7 @@ func (m *Metadata) begin(ctx context.Context, id core.RunID, started time.Time) 
 	}
 	// IfNotExist: the first BeginRun of a run wins, as with a database.
 	if err := m.write(ctx, m.runName(id), encodeRun(core.RunInfo{ID: id, Started: started}), true); err != nil {
-		return fmt.Errorf("bucket metadata: begin run %s: %w", id, err)
+		return fmt.Errorf("%s: begin run %s: %w", m.name, id, err)
 	}
 	m.mu.Lock()
 	m.begun[id] = true
@@ -282,7 +229,7 @@ func (m *Metadata) begin(ctx context.Context, id core.RunID, started time.Time) 
 
 // Get returns the entry of a cache key. A damaged entry object reads as
 // missing (a miss), with the damage in the error text.
-func (m *Metadata) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
+func (m *MetadataStore) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	if err := m.checkOpen("get key " + string(id)); err != nil {
 		return core.Entry{}, err
 	}
@@ -304,10 +251,10 @@ func (m *Metadata) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	e, err := m.readEntry(ctx, id)
 	<-done
 	if err != nil {
-		return core.Entry{}, fmt.Errorf("bucket metadata: get key %s: %w", id, err)
+		return core.Entry{}, fmt.Errorf("%s: get key %s: %w", m.name, id, err)
 	}
 	if usedErr != nil {
-		return core.Entry{}, fmt.Errorf("bucket metadata: get key %s: last-used time: %w", id, usedErr)
+		return core.Entry{}, fmt.Errorf("%s: get key %s: last-used time: %w", m.name, id, usedErr)
 	}
 	if used.After(e.LastUsed) {
 		e.LastUsed = used
@@ -317,7 +264,7 @@ func (m *Metadata) Get(ctx context.Context, id core.KeyID) (core.Entry, error) {
 }
 
 // readEntry reads an entry object; a damaged one is not found.
-func (m *Metadata) readEntry(ctx context.Context, id core.KeyID) (core.Entry, error) {
+func (m *MetadataStore) readEntry(ctx context.Context, id core.KeyID) (core.Entry, error) {
 	b, err := m.read(ctx, m.entryName(id))
 	if err != nil {
 		return core.Entry{}, err
@@ -342,7 +289,7 @@ type casRead struct {
 }
 
 // readCAS reads an object for a conditional rewrite.
-func (m *Metadata) readCAS(ctx context.Context, name string) (casRead, error) {
+func (m *MetadataStore) readCAS(ctx context.Context, name string) (casRead, error) {
 	r, err := m.bucket.NewReader(ctx, name, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return casRead{}, nil
@@ -364,7 +311,7 @@ func (m *Metadata) readCAS(ctx context.Context, name string) (casRead, error) {
 // writeCAS writes data in place of the object read: where the service has
 // a Conditional, only if the object is still as read (or still missing).
 // It reports false when a concurrent writer changed it in between.
-func (m *Metadata) writeCAS(ctx context.Context, name string, read casRead, data []byte) (bool, error) {
+func (m *MetadataStore) writeCAS(ctx context.Context, name string, read casRead, data []byte) (bool, error) {
 	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
 	if m.cond != nil {
 		if !read.exists {
@@ -416,7 +363,7 @@ type nodeIndex struct {
 
 // readIndex reads a node's index; a missing or damaged index is empty (its
 // entries are then found by Get, and the next write rebuilds it).
-func (m *Metadata) readIndex(ctx context.Context, node string) (nodeIndex, error) {
+func (m *MetadataStore) readIndex(ctx context.Context, node string) (nodeIndex, error) {
 	read, err := m.readCAS(ctx, m.indexName(node))
 	if err != nil {
 		return nodeIndex{}, err
@@ -447,7 +394,7 @@ type indexChange struct {
 // read, else it reads the index again, reapplies change, and tries again.
 // change reports whether it changed anything; when it did not, nothing is
 // written.
-func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (indexChange, error) {
+func (m *MetadataStore) updateIndex(ctx context.Context, node string, ix *nodeIndex, change func(map[core.KeyID]indexEntry) bool) (indexChange, error) {
 	for attempt := 0; ; attempt++ {
 		if ix == nil {
 			read, err := m.readIndex(ctx, node)
@@ -476,7 +423,7 @@ func (m *Metadata) updateIndex(ctx context.Context, node string, ix *nodeIndex, 
 }
 
 // tagsName is the object holding every node index's tag (see updateTags).
-func (m *Metadata) tagsName() string { return m.prefix + "tags" }
+func (m *MetadataStore) tagsName() string { return m.prefix + "tags" }
 
 // tagKey is a node's key in the tags object: its hash, 16 bytes.
 func tagKey(node string) string {
@@ -485,7 +432,7 @@ func tagKey(node string) string {
 }
 
 // readTags reads the tags object; a missing or damaged one is empty.
-func (m *Metadata) readTags(ctx context.Context) (map[string]string, casRead, error) {
+func (m *MetadataStore) readTags(ctx context.Context) (map[string]string, casRead, error) {
 	read, err := m.readCAS(ctx, m.tagsName())
 	if err != nil {
 		return nil, casRead{}, err
@@ -504,7 +451,7 @@ func (m *Metadata) readTags(ctx context.Context) (map[string]string, casRead, er
 // and no index), and a random token ("dirty") otherwise: another writer
 // changed the index in between, and only reading it tells what it holds.
 // It returns the nodes tagged clean. See Preload for how tags are used.
-func (m *Metadata) updateTags(ctx context.Context, changes map[string]indexChange) (map[string]bool, error) {
+func (m *MetadataStore) updateTags(ctx context.Context, changes map[string]indexChange) (map[string]bool, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
@@ -583,16 +530,16 @@ func (w *nodeWrite) apply(ix map[core.KeyID]indexEntry) bool {
 // An invalid batch writes nothing. A failure part way (a lost connection)
 // can leave part of a batch written; every object written is valid on its
 // own, and a missing part is a cache miss.
-func (m *Metadata) Write(ctx context.Context, b core.Batch) error {
+func (m *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 	if err := b.Validate(); err != nil {
-		return fmt.Errorf("bucket metadata: write: %w", err)
+		return fmt.Errorf("%s: write: %w", m.name, err)
 	}
 	if err := m.checkOpen("write"); err != nil {
 		return err
 	}
 	now := b.Time(m.now)
 	if err := m.writeEntries(ctx, b, now); err != nil {
-		return fmt.Errorf("bucket metadata: write: %w", err)
+		return fmt.Errorf("%s: write: %w", m.name, err)
 	}
 	if len(b.Records) > 0 {
 		if err := m.begin(ctx, b.Run, now); err != nil {
@@ -600,16 +547,45 @@ func (m *Metadata) Write(ctx context.Context, b core.Batch) error {
 		}
 		name := fmt.Sprintf("%s%020d-%08d-%s", m.historyDir(b.Run), time.Now().UnixNano(), m.seq.Add(1), m.nonce)
 		if err := m.write(ctx, name, seal(kindHistory, core.AppendRecords(nil, b.Records)), false); err != nil {
-			return fmt.Errorf("bucket metadata: write records of run %s: %w", b.Run, err)
+			return fmt.Errorf("%s: write records of run %s: %w", m.name, b.Run, err)
 		}
 	}
 	return nil
 }
 
-func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time) error {
+// writeEntries writes the entries and hits of a batch: it groups them by
+// node, locks those nodes' stripes for the whole read-modify-write of
+// their indexes, reads the indexes, writes the entry and last-used objects,
+// then the indexes that point to them, and last their tags and the
+// snapshot.
+func (m *MetadataStore) writeEntries(ctx context.Context, b core.Batch, now time.Time) error {
 	if len(b.Entries) == 0 && len(b.Hits) == 0 {
 		return nil
 	}
+	nodes, err := m.groupByNode(ctx, b)
+	if err != nil {
+		return err
+	}
+	unlock := m.lockStripes(nodes)
+	defer unlock()
+	indexes, err := m.readIndexes(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	if err := m.writeEntryObjects(ctx, nodes, indexes, now); err != nil {
+		return err
+	}
+	written, err := m.updateIndexes(ctx, nodes, indexes)
+	if err != nil {
+		return err
+	}
+	return m.recordChanges(ctx, written)
+}
+
+// groupByNode sorts the entries and hits of a batch by node. A hit names a
+// key only: its node comes from what this store has seen, or else from the
+// entry object (then kept in healed). A hit on a missing key is dropped.
+func (m *MetadataStore) groupByNode(ctx context.Context, b core.Batch) ([]*nodeWrite, error) {
 	byNode := map[string]*nodeWrite{}
 	at := func(node string) *nodeWrite {
 		w := byNode[node]
@@ -623,8 +599,6 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 	for _, e := range b.Entries {
 		at(e.Key.Node).entries = append(at(e.Key.Node).entries, e)
 	}
-	// A hit names a key only: find its node, from what this store has seen
-	// or else from the entry object. A hit on a missing key is dropped.
 	var unknown []core.KeyID
 	m.mu.Lock()
 	for _, id := range b.Hits {
@@ -648,7 +622,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
 	for i, e := range found {
 		if e.Key.Node != "" {
@@ -657,90 +631,118 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 			w.healed[unknown[i]] = e
 		}
 	}
+	nodes := make([]*nodeWrite, 0, len(byNode))
+	for _, w := range byNode {
+		nodes = append(nodes, w)
+	}
+	return nodes, nil
+}
 
-	// Lock the stripes of every node involved, in order, for the whole
-	// read-modify-write of their indexes.
+// lockStripes locks the stripes of every node of nodes, in order, and
+// returns the function that unlocks them.
+func (m *MetadataStore) lockStripes(nodes []*nodeWrite) (unlock func()) {
 	var stripes []int
-	for node := range byNode {
-		stripes = append(stripes, m.stripe(node))
+	for _, w := range nodes {
+		stripes = append(stripes, m.stripe(w.node))
 	}
 	slices.Sort(stripes)
 	stripes = slices.Compact(stripes)
 	for _, s := range stripes {
 		m.stripes[s].Lock()
-		defer m.stripes[s].Unlock()
 	}
+	return func() {
+		for _, s := range slices.Backward(stripes) {
+			m.stripes[s].Unlock()
+		}
+	}
+}
 
-	nodes := make([]*nodeWrite, 0, len(byNode))
-	for _, w := range byNode {
-		nodes = append(nodes, w)
-	}
+// readIndexes reads the index of every node of nodes, many at once.
+func (m *MetadataStore) readIndexes(ctx context.Context, nodes []*nodeWrite) ([]nodeIndex, error) {
 	indexes := make([]nodeIndex, len(nodes))
-	g, gctx = m.group(ctx)
+	g, gctx := m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() (err error) {
 			indexes[i], err = m.readIndex(gctx, w.node)
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	return indexes, g.Wait()
+}
 
-	// Entries and last-used times.
-	g, gctx = m.group(ctx)
+// writeEntryObjects writes the objects of the new entries and the
+// last-used times of the hits, many at once, and notes in each nodeWrite
+// what its index must get (puts and touches).
+func (m *MetadataStore) writeEntryObjects(ctx context.Context, nodes []*nodeWrite, indexes []nodeIndex, now time.Time) error {
+	g, gctx := m.group(ctx)
 	for i, w := range nodes {
 		ix := indexes[i].entries
-		for _, e := range w.entries {
-			id := e.Key.ID()
-			created, lastUsed := e.TimesAt(now)
-			if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
-				created = old.Created
-			}
-			stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: lastUsed}
-			w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
-			g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
-			m.learn(id, w.node)
-		}
-		for _, id := range w.hits {
-			if _, put := w.puts[id]; put {
-				continue
-			}
-			cur, ok := ix[id]
-			if !ok {
-				e, healed := w.healed[id]
-				if !healed {
-					// Seen before but not in the index (a lost index update,
-					// or deleted since): read the entry to be sure.
-					var err error
-					if e, err = m.readEntry(gctx, id); err != nil {
-						continue
-					}
-				}
-				cur = indexEntry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
-				if b, err := m.read(gctx, m.usedName(id)); err == nil {
-					if t, err := decodeTime(kindUsed, b); err == nil && t.After(cur.LastUsed) {
-						cur.LastUsed = t
-					}
-				}
-			}
-			if cur.LastUsed.Before(now) {
-				cur.LastUsed = now
-				g.Go(func() error { return m.write(gctx, m.usedName(id), encodeTime(kindUsed, now), false) })
-			} else if ok {
-				continue // the index has it as it is
-			}
-			w.touches[id] = cur
-		}
+		m.putEntries(gctx, g, w, ix, now)
+		m.touchHits(gctx, g, w, ix, now)
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	return g.Wait()
+}
 
-	// The indexes, once what they point to is written, then their tags,
-	// and the snapshot.
+// putEntries has g write the entry object of every new entry of w and
+// notes it in w.puts. An entry that maps its key to the result the index
+// has keeps the index's created time.
+func (m *MetadataStore) putEntries(gctx context.Context, g *errgroup.Group, w *nodeWrite, ix map[core.KeyID]indexEntry, now time.Time) {
+	for _, e := range w.entries {
+		id := e.Key.ID()
+		created, lastUsed := e.TimesAt(now)
+		if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
+			created = old.Created
+		}
+		stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: lastUsed}
+		w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
+		g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
+		m.learn(id, w.node)
+	}
+}
+
+// touchHits has g write the last-used time of every hit of w that is
+// older than now, and notes in w.touches the hits the index must get: those
+// whose time moved, and those the index lost (read back from their entry
+// objects; a hit whose entry is gone is dropped).
+func (m *MetadataStore) touchHits(gctx context.Context, g *errgroup.Group, w *nodeWrite, ix map[core.KeyID]indexEntry, now time.Time) {
+	for _, id := range w.hits {
+		if _, put := w.puts[id]; put {
+			continue
+		}
+		cur, ok := ix[id]
+		if !ok {
+			e, healed := w.healed[id]
+			if !healed {
+				// Seen before but not in the index (a lost index update,
+				// or deleted since): read the entry to be sure.
+				var err error
+				if e, err = m.readEntry(gctx, id); err != nil {
+					continue
+				}
+			}
+			cur = indexEntry{DataVersion: e.DataVersion, Format: e.Format, Created: e.Created, LastUsed: e.LastUsed}
+			if b, err := m.read(gctx, m.usedName(id)); err == nil {
+				if t, err := decodeTime(kindUsed, b); err == nil && t.After(cur.LastUsed) {
+					cur.LastUsed = t
+				}
+			}
+		}
+		if cur.LastUsed.Before(now) {
+			cur.LastUsed = now
+			g.Go(func() error { return m.write(gctx, m.usedName(id), encodeTime(kindUsed, now), false) })
+		} else if ok {
+			continue // the index has it as it is
+		}
+		w.touches[id] = cur
+	}
+}
+
+// updateIndexes applies every nodeWrite to its node's index (see
+// updateIndex), once what the indexes point to is written, and returns the
+// indexes it rewrote.
+func (m *MetadataStore) updateIndexes(ctx context.Context, nodes []*nodeWrite, indexes []nodeIndex) (map[string]indexChange, error) {
 	changes := make([]indexChange, len(nodes))
-	g, gctx = m.group(ctx)
+	g, gctx := m.group(ctx)
 	for i, w := range nodes {
 		g.Go(func() (err error) {
 			changes[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
@@ -748,7 +750,7 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
 	written := map[string]indexChange{}
 	for i, w := range nodes {
@@ -756,14 +758,14 @@ func (m *Metadata) writeEntries(ctx context.Context, b core.Batch, now time.Time
 			written[w.node] = changes[i]
 		}
 	}
-	return m.recordChanges(ctx, written)
+	return written, nil
 }
 
 // recordChanges tags the node indexes written (updateTags) and puts those
 // tagged clean into this store's preload snapshot, which it has written
 // (saveSnapshot), so that the next Preload of the set reads the snapshot
 // and the tags, nothing else.
-func (m *Metadata) recordChanges(ctx context.Context, written map[string]indexChange) error {
+func (m *MetadataStore) recordChanges(ctx context.Context, written map[string]indexChange) error {
 	clean, err := m.updateTags(ctx, written)
 	if err != nil {
 		return err
@@ -802,17 +804,48 @@ func (m *Metadata) recordChanges(ctx context.Context, written map[string]indexCh
 // at once), and the snapshot is rewritten in the background. Without a
 // snapshot (a new set of nodes), the node indexes are listed, and those
 // of the set that exist are read.
-func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
+func (m *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
 	}
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 	name := m.snapshotName(nodes)
-	var (
-		snap  map[string]*snapNode
-		tags  map[string]string
-		tread casRead
-	)
+	snap, tags, tread, err := m.readSnapshotAndTags(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+	}
+	var exists map[string]bool
+	if snap == nil {
+		if exists, err = m.existingIndexes(ctx, len(nodes)); err != nil {
+			return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+		}
+	}
+	next, toRead := m.reusable(nodes, snap, tags, exists)
+	read, sums, err := m.readTagged(ctx, toRead, tags)
+	if err != nil {
+		return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+	}
+	for i, s := range read {
+		next[toRead[i]] = s
+	}
+	m.retag(ctx, tags, tread, toRead, read, sums)
+	out := m.learnSnapshot(next)
+	set := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		set[n] = true
+	}
+	m.snapMu.Lock()
+	m.snapName, m.snapNodes, m.snap = name, set, next
+	if len(toRead) > 0 || snap == nil || len(snap) != len(next) {
+		m.saveSnapshot()
+	}
+	m.snapMu.Unlock()
+	return out, nil
+}
+
+// readSnapshotAndTags reads, at once, the preload snapshot called name
+// (nil when missing or damaged) and the tags object.
+func (m *MetadataStore) readSnapshotAndTags(ctx context.Context, name string) (snap map[string]*snapNode, tags map[string]string, tread casRead, err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		snap, err = m.readSnapshot(gctx, name)
@@ -824,19 +857,16 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 		tags, tread, err = m.readTags(gctx)
 		return err
 	})
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-	}
-	var exists map[string]bool
-	if snap == nil {
-		var err error
-		if exists, err = m.existingIndexes(ctx, len(nodes)); err != nil {
-			return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-		}
-	}
+	err = g.Wait()
+	return snap, tags, tread, err
+}
 
-	next := make(map[string]*snapNode, len(nodes))
-	var toRead []string
+// reusable sorts nodes into those whose index Preload knows without
+// reading it, returned in next (a snapshot node whose tag is current, a
+// node without an index when exists lists the indexes), and those whose
+// index it must read (toRead).
+func (m *MetadataStore) reusable(nodes []string, snap map[string]*snapNode, tags map[string]string, exists map[string]bool) (next map[string]*snapNode, toRead []string) {
+	next = make(map[string]*snapNode, len(nodes))
 	for _, node := range nodes {
 		tag := tags[tagKey(node)]
 		switch s := snap[node]; {
@@ -848,10 +878,17 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 			toRead = append(toRead, node)
 		}
 	}
-	read := make([]*snapNode, len(toRead))
-	sums := make([][]byte, len(toRead))
-	g, gctx = m.group(ctx)
-	for i, node := range toRead {
+	return next, toRead
+}
+
+// readTagged reads the indexes of nodes, up to the store's concurrency at
+// once, each as a snapshot node with the tag it had in tags, and the MD5
+// of each index's bytes (nil for a missing index).
+func (m *MetadataStore) readTagged(ctx context.Context, nodes []string, tags map[string]string) ([]*snapNode, [][]byte, error) {
+	read := make([]*snapNode, len(nodes))
+	sums := make([][]byte, len(nodes))
+	g, gctx := m.group(ctx)
+	for i, node := range nodes {
 		g.Go(func() error {
 			ix, err := m.readIndex(gctx, node)
 			read[i] = &snapNode{tag: []byte(tags[tagKey(node)]), entries: ix.entries}
@@ -859,20 +896,15 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("bucket metadata: preload: %w", err)
-	}
-	for i, s := range read {
-		next[toRead[i]] = s
-	}
-	m.retag(ctx, tags, tread, toRead, read, sums)
+	return read, sums, g.Wait()
+}
 
-	set := make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		set[n] = true
-	}
+// learnSnapshot returns the entries of the snapshot nodes of next, by key
+// id, and notes the node of each key (for the hits of later batches).
+func (m *MetadataStore) learnSnapshot(next map[string]*snapNode) map[core.KeyID]core.Entry {
 	out := map[core.KeyID]core.Entry{}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if len(m.nodeOf) > 1<<17 {
 		clear(m.nodeOf)
 	}
@@ -882,14 +914,7 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 			m.nodeOf[id] = node
 		}
 	}
-	m.mu.Unlock()
-	m.snapMu.Lock()
-	m.snapName, m.snapNodes, m.snap = name, set, next
-	if len(toRead) > 0 || snap == nil || len(snap) != len(next) {
-		m.saveSnapshot()
-	}
-	m.snapMu.Unlock()
-	return out, nil
+	return out
 }
 
 // retag makes clean again the tags of the indexes Preload read whose tag
@@ -901,7 +926,7 @@ func (m *Metadata) Preload(ctx context.Context, nodes []string) (map[core.KeyID]
 // writer that changes it later retags it. The snapshot's nodes then carry
 // the new tags. When the tags changed meanwhile, it leaves them: the
 // next Preload tries again.
-func (m *Metadata) retag(ctx context.Context, tags map[string]string, tread casRead, nodes []string, read []*snapNode, sums [][]byte) {
+func (m *MetadataStore) retag(ctx context.Context, tags map[string]string, tread casRead, nodes []string, read []*snapNode, sums [][]byte) {
 	var fix []int
 	for i, node := range nodes {
 		if sums[i] != nil && tags[tagKey(node)] != string(sums[i]) {
@@ -931,7 +956,7 @@ func (m *Metadata) retag(ctx context.Context, tags map[string]string, tread casR
 // per node to learn that there is nothing. It gives up, returning nil (read
 // every index), when the bucket holds more than 20 indexes per node asked
 // for: listing them all would cost more than reading the few needed.
-func (m *Metadata) existingIndexes(ctx context.Context, nodes int) (map[string]bool, error) {
+func (m *MetadataStore) existingIndexes(ctx context.Context, nodes int) (map[string]bool, error) {
 	limit := 20 * max(nodes, 50)
 	exists := map[string]bool{}
 	it := m.bucket.List(&blob.ListOptions{Prefix: m.prefix + "nodes/"})
@@ -950,7 +975,7 @@ func (m *Metadata) existingIndexes(ctx context.Context, nodes int) (map[string]b
 }
 
 // snapshotName names the preload snapshot of a sorted set of nodes.
-func (m *Metadata) snapshotName(nodes []string) string {
+func (m *MetadataStore) snapshotName(nodes []string) string {
 	h := sha256.New()
 	for _, n := range nodes {
 		h.Write([]byte(n))
@@ -960,7 +985,7 @@ func (m *Metadata) snapshotName(nodes []string) string {
 }
 
 // readSnapshot reads a preload snapshot; a missing or damaged one is nil.
-func (m *Metadata) readSnapshot(ctx context.Context, name string) (map[string]*snapNode, error) {
+func (m *MetadataStore) readSnapshot(ctx context.Context, name string) (map[string]*snapNode, error) {
 	b, err := m.read(ctx, name)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, nil
@@ -984,7 +1009,7 @@ const snapshotWriteTimeout = time.Minute
 // waits for. It is called with snapMu held. The snapshot is only a cache
 // of the indexes: a failed write (a read-only bucket) costs the next
 // Preload some reads, never an entry.
-func (m *Metadata) saveSnapshot() {
+func (m *MetadataStore) saveSnapshot() {
 	m.snapDirty = true
 	if m.snapSaving {
 		return
@@ -1011,7 +1036,7 @@ func (m *Metadata) saveSnapshot() {
 // removeFromIndexes removes keys from their nodes' indexes (see
 // updateIndex), many nodes at once, and records the changes
 // (recordChanges).
-func (m *Metadata) removeFromIndexes(ctx context.Context, byNode map[string][]core.KeyID) error {
+func (m *MetadataStore) removeFromIndexes(ctx context.Context, byNode map[string][]core.KeyID) error {
 	var mu sync.Mutex
 	written := map[string]indexChange{}
 	g, gctx := m.group(ctx)
@@ -1042,11 +1067,11 @@ func (m *Metadata) removeFromIndexes(ctx context.Context, byNode map[string][]co
 
 // Delete removes the entry of a cache key: from its node's index first, so
 // that no Preload finds it, then its objects.
-func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
+func (m *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 	if err := m.checkOpen("delete key " + string(id)); err != nil {
 		return err
 	}
-	wrap := func(err error) error { return fmt.Errorf("bucket metadata: delete key %s: %w", id, err) }
+	wrap := func(err error) error { return fmt.Errorf("%s: delete key %s: %w", m.name, id, err) }
 	e, err := m.readEntry(ctx, id)
 	switch {
 	case err == nil:
@@ -1066,7 +1091,7 @@ func (m *Metadata) Delete(ctx context.Context, id core.KeyID) error {
 }
 
 // list returns the names of the objects under prefix, sorted.
-func (m *Metadata) list(ctx context.Context, prefix string) ([]string, error) {
+func (m *MetadataStore) list(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
 	it := m.bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
@@ -1085,7 +1110,7 @@ func (m *Metadata) list(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // readAll reads the named objects at once; a missing one reads as nil.
-func (m *Metadata) readAll(ctx context.Context, names []string) ([][]byte, error) {
+func (m *MetadataStore) readAll(ctx context.Context, names []string) ([][]byte, error) {
 	out := make([][]byte, len(names))
 	g, gctx := m.group(ctx)
 	for i, name := range names {
@@ -1102,7 +1127,7 @@ func (m *Metadata) readAll(ctx context.Context, names []string) ([][]byte, error
 }
 
 // DeleteAll removes every metadata object under the store's prefix.
-func (m *Metadata) DeleteAll(ctx context.Context) error {
+func (m *MetadataStore) DeleteAll(ctx context.Context) error {
 	if err := m.checkOpen("delete all"); err != nil {
 		return err
 	}
@@ -1113,14 +1138,14 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 	m.snapSaves.Wait()
 	names, err := m.list(ctx, m.prefix)
 	if err != nil {
-		return fmt.Errorf("bucket metadata: delete all: %w", err)
+		return fmt.Errorf("%s: delete all: %w", m.name, err)
 	}
 	g, gctx := m.group(ctx)
 	for _, name := range names {
 		g.Go(func() error { return m.remove(gctx, name) })
 	}
 	if err := g.Wait(); err != nil {
-		return fmt.Errorf("bucket metadata: delete all: %w", err)
+		return fmt.Errorf("%s: delete all: %w", m.name, err)
 	}
 	m.mu.Lock()
 	clear(m.begun)
@@ -1130,17 +1155,17 @@ func (m *Metadata) DeleteAll(ctx context.Context) error {
 }
 
 // Runs returns every run, oldest first (by start time, then id).
-func (m *Metadata) Runs(ctx context.Context) ([]core.RunInfo, error) {
+func (m *MetadataStore) Runs(ctx context.Context) ([]core.RunInfo, error) {
 	if err := m.checkOpen("runs"); err != nil {
 		return nil, err
 	}
 	names, err := m.list(ctx, m.prefix+"runs/")
 	if err != nil {
-		return nil, fmt.Errorf("bucket metadata: runs: %w", err)
+		return nil, fmt.Errorf("%s: runs: %w", m.name, err)
 	}
 	objs, err := m.readAll(ctx, names)
 	if err != nil {
-		return nil, fmt.Errorf("bucket metadata: runs: %w", err)
+		return nil, fmt.Errorf("%s: runs: %w", m.name, err)
 	}
 	runs := make([]core.RunInfo, 0, len(objs))
 	for i, b := range objs {
@@ -1149,7 +1174,7 @@ func (m *Metadata) Runs(ctx context.Context) ([]core.RunInfo, error) {
 		}
 		r, err := decodeRun(b)
 		if err != nil {
-			return nil, fmt.Errorf("bucket metadata: runs: object %q: %w", names[i], err)
+			return nil, fmt.Errorf("%s: runs: object %q: %w", m.name, names[i], err)
 		}
 		runs = append(runs, r)
 	}
@@ -1163,11 +1188,11 @@ func (m *Metadata) Runs(ctx context.Context) ([]core.RunInfo, error) {
 }
 
 // Run returns the records of a run in the order their batches were written.
-func (m *Metadata) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, error) {
+func (m *MetadataStore) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, error) {
 	if err := m.checkOpen("run " + string(run)); err != nil {
 		return nil, err
 	}
-	wrap := func(err error) error { return fmt.Errorf("bucket metadata: run %s: %w", run, err) }
+	wrap := func(err error) error { return fmt.Errorf("%s: run %s: %w", m.name, run, err) }
 	names, err := m.list(ctx, m.historyDir(run))
 	if err != nil {
 		return nil, wrap(err)
@@ -1207,13 +1232,13 @@ func (m *Metadata) Run(ctx context.Context, run core.RunID) ([]core.NodeRecord, 
 // WalkEntries calls fn for every entry, in key id order, reading them a
 // chunk at a time, and stops at the first error fn returns. Entries
 // written or deleted during the walk may or may not be seen.
-func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) error {
+func (m *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) error) error {
 	if err := m.checkOpen("walk entries"); err != nil {
 		return err
 	}
 	names, err := m.list(ctx, m.prefix+"entries/")
 	if err != nil {
-		return fmt.Errorf("bucket metadata: walk entries: %w", err)
+		return fmt.Errorf("%s: walk entries: %w", m.name, err)
 	}
 	const chunk = 256
 	for len(names) > 0 {
@@ -1222,7 +1247,7 @@ func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) e
 		names = names[n:]
 		objs, err := m.readAll(ctx, part)
 		if err != nil {
-			return fmt.Errorf("bucket metadata: walk entries: %w", err)
+			return fmt.Errorf("%s: walk entries: %w", m.name, err)
 		}
 		entries := make([]core.Entry, 0, n)
 		for _, b := range objs {
@@ -1236,7 +1261,7 @@ func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) e
 		}
 		times, err := m.readAll(ctx, used)
 		if err != nil {
-			return fmt.Errorf("bucket metadata: walk entries: %w", err)
+			return fmt.Errorf("%s: walk entries: %w", m.name, err)
 		}
 		for i, e := range entries {
 			if t, err := decodeTime(kindUsed, times[i]); err == nil && t.After(e.LastUsed) {
@@ -1252,7 +1277,7 @@ func (m *Metadata) WalkEntries(ctx context.Context, fn func(core.Entry) error) e
 
 // Close marks the store closed, waits for the preload snapshot being
 // written, if one is, and closes the bucket if the store owns it.
-func (m *Metadata) Close() error {
+func (m *MetadataStore) Close() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
@@ -1263,7 +1288,7 @@ func (m *Metadata) Close() error {
 	return m.bucket.Close()
 }
 
-var _ core.EntryRemover = (*Metadata)(nil)
+var _ core.EntryRemover = (*MetadataStore)(nil)
 
 // RemoveEntries deletes the entries that are still as they were read (same
 // data version and format, not stored or used since): node by node, the
@@ -1272,15 +1297,37 @@ var _ core.EntryRemover = (*Metadata)(nil)
 // delete, so a run that stores or uses an entry between the check and the
 // delete can lose it; that costs that run's successor an execution, never
 // a wrong value.
-func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
+func (m *MetadataStore) RemoveEntries(ctx context.Context, entries []core.Entry) ([]core.KeyID, error) {
 	if err := m.checkOpen("remove entries"); err != nil {
 		return nil, err
 	}
-	wrap := func(err error) error { return fmt.Errorf("bucket metadata: remove entries: %w", err) }
+	wrap := func(err error) error { return fmt.Errorf("%s: remove entries: %w", m.name, err) }
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	// Read what is stored now.
+	byNode, err := m.unchanged(ctx, entries)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if err := m.removeFromIndexes(ctx, byNode); err != nil {
+		return nil, wrap(err)
+	}
+	removed, err := m.removeEntryObjects(ctx, byNode)
+	if err != nil {
+		return removed, wrap(err)
+	}
+	m.mu.Lock()
+	for _, id := range removed {
+		delete(m.nodeOf, id)
+	}
+	m.mu.Unlock()
+	return removed, nil
+}
+
+// unchanged reads what is stored now for entries and returns, by node, the
+// keys of those still as they were read: same data version and format, not
+// stored or used since.
+func (m *MetadataStore) unchanged(ctx context.Context, entries []core.Entry) (map[string][]core.KeyID, error) {
 	current := make([]core.Entry, len(entries))
 	g, gctx := m.group(ctx)
 	for i, want := range entries {
@@ -1294,7 +1341,7 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	byNode := map[string][]core.KeyID{}
 	for i, want := range entries {
@@ -1305,14 +1352,18 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 		}
 		byNode[cur.Key.Node] = append(byNode[cur.Key.Node], want.ID())
 	}
+	return byNode, nil
+}
+
+// removeEntryObjects deletes the entry and last-used objects of the keys
+// of byNode, node by node, many nodes at once, and returns the keys of the
+// nodes whose objects are all deleted.
+func (m *MetadataStore) removeEntryObjects(ctx context.Context, byNode map[string][]core.KeyID) ([]core.KeyID, error) {
 	var (
 		mu      sync.Mutex
 		removed []core.KeyID
 	)
-	if err := m.removeFromIndexes(ctx, byNode); err != nil {
-		return nil, wrap(err)
-	}
-	g, gctx = m.group(ctx)
+	g, gctx := m.group(ctx)
 	for _, ids := range byNode {
 		g.Go(func() error {
 			for _, id := range ids {
@@ -1326,13 +1377,6 @@ func (m *Metadata) RemoveEntries(ctx context.Context, entries []core.Entry) ([]c
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return removed, wrap(err)
-	}
-	m.mu.Lock()
-	for _, id := range removed {
-		delete(m.nodeOf, id)
-	}
-	m.mu.Unlock()
-	return removed, nil
+	err := g.Wait()
+	return removed, err
 }
