@@ -66,4 +66,4 @@
 // per task.
 package view
 
-//go:generate go run ./internal/readmepicture -root .. -out ../docs/run.svg -fanout ../docs/fanout.svg
+//go:generate go run ../internal/cmd/readmepicture -root .. -out ../docs/run.svg -fanout ../docs/fanout.svg
