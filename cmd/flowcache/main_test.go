@@ -19,6 +19,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/view"
 )
 
 // TestMain lets the tests run this test binary as the flowcache command:
@@ -476,7 +477,7 @@ func TestDrawCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, "digraph") {
 		t.Errorf("draw to stdout is not DOT:\n%s", r.stdout)
 	}
-	g := decode[jsonGraph](t, flowcache(t, dir, "draw", "last", "--json"))
+	g := decode[drawnGraph](t, flowcache(t, dir, "draw", "last", "--json"))
 	outcome := map[string]core.Outcome{}
 	for _, n := range g.Nodes {
 		outcome[n.ID] = n.Outcome
@@ -487,4 +488,45 @@ func TestDrawCommand(t *testing.T) {
 	wantCode(t, flowcache(t, dir, "draw", "last", "-o", "run.png"), exitUsage)
 	wantCode(t, flowcache(t, dir, "draw", "last", "--format", "pdf"), exitUsage)
 	wantCode(t, flowcache(t, dir, "draw", "no-such-run", "-o", dot), exitNotFound)
+}
+
+// drawnGraph is what the tests read of `draw --json` (view.Graph.MarshalJSON).
+type drawnGraph struct {
+	Run   core.RunID `json:"run_id"`
+	Nodes []struct {
+		ID      string       `json:"id"`
+		Outcome core.Outcome `json:"outcome"`
+	} `json:"nodes"`
+	Edges []struct{ From, To string } `json:"edges"`
+}
+
+// TestDrawJSONBytes: `draw --json` prints the graph as it did when the
+// command defined the JSON itself, byte for byte (view/testdata holds
+// what the command printed then).
+func TestDrawJSONBytes(t *testing.T) {
+	recs := []core.NodeRecord{
+		{Node: "path", Key: core.CacheKey{Node: "path"}, DataVersion: "p", Outcome: core.OutcomeInput, Size: -1},
+		{Node: "raw_data", Key: drawKey("raw_data", "path"), DataVersion: "r", Format: "gob", Behavior: core.Recompute, Outcome: core.OutcomeExecuted, Duration: 1234 * time.Microsecond, Size: -1},
+		{Node: "clean_dataset", Key: drawKey("clean_dataset", "raw_data"), DataVersion: "c", Format: "gob", Behavior: core.Default, Outcome: core.OutcomeRetrieved, Size: -1},
+		{Node: "statistics", Key: drawKey("statistics", "clean_dataset"), DataVersion: "s", Format: "gob", Behavior: core.Default, Outcome: core.OutcomeRetrieved, Size: -1, Requested: true},
+	}
+	var got bytes.Buffer
+	if err := writeJSON(&got, view.FromRecords("r1", recs)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "..", "view", "testdata", "quickstart.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("draw --json printed\n%s\nwant\n%s", got.Bytes(), want)
+	}
+}
+
+func drawKey(node string, deps ...string) core.CacheKey {
+	ds := make([]core.Dep, len(deps))
+	for i, d := range deps {
+		ds[i] = core.Dep{Name: d, Version: core.DataVersion("v-" + d)}
+	}
+	return core.NewCacheKey(node, "code-"+core.CodeVersion(node), ds)
 }
