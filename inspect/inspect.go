@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/formats"
 )
@@ -19,6 +18,11 @@ import (
 // ErrAmbiguous is wrapped by the error of a run reference that is the prefix
 // of several run ids.
 var ErrAmbiguous = errors.New("ambiguous")
+
+// localMetadataFile is the file that makes a directory a local cache
+// (backends/local.MetadataFile; a test holds them equal): package inspect
+// depends on the store interfaces, not on a backend.
+const localMetadataFile = "metadata.db"
 
 // LogFileName is the name of the event log the driver writes in a cache
 // directory with driver.LogToFile("").
@@ -71,22 +75,25 @@ func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cac
 	return c
 }
 
-// Open opens the stores a URL names, as the driver does (see
-// core.ParseStoreURL; the backends must be imported), and returns a Cache
-// that owns them. A path or file:// URL must name an existing cache
-// directory: Open does not create one, and a directory without metadata.db
-// is an error wrapping core.ErrNotFound. Errors show the URL redacted (see
-// core.Redact), never its secrets.
+// Open opens the stores a URL names, as the driver does, and returns a
+// Cache that owns them: rawURL is a path or a store URL (see
+// core.ParseStoreURL; the backends of its scheme must be imported), and ""
+// names the cache the driver uses by default: $FLOWCACHE_URL, else
+// ./.flowcache (see core.ResolveCacheURL). A path or file:// URL must name
+// an existing cache directory: Open does not create one, and a directory
+// without metadata.db is an error wrapping core.ErrNotFound. Errors show
+// the URL redacted (see core.Redact), never its secrets.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
+	rawURL = core.ResolveCacheURL(rawURL, nil)
 	su, err := core.ParseStoreURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	dir := su.Dir()
 	if dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, local.MetadataFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, localMetadataFile)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, core.Redact(dir), local.MetadataFile)
+				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, core.Redact(dir), localMetadataFile)
 			}
 			return nil, fmt.Errorf("inspect: %w", core.RedactError(err, rawURL))
 		}
@@ -102,18 +109,6 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
 	c := New(st.Metadata, st.Results, append(pre, opts...)...)
 	c.dir, c.close = dir, st.Close
 	return c, nil
-}
-
-// LocalDir reports whether rawURL names a local cache directory (a path, or
-// a file:// URL), and which: the absolute directory, without the query
-// (see core.StoreURL.Dir).
-func LocalDir(rawURL string) (string, bool) {
-	su, err := core.ParseStoreURL(rawURL)
-	if err != nil {
-		return "", false
-	}
-	dir := su.Dir()
-	return dir, dir != ""
 }
 
 // Close releases the stores when Open opened them.
