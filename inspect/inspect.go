@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats"
 )
 
 // ErrAmbiguous is wrapped by the error of a run reference that is the prefix
@@ -28,47 +26,27 @@ const localMetadataFile = "metadata.db"
 // directory with driver.LogToFile("").
 const LogFileName = "events.jsonl"
 
-// Cache looks into a pair of stores. It only reads, except for Evict.
-// A Cache is safe for concurrent use.
+// Cache looks into a pair of stores. It only reads: package maintain
+// counts, verifies and evicts. A Cache is safe for concurrent use.
 type Cache struct {
-	meta        core.MetadataStore
-	results     core.ResultStore
-	now         func() time.Time
-	logFile     string
-	dir         string
-	parallelism int
-	formats     func(name string) (core.Format, error)
-	close       func() error
+	meta    core.MetadataStore
+	results core.ResultStore
+	logFile string
+	dir     string
+	close   func() error
 }
 
 // Option configures a Cache.
 type Option func(*Cache)
 
-// WithClock sets the clock eviction measures ages with (time.Now by
-// default), for tests.
-func WithClock(now func() time.Time) Option { return func(c *Cache) { c.now = now } }
-
 // WithLogFile names the JSONL event log (see driver.LogToFile) that Logs
 // reads. Open sets it to events.jsonl in a local cache directory.
 func WithLogFile(path string) Option { return func(c *Cache) { c.logFile = path } }
 
-// WithParallelism sets how many results Verify reads at once (default
-// GOMAXPROCS, at least 2).
-func WithParallelism(n int) Option { return func(c *Cache) { c.parallelism = n } }
-
-// WithFormats sets how Verify (and Evict with Policy.Damaged) finds a
-// result's format by its name, to validate the result's bytes: by default
-// formats.Lookup, which knows the formats registered in this program
-// (importing formats/csv, formats/arrow or formats/parquet registers
-// theirs). A result whose format it does not find is ProblemUnverifiable.
-func WithFormats(lookup func(name string) (core.Format, error)) Option {
-	return func(c *Cache) { c.formats = lookup }
-}
-
 // New returns a Cache over a metadata store and a result store. It does not
 // own them: Close does not close them.
 func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
-	c := &Cache{meta: meta, results: results, now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0)), formats: formats.Lookup}
+	c := &Cache{meta: meta, results: results}
 	for _, o := range opts {
 		o(c)
 	}

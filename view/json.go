@@ -80,7 +80,7 @@ func (g *Graph) jsonGraph() jsonGraph {
 		out.Nodes = append(out.Nodes, jn)
 	}
 	for _, e := range g.Edges {
-		out.Edges = append(out.Edges, jsonEdge{From: e.From, To: e.To})
+		out.Edges = append(out.Edges, jsonEdge(e))
 	}
 	for _, f := range g.FanOuts {
 		out.FanOuts = append(out.FanOuts, jsonFanOut{Expander: f.Expander, Tasks: f.Tasks, Grouped: f.Grouped, Nodes: f.Nodes})

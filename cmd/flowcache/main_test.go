@@ -19,6 +19,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 	"github.com/flowcache/flowcache/view"
 )
 
@@ -243,7 +244,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if !strings.Contains(r.stdout, "entries           7, 3 of them code manifests") || !strings.Contains(r.stdout, "load") || strings.Contains(r.stdout, core.CodeManifestNode) {
 		t.Errorf("size:\n%s", r.stdout)
 	}
-	u := decode[inspect.Usage](t, flowcache(t, dir, "size", "--json"))
+	u := decode[maintain.Usage](t, flowcache(t, dir, "size", "--json"))
 	if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 || len(u.Nodes) != 3 || u.Runs != 2 || u.DiskBytes <= 0 {
 		t.Errorf("size --json = %+v", u)
 	}
@@ -280,8 +281,8 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if !strings.Contains(r.stdout, "corrupt") || !strings.Contains(r.stdout, "node load") || !strings.Contains(r.stdout, "node scaled") {
 		t.Errorf("verify of a damaged cache:\n%s", r.stdout)
 	}
-	vr := decode[inspect.VerifyReport](t, flowcache(t, dir, "verify", "--json", "--progress", "none"))
-	if len(vr.Problems) != 2 || vr.Problems[0].Kind != inspect.ProblemCorrupt {
+	vr := decode[maintain.VerifyReport](t, flowcache(t, dir, "verify", "--json", "--progress", "none"))
+	if len(vr.Problems) != 2 || vr.Problems[0].Kind != maintain.ProblemCorrupt {
 		t.Errorf("verify --json problems = %+v", vr.Problems)
 	}
 
@@ -299,7 +300,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	}
 	// One entry of a node goes, with the code manifest of its version when
 	// no other entry has that version (load's, mean's; scaled has two).
-	rep := decode[inspect.EvictReport](t, flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--json"))
+	rep := decode[maintain.EvictReport](t, flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--json"))
 	wantManifests := 1
 	if len(rep.Entries) > 0 && rep.Entries[0].Node == "scaled" {
 		wantManifests = 0
@@ -307,7 +308,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if rep.DryRun || len(rep.Entries) != 1+wantManifests || rep.After.Entries != 7-len(rep.Entries) {
 		t.Fatalf("evict --json = %+v", rep)
 	}
-	if wantManifests == 1 && (rep.Entries[1].Node != core.CodeManifestNode || rep.Entries[1].Reason != inspect.EvictCodeUnused) {
+	if wantManifests == 1 && (rep.Entries[1].Node != core.CodeManifestNode || rep.Entries[1].Reason != maintain.EvictCodeUnused) {
 		t.Errorf("evict --json: %+v, want the evicted node's code manifest second", rep.Entries)
 	}
 	if r := flowcache(t, dir, "evict", "--gc", "--grace", "0", "--dry-run"); !strings.Contains(r.stdout, "would evict 0 entries") {

@@ -1,4 +1,4 @@
-package inspect
+package maintain
 
 import (
 	"cmp"
@@ -35,7 +35,7 @@ type resultWalker interface {
 func (c *Cache) walkEntries(ctx context.Context, fn func(core.Entry) error) error {
 	w, ok := c.meta.(core.EntryWalker)
 	if !ok {
-		return fmt.Errorf("inspect: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, c.meta)
+		return fmt.Errorf("maintain: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, c.meta)
 	}
 	return w.WalkEntries(ctx, fn)
 }
@@ -47,7 +47,7 @@ func (c *Cache) walkResults(ctx context.Context, fn func(core.ResultInfo) error)
 	case resultWalker:
 		return w.Walk(ctx, func(id core.ResultID, size int64) error { return fn(core.ResultInfo{ID: id, Size: size}) })
 	}
-	return fmt.Errorf("inspect: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, c.results)
+	return fmt.Errorf("maintain: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, c.results)
 }
 
 func (c *Cache) scan(ctx context.Context) (*snapshot, error) {
