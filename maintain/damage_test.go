@@ -26,9 +26,9 @@ import (
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
-	"github.com/flowcache/flowcache/maintain"
 	"github.com/flowcache/flowcache/internal/allocguard"
 	"github.com/flowcache/flowcache/internal/servertest"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // MapA is the map of finding 1: 3,000 keys, about 39 KB of gob.

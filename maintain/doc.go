@@ -11,6 +11,15 @@
 //	usage, _ := m.Usage(ctx)                       // entries, results, bytes, unreferenced and dangling
 //	rep, _ := m.Verify(ctx, progress)              // read and check every result, as a run would before decoding it
 //	ev, _ := m.Evict(ctx, maintain.Policy{MaxSize: 10 << 30, GC: true})
+//	tr, _ := m.Trim(ctx, maintain.Policy{MaxSize: 10 << 30}, 0) // Evict, at most once a day
+//
+// # Trimming
+//
+// Trim is Evict at most once per interval (a day by default), recorded by
+// a marker file (trim.txt in a local cache directory), as Go's build cache
+// trims itself: a program can call it each time it starts, and the cache
+// stays within its limits without a scheduled `flowcache evict`. Calls
+// within the interval cost reading the marker.
 //
 // # Verification
 //

@@ -3,6 +3,8 @@ package maintain_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -61,4 +63,30 @@ func ExampleCache_Evict() {
 	// 6 entries, 4 results, of which 2 code manifests
 	// would evict @code (code_unused), double (max_entries), plus (max_entries)
 	// would evict 1 results, keeping 3 entries
+}
+
+// Trim evicts at most once a day, by a marker file: a program can call it
+// each time it starts. Here the cache is in memory, so the marker is a file
+// of its own (a local cache directory keeps it, as trim.txt).
+func ExampleCache_Trim() {
+	ctx := context.Background()
+	st := mem.New()
+	defer st.Close()
+	dir, err := os.MkdirTemp("", "flowcache-trim")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	m := maintain.New(st.Metadata(), st.Results(), maintain.WithTrimMarker(filepath.Join(dir, "trim.txt")))
+	p := maintain.Policy{MaxSize: 10 << 30, OlderThan: 30 * 24 * time.Hour, GC: true}
+	for range 2 {
+		rep, err := m.Trim(ctx, p, 0) // 0: maintain.DefaultTrimInterval, a day
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("evicted:", rep.Evicted)
+	}
+	// Output:
+	// evicted: true
+	// evicted: false
 }

@@ -20,6 +20,7 @@ type Cache struct {
 	dir         string
 	parallelism int
 	formats     func(name string) (core.Format, error)
+	trimMarker  string
 	close       func() error
 }
 
