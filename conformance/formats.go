@@ -2,9 +2,10 @@ package conformance
 
 import (
 	"bytes"
-	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -19,7 +20,6 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/formats"
@@ -284,27 +284,19 @@ func checkDecode(t *testing.T, f core.Format, r io.Reader, typ reflect.Type, wan
 	}
 }
 
-// checkStore stores v in an in-memory result store and loads it back the
-// way the cache does: Put with Encode, Get, Decode, then read to io.EOF
-// (the store verifies its checksum there).
+// checkStore stores v and loads it back the way the cache does with a
+// result store: Encode into the stored bytes, then Decode from a reader of
+// them that verifies their checksum when it reaches the end (as
+// core.ResultStore.Get's readers do) and hands them out in reads of a few
+// KiB, then read to io.EOF. (The suite keeps the bytes itself: it depends on
+// no backend.)
 func checkStore(t *testing.T, f core.Format, v any) {
 	t.Helper()
-	ctx := context.Background()
-	st := mem.NewResultStore()
-	defer st.Close()
-	sum, err := fingerprint.Of(v)
-	if err != nil {
-		t.Fatal(err)
+	var stored bytes.Buffer
+	if err := f.Encode(&stored, v); err != nil {
+		t.Fatalf("Encode: %v", err)
 	}
-	id := core.ResultID{Version: core.DataVersion(sum.String()), Format: f.Name()}
-	if _, err := st.Put(ctx, id, func(w io.Writer) error { return f.Encode(w, v) }); err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	rc, err := st.Get(ctx, id)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
-	defer rc.Close()
+	rc := &checkedReader{r: bytes.NewReader(stored.Bytes()), want: sha256.Sum256(stored.Bytes()), h: sha256.New()}
 	got, err := f.Decode(rc, reflect.TypeOf(v))
 	if err != nil {
 		t.Fatalf("Decode from the store: %v", err)
@@ -315,6 +307,29 @@ func checkStore(t *testing.T, f core.Format, v any) {
 	if err := sameValue(v, got); err != nil {
 		t.Fatalf("through the store: %v", err)
 	}
+}
+
+// checkedReader reads a stored result as a result store's reader does: in
+// reads of at most checkedRead bytes, and at the end it compares the
+// checksum of what was read with the stored one (a mismatch wraps
+// core.ErrCorrupt).
+type checkedReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want [sha256.Size]byte
+}
+
+// checkedRead is the most a Read of checkedReader returns: less than a
+// decoder may ask for, as a store reading from a network does.
+const checkedRead = 4 << 10
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p[:min(len(p), checkedRead)])
+	c.h.Write(p[:n])
+	if err == io.EOF && !bytes.Equal(c.h.Sum(nil), c.want[:]) {
+		return n, fmt.Errorf("stored result: %w: checksum mismatch", core.ErrCorrupt)
+	}
+	return n, err
 }
 
 // cutPoints returns the prefix lengths to try: all of them for short

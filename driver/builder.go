@@ -24,9 +24,9 @@ import (
 	"github.com/flowcache/flowcache/formats"
 )
 
-// DefaultCacheDir is where WithCache keeps the cache when no directory or
-// stores are given.
-const DefaultCacheDir = ".flowcache"
+// DefaultCacheDir is where WithCache keeps the cache when no directory,
+// URL or stores are given and $FLOWCACHE_URL is not set (core.DefaultDir).
+const DefaultCacheDir = core.DefaultDir
 
 // AllNodes, given to a behaviour list (Recompute, Disable, Ignore,
 // DefaultNodes), names every node.
@@ -90,15 +90,16 @@ func CacheDir(dir string) CacheOption {
 }
 
 // EnvURL is the environment variable that picks the cache's store when the
-// code does not (no CacheDir, CacheURL or CacheStores).
-const EnvURL = "FLOWCACHE_URL"
+// code does not (no CacheDir, CacheURL or CacheStores): core.EnvURL.
+const EnvURL = core.EnvURL
 
 // CacheURL keeps the cache in the store the URL names (see core.OpenURL): a
 // path (with optional query parameters, "./cache?metadata=…") or
 // file:///abs/path for a local directory, mem://name for memory, and the
 // schemes of the remote backends that are imported. The flowcache command
-// and package inspect read the string the same way (core.ParseStoreURL);
-// errors show it redacted (core.Redact).
+// and package inspect pick and read the string the same way
+// (core.ResolveCacheURL, core.ParseStoreURL); errors show it redacted
+// (core.Redact).
 func CacheURL(rawURL string) CacheOption {
 	return func(c *cacheConfig) error {
 		if rawURL == "" {
@@ -207,8 +208,8 @@ func CacheCoreOptions(opts ...core.Option) CacheOption {
 	}
 }
 
-// WithCache turns caching on. Without options the cache lives in
-// ./.flowcache (see package local). Calling it twice is an error.
+// WithCache turns caching on. Without options the cache lives in the store
+// $FLOWCACHE_URL names, else in ./.flowcache (see package local). Calling it twice is an error.
 func (b *Builder) WithCache(opts ...CacheOption) *Builder {
 	if b.cache != nil {
 		b.errs = append(b.errs, errors.New("driver: WithCache called twice"))
@@ -657,13 +658,13 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 // unknown scheme or parameter) is the caller's error and fails the build.
 func (d *Driver) openCache(cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
-	dir := cfg.dir
-	rawURL := cfg.url
-	if meta == nil && dir == "" && rawURL == "" {
-		rawURL = os.Getenv(EnvURL)
-	}
-	if meta == nil && rawURL != "" {
-		st, err := core.OpenURL(context.Background(), rawURL)
+	switch {
+	case meta != nil:
+		// CacheStores.
+	case cfg.dir == "":
+		// CacheURL, else $FLOWCACHE_URL, else ./.flowcache, as package
+		// inspect and the flowcache command pick it.
+		st, err := core.OpenURL(context.Background(), core.ResolveCacheURL(cfg.url, os.Getenv))
 		switch {
 		case errors.Is(err, core.ErrInvalid):
 			return fmt.Errorf("driver: %w", err)
@@ -674,11 +675,9 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 			d.closers = append(d.closers, st.Close)
 		}
 		meta, results = st.Metadata, st.Results
-	}
-	if meta == nil {
-		if dir == "" {
-			dir = DefaultCacheDir
-		}
+	default:
+		// CacheDir: a directory, not a URL (it may hold a '?').
+		dir := cfg.dir
 		st, err := local.Open(context.Background(), dir)
 		switch {
 		case errors.Is(err, core.ErrInvalid):

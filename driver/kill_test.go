@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/driver"
-	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // killBlob is the result of one task: large enough to be a file of its own
@@ -109,7 +109,7 @@ func TestKilledWritersLeaveNoWrongValue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ic, err := inspect.Open(context.Background(), dir)
+	ic, err := maintain.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,19 @@ func TestCacheURL(t *testing.T) {
 			t.Fatalf("FLOWCACHE_URL was not used: %v", err)
 		}
 	})
+	t.Run("default directory", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		t.Setenv(driver.EnvURL, "")
+		if r := run(); len(r.executed) != 2 {
+			t.Fatalf("run 1 executed %v", r.executed)
+		}
+		if _, err := os.Stat(filepath.Join(driver.DefaultCacheDir, "metadata.db")); err != nil {
+			t.Fatalf("./%s was not used: %v", driver.DefaultCacheDir, err)
+		}
+		if r := run(driver.CacheDir(driver.DefaultCacheDir)); len(r.executed) != 0 {
+			t.Fatalf("run 2 by CacheDir executed %v", r.executed)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		cases := map[string][]string{
 			"file:///tmp/x?inline_limit=1&colour=blue&secret_key=hunter2": {`"colour"`, "secret_key=xxxxx"},

@@ -3,12 +3,8 @@ package inspect_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
-	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
 )
@@ -53,50 +49,4 @@ func ExampleCache_Why() {
 	// Output:
 	// double: retrieved, retrieved
 	// plus: executed, key_changed: input y
-}
-
-// A dry run lists what a policy would evict. The grace period protects what
-// was stored or used in the last hour; NoGrace turns it off (here nothing
-// else runs on the cache).
-func ExampleCache_Evict() {
-	ctx := context.Background()
-	st := mem.Open()
-	dr, err := driver.NewBuilder().
-		WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
-		// Store the code manifests however long describing the code takes
-		// (see core.WithManifestWait).
-		WithCache(driver.CacheStores(st.Metadata(), st.Results()), driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).
-		Build()
-	if err != nil {
-		panic(err)
-	}
-	for y := range 3 {
-		if _, err := dr.Execute(ctx, []string{"plus"}, driver.Inputs{"x": 1, "y": y}, nil); err != nil {
-			panic(err)
-		}
-	}
-
-	// double and plus with y=0 both have the value 2: their entries share
-	// one result, which goes when both entries go (the two least recently
-	// used). The code manifests of double and plus (what `flowcache why`
-	// reads, stored together in one result by the first run) are entries
-	// too: double's goes with its only entry.
-	ic := inspect.New(st.Metadata(), st.Results())
-	u, _ := ic.Usage(ctx)
-	fmt.Printf("%d entries, %d results, of which %d code manifests\n", u.Entries, u.Results, u.CodeManifests)
-	rep, err := ic.Evict(ctx, inspect.Policy{MaxEntries: 2, Grace: inspect.NoGrace, DryRun: true})
-	if err != nil {
-		panic(err)
-	}
-	var evicted []string
-	for _, e := range rep.Entries {
-		evicted = append(evicted, e.Node+" ("+string(e.Reason)+")")
-	}
-	slices.Sort(evicted)
-	fmt.Println("would evict", strings.Join(evicted, ", "))
-	fmt.Printf("would evict %d results, keeping %d entries\n", len(rep.Results), rep.After.Entries)
-	// Output:
-	// 6 entries, 4 results, of which 2 code manifests
-	// would evict @code (code_unused), double (max_entries), plus (max_entries)
-	// would evict 1 results, keeping 3 entries
 }

@@ -6,88 +6,73 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats"
 )
 
 // ErrAmbiguous is wrapped by the error of a run reference that is the prefix
 // of several run ids.
 var ErrAmbiguous = errors.New("ambiguous")
 
+// localMetadataFile is the file that makes a directory a local cache
+// (backends/local.MetadataFile; a test holds them equal): package inspect
+// depends on the store interfaces, not on a backend.
+const localMetadataFile = "metadata.db"
+
 // LogFileName is the name of the event log the driver writes in a cache
 // directory with driver.LogToFile("").
 const LogFileName = "events.jsonl"
 
-// Cache looks into a pair of stores. It only reads, except for Evict.
-// A Cache is safe for concurrent use.
+// Cache looks into a pair of stores. It only reads: package maintain
+// counts, verifies and evicts. A Cache is safe for concurrent use.
 type Cache struct {
-	meta        core.MetadataStore
-	results     core.ResultStore
-	now         func() time.Time
-	logFile     string
-	dir         string
-	parallelism int
-	formats     func(name string) (core.Format, error)
-	close       func() error
+	meta    core.MetadataStore
+	results core.ResultStore
+	logFile string
+	dir     string
+	close   func() error
 }
 
 // Option configures a Cache.
 type Option func(*Cache)
 
-// WithClock sets the clock eviction measures ages with (time.Now by
-// default), for tests.
-func WithClock(now func() time.Time) Option { return func(c *Cache) { c.now = now } }
-
 // WithLogFile names the JSONL event log (see driver.LogToFile) that Logs
 // reads. Open sets it to events.jsonl in a local cache directory.
 func WithLogFile(path string) Option { return func(c *Cache) { c.logFile = path } }
-
-// WithParallelism sets how many results Verify reads at once (default
-// GOMAXPROCS, at least 2).
-func WithParallelism(n int) Option { return func(c *Cache) { c.parallelism = n } }
-
-// WithFormats sets how Verify (and Evict with Policy.Damaged) finds a
-// result's format by its name, to validate the result's bytes: by default
-// formats.Lookup, which knows the formats registered in this program
-// (importing formats/csv, formats/arrow or formats/parquet registers
-// theirs). A result whose format it does not find is ProblemUnverifiable.
-func WithFormats(lookup func(name string) (core.Format, error)) Option {
-	return func(c *Cache) { c.formats = lookup }
-}
 
 // New returns a Cache over a metadata store and a result store. It does not
 // own them: Close does not close them. It calls them through
 // core.CheckMetadata and core.CheckResults.
 func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
-	c := &Cache{meta: core.CheckMetadata(meta), results: core.CheckResults(results), now: time.Now, parallelism: max(2, runtime.GOMAXPROCS(0)), formats: formats.Lookup}
+	c := &Cache{meta: core.CheckMetadata(meta), results: core.CheckResults(results)}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
 
-// Open opens the stores a URL names, as the driver does (see
-// core.ParseStoreURL; the backends must be imported), and returns a Cache
-// that owns them. A path or file:// URL must name an existing cache
-// directory: Open does not create one, and a directory without metadata.db
-// is an error wrapping core.ErrNotFound. Errors show the URL redacted (see
-// core.Redact), never its secrets.
+// Open opens the stores a URL names, as the driver does, and returns a
+// Cache that owns them: rawURL is a path or a store URL (see
+// core.ParseStoreURL; the backends of its scheme must be imported), and ""
+// names the cache the driver uses by default: $FLOWCACHE_URL, else
+// ./.flowcache (see core.ResolveCacheURL). A path or file:// URL must name
+// an existing cache directory: Open does not create one, and a directory
+// without metadata.db is an error wrapping core.ErrNotFound. Errors show
+// the URL redacted (see core.Redact), never its secrets.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
+	rawURL = core.ResolveCacheURL(rawURL, nil)
 	su, err := core.ParseStoreURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	dir := su.Dir()
 	if dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, local.MetadataFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, localMetadataFile)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, core.Redact(dir), local.MetadataFile)
+				return nil, fmt.Errorf("inspect: %w: no flowcache cache at %s (it has no %s)", core.ErrNotFound, core.Redact(dir), localMetadataFile)
 			}
 			return nil, fmt.Errorf("inspect: %w", core.RedactError(err, rawURL))
 		}
@@ -103,18 +88,6 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Cache, error) {
 	c := New(st.Metadata, st.Results, append(pre, opts...)...)
 	c.dir, c.close = dir, st.Close
 	return c, nil
-}
-
-// LocalDir reports whether rawURL names a local cache directory (a path, or
-// a file:// URL), and which: the absolute directory, without the query
-// (see core.StoreURL.Dir).
-func LocalDir(rawURL string) (string, bool) {
-	su, err := core.ParseStoreURL(rawURL)
-	if err != nil {
-		return "", false
-	}
-	dir := su.Dir()
-	return dir, dir != ""
 }
 
 // Close releases the stores when Open opened them.

@@ -12,6 +12,7 @@ import (
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 func Raw(x int) int      { return x * 2 }
@@ -174,8 +175,12 @@ func TestWhy(t *testing.T) {
 	t.Run("entry evicted", func(t *testing.T) {
 		c.run(whyNodes(v2), all, ins2, nil)
 		c.advance(30 * 24 * time.Hour)
-		ev := c.open(inspect.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
-		rep, err := ev.Evict(context.Background(), inspect.Policy{OlderThan: 24 * time.Hour})
+		ev, err := maintain.Open(context.Background(), c.dir, maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ev.Close()
+		rep, err := ev.Evict(context.Background(), maintain.Policy{OlderThan: 24 * time.Hour})
 		if err != nil || len(rep.Entries) == 0 {
 			t.Fatalf("Evict: %d entries, %v", len(rep.Entries), err)
 		}

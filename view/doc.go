@@ -4,8 +4,8 @@
 // and a legend. It is the equivalent of Hamilton's
 // dr.cache.view_run(run_id=..., output_file_path=...):
 //
-//	err := view.WriteFile(ctx, meta, runID, "run.svg") // or "run.dot"; runID "" is the newest run
-//	err := dr.ViewRun(ctx, "", "run.svg")             // the driver's last run
+//	err := view.WriteFile(ctx, meta, runID, "run.svg")   // or "run.dot"; runID "" is the newest run
+//	err := view.WriteRun(ctx, dr.Cache(), "", "run.svg") // the driver's last run
 //
 // Unlike Hamilton's, which draws from the graph of the process that ran,
 // the drawing is rebuilt from the metadata store alone (MetadataStore.Run):
@@ -66,4 +66,4 @@
 // per task.
 package view
 
-//go:generate go run ./internal/readmepicture -root .. -out ../docs/run.svg -fanout ../docs/fanout.svg
+//go:generate go run ../internal/cmd/readmepicture -root .. -out ../docs/run.svg -fanout ../docs/fanout.svg

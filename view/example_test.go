@@ -3,6 +3,7 @@ package view_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,4 +122,51 @@ func ExampleWriteFile() {
 	// 	"x" [label="x", style="filled,dashed", fillcolor="#ffffff"];
 	// 	"doubled" [label="doubled", fillcolor="#ffc857"];
 	// 	"x" -> "doubled";
+}
+
+// A graph is JSON for scripts and other tools, as `flowcache draw --json`
+// prints it.
+func ExampleGraph_MarshalJSON() {
+	recs := []core.NodeRecord{
+		{Node: "x", Key: core.CacheKey{Node: "x"}, Outcome: core.OutcomeInput, Size: -1},
+		{Node: "y", Key: core.NewCacheKey("y", "c0de", []core.Dep{{Name: "x", Version: "v1"}}), Outcome: core.OutcomeExecuted,
+			Behavior: core.Default, Duration: 1500, Size: 12, Requested: true},
+	}
+	b, err := json.MarshalIndent(view.FromRecords("r1", recs), "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(b))
+	// Output:
+	// {
+	//   "run_id": "r1",
+	//   "nodes": [
+	//     {
+	//       "id": "x",
+	//       "name": "x",
+	//       "role": "input",
+	//       "outcome": "input",
+	//       "behavior": "unset",
+	//       "duration_ns": 0,
+	//       "size": -1
+	//     },
+	//     {
+	//       "id": "y",
+	//       "name": "y",
+	//       "role": "node",
+	//       "outcome": "executed",
+	//       "behavior": "default",
+	//       "requested": true,
+	//       "duration_ns": 1500,
+	//       "size": 12
+	//     }
+	//   ],
+	//   "edges": [
+	//     {
+	//       "from": "x",
+	//       "to": "y"
+	//     }
+	//   ],
+	//   "fan_outs": []
+	// }
 }

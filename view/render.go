@@ -3,6 +3,7 @@ package view
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,6 +98,30 @@ func WriteFile(ctx context.Context, meta core.MetadataStore, run core.RunID, pat
 		return err
 	}
 	return writeFileAtomic(path, buf.Bytes())
+}
+
+// WriteRun draws run of the cache a program runs with — its dataflow, with
+// the nodes retrieved from the cache outlined, inputs, overrides and
+// requested outputs marked, and a legend — to the file at path, as
+// WriteFile does. With run == "" it draws the cache's last run (see
+// core.Cache.LastRunID), not the newest run of its store, which another
+// process may have made. It is Hamilton's dr.cache.view_run(run_id=...,
+// output_file_path=...); a driver gives its cache with Driver.Cache:
+//
+//	err := view.WriteRun(ctx, dr.Cache(), "", "run.svg") // the driver's last run
+//
+// A nil cache (a driver built without WithCache) is an error.
+func WriteRun(ctx context.Context, c *core.Cache, run core.RunID, path string, opts ...Option) error {
+	if c == nil {
+		return errors.New("view: WriteRun: no cache (was the driver built without WithCache?)")
+	}
+	if run == "" {
+		var err error
+		if run, err = c.LastRunID(ctx); err != nil {
+			return err
+		}
+	}
+	return WriteFile(ctx, c.Metadata(), run, path, opts...)
 }
 
 func writeFileAtomic(path string, data []byte) error {

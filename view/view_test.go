@@ -569,15 +569,33 @@ func TestRequestedOutputsRecorded(t *testing.T) {
 			if want := []string{"items", "n", "total"}; !slices.Equal(requested, want) {
 				t.Fatalf("requested records %v, want %v", requested, want)
 			}
-			// ViewRun draws the last run.
+			// WriteRun draws the driver's last run.
 			path := filepath.Join(t.TempDir(), "last.dot")
-			if err := dr.ViewRun(ctx, "", path); err != nil {
+			if err := view.WriteRun(ctx, dr.Cache(), "", path); err != nil {
 				t.Fatal(err)
 			}
 			b, _ := os.ReadFile(path)
 			if !bytes.Contains(b, []byte(string(run))) || !bytes.Contains(b, []byte(`"total" [label="total\n`)) {
-				t.Errorf("ViewRun drew\n%s", b)
+				t.Errorf("WriteRun drew\n%s", b)
 			}
 		})
+	}
+}
+
+// TestWriteRunWithoutCache: a driver built without WithCache has no run to
+// draw, and says so.
+func TestWriteRunWithoutCache(t *testing.T) {
+	dr, err := driver.NewBuilder().WithNodes(childNodes()...).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	path := filepath.Join(t.TempDir(), "run.dot")
+	err = view.WriteRun(context.Background(), dr.Cache(), "", path)
+	if err == nil || !strings.Contains(err.Error(), "without WithCache") {
+		t.Fatalf("WriteRun without a cache: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("WriteRun without a cache wrote %s (%v)", path, err)
 	}
 }

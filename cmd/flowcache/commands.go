@@ -12,6 +12,7 @@ import (
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 var commands []command
@@ -372,8 +373,14 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 	return nil
 }
 
+// maintainer returns the maintenance side of the cache a command opened:
+// size, verify and evict (package maintain).
+func maintainer(c *inspect.Cache) *maintain.Cache {
+	return maintain.New(c.Metadata(), c.Results(), maintain.WithDir(c.Dir()))
+}
+
 func cmdSize(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string) error {
-	u, err := c.Usage(ctx)
+	u, err := maintainer(c).Usage(ctx)
 	if err != nil {
 		return err
 	}
@@ -434,7 +441,7 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 		}
 	}
 	p := newProgress(e.stderr, mode)
-	rep, err := c.Verify(ctx, p.update)
+	rep, err := maintainer(c).Verify(ctx, p.update)
 	p.done()
 	if err != nil {
 		return err
@@ -454,13 +461,13 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 		if n := rep.Results - rep.Validated; n > 0 {
 			fmt.Fprintf(w, "%d of them checked by checksum only: their format cannot check its bytes without the Go type\n", n)
 		}
-		kinds := map[inspect.ProblemKind]int{}
+		kinds := map[maintain.ProblemKind]int{}
 		for _, pr := range rep.Problems {
 			kinds[pr.Kind]++
 			switch pr.Kind {
-			case inspect.ProblemRunHistory:
+			case maintain.ProblemRunHistory:
 				fmt.Fprintf(w, "%-15s run %s: %s\n", pr.Kind, pr.Run, pr.Err)
-			case inspect.ProblemStaleTemp:
+			case maintain.ProblemStaleTemp:
 				fmt.Fprintf(w, "%-15s %s/%s: %s\n", pr.Kind, local.ResultsDir, pr.Path, pr.Err)
 			default:
 				nodes := "no entry points to it"
@@ -478,13 +485,13 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 			fmt.Fprintln(w, "ok")
 		} else {
 			fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
-			if n := kinds[inspect.ProblemCorrupt]; n > 0 {
+			if n := kinds[maintain.ProblemCorrupt]; n > 0 {
 				fmt.Fprintf(w, "%d damaged results: a run that needs one misses, executes the node again and replaces it; flowcache evict --damaged removes them now\n", n)
 			}
-			if n := kinds[inspect.ProblemUnverifiable]; n > 0 {
-				fmt.Fprintf(w, "%d results in formats this program does not register: verify them with inspect.Verify in a program that imports the format\n", n)
+			if n := kinds[maintain.ProblemUnverifiable]; n > 0 {
+				fmt.Fprintf(w, "%d results in formats this program does not register: verify them with maintain.Cache.Verify in a program that imports the format\n", n)
 			}
-			if n := kinds[inspect.ProblemMissingResult] + kinds[inspect.ProblemNotAFile] + kinds[inspect.ProblemStaleTemp]; n > 0 {
+			if n := kinds[maintain.ProblemMissingResult] + kinds[maintain.ProblemNotAFile] + kinds[maintain.ProblemStaleTemp]; n > 0 {
 				fmt.Fprintf(w, "flowcache evict --gc removes entries whose result is missing, non-files at result paths and stale temporary files (%d)\n", n)
 			}
 		}
@@ -495,8 +502,8 @@ func cmdVerify(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string
 	return nil
 }
 
-func evictPolicy(o *opts) (inspect.Policy, error) {
-	p := inspect.Policy{GC: o.gc, Damaged: o.damaged, DryRun: o.dryRun, MaxEntries: o.maxEntries}
+func evictPolicy(o *opts) (maintain.Policy, error) {
+	p := maintain.Policy{GC: o.gc, Damaged: o.damaged, DryRun: o.dryRun, MaxEntries: o.maxEntries}
 	if o.maxEntries < 0 {
 		return p, usageErr("--max-entries %d: want a positive number", o.maxEntries)
 	}
@@ -523,7 +530,7 @@ func evictPolicy(o *opts) (inspect.Policy, error) {
 	}
 	p.Grace = g
 	if g == 0 {
-		p.Grace = inspect.NoGrace
+		p.Grace = maintain.NoGrace
 	}
 	if p.MaxSize == 0 && p.MaxEntries == 0 && p.OlderThan == 0 && !p.GC && !p.Damaged {
 		return p, usageErr("nothing to do: give --max-size, --max-entries, --older-than, --gc or --damaged")
@@ -536,7 +543,7 @@ func cmdEvict(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 	if err != nil {
 		return err
 	}
-	rep, err := c.Evict(ctx, p)
+	rep, err := maintainer(c).Evict(ctx, p)
 	if err != nil {
 		return err
 	}

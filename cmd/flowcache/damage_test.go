@@ -12,6 +12,7 @@ import (
 	"github.com/flowcache/flowcache/backends/local/localtest"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // verify names a damaged result with its node, format and reason and
@@ -55,8 +56,8 @@ func TestVerifyEvictDamaged(t *testing.T) {
 	if !strings.Contains(r.stdout, "result  "+load.String()) || !strings.Contains(r.stdout, "(damaged)") || !strings.Contains(r.stdout, "would evict 1 entries and 1 results") {
 		t.Errorf("evict --damaged --dry-run:\n%s", r.stdout)
 	}
-	rep := decode[inspect.EvictReport](t, flowcache(t, dir, "evict", "--damaged", "--json"))
-	if len(rep.Results) != 1 || rep.Results[0].Result != load.String() || rep.Results[0].Reason != inspect.EvictDamaged ||
+	rep := decode[maintain.EvictReport](t, flowcache(t, dir, "evict", "--damaged", "--json"))
+	if len(rep.Results) != 1 || rep.Results[0].Result != load.String() || rep.Results[0].Reason != maintain.EvictDamaged ||
 		len(rep.Entries) != 1 || rep.Entries[0].Node != "load" {
 		t.Errorf("evict --damaged --json: results %+v, entries %+v", rep.Results, rep.Entries)
 	}

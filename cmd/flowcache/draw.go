@@ -100,7 +100,7 @@ func cmdDraw(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 		return err
 	}
 	if o.json {
-		return writeJSON(e.stdout, graphJSON(g))
+		return writeJSON(e.stdout, g) // view.Graph.MarshalJSON
 	}
 	var buf bytes.Buffer
 	if err := g.Render(ctx, &buf, o.format); err != nil {
@@ -108,65 +108,4 @@ func cmdDraw(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 	}
 	_, err = e.stdout.Write(buf.Bytes())
 	return err
-}
-
-// The graph as --json prints it, in the snake_case of the other commands.
-type (
-	jsonGraph struct {
-		Run     core.RunID   `json:"run_id"`
-		Nodes   []jsonNode   `json:"nodes"`
-		Edges   []jsonEdge   `json:"edges"`
-		FanOuts []jsonFanOut `json:"fan_outs"`
-	}
-	jsonNode struct {
-		ID        string          `json:"id"`
-		Name      string          `json:"name"`
-		Task      string          `json:"task,omitempty"`
-		Role      view.Role       `json:"role"`
-		Outcome   core.Outcome    `json:"outcome"`
-		Behavior  core.Behavior   `json:"behavior"`
-		Requested bool            `json:"requested,omitempty"`
-		Duration  int64           `json:"duration_ns"`
-		Size      int64           `json:"size"`
-		FanOut    string          `json:"fan_out,omitempty"`
-		Tasks     *jsonTaskCounts `json:"tasks,omitempty"`
-		Items     int             `json:"items,omitempty"`
-	}
-	jsonTaskCounts struct {
-		Total     int `json:"total"`
-		Retrieved int `json:"retrieved"`
-		Executed  int `json:"executed"`
-		Failed    int `json:"failed"`
-	}
-	jsonEdge struct {
-		From string `json:"from"`
-		To   string `json:"to"`
-	}
-	jsonFanOut struct {
-		Expander string   `json:"expander"`
-		Tasks    int      `json:"tasks"`
-		Grouped  bool     `json:"grouped"`
-		Nodes    []string `json:"nodes"`
-	}
-)
-
-func graphJSON(g *view.Graph) jsonGraph {
-	out := jsonGraph{Run: g.Run, Nodes: []jsonNode{}, Edges: []jsonEdge{}, FanOuts: []jsonFanOut{}}
-	for _, n := range g.Nodes {
-		jn := jsonNode{
-			ID: n.ID, Name: n.Name, Task: n.Task, Role: n.Role, Outcome: n.Outcome, Behavior: n.Behavior,
-			Requested: n.Requested, Duration: int64(n.Duration), Size: n.Size, FanOut: n.FanOut, Items: n.Items,
-		}
-		if t := n.Tasks; t != nil {
-			jn.Tasks = &jsonTaskCounts{Total: t.Total, Retrieved: t.Retrieved, Executed: t.Executed, Failed: t.Failed}
-		}
-		out.Nodes = append(out.Nodes, jn)
-	}
-	for _, e := range g.Edges {
-		out.Edges = append(out.Edges, jsonEdge{From: e.From, To: e.To})
-	}
-	for _, f := range g.FanOuts {
-		out.FanOuts = append(out.FanOuts, jsonFanOut{Expander: f.Expander, Tasks: f.Tasks, Grouped: f.Grouped, Nodes: f.Nodes})
-	}
-	return out
 }

@@ -243,8 +243,8 @@ func runCommand(ctx context.Context, e env, c *command, o *opts, pos []string) e
 	if c.noCache {
 		return c.run(ctx, e, o, nil, pos)
 	}
-	// The cache is opened as the driver opens it: inspect.Open takes the
-	// string to core.ParseStoreURL, like driver.CacheURL and $FLOWCACHE_URL.
+	// The cache is picked and opened as the driver does it: the string from
+	// core.ResolveCacheURL, read by core.ParseStoreURL in inspect.Open.
 	ic, err := inspect.Open(ctx, cacheURL(o, e))
 	if err != nil {
 		hint := fmt.Errorf("%v\n(pick a cache with --cache PATH|URL or $%s; the default is ./%s)", err, driver.EnvURL, driver.DefaultCacheDir)
@@ -264,16 +264,8 @@ func runCommand(ctx context.Context, e env, c *command, o *opts, pos []string) e
 var commandChecks = map[string]func(o *opts) error{}
 
 // cacheURL returns the cache to open: --cache, else $FLOWCACHE_URL, else
-// ./.flowcache.
-func cacheURL(o *opts, e env) string {
-	if o.cache != "" {
-		return o.cache
-	}
-	if u := e.getenv(driver.EnvURL); u != "" {
-		return u
-	}
-	return driver.DefaultCacheDir
-}
+// ./.flowcache (core.ResolveCacheURL).
+func cacheURL(o *opts, e env) string { return core.ResolveCacheURL(o.cache, e.getenv) }
 
 func commonFlags(fs *flag.FlagSet, o *opts) {
 	fs.StringVar(&o.cache, "cache", o.cache, "the cache: a directory or a store URL (default $"+driver.EnvURL+", else ./"+driver.DefaultCacheDir+")")

@@ -19,6 +19,8 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
+	"github.com/flowcache/flowcache/view"
 )
 
 // TestMain lets the tests run this test binary as the flowcache command:
@@ -242,7 +244,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if !strings.Contains(r.stdout, "entries           7, 3 of them code manifests") || !strings.Contains(r.stdout, "load") || strings.Contains(r.stdout, core.CodeManifestNode) {
 		t.Errorf("size:\n%s", r.stdout)
 	}
-	u := decode[inspect.Usage](t, flowcache(t, dir, "size", "--json"))
+	u := decode[maintain.Usage](t, flowcache(t, dir, "size", "--json"))
 	if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 || len(u.Nodes) != 3 || u.Runs != 2 || u.DiskBytes <= 0 {
 		t.Errorf("size --json = %+v", u)
 	}
@@ -279,8 +281,8 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if !strings.Contains(r.stdout, "corrupt") || !strings.Contains(r.stdout, "node load") || !strings.Contains(r.stdout, "node scaled") {
 		t.Errorf("verify of a damaged cache:\n%s", r.stdout)
 	}
-	vr := decode[inspect.VerifyReport](t, flowcache(t, dir, "verify", "--json", "--progress", "none"))
-	if len(vr.Problems) != 2 || vr.Problems[0].Kind != inspect.ProblemCorrupt {
+	vr := decode[maintain.VerifyReport](t, flowcache(t, dir, "verify", "--json", "--progress", "none"))
+	if len(vr.Problems) != 2 || vr.Problems[0].Kind != maintain.ProblemCorrupt {
 		t.Errorf("verify --json problems = %+v", vr.Problems)
 	}
 
@@ -298,7 +300,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	}
 	// One entry of a node goes, with the code manifest of its version when
 	// no other entry has that version (load's, mean's; scaled has two).
-	rep := decode[inspect.EvictReport](t, flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--json"))
+	rep := decode[maintain.EvictReport](t, flowcache(t, dir, "evict", "--max-entries", "3", "--grace", "0", "--json"))
 	wantManifests := 1
 	if len(rep.Entries) > 0 && rep.Entries[0].Node == "scaled" {
 		wantManifests = 0
@@ -306,7 +308,7 @@ func TestSizeVerifyEvict(t *testing.T) {
 	if rep.DryRun || len(rep.Entries) != 1+wantManifests || rep.After.Entries != 7-len(rep.Entries) {
 		t.Fatalf("evict --json = %+v", rep)
 	}
-	if wantManifests == 1 && (rep.Entries[1].Node != core.CodeManifestNode || rep.Entries[1].Reason != inspect.EvictCodeUnused) {
+	if wantManifests == 1 && (rep.Entries[1].Node != core.CodeManifestNode || rep.Entries[1].Reason != maintain.EvictCodeUnused) {
 		t.Errorf("evict --json: %+v, want the evicted node's code manifest second", rep.Entries)
 	}
 	if r := flowcache(t, dir, "evict", "--gc", "--grace", "0", "--dry-run"); !strings.Contains(r.stdout, "would evict 0 entries") {
@@ -476,7 +478,7 @@ func TestDrawCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, "digraph") {
 		t.Errorf("draw to stdout is not DOT:\n%s", r.stdout)
 	}
-	g := decode[jsonGraph](t, flowcache(t, dir, "draw", "last", "--json"))
+	g := decode[drawnGraph](t, flowcache(t, dir, "draw", "last", "--json"))
 	outcome := map[string]core.Outcome{}
 	for _, n := range g.Nodes {
 		outcome[n.ID] = n.Outcome
@@ -487,4 +489,45 @@ func TestDrawCommand(t *testing.T) {
 	wantCode(t, flowcache(t, dir, "draw", "last", "-o", "run.png"), exitUsage)
 	wantCode(t, flowcache(t, dir, "draw", "last", "--format", "pdf"), exitUsage)
 	wantCode(t, flowcache(t, dir, "draw", "no-such-run", "-o", dot), exitNotFound)
+}
+
+// drawnGraph is what the tests read of `draw --json` (view.Graph.MarshalJSON).
+type drawnGraph struct {
+	Run   core.RunID `json:"run_id"`
+	Nodes []struct {
+		ID      string       `json:"id"`
+		Outcome core.Outcome `json:"outcome"`
+	} `json:"nodes"`
+	Edges []struct{ From, To string } `json:"edges"`
+}
+
+// TestDrawJSONBytes: `draw --json` prints the graph as it did when the
+// command defined the JSON itself, byte for byte (view/testdata holds
+// what the command printed then).
+func TestDrawJSONBytes(t *testing.T) {
+	recs := []core.NodeRecord{
+		{Node: "path", Key: core.CacheKey{Node: "path"}, DataVersion: "p", Outcome: core.OutcomeInput, Size: -1},
+		{Node: "raw_data", Key: drawKey("raw_data", "path"), DataVersion: "r", Format: "gob", Behavior: core.Recompute, Outcome: core.OutcomeExecuted, Duration: 1234 * time.Microsecond, Size: -1},
+		{Node: "clean_dataset", Key: drawKey("clean_dataset", "raw_data"), DataVersion: "c", Format: "gob", Behavior: core.Default, Outcome: core.OutcomeRetrieved, Size: -1},
+		{Node: "statistics", Key: drawKey("statistics", "clean_dataset"), DataVersion: "s", Format: "gob", Behavior: core.Default, Outcome: core.OutcomeRetrieved, Size: -1, Requested: true},
+	}
+	var got bytes.Buffer
+	if err := writeJSON(&got, view.FromRecords("r1", recs)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "..", "view", "testdata", "quickstart.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("draw --json printed\n%s\nwant\n%s", got.Bytes(), want)
+	}
+}
+
+func drawKey(node string, deps ...string) core.CacheKey {
+	ds := make([]core.Dep, len(deps))
+	for i, d := range deps {
+		ds[i] = core.Dep{Name: d, Version: core.DataVersion("v-" + d)}
+	}
+	return core.NewCacheKey(node, "code-"+core.CodeVersion(node), ds)
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // progress reports Verify's progress on stderr: a bar redrawn in place on a
@@ -19,14 +19,14 @@ type progress struct {
 	last  time.Time
 	step  int // the last tenth printed in lines mode
 	drawn bool
-	p     inspect.VerifyProgress
+	p     maintain.VerifyProgress
 }
 
 func newProgress(w io.Writer, mode string) *progress {
 	return &progress{w: w, mode: mode, start: time.Now()}
 }
 
-func (p *progress) update(v inspect.VerifyProgress) {
+func (p *progress) update(v maintain.VerifyProgress) {
 	p.p = v
 	switch p.mode {
 	case "bar":

@@ -11,6 +11,7 @@ import (
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
 	"github.com/flowcache/flowcache/internal/servertest"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // The command on caches in buckets, on the real servers of scripts/servers
@@ -67,14 +68,14 @@ func TestRemoteCaches(t *testing.T) {
 			if logs.Source != inspect.SourceRunLog || len(logs.Events) == 0 {
 				t.Errorf("logs: source %s, %d events; want the run's log in the bucket", logs.Source, len(logs.Events))
 			}
-			u := decode[inspect.Usage](t, flowcache(t, cacheURL, "size", "--json"))
+			u := decode[maintain.Usage](t, flowcache(t, cacheURL, "size", "--json"))
 			// Four entries of nodes, and the code manifests of their three
 			// code versions (three entries, one result).
 			if u.Entries != 4+3 || u.Results != 4+1 || u.CodeManifests != 3 {
 				t.Errorf("size = %+v", u)
 			}
 			wantCode(t, flowcache(t, cacheURL, "verify", "--progress", "none"), exitOK)
-			rep := decode[inspect.EvictReport](t, flowcache(t, cacheURL, "evict", "--max-entries", "2", "--grace", "0", "--json"))
+			rep := decode[maintain.EvictReport](t, flowcache(t, cacheURL, "evict", "--max-entries", "2", "--grace", "0", "--json"))
 			nodes := 0
 			for _, e := range rep.Entries {
 				if e.Node != core.CodeManifestNode {
@@ -86,7 +87,7 @@ func TestRemoteCaches(t *testing.T) {
 			if nodes != 2 || rep.After.Entries != 7-len(rep.Entries) {
 				t.Errorf("evict = %+v", rep)
 			}
-			if vr := decode[inspect.VerifyReport](t, flowcache(t, cacheURL, "verify", "--progress", "none", "--json")); !vr.OK() || vr.Entries != rep.After.Entries {
+			if vr := decode[maintain.VerifyReport](t, flowcache(t, cacheURL, "verify", "--progress", "none", "--json")); !vr.OK() || vr.Entries != rep.After.Entries {
 				t.Errorf("verify after evict = %+v", vr)
 			}
 		})

@@ -1,8 +1,8 @@
 // Package svg renders the drawings of package view as SVG, with Graphviz
 // compiled to WebAssembly (github.com/goccy/go-graphviz): no cgo and no
 // Graphviz on the system. Importing it registers the "svg" format with
-// view, so view.WriteFile(ctx, meta, run, "run.svg") and the driver's
-// ViewRun write SVG:
+// view, so view.WriteFile(ctx, meta, run, "run.svg") and view.WriteRun
+// write SVG:
 //
 //	import _ "github.com/flowcache/flowcache/view/svg"
 //

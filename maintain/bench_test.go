@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 func benchVersion(s string) core.DataVersion {
@@ -65,9 +65,9 @@ func BenchmarkEvict10k(b *testing.B) {
 					b.Fatal(err)
 				}
 				fillStore(b, st, 10000, 100, time.Now().Add(-30*24*time.Hour))
-				ic := inspect.New(st.Metadata(), st.Results(), inspect.WithClock(func() time.Time { return time.Now().Add(24 * time.Hour) }))
+				ic := maintain.New(st.Metadata(), st.Results(), maintain.WithClock(func() time.Time { return time.Now().Add(24 * time.Hour) }))
 				b.StartTimer()
-				rep, err := ic.Evict(ctx, inspect.Policy{OlderThan: 24 * time.Hour, DryRun: dry})
+				rep, err := ic.Evict(ctx, maintain.Policy{OlderThan: 24 * time.Hour, DryRun: dry})
 				b.StopTimer()
 				if err != nil || len(rep.Entries) != 10000 || len(rep.Results) != 10000 {
 					b.Fatalf("evicted %d entries and %d results: %v", len(rep.Entries), len(rep.Results), err)
@@ -93,7 +93,7 @@ func BenchmarkVerify(b *testing.B) {
 			}
 			defer st.Close()
 			fillStore(b, st, c.n, c.size, time.Now())
-			ic := inspect.New(st.Metadata(), st.Results())
+			ic := maintain.New(st.Metadata(), st.Results())
 			b.SetBytes(int64(c.n * c.size))
 			for b.Loop() {
 				rep, err := ic.Verify(ctx, nil)

@@ -1,4 +1,4 @@
-package inspect
+package maintain
 
 import (
 	"cmp"
@@ -35,7 +35,7 @@ type resultWalker interface {
 func (c *Cache) walkEntries(ctx context.Context, fn func(core.Entry) error) error {
 	w, ok := core.As[core.EntryWalker](c.meta)
 	if !ok {
-		return fmt.Errorf("inspect: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, unwrapped(c.meta))
+		return fmt.Errorf("maintain: %w: the metadata store %T does not list its entries (core.EntryWalker)", ErrUnsupported, unwrapped(c.meta))
 	}
 	return w.WalkEntries(ctx, fn)
 }
@@ -47,7 +47,7 @@ func (c *Cache) walkResults(ctx context.Context, fn func(core.ResultInfo) error)
 	if w, ok := core.As[resultWalker](c.results); ok {
 		return w.Walk(ctx, func(id core.ResultID, size int64) error { return fn(core.ResultInfo{ID: id, Size: size}) })
 	}
-	return fmt.Errorf("inspect: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, unwrapped(c.results))
+	return fmt.Errorf("maintain: %w: the result store %T does not list its results (core.ResultWalker)", ErrUnsupported, unwrapped(c.results))
 }
 
 // unwrapped returns the store s wraps when s is a wrapper (New wraps the

@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // Floats returns n floats: 8n bytes, stored as a file when over 16 KiB.
@@ -50,7 +51,7 @@ var nIn = driver.Inputs{"n": 1}
 // mid (day 10), new1 and new2 (day 20), then returns an inspector whose
 // clock is a minute after the last run: new1 and new2 are within the grace
 // period, the others are not.
-func fill(t *testing.T) (*cacheDir, *inspect.Cache) {
+func fill(t *testing.T) (*cacheDir, *maintain.Cache) {
 	c := newCacheDir(t)
 	c.run(evictNodes(), []string{"old1"}, nIn, nil)
 	c.advance(24 * time.Hour)
@@ -59,13 +60,13 @@ func fill(t *testing.T) (*cacheDir, *inspect.Cache) {
 	c.run(evictNodes(), []string{"mid"}, nIn, nil)
 	c.advance(10 * 24 * time.Hour)
 	c.run(evictNodes(), []string{"new1", "new2"}, nIn, nil)
-	ic := c.open(inspect.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+	ic := c.open(maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
 	return c, ic
 }
 
 // evictedNodes lists the nodes whose entries rep evicted (not the code
 // manifests: see evictedManifests).
-func evictedNodes(rep inspect.EvictReport) []string {
+func evictedNodes(rep maintain.EvictReport) []string {
 	var out []string
 	for _, e := range rep.Entries {
 		if e.Node != core.CodeManifestNode {
@@ -78,13 +79,13 @@ func evictedNodes(rep inspect.EvictReport) []string {
 
 // evictedManifests counts the code manifests rep evicted, checking that
 // each went for its code version being unused.
-func evictedManifests(t *testing.T, rep inspect.EvictReport) int {
+func evictedManifests(t *testing.T, rep maintain.EvictReport) int {
 	t.Helper()
 	n := 0
 	for _, e := range rep.Entries {
 		if e.Node == core.CodeManifestNode {
 			n++
-			if e.Reason != inspect.EvictCodeUnused && e.Reason != inspect.EvictDangling {
+			if e.Reason != maintain.EvictCodeUnused && e.Reason != maintain.EvictDangling {
 				t.Errorf("code manifest %s evicted for %s", e.Key.Short(), e.Reason)
 			}
 		}
@@ -94,11 +95,11 @@ func evictedManifests(t *testing.T, rep inspect.EvictReport) int {
 
 // checkNextRun runs every node and checks that the evicted ones execute and
 // the others are retrieved, in the events and in the run's records.
-func checkNextRun(t *testing.T, c *cacheDir, ic *inspect.Cache, evicted ...string) {
+func checkNextRun(t *testing.T, c *cacheDir, ic *maintain.Cache, evicted ...string) {
 	t.Helper()
 	c.advance(time.Hour)
 	r := c.run(evictNodes(), evictNodesNames(), nIn, nil)
-	nodes, err := ic.Nodes(context.Background(), r.id)
+	nodes, err := inspect.New(ic.Metadata(), ic.Results()).Nodes(context.Background(), r.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func checkNextRun(t *testing.T, c *cacheDir, ic *inspect.Cache, evicted ...strin
 
 func TestEvictOlderThan(t *testing.T) {
 	c, ic := fill(t)
-	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{OlderThan: 15 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestEvictOlderThan(t *testing.T) {
 		t.Errorf("%d code manifests evicted, want old1's and old2's", n)
 	}
 	for _, e := range rep.Entries {
-		if e.Reason != inspect.EvictOlderThan && e.Node != core.CodeManifestNode {
+		if e.Reason != maintain.EvictOlderThan && e.Node != core.CodeManifestNode {
 			t.Errorf("entry of %s: reason %s", e.Node, e.Reason)
 		}
 	}
@@ -155,7 +156,7 @@ func TestEvictOlderThan(t *testing.T) {
 
 func TestEvictMaxEntries(t *testing.T) {
 	c, ic := fill(t)
-	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 3})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestEvictMaxEntries(t *testing.T) {
 // entries.
 func TestEvictMaxEntriesProtected(t *testing.T) {
 	c, ic := fill(t)
-	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestEvictMaxSize(t *testing.T) {
 	if old1 <= 16<<10 || u.Entries != 5+5 || u.Results != 5+4 || u.CodeManifests != 5 || len(u.Nodes) != 5 {
 		t.Fatalf("usage %+v: want 5 entries and results (and 5 code manifests, stored by 4 runs), old1 over 16 KiB (a file)", u)
 	}
-	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxSize: u.ResultBytes - old1})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{MaxSize: u.ResultBytes - old1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,33 +242,33 @@ func TestEvictGC(t *testing.T) {
 		t.Fatalf("usage: %d unreferenced, %d dangling; want 1 and 1", u.UnreferencedResults, u.DanglingEntries)
 	}
 
-	dry, err := ic.Evict(ctx, inspect.Policy{GC: true, DryRun: true})
+	dry, err := ic.Evict(ctx, maintain.Policy{GC: true, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ic.Evict(ctx, inspect.Policy{GC: true})
+	rep, err := ic.Evict(ctx, maintain.Policy{GC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []inspect.EvictReport{dry, rep} {
+	for _, r := range []maintain.EvictReport{dry, rep} {
 		// The code manifests of mid (whose entry is gone) and of old2
 		// (whose entry goes) go too.
-		var nodes []inspect.EvictedEntry
+		var nodes []maintain.EvictedEntry
 		for _, e := range r.Entries {
 			if e.Node != core.CodeManifestNode {
 				nodes = append(nodes, e)
 			}
 		}
-		if len(nodes) != 1 || nodes[0].Node != "old2" || nodes[0].Reason != inspect.EvictDangling || evictedManifests(t, r) != 2 {
+		if len(nodes) != 1 || nodes[0].Node != "old2" || nodes[0].Reason != maintain.EvictDangling || evictedManifests(t, r) != 2 {
 			t.Errorf("dry run %v: entries %+v, want old2's dangling entry and two code manifests", r.DryRun, r.Entries)
 		}
-		var results []inspect.EvictedResult
+		var results []maintain.EvictedResult
 		for _, x := range r.Results {
 			if !strings.HasSuffix(x.Result, "."+core.CodeManifestFormat) {
 				results = append(results, x)
 			}
 		}
-		if len(results) != 1 || results[0].Result != midResult.String() || results[0].Reason != inspect.EvictUnreferenced || len(r.Results) != 3 {
+		if len(results) != 1 || results[0].Result != midResult.String() || results[0].Reason != maintain.EvictUnreferenced || len(r.Results) != 3 {
 			t.Errorf("dry run %v: results %+v, want mid's unreferenced result and two manifests", r.DryRun, r.Results)
 		}
 	}
@@ -285,7 +286,7 @@ func TestEvictGC(t *testing.T) {
 // A dry run lists what would go and deletes nothing.
 func TestEvictDryRun(t *testing.T) {
 	c, ic := fill(t)
-	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour, DryRun: true})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{OlderThan: 15 * 24 * time.Hour, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,19 +303,19 @@ func TestEvictGrace(t *testing.T) {
 	c.now = time.Now() // entries stamped with the real time, like the results
 	c.run(evictNodes(), evictNodesNames(), nIn, nil)
 	ic := c.open() // the real clock
-	rep, err := ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1, MaxSize: 1, GC: true, OlderThan: time.Nanosecond})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1, MaxSize: 1, GC: true, OlderThan: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Entries) != 0 || len(rep.Results) != 0 {
 		t.Fatalf("evicted %v and %d results within the grace period", evictedNodes(rep), len(rep.Results))
 	}
-	if rep.ProtectedEntries != 5 || rep.Grace != inspect.DefaultGrace {
-		t.Errorf("protected %d entries with grace %v, want 5 with %v", rep.ProtectedEntries, rep.Grace, inspect.DefaultGrace)
+	if rep.ProtectedEntries != 5 || rep.Grace != maintain.DefaultGrace {
+		t.Errorf("protected %d entries with grace %v, want 5 with %v", rep.ProtectedEntries, rep.Grace, maintain.DefaultGrace)
 	}
 	checkNextRun(t, c, ic)
 
-	rep, err = ic.Evict(context.Background(), inspect.Policy{MaxEntries: 1, Grace: inspect.NoGrace})
+	rep, err = ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1, Grace: maintain.NoGrace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,13 +332,13 @@ func TestEvictSharedResult(t *testing.T) {
 	c.advance(10 * 24 * time.Hour)
 	c.run(evictNodes(), []string{"sameB"}, nIn, nil)
 	c.advance(10 * 24 * time.Hour)
-	ic := c.open(inspect.WithClock(c.clock))
+	ic := c.open(maintain.WithClock(c.clock))
 	u, _ := ic.Usage(context.Background())
 	// SameA and SameB have one text, so one code version: one manifest.
 	if u.Entries != 2+1 || u.Results != 1+1 || u.SharedResults != 1 || u.CodeManifests != 1 {
 		t.Fatalf("usage %+v: want 2 entries sharing 1 result, and a code manifest", u)
 	}
-	rep, err := ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	rep, err := ic.Evict(context.Background(), maintain.Policy{OlderThan: 15 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,11 +348,11 @@ func TestEvictSharedResult(t *testing.T) {
 	r := c.run(evictNodes(), []string{"sameB"}, nIn, nil)
 	wantDid(t, r, "sameB", "retrieved")
 	c.advance(30 * 24 * time.Hour)
-	rep, err = ic.Evict(context.Background(), inspect.Policy{OlderThan: 15 * 24 * time.Hour})
+	rep, err = ic.Evict(context.Background(), maintain.Policy{OlderThan: 15 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Entries) != 2 || len(rep.Results) != 2 || rep.Results[0].Reason != inspect.EvictLastReference || evictedManifests(t, rep) != 1 {
+	if len(rep.Entries) != 2 || len(rep.Results) != 2 || rep.Results[0].Reason != maintain.EvictLastReference || evictedManifests(t, rep) != 1 {
 		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result, and the code manifest", rep)
 	}
 }

@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
-	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // A cache kept whole in a bucket (package bucket: blobmeta and blobstore,
@@ -54,12 +54,12 @@ func TestBucketCache(t *testing.T) {
 
 	// The results were stored at the real time: evict from a clock two
 	// hours ahead, past the grace period.
-	ic := inspect.New(st.Metadata, st.Results, inspect.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
+	ic := maintain.New(st.Metadata, st.Results, maintain.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
 	u, err := ic.Usage(ctx)
 	if err != nil || u.Entries != 4+4 || u.Results != 4+2 || u.CodeManifests != 4 || u.DiskBytes != -1 {
 		t.Fatalf("usage %+v, %v", u, err)
 	}
-	rep, err := ic.Evict(ctx, inspect.Policy{MaxEntries: 2})
+	rep, err := ic.Evict(ctx, maintain.Policy{MaxEntries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

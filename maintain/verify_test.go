@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"github.com/flowcache/flowcache/backends/local/localtest"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // resultOf returns the result id of node in the cache's last run.
-func resultOf(t *testing.T, ic *inspect.Cache, run core.RunID, node string) core.ResultID {
+func resultOf(t *testing.T, ic *maintain.Cache, run core.RunID, node string) core.ResultID {
 	t.Helper()
-	nodes, err := ic.Nodes(context.Background(), run)
+	nodes, err := inspect.New(ic.Metadata(), ic.Results()).Nodes(context.Background(), run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +36,8 @@ func TestVerify(t *testing.T) {
 	ic := c.open()
 	ctx := context.Background()
 
-	var calls []inspect.VerifyProgress
-	rep, err := ic.Verify(ctx, func(p inspect.VerifyProgress) { calls = append(calls, p) })
+	var calls []maintain.VerifyProgress
+	rep, err := ic.Verify(ctx, func(p maintain.VerifyProgress) { calls = append(calls, p) })
 	// Five results and entries, and the five nodes' code manifests (one
 	// result: one run stored them).
 	if err != nil || !rep.OK() || rep.Results != 6 || rep.Entries != 10 {
@@ -59,10 +60,10 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]inspect.ProblemKind{
-		file.String():   inspect.ProblemCorrupt,
-		inline.String(): inspect.ProblemCorrupt,
-		gone.String():   inspect.ProblemMissingResult,
+	want := map[string]maintain.ProblemKind{
+		file.String():   maintain.ProblemCorrupt,
+		inline.String(): maintain.ProblemCorrupt,
+		gone.String():   maintain.ProblemMissingResult,
 	}
 	wantNode := map[string]string{file.String(): "old1", inline.String(): "new1", gone.String(): "mid"}
 	if len(rep.Problems) != 3 {
@@ -72,7 +73,7 @@ func TestVerify(t *testing.T) {
 		if want[p.Result] != p.Kind || !slices.Equal(p.Nodes, []string{wantNode[p.Result]}) || len(p.Keys) != 1 {
 			t.Errorf("problem %+v: want %s of node %s", p, want[p.Result], wantNode[p.Result])
 		}
-		if p.Kind == inspect.ProblemCorrupt && !strings.Contains(p.Err, "corrupt") {
+		if p.Kind == maintain.ProblemCorrupt && !strings.Contains(p.Err, "corrupt") {
 			t.Errorf("corrupt problem without the store's error: %q", p.Err)
 		}
 	}

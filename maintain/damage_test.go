@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"bytes"
@@ -26,9 +26,9 @@ import (
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
-	"github.com/flowcache/flowcache/inspect"
 	"github.com/flowcache/flowcache/internal/allocguard"
 	"github.com/flowcache/flowcache/internal/servertest"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // MapA is the map of finding 1: 3,000 keys, about 39 KB of gob.
@@ -331,7 +331,7 @@ func testBitFlip(t *testing.T, env storeEnv) {
 	env.write(t, id, bad)
 	st := env.open(t)
 	defer st.Close()
-	ic := inspect.New(st.Metadata, st.Results)
+	ic := maintain.New(st.Metadata, st.Results)
 	rep, err := ic.Verify(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -340,15 +340,15 @@ func testBitFlip(t *testing.T, env storeEnv) {
 		t.Fatalf("verify found %+v, want the damaged map", rep.Problems)
 	}
 	p := rep.Problems[0]
-	if p.Kind != inspect.ProblemCorrupt || p.Result != id.String() || p.Format != "gob" || !slices.Equal(p.Nodes, []string{"m"}) || !strings.Contains(p.Err, "checksum") {
+	if p.Kind != maintain.ProblemCorrupt || p.Result != id.String() || p.Format != "gob" || !slices.Equal(p.Nodes, []string{"m"}) || !strings.Contains(p.Err, "checksum") {
 		t.Errorf("verify: %+v, want the damaged result of m, format gob, with the checksum error", p)
 	}
-	ev, err := ic.Evict(ctx, inspect.Policy{Damaged: true})
+	ev, err := ic.Evict(ctx, maintain.Policy{Damaged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ev.Results) != 1 || ev.Results[0].Result != id.String() || ev.Results[0].Reason != inspect.EvictDamaged ||
-		len(ev.Entries) != 1 || ev.Entries[0].Node != "m" || ev.Entries[0].Reason != inspect.EvictDamaged {
+	if len(ev.Results) != 1 || ev.Results[0].Result != id.String() || ev.Results[0].Reason != maintain.EvictDamaged ||
+		len(ev.Entries) != 1 || ev.Entries[0].Node != "m" || ev.Entries[0].Reason != maintain.EvictDamaged {
 		t.Errorf("evict damaged: results %+v, entries %+v", ev.Results, ev.Entries)
 	}
 	if !env.gone(t, id) {
@@ -476,14 +476,14 @@ func TestVerifyValidatesFormats(t *testing.T) {
 	runOn(t, env, nodes, "v", "w", "u")
 	st := env.open(t)
 	defer st.Close()
-	ic := inspect.New(st.Metadata, st.Results)
+	ic := maintain.New(st.Metadata, st.Results)
 	rep, err := ic.Verify(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idV := core.ResultID{Version: resultIDOf(t, 42).Version, Format: "test-validating"}
 	idU := core.ResultID{Version: resultIDOf(t, 44).Version, Format: "test-unregistered"}
-	if len(rep.Problems) != 1 || rep.Problems[0].Kind != inspect.ProblemUnverifiable || rep.Problems[0].Result != idU.String() || !slices.Equal(rep.Problems[0].Nodes, []string{"u"}) {
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != maintain.ProblemUnverifiable || rep.Problems[0].Result != idU.String() || !slices.Equal(rep.Problems[0].Nodes, []string{"u"}) {
 		t.Fatalf("verify of a sound cache: %+v, want u's result unverifiable", rep.Problems)
 	}
 	if rep.Validated != rep.Results-0 || rep.Results != 3 { // v, w and the code manifests
@@ -501,23 +501,23 @@ func TestVerifyValidatesFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[inspect.ProblemKind]inspect.Problem{}
+	kinds := map[maintain.ProblemKind]maintain.Problem{}
 	for _, p := range rep.Problems {
 		kinds[p.Kind] = p
 	}
-	p := kinds[inspect.ProblemCorrupt]
+	p := kinds[maintain.ProblemCorrupt]
 	if len(rep.Problems) != 2 || p.Result != idV.String() || p.Format != "test-validating" || !slices.Equal(p.Nodes, []string{"v"}) || !strings.Contains(p.Err, "hostile count at offset 3") {
 		t.Fatalf("verify of a hostile object: %+v", rep.Problems)
 	}
-	ev, err := ic.Evict(ctx, inspect.Policy{Damaged: true, DryRun: true})
+	ev, err := ic.Evict(ctx, maintain.Policy{Damaged: true, DryRun: true})
 	if err != nil || len(ev.Results) != 1 || ev.Results[0].Result != idV.String() {
 		t.Fatalf("evict damaged, dry run: %+v, %v", ev.Results, err)
 	}
 	if ok, _ := st.Results.Exists(ctx, idV); !ok {
 		t.Fatalf("a dry run deleted the result")
 	}
-	ev, err = ic.Evict(ctx, inspect.Policy{Damaged: true})
-	if err != nil || len(ev.Results) != 1 || ev.Results[0].Reason != inspect.EvictDamaged || len(ev.Entries) != 1 || ev.Entries[0].Node != "v" {
+	ev, err = ic.Evict(ctx, maintain.Policy{Damaged: true})
+	if err != nil || len(ev.Results) != 1 || ev.Results[0].Reason != maintain.EvictDamaged || len(ev.Entries) != 1 || ev.Entries[0].Node != "v" {
 		t.Fatalf("evict damaged: %+v %+v, %v", ev.Results, ev.Entries, err)
 	}
 	if ok, _ := st.Results.Exists(ctx, idV); ok {
@@ -563,22 +563,22 @@ func TestVerifyAndGCDebris(t *testing.T) {
 	if err := os.Chtimes(temp, old, old); err != nil {
 		t.Fatal(err)
 	}
-	ic := inspect.New(st.Metadata, st.Results)
+	ic := maintain.New(st.Metadata, st.Results)
 	rep, err := ic.Verify(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[inspect.ProblemKind]inspect.Problem{}
+	got := map[maintain.ProblemKind]maintain.Problem{}
 	for _, p := range rep.Problems {
 		got[p.Kind] = p
 	}
 	rel := v[:2] + "/" + v + ".gob"
 	if len(rep.Problems) != 2 ||
-		got[inspect.ProblemNotAFile].Path != rel || got[inspect.ProblemNotAFile].Result != id.String() || !slices.Equal(got[inspect.ProblemNotAFile].Nodes, []string{"m"}) ||
-		got[inspect.ProblemStaleTemp].Path != rel+".17d2f0a1b2c3d4e5.tmp" {
+		got[maintain.ProblemNotAFile].Path != rel || got[maintain.ProblemNotAFile].Result != id.String() || !slices.Equal(got[maintain.ProblemNotAFile].Nodes, []string{"m"}) ||
+		got[maintain.ProblemStaleTemp].Path != rel+".17d2f0a1b2c3d4e5.tmp" {
 		t.Fatalf("verify: %+v, want the directory at m's result path and the temporary file", rep.Problems)
 	}
-	ev, err := ic.Evict(ctx, inspect.Policy{GC: true, Grace: inspect.NoGrace})
+	ev, err := ic.Evict(ctx, maintain.Policy{GC: true, Grace: maintain.NoGrace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func TestVerifyAndGCDebris(t *testing.T) {
 	}()))
 	// m's entry is dangling (and its code manifest goes with it).
 	if len(ev.Debris) != 2 || !slices.Equal(kinds, []local.DebrisKind{local.DebrisNotAFile, local.DebrisStaleTemp}) ||
-		!slices.ContainsFunc(ev.Entries, func(e inspect.EvictedEntry) bool { return e.Node == "m" && e.Reason == inspect.EvictDangling }) {
+		!slices.ContainsFunc(ev.Entries, func(e maintain.EvictedEntry) bool { return e.Node == "m" && e.Reason == maintain.EvictDangling }) {
 		t.Errorf("evict --gc: debris %+v, entries %+v", ev.Debris, ev.Entries)
 	}
 	for _, p := range []string{path, temp} {

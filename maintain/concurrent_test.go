@@ -1,4 +1,4 @@
-package inspect_test
+package maintain_test
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
-	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/maintain"
 )
 
 // The pipeline the child process runs: large results (files), small ones
@@ -52,9 +52,9 @@ func childInputs(i int) (driver.Inputs, float64) {
 }
 
 const (
-	envChildDir  = "FLOWCACHE_INSPECT_CHILD_DIR"
-	envChildRuns = "FLOWCACHE_INSPECT_CHILD_RUNS"
-	envChildVary = "FLOWCACHE_INSPECT_CHILD_VARY"
+	envChildDir  = "FLOWCACHE_MAINTAIN_CHILD_DIR"
+	envChildRuns = "FLOWCACHE_MAINTAIN_CHILD_RUNS"
+	envChildVary = "FLOWCACHE_MAINTAIN_CHILD_VARY"
 )
 
 // TestChildPipeline is the child process of the concurrent tests: it runs
@@ -161,16 +161,16 @@ func TestEvictWhileRunning(t *testing.T) {
 	done := make(chan []childRun)
 	go func() { done <- wait() }()
 
-	ic, err := inspect.Open(context.Background(), dir)
+	ic, err := maintain.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	policies := []inspect.Policy{
-		{MaxEntries: 3, GC: true, Grace: inspect.NoGrace},
-		{OlderThan: time.Nanosecond, Grace: inspect.NoGrace},
-		{MaxSize: 1, Grace: inspect.NoGrace},
-		{GC: true, Grace: inspect.NoGrace},
+	policies := []maintain.Policy{
+		{MaxEntries: 3, GC: true, Grace: maintain.NoGrace},
+		{OlderThan: time.Nanosecond, Grace: maintain.NoGrace},
+		{MaxSize: 1, Grace: maintain.NoGrace},
+		{GC: true, Grace: maintain.NoGrace},
 	}
 	var entries, results, rounds int
 	var child []childRun
@@ -198,7 +198,7 @@ loop:
 		t.Fatalf("the evictions deleted %d entries and %d results: the test evicted nothing", entries, results)
 	}
 	// A GC leaves the cache whole; the next runs are right and warm.
-	if _, err := ic.Evict(context.Background(), inspect.Policy{GC: true, Grace: inspect.NoGrace}); err != nil {
+	if _, err := ic.Evict(context.Background(), maintain.Policy{GC: true, Grace: maintain.NoGrace}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := ic.Verify(context.Background(), nil)
@@ -222,12 +222,12 @@ func TestEvictGraceWhileRunning(t *testing.T) {
 	wait := startChild(t, dir, runs, false)
 	done := make(chan []childRun)
 	go func() { done <- wait() }()
-	ic, err := inspect.Open(context.Background(), dir)
+	ic, err := maintain.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	strict := inspect.Policy{MaxEntries: 1, MaxSize: 1, OlderThan: time.Nanosecond, GC: true}
+	strict := maintain.Policy{MaxEntries: 1, MaxSize: 1, OlderThan: time.Nanosecond, GC: true}
 	var child []childRun
 	protected := 0
 loop:
@@ -254,4 +254,22 @@ loop:
 			t.Errorf("run %d executed %d nodes (%d missing results); want everything retrieved", i, r.executed, r.missing)
 		}
 	}
+}
+
+func Files(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+func Square(x int) int { return x * x }
+
+func Total(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
 }

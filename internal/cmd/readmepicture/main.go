@@ -5,8 +5,8 @@
 //
 //	go generate ./view
 //
-// (which runs go run ./internal/readmepicture -root .. -out ../docs/run.svg
-// -fanout ../docs/fanout.svg in view/). The drawings leave out timings and
+// (which runs go run ../internal/cmd/readmepicture -root .. -out
+// ../docs/run.svg -fanout ../docs/fanout.svg in view/). The drawings leave out timings and
 // run ids, so the files change only when the drawing does.
 package main
 

@@ -1,4 +1,4 @@
-package inspect
+package maintain
 
 import (
 	"cmp"
@@ -153,7 +153,7 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 	start := time.Now()
 	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}, Debris: []local.Debris{}}
 	if p.MaxSize < 0 || p.MaxEntries < 0 || p.OlderThan < 0 {
-		return rep, fmt.Errorf("inspect: evict: %w: negative limit (max size %d, max entries %d, older than %v)", core.ErrInvalid, p.MaxSize, p.MaxEntries, p.OlderThan)
+		return rep, fmt.Errorf("maintain: evict: %w: negative limit (max size %d, max entries %d, older than %v)", core.ErrInvalid, p.MaxSize, p.MaxEntries, p.OlderThan)
 	}
 	grace := p.Grace
 	switch {
