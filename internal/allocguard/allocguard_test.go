@@ -1,7 +1,9 @@
 package allocguard
 
 import (
+	"runtime"
 	"testing"
+	"time"
 )
 
 // sink keeps allocations from being optimized away.
@@ -19,12 +21,40 @@ func (r *recorder) Fatalf(string, ...any) {
 }
 
 func TestRunCatchesLargeAllocation(t *testing.T) {
+	// The watchdog may see the allocation before Run checks TotalAlloc.
+	exceeded = func(string) {}
+	defer func() { exceeded = func(msg string) { panic(msg) } }()
 	r := &recorder{TB: t}
 	Run(r, 1<<20, func() { sink = make([]byte, 8<<20) })
 	if !r.failed {
 		t.Fatal("an 8 MiB allocation passed a 1 MiB bound")
 	}
 	sink = nil
+}
+
+// The watchdog sees a heap that keeps growing while fn runs.
+func TestWatchdogCatchesGrowingHeap(t *testing.T) {
+	caught := make(chan string, 1)
+	exceeded = func(msg string) { caught <- msg }
+	defer func() { exceeded = func(msg string) { panic(msg) } }()
+	r := &recorder{TB: t}
+	var hold [][]byte
+	runtime.GC() // garbage of earlier tests must not hide the growth
+	Run(r, 1<<20, func() {
+		for range 400 {
+			hold = append(hold, make([]byte, 64<<10))
+			select {
+			case <-caught:
+				return
+			default:
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Error("the watchdog did not stop a heap growing to 25 MiB past a 1 MiB bound")
+	})
+	if !r.failed || len(hold) == 0 {
+		t.Fatal("Run did not fail after the heap grew past the bound")
+	}
 }
 
 func TestRunPassesSmallAllocation(t *testing.T) {

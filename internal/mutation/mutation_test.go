@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/flowcache/flowcache/backends/local" // the file scheme inspect.Open opens
 	"github.com/flowcache/flowcache/inspect"
 )
 
