@@ -207,8 +207,8 @@ func TestPreloadManyIndexes(t *testing.T) {
 // machines) that preloaded the same set of nodes each keep the set's
 // snapshot up to date with their own view, and another set sharing a node
 // has a snapshot of its own; a Preload must still return every entry any
-// of them stored (issue 10, finding 4: the last writer's snapshot hid the
-// others' entries).
+// of them stored (once, the last writer's snapshot hid the others'
+// entries).
 func TestPreloadSeesOtherStores(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
