@@ -139,6 +139,7 @@ var (
 		capabilityOf[core.ResultFlusher]("ResultFlusher"),
 		capabilityOf[core.ResultWalker]("ResultWalker"),
 		capabilityOf[core.ResultRemover]("ResultRemover"),
+		capabilityOf[core.DebrisFinder]("DebrisFinder"),
 		capabilityOf[core.LogStore]("LogStore"),
 	}
 )
@@ -187,6 +188,14 @@ func testCapabilities(t *testing.T, bare, wrapped pair) {
 		t.Fatal(err)
 	}
 
+	if f, ok := core.As[core.DebrisFinder](wrapped.results); ok {
+		if debris, err := f.FindDebris(ctx, core.StaleTempAge); err != nil || len(debris) != 0 {
+			t.Errorf("FindDebris = %+v, %v; want nothing", debris, err)
+		}
+		if removed, err := f.RemoveDebris(ctx, nil, core.StaleTempAge); err != nil || len(removed) != 0 {
+			t.Errorf("RemoveDebris(nil) = %+v, %v; want nothing", removed, err)
+		}
+	}
 	if _, ok := core.As[core.VerifiedGetter](wrapped.results); ok {
 		rc, err := core.GetVerified(ctx, wrapped.results, rid)
 		if err != nil {

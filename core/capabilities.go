@@ -43,6 +43,7 @@ const maxUnwrap = 64
 //	ResultFlusher    local                     core: flush buffered results before a metadata write
 //	ResultWalker     local, bucket, mem        inspect (usage, nodes, verify, evict --gc)
 //	ResultRemover    local                     inspect evict: many results in one transaction
+//	DebrisFinder     local                     maintain verify, evict --gc: non-results in the results' place
 //	LogStore         local, mem, bucket        core (WithRunLogs, ReadRunLog), driver, inspect logs
 //	FormatValidator  the formats of flowcache  inspect verify, formats (zstd over another format)
 //
@@ -165,6 +166,64 @@ type ResultRemover interface {
 	// RemoveResults deletes every result of ids, as Delete does; a missing
 	// result is not an error.
 	RemoveResults(ctx context.Context, ids []ResultID) error
+}
+
+// StaleTempAge is how long a temporary file a result store writes must
+// have gone unwritten before it is taken for the leftover of a writer that
+// was killed (DebrisStaleTemp): the age maintenance passes to a
+// DebrisFinder. A writer writes its temporary file from the first byte to
+// the rename into place without waiting for anything but the encoder, so
+// its modification time is never more than a moment old; an hour leaves
+// room for a machine under heavy load.
+const StaleTempAge = time.Hour
+
+// DebrisKind says what kind of debris a DebrisFinder found.
+type DebrisKind string
+
+// The kinds of debris.
+const (
+	// DebrisNotAFile is something other than a regular file (a directory,
+	// a symbolic link, a named pipe) at the path of a result's file. A
+	// run that needs the result treats it as damage: it deletes it, and
+	// its Put replaces it.
+	DebrisNotAFile DebrisKind = "not_a_file"
+	// DebrisStaleTemp is a temporary file older than the age given to
+	// FindDebris (StaleTempAge): what a writer killed during a Put leaves.
+	DebrisStaleTemp DebrisKind = "stale_temp"
+)
+
+// Debris is something where a result store keeps its results that is not
+// a result and that nothing will use, as a DebrisFinder lists it.
+type Debris struct {
+	Kind DebrisKind `json:"kind"`
+	// Path is its path under the store's results directory,
+	// slash-separated ("3f/3fa9….gob").
+	Path string `json:"path"`
+	// Result is the result whose path it occupies (DebrisNotAFile) or
+	// whose write left it (DebrisStaleTemp).
+	Result ResultID `json:"result"`
+	// What it is: "directory", "symbolic link", "temporary file"…
+	What    string    `json:"what"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// DebrisFinder is an optional interface of result stores that keep
+// results as files (the local store), where a killed writer or a hand can
+// leave what no run will use or remove: non-files at result paths and
+// stale temporary files. Maintenance lists it (flowcache verify) and
+// removes it (flowcache evict --gc).
+type DebrisFinder interface {
+	// FindDebris lists the debris: non-files at result paths
+	// (DebrisNotAFile) and temporary files not written for staleAfter
+	// (DebrisStaleTemp). It only reads.
+	FindDebris(ctx context.Context, staleAfter time.Duration) ([]Debris, error)
+	// RemoveDebris removes what FindDebris listed, each only if it is
+	// still debris (for a temporary file: still not written for
+	// staleAfter), and returns what it removed. An element that names no
+	// possible debris of the store is an error wrapping ErrInvalid; a
+	// read-only store refuses with an error wrapping ErrReadOnly.
+	RemoveDebris(ctx context.Context, debris []Debris, staleAfter time.Duration) ([]Debris, error)
 }
 
 // Capabilities of both.

@@ -582,15 +582,15 @@ func TestVerifyAndGCDebris(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := slices.Sorted(maps.Keys(func() map[local.DebrisKind]bool {
-		m := map[local.DebrisKind]bool{}
+	kinds := slices.Sorted(maps.Keys(func() map[core.DebrisKind]bool {
+		m := map[core.DebrisKind]bool{}
 		for _, d := range ev.Debris {
 			m[d.Kind] = true
 		}
 		return m
 	}()))
 	// m's entry is dangling (and its code manifest goes with it).
-	if len(ev.Debris) != 2 || !slices.Equal(kinds, []local.DebrisKind{local.DebrisNotAFile, local.DebrisStaleTemp}) ||
+	if len(ev.Debris) != 2 || !slices.Equal(kinds, []core.DebrisKind{core.DebrisNotAFile, core.DebrisStaleTemp}) ||
 		!slices.ContainsFunc(ev.Entries, func(e maintain.EvictedEntry) bool { return e.Node == "m" && e.Reason == maintain.EvictDangling }) {
 		t.Errorf("evict --gc: debris %+v, entries %+v", ev.Debris, ev.Entries)
 	}

@@ -36,7 +36,7 @@
 // Code manifests are checked against the hash that names them. Each
 // problem names the result, its format, the nodes whose entries point to
 // it and the reason. In a local cache directory Verify also reports
-// non-files at result paths and stale temporary files (local.FindDebris).
+// non-files at result paths and stale temporary files (core.DebrisFinder).
 // Evict with Policy.Damaged deletes what Verify calls corrupt; with
 // Policy.GC, the debris.
 //

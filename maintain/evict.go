@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -43,7 +42,7 @@ type Policy struct {
 	// result is not stored; in a local cache directory, also what sits at
 	// a result's path that is not a file (a directory) and the temporary
 	// files of writers killed during a Put (not written for
-	// local.StaleTempAge). It reads no result.
+	// core.StaleTempAge). It reads no result.
 	GC bool
 	// Damaged reads and checks every result as Verify does, and deletes
 	// the damaged ones (ProblemCorrupt) with the entries that point to
@@ -121,7 +120,7 @@ type EvictReport struct {
 	// Debris is what GC removed (or would remove) from a local cache
 	// directory that is neither an entry nor a result: non-files at
 	// result paths and stale temporary files.
-	Debris []local.Debris `json:"debris"`
+	Debris []core.Debris `json:"debris"`
 	// FreedBytes is the size of the results deleted.
 	FreedBytes int64 `json:"freed_bytes"`
 	// Protected counts the entries and results a policy selected but the
@@ -151,7 +150,7 @@ const removeChunk = 1000
 // other processes run pipelines on the cache. In a dry run it only lists.
 func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 	start := time.Now()
-	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}, Debris: []local.Debris{}}
+	rep := EvictReport{DryRun: p.DryRun, Entries: []EvictedEntry{}, Results: []EvictedResult{}, Debris: []core.Debris{}}
 	if p.MaxSize < 0 || p.MaxEntries < 0 || p.OlderThan < 0 {
 		return rep, fmt.Errorf("maintain: evict: %w: negative limit (max size %d, max entries %d, older than %v)", core.ErrInvalid, p.MaxSize, p.MaxEntries, p.OlderThan)
 	}
@@ -175,7 +174,7 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 		}
 		plan.addDamaged(s, damaged)
 	}
-	var debris []local.Debris
+	var debris []core.Debris
 	if p.GC {
 		if debris, err = c.findDebris(ctx); err != nil {
 			return rep, err
@@ -231,8 +230,8 @@ func (c *Cache) Evict(ctx context.Context, p Policy) (EvictReport, error) {
 		}
 		plan.entries = slices.DeleteFunc(plan.entries, func(pe plannedEntry) bool { return !removed[pe.entry.ID()] })
 		if len(debris) > 0 {
-			f, _ := core.As[debrisFinder](c.results) // debris was found by it
-			if debris, err = f.RemoveDebris(ctx, debris, local.StaleTempAge); err != nil {
+			f, _ := core.As[core.DebrisFinder](c.results) // debris was found by it
+			if debris, err = f.RemoveDebris(ctx, debris, core.StaleTempAge); err != nil {
 				return rep, err
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/corrupt"
 )
@@ -45,7 +44,7 @@ const (
 	// result again; `evict --gc` removes it.
 	ProblemNotAFile ProblemKind = "not_a_file"
 	// ProblemStaleTemp: a temporary file left by a writer killed during a
-	// Put, older than local.StaleTempAge, that the local store could not
+	// Put, older than core.StaleTempAge, that the local store could not
 	// remove when it opened (a read-only directory). `evict --gc` removes
 	// it.
 	ProblemStaleTemp ProblemKind = "stale_temp"
@@ -150,7 +149,7 @@ func (c *Cache) Verify(ctx context.Context, progress func(VerifyProgress)) (Veri
 	for _, d := range debris {
 		kind := ProblemStaleTemp
 		msg := fmt.Sprintf("temporary file of %s left by a writer that was killed, %s old", d.Result, time.Since(d.ModTime).Round(time.Minute))
-		if d.Kind == local.DebrisNotAFile {
+		if d.Kind == core.DebrisNotAFile {
 			kind = ProblemNotAFile
 			notFiles[d.Result] = true
 			msg = fmt.Sprintf("a %s sits at the path of the result's file", d.What)
@@ -224,21 +223,14 @@ func (s *snapshot) byResult() map[core.ResultID][]core.Entry {
 	return m
 }
 
-// debrisFinder is implemented by the local store's results (see
-// local.ResultStore.FindDebris).
-type debrisFinder interface {
-	FindDebris(ctx context.Context, staleAfter time.Duration) ([]local.Debris, error)
-	RemoveDebris(ctx context.Context, debris []local.Debris, staleAfter time.Duration) ([]local.Debris, error)
-}
-
-// findDebris lists the debris of a local cache directory (none for other
-// stores).
-func (c *Cache) findDebris(ctx context.Context) ([]local.Debris, error) {
-	f, ok := core.As[debrisFinder](c.results)
+// findDebris lists the debris of a result store that keeps files, a
+// core.DebrisFinder (none for other stores).
+func (c *Cache) findDebris(ctx context.Context) ([]core.Debris, error) {
+	f, ok := core.As[core.DebrisFinder](c.results)
 	if !ok {
 		return nil, nil
 	}
-	return f.FindDebris(ctx, local.StaleTempAge)
+	return f.FindDebris(ctx, core.StaleTempAge)
 }
 
 // checked is what checking one result found.

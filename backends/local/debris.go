@@ -17,7 +17,8 @@ import (
 // StaleTempAge is how long a temporary file under the results directory
 // must have gone unwritten before it is taken for the leftover of a writer
 // that was killed, and removed: when a store opens (in the background) and
-// by `flowcache evict --gc`.
+// by `flowcache evict --gc`. It is core.StaleTempAge, the age maintenance
+// passes to FindDebris and RemoveDebris.
 //
 // A writer writes its temporary file (<result file>.<hex time>.tmp, next
 // to the result file; fileblob's naming) from the first byte of the
@@ -27,46 +28,18 @@ import (
 // for a machine under heavy load; a writer stopped for longer than that (a
 // suspended process) finds its file gone and its Put fails, which costs
 // the run that result's caching, never a wrong value.
-const StaleTempAge = time.Hour
+const StaleTempAge = core.StaleTempAge
 
-// DebrisKind says what kind of debris FindDebris found.
-type DebrisKind string
-
-// The kinds of debris.
-const (
-	// DebrisNotAFile is something other than a regular file (a directory,
-	// a symbolic link, a named pipe) at the path of a result's file. A
-	// run that needs the result treats it as damage: it deletes it, and
-	// its Put replaces it.
-	DebrisNotAFile DebrisKind = "not_a_file"
-	// DebrisStaleTemp is a temporary file older than the age given to
-	// FindDebris (StaleTempAge): what a writer killed during a Put leaves.
-	DebrisStaleTemp DebrisKind = "stale_temp"
-)
-
-// Debris is something under the results directory that is not a result
-// and that nothing will use.
-type Debris struct {
-	Kind DebrisKind `json:"kind"`
-	// Path is its path under the results directory, slash-separated
-	// ("3f/3fa9….gob").
-	Path string `json:"path"`
-	// Result is the result whose path it occupies (DebrisNotAFile) or
-	// whose write left it (DebrisStaleTemp).
-	Result core.ResultID `json:"result"`
-	// What it is: "directory", "symbolic link", "temporary file"…
-	What    string    `json:"what"`
-	Size    int64     `json:"size"`
-	ModTime time.Time `json:"mod_time"`
-}
+// ResultStore finds and removes debris (see core.DebrisFinder).
+var _ core.DebrisFinder = (*ResultStore)(nil)
 
 // FindDebris lists what sits under the results directory that is not a
 // result, and that nothing would ever use or remove otherwise: non-files
-// at result paths (DebrisNotAFile) and temporary files not written for
-// staleAfter (DebrisStaleTemp). It first waits for the sweep that Open
+// at result paths (core.DebrisNotAFile) and temporary files not written for
+// staleAfter (core.DebrisStaleTemp). It first waits for the sweep that Open
 // started, so a temporary file that sweep removes is not listed. It only
 // reads; RemoveDebris removes.
-func (r *ResultStore) FindDebris(ctx context.Context, staleAfter time.Duration) ([]Debris, error) {
+func (r *ResultStore) FindDebris(ctx context.Context, staleAfter time.Duration) ([]core.Debris, error) {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return nil, fmt.Errorf("local: find debris: %w", core.ErrClosed)
 	}
@@ -75,8 +48,8 @@ func (r *ResultStore) FindDebris(ctx context.Context, staleAfter time.Duration) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	var out []Debris
-	err := r.scanDebris(ctx, staleAfter, true, func(d Debris) error {
+	var out []core.Debris
+	err := r.scanDebris(ctx, staleAfter, true, func(d core.Debris) error {
 		out = append(out, d)
 		return nil
 	})
@@ -89,7 +62,7 @@ func (r *ResultStore) FindDebris(ctx context.Context, staleAfter time.Duration) 
 // A directory at a result's path goes with everything in it (symbolic
 // links inside are removed, never followed); nothing is removed when the
 // shard directory holding it is not a directory of the cache itself.
-func (r *ResultStore) RemoveDebris(ctx context.Context, debris []Debris, staleAfter time.Duration) ([]Debris, error) {
+func (r *ResultStore) RemoveDebris(ctx context.Context, debris []core.Debris, staleAfter time.Duration) ([]core.Debris, error) {
 	if r.closed.Load() || r.meta.closed.Load() {
 		return nil, fmt.Errorf("local: remove debris: %w", core.ErrClosed)
 	}
@@ -99,7 +72,7 @@ func (r *ResultStore) RemoveDebris(ctx context.Context, debris []Debris, staleAf
 	if r.dir == "" {
 		return nil, nil
 	}
-	var done []Debris
+	var done []core.Debris
 	for _, d := range debris {
 		if err := ctx.Err(); err != nil {
 			return done, err
@@ -111,7 +84,7 @@ func (r *ResultStore) RemoveDebris(ctx context.Context, debris []Debris, staleAf
 		path := filepath.Join(r.dir, clean)
 		var err error
 		switch d.Kind {
-		case DebrisNotAFile:
+		case core.DebrisNotAFile:
 			id, ok := r.files.ParseKey(filepath.ToSlash(clean))
 			if !ok || id != d.Result {
 				return done, fmt.Errorf("local: remove debris: %w: %q is not the path of result %s", core.ErrInvalid, d.Path, d.Result)
@@ -120,7 +93,7 @@ func (r *ResultStore) RemoveDebris(ctx context.Context, debris []Debris, staleAf
 				continue
 			}
 			err = r.removeNotAFile(path)
-		case DebrisStaleTemp:
+		case core.DebrisStaleTemp:
 			if _, ok := r.tempOf(filepath.ToSlash(clean)); !ok {
 				return done, fmt.Errorf("local: remove debris: %w: %q is not the name of a temporary file", core.ErrInvalid, d.Path)
 			}
@@ -187,7 +160,7 @@ func (r *ResultStore) tempOf(key string) (core.ResultID, bool) {
 // temporary files, and (when notFiles) non-files at result paths. It reads
 // the names of every shard directory, and looks further only at names that
 // are a temporary file's or, for a non-regular entry, a result's.
-func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, notFiles bool, fn func(Debris) error) error {
+func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, notFiles bool, fn func(core.Debris) error) error {
 	if r.dir == "" {
 		return nil
 	}
@@ -215,10 +188,10 @@ func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, 
 		}
 		for _, e := range names {
 			key := sh.Name() + "/" + e.Name()
-			kind := DebrisNotAFile
+			kind := core.DebrisNotAFile
 			id, ok := r.tempOf(key)
 			if ok {
-				kind = DebrisStaleTemp
+				kind = core.DebrisStaleTemp
 			} else if !notFiles || e.Type().IsRegular() {
 				continue
 			} else if id, ok = r.files.ParseKey(key); !ok {
@@ -231,11 +204,11 @@ func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, 
 			if err != nil {
 				return fmt.Errorf("local: scanning %s: %w", r.dir, err)
 			}
-			d := Debris{Kind: kind, Path: key, Result: id, What: describeMode(fi.Mode()), Size: fi.Size(), ModTime: fi.ModTime()}
+			d := core.Debris{Kind: kind, Path: key, Result: id, What: describeMode(fi.Mode()), Size: fi.Size(), ModTime: fi.ModTime()}
 			switch {
-			case kind == DebrisStaleTemp && (!fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff)):
+			case kind == core.DebrisStaleTemp && (!fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff)):
 				continue // a live writer's
-			case kind == DebrisStaleTemp:
+			case kind == core.DebrisStaleTemp:
 				d.What = "temporary file"
 			case fi.Mode().IsRegular():
 				continue
@@ -262,7 +235,7 @@ func (r *ResultStore) startSweep() {
 	r.sweepStop, r.sweepDone = cancel, make(chan struct{})
 	go func() {
 		defer close(r.sweepDone)
-		_ = r.scanDebris(ctx, StaleTempAge, false, func(d Debris) error {
+		_ = r.scanDebris(ctx, StaleTempAge, false, func(d core.Debris) error {
 			_, _ = removeStale(filepath.Join(r.dir, filepath.FromSlash(d.Path)), time.Now().Add(-StaleTempAge))
 			return nil
 		})

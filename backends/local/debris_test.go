@@ -101,7 +101,7 @@ func TestNotAFileAtResultPath(t *testing.T) {
 				t.Errorf("Exists = %v, %v; want false", ok, err)
 			}
 			debris, err := r.FindDebris(ctx, local.StaleTempAge)
-			if err != nil || len(debris) != 1 || debris[0].Kind != local.DebrisNotAFile || debris[0].Result != id {
+			if err != nil || len(debris) != 1 || debris[0].Kind != core.DebrisNotAFile || debris[0].Result != id {
 				t.Errorf("FindDebris = %+v, %v; want the %s", debris, err, what)
 			}
 
@@ -226,7 +226,7 @@ func TestStaleTempFiles(t *testing.T) {
 	// removes it.
 	time.Sleep(20 * time.Millisecond)
 	debris, err = st.Results().FindDebris(ctx, 10*time.Millisecond)
-	if err != nil || len(debris) != 1 || debris[0].Kind != local.DebrisStaleTemp || debris[0].Result != id || debris[0].Size != int64(len("being written")) {
+	if err != nil || len(debris) != 1 || debris[0].Kind != core.DebrisStaleTemp || debris[0].Result != id || debris[0].Size != int64(len("being written")) {
 		t.Fatalf("FindDebris(10ms) = %+v, %v; want the fresh temporary file", debris, err)
 	}
 	removed, err := st.Results().RemoveDebris(ctx, debris, 10*time.Millisecond)
@@ -237,12 +237,12 @@ func TestStaleTempFiles(t *testing.T) {
 		t.Errorf("after RemoveDebris: %v", err)
 	}
 	// RemoveDebris refuses paths that are not debris.
-	for _, d := range []local.Debris{
-		{Kind: local.DebrisStaleTemp, Path: "../metadata.db"},
-		{Kind: local.DebrisStaleTemp, Path: st.Files().Key(id)},
-		{Kind: local.DebrisNotAFile, Path: st.Files().Key(id), Result: core.ResultID{Version: version("other"), Format: "gob"}},
+	for _, d := range []core.Debris{
+		{Kind: core.DebrisStaleTemp, Path: "../metadata.db"},
+		{Kind: core.DebrisStaleTemp, Path: st.Files().Key(id)},
+		{Kind: core.DebrisNotAFile, Path: st.Files().Key(id), Result: core.ResultID{Version: version("other"), Format: "gob"}},
 	} {
-		if _, err := st.Results().RemoveDebris(ctx, []local.Debris{d}, 0); !errors.Is(err, core.ErrInvalid) {
+		if _, err := st.Results().RemoveDebris(ctx, []core.Debris{d}, 0); !errors.Is(err, core.ErrInvalid) {
 			t.Errorf("RemoveDebris(%+v) = %v, want ErrInvalid", d, err)
 		}
 	}
@@ -285,7 +285,7 @@ func TestStaleTempFilesReadOnly(t *testing.T) {
 	}
 	defer ro.Close()
 	debris, err := ro.Results().FindDebris(ctx, local.StaleTempAge)
-	if err != nil || len(debris) != 1 || debris[0].Kind != local.DebrisStaleTemp {
+	if err != nil || len(debris) != 1 || debris[0].Kind != core.DebrisStaleTemp {
 		t.Fatalf("FindDebris on a read-only store = %+v, %v; want the stale temporary file", debris, err)
 	}
 	if _, err := ro.Results().RemoveDebris(ctx, debris, local.StaleTempAge); !errors.Is(err, core.ErrReadOnly) {
