@@ -1,8 +1,9 @@
 // Package conformance holds the contract tests every flowcache store passes:
 // TestMetadataStore for core.MetadataStore implementations,
-// TestResultStore for core.ResultStore implementations, TestScenarios for
-// the caching scenarios run end to end through package driver on a pair of
-// stores, and TestFormat for core.Format implementations.
+// TestResultStore for core.ResultStore implementations, and TestFormat for
+// core.Format implementations. It imports no backend and no driver; the
+// caching scenarios run end to end through the reference driver are in
+// package conformance/scenarios (scenarios.TestScenarios).
 //
 // `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs the
 // store suites and the scenarios against any store core.OpenURL can open

@@ -16,6 +16,7 @@ import (
 	_ "github.com/flowcache/flowcache/backends/local"
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -81,7 +82,7 @@ func testURL(t *testing.T, raw string) {
 		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return open(t).Results }, nil)
 	})
 	t.Run("Scenarios", func(t *testing.T) {
-		conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+		scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 			st := open(t)
 			if st.Close != nil {
 				t.Cleanup(func() { st.Close() })

@@ -14,6 +14,7 @@ import (
 	"github.com/flowcache/flowcache/backends/mem"
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/servertest"
 )
@@ -97,7 +98,7 @@ func TestWrappedStores(t *testing.T) {
 				conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return wrap(bs.open(t)).results }, nil)
 			})
 			t.Run("Scenarios", func(t *testing.T) {
-				conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+				scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 					p := wrap(bs.open(t))
 					return p.meta, p.results
 				})

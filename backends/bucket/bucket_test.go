@@ -10,12 +10,12 @@ import (
 
 	"github.com/flowcache/flowcache/backends/blobstore"
 	"github.com/flowcache/flowcache/backends/bucket"
-	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 )
 
 func TestBucketScenarios(t *testing.T) {
-	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+	scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 		st := bucket.Open(memblob.OpenBucket(nil), "team/")
 		return st.Metadata(), st.Results()
 	})

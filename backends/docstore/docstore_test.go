@@ -18,6 +18,7 @@ import (
 	"github.com/flowcache/flowcache/backends/local"
 	_ "github.com/flowcache/flowcache/backends/mem" // mem:// in TestMetadataSchemes
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 )
@@ -60,7 +61,7 @@ func localResults(t *testing.T) core.ResultStore {
 }
 
 func TestScenariosMem(t *testing.T) {
-	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+	scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 		s := newMem(t)
 		t.Cleanup(func() { s.Close() })
 		return s, localResults(t)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowcache/flowcache/backends/docstore"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/servertest"
 )
@@ -92,7 +93,7 @@ func TestServers(t *testing.T) {
 				conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return openServer(t, srv) })
 			})
 			t.Run("Scenarios", func(t *testing.T) {
-				conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+				scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 					s := openServer(t, srv)
 					t.Cleanup(func() { s.Close() })
 					return s, localResults(t)

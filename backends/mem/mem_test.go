@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -46,7 +47,7 @@ func TestResultStore(t *testing.T) {
 }
 
 func TestScenarios(t *testing.T) {
-	conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+	scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 		st := mem.Open()
 		t.Cleanup(func() { st.Close() })
 		return st.Metadata(), st.Results()

@@ -17,6 +17,7 @@ import (
 	"github.com/flowcache/flowcache/backends/blobstore"
 	"github.com/flowcache/flowcache/backends/bucket"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -60,7 +61,7 @@ func Suite(t *testing.T, baseURL string) {
 		})
 	})
 	t.Run("Scenarios", func(t *testing.T) {
-		conformance.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+		scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 			st := open(t)
 			return st.Metadata, st.Results
 		})

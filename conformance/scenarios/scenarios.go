@@ -1,4 +1,4 @@
-package conformance
+package scenarios
 
 import (
 	"context"
