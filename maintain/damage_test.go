@@ -31,7 +31,7 @@ import (
 	"github.com/flowcache/flowcache/maintain"
 )
 
-// MapA is the map of finding 1: 3,000 keys, about 39 KB of gob.
+// MapA is a map of 3,000 keys, about 39 KB of gob.
 func MapA() map[string]int {
 	m := make(map[string]int, 3000)
 	for i := range 3000 {
@@ -259,7 +259,7 @@ func storedValue(t *testing.T, env storeEnv, id core.ResultID, typ reflect.Type)
 	return formats.Gob().Decode(rc, typ)
 }
 
-// Finding 1's verify/gc half, on a real local cache: a map of 3,000 keys
+// The verify/gc half of TestGobMapCountBitFlip, on a real local cache: a map of 3,000 keys
 // stored as a file, one bit flipped anywhere in its payload (the gob
 // count prefix included), is a miss — the node executes again, the run
 // returns the right value, the decoder never sees the bytes and nothing
@@ -286,7 +286,7 @@ func testBitFlip(t *testing.T, env storeEnv) {
 	// The map's count, 3000 in gob: a byte saying "2 bytes follow", then
 	// 0x0bb8. Flipping bit 1 of the first byte makes it "4 bytes follow":
 	// a count of 196,609,131 entries, which gob allocates at once (the
-	// crash of finding 1).
+	// crash a flipped bit once caused).
 	count := bytes.Index(orig[start:], []byte{0xfe, 0x0b, 0xb8})
 	if count < 0 {
 		t.Fatal("the map's count is not in its gob encoding")
