@@ -405,7 +405,7 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 	at := r.c.now()
 	m, err := p.Preload(ctx, nodes)
 	if err != nil {
-		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, "preload failed", err.Error())
+		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, MessagePreloadFailed, err.Error())
 		return
 	}
 	r.mu.Lock()
@@ -597,7 +597,7 @@ func (r *Run) RequestOutputs(names ...string) {
 // Cache returns the cache the run belongs to.
 func (r *Run) Cache() *Cache { return r.c }
 
-func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg, value string) {
+func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg EventMessage, value string) {
 	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
 	if typ == EventFailedStoreWrite && !r.noWrite {
 		// Every failed write, wherever it happens (results, metadata, code
@@ -615,7 +615,7 @@ func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ Even
 func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersion, bool) {
 	sum, err := r.c.hasher.Sum(v)
 	if err != nil {
-		r.emit(ctx, node, task, ActorAdapter, EventUnhashable, "unhashable", err.Error())
+		r.emit(ctx, node, task, ActorAdapter, EventUnhashable, MessageUnhashable, err.Error())
 		return NewUniqueVersion(), false
 	}
 	return DataVersion(sum.String()), true
@@ -625,7 +625,7 @@ func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersio
 // from its source (why says why), so a change of the node's code alone will
 // not be seen until the build changes.
 func (r *Run) CodeVersionFallback(ctx context.Context, node, why string) {
-	r.emit(ctx, node, "", ActorAdapter, EventCodeVersion, "fallback", why)
+	r.emit(ctx, node, "", ActorAdapter, EventCodeVersion, MessageFallback, why)
 }
 
 // Value is a node result, input or override as it flows through a run: its
@@ -706,7 +706,7 @@ func (r *Run) Override(ctx context.Context, name string, v any) *Value {
 // for the branch task task.
 func (r *Run) Item(ctx context.Context, node, task string, v any) *Value {
 	ver, _ := r.version(ctx, node, task, v)
-	r.emit(ctx, node, task, ActorAdapter, EventSetDataVersion, "item", string(ver))
+	r.emit(ctx, node, task, ActorAdapter, EventSetDataVersion, MessageItem, string(ver))
 	return loadedValue(node, task, ver, v)
 }
 
@@ -723,7 +723,7 @@ func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec fu
 	if err := checkNames(spec, "", deps); err != nil {
 		return nil, err
 	}
-	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, "expand", Recompute.String())
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, MessageExpand, Recompute.String())
 	var items []any
 	_, dur, err := r.execute(ctx, spec, "", deps, func(ctx context.Context, args []any) (any, error) {
 		var err error
@@ -739,7 +739,7 @@ func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec fu
 		vals[i] = r.Item(ctx, spec.Name, TaskID(spec.Name, i), it)
 	}
 	ver := fingerprintVersions(vals)
-	r.emit(ctx, spec.Name, "", ActorAdapter, EventSetDataVersion, fmt.Sprintf("%d items", len(items)), string(ver))
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventSetDataVersion, EventMessage(fmt.Sprintf("%d items", len(items))), string(ver))
 	r.record(ctx, NodeRecord{Node: spec.Name, Key: r.key(spec, deps), DataVersion: ver, Behavior: Recompute, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
 	return vals, nil
 }
@@ -853,7 +853,7 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		if b == Disable {
 			ver = NewUniqueVersion()
 		}
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, b.String(), string(ver))
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, EventMessage(b.String()), string(ver))
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
 		return loadedValue(spec.Name, task, ver, val), nil
 	}
@@ -863,13 +863,13 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
 
 	if b == Default && r.noRead {
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "cache unavailable")
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "cache unavailable")
 	} else if b == Default {
 		e, err := r.lookup(ctx, key, id)
 		switch {
 		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "hit", string(e.DataVersion))
-			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "hit", string(e.DataVersion))
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(e.DataVersion))
+			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageHit, string(e.DataVersion))
 			var hit KeyID
 			if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
 				hit = id
@@ -881,16 +881,16 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			}
 			return v, nil
 		case err == nil:
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "stored with format "+e.Format)
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "")
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "")
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
 			r.fault(ctx, faultMeta, ActorMetadataStore, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "error", err.Error())
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageError, err.Error())
 		}
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "")
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
 	}
 	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
 	if err != nil {
@@ -1026,13 +1026,13 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 			return ctx.Err()
 		}
 		r.fault(ctx, faultResultWrite, ActorResultStore, fmt.Errorf("flowcache: storing the result of node %q: %w", spec.Name, err))
-		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "set_result", err.Error())
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageSetResult, err.Error())
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: -1}, nil, "")
 		return nil
 	}
-	msg := "stored"
+	msg := MessageStored
 	if size == 0 {
-		msg, size = "exists", -1
+		msg, size = MessageExists, -1
 	}
 	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(st.ver))
 	now := r.c.now()
@@ -1073,13 +1073,13 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		err = r.verify(val, rid)
 	}
 	if err == nil {
-		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "loaded", string(ver))
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, MessageLoaded, string(ver))
 		return val, "", nil
 	}
 	if ctx.Err() != nil {
 		return nil, "", ctx.Err()
 	}
-	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "miss", err.Error())
+	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, MessageMiss, err.Error())
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventMissingResult, "", err.Error())
 	if errors.Is(err, ErrCorrupt) && !r.noWrite {
 		// Remove the damaged result (or the result that decoded to another
@@ -1087,7 +1087,7 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		// node would be executed again in every run. A run that does not
 		// write (a read-only cache) leaves it for one that does.
 		if derr := r.c.results.Delete(ctx, rid); derr != nil {
-			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "delete damaged result", derr.Error())
+			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageDeleteDamaged, derr.Error())
 		}
 	}
 	val, nver, err := r.executeAndStore(ctx, spec, task, Recompute, deps, exec)
@@ -1233,7 +1233,7 @@ func (r *Run) Flush(ctx context.Context) error {
 		if err := f.FlushResults(ctx); err != nil {
 			err = fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
 			r.fault(ctx, faultResultWrite, ActorResultStore, err)
-			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "flush", err.Error())
+			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, MessageFlush, err.Error())
 			errs = append(errs, err)
 			b.Entries = nil
 		}
@@ -1241,7 +1241,7 @@ func (r *Run) Flush(ctx context.Context) error {
 	if err := r.c.meta.Write(ctx, b); err != nil {
 		err = fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
 		r.fault(ctx, faultMeta, ActorMetadataStore, err)
-		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, "write", err.Error())
+		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, MessageWrite, err.Error())
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
