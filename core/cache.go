@@ -261,20 +261,24 @@ func (c *Cache) Close() error {
 }
 
 // Logs returns the events kept in memory (the last 64 runs by default, see
-// WithKeepRuns) at or above level (slog.LevelInfo:
-// get_result and execute_node; slog.LevelDebug: all). With run == "" the
-// map is keyed by run id, one entry per run of this Cache; with a run id it
-// is keyed by node name and holds that run's events.
-func (c *Cache) Logs(level slog.Level, run RunID) map[string][]Event {
-	out := map[string][]Event{}
-	if run == "" {
-		for _, id := range c.log.runs() {
-			if evs := c.log.events(level, id); len(evs) > 0 {
-				out[string(id)] = evs
-			}
+// WithKeepRuns) at or above level (slog.LevelInfo: get_result and
+// execute_node; slog.LevelDebug: all), keyed by run id, one entry per run of
+// this Cache that has such events. NodeLogs has one run's events by node.
+func (c *Cache) Logs(level slog.Level) map[RunID][]Event {
+	out := map[RunID][]Event{}
+	for _, id := range c.log.runs() {
+		if evs := c.log.events(level, id); len(evs) > 0 {
+			out[id] = evs
 		}
-		return out
 	}
+	return out
+}
+
+// NodeLogs returns the events of one run kept in memory (see Logs) at or
+// above level, keyed by node name ("" for the events of the run as a whole,
+// such as cache_fault), each node's in the order they happened.
+func (c *Cache) NodeLogs(level slog.Level, run RunID) map[string][]Event {
+	out := map[string][]Event{}
 	for _, e := range c.log.events(level, run) {
 		out[e.Node] = append(out[e.Node], e)
 	}
@@ -367,6 +371,9 @@ type Run struct {
 	faultOrder []faultKind
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
+	// outcomes holds what happened to each node, by RecordName (see
+	// Outcomes).
+	outcomes map[string]Outcome
 
 	// preloaded holds the entries read by Preload, at preloadedAt, for
 	// preloadNodes; refreshMu serializes refreshing them.
@@ -959,6 +966,9 @@ func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, 
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
 		return nil, "", err
 	}
+	// Executed, whatever happens to its result next (a store that does not
+	// write, a run cancelled while storing).
+	r.noteOutcome(spec.Name, task, OutcomeExecuted)
 	// The dependencies are loaded now; a dependency executed again because
 	// its stored result was unreadable may have a new version, so the key is
 	// computed from what the node actually ran on.
@@ -1178,9 +1188,10 @@ func CheckAssignable(v any, t reflect.Type) error {
 	return nil
 }
 
-// record queues a node record (and an entry to write, and a hit) and writes
-// the batch when it is due.
+// record keeps a node's outcome (see Outcomes), queues its record (and an
+// entry to write, and a hit) and writes the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	r.noteOutcome(rec.Node, rec.Task, rec.Outcome)
 	if r.noWrite {
 		return
 	}
