@@ -128,7 +128,8 @@ type execution struct {
 // RunResult is what one run did.
 type RunResult struct {
 	// RunID is the id of the run in the cache's run history; "" for a
-	// driver built without WithCache.
+	// driver without a cache (built without WithCache, or whose cache could
+	// not be opened).
 	RunID core.RunID
 	// Values are the requested outputs, as Execute returns them; nil when
 	// the run failed.

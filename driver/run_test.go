@@ -3,7 +3,9 @@ package driver_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,5 +214,39 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	if dp, dq := dv(p.res.RunID), dv(q.res.RunID); dp["x"] == dq["x"] || dp["x"] == "" {
 		t.Errorf("the runs' histories do not hold their own inputs: %v, %v", dp, dq)
+	}
+}
+
+// refusingMeta is a metadata store that cannot record a run.
+type refusingMeta struct{ core.MetadataStore }
+
+func (refusingMeta) BeginRun(context.Context, core.RunInfo) error {
+	return errors.New("disk full")
+}
+
+// A run whose cache cannot record it still says what it did, and why the
+// history does not hold it.
+func TestRunOutcomesWithoutHistory(t *testing.T) {
+	st := mem.Open()
+	dr, err := driver.NewBuilder().WithNodes(driver.Node("a", addOne, "x"), driver.Node("b", double, "a")).
+		WithCache(driver.CacheStores(refusingMeta{st.Metadata()}, st.Results()),
+			driver.CacheLogger(slog.New(slog.DiscardHandler))).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	res, err := dr.Run(context.Background(), []string{"b"}, driver.Inputs{"x": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]core.Outcome{"x": core.OutcomeInput, "a": core.OutcomeExecuted, "b": core.OutcomeExecuted}
+	if !maps.Equal(res.Outcomes, want) || res.Values["b"] != 4 || res.RunID == "" {
+		t.Errorf("result %+v, want outcomes %v and b = 4", res, want)
+	}
+	if len(res.Faults) != 1 || !strings.Contains(res.Faults[0].Error(), "disk full") {
+		t.Errorf("faults %v, want the refused run", res.Faults)
+	}
+	if recs, err := st.Metadata().Run(context.Background(), res.RunID); len(recs) != 0 {
+		t.Errorf("history of an unrecorded run: %v, %v", recs, err)
 	}
 }
