@@ -305,7 +305,9 @@ func (c *Cache) RunIDs(ctx context.Context) ([]RunID, error) {
 
 // LastRunID returns the id of the last run started by this Cache or, when it
 // has started none, the newest run in the metadata store. It returns an
-// error wrapping ErrNotFound when there is no run at all.
+// error wrapping ErrNotFound when there is no run at all. While several
+// runs go on at once it names only one of them: take a run's id from the
+// run itself (Run.ID; driver.RunResult.RunID).
 func (c *Cache) LastRunID(ctx context.Context) (RunID, error) {
 	c.mu.Lock()
 	last := c.lastRun
