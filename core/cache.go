@@ -261,20 +261,24 @@ func (c *Cache) Close() error {
 }
 
 // Logs returns the events kept in memory (the last 64 runs by default, see
-// WithKeepRuns) at or above level (slog.LevelInfo:
-// get_result and execute_node; slog.LevelDebug: all). With run == "" the
-// map is keyed by run id, one entry per run of this Cache; with a run id it
-// is keyed by node name and holds that run's events.
-func (c *Cache) Logs(level slog.Level, run RunID) map[string][]Event {
-	out := map[string][]Event{}
-	if run == "" {
-		for _, id := range c.log.runs() {
-			if evs := c.log.events(level, id); len(evs) > 0 {
-				out[string(id)] = evs
-			}
+// WithKeepRuns) at or above level (slog.LevelInfo: get_result and
+// execute_node; slog.LevelDebug: all), keyed by run id, one entry per run of
+// this Cache that has such events. NodeLogs has one run's events by node.
+func (c *Cache) Logs(level slog.Level) map[RunID][]Event {
+	out := map[RunID][]Event{}
+	for _, id := range c.log.runs() {
+		if evs := c.log.events(level, id); len(evs) > 0 {
+			out[id] = evs
 		}
-		return out
 	}
+	return out
+}
+
+// NodeLogs returns the events of one run kept in memory (see Logs) at or
+// above level, keyed by node name ("" for the events of the run as a whole,
+// such as cache_fault), each node's in the order they happened.
+func (c *Cache) NodeLogs(level slog.Level, run RunID) map[string][]Event {
+	out := map[string][]Event{}
 	for _, e := range c.log.events(level, run) {
 		out[e.Node] = append(out[e.Node], e)
 	}
@@ -301,7 +305,9 @@ func (c *Cache) RunIDs(ctx context.Context) ([]RunID, error) {
 
 // LastRunID returns the id of the last run started by this Cache or, when it
 // has started none, the newest run in the metadata store. It returns an
-// error wrapping ErrNotFound when there is no run at all.
+// error wrapping ErrNotFound when there is no run at all. While several
+// runs go on at once it names only one of them: take a run's id from the
+// run itself (Run.ID; driver.RunResult.RunID).
 func (c *Cache) LastRunID(ctx context.Context) (RunID, error) {
 	c.mu.Lock()
 	last := c.lastRun
@@ -367,6 +373,9 @@ type Run struct {
 	faultOrder []faultKind
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
+	// outcomes holds what happened to each node, by RecordName (see
+	// Outcomes).
+	outcomes map[string]Outcome
 
 	// preloaded holds the entries read by Preload, at preloadedAt, for
 	// preloadNodes; refreshMu serializes refreshing them.
@@ -405,7 +414,7 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 	at := r.c.now()
 	m, err := p.Preload(ctx, nodes)
 	if err != nil {
-		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, "preload failed", err.Error())
+		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, MessagePreloadFailed, err.Error())
 		return
 	}
 	r.mu.Lock()
@@ -597,7 +606,7 @@ func (r *Run) RequestOutputs(names ...string) {
 // Cache returns the cache the run belongs to.
 func (r *Run) Cache() *Cache { return r.c }
 
-func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg, value string) {
+func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg EventMessage, value string) {
 	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
 	if typ == EventFailedStoreWrite && !r.noWrite {
 		// Every failed write, wherever it happens (results, metadata, code
@@ -615,7 +624,7 @@ func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ Even
 func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersion, bool) {
 	sum, err := r.c.hasher.Sum(v)
 	if err != nil {
-		r.emit(ctx, node, task, ActorAdapter, EventUnhashable, "unhashable", err.Error())
+		r.emit(ctx, node, task, ActorAdapter, EventUnhashable, MessageUnhashable, err.Error())
 		return NewUniqueVersion(), false
 	}
 	return DataVersion(sum.String()), true
@@ -625,7 +634,7 @@ func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersio
 // from its source (why says why), so a change of the node's code alone will
 // not be seen until the build changes.
 func (r *Run) CodeVersionFallback(ctx context.Context, node, why string) {
-	r.emit(ctx, node, "", ActorAdapter, EventCodeVersion, "fallback", why)
+	r.emit(ctx, node, "", ActorAdapter, EventCodeVersion, MessageFallback, why)
 }
 
 // Value is a node result, input or override as it flows through a run: its
@@ -706,7 +715,7 @@ func (r *Run) Override(ctx context.Context, name string, v any) *Value {
 // for the branch task task.
 func (r *Run) Item(ctx context.Context, node, task string, v any) *Value {
 	ver, _ := r.version(ctx, node, task, v)
-	r.emit(ctx, node, task, ActorAdapter, EventSetDataVersion, "item", string(ver))
+	r.emit(ctx, node, task, ActorAdapter, EventSetDataVersion, MessageItem, string(ver))
 	return loadedValue(node, task, ver, v)
 }
 
@@ -723,7 +732,7 @@ func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec fu
 	if err := checkNames(spec, "", deps); err != nil {
 		return nil, err
 	}
-	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, "expand", Recompute.String())
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventResolveBehavior, MessageExpand, Recompute.String())
 	var items []any
 	_, dur, err := r.execute(ctx, spec, "", deps, func(ctx context.Context, args []any) (any, error) {
 		var err error
@@ -739,7 +748,7 @@ func (r *Run) Expand(ctx context.Context, spec *NodeSpec, deps []*Value, exec fu
 		vals[i] = r.Item(ctx, spec.Name, TaskID(spec.Name, i), it)
 	}
 	ver := fingerprintVersions(vals)
-	r.emit(ctx, spec.Name, "", ActorAdapter, EventSetDataVersion, fmt.Sprintf("%d items", len(items)), string(ver))
+	r.emit(ctx, spec.Name, "", ActorAdapter, EventSetDataVersion, EventMessage(fmt.Sprintf("%d items", len(items))), string(ver))
 	r.record(ctx, NodeRecord{Node: spec.Name, Key: r.key(spec, deps), DataVersion: ver, Behavior: Recompute, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
 	return vals, nil
 }
@@ -853,7 +862,7 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		if b == Disable {
 			ver = NewUniqueVersion()
 		}
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, b.String(), string(ver))
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventSetDataVersion, EventMessage(b.String()), string(ver))
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), DataVersion: ver, Behavior: b, Outcome: OutcomeExecuted, Duration: dur, Size: -1}, nil, "")
 		return loadedValue(spec.Name, task, ver, val), nil
 	}
@@ -863,13 +872,13 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
 
 	if b == Default && r.noRead {
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "cache unavailable")
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "cache unavailable")
 	} else if b == Default {
 		e, err := r.lookup(ctx, key, id)
 		switch {
 		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "hit", string(e.DataVersion))
-			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "hit", string(e.DataVersion))
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(e.DataVersion))
+			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageHit, string(e.DataVersion))
 			var hit KeyID
 			if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
 				hit = id
@@ -881,16 +890,16 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			}
 			return v, nil
 		case err == nil:
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "stored with format "+e.Format)
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "miss", "")
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "")
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
 			r.fault(ctx, faultMeta, ActorMetadataStore, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, "error", err.Error())
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageError, err.Error())
 		}
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, "miss", "")
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
 	}
 	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
 	if err != nil {
@@ -959,6 +968,9 @@ func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, 
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
 		return nil, "", err
 	}
+	// Executed, whatever happens to its result next (a store that does not
+	// write, a run cancelled while storing).
+	r.noteOutcome(spec.Name, task, OutcomeExecuted)
 	// The dependencies are loaded now; a dependency executed again because
 	// its stored result was unreadable may have a new version, so the key is
 	// computed from what the node actually ran on.
@@ -1026,13 +1038,13 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 			return ctx.Err()
 		}
 		r.fault(ctx, faultResultWrite, ActorResultStore, fmt.Errorf("flowcache: storing the result of node %q: %w", spec.Name, err))
-		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "set_result", err.Error())
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageSetResult, err.Error())
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: -1}, nil, "")
 		return nil
 	}
-	msg := "stored"
+	msg := MessageStored
 	if size == 0 {
-		msg, size = "exists", -1
+		msg, size = MessageExists, -1
 	}
 	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(st.ver))
 	now := r.c.now()
@@ -1073,13 +1085,13 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		err = r.verify(val, rid)
 	}
 	if err == nil {
-		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "loaded", string(ver))
+		r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, MessageLoaded, string(ver))
 		return val, "", nil
 	}
 	if ctx.Err() != nil {
 		return nil, "", ctx.Err()
 	}
-	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, "miss", err.Error())
+	r.emit(ctx, spec.Name, task, ActorResultStore, EventGetResult, MessageMiss, err.Error())
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventMissingResult, "", err.Error())
 	if errors.Is(err, ErrCorrupt) && !r.noWrite {
 		// Remove the damaged result (or the result that decoded to another
@@ -1087,7 +1099,7 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		// node would be executed again in every run. A run that does not
 		// write (a read-only cache) leaves it for one that does.
 		if derr := r.c.results.Delete(ctx, rid); derr != nil {
-			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, "delete damaged result", derr.Error())
+			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageDeleteDamaged, derr.Error())
 		}
 	}
 	val, nver, err := r.executeAndStore(ctx, spec, task, Recompute, deps, exec)
@@ -1178,9 +1190,10 @@ func CheckAssignable(v any, t reflect.Type) error {
 	return nil
 }
 
-// record queues a node record (and an entry to write, and a hit) and writes
-// the batch when it is due.
+// record keeps a node's outcome (see Outcomes), queues its record (and an
+// entry to write, and a hit) and writes the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	r.noteOutcome(rec.Node, rec.Task, rec.Outcome)
 	if r.noWrite {
 		return
 	}
@@ -1233,7 +1246,7 @@ func (r *Run) Flush(ctx context.Context) error {
 		if err := f.FlushResults(ctx); err != nil {
 			err = fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
 			r.fault(ctx, faultResultWrite, ActorResultStore, err)
-			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "flush", err.Error())
+			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, MessageFlush, err.Error())
 			errs = append(errs, err)
 			b.Entries = nil
 		}
@@ -1241,7 +1254,7 @@ func (r *Run) Flush(ctx context.Context) error {
 	if err := r.c.meta.Write(ctx, b); err != nil {
 		err = fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
 		r.fault(ctx, faultMeta, ActorMetadataStore, err)
-		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, "write", err.Error())
+		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, MessageWrite, err.Error())
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

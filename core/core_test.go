@@ -174,8 +174,8 @@ func TestKeepRuns(t *testing.T) {
 		r.End(ctx)
 		ids = append(ids, r.ID())
 	}
-	logs := c.Logs(slog.LevelDebug, "")
-	if len(logs) != 2 || logs[string(ids[0])] != nil || logs[string(ids[2])] == nil {
+	logs := c.Logs(slog.LevelDebug)
+	if len(logs) != 2 || logs[ids[0]] != nil || logs[ids[2]] == nil {
 		t.Fatalf("kept runs %v, want the last two of %v", len(logs), ids)
 	}
 	if _, err := core.New(st.Metadata(), st.Results(), core.WithKeepRuns(0)); !errors.Is(err, core.ErrInvalid) {

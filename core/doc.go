@@ -45,8 +45,8 @@
 //
 // # Events
 //
-// Every decision is an Event, kept in memory per run (Cache.Logs,
-// Cache.Events), emitted to a log/slog logger (WithLogger; cache faults at
+// Every decision is an Event, kept in memory per run (Cache.Logs by run id,
+// Cache.NodeLogs by node, Cache.Events), emitted to a log/slog logger (WithLogger; cache faults at
 // Warn, get_result, execute_node and failures at Info, the rest at Debug;
 // without WithLogger, Warn and above go to slog.Default() and the rest is
 // discarded), and
@@ -60,7 +60,10 @@
 // unhashable_data_version), set_result and set_cache_key; loading a
 // retrieved value is result_store::get_result::loaded, and a damaged one
 // get_result::miss and missing_result. Inputs and overrides emit is_input
-// and is_override, requested outputs is_final_var.
+// and is_override, requested outputs is_final_var. The messages are
+// EventMessage constants (MessageHit, MessageMiss, MessageLoaded,
+// MessageStored, MessageExists, ...). What each node came to is also kept
+// without events: Run.Outcomes, and the run history (MetadataStore.Run).
 //
 // # Code manifests
 //

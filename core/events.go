@@ -43,6 +43,58 @@ const (
 	EventCacheFault EventType = "cache_fault"
 )
 
+// EventMessage is the message of an event: what the event type's step
+// found or did. The messages core emits are the constants below; a few
+// events carry a message made for people instead (a cache_fault says what
+// the run does without the failing part, a fan-out's set_data_version says
+// "N items", a disabled or ignored node's set_data_version names its
+// behaviour). Compare with the constants, not with string literals.
+type EventMessage string
+
+// The event messages, with the event types that carry them.
+const (
+	// MessageHit: get_result (adapter) and get_data_version
+	// (metadata_store): the node's cache key was found; it is retrieved.
+	MessageHit EventMessage = "hit"
+	// MessageMiss: get_result (adapter): the node is executed; from the
+	// result_store, its stored result could not be read (Value says why).
+	// get_data_version (metadata_store): the key is not stored.
+	MessageMiss EventMessage = "miss"
+	// MessageError: get_data_version (metadata_store): the lookup failed.
+	MessageError EventMessage = "error"
+	// MessageLoaded: get_result (result_store): a retrieved result was read.
+	MessageLoaded EventMessage = "loaded"
+	// MessageStored: set_result (result_store): the result was written.
+	MessageStored EventMessage = "stored"
+	// MessageExists: set_result (result_store): an equal result was
+	// already stored (results are content-addressed).
+	MessageExists EventMessage = "exists"
+	// MessageItem: set_data_version (adapter): an item of a fan-out.
+	MessageItem EventMessage = "item"
+	// MessageExpand: resolve_behavior (adapter): a fan-out node, always
+	// executed.
+	MessageExpand EventMessage = "expand"
+	// MessageUnhashable: unhashable_data_version (adapter).
+	MessageUnhashable EventMessage = "unhashable"
+	// MessageFallback: code_version (adapter): the node's code version was
+	// not derived from its source (Value says why).
+	MessageFallback EventMessage = "fallback"
+	// MessageManifest: code_version (adapter): a code manifest was stored.
+	MessageManifest EventMessage = "manifest"
+	// MessageManifestsSkipped: code_version (adapter): code versions left
+	// undescribed (Value says why).
+	MessageManifestsSkipped EventMessage = "manifests skipped"
+	// MessagePreloadFailed: get_data_version (metadata_store): reading the
+	// run's entries in one request failed; lookups go one by one.
+	MessagePreloadFailed EventMessage = "preload failed"
+	// The failed_store_write messages name the write that failed.
+	MessageSetResult     EventMessage = "set_result"            // a node's result
+	MessageDeleteDamaged EventMessage = "delete damaged result" // removing a damaged result
+	MessageFlush         EventMessage = "flush"                 // the result store's flush
+	MessageWrite         EventMessage = "write"                 // a metadata batch
+	MessageCodeManifest  EventMessage = "code manifest"         // code manifests
+)
+
 // Actor is the part of the cache that emitted an event.
 type Actor string
 
@@ -55,12 +107,12 @@ const (
 
 // Event is one thing the cache did for one node in one run.
 type Event struct {
-	RunID   RunID     `json:"run_id"`
-	Node    string    `json:"node"`
-	Task    string    `json:"task_id,omitempty"`
-	Actor   Actor     `json:"actor"`
-	Type    EventType `json:"event_type"`
-	Message string    `json:"msg,omitempty"`
+	RunID   RunID        `json:"run_id"`
+	Node    string       `json:"node"`
+	Task    string       `json:"task_id,omitempty"`
+	Actor   Actor        `json:"actor"`
+	Type    EventType    `json:"event_type"`
+	Message EventMessage `json:"msg,omitempty"`
 	// Value is a detail of the event: a data version, a cache key, a
 	// behaviour name, an error message.
 	Value string    `json:"value,omitempty"`
@@ -88,7 +140,7 @@ func (e Event) Level() slog.Level {
 // leaving empty parts out, e.g. "foo::result_store::get_result::hit".
 func (e Event) String() string {
 	var b strings.Builder
-	for _, p := range [...]string{e.Node, e.Task, string(e.Actor), string(e.Type), e.Message} {
+	for _, p := range [...]string{e.Node, e.Task, string(e.Actor), string(e.Type), string(e.Message)} {
 		if p == "" {
 			continue
 		}
@@ -201,7 +253,7 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 		msg := e.String()
 		if e.Type == EventCacheFault {
 			// Read by people who may not know flowcache's event names.
-			msg = "flowcache: " + e.Message
+			msg = "flowcache: " + string(e.Message)
 			attrs = append(attrs[:1], slog.String("error", e.Value), slog.String("actor", string(e.Actor)), slog.String("event_type", string(e.Type)))
 		}
 		l.logger.LogAttrs(ctx, level, msg, attrs...)

@@ -124,7 +124,7 @@ func (r *Run) fault(ctx context.Context, k faultKind, actor Actor, err error) {
 	}
 	r.mu.Unlock()
 	if first {
-		r.emit(ctx, "", "", actor, EventCacheFault, faultMessage(k, err), err.Error())
+		r.emit(ctx, "", "", actor, EventCacheFault, EventMessage(faultMessage(k, err)), err.Error())
 	}
 }
 

@@ -326,7 +326,7 @@ func (r *Run) manifestStored(ctx context.Context, spec *NodeSpec) bool {
 	case errors.Is(err, ErrNotFound):
 		return false
 	}
-	r.emit(ctx, spec.Name, "", ActorMetadataStore, EventFailedStoreWrite, "code manifest", err.Error())
+	r.emit(ctx, spec.Name, "", ActorMetadataStore, EventFailedStoreWrite, MessageCodeManifest, err.Error())
 	return true
 }
 
@@ -380,7 +380,7 @@ func (r *Run) storeDescribed(ctx context.Context) {
 		_, err = r.c.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
 	if err != nil {
-		r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, "code manifest", fmt.Sprintf("%d code manifests: %v", len(ms), err))
+		r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, MessageCodeManifest, fmt.Sprintf("%d code manifests: %v", len(ms), err))
 		return
 	}
 	now := r.c.now()
@@ -391,7 +391,7 @@ func (r *Run) storeDescribed(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for v := range ms {
-		r.emit(ctx, by[v], "", ActorAdapter, EventCodeVersion, "manifest", string(ver))
+		r.emit(ctx, by[v], "", ActorAdapter, EventCodeVersion, MessageManifest, string(ver))
 	}
 }
 
@@ -426,7 +426,7 @@ func (r *Run) waitManifests(ctx context.Context) {
 			w.closed = true
 			left := len(w.queue) + len(w.describe) + w.undescribed + 1
 			w.mu.Unlock()
-			r.emit(ctx, "", "", ActorAdapter, EventCodeVersion, "manifests skipped",
+			r.emit(ctx, "", "", ActorAdapter, EventCodeVersion, MessageManifestsSkipped,
 				fmt.Sprintf("%d code versions not described: describing one took over %v (the first description in a process that read its code versions from the persisted table parses the module; see core.WithManifestWait)", left, r.c.manifestWait))
 			r.storeDescribed(ctx)
 			return

@@ -50,7 +50,7 @@ func runNode(t *testing.T, c *core.Cache, spec *core.NodeSpec, b core.Behavior, 
 	return executed, c.Events(slog.LevelDebug, run.ID())
 }
 
-func hasEvent(evs []core.Event, typ core.EventType, msg string) bool {
+func hasEvent(evs []core.Event, typ core.EventType, msg core.EventMessage) bool {
 	for _, e := range evs {
 		if e.Type == typ && e.Message == msg {
 			return true

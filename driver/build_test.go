@@ -229,11 +229,11 @@ func TestLogsAndLogFile(t *testing.T) {
 	r1 := p.run(nodes, []string{"B"}, nil, nil, driver.LogToFile(""))
 	r2 := p.run(nodes, []string{"B"}, nil, nil, driver.LogToFile(""))
 	// Per run: keyed by run id; one run: keyed by node.
-	byRun := r2.dr.Cache().Logs(slog.LevelDebug, "")
-	if len(byRun) != 1 || len(byRun[string(r2.runID)]) == 0 {
+	byRun := r2.dr.Cache().Logs(slog.LevelDebug)
+	if len(byRun) != 1 || len(byRun[r2.runID]) == 0 {
 		t.Fatalf("Logs(all) keys: %v", len(byRun))
 	}
-	byNode := r2.dr.Cache().Logs(slog.LevelInfo, r2.runID)
+	byNode := r2.dr.Cache().NodeLogs(slog.LevelInfo, r2.runID)
 	if len(byNode["B"]) == 0 || len(byNode["A"]) == 0 {
 		t.Fatalf("Logs(run) = %v", byNode)
 	}

@@ -253,7 +253,7 @@ func TestFailingNode(t *testing.T) {
 	if !errors.As(r.err, &ne) || ne.Node != "F" {
 		t.Fatalf("error %v is not a *core.NodeError for F", r.err)
 	}
-	logs := r.dr.Cache().Logs(slog.LevelDebug, r.runID)
+	logs := r.dr.Cache().NodeLogs(slog.LevelDebug, r.runID)
 	found := false
 	for _, e := range logs["F"] {
 		found = found || e.Type == core.EventFailedExecution

@@ -22,6 +22,10 @@
 // cancels the run and is returned as a *core.NodeError naming the node and
 // task; cancelling ctx stops the run.
 //
+// Run is Execute returning a RunResult as well: the run's id, each node's
+// outcome (core.OutcomeRetrieved, OutcomeExecuted, OutcomeFailed,
+// OutcomeSkipped, OutcomeInput, OutcomeOverride) and the run's store faults.
+//
 // With WithCache, every node is retrieved or executed through package core:
 // see its documentation for the model, behaviours and events, and
 // Driver.Cache for logs, run ids, data versions and the stores.

@@ -137,3 +137,41 @@ func ExampleBuilder_Build() {
 	fmt.Println(err)
 	// Output: driver: node "doubled": parameter 1 has type int, but dependency "words" gives []string
 }
+
+// Run says what each node of a run did: a warm run retrieves what the cold
+// one executed.
+func ExampleDriver_Run() {
+	st := mem.Open()
+	dr, err := driver.NewBuilder().
+		WithNodes(
+			driver.Node("words", Words, "text"),
+			driver.Node("count", Count, "words"),
+		).
+		WithCache(driver.CacheStores(st.Metadata(), st.Results())).
+		Build()
+	if err != nil {
+		panic(err)
+	}
+	defer dr.Close()
+	ctx := context.Background()
+	for _, run := range []string{"cold", "warm"} {
+		res, err := dr.Run(ctx, []string{"count"}, driver.Inputs{"text": "to be or not to be"}, nil)
+		if err != nil {
+			panic(err)
+		}
+		ids, _ := dr.Cache().RunIDs(ctx)
+		fmt.Println(run, "count =", res.Values["count"], "- in the run history:", res.RunID == ids[len(ids)-1])
+		for _, name := range []string{"text", "words", "count"} {
+			fmt.Printf("  %s: %s\n", name, res.Outcomes[name])
+		}
+	}
+	// Output:
+	// cold count = 6 - in the run history: true
+	//   text: input
+	//   words: executed
+	//   count: executed
+	// warm count = 6 - in the run history: true
+	//   text: input
+	//   words: retrieved
+	//   count: retrieved
+}

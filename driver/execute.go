@@ -118,6 +118,43 @@ type execution struct {
 	branch   map[string][]string
 	branches sync.Map // expander name -> *branchRun
 	wg       sync.WaitGroup
+
+	// outcomes are those of a run without a cache (with one, the run's
+	// own, core.Run.Outcomes), by core.RecordName.
+	mu       sync.Mutex
+	outcomes map[string]core.Outcome
+}
+
+// RunResult is what one run did.
+type RunResult struct {
+	// RunID is the id of the run in the cache's run history; "" for a
+	// driver without a cache (built without WithCache, or whose cache could
+	// not be opened).
+	RunID core.RunID
+	// Values are the requested outputs, as Execute returns them; nil when
+	// the run failed.
+	Values Results
+	// Outcomes says what happened to each input, override and node the
+	// outputs needed, keyed by core.RecordName(node, task) (node@task for
+	// the tasks of a fan-out branch): core.OutcomeInput, OutcomeOverride,
+	// OutcomeRetrieved, OutcomeExecuted, OutcomeFailed, or OutcomeSkipped
+	// for a node the run stopped before (a failed dependency, a cancelled
+	// context). It is what the run did, as recorded in the cache's run
+	// history when the stores work (see core.Run.Outcomes).
+	Outcomes map[string]core.Outcome
+	// Faults are the run's store errors (see core.Run.Faults): each was
+	// said once at WARN, and none failed the run.
+	Faults []error
+}
+
+// note keeps an outcome of a run without a cache.
+func (e *execution) note(name, task string, o core.Outcome) {
+	if e.run != nil {
+		return // the run keeps its own
+	}
+	e.mu.Lock()
+	e.outcomes[core.RecordName(name, task)] = o
+	e.mu.Unlock()
 }
 
 type branchRun struct {
@@ -140,8 +177,30 @@ type branchRun struct {
 // and says why once per run at WARN (on slog.Default() unless
 // CacheLogger is set), with a cache_fault event (see core.Run.Faults).
 func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, overrides Overrides) (Results, error) {
+	res, err := d.run(ctx, "Execute", outputs, inputs, overrides)
+	if err != nil {
+		return nil, err
+	}
+	return res.Values, nil
+}
+
+// Run is Execute returning what the run did as well as its outputs: its run
+// id, each node's outcome and its store faults (see RunResult). Several Runs
+// of one Driver may go on at once; each result is its own run's, which
+// Cache().LastRunID cannot say.
+//
+// When the run fails, Run returns the node's error (as Execute does) with
+// the result of the run so far: the failed node is core.OutcomeFailed, the
+// nodes it stopped core.OutcomeSkipped, and Values is nil. A call that is
+// refused before the run starts (an unknown output, a wrong input type)
+// returns a nil result.
+func (d *Driver) Run(ctx context.Context, outputs []string, inputs Inputs, overrides Overrides) (*RunResult, error) {
+	return d.run(ctx, "Run", outputs, inputs, overrides)
+}
+
+func (d *Driver) run(ctx context.Context, method string, outputs []string, inputs Inputs, overrides Overrides) (*RunResult, error) {
 	if len(outputs) == 0 {
-		return nil, errors.New("driver: Execute: no outputs requested")
+		return nil, fmt.Errorf("driver: %s: no outputs requested", method)
 	}
 	needed, err := d.plan(outputs, inputs, overrides)
 	if err != nil {
@@ -150,7 +209,7 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	e := &execution{d: d, ctx: ctx, cancel: cancel, sem: make(chan struct{}, d.parallelism),
-		values: map[string]*future{}, branch: map[string][]string{}}
+		values: map[string]*future{}, branch: map[string][]string{}, outcomes: map[string]core.Outcome{}}
 	if d.cache != nil {
 		var lookups []string
 		for _, name := range d.order {
@@ -186,6 +245,7 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 			e.values[name] = resolved(result{cv: e.run.Input(ctx, name, inputs[name])})
 		} else {
 			e.values[name] = resolved(result{raw: inputs[name]})
+			e.note(name, "", core.OutcomeInput)
 		}
 	}
 	for _, name := range sortedNames(overrides) {
@@ -196,6 +256,7 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 			e.values[name] = resolved(result{cv: e.run.Override(ctx, name, overrides[name])})
 		} else {
 			e.values[name] = resolved(result{raw: overrides[name]})
+			e.note(name, "", core.OutcomeOverride)
 		}
 	}
 	for _, name := range d.topo {
@@ -255,16 +316,49 @@ func (d *Driver) Execute(ctx context.Context, outputs []string, inputs Inputs, o
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = context.Cause(ctx)
 	}
+	out := &RunResult{Outcomes: e.outcomes}
 	if e.run != nil {
 		// A store that failed is not the run's error: the outputs are
 		// right, and the run said once at WARN what it could not store
 		// (see core.Run.Faults).
 		_ = e.run.End(ctx)
+		out.RunID, out.Outcomes, out.Faults = e.run.ID(), e.run.Outcomes(), e.run.Faults()
 	}
+	e.markSkipped(needed, out.Outcomes)
 	if firstErr != nil {
-		return nil, firstErr
+		return out, firstErr
 	}
-	return res, nil
+	out.Values = res
+	return out, nil
+}
+
+// markSkipped gives core.OutcomeSkipped to the needed nodes (and the tasks
+// of the fan-outs that ran) that have no outcome: the run stopped before
+// them.
+func (e *execution) markSkipped(needed map[string]bool, outcomes map[string]core.Outcome) {
+	for _, name := range e.d.topo {
+		n := e.d.nodes[name]
+		if !needed[name] {
+			continue
+		}
+		if n.expander == "" {
+			if _, ok := outcomes[name]; !ok {
+				outcomes[name] = core.OutcomeSkipped
+			}
+			continue
+		}
+		f := e.values[n.expander]
+		if f == nil || !isDone(f) || f.err != nil {
+			outcomes[name] = core.OutcomeSkipped // no task was made
+			continue
+		}
+		for i := range f.items {
+			k := core.RecordName(name, core.TaskID(n.expander, i))
+			if _, ok := outcomes[k]; !ok {
+				outcomes[k] = core.OutcomeSkipped
+			}
+		}
+	}
 }
 
 func isDone(f *future) bool {
@@ -559,11 +653,13 @@ func (e *execution) node(n *node, task string, deps []result) (result, error) {
 		}
 		v, err := e.call(e.ctx, n, args)
 		if err != nil {
+			e.note(n.name, task, core.OutcomeFailed)
 			if task != "" {
 				return result{}, &core.NodeError{Node: n.name, Task: task, Err: err}
 			}
 			return result{}, &core.NodeError{Node: n.name, Err: err}
 		}
+		e.note(n.name, task, core.OutcomeExecuted)
 		return result{raw: v}, nil
 	}
 	cvs := make([]*core.Value, len(deps))
@@ -599,8 +695,10 @@ func (e *execution) expand(n *node, deps []result) ([]result, error) {
 		}
 		items, err := exec(e.ctx, args)
 		if err != nil {
+			e.note(n.name, "", core.OutcomeFailed)
 			return nil, &core.NodeError{Node: n.name, Err: err}
 		}
+		e.note(n.name, "", core.OutcomeExecuted)
 		out := make([]result, len(items))
 		for i, it := range items {
 			out[i] = result{raw: it}

@@ -71,7 +71,7 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 	}
 	out := []core.Event{}
 	at := runs[i].Started
-	add := func(n NodeInfo, actor core.Actor, typ core.EventType, msg, value string) {
+	add := func(n NodeInfo, actor core.Actor, typ core.EventType, msg core.EventMessage, value string) {
 		e := core.Event{RunID: run, Node: n.Node, Task: n.Task, Actor: actor, Type: typ, Message: msg, Value: value, Time: at}
 		if e.Level() >= level {
 			out = append(out, e)
@@ -96,13 +96,13 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 			add(n, core.ActorAdapter, core.EventResolveBehavior, "", n.Behavior.String())
 		}
 		if n.Outcome == core.OutcomeRetrieved || n.Reexecuted {
-			add(n, core.ActorAdapter, core.EventGetResult, "hit", dv)
+			add(n, core.ActorAdapter, core.EventGetResult, core.MessageHit, dv)
 		}
 		if n.Reexecuted {
-			add(n, core.ActorResultStore, core.EventGetResult, "miss", "")
+			add(n, core.ActorResultStore, core.EventGetResult, core.MessageMiss, "")
 			add(n, core.ActorAdapter, core.EventMissingResult, "", "")
 		} else if n.Outcome != core.OutcomeRetrieved && (n.Behavior == core.Default || n.Behavior == core.Unset) {
-			add(n, core.ActorAdapter, core.EventGetResult, "miss", "")
+			add(n, core.ActorAdapter, core.EventGetResult, core.MessageMiss, "")
 		}
 		if n.Outcome == core.OutcomeRetrieved {
 			continue
@@ -113,7 +113,7 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 			continue
 		}
 		if n.Written >= 0 {
-			add(n, core.ActorResultStore, core.EventSetResult, "stored", dv)
+			add(n, core.ActorResultStore, core.EventSetResult, core.MessageStored, dv)
 		}
 	}
 	return out, SourceRecords, nil

@@ -54,7 +54,7 @@ func TestCraftedResultIsAMiss(t *testing.T) {
 	}
 	has := func(events []core.Event, typ core.EventType, text string) bool {
 		for _, e := range events {
-			if e.Node == "rows" && e.Type == typ && strings.Contains(e.Message+" "+e.Value, text) {
+			if e.Node == "rows" && e.Type == typ && strings.Contains(string(e.Message)+" "+e.Value, text) {
 				return true
 			}
 		}
