@@ -1,8 +1,6 @@
 package conformance_test
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"net/url"
 	"path/filepath"
@@ -52,42 +50,8 @@ func TestStoreURL(t *testing.T) {
 }
 
 func testURL(t *testing.T, raw string) {
-	ctx := context.Background()
-	st, err := core.OpenURL(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Refuse to wipe a store that holds anything.
-	if runs, err := st.Metadata.Runs(ctx); err != nil || len(runs) > 0 {
-		t.Fatalf("store %s is not empty (%d runs, %v): the suites delete everything, point -url at an empty, dedicated store", raw, len(runs), err)
-	}
-	if st.Close != nil {
-		st.Close()
-	}
-	open := func(t *testing.T) *core.Stores {
-		t.Helper()
-		st, err := core.OpenURL(ctx, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := errors.Join(st.Metadata.DeleteAll(ctx), st.Results.DeleteAll(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	t.Run("Metadata", func(t *testing.T) {
-		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return open(t).Metadata })
-	})
-	t.Run("Results", func(t *testing.T) {
-		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return open(t).Results }, nil)
-	})
+	conformance.TestURL(t, raw)
 	t.Run("Scenarios", func(t *testing.T) {
-		scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-			st := open(t)
-			if st.Close != nil {
-				t.Cleanup(func() { st.Close() })
-			}
-			return st.Metadata, st.Results
-		})
+		scenarios.TestURL(t, raw)
 	})
 }
