@@ -5,10 +5,29 @@
 // caching scenarios run end to end through the reference driver are in
 // package conformance/scenarios (scenarios.TestScenarios).
 //
-// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs the
-// store suites and the scenarios against any store core.OpenURL can open
-// (an empty, dedicated one: they delete everything in it). A backend runs them
-// from its own tests with a few lines:
+// TestURL runs the store suites against a store by URL, opened with
+// core.OpenURL (an empty, dedicated one: they delete everything in it), and
+// scenarios.TestURL runs the scenarios. A backend of another module
+// registers its scheme by being imported, so it runs them from a test file
+// of its own, then `go test ./...` in its module:
+//
+//	import (
+//		"testing"
+//
+//		_ "example.com/mybackend" // registers dir://
+//		"github.com/flowcache/flowcache/conformance"
+//		"github.com/flowcache/flowcache/conformance/scenarios"
+//	)
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.TestURL(t, "dir://"+t.TempDir())
+//		scenarios.TestURL(t, "dir://"+t.TempDir())
+//	}
+//
+// For the schemes of this module,
+// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` does the
+// same against a store of your choice. With a store at hand, a backend runs
+// the suites on it directly:
 //
 //	func TestConformance(t *testing.T) {
 //		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore {
