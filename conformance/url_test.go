@@ -12,6 +12,7 @@ import (
 	_ "github.com/flowcache/flowcache/backends/docstore"
 	_ "github.com/flowcache/flowcache/backends/gcs"
 	_ "github.com/flowcache/flowcache/backends/local"
+	_ "github.com/flowcache/flowcache/backends/mem"
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/conformance/scenarios"
@@ -19,15 +20,15 @@ import (
 )
 
 var (
-	storeURL = flag.String("url", "", "run the store suites against this store URL: a path, file://, s3://, gs://, azblob:// (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). Import the backend of another scheme in a test of your own; mem:// stores are shared by name and closed by the suites, so they are tested directly")
+	storeURL = flag.String("url", "", "run the store suites against this store URL: a path, file://, s3://, gs://, azblob:// (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). mem://name too. Another scheme: call conformance.TestURL from a test that imports its backend")
 	metaURL  = flag.String("metadata", "", "with -url: keep the metadata in this store instead (dynamodb://, firestore://, mongo://); added to -url as its query-escaped metadata parameter")
 )
 
 // TestStoreURL runs the metadata, result and scenario suites against a
 // store by URL: `go test ./conformance/ -run TestStoreURL -args -url=<URL>`.
-// Without -url it runs them against a fresh local directory. (mem://name
-// stores are shared by name and the suites close what they open, so the mem
-// backend runs the suites directly, in its own tests.)
+// Without -url it runs them against a fresh local directory. It is
+// conformance.TestURL and scenarios.TestURL with the backends of this
+// module linked in.
 func TestStoreURL(t *testing.T) {
 	raw := *storeURL
 	if *metaURL != "" {
