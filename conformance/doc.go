@@ -41,7 +41,11 @@
 //
 // The open functions must return a new, empty store for every call; the
 // suites close the stores they open. Subtests that need a lot of time or
-// memory (a 100 MB result) are skipped under -short.
+// memory (a 100 MB result) are skipped under -short. Every store operation
+// of the suites, and every Read of a result, must return within OpTimeout
+// (30 s; `-args -op-timeout=2m` to change it): one that does not, or a
+// reader that returns (0, nil) over and over, fails the test with the
+// operation and the key named instead of hanging it.
 //
 // # The metadata contract, beyond the core.MetadataStore doc comments
 //
