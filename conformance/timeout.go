@@ -40,20 +40,34 @@ func timed(t testing.TB, ctx context.Context, what string, fn func(ctx context.C
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
+	ok, err := wait(ctx, fn)
+	// A deadline of the caller's own is the caller's business.
+	if ok && (!errors.Is(err, context.DeadlineExceeded) || parent.Err() != nil || !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		return err
+	}
+	return timedOut(t, what)
+}
+
+// wait runs fn(ctx) and waits for it at most OpTimeout; ok is false when
+// it did not return in time.
+func wait(ctx context.Context, fn func(ctx context.Context) error) (ok bool, err error) {
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	timer := time.NewTimer(OpTimeout)
 	defer timer.Stop()
-	var err error
 	select {
 	case err = <-done:
-		// A deadline of the caller's own is the caller's business.
-		if !errors.Is(err, context.DeadlineExceeded) || parent.Err() != nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return err
-		}
+		return true, err
 	case <-timer.C:
+		return false, nil
 	}
-	err = fmt.Errorf("%s did not return within %v (-op-timeout): %w", what, OpTimeout, context.DeadlineExceeded)
+}
+
+// timedOut fails t for the operation what and returns the error to
+// return from it.
+func timedOut(t testing.TB, what string) error {
+	t.Helper()
+	err := fmt.Errorf("%s did not return within %v (-op-timeout): %w", what, OpTimeout, context.DeadlineExceeded)
 	t.Errorf("%v", err)
 	return err
 }
@@ -145,16 +159,26 @@ func (r *timedResults) GetVerified(ctx context.Context, id core.ResultID) (io.Re
 	})
 }
 
-func (r *timedResults) open(ctx context.Context, op string, id core.ResultID, get func(context.Context, core.ResultID) (io.ReadCloser, error)) (rc io.ReadCloser, err error) {
+// open opens a reader with get, waiting at most OpTimeout; the reader's
+// context (which its reads may use) has no deadline and is cancelled when
+// the reader is closed.
+func (r *timedResults) open(ctx context.Context, op string, id core.ResultID, get func(context.Context, core.ResultID) (io.ReadCloser, error)) (io.ReadCloser, error) {
 	what := fmt.Sprintf("%s(%s)", op, id)
-	err = timed(r.t, ctx, what, func(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var rc io.ReadCloser
+	ok, err := wait(ctx, func(ctx context.Context) (err error) {
 		rc, err = get(ctx, id)
 		return err
 	})
+	if !ok {
+		cancel()
+		return nil, timedOut(r.t, what)
+	}
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	return &timedReader{t: r.t, rc: rc, what: what}, nil
+	return &timedReader{t: r.t, rc: rc, what: what, cancel: cancel}, nil
 }
 
 func (r *timedResults) Exists(ctx context.Context, id core.ResultID) (ok bool, err error) {
@@ -182,10 +206,11 @@ func (r *timedResults) Close() error {
 // returning (0, nil). After a Read times out, the buffer it was given
 // belongs to the hung Read.
 type timedReader struct {
-	t     testing.TB
-	rc    io.ReadCloser
-	what  string
-	empty int
+	t      testing.TB
+	rc     io.ReadCloser
+	what   string
+	empty  int
+	cancel context.CancelFunc
 }
 
 func (r *timedReader) Read(p []byte) (n int, err error) {
@@ -206,6 +231,7 @@ func (r *timedReader) Read(p []byte) (n int, err error) {
 }
 
 func (r *timedReader) Close() error {
+	defer r.cancel()
 	return timed(r.t, context.Background(), "Close of the reader of "+r.what, func(context.Context) error { return r.rc.Close() })
 }
 

@@ -99,3 +99,34 @@ func (blockingReader) Read([]byte) (int, error) { select {} }
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+// TestReaderContext runs the result suite on a store whose readers read
+// with the context given to Get, as a bucket's do: the suite's deadline on
+// Get must not end the reads that follow.
+func TestReaderContext(t *testing.T) {
+	conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
+		return ctxResults{mem.NewResultStore()}
+	}, nil)
+}
+
+type ctxResults struct{ *mem.ResultStore }
+
+func (s ctxResults) Get(ctx context.Context, id core.ResultID) (io.ReadCloser, error) {
+	rc, err := s.ResultStore.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return ctxReader{ctx, rc}, nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	io.ReadCloser
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.ReadCloser.Read(p)
+}
