@@ -5,10 +5,29 @@
 // caching scenarios run end to end through the reference driver are in
 // package conformance/scenarios (scenarios.TestScenarios).
 //
-// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs the
-// store suites and the scenarios against any store core.OpenURL can open
-// (an empty, dedicated one: they delete everything in it). A backend runs them
-// from its own tests with a few lines:
+// TestURL runs the store suites against a store by URL, opened with
+// core.OpenURL (an empty, dedicated one: they delete everything in it), and
+// scenarios.TestURL runs the scenarios. A backend of another module
+// registers its scheme by being imported, so it runs them from a test file
+// of its own, then `go test ./...` in its module:
+//
+//	import (
+//		"testing"
+//
+//		_ "example.com/mybackend" // registers dir://
+//		"github.com/flowcache/flowcache/conformance"
+//		"github.com/flowcache/flowcache/conformance/scenarios"
+//	)
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.TestURL(t, "dir://"+t.TempDir())
+//		scenarios.TestURL(t, "dir://"+t.TempDir())
+//	}
+//
+// For the schemes of this module,
+// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` does the
+// same against a store of your choice. With a store at hand, a backend runs
+// the suites on it directly:
 //
 //	func TestConformance(t *testing.T) {
 //		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore {
@@ -22,7 +41,11 @@
 //
 // The open functions must return a new, empty store for every call; the
 // suites close the stores they open. Subtests that need a lot of time or
-// memory (a 100 MB result) are skipped under -short.
+// memory (a 100 MB result) are skipped under -short. Every store operation
+// of the suites, and every Read of a result, must return within OpTimeout
+// (30 s; `-args -op-timeout=2m` to change it): one that does not, or a
+// reader that returns (0, nil) over and over, fails the test with the
+// operation and the key named instead of hanging it.
 //
 // # The metadata contract, beyond the core.MetadataStore doc comments
 //

@@ -42,7 +42,7 @@ func testKey(node string, deps ...string) core.CacheKey {
 func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore) {
 	newStore := func(t *testing.T) core.MetadataStore {
 		t.Helper()
-		s := open(t)
+		s := timeMetadata(t, open(t))
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
@@ -459,7 +459,7 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 	})
 
 	t.Run("Closed", func(t *testing.T) {
-		s := open(t)
+		s := timeMetadata(t, open(t))
 		k := testKey("c")
 		mustWrite(t, s, core.Batch{Now: at(1), Entries: []core.Entry{{Key: k, DataVersion: dataVersion("c"), Format: "gob"}}})
 		if err := s.Close(); err != nil {

@@ -27,7 +27,7 @@ import (
 func TestResultStore(t *testing.T, open func(t *testing.T) core.ResultStore, corrupt func(t *testing.T, id core.ResultID)) {
 	newStore := func(t *testing.T) core.ResultStore {
 		t.Helper()
-		s := open(t)
+		s := timeResults(t, open(t))
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
@@ -352,7 +352,7 @@ func TestResultStore(t *testing.T, open func(t *testing.T) core.ResultStore, cor
 	})
 
 	t.Run("Closed", func(t *testing.T) {
-		s := open(t)
+		s := timeResults(t, open(t))
 		id := resultID("closed", "gob")
 		if _, err := s.Put(ctx, id, writeAll([]byte("x"))); err != nil {
 			t.Fatal(err)

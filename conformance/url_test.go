@@ -1,8 +1,6 @@
 package conformance_test
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"net/url"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	_ "github.com/flowcache/flowcache/backends/docstore"
 	_ "github.com/flowcache/flowcache/backends/gcs"
 	_ "github.com/flowcache/flowcache/backends/local"
+	_ "github.com/flowcache/flowcache/backends/mem"
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/conformance/scenarios"
@@ -21,15 +20,15 @@ import (
 )
 
 var (
-	storeURL = flag.String("url", "", "run the store suites against this store URL: a path, file://, s3://, gs://, azblob:// (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). Import the backend of another scheme in a test of your own; mem:// stores are shared by name and closed by the suites, so they are tested directly")
+	storeURL = flag.String("url", "", "run the store suites against this store URL: a path, file://, s3://, gs://, azblob:// (DESTRUCTIVE: it must name an empty, dedicated store; the suites delete everything in it). mem://name too. Another scheme: call conformance.TestURL from a test that imports its backend")
 	metaURL  = flag.String("metadata", "", "with -url: keep the metadata in this store instead (dynamodb://, firestore://, mongo://); added to -url as its query-escaped metadata parameter")
 )
 
 // TestStoreURL runs the metadata, result and scenario suites against a
 // store by URL: `go test ./conformance/ -run TestStoreURL -args -url=<URL>`.
-// Without -url it runs them against a fresh local directory. (mem://name
-// stores are shared by name and the suites close what they open, so the mem
-// backend runs the suites directly, in its own tests.)
+// Without -url it runs them against a fresh local directory. It is
+// conformance.TestURL and scenarios.TestURL with the backends of this
+// module linked in.
 func TestStoreURL(t *testing.T) {
 	raw := *storeURL
 	if *metaURL != "" {
@@ -52,42 +51,8 @@ func TestStoreURL(t *testing.T) {
 }
 
 func testURL(t *testing.T, raw string) {
-	ctx := context.Background()
-	st, err := core.OpenURL(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Refuse to wipe a store that holds anything.
-	if runs, err := st.Metadata.Runs(ctx); err != nil || len(runs) > 0 {
-		t.Fatalf("store %s is not empty (%d runs, %v): the suites delete everything, point -url at an empty, dedicated store", raw, len(runs), err)
-	}
-	if st.Close != nil {
-		st.Close()
-	}
-	open := func(t *testing.T) *core.Stores {
-		t.Helper()
-		st, err := core.OpenURL(ctx, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := errors.Join(st.Metadata.DeleteAll(ctx), st.Results.DeleteAll(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	t.Run("Metadata", func(t *testing.T) {
-		conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return open(t).Metadata })
-	})
-	t.Run("Results", func(t *testing.T) {
-		conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return open(t).Results }, nil)
-	})
+	conformance.TestURL(t, raw)
 	t.Run("Scenarios", func(t *testing.T) {
-		scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-			st := open(t)
-			if st.Close != nil {
-				t.Cleanup(func() { st.Close() })
-			}
-			return st.Metadata, st.Results
-		})
+		scenarios.TestURL(t, raw)
 	})
 }

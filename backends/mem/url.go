@@ -2,6 +2,7 @@ package mem
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -10,8 +11,9 @@ import (
 )
 
 // URL form: mem://name. Every open of the same name in one process gets
-// the same stores (so two drivers of a test can share a cache); the stores
-// live until the process ends. mem:// takes no query parameters.
+// handles on the same stores (so two drivers of a test can share a cache);
+// closing them closes the handles, not the stores, which live until the
+// process ends. mem:// takes no query parameters.
 func init() { core.RegisterScheme("mem", openURL) }
 
 var (
@@ -34,7 +36,10 @@ func openURL(_ context.Context, u *url.URL) (*core.Stores, error) {
 		named[name] = st
 	}
 	namedMu.Unlock()
-	// The stores are shared: closing one opener's handle must not close
-	// them for the others.
-	return &core.Stores{Metadata: st.Metadata(), Results: st.Results(), Close: func() error { return nil }}, nil
+	// The stores are shared: each open gets its own handles, so that
+	// closing one opener's stores leaves them open for the others.
+	meta, results := &metadataHandle{s: st.Metadata()}, &resultHandle{s: st.Results()}
+	return &core.Stores{Metadata: meta, Results: results, Close: func() error {
+		return errors.Join(meta.Close(), results.Close())
+	}}, nil
 }

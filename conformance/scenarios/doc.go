@@ -15,6 +15,7 @@
 //		})
 //	}
 //
+// TestURL runs them on a store by URL (see conformance.TestURL), and
 // `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs
-// these scenarios too, after the store suites.
+// them too, after the store suites.
 package scenarios

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -24,11 +24,10 @@ import (
 )
 
 // TestMain lets the tests run this test binary as the flowcache command:
-// with FLOWCACHE_CMD_MAIN=1 it runs main instead of the tests.
+// with FLOWCACHE_CMD_MAIN=1 it runs Main instead of the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv("FLOWCACHE_CMD_MAIN") == "1" {
-		main()
-		return
+		os.Exit(Main(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
@@ -515,7 +514,7 @@ func TestDrawJSONBytes(t *testing.T) {
 	if err := writeJSON(&got, view.FromRecords("r1", recs)); err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join("..", "..", "view", "testdata", "quickstart.json"))
+	want, err := os.ReadFile(filepath.Join("..", "..", "..", "view", "testdata", "quickstart.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // The formats of flowcache register themselves when imported, so that
 // `flowcache verify` and `evict --damaged` can check the structure of

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -339,13 +339,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	})
 }
 
-// buildCommand builds the flowcache command into a temporary directory and
+// buildCommand builds the flowcache command (the main package above) into a temporary directory and
 // returns its path.
 func buildCommand(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "flowcache")
 	start := time.Now()
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Logf("go build: %v", time.Since(start).Round(time.Millisecond))
