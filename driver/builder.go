@@ -99,13 +99,11 @@ const EnvURL = core.EnvURL
 // schemes of the remote backends that are imported. The flowcache command
 // and package inspect pick and read the string the same way
 // (core.ResolveCacheURL, core.ParseStoreURL); errors show it redacted
-// (core.Redact).
+// (core.Redact). CacheURL("") is the default: $FLOWCACHE_URL, else
+// DefaultCacheDir.
 func CacheURL(rawURL string) CacheOption {
 	return func(c *cacheConfig) error {
-		if rawURL == "" {
-			return errors.New("CacheURL: empty URL")
-		}
-		c.url = rawURL
+		c.url = rawURL // "": the builder resolves $FLOWCACHE_URL, else DefaultCacheDir
 		return nil
 	}
 }
@@ -258,10 +256,11 @@ func (n *node) collect() bool { return n.def.opts.collect }
 // right shape, every parameter type fits the node that feeds it, the graph
 // is acyclic, fan-outs are well formed, behaviours resolve, and every cached
 // node's result type can be stored in its format. Errors name the node and
-// the parameter at fault.
+// the parameter at fault, and wrap core.ErrInvalid (a store that cannot be
+// opened is not an error of Build: see openCache).
 func (b *Builder) Build() (*Driver, error) {
 	if len(b.errs) > 0 {
-		return nil, errors.Join(b.errs...)
+		return nil, invalid(errors.Join(b.errs...))
 	}
 	d := &Driver{nodes: map[string]*node{}, parallelism: b.parallelism}
 	if d.parallelism == 0 {
@@ -312,10 +311,10 @@ func (b *Builder) Build() (*Driver, error) {
 		d.order = append(d.order, def.name)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, invalid(errors.Join(errs...))
 	}
 	if err := d.checkGraph(); err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	if err := d.setupCache(b.cache); err != nil {
 		return nil, err
@@ -597,7 +596,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 	if cfg != nil {
 		var err error
 		if behaviors, err = cfg.behaviors.Resolve(d.order, own); err != nil {
-			return fmt.Errorf("driver: %w", err)
+			return invalid(fmt.Errorf("driver: %w", err))
 		}
 	}
 	format := formats.Gob()
@@ -643,9 +642,25 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 	}
 	if len(errs) > 0 {
 		d.Close()
-		return errors.Join(errs...)
+		return invalid(errors.Join(errs...))
 	}
 	return nil
+}
+
+// invalidError is a caller's error (a node, an option, an input or an
+// output that is wrong): its text is err's, and it wraps both err and
+// core.ErrInvalid.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string   { return e.err.Error() }
+func (e *invalidError) Unwrap() []error { return []error{e.err, core.ErrInvalid} }
+
+// invalid marks err as the caller's (core.ErrInvalid), keeping its text.
+func invalid(err error) error {
+	if err == nil || errors.Is(err, core.ErrInvalid) {
+		return err
+	}
+	return &invalidError{err}
 }
 
 // openCache opens the stores and the cache of a build.

@@ -200,11 +200,11 @@ func (d *Driver) Run(ctx context.Context, outputs []string, inputs Inputs, overr
 
 func (d *Driver) run(ctx context.Context, method string, outputs []string, inputs Inputs, overrides Overrides) (*RunResult, error) {
 	if len(outputs) == 0 {
-		return nil, fmt.Errorf("driver: %s: no outputs requested", method)
+		return nil, invalid(fmt.Errorf("driver: %s: no outputs requested", method))
 	}
 	needed, err := d.plan(outputs, inputs, overrides)
 	if err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

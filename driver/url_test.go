@@ -2,12 +2,14 @@ package driver_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "github.com/flowcache/flowcache/backends/mem" // mem://
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 )
 
@@ -61,6 +63,10 @@ func TestCacheURL(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "metadata.db")); err != nil {
 			t.Fatalf("FLOWCACHE_URL was not used: %v", err)
 		}
+		// CacheURL("") is the default too: the variable, not an error.
+		if r := run(driver.CacheURL("")); len(r.executed) != 0 {
+			t.Fatalf("CacheURL(\"\") did not use FLOWCACHE_URL's cache: executed %v", r.executed)
+		}
 	})
 	t.Run("default directory", func(t *testing.T) {
 		t.Chdir(t.TempDir())
@@ -87,6 +93,9 @@ func TestCacheURL(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s: Build succeeded", u)
 			}
+			if !errors.Is(err, core.ErrInvalid) {
+				t.Errorf("%s: error %v does not wrap core.ErrInvalid", u, err)
+			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("%s: error leaks the secret: %v", u, err)
 			}
@@ -97,4 +106,43 @@ func TestCacheURL(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Caller errors — a bad node, a bad graph, an unknown output or override, a
+// type the format cannot store — wrap core.ErrInvalid and keep their text.
+func TestCallerErrorsAreErrInvalid(t *testing.T) {
+	ctx := context.Background()
+	builds := map[string]*driver.Builder{
+		"nil function":   driver.NewBuilder().WithNodes(driver.Node("a", nil)),
+		"declared twice": driver.NewBuilder().WithNodes(driver.Node("a", A1), driver.Node("a", A1)),
+		"unknown dep":    driver.NewBuilder().WithNodes(driver.Node("b", B, "nosuch_node_and_no_input_of_int")),
+		"format":         driver.NewBuilder().WithNodes(driver.Node("cb", Callback)).WithCache(driver.CacheDir(t.TempDir())),
+	}
+	for name, b := range builds {
+		_, err := b.Build()
+		if err == nil {
+			continue // an unknown dependency may be an input: not every case fails at Build
+		}
+		if !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("%s: Build error %q does not wrap core.ErrInvalid", name, err)
+		}
+		if strings.HasPrefix(err.Error(), "invalid argument") {
+			t.Errorf("%s: Build error %q lost its own text", name, err)
+		}
+	}
+	dr, err := driver.NewBuilder().WithNodes(driver.Node("A", A1), driver.Node("B", B, "A")).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	for name, call := range map[string]func() error{
+		"no outputs":       func() error { _, err := dr.Execute(ctx, nil, nil, nil); return err },
+		"unknown output":   func() error { _, err := dr.Execute(ctx, []string{"Z"}, nil, nil); return err },
+		"unknown override": func() error { _, err := dr.Execute(ctx, []string{"B"}, nil, driver.Overrides{"Z": 1}); return err },
+		"input is a node":  func() error { _, err := dr.Execute(ctx, []string{"B"}, driver.Inputs{"A": 1}, nil); return err },
+	} {
+		if err := call(); err == nil || !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("%s: Execute error %v does not wrap core.ErrInvalid", name, err)
+		}
+	}
 }
