@@ -369,7 +369,7 @@ type Run struct {
 	noWrite, noRead bool
 	// faulted holds the first error of each part of the cache that failed,
 	// faultOrder the order they failed in (see fault).
-	faulted    [numFaultKinds]error
+	faulted    [numFaultKinds]faultState
 	faultOrder []faultKind
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
@@ -576,9 +576,9 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 		_ = c.log.closeRun(context.WithoutCancel(ctx), id)
 		r.noWrite = true
 		r.noRead = errors.Is(err, ErrUnavailable)
-		r.fault(ctx, faultBegin, ActorMetadataStore, err)
+		r.fault(ctx, faultBegin, ActorMetadataStore, "", err)
 	} else if logErr != nil {
-		r.fault(ctx, faultRunLog, ActorAdapter, logErr)
+		r.fault(ctx, faultRunLog, ActorAdapter, "", logErr)
 	}
 	return r, nil
 }
@@ -608,15 +608,6 @@ func (r *Run) Cache() *Cache { return r.c }
 
 func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg EventMessage, value string) {
 	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
-	if typ == EventFailedStoreWrite && !r.noWrite {
-		// Every failed write, wherever it happens (results, metadata, code
-		// manifests, removing a damaged result), is said once per run.
-		k := faultResultWrite
-		if actor == ActorMetadataStore {
-			k = faultMeta
-		}
-		r.fault(ctx, k, actor, fmt.Errorf("%s: %s", msg, value))
-	}
 }
 
 // version fingerprints v. An unhashable value gets a unique version and an
@@ -896,7 +887,7 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
-			r.fault(ctx, faultMeta, ActorMetadataStore, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
+			r.fault(ctx, faultMeta, ActorMetadataStore, spec.Name, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageError, err.Error())
 		}
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
@@ -1032,13 +1023,22 @@ type storeJob struct {
 // context is returned.
 func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer) error) error {
 	spec, task := st.spec, st.task
-	size, err := r.c.results.Put(ctx, st.rid, write)
+	var sw storeWriter
+	size, err := r.c.results.Put(ctx, st.rid, func(w io.Writer) error {
+		sw.w = w
+		return write(&sw)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.fault(ctx, faultResultWrite, ActorResultStore, fmt.Errorf("flowcache: storing the result of node %q: %w", spec.Name, err))
-		r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageSetResult, err.Error())
+		k := faultResultWrite
+		if sw.w != nil && sw.err == nil {
+			// write failed, and not because the store refused its bytes:
+			// the format could not encode the value.
+			k = faultEncode
+		}
+		r.storeFailed(ctx, k, ActorResultStore, spec.Name, task, MessageSetResult, fmt.Errorf("flowcache: storing the result of node %q: %w", spec.Name, err))
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: -1}, nil, "")
 		return nil
 	}
@@ -1053,6 +1053,23 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: size}, entry, "")
 	r.noteManifest(ctx, spec)
 	return nil
+}
+
+// storeWriter is the writer a result is encoded to: it passes writes to
+// the store's writer and keeps the first error the store returned, which
+// tells a store that refused bytes (a full disk) from a format that could
+// not encode the value.
+type storeWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *storeWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // errBufferFull stops an encoding that does not fit in a limitedBuffer.
@@ -1099,7 +1116,7 @@ func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVer
 		// node would be executed again in every run. A run that does not
 		// write (a read-only cache) leaves it for one that does.
 		if derr := r.c.results.Delete(ctx, rid); derr != nil {
-			r.emit(ctx, spec.Name, task, ActorResultStore, EventFailedStoreWrite, MessageDeleteDamaged, derr.Error())
+			r.storeFailed(ctx, faultResultWrite, ActorResultStore, spec.Name, task, MessageDeleteDamaged, fmt.Errorf("flowcache: deleting the damaged result of node %q: %w", spec.Name, derr))
 		}
 	}
 	val, nver, err := r.executeAndStore(ctx, spec, task, Recompute, deps, exec)
@@ -1231,7 +1248,7 @@ func (r *Run) Flush(ctx context.Context) error {
 	// executed is worth keeping; so is the log.
 	ctx = context.WithoutCancel(ctx)
 	if err := r.c.log.flushRun(ctx, r.id); err != nil {
-		r.fault(ctx, faultRunLog, ActorAdapter, err)
+		r.fault(ctx, faultRunLog, ActorAdapter, "", err)
 	}
 	if len(b.Records) == 0 && len(b.Entries) == 0 && len(b.Hits) == 0 {
 		return nil
@@ -1245,16 +1262,14 @@ func (r *Run) Flush(ctx context.Context) error {
 	if f, ok := As[ResultFlusher](r.c.results); ok {
 		if err := f.FlushResults(ctx); err != nil {
 			err = fmt.Errorf("flowcache: writing results of run %s: %w", r.id, err)
-			r.fault(ctx, faultResultWrite, ActorResultStore, err)
-			r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, MessageFlush, err.Error())
+			r.storeFailed(ctx, faultResultWrite, ActorResultStore, "", "", MessageFlush, err)
 			errs = append(errs, err)
 			b.Entries = nil
 		}
 	}
 	if err := r.c.meta.Write(ctx, b); err != nil {
 		err = fmt.Errorf("flowcache: writing metadata of run %s: %w", r.id, err)
-		r.fault(ctx, faultMeta, ActorMetadataStore, err)
-		r.emit(ctx, "", "", ActorMetadataStore, EventFailedStoreWrite, MessageWrite, err.Error())
+		r.storeFailed(ctx, faultMeta, ActorMetadataStore, "", "", MessageWrite, err)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -1283,7 +1298,8 @@ func (r *Run) End(ctx context.Context) error {
 		_ = r.Flush(ctx)
 	}
 	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil && !r.noWrite {
-		r.fault(ctx, faultRunLog, ActorAdapter, lerr)
+		r.fault(ctx, faultRunLog, ActorAdapter, "", lerr)
 	}
+	r.summarizeFaults(ctx)
 	return nil
 }

@@ -100,8 +100,14 @@
 // points to a missing result), and the run goes on. Each part of the cache
 // that fails is said once per run, however many nodes it affects: a
 // cache_fault event at slog.LevelWarn whose message says what the run does
-// without that part and whose value is the error (Run.Faults lists them);
-// the per-node failed_store_write events stay at Info. The run's values are
+// without that part and how to fix the cause where it is known, and whose
+// value is the error (Run.Faults lists them); the per-node
+// failed_store_write events stay at Info. A part that failed more than once
+// is summed up when the run ends, in one cache_fault_summary event at
+// slog.LevelWarn: how many failures, for which nodes, the first error and
+// the fix. A value its node's format cannot encode (a time not in UTC in
+// Parquet) is a fault of its own, told from a store that refused bytes.
+// The run's values are
 // right either way; what was not stored is computed again by a later run.
 // Names that are not valid UTF-8 are refused by Run.Node and Run.Expand
 // (CheckName): they would not survive the stores' text encodings.

@@ -41,6 +41,13 @@ const (
 	// does without it (its message), with the error (its value): once per
 	// run and part (see Run.Faults), at slog.LevelWarn.
 	EventCacheFault EventType = "cache_fault"
+	// EventCacheFaultSummary says, at the end of a run whose cache failed
+	// more often than its cache_fault events said (a part failed more than
+	// once), at slog.LevelWarn: how often each part failed, for which
+	// nodes, the first error and how to fix its cause where that is known
+	// (a full disk, a read-only directory, a value the format cannot
+	// store). Its message is the summary.
+	EventCacheFaultSummary EventType = "cache_fault_summary"
 )
 
 // EventMessage is the message of an event: what the event type's step
@@ -119,7 +126,8 @@ type Event struct {
 	Time  time.Time `json:"timestamp"`
 }
 
-// Level returns the log level of e: Warn for cache_fault; Info for
+// Level returns the log level of e: Warn for cache_fault and
+// cache_fault_summary; Info for
 // get_result, execute_node, failed_execution and failed_store_write; Debug
 // for every other event type.
 //
@@ -128,7 +136,7 @@ type Event struct {
 // store means for the run is said once, by cache_fault.
 func (e Event) Level() slog.Level {
 	switch e.Type {
-	case EventCacheFault:
+	case EventCacheFault, EventCacheFaultSummary:
 		return slog.LevelWarn
 	case EventGetResult, EventExecuteNode, EventFailedExecution, EventFailedStoreWrite:
 		return slog.LevelInfo
@@ -251,10 +259,14 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 			attrs = append(attrs, slog.String("value", e.Value))
 		}
 		msg := e.String()
-		if e.Type == EventCacheFault {
+		switch e.Type {
+		case EventCacheFault:
 			// Read by people who may not know flowcache's event names.
 			msg = "flowcache: " + string(e.Message)
 			attrs = append(attrs[:1], slog.String("error", e.Value), slog.String("actor", string(e.Actor)), slog.String("event_type", string(e.Type)))
+		case EventCacheFaultSummary:
+			msg = "flowcache: " + string(e.Message)
+			attrs = append(attrs[:1], slog.String("event_type", string(e.Type)))
 		}
 		l.logger.LogAttrs(ctx, level, msg, attrs...)
 	}

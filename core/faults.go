@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -86,6 +90,7 @@ const (
 	faultMeta                         // metadata lookups and writes
 	faultResultWrite                  // result writes
 	faultRunLog                       // the run's log in the stores
+	faultEncode                       // a format that could not encode a result
 	numFaultKinds
 )
 
@@ -106,26 +111,145 @@ func faultMessage(k faultKind, err error) string {
 		return "writing the result store failed: the run goes on; results not stored are computed again next time"
 	case faultRunLog:
 		return "writing the run's log failed: its events are kept in memory only"
+	case faultEncode:
+		return "a result could not be encoded in its node's format: it is not stored, and the node runs again next time"
 	}
 	return "cache fault"
 }
 
+// faultState is what a run knows of one kind of fault: the first error,
+// how many there were, and the nodes they were about.
+type faultState struct {
+	first error
+	count int
+	nodes []string // the first maxFaultNodes distinct node names
+	more  int      // distinct nodes beyond those
+}
+
+// maxFaultNodes is how many node names a fault summary lists per kind.
+const maxFaultNodes = 5
+
 // fault reports a failure of a part of the cache: the first of each kind
 // in a run becomes a cache_fault event (slog.LevelWarn: the default logger
 // prints it, see WithLogger) whose message says what the run does without
-// that part and whose value is the error; later ones only count. A fault
-// never fails the run.
-func (r *Run) fault(ctx context.Context, k faultKind, actor Actor, err error) {
+// that part and how to fix the cause where it is known, and whose value is
+// the error; later ones only count, and End sums them up once, in a
+// cache_fault_summary event. node names the node
+// the failure was about ("" for none). A fault never fails the run.
+func (r *Run) fault(ctx context.Context, k faultKind, actor Actor, node string, err error) {
 	r.mu.Lock()
-	first := r.faulted[k] == nil
+	f := &r.faulted[k]
+	first := f.first == nil
 	if first {
-		r.faulted[k] = err
+		f.first = err
 		r.faultOrder = append(r.faultOrder, k)
+	}
+	f.count++
+	if node != "" && !slices.Contains(f.nodes, node) {
+		if len(f.nodes) < maxFaultNodes {
+			f.nodes = append(f.nodes, node)
+		} else {
+			f.more++ // a node counted twice here only makes "more" larger
+		}
 	}
 	r.mu.Unlock()
 	if first {
-		r.emit(ctx, "", "", actor, EventCacheFault, EventMessage(faultMessage(k, err)), err.Error())
+		msg := faultMessage(k, err)
+		if fix := faultFix(k, err); fix != "" {
+			msg += " (fix: " + fix + ")"
+		}
+		r.emit(ctx, "", "", actor, EventCacheFault, EventMessage(msg), err.Error())
 	}
+}
+
+// storeFailed reports a write to a store that failed: a
+// failed_store_write event for node (msg names the write) and a fault.
+func (r *Run) storeFailed(ctx context.Context, k faultKind, actor Actor, node, task string, msg EventMessage, err error) {
+	r.fault(ctx, k, actor, node, err)
+	r.emit(ctx, node, task, actor, EventFailedStoreWrite, msg, err.Error())
+}
+
+// summarizeFaults emits the run's cache_fault_summary event when a part
+// of the cache failed more than once, so that the cache_fault events did
+// not say it all: one line that counts the failures of each part, names
+// the nodes they were about, and says how to fix the cause where it is
+// known (see faultFix). A run whose parts failed once each has said
+// everything already.
+func (r *Run) summarizeFaults(ctx context.Context) {
+	r.mu.Lock()
+	var parts []string
+	total := 0
+	for _, k := range r.faultOrder {
+		f := r.faulted[k]
+		total += f.count
+		parts = append(parts, describeFault(k, f))
+	}
+	said := len(r.faultOrder)
+	r.mu.Unlock()
+	if total == said {
+		return
+	}
+	msg := fmt.Sprintf("%d cache %s in run %s; its values are right, what was not stored runs again next time: %s",
+		total, plural(total, "fault", "faults"), r.id, strings.Join(parts, "; "))
+	r.emit(ctx, "", "", ActorAdapter, EventCacheFaultSummary, EventMessage(msg), "")
+}
+
+// describeFault says what one kind of fault did in a run, with the first
+// error and, where known, the fix.
+func describeFault(k faultKind, f faultState) string {
+	var b strings.Builder
+	switch k {
+	case faultBegin:
+		b.WriteString("the run was not recorded and stored nothing")
+	case faultMeta:
+		fmt.Fprintf(&b, "%d metadata %s failed", f.count, plural(f.count, "operation", "operations"))
+	case faultResultWrite:
+		fmt.Fprintf(&b, "%d %s not stored", f.count, plural(f.count, "result", "results"))
+	case faultRunLog:
+		fmt.Fprintf(&b, "the run's log was not written (%d %s)", f.count, plural(f.count, "failure", "failures"))
+	case faultEncode:
+		fmt.Fprintf(&b, "%d %s could not be encoded", f.count, plural(f.count, "result", "results"))
+	}
+	if len(f.nodes) > 0 {
+		fmt.Fprintf(&b, " (%s %s", plural(len(f.nodes)+f.more, "node", "nodes"), strings.Join(quoteAll(f.nodes), ", "))
+		if f.more > 0 {
+			fmt.Fprintf(&b, " and %d more", f.more)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, ", first: %v", f.first)
+	if fix := faultFix(k, f.first); fix != "" {
+		b.WriteString("; fix: ")
+		b.WriteString(fix)
+	}
+	return b.String()
+}
+
+// faultFix says how to fix the cause of err, a fault of kind k, where it
+// is known; "" otherwise.
+func faultFix(k faultKind, err error) string {
+	switch {
+	case k == faultEncode:
+		return "give the node a format that can store the value (driver.WithFormat), change the value as the error says, or mark the node Ignore (or Disable) if it need not be cached"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "free space where the cache is, or bound its size (flowcache evict --max-size SIZE, package maintain's Trim)"
+	case errors.Is(err, ErrReadOnly), errors.Is(err, syscall.EROFS):
+		return "open the cache where it can be written, or say it is read-only (?mode=ro) to serve its hits without this warning"
+	case errors.Is(err, fs.ErrPermission):
+		return "give this process write permission on the cache (its directory, or the bucket's credentials)"
+	case errors.Is(err, ErrUnavailable):
+		return "check the cache URL and that its store is reachable (flowcache size --cache URL tries it)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the store did not answer in time: check the network to it, or its load"
+	}
+	return ""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Faults returns the first error of each part of the cache that failed
@@ -139,7 +263,7 @@ func (r *Run) Faults() []error {
 	defer r.mu.Unlock()
 	var out []error
 	for _, k := range r.faultOrder {
-		out = append(out, r.faulted[k])
+		out = append(out, r.faulted[k].first)
 	}
 	return out
 }

@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/formats/parquet"
 )
 
 // diskFull makes the stores it wraps fail as a full disk does: every write
@@ -272,8 +274,11 @@ func TestFullDiskDoesNotFailRun(t *testing.T) {
 		if len(faults) != 1 || !errors.Is(faults[0], syscall.ENOSPC) {
 			t.Fatalf("Faults = %v, want one ENOSPC", faults)
 		}
-		if n := strings.Count(f.warns.String(), "level=WARN"); n != 1 {
-			t.Errorf("%d warnings for three failed writes, want 1: %s", n, f.warns)
+		// Said at the first failure, with the fix, then summed up once.
+		warns := strings.Split(strings.TrimSpace(f.warns.String()), "\n")
+		if len(warns) != 2 || !strings.Contains(warns[0], "fix: free space") ||
+			!strings.Contains(warns[1], "cache_fault_summary") || !strings.Contains(warns[1], "3 metadata operations failed") || !strings.Contains(warns[1], "fix: free space") {
+			t.Errorf("want a warning and a summary of three failed writes with the fix, got %d: %s", len(warns), f.warns)
 		}
 	})
 }
@@ -327,8 +332,13 @@ func TestMetadataReadsFail(t *testing.T) {
 	if execs != 3 {
 		t.Errorf("%d executions", execs)
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0], "the metadata store failed") || !strings.Contains(warns[0], "I/O error") {
-		t.Errorf("want one warning about reads, got %q", warns)
+	if len(warns) != 2 || !strings.Contains(warns[0], "the metadata store failed") || !strings.Contains(warns[0], "I/O error") {
+		t.Fatalf("want a warning about reads and a summary, got %q", warns)
+	}
+	// Every lookup failed: the summary counts them and names the nodes; it
+	// knows no fix for an unknown I/O error, so it offers none.
+	if s := warns[1]; !strings.Contains(s, "cache_fault_summary") || !strings.Contains(s, `(nodes \"small\", \"big\", \"sum\")`) || strings.Contains(s, "fix:") {
+		t.Errorf("summary %q", s)
 	}
 }
 
@@ -528,5 +538,59 @@ func TestRunThatDoesNotWriteKeepsDamagedResult(t *testing.T) {
 	}
 	if execs := big(); execs != 0 {
 		t.Errorf("after the damaged result was replaced, a run executed %d nodes, want 0", execs)
+	}
+}
+
+// A value its node's format cannot encode (a time not in UTC, in Parquet)
+// is a fault of its own kind, not a failing store: the run goes on, the
+// warning says the format could not encode it and how to fix that, and,
+// when it happened for several tasks of a fan-out, the end of the run sums
+// them up, naming the node. A real local directory stores the rest.
+func TestValueTheFormatCannotEncode(t *testing.T) {
+	type event struct {
+		At   time.Time
+		Kind string
+	}
+	paris := time.FixedZone("CET", 3600)
+	var warns syncBuffer
+	logger := slog.New(slog.NewTextHandler(&warns, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	execs := 0
+	dr, err := driver.NewBuilder().WithNodes(
+		driver.Node("days", func() []int { return []int{1, 2, 3} }, driver.Expand()),
+		driver.Node("events", func(d int) []event {
+			execs++
+			return []event{{At: time.Date(2026, 1, d, 12, 0, 0, 0, paris), Kind: "x"}}
+		}, "days", driver.WithFormat(parquet.New()), driver.WithState()),
+		driver.Node("count", func(es [][]event) int { return len(es) }, "events", driver.Collect()),
+	).WithParallelism(1).WithCache(driver.CacheDir(t.TempDir()), driver.CacheLogger(logger)).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	res, err := dr.Run(context.Background(), []string{"count"}, nil, nil)
+	if err != nil {
+		t.Fatalf("a value the format cannot encode failed the run: %v", err)
+	}
+	if res.Values["count"] != 3 || execs != 3 {
+		t.Fatalf("count = %v after %d executions", res.Values["count"], execs)
+	}
+	if len(res.Faults) != 1 || !strings.Contains(res.Faults[0].Error(), "UTC") {
+		t.Fatalf("Faults = %v, want the format's error naming UTC", res.Faults)
+	}
+	lines := strings.Split(strings.TrimSpace(warns.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a warning and a summary, got %q", lines)
+	}
+	if w := lines[0]; !strings.Contains(w, "could not be encoded in its node's format") || !strings.Contains(w, "driver.WithFormat") || strings.Contains(w, "writing the result store failed") {
+		t.Errorf("warning %q does not say the format could not encode the value, with the fix", w)
+	}
+	if s := lines[1]; !strings.Contains(s, `3 results could not be encoded (node \"events\")`) || !strings.Contains(s, "UTC") {
+		t.Errorf("summary %q does not count the three tasks of events", s)
+	}
+	// Nothing of events was stored: the next run executes it again, and
+	// says so again.
+	execs = 0
+	if _, err := dr.Execute(context.Background(), []string{"count"}, nil, nil); err != nil || execs != 3 {
+		t.Fatalf("second run: %v, %d executions, want 3", err, execs)
 	}
 }

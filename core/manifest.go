@@ -326,7 +326,7 @@ func (r *Run) manifestStored(ctx context.Context, spec *NodeSpec) bool {
 	case errors.Is(err, ErrNotFound):
 		return false
 	}
-	r.emit(ctx, spec.Name, "", ActorMetadataStore, EventFailedStoreWrite, MessageCodeManifest, err.Error())
+	r.storeFailed(ctx, faultMeta, ActorMetadataStore, spec.Name, "", MessageCodeManifest, fmt.Errorf("flowcache: looking up the code manifest of node %q: %w", spec.Name, err))
 	return true
 }
 
@@ -380,7 +380,7 @@ func (r *Run) storeDescribed(ctx context.Context) {
 		_, err = r.c.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
 	if err != nil {
-		r.emit(ctx, "", "", ActorResultStore, EventFailedStoreWrite, MessageCodeManifest, fmt.Sprintf("%d code manifests: %v", len(ms), err))
+		r.storeFailed(ctx, faultResultWrite, ActorResultStore, "", "", MessageCodeManifest, fmt.Errorf("flowcache: storing %d code manifests: %w", len(ms), err))
 		return
 	}
 	now := r.c.now()
