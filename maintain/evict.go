@@ -30,10 +30,17 @@ type Policy struct {
 	// MaxSize is the most bytes of results to keep: the least recently
 	// used entries go first, and a result goes with the last entry that
 	// points to it. Results no entry points to go before any entry.
+	//
+	// "Least recently used" is as exact as LastUsed, which a hit refreshes
+	// at most once per core.LastUsedResolution (an hour) to spare the
+	// store a write per hit: entries used within the same hour may be
+	// ordered by the last refresh rather than the last use. Entries with
+	// equal LastUsed go oldest first (by Created), then by key, so a plan
+	// is the same however often it is computed.
 	MaxSize int64
 	// MaxEntries is the most entries of nodes to keep, least recently
-	// used first (code manifests are not counted: they follow the entries
-	// of their code version).
+	// used first, in the order MaxSize says (code manifests are not
+	// counted: they follow the entries of their code version).
 	MaxEntries int
 	// OlderThan evicts the entries not used for this long (by LastUsed,
 	// which the core refreshes at most once per core.LastUsedResolution).
