@@ -356,3 +356,37 @@ func TestEvictSharedResult(t *testing.T) {
 		t.Fatalf("second eviction: %+v; want sameB's entry and the shared result, and the code manifest", rep)
 	}
 }
+
+// Least recently used is as exact as LastUsed, which a hit refreshes once
+// per core.LastUsedResolution: an entry stored first and used last, within
+// one such period, still goes first (ties go by Created, as Policy says),
+// and an entry used after the period has passed is kept.
+func TestEvictLastUsedResolution(t *testing.T) {
+	c := newCacheDir(t)
+	nodes := []*driver.NodeDef{
+		driver.Node("first", func() int { return 1 }),
+		driver.Node("second", func() int { return 2 }),
+	}
+	c.run(nodes, []string{"first"}, nil, nil)
+	c.advance(time.Minute)
+	c.run(nodes, []string{"second"}, nil, nil)
+	c.advance(10 * time.Minute)
+	wantDid(t, c.run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
+	plan := func() []string {
+		ic := c.open(maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+		defer ic.Close()
+		rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1, Grace: maintain.NoGrace, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evictedNodes(rep)
+	}
+	if got := plan(); !slices.Equal(got, []string{"first"}) {
+		t.Fatalf("within the resolution: evicted %v, want first (stored first; its use is not recorded yet)", got)
+	}
+	c.advance(core.LastUsedResolution)
+	wantDid(t, c.run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
+	if got := plan(); !slices.Equal(got, []string{"second"}) {
+		t.Fatalf("after the resolution: evicted %v, want second (first's use is recorded)", got)
+	}
+}
