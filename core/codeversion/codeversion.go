@@ -40,6 +40,12 @@ type Info struct {
 	// code: the version does not cover them, and a caller should version
 	// them as data (see the package documentation).
 	Captured []string
+	// MayCapture is set when the version is not from source (a fallback)
+	// and the function is a closure declared inside another function: it
+	// may capture variables, which only its source could name (Captured),
+	// so a caller cannot tell whether the version covers everything the
+	// function computes with.
+	MayCapture bool
 	// Receiver is set for a method value (t.M): the type of the receiver
 	// it is bound to, whose value is state the version does not cover.
 	Receiver string

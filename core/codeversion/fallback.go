@@ -126,6 +126,8 @@ func (r *resolver) fallback(loc location, reason string) Info {
 		Func:     loc.name,
 		Line:     loc.line,
 		Fallback: reason + "; version derived from the build: " + from,
+		// Without the source, what a closure captures is unknown.
+		MayCapture: isClosureName(loc.name),
 	}
 	if r.warn != nil {
 		r.warnOnce.Do(func() { r.warn(info) })
@@ -181,4 +183,26 @@ func hashExecutable() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isClosureName reports whether name, a function's runtime name, is that
+// of a function literal ("pkg.F.func1", "pkg.(*T).M.func2.1",
+// "pkg.F[...].func1", or, inlined, "pkg.G.F.func3"), which may capture the
+// variables of the function around it. A literal assigned to a package
+// variable is named like one declared in an init function
+// ("pkg.init.func1"), which may capture: both count. Only the old
+// "pkg.glob..func1" names are known to capture nothing.
+func isClosureName(name string) bool {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if strings.Contains(name, ".glob..func") {
+		return false
+	}
+	for part := range strings.SplitSeq(name, ".") {
+		if n, ok := strings.CutPrefix(part, "func"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
