@@ -7,6 +7,7 @@
 //	flowbench remote -url 's3://bucket?endpoint=…'   # the chain and a 256 MB result against a bucket
 //	flowbench codeversion     # code versions: the first process after an edit, and a warm one
 //	flowbench memory -mb 500  # peak memory storing and loading a result, per format (fresh processes)
+//	flowbench compare -n 1000 # the chain on flowcache and on Hamilton 1.88, in one run: the ratios
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -59,6 +60,8 @@ func main() {
 		err = codeVersionBench(os.Args[2:])
 	case "memory":
 		err = memoryBench(os.Args[2:])
+	case "compare":
+		err = compareBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -86,7 +89,11 @@ func usage() {
   flowbench memory [-mb 500] [-formats gob,json,...] [-shapes floats,bytes,structs]
                                         peak memory (VmHWM) storing and loading one result of that size
                                         through a local cache directory, per format and shape, each in a
-                                        fresh process; ratio is peak over the value's size`)
+                                        fresh process; ratio is peak over the value's size
+  flowbench compare [-n 1000] [-reps 3] [-hamilton-bench DIR] [-python /usr/bin/python3]
+                                        the chain on flowcache, then on Hamilton 1.88 (shared/bench/hamilton,
+                                        installed by its setup), in one run: uncached, warm and cold
+                                        per-node figures, Hamilton's over ours, beside issue 13's goals`)
 	os.Exit(2)
 }
 

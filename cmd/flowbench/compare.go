@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowcache/flowcache/driver"
+)
+
+// The goals of issue 13, as ratios of Hamilton's figure to flowcache's
+// measured in the same run.
+const (
+	goalUncached = 10 // a trivial node, no cache: Go executor vs Python's
+	goalWarm     = 50 // cache overhead of a warm run, per node
+	goalCold     = 50 // cache overhead of a cold run, per node
+)
+
+// compareBench runs the chain on flowcache and on Hamilton, one after the
+// other on this machine, and prints the ratios (Hamilton's figure over
+// flowcache's) beside the goals.
+//
+// Each side measures itself the way it is used: the uncached figure is the
+// steady-state execute of a built driver (Hamilton: median of executes 2-4;
+// flowcache: median of -reps executes), per node. The overheads are fresh
+// processes, each phase (uncached, cold, warm) in its own: for Hamilton the
+// time of dr.execute in that process (its build, which opens the cache, is
+// not counted); for flowcache the time of Build, Execute and Close (so
+// opening the store and computing code versions are counted against us).
+func compareBench(args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	n := fs.Int("n", 1000, "number of nodes in the chain")
+	reps := fs.Int("reps", 3, "repetitions of each phase, on each side (medians are compared)")
+	bench := fs.String("hamilton-bench", defaultHamiltonBench(), "the `DIR` holding Hamilton's chain.py (shared/bench/hamilton)")
+	python := fs.String("python", "/usr/bin/python3", "the Python with Hamilton's dependencies (Debian's, see shared/bench/hamilton/setup)")
+	fs.Parse(args)
+	script := filepath.Join(*bench, "chain.py")
+	if _, err := os.Stat(script); err != nil {
+		return fmt.Errorf("hamilton's benchmark: %w (set -hamilton-bench to shared/bench/hamilton)", err)
+	}
+	if err := exec.Command(*python, "-c", "import hamilton, pandas").Run(); err != nil {
+		src := os.Getenv("HAMILTON_SRC")
+		if src == "" {
+			home, _ := os.UserHomeDir()
+			src = filepath.Join(home, ".cache/flowcache-bench/hamilton_src")
+		}
+		if err := exec.Command(*python, "-c", "import sys; sys.path.insert(0, "+strconv.Quote(src)+"); import hamilton, pandas").Run(); err != nil {
+			return fmt.Errorf("hamilton is not installed for %s (run %s): %w", *python, filepath.Join(*bench, "setup"), err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+
+	// flowcache first, then Hamilton, then flowcache's uncached steady
+	// state again, so that a machine getting busier shows as a spread.
+	start := time.Now()
+	fc, err := flowcacheChain(self, *n, *reps)
+	if err != nil {
+		return err
+	}
+	steady1, err := uncachedSteady(*n, *reps)
+	if err != nil {
+		return err
+	}
+	ham, err := hamiltonChain(*python, script, *n, *reps)
+	if err != nil {
+		return err
+	}
+	steady2, err := uncachedSteady(*n, *reps)
+	if err != nil {
+		return err
+	}
+	fc.uncached = min(steady1, steady2)
+
+	ratio := func(h, f float64) float64 {
+		if f <= 0 {
+			return 0
+		}
+		return round(h/f, 1)
+	}
+	rows := []struct {
+		name      string
+		h, f      float64
+		goal      float64
+		unit, cmt string
+	}{
+		{"uncached", ham.uncached, fc.uncached, goalUncached, "µs/node", "execute of a built driver, steady state"},
+		{"warm_overhead", ham.warm, fc.warm, goalWarm, "µs/node", "fresh process, every node retrieved, minus uncached"},
+		{"cold_overhead", ham.cold, fc.cold, goalCold, "µs/node", "fresh process, empty cache dir, minus uncached"},
+	}
+	for _, r := range rows {
+		rt := ratio(r.h, r.f)
+		emit(map[string]any{
+			"bench": "compare", "graph": "chain", "n": *n, "reps": *reps, "figure": r.name,
+			"hamilton_us_per_node": round(r.h, 2), "flowcache_us_per_node": round(r.f, 2),
+			"ratio": rt, "goal": r.goal, "met": rt >= r.goal, "what": r.cmt,
+		})
+	}
+	fmt.Fprintf(os.Stderr, "chain of %d, %d reps each, %s in all (Hamilton %s):\n", *n, *reps, time.Since(start).Round(time.Second), ham.version)
+	fmt.Fprintf(os.Stderr, "  %-14s %12s %12s %8s %6s\n", "", "Hamilton", "flowcache", "ratio", "goal")
+	for _, r := range rows {
+		fmt.Fprintf(os.Stderr, "  %-14s %9.2f µs %9.2f µs %7.1fx %5.0fx\n", r.name, r.h, r.f, ratio(r.h, r.f), r.goal)
+	}
+	return nil
+}
+
+// defaultHamiltonBench finds shared/bench/hamilton from the working
+// directory or its parents ($FLOWBENCH_HAMILTON overrides).
+func defaultHamiltonBench() string {
+	if d := os.Getenv("FLOWBENCH_HAMILTON"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		for _, c := range []string{"shared/bench/hamilton", "../shared/bench/hamilton"} {
+			p := filepath.Join(dir, c)
+			if _, err := os.Stat(filepath.Join(p, "chain.py")); err == nil {
+				return p
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "../shared/bench/hamilton"
+		}
+		dir = parent
+	}
+}
+
+// chainFigures are per-node microseconds: the uncached cost of a node, and
+// the overheads of a warm and a cold run.
+type chainFigures struct {
+	uncached, warm, cold float64
+	version              string
+}
+
+// flowcacheChain runs `flowbench chain` in a child and reads its overheads.
+func flowcacheChain(self string, n, reps int) (chainFigures, error) {
+	out, err := exec.Command(self, "chain", "-n", strconv.Itoa(n), "-reps", strconv.Itoa(reps)).Output()
+	if err != nil {
+		return chainFigures{}, fmt.Errorf("flowbench chain: %w", exitText(err))
+	}
+	var f chainFigures
+	seen := 0
+	for line := range bytes.SplitSeq(bytes.TrimSpace(out), []byte("\n")) {
+		var rec struct {
+			Phase    string  `json:"phase"`
+			Overhead float64 `json:"overhead_us_per_node"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return f, fmt.Errorf("flowbench chain printed %q: %w", line, err)
+		}
+		switch rec.Phase {
+		case "warm":
+			f.warm, seen = rec.Overhead, seen+1
+		case "cold":
+			f.cold, seen = rec.Overhead, seen+1
+		}
+	}
+	if seen != 2 {
+		return f, fmt.Errorf("flowbench chain printed no warm and cold phases: %q", out)
+	}
+	return f, nil
+}
+
+// uncachedSteady builds the chain without a cache and returns the median
+// time of reps executes after a first one, per node in microseconds.
+func uncachedSteady(n, reps int) (float64, error) {
+	dr, err := driver.NewBuilder().WithNodes(chainNodes(n)...).WithParallelism(1).Build()
+	if err != nil {
+		return 0, err
+	}
+	defer dr.Close()
+	out := []string{"node_" + strconv.Itoa(n-1)}
+	if _, err := dr.Execute(context.Background(), out, nil, nil); err != nil {
+		return 0, err
+	}
+	d, err := medianOf(max(reps, 3), func(int) (time.Duration, error) {
+		start := time.Now()
+		_, err := dr.Execute(context.Background(), out, nil, nil)
+		return time.Since(start), err
+	}, func(d time.Duration) int64 { return int64(d) })
+	return float64(d.Nanoseconds()) / 1e3 / float64(n), err
+}
+
+// hamiltonChain runs Hamilton's chain.py and reads its summary.
+func hamiltonChain(python, script string, n, reps int) (chainFigures, error) {
+	root, err := os.MkdirTemp("", "flowbench-hamilton-")
+	if err != nil {
+		return chainFigures{}, err
+	}
+	defer os.RemoveAll(root)
+	cmd := exec.Command(python, script, strconv.Itoa(n), "--repeats", strconv.Itoa(reps), "--cache-root", root)
+	cmd.Env = append(os.Environ(), "HAMILTON_TELEMETRY_ENABLED=false")
+	out, err := cmd.Output()
+	if err != nil {
+		return chainFigures{}, fmt.Errorf("%s: %w", filepath.Base(script), exitText(err))
+	}
+	var f chainFigures
+	var found bool
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec struct {
+			Event           string `json:"event"`
+			HamiltonVersion string `json:"hamilton_version"`
+			Overhead        struct {
+				FreshWarm *float64 `json:"fresh_warm"`
+				FreshCold *float64 `json:"fresh_cold"`
+			} `json:"overhead_us_per_node"`
+			PerNode struct {
+				Uncached float64 `json:"uncached"`
+			} `json:"per_node_us"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue
+		}
+		switch rec.Event {
+		case "info":
+			f.version = rec.HamiltonVersion
+		case "summary":
+			if rec.Overhead.FreshWarm == nil || rec.Overhead.FreshCold == nil {
+				return f, errors.New("hamilton's summary has no fresh-process overheads")
+			}
+			f.uncached, f.warm, f.cold, found = rec.PerNode.Uncached, *rec.Overhead.FreshWarm, *rec.Overhead.FreshCold, true
+		}
+	}
+	if !found {
+		return f, fmt.Errorf("%s printed no summary", filepath.Base(script))
+	}
+	return f, nil
+}
+
+// exitText adds a child's stderr to its exit error.
+func exitText(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
+}
