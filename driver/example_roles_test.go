@@ -2,10 +2,12 @@ package driver_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
@@ -67,4 +69,27 @@ func ExampleLoader() {
 	// run 1: lines executed, rows executed, report executed: rows: 2
 	// run 2: lines executed, rows retrieved, report executed: rows: 2
 	// run 3: lines executed, rows executed, report executed: rows: 3
+}
+
+// BuildContext opens the cache's store under a context: a build whose
+// context is done fails, and opens nothing.
+func ExampleBuilder_BuildContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dr, err := driver.NewBuilder().
+		WithNodes(driver.Node("words", Words, "text")).
+		WithCache(driver.CacheURL("mem://example-buildcontext")). // "s3://bucket/cache?region=…" alike
+		BuildContext(ctx)
+	if err != nil {
+		panic(err)
+	}
+	dr.Close()
+
+	cancel()
+	_, err = driver.NewBuilder().
+		WithNodes(driver.Node("words", Words, "text")).
+		WithCache(driver.CacheURL("mem://example-buildcontext")).
+		BuildContext(ctx)
+	fmt.Println(err, errors.Is(err, context.Canceled))
+	// Output: driver: build: context canceled true
 }
