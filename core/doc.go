@@ -41,7 +41,9 @@
 // dependants a unique version (they execute too); Ignore executes, stores
 // nothing, and gives dependants a constant version (they can still be
 // retrieved). BehaviorConfig.Resolve applies the build-level lists, which
-// win over a node's own behaviour.
+// win over a node's own behaviour; a node's role (RoleLoader, RoleSaver)
+// picks its default when nothing else does (BehaviorConfig.ResolveRoles,
+// Hamilton's default_loader_behavior and default_saver_behavior).
 //
 // # Events
 //

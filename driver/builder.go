@@ -156,6 +156,42 @@ func DefaultBehavior(b core.Behavior) CacheOption {
 	}
 }
 
+// DefaultLoaderBehavior sets the behaviour of the Loader nodes that are in
+// no behaviour list and have no behaviour of their own (default: the
+// DefaultBehavior), as Hamilton's default_loader_behavior. The usual one is
+// core.Recompute: every run reads the source again, and the loader's
+// dependants are retrieved while what it reads is unchanged.
+//
+// The precedence, Hamilton's, strongest first: a list naming the node
+// (Recompute, Disable, Ignore, DefaultNodes), a list naming AllNodes, the
+// node's WithBehavior, DefaultLoaderBehavior or DefaultSaverBehavior for a
+// Loader or a Saver, DefaultBehavior. An Expand node is executed in every
+// run whatever its behaviour.
+func DefaultLoaderBehavior(b core.Behavior) CacheOption {
+	return func(c *cacheConfig) error {
+		if b < core.Default || b > core.Ignore {
+			return fmt.Errorf("DefaultLoaderBehavior(%v): not a behavior", b)
+		}
+		c.behaviors.DefaultLoaderBehavior = b
+		return nil
+	}
+}
+
+// DefaultSaverBehavior sets the behaviour of the Saver nodes that are in no
+// behaviour list and have no behaviour of their own (default: the
+// DefaultBehavior), as Hamilton's default_saver_behavior; see
+// DefaultLoaderBehavior for the precedence, and Saver for what each
+// behaviour does to a saver.
+func DefaultSaverBehavior(b core.Behavior) CacheOption {
+	return func(c *cacheConfig) error {
+		if b < core.Default || b > core.Ignore {
+			return fmt.Errorf("DefaultSaverBehavior(%v): not a behavior", b)
+		}
+		c.behaviors.DefaultSaverBehavior = b
+		return nil
+	}
+}
+
 // LogToFile appends every cache event as a JSON line to path as it happens
 // (core.WithLogFile; core.ReadLogFile reads it back). An empty path keeps
 // each run's events in the run's own log in the cache's store, whatever the
@@ -258,7 +294,27 @@ func (n *node) collect() bool { return n.def.opts.collect }
 // node's result type can be stored in its format. Errors name the node and
 // the parameter at fault, and wrap core.ErrInvalid (a store that cannot be
 // opened is not an error of Build: see openCache).
+//
+// Build is BuildContext(context.Background()).
 func (b *Builder) Build() (*Driver, error) {
+	return b.BuildContext(context.Background())
+}
+
+// BuildContext is Build with a context for the work Build does on the
+// cache's store, which may be remote (a bucket, a document database):
+// opening it (core.OpenURL, local.Open) and reading the entries of the
+// cacheable nodes ahead of the first run (core.Cache.Prefetch). A ctx that
+// is done before BuildContext returns (cancelled, or past its deadline)
+// fails it with an error wrapping ctx.Err(), and leaves nothing open; a
+// store that cannot be reached in time is thus an error of BuildContext,
+// where it is a Driver without a cache for Build (see openCache). Once
+// BuildContext returned, ctx only stops the prefetch, and the first run
+// reads those entries itself. Checking the graph and computing code
+// versions are local work that ctx does not interrupt.
+func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("driver: build: %w", err)
+	}
 	if len(b.errs) > 0 {
 		return nil, invalid(errors.Join(b.errs...))
 	}
@@ -316,7 +372,7 @@ func (b *Builder) Build() (*Driver, error) {
 	if err := d.checkGraph(); err != nil {
 		return nil, invalid(err)
 	}
-	if err := d.setupCache(b.cache); err != nil {
+	if err := d.setupCache(ctx, b.cache); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -377,6 +433,9 @@ func checkFunc(def *NodeDef) (*node, error) {
 	}
 	if def.opts.expand && def.opts.collect {
 		return nil, fmt.Errorf("driver: node %q: Expand and Collect on one node", def.name)
+	}
+	if def.opts.loader && def.opts.saver {
+		return nil, fmt.Errorf("driver: node %q: Loader and Saver on one node: a loader reads external data and a saver writes it; make two nodes", def.name)
 	}
 	return n, nil
 }
@@ -587,15 +646,20 @@ func (d *Driver) checkGraph() error {
 	return nil
 }
 
-func (d *Driver) setupCache(cfg *cacheConfig) error {
+func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 	own := map[string]core.Behavior{}
+	roles := map[string]core.Role{}
 	for _, name := range d.order {
-		own[name] = d.nodes[name].def.opts.behavior
+		opts := &d.nodes[name].def.opts
+		own[name] = opts.behavior
+		if r := opts.role(); r != core.NoRole {
+			roles[name] = r
+		}
 	}
 	var behaviors map[string]core.Behavior
 	if cfg != nil {
 		var err error
-		if behaviors, err = cfg.behaviors.Resolve(d.order, own); err != nil {
+		if behaviors, err = cfg.behaviors.ResolveRoles(d.order, own, roles); err != nil {
 			return invalid(fmt.Errorf("driver: %w", err))
 		}
 	}
@@ -610,7 +674,7 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 		// them if they are fresh).
 		versions := make(chan []error, 1)
 		go func() { versions <- d.computeCodeVersions(cfg.hasher) }()
-		if err := d.openCache(cfg); err != nil {
+		if err := d.openCache(ctx, cfg); err != nil {
 			<-versions
 			return err
 		}
@@ -620,8 +684,12 @@ func (d *Driver) setupCache(cfg *cacheConfig) error {
 				names = append(names, name)
 			}
 		}
-		d.prefetch.Store(d.cache.Prefetch(context.Background(), names))
+		d.prefetch.Store(d.cache.Prefetch(ctx, names))
 		errs = <-versions
+		if err := ctx.Err(); err != nil {
+			d.Close()
+			return fmt.Errorf("driver: build: %w", err)
+		}
 	}
 	for _, name := range d.order {
 		n := d.nodes[name]
@@ -663,6 +731,15 @@ func invalid(err error) error {
 	return &invalidError{err}
 }
 
+// stopped is the error of an opening that ctx stopped: err, wrapping
+// ctx.Err() too.
+func stopped(ctx context.Context, err error) error {
+	if errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("driver: %w", err)
+	}
+	return fmt.Errorf("driver: %w: %w", err, ctx.Err())
+}
+
 // openCache opens the stores and the cache of a build.
 //
 // A store that cannot be opened (a full disk, a directory that cannot be
@@ -670,8 +747,9 @@ func invalid(err error) error {
 // cache stands on core.Unavailable stores, so every run executes all its
 // nodes, stores nothing and says why once at WARN. Build a new Driver to
 // try the store again. A URL or option that is wrong (core.ErrInvalid: an
-// unknown scheme or parameter) is the caller's error and fails the build.
-func (d *Driver) openCache(cfg *cacheConfig) error {
+// unknown scheme or parameter) is the caller's error and fails the build,
+// and so does ctx done while the store opens (the error wraps ctx.Err()).
+func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
 	switch {
 	case meta != nil:
@@ -679,10 +757,12 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 	case cfg.dir == "":
 		// CacheURL, else $FLOWCACHE_URL, else ./.flowcache, as package
 		// inspect and the flowcache command pick it.
-		st, err := core.OpenURL(context.Background(), core.ResolveCacheURL(cfg.url, os.Getenv))
+		st, err := core.OpenURL(ctx, core.ResolveCacheURL(cfg.url, os.Getenv))
 		switch {
 		case errors.Is(err, core.ErrInvalid):
 			return fmt.Errorf("driver: %w", err)
+		case err != nil && ctx.Err() != nil:
+			return stopped(ctx, err) // OpenURL's error names the URL
 		case err != nil:
 			st = core.Unavailable(fmt.Errorf("driver: %w", err))
 		}
@@ -693,10 +773,12 @@ func (d *Driver) openCache(cfg *cacheConfig) error {
 	default:
 		// CacheDir: a directory, not a URL (it may hold a '?').
 		dir := cfg.dir
-		st, err := local.Open(context.Background(), dir)
+		st, err := local.Open(ctx, dir)
 		switch {
 		case errors.Is(err, core.ErrInvalid):
 			return fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err)
+		case err != nil && ctx.Err() != nil:
+			return stopped(ctx, fmt.Errorf("opening cache %s: %w", core.Redact(dir), err))
 		case err != nil:
 			u := core.Unavailable(fmt.Errorf("driver: opening cache %s: %w", core.Redact(dir), err))
 			meta, results = u.Metadata, u.Results

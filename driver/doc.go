@@ -32,13 +32,40 @@
 //
 // A cache fault never fails a build or a run. A cache that cannot be
 // opened (a full disk, a path that cannot be created, an unreachable
-// bucket) leaves the Driver without a cache for its life: every run
+// bucket; unless BuildContext's context is done first) leaves the Driver
+// without a cache for its life: every run
 // executes everything and says why; a wrong URL or parameter is still an
 // error of Build. A full disk, a read-only cache directory (opened
 // read-only by itself, or with "path?mode=ro") or a failing store make each
 // run compute what it cannot retrieve, store what it can, and say why once
 // at WARN — on slog.Default() unless CacheLogger is set. Node and
 // dependency names must be valid UTF-8 (Build says which is not).
+//
+// # Loaders and savers
+//
+// A node with the Loader option reads external data, one with the Saver
+// option writes a value out (Hamilton's @dataloader and @datasaver). The
+// build gives each kind a default behaviour, as Hamilton's
+// default_loader_behavior and default_saver_behavior do:
+//
+//	driver.Node("raw_data", LoadCSV, "path", driver.Loader()),
+//	driver.Node("report", WriteReport, "clean_dataset", "out", driver.Saver()),
+//	...
+//	WithCache(driver.DefaultLoaderBehavior(core.Recompute))
+//
+// With loaders on Recompute every run reads the source again, and their
+// dependants are retrieved while what they read has the data version of the
+// last run. The precedence is Hamilton's, strongest first: a behaviour list
+// naming the node (Recompute, Disable, Ignore, DefaultNodes), a list naming
+// AllNodes, the node's WithBehavior, DefaultLoaderBehavior or
+// DefaultSaverBehavior for its role, DefaultBehavior (see
+// core.BehaviorConfig). See Saver for what each behaviour does to a saver.
+//
+// # Context
+//
+// Build opens the cache's store, which may be a bucket; BuildContext does
+// it under a context and fails with an error wrapping ctx.Err() when ctx is
+// done first. Execute and Run take the context of the run.
 //
 // # Fan-out and fan-in
 //

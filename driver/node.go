@@ -24,6 +24,8 @@ type nodeOptions struct {
 	format      core.Format
 	expand      bool
 	collect     bool
+	loader      bool
+	saver       bool
 }
 
 // NodeOption sets an option of a node.
@@ -64,8 +66,10 @@ func Node(name string, fn any, depsAndOptions ...any) *NodeDef {
 // Name returns the node's name.
 func (n *NodeDef) Name() string { return n.name }
 
-// WithBehavior sets the node's cache behaviour. A behaviour set for the
-// whole build (in WithCache) wins over it.
+// WithBehavior sets the node's cache behaviour. A build-level list that
+// names the node (Recompute, Disable, Ignore, DefaultNodes in WithCache, or
+// AllNodes) wins over it; it wins over the build's defaults
+// (DefaultBehavior, DefaultLoaderBehavior, DefaultSaverBehavior).
 func WithBehavior(b core.Behavior) NodeOption {
 	return nodeOptionFunc(func(o *nodeOptions) { o.behavior = b })
 }
@@ -122,4 +126,52 @@ func Expand() NodeOption {
 // per item, in item order.
 func Collect() NodeOption {
 	return nodeOptionFunc(func(o *nodeOptions) { o.collect = true })
+}
+
+// Loader marks a node that reads data from outside the dataflow (a file, a
+// table, an API), as Hamilton's @dataloader and from_ materializers: its
+// behaviour, unless a build-level list or WithBehavior sets one, is
+// DefaultLoaderBehavior's (DefaultBehavior's when that is not set).
+//
+// The usual setting is DefaultLoaderBehavior(core.Recompute): a loader reads
+// its source in every run, since the cache cannot see the source change;
+// its result is fingerprinted, and when it has the data version of the last
+// run its dependants are retrieved, not executed. A loader is a node like
+// any other otherwise: an override stands in for it (it is not executed),
+// and it may be in a fan-out branch (one read per item) or expand (an
+// expanding node is executed in every run whatever its behaviour). Inputs
+// have no role: they are values, never executed.
+func Loader() NodeOption {
+	return nodeOptionFunc(func(o *nodeOptions) { o.loader = true })
+}
+
+// Saver marks a node that writes a value out of the dataflow (a file, a
+// table), as Hamilton's @datasaver and to. materializers: its behaviour,
+// unless a build-level list or WithBehavior sets one, is
+// DefaultSaverBehavior's (DefaultBehavior's when that is not set). A node
+// cannot be both a Loader and a Saver (Build says which).
+//
+// A Go function returns one value; a saver returns what it wrote (a path, a
+// row count, a checksum). Unlike Hamilton, which gives a saver's metadata a
+// constant data version, flowcache versions and stores that value like any
+// other, so return nothing that changes from run to run (a timestamp) if a
+// node depends on it. With the Default behaviour a saver whose code and
+// inputs did not change is retrieved: the value is not written again (the
+// cache cannot see a file deleted behind its back). With Recompute it
+// writes in every run and its result is stored; with Disable or Ignore it
+// writes in every run and nothing is stored (its dependants execute again
+// with Disable, and can be retrieved with Ignore).
+func Saver() NodeOption {
+	return nodeOptionFunc(func(o *nodeOptions) { o.saver = true })
+}
+
+// role returns the node's role.
+func (o *nodeOptions) role() core.Role {
+	switch {
+	case o.loader:
+		return core.RoleLoader
+	case o.saver:
+		return core.RoleSaver
+	}
+	return core.NoRole
 }
