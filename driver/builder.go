@@ -498,6 +498,13 @@ func (n *node) computeCodeVersion(h core.Hasher) error {
 					"declare them with driver.WithState(%s), or set driver.WithCodeVersion",
 					n.name, info.Func, filepath.Base(info.File), info.Line, strings.Join(info.Captured, ", "), strings.Join(info.Captured, ", "))
 			}
+			if info.MayCapture {
+				return fmt.Errorf("driver: node %q: its function %s is a closure, and its code version comes from the build, not its source (%s): "+
+					"what it captures from the function around it cannot be seen, and a change of it would be a stale hit; "+
+					"declare the captured values with driver.WithState(...) (driver.WithState() if it captures nothing), "+
+					"set driver.WithCodeVersion, or give the binary its source or a code version table (flowcache codeversions)",
+					n.name, info.Func, info.Fallback)
+			}
 			if info.Receiver != "" {
 				return fmt.Errorf("driver: node %q: its function %s is a method value bound to a receiver of type %s: "+
 					"the receiver is state, not code, and its code version cannot cover it; declare it with driver.WithState(receiver), "+
