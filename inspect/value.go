@@ -91,6 +91,7 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 		}
 	}
 	if len(found) > 1 {
+		slices.SortStableFunc(found, func(a, b NodeInfo) int { return compareTasks(a.Task, b.Task) })
 		names := make([]string, 0, min(len(found), 5))
 		for _, n := range found[:min(len(found), 5)] {
 			names = append(names, n.Name())
@@ -103,7 +104,16 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 			core.ErrInvalid, node, len(found), id, strings.Join(names, ", "), more)
 	}
 	n := found[0]
-	if why := notStored(n); why != "" {
+	why := notStored(n)
+	if why != "" && n.Format == "" {
+		for _, b := range nodes {
+			if strings.HasPrefix(b.Task, n.Node+"[") {
+				why = fmt.Sprintf("it expands a fan-out, whose value is not stored: the tasks of its branch are, one per item (like %s)", b.Name())
+				break
+			}
+		}
+	}
+	if why != "" {
 		return nil, fmt.Errorf("inspect: %w: node %q has no stored value in run %s: %s", core.ErrNotFound, n.Name(), id, why)
 	}
 	r := &Result{Run: id, NodeInfo: n}

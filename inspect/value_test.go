@@ -218,23 +218,28 @@ func TestLoadFanOut(t *testing.T) {
 		driver.Node("square", fanSquare, "items"),
 		driver.Node("total", fanTotal, "square", driver.Collect()),
 	}
-	c.run(nodes, []string{"total"}, driver.Inputs{"n": 4}, nil)
+	c.run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
 	ic := c.open()
-	for i, want := range []int{1, 4, 9, 16} {
+	for i, want := range []int{1, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121, 144} {
 		name := core.RecordName("square", core.TaskID("items", i))
 		got, err := inspect.Load[int](ctx, ic, name, "")
 		if err != nil || got != want {
 			t.Errorf("Load(%s) = %d, %v; want %d", name, got, err, want)
 		}
 	}
-	if got, err := inspect.Load[int](ctx, ic, "total", ""); err != nil || got != 30 {
+	if got, err := inspect.Load[int](ctx, ic, "total", ""); err != nil || got != 650 {
 		t.Errorf("Load(total) = %d, %v", got, err)
 	}
 	_, err := inspect.Load[int](ctx, ic, "square", "")
-	if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), "ran as 4 tasks") || !strings.Contains(err.Error(), "square@items[0]") {
+	if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), "ran as 12 tasks in run") ||
+		!strings.Contains(err.Error(), "like square@items[0], square@items[1], square@items[2], square@items[3], square@items[4] and 7 more") {
 		t.Errorf("Load of a fan-out node without its task: %v", err)
 	}
-	_, err = inspect.Load[int](ctx, ic, "square@items[9]", "")
+	_, err = inspect.Load[[]int](ctx, ic, "items", "")
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "it expands a fan-out") || !strings.Contains(err.Error(), "like square@items[") {
+		t.Errorf("Load of the expanding node: %v", err)
+	}
+	_, err = inspect.Load[int](ctx, ic, "square@items[12]", "")
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Load of a task that did not run: %v", err)
 	}
