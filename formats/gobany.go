@@ -569,18 +569,31 @@ func (d *gobAny) stream(l gobLayout) (any, error) {
 func (d *gobAny) chunk() ([]any, *gobAnyType, error) {
 	var et *gobAnyType
 	v, err := d.unitWith(func(t *gobAnyType) error {
-		if t.kind != gwSlice {
-			return gobAnyErr("a map chunk of %s", t.kind)
+		switch t.kind {
+		case gwSlice:
+			var err error
+			et, err = d.typ(t.elem)
+			return err
+		case gwBytes: // the keys or values of a map of uint8
+			et = gobAnyBuiltin[gwUint]
+			return nil
 		}
-		var err error
-		et, err = d.typ(t.elem)
-		return err
+		return gobAnyErr("a map chunk of %s", t.kind)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	s, _ := v.([]any)
-	return s, et, nil
+	switch x := v.(type) {
+	case []any:
+		return x, et, nil
+	case []byte:
+		s := make([]any, len(x))
+		for i, b := range x {
+			s[i] = uint64(b)
+		}
+		return s, et, nil
+	}
+	return nil, nil, gobAnyErr("a map chunk of %T", v)
 }
 
 func (d *gobAny) unit() (any, error) { return d.unitWith(nil) }

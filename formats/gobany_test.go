@@ -167,7 +167,11 @@ func TestDecodeAnyGobSpecials(t *testing.T) {
 	for i := range 500 {
 		big[strings.Repeat("k", i%7)+string(rune('a'+i%26))+strings.Repeat("z", i/26)] = i
 	}
-	for _, v := range []any{xs, big, bytes.Repeat([]byte("ab"), 1000)} {
+	small := map[uint8]uint8{}
+	for i := range 200 {
+		small[uint8(i)] = uint8(255 - i)
+	}
+	for _, v := range []any{xs, big, bytes.Repeat([]byte("ab"), 1000), small} {
 		if got, want := jsonOf(t, decodeAny(t, formats.Gob(), v)), jsonOf(t, v); !reflect.DeepEqual(got, want) {
 			t.Errorf("chunked %T: differs", v)
 		}
