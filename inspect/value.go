@@ -256,15 +256,17 @@ func decodeSafely(f core.Format, r io.Reader, t reflect.Type) (val any, err erro
 }
 
 // wrongTypeOr explains a value that did not decode (or decoded to another
-// value than the one stored) as a t: when the format can check the bytes
-// without their type and they pass, the bytes are sound (they were
-// verified too) and the value is not a t: ErrWrongType. Otherwise the
-// result is damaged: ErrCorrupt.
+// value than the one stored) as a t. When the node's type is not known (no
+// code manifest) and the format can check the bytes without their type and
+// they pass, the bytes are sound (they were verified too) and the value is
+// not a t: ErrWrongType. Otherwise the result is damaged: ErrCorrupt.
 func (c *Cache) wrongTypeOr(ctx context.Context, r *Result, f core.Format, t reflect.Type, err error) error {
 	if ctx.Err() != nil {
 		return r.errorf("%w", ctx.Err())
 	}
-	if !errors.Is(err, core.ErrCorrupt) {
+	if !errors.Is(err, core.ErrCorrupt) || (r.Type != "" && t.Kind() != reflect.Interface) {
+		// Not damage, or the node's type is known to be t (decode checked
+		// it first): the result is what failed.
 		return r.errorf("%w", err)
 	}
 	if v, ok := f.(core.FormatValidator); ok {

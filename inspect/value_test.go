@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/local/localtest"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/inspect"
 )
 
@@ -242,5 +244,19 @@ func TestLoadFanOut(t *testing.T) {
 	_, err = inspect.Load[int](ctx, ic, "square@items[12]", "")
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Load of a task that did not run: %v", err)
+	}
+}
+
+func lossyTime() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600)) }
+
+// A result that decodes to another value than the one stored (json keeps a
+// time's offset, not its zone's name) is an error, never that other value.
+func TestLoadLossy(t *testing.T) {
+	ctx := context.Background()
+	c := newCacheDir(t)
+	c.run([]*driver.NodeDef{driver.Node("at", lossyTime, driver.WithFormat(formats.JSON()))}, []string{"at"}, nil, nil)
+	got, err := inspect.Load[time.Time](ctx, c.open(), "at", "")
+	if !errors.Is(err, core.ErrCorrupt) || errors.Is(err, inspect.ErrWrongType) || !got.IsZero() || !strings.Contains(err.Error(), "decoded to another value") {
+		t.Errorf("Load of a value json cannot keep = %v, %v", got, err)
 	}
 }
