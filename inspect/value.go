@@ -47,7 +47,7 @@ type Result struct {
 // (core.ErrNotFound, saying which).
 func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*Result, error) {
 	if node == "" {
-		return nil, fmt.Errorf("inspect: %w: empty node name", core.ErrInvalid)
+		return nil, fmt.Errorf("%w: empty node name", core.ErrInvalid)
 	}
 	var (
 		id    core.RunID
@@ -60,7 +60,7 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 			return nil, err
 		}
 		if len(runs) == 0 {
-			return nil, fmt.Errorf("inspect: %w: the cache has no runs", core.ErrNotFound)
+			return nil, fmt.Errorf("%w: the cache has no runs", core.ErrNotFound)
 		}
 		for _, r := range slices.Backward(runs) {
 			recs, err := c.meta.Run(ctx, r.ID)
@@ -74,12 +74,12 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 			}
 		}
 		if len(found) == 0 {
-			return nil, fmt.Errorf("inspect: %w: node %q is in none of the %d runs of the cache", core.ErrNotFound, node, len(runs))
+			return nil, fmt.Errorf("%w: node %q is in none of the %d runs of the cache", core.ErrNotFound, node, len(runs))
 		}
 	} else {
 		var err error
 		if id, err = c.ResolveRun(ctx, string(run)); err != nil {
-			return nil, fmt.Errorf("inspect: node %q: %w", node, err)
+			return nil, fmt.Errorf("node %q: %w", node, err)
 		}
 		recs, err := c.meta.Run(ctx, id)
 		if err != nil {
@@ -87,7 +87,7 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 		}
 		nodes = mergeRecords(recs)
 		if found = findNode(nodes, node); len(found) == 0 {
-			return nil, fmt.Errorf("inspect: %w: node %q is not in run %s (its nodes: %s)", core.ErrNotFound, node, id, nodeNames(nodes))
+			return nil, fmt.Errorf("%w: node %q is not in run %s (its nodes: %s)", core.ErrNotFound, node, id, nodeNames(nodes))
 		}
 	}
 	if len(found) > 1 {
@@ -100,21 +100,24 @@ func (c *Cache) FindResult(ctx context.Context, node string, run core.RunID) (*R
 		if len(found) > 5 {
 			more = fmt.Sprintf(" and %d more", len(found)-5)
 		}
-		return nil, fmt.Errorf("inspect: %w: node %q ran as %d tasks in run %s: name one, like %s%s",
+		return nil, fmt.Errorf("%w: node %q ran as %d tasks in run %s: name one, like %s%s",
 			core.ErrInvalid, node, len(found), id, strings.Join(names, ", "), more)
 	}
 	n := found[0]
 	why := notStored(n)
 	if why != "" && n.Format == "" {
-		for _, b := range nodes {
-			if strings.HasPrefix(b.Task, n.Node+"[") {
-				why = fmt.Sprintf("it expands a fan-out, whose value is not stored: the tasks of its branch are, one per item (like %s)", b.Name())
-				break
+		var first *NodeInfo
+		for i, b := range nodes {
+			if strings.HasPrefix(b.Task, n.Node+"[") && (first == nil || compareTasks(b.Task, first.Task) < 0) {
+				first = &nodes[i]
 			}
+		}
+		if first != nil {
+			why = fmt.Sprintf("it expands a fan-out, whose value is not stored: the tasks of its branch are, one per item (like %s)", first.Name())
 		}
 	}
 	if why != "" {
-		return nil, fmt.Errorf("inspect: %w: node %q has no stored value in run %s: %s", core.ErrNotFound, n.Name(), id, why)
+		return nil, fmt.Errorf("%w: node %q has no stored value in run %s: %s", core.ErrNotFound, n.Name(), id, why)
 	}
 	r := &Result{Run: id, NodeInfo: n}
 	if m, err := core.ReadCodeManifest(ctx, c.meta, c.results, n.CodeVersion); err == nil {
@@ -167,7 +170,7 @@ func readError(err error) error {
 }
 
 func (r *Result) errorf(format string, args ...any) error {
-	return fmt.Errorf("inspect: node %q of run %s: "+format, append([]any{r.Name(), r.Run}, args...)...)
+	return fmt.Errorf("node %q of run %s: "+format, append([]any{r.Name(), r.Run}, args...)...)
 }
 
 // Load returns the value of node in a run, decoded as a T. node and run are

@@ -238,7 +238,7 @@ func TestLoadFanOut(t *testing.T) {
 		t.Errorf("Load of a fan-out node without its task: %v", err)
 	}
 	_, err = inspect.Load[[]int](ctx, ic, "items", "")
-	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "it expands a fan-out") || !strings.Contains(err.Error(), "like square@items[") {
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "it expands a fan-out") || !strings.Contains(err.Error(), "like square@items[0])") {
 		t.Errorf("Load of the expanding node: %v", err)
 	}
 	_, err = inspect.Load[int](ctx, ic, "square@items[12]", "")
