@@ -131,8 +131,10 @@ type GobMapEntry struct {
 //   - GobInterface for an interface value (its registered type name and
 //     value), nil for a nil one;
 //   - a self-encoding type (gob.GobEncoder, encoding.BinaryMarshaler):
-//     time.Time for a type named Time (the encoding of time.Time), its
-//     bytes otherwise; encoding.TextMarshaler: its text.
+//     time.Time for a type named Time (the encoding of time.Time; a year
+//     beyond 0…9999, which JSON times cannot hold, as the string Format
+//     gives with time.RFC3339Nano), its bytes otherwise;
+//     encoding.TextMarshaler: its text.
 //
 // What gob does not send cannot be shown: a nil pointer, slice or map field
 // and an empty one look alike, as do a nil pointer to a number and 0 (gob
@@ -884,6 +886,10 @@ func gobSelfEncoded(t *gobAnyType, b []byte) any {
 	if t.name == "Time" {
 		var tm time.Time
 		if tm.UnmarshalBinary(b) == nil {
+			if y := tm.Year(); y < 0 || y > 9999 {
+				// Beyond RFC 3339 (and encoding/json's time): its text.
+				return tm.Format(time.RFC3339Nano)
+			}
 			return tm
 		}
 	}
