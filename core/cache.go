@@ -241,6 +241,10 @@ func (c *Cache) Metadata() MetadataStore { return c.meta }
 // CheckResults: find its capabilities with As).
 func (c *Cache) Results() ResultStore { return c.results }
 
+// Hasher returns how the Cache computes data versions (see WithHasher),
+// for tools that check a loaded value against its version.
+func (c *Cache) Hasher() Hasher { return c.hasher }
+
 // RunLog returns the events of a run from its log in the stores (see
 // WithRunLogs and ReadRunLog): unlike Events, it holds the runs of every
 // process, and every run, not only the ones kept in memory.

@@ -143,6 +143,14 @@
 // under testdata/fuzz), rejects trailing data, and allocates in proportion
 // to its input; a zstd frame may ask for a window of at most 8 MiB.
 //
+// # Reading a result without its Go type
+//
+// DecodeAny decodes a gob or json result (compressed or not) without the
+// type it was encoded from, into values encoding/json writes back (gob
+// structs as *GobStruct, interface values as GobInterface with their type
+// name): what flowcache show prints. Results are self-describing enough
+// for that; the typed way back is Format.Decode (inspect.Load).
+//
 // # Checking a format
 //
 // conformance.TestFormat runs the contract every format here passes

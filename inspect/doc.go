@@ -2,7 +2,7 @@
 // core.MetadataStore and a core.ResultStore, or a store URL — after the
 // processes that ran pipelines on it have exited, or while they run: it
 // lists runs and what each node did in them, explains why a node missed,
-// and reads a run's events. It only reads; package maintain counts what a
+// reads a run's events and loads the values nodes stored. It only reads; package maintain counts what a
 // cache holds, verifies every stored result and evicts. The flowcache
 // command (cmd/flowcache) is a thin layer over both.
 //
@@ -13,6 +13,19 @@
 //	nodes, _ := c.Nodes(ctx, id)                   // behaviour, key parts, data version, outcome, duration, size
 //	why, _ := c.Why(ctx, id, "statistics")         // which part of its key changed since the previous run
 //	evs, _, _ := c.Logs(ctx, id, slog.LevelInfo)   // the run's events
+//	st, _ := inspect.Load[Stats](ctx, c, "statistics", "") // a node's value in the newest run that has it
+//
+// # Reading a past value
+//
+// Load decodes the value a node had in a run, as a T: the newest run in
+// which the node appears by default, or a run id, prefix or "last";
+// node@task names one task of a fan-out. FindResult says where a run keeps
+// a node's value (its record, format and Go type) and OpenResult opens the
+// stored bytes, verified. The result is verified before it is decoded, by
+// the format recorded for it, and checked against its data version: a
+// damaged result is an error wrapping core.ErrCorrupt, a value of another
+// type one wrapping ErrWrongType, and every error names the node and the
+// run. driver.Load does the same over a Driver's cache.
 //
 // # Why a node missed
 //

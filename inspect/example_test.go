@@ -2,6 +2,7 @@ package inspect_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/flowcache/flowcache/backends/mem"
@@ -49,4 +50,34 @@ func ExampleCache_Why() {
 	// Output:
 	// double: retrieved, retrieved
 	// plus: executed, key_changed: input y
+}
+
+// Load reads the value a node had in a past run, from the stores alone:
+// any process can, long after the run.
+func ExampleLoad() {
+	ctx := context.Background()
+	st := mem.Open()
+	for _, y := range []int{10, 20} {
+		dr, err := driver.NewBuilder().
+			WithNodes(driver.Node("double", Double, "x"), driver.Node("plus", Plus, "double", "y")).
+			WithCache(driver.CacheStores(st.Metadata(), st.Results())).
+			Build()
+		if err != nil {
+			panic(err)
+		}
+		if _, err := dr.Execute(ctx, []string{"plus"}, driver.Inputs{"x": 1, "y": y}, nil); err != nil {
+			panic(err)
+		}
+	}
+
+	ic := inspect.New(st.Metadata(), st.Results())
+	runs, _ := ic.Runs(ctx)
+	latest, _ := inspect.Load[int](ctx, ic, "plus", "")
+	first, _ := inspect.Load[int](ctx, ic, "plus", runs[0].ID)
+	fmt.Println(latest, first)
+	_, err := inspect.Load[string](ctx, ic, "plus", "")
+	fmt.Println(errors.Is(err, inspect.ErrWrongType))
+	// Output:
+	// 22 12
+	// true
 }

@@ -31,6 +31,7 @@ const LogFileName = "events.jsonl"
 type Cache struct {
 	meta    core.MetadataStore
 	results core.ResultStore
+	hasher  core.Hasher
 	logFile string
 	dir     string
 	close   func() error
@@ -47,7 +48,7 @@ func WithLogFile(path string) Option { return func(c *Cache) { c.logFile = path 
 // own them: Close does not close them. It calls them through
 // core.CheckMetadata and core.CheckResults.
 func New(meta core.MetadataStore, results core.ResultStore, opts ...Option) *Cache {
-	c := &Cache{meta: core.CheckMetadata(meta), results: core.CheckResults(results)}
+	c := &Cache{meta: core.CheckMetadata(meta), results: core.CheckResults(results), hasher: defaultHasher{}}
 	for _, o := range opts {
 		o(c)
 	}

@@ -1,9 +1,12 @@
 package inspect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/flowcache/flowcache/core"
@@ -152,6 +155,9 @@ func (c *Cache) Why(ctx context.Context, run core.RunID, name string) ([]Explana
 		}
 	}
 	cur, _ := hist.nodes(ctx, idx)
+	// The tasks of a fan-out in item order (they are recorded as they
+	// finish).
+	slices.SortStableFunc(found, func(a, b NodeInfo) int { return compareTasks(a.Task, b.Task) })
 	out := make([]Explanation, 0, len(found))
 	for _, n := range found {
 		e, err := hist.explain(ctx, idx, cur, n)
@@ -161,6 +167,41 @@ func (c *Cache) Why(ctx context.Context, run core.RunID, name string) ([]Explana
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// compareTasks orders task ids by expanding node, then by item index
+// ("files[2]" before "files[10]"), for listing the tasks of a fan-out in
+// item order; ids of another form compare as strings, after those.
+func compareTasks(a, b string) int {
+	an, ai, aok := splitTask(a)
+	bn, bi, bok := splitTask(b)
+	switch {
+	case aok && bok:
+		if c := cmp.Compare(an, bn); c != 0 {
+			return c
+		}
+		return cmp.Compare(ai, bi)
+	case aok != bok:
+		if aok {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(a, b)
+}
+
+// splitTask splits a task id made by core.TaskID into its expanding node
+// and item index.
+func splitTask(t string) (string, int, bool) {
+	i := strings.LastIndexByte(t, '[')
+	if i < 0 || !strings.HasSuffix(t, "]") {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(t[i+1 : len(t)-1])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return t[:i], n, true
 }
 
 // history reads runs' records, and code manifests, on demand.

@@ -270,3 +270,24 @@ func TestWhyFanOut(t *testing.T) {
 	wantReason(t, why(t, ic, r.id, "files"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
 	wantReason(t, why(t, ic, r.id, "total"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "square"})
 }
+
+// Why lists the tasks of a fan-out in item order ("files[2]" before
+// "files[10]"), whatever order they finished in.
+func TestWhyFanOutItemOrder(t *testing.T) {
+	c := newCacheDir(t)
+	nodes := []*driver.NodeDef{
+		driver.Node("files", Files, "n", driver.Expand()),
+		driver.Node("square", Square, "files"),
+		driver.Node("total", Total, "square", driver.Collect()),
+	}
+	r := c.run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
+	es, err := c.open().Why(context.Background(), r.id, "square")
+	if err != nil || len(es) != 12 {
+		t.Fatalf("Why(square): %d explanations, %v", len(es), err)
+	}
+	for i, e := range es {
+		if want := core.TaskID("files", i); e.Task != want {
+			t.Errorf("explanation %d is of task %s, want %s", i, e.Task, want)
+		}
+	}
+}

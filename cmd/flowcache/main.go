@@ -1,10 +1,11 @@
 // Command flowcache looks into a flowcache cache: the runs it holds, what
-// each node did in a run and why it missed, its size, whether every stored
-// result is whole, and eviction.
+// each node did in a run and why it missed, the values it stored, its size,
+// whether every stored result is whole, and eviction.
 //
 //	flowcache runs                       # every run, oldest first
 //	flowcache nodes last                 # what each node of the newest run did
 //	flowcache why statistics             # why a node missed: which part of its key changed
+//	flowcache show statistics            # a node's stored value, as JSON (tables as CSV)
 //	flowcache logs last --level debug    # a run's events
 //	flowcache size                       # entries, results, bytes
 //	flowcache verify                     # read every result to its end (checksums)

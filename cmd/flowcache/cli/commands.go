@@ -76,7 +76,10 @@ changed code version it lists what changed in the code, one line each: the
 functions, methods, constants, variables, types, embedded files, modules and
 toolchain the code reaches, the result type, WithState values, WithCodeVersion
 (from the code manifests the runs stored; --json has them under "code").
-NODE is a node name, or node@task for one task of a fan-out branch.`,
+NODE is a node name, or node@task for one task of a fan-out branch. A node of
+a fan-out branch named alone is explained task by task, in item order: one line
+names the tasks that were retrieved, then each other task is explained (--json
+has every task).`,
 			examples: `  flowcache why statistics
   flowcache why statistics --run 01a2125c
   flowcache why 'parsed@files[3]' --json`,
@@ -339,10 +342,15 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 	if o.json {
 		return writeJSON(e.stdout, es)
 	}
-	for i, x := range es {
-		if i == 0 {
-			fmt.Fprintf(e.stdout, "run %s\n", x.Run)
-		}
+	if len(es) > 0 {
+		fmt.Fprintf(e.stdout, "run %s\n", es[0].Run)
+	}
+	if len(es) > 1 {
+		// A fan-out: one line for its tasks, the retrieved ones named
+		// there, then an explanation per task that was not retrieved.
+		es = fanOutSummary(e.stdout, es)
+	}
+	for _, x := range es {
 		fmt.Fprintf(e.stdout, "%s\n", x.Text)
 		if len(x.Changes) > 0 {
 			t := newTable("  CHANGED", "DEPENDENCY", "BEFORE", "NOW")
@@ -371,6 +379,32 @@ func cmdWhy(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string
 		}
 	}
 	return nil
+}
+
+// fanOutSummary prints what the tasks of a fan-out node did, naming the
+// retrieved ones by task id, and returns the explanations of the others.
+func fanOutSummary(w io.Writer, es []inspect.Explanation) []inspect.Explanation {
+	var retrieved []string
+	var rest []inspect.Explanation
+	for _, x := range es {
+		if x.Reason == inspect.ReasonRetrieved {
+			retrieved = append(retrieved, x.Task)
+			continue
+		}
+		rest = append(rest, x)
+	}
+	fmt.Fprintf(w, "%s ran as %d tasks: %d retrieved, %d not", es[0].Node, len(es), len(retrieved), len(rest))
+	if len(retrieved) > 0 {
+		const shown = 20
+		more := ""
+		if len(retrieved) > shown {
+			more = fmt.Sprintf(" and %d more", len(retrieved)-shown)
+			retrieved = retrieved[:shown]
+		}
+		fmt.Fprintf(w, "\n  retrieved: %s%s", strings.Join(retrieved, ", "), more)
+	}
+	fmt.Fprintln(w)
+	return rest
 }
 
 // maintainer returns the maintenance side of the cache a command opened:

@@ -42,7 +42,7 @@ const (
 	exitFailure  = 1 // the operation failed: the store could not be read or written
 	exitUsage    = 2 // bad command line: unknown command or flag, bad value, ambiguous run prefix
 	exitNotFound = 3 // no cache there, no such run, or the node is in no run
-	exitDamaged  = 4 // verify found damaged results or entries without their result
+	exitDamaged  = 4 // verify found damaged results or entries without their result; show read a damaged result
 )
 
 // Main runs the flowcache command with args (os.Args[1:]) on the process's
@@ -76,8 +76,9 @@ type command struct {
 	examples string
 	// flags adds the command's own flags to fs.
 	flags func(fs *flag.FlagSet, o *opts)
-	// nargs is the number of positional arguments.
-	nargs int
+	// nargs is the number of positional arguments, optArgs the number of
+	// optional ones that may follow.
+	nargs, optArgs int
 	// noCache commands work on source, not on a cache: run gets a nil
 	// Cache.
 	noCache bool
@@ -113,6 +114,8 @@ type opts struct {
 	gc         bool
 	damaged    bool
 	dryRun     bool
+
+	raw bool // show
 }
 
 // exitError carries an exit code.
@@ -197,7 +200,7 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "usage: flowcache %s %s (flowcache help %s)\n", c.name, c.args, c.name)
 		return exitUsage
 	}
-	if len(pos) != c.nargs {
+	if len(pos) < c.nargs || len(pos) > c.nargs+c.optArgs {
 		what := "no arguments"
 		if c.nargs > 0 {
 			what = c.args
@@ -319,6 +322,7 @@ examples:
   flowcache runs
   flowcache nodes last
   flowcache why statistics
+  flowcache show statistics
   flowcache logs last --level debug
   flowcache --cache /var/cache/flow size --json
   flowcache verify
@@ -331,7 +335,8 @@ exit codes:
   1  the operation failed (the store could not be read or written)
   2  bad command line (unknown command or flag, bad value, ambiguous run prefix)
   3  not found: no cache there, no such run, or the node is in no run
-  4  verify found damaged results or entries whose result is missing
+  4  verify found damaged results or entries whose result is missing,
+     or show found the result damaged
 
 Run "flowcache help <command>" for a command's flags and examples.
 `, driver.EnvURL, driver.DefaultCacheDir)
