@@ -34,8 +34,8 @@ func TestWhyCode(t *testing.T) {
 	c := newCacheDir(t)
 	in := driver.Inputs{"n": 1}
 	run := func(nodes ...*driver.NodeDef) core.RunID {
-		r := c.run(nodes, []string{nodes[0].Name()}, in, nil)
-		return r.id
+		r := c.Run(nodes, []string{nodes[0].Name()}, in, nil)
+		return r.ID
 	}
 	run(driver.Node("first", Count, "n"))
 	ic := c.open()
@@ -69,7 +69,7 @@ func TestWhyCode(t *testing.T) {
 		// Delete the manifests, as eviction would, or as in a cache
 		// written before manifests existed.
 		ctx := context.Background()
-		st, err := local.Open(ctx, c.dir)
+		st, err := local.Open(ctx, c.Path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,9 +27,9 @@ func TestLogs(t *testing.T) {
 	c := newCacheDir(t)
 	ins := driver.Inputs{"x": 1, "k": 3}
 	all := []string{"stats"}
-	runLog := c.run(whyNodes(nil), all, ins, nil, driver.LogToFile(""))
-	file := c.run(whyNodes(nil), all, driver.Inputs{"x": 2, "k": 3}, nil, driver.LogToFile(filepath.Join(c.dir, inspect.LogFileName)))
-	none := c.run(whyNodes(nil), all, driver.Inputs{"x": 2, "k": 4}, nil)
+	runLog := c.Run(whyNodes(nil), all, ins, nil, driver.LogToFile(""))
+	file := c.Run(whyNodes(nil), all, driver.Inputs{"x": 2, "k": 3}, nil, driver.LogToFile(filepath.Join(c.Path, inspect.LogFileName)))
+	none := c.Run(whyNodes(nil), all, driver.Inputs{"x": 2, "k": 4}, nil)
 	ic := c.open()
 
 	for _, tc := range []struct {
@@ -41,14 +41,14 @@ func TestLogs(t *testing.T) {
 		{file, inspect.SourceLogFile, []string{"raw::adapter::get_result::miss", "raw::adapter::execute_node", "clean::adapter::get_result::miss", "clean::adapter::execute_node", "stats::adapter::get_result::miss", "stats::adapter::execute_node"}},
 		{none, inspect.SourceRecords, []string{"raw::adapter::get_result::hit", "clean::adapter::get_result::hit", "stats::adapter::get_result::miss", "stats::adapter::execute_node"}},
 	} {
-		evs, src, err := ic.Logs(ctx, tc.run.id, slog.LevelInfo)
+		evs, src, err := ic.Logs(ctx, tc.run.ID, slog.LevelInfo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if src != tc.src || !slices.Equal(eventStrings(evs), tc.info) {
 			t.Errorf("logs of a run (%s): %s %q, want %s %q", tc.src, src, eventStrings(evs), tc.src, tc.info)
 		}
-		debug, _, err := ic.Logs(ctx, tc.run.id, slog.LevelDebug)
+		debug, _, err := ic.Logs(ctx, tc.run.ID, slog.LevelDebug)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestLogs(t *testing.T) {
 			}
 		}
 	}
-	nodes, err := ic.Nodes(ctx, none.id)
+	nodes, err := ic.Nodes(ctx, none.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,14 +21,14 @@ func TestOpenDefault(t *testing.T) {
 		t.Fatalf("Open(\"\") without a cache: %v, want not found naming %s", err, core.DefaultDir)
 	}
 	c := newCacheDir(t)
-	r := c.run([]*driver.NodeDef{driver.Node("raw", Raw, "x")}, []string{"raw"}, driver.Inputs{"x": 1}, nil)
-	t.Setenv(core.EnvURL, c.dir)
+	r := c.Run([]*driver.NodeDef{driver.Node("raw", Raw, "x")}, []string{"raw"}, driver.Inputs{"x": 1}, nil)
+	t.Setenv(core.EnvURL, c.Path)
 	ic, err := inspect.Open(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	if id, err := ic.ResolveRun(ctx, "last"); err != nil || id != r.id {
-		t.Errorf("Open(\"\") with $%s: last run %s, %v; want %s", core.EnvURL, id, err, r.id)
+	if id, err := ic.ResolveRun(ctx, "last"); err != nil || id != r.ID {
+		t.Errorf("Open(\"\") with $%s: last run %s, %v; want %s", core.EnvURL, id, err, r.ID)
 	}
 }

@@ -55,10 +55,10 @@ func loadNodes(opts ...any) []*driver.NodeDef {
 func TestLoad(t *testing.T) {
 	ctx := context.Background()
 	c := newCacheDir(t)
-	first := c.run(loadNodes(), []string{"label"}, driver.Inputs{"n": 3}, nil)
-	second := c.run(loadNodes(), []string{"label"}, driver.Inputs{"n": 5}, nil)
+	first := c.Run(loadNodes(), []string{"label"}, driver.Inputs{"n": 3}, nil)
+	second := c.Run(loadNodes(), []string{"label"}, driver.Inputs{"n": 5}, nil)
 	// A third run without the node summary.
-	c.run(loadNodes(), []string{"series"}, driver.Inputs{"n": 7}, nil)
+	c.Run(loadNodes(), []string{"series"}, driver.Inputs{"n": 7}, nil)
 	ic := c.open()
 
 	got, err := inspect.Load[loadStats](ctx, ic, "summary", "")
@@ -68,7 +68,7 @@ func TestLoad(t *testing.T) {
 	if want := loadSummarize(loadSeries(5)); !reflect.DeepEqual(got, want) {
 		t.Errorf("latest summary = %+v, want %+v (of the second run, the newest with it)", got, want)
 	}
-	old, err := inspect.Load[loadStats](ctx, ic, "summary", first.id)
+	old, err := inspect.Load[loadStats](ctx, ic, "summary", first.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestLoad(t *testing.T) {
 	if !reflect.DeepEqual(xs, loadSeries(7)) {
 		t.Errorf("series of the last run = %v", xs)
 	}
-	lbl, err := inspect.Load[string](ctx, ic, "label", second.id[:len(second.id)-4])
+	lbl, err := inspect.Load[string](ctx, ic, "label", second.ID[:len(second.ID)-4])
 	if err != nil || lbl != "*****" {
 		t.Errorf("label by run prefix = %q, %v", lbl, err)
 	}
@@ -91,7 +91,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Run != second.id || r.Format != "gob" || r.Type != "inspect_test.loadStats" || !r.DataVersion.Storable() {
+	if r.Run != second.ID || r.Format != "gob" || r.Type != "inspect_test.loadStats" || !r.DataVersion.Storable() {
 		t.Errorf("FindResult = %+v", r)
 	}
 
@@ -124,7 +124,7 @@ func TestLoad(t *testing.T) {
 func TestLoadWrongTypeWithoutManifest(t *testing.T) {
 	ctx := context.Background()
 	c := newCacheDir(t)
-	c.run(loadNodes(), []string{"label"}, driver.Inputs{"n": 3}, nil, driver.CacheCoreOptions(core.WithManifestWait(-1)))
+	c.Run(loadNodes(), []string{"label"}, driver.Inputs{"n": 3}, nil, driver.CacheCoreOptions(core.WithManifestWait(-1)))
 	ic := c.open()
 	r, err := ic.FindResult(ctx, "series", "")
 	if err != nil {
@@ -153,18 +153,18 @@ func TestLoadWrongTypeWithoutManifest(t *testing.T) {
 func TestLoadDamaged(t *testing.T) {
 	ctx := context.Background()
 	c := newCacheDir(t)
-	run := c.run(loadNodes(), []string{"label"}, driver.Inputs{"n": 300}, nil)
+	run := c.Run(loadNodes(), []string{"label"}, driver.Inputs{"n": 300}, nil)
 	ic := c.open()
 	r, err := ic.FindResult(ctx, "series", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localtest.DamageResult(ctx, c.dir, r.ResultID(), localtest.FlipBit); err != nil {
+	if err := localtest.DamageResult(ctx, c.Path, r.ResultID(), localtest.FlipBit); err != nil {
 		t.Fatal(err)
 	}
 	xs, err := inspect.Load[[]float64](ctx, ic, "series", "")
 	if !errors.Is(err, core.ErrCorrupt) || xs != nil ||
-		!strings.Contains(err.Error(), `node "series" of run `+string(run.id)) {
+		!strings.Contains(err.Error(), `node "series" of run `+string(run.ID)) {
 		t.Errorf("Load of a damaged result = %v, %v", xs, err)
 	}
 	if err := ic.Results().Delete(ctx, r.ResultID()); err != nil {
@@ -182,7 +182,7 @@ func TestLoadNotStored(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range []core.Behavior{core.Disable, core.Ignore} {
 		c := newCacheDir(t)
-		c.run(loadNodes(driver.WithBehavior(b)), []string{"label"}, driver.Inputs{"n": 3}, nil)
+		c.Run(loadNodes(driver.WithBehavior(b)), []string{"label"}, driver.Inputs{"n": 3}, nil)
 		ic := c.open()
 		_, err := inspect.Load[string](ctx, ic, "label", "")
 		if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), `node "label" has no stored value in run`) ||
@@ -220,7 +220,7 @@ func TestLoadFanOut(t *testing.T) {
 		driver.Node("square", fanSquare, "items"),
 		driver.Node("total", fanTotal, "square", driver.Collect()),
 	}
-	c.run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
+	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
 	ic := c.open()
 	for i, want := range []int{1, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121, 144} {
 		name := core.RecordName("square", core.TaskID("items", i))
@@ -254,7 +254,7 @@ func lossyTime() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.Fixed
 func TestLoadLossy(t *testing.T) {
 	ctx := context.Background()
 	c := newCacheDir(t)
-	c.run([]*driver.NodeDef{driver.Node("at", lossyTime, driver.WithFormat(formats.JSON()))}, []string{"at"}, nil, nil)
+	c.Run([]*driver.NodeDef{driver.Node("at", lossyTime, driver.WithFormat(formats.JSON()))}, []string{"at"}, nil, nil)
 	got, err := inspect.Load[time.Time](ctx, c.open(), "at", "")
 	if !errors.Is(err, core.ErrCorrupt) || errors.Is(err, inspect.ErrWrongType) || !got.IsZero() || !strings.Contains(err.Error(), "decoded to another value") {
 		t.Errorf("Load of a value json cannot keep = %v, %v", got, err)

@@ -75,21 +75,21 @@ func TestWhy(t *testing.T) {
 	ins := driver.Inputs{"x": 1, "k": 3}
 	all := []string{"stats"}
 
-	r1 := c.run(whyNodes(nil), all, ins, nil)
+	r1 := c.Run(whyNodes(nil), all, ins, nil)
 	ic := c.open()
-	wantReason(t, why(t, ic, r1.id, "stats"), inspect.ReasonFirstRun)
-	wantReason(t, why(t, ic, r1.id, "x"), inspect.ReasonInput)
+	wantReason(t, why(t, ic, r1.ID, "stats"), inspect.ReasonFirstRun)
+	wantReason(t, why(t, ic, r1.ID, "x"), inspect.ReasonInput)
 
 	t.Run("retrieved", func(t *testing.T) {
-		r := c.run(whyNodes(nil), all, ins, nil)
+		r := c.Run(whyNodes(nil), all, ins, nil)
 		wantDid(t, r, "stats", "retrieved")
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonRetrieved)
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonRetrieved)
 	})
 
 	t.Run("code version", func(t *testing.T) {
-		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, ins, nil)
+		r := c.Run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, ins, nil)
 		wantDid(t, r, "clean", "executed")
-		e := why(t, ic, r.id, "clean")
+		e := why(t, ic, r.ID, "clean")
 		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeCodeVersion})
 		// The code manifests of both versions say what changed.
 		if code := e.Changes[0].Code; len(code) != 1 || code[0].What != inspect.CodeExplicit || code[0].New != "v2" ||
@@ -101,55 +101,55 @@ func TestWhy(t *testing.T) {
 	})
 
 	t.Run("input value", func(t *testing.T) {
-		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 1, "k": 4}, nil)
+		r := c.Run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 1, "k": 4}, nil)
 		wantDid(t, r, "stats", "executed")
-		e := why(t, ic, r.id, "stats")
+		e := why(t, ic, r.ID, "stats")
 		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeInput, Dep: "k"})
 		if !strings.Contains(e.Text, "input k") {
 			t.Errorf("text %q does not name input k", e.Text)
 		}
-		wantReason(t, why(t, ic, r.id, "k"), inspect.ReasonInput, inspect.Change{Kind: inspect.ChangeInput, Dep: "k"})
+		wantReason(t, why(t, ic, r.ID, "k"), inspect.ReasonInput, inspect.Change{Kind: inspect.ChangeInput, Dep: "k"})
 	})
 
 	t.Run("upstream value", func(t *testing.T) {
-		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 2, "k": 4}, nil)
-		wantReason(t, why(t, ic, r.id, "raw"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeInput, Dep: "x"})
-		e := why(t, ic, r.id, "clean")
+		r := c.Run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}), all, driver.Inputs{"x": 2, "k": 4}, nil)
+		wantReason(t, why(t, ic, r.ID, "raw"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeInput, Dep: "x"})
+		e := why(t, ic, r.ID, "clean")
 		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "raw"})
 		if !strings.Contains(e.Text, "upstream raw") || e.Changes[0].Detail != "executed" {
 			t.Errorf("text %q / detail %q: want upstream raw, executed", e.Text, e.Changes[0].Detail)
 		}
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "clean"})
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "clean"})
 	})
 
 	v2 := map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}}
 	ins2 := driver.Inputs{"x": 2, "k": 4}
 
 	t.Run("override", func(t *testing.T) {
-		r := c.run(whyNodes(v2), all, ins2, driver.Overrides{"clean": 100})
-		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonOverride, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
+		r := c.Run(whyNodes(v2), all, ins2, driver.Overrides{"clean": 100})
+		wantReason(t, why(t, ic, r.ID, "clean"), inspect.ReasonOverride, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeOverride, Dep: "clean"})
 		// Back without the override: stats is retrieved again (its key is the
 		// one of the run before).
-		r = c.run(whyNodes(v2), all, ins2, nil)
+		r = c.Run(whyNodes(v2), all, ins2, nil)
 		wantDid(t, r, "stats", "retrieved")
 	})
 
 	t.Run("behavior", func(t *testing.T) {
-		r := c.run(whyNodes(v2), all, ins2, nil, driver.Recompute("raw"))
-		wantReason(t, why(t, ic, r.id, "raw"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
-		r = c.run(whyNodes(v2), all, ins2, nil, driver.Disable("raw"))
-		e := why(t, ic, r.id, "raw")
+		r := c.Run(whyNodes(v2), all, ins2, nil, driver.Recompute("raw"))
+		wantReason(t, why(t, ic, r.ID, "raw"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+		r = c.Run(whyNodes(v2), all, ins2, nil, driver.Disable("raw"))
+		e := why(t, ic, r.ID, "raw")
 		wantReason(t, e, inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
 		if !strings.Contains(e.Text, "disable") {
 			t.Errorf("text %q does not name the behaviour", e.Text)
 		}
 		wantDid(t, r, "clean", "executed")
-		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
+		wantReason(t, why(t, ic, r.ID, "clean"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
 		// raw cached again, on a new value: clean's key had raw's unique
 		// version in the run before.
-		r = c.run(whyNodes(v2), all, driver.Inputs{"x": 7, "k": 4}, nil)
-		e = why(t, ic, r.id, "clean")
+		r = c.Run(whyNodes(v2), all, driver.Inputs{"x": 7, "k": 4}, nil)
+		e = why(t, ic, r.ID, "clean")
 		wantReason(t, e, inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeDisabled, Dep: "raw"})
 		if !strings.Contains(e.Text, "had behaviour disable in run") {
 			t.Errorf("text %q does not say raw was disabled in the run before", e.Text)
@@ -158,24 +158,24 @@ func TestWhy(t *testing.T) {
 		// clean cached: clean had behaviour ignore in the run before, and
 		// stored nothing then.
 		ins3 := driver.Inputs{"x": 5, "k": 4}
-		r = c.run(whyNodes(v2), all, ins3, nil, driver.Ignore("clean"))
-		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
-		r = c.run(whyNodes(v2), all, ins3, nil)
+		r = c.Run(whyNodes(v2), all, ins3, nil, driver.Ignore("clean"))
+		wantReason(t, why(t, ic, r.ID, "clean"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+		r = c.Run(whyNodes(v2), all, ins3, nil)
 		wantDid(t, r, "clean", "executed")
-		wantReason(t, why(t, ic, r.id, "clean"), inspect.ReasonNotStored, inspect.Change{Kind: inspect.ChangeBehavior})
+		wantReason(t, why(t, ic, r.ID, "clean"), inspect.ReasonNotStored, inspect.Change{Kind: inspect.ChangeBehavior})
 	})
 
 	t.Run("format", func(t *testing.T) {
-		c.run(whyNodes(v2), all, ins2, nil)
-		r := c.run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}, "stats": {driver.WithFormat(formats.JSON())}}), all, ins2, nil)
+		c.Run(whyNodes(v2), all, ins2, nil)
+		r := c.Run(whyNodes(map[string][]driver.NodeOption{"clean": {driver.WithCodeVersion("v2")}, "stats": {driver.WithFormat(formats.JSON())}}), all, ins2, nil)
 		wantDid(t, r, "stats", "executed")
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonFormatChanged, inspect.Change{Kind: inspect.ChangeFormat})
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonFormatChanged, inspect.Change{Kind: inspect.ChangeFormat})
 	})
 
 	t.Run("entry evicted", func(t *testing.T) {
-		c.run(whyNodes(v2), all, ins2, nil)
-		c.advance(30 * 24 * time.Hour)
-		ev, err := maintain.Open(context.Background(), c.dir, maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+		c.Run(whyNodes(v2), all, ins2, nil)
+		c.Advance(30 * 24 * time.Hour)
+		ev, err := maintain.Open(context.Background(), c.Path, maintain.WithClock(func() time.Time { return c.Clock().Add(time.Minute) }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,27 +184,27 @@ func TestWhy(t *testing.T) {
 		if err != nil || len(rep.Entries) == 0 {
 			t.Fatalf("Evict: %d entries, %v", len(rep.Entries), err)
 		}
-		r := c.run(whyNodes(v2), all, ins2, nil)
+		r := c.Run(whyNodes(v2), all, ins2, nil)
 		wantDid(t, r, "stats", "executed")
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonEntryGone)
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonEntryGone)
 	})
 
 	t.Run("result missing", func(t *testing.T) {
-		r := c.run(whyNodes(v2), all, ins2, nil)
-		nodes, err := ic.Nodes(context.Background(), r.id)
+		r := c.Run(whyNodes(v2), all, ins2, nil)
+		nodes, err := ic.Nodes(context.Background(), r.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {
 			if n.Node == "stats" {
-				if err := localtest.DamageResult(context.Background(), c.dir, n.ResultID(), localtest.Remove); err != nil {
+				if err := localtest.DamageResult(context.Background(), c.Path, n.ResultID(), localtest.Remove); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		r = c.run(whyNodes(v2), all, ins2, nil)
+		r = c.Run(whyNodes(v2), all, ins2, nil)
 		wantDid(t, r, "stats", "executed")
-		wantReason(t, why(t, ic, r.id, "stats"), inspect.ReasonResultMissing)
+		wantReason(t, why(t, ic, r.ID, "stats"), inspect.ReasonResultMissing)
 	})
 
 	t.Run("latest run by default", func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestWhy(t *testing.T) {
 	})
 
 	t.Run("unknown node", func(t *testing.T) {
-		_, err := ic.Why(context.Background(), r1.id, "nope")
+		_, err := ic.Why(context.Background(), r1.ID, "nope")
 		if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), `"nope"`) {
 			t.Errorf("err = %v, want not found naming the node", err)
 		}
@@ -252,10 +252,10 @@ func TestWhyFanOut(t *testing.T) {
 		driver.Node("square", Square, "files"),
 		driver.Node("total", Total, "square", driver.Collect()),
 	}
-	c.run(nodes, []string{"total"}, driver.Inputs{"n": 2}, nil)
-	r := c.run(nodes, []string{"total"}, driver.Inputs{"n": 3}, nil)
+	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 2}, nil)
+	r := c.Run(nodes, []string{"total"}, driver.Inputs{"n": 3}, nil)
 	ic := c.open()
-	es, err := ic.Why(context.Background(), r.id, "square")
+	es, err := ic.Why(context.Background(), r.ID, "square")
 	if err != nil || len(es) != 3 {
 		t.Fatalf("Why(square): %d explanations, %v", len(es), err)
 	}
@@ -266,9 +266,9 @@ func TestWhyFanOut(t *testing.T) {
 		}
 		wantReason(t, e, want)
 	}
-	wantReason(t, why(t, ic, r.id, "square@files[2]"), inspect.ReasonFirstRun)
-	wantReason(t, why(t, ic, r.id, "files"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
-	wantReason(t, why(t, ic, r.id, "total"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "square"})
+	wantReason(t, why(t, ic, r.ID, "square@files[2]"), inspect.ReasonFirstRun)
+	wantReason(t, why(t, ic, r.ID, "files"), inspect.ReasonBehavior, inspect.Change{Kind: inspect.ChangeBehavior})
+	wantReason(t, why(t, ic, r.ID, "total"), inspect.ReasonKeyChanged, inspect.Change{Kind: inspect.ChangeUpstream, Dep: "square"})
 }
 
 // Why lists the tasks of a fan-out in item order ("files[2]" before
@@ -280,8 +280,8 @@ func TestWhyFanOutItemOrder(t *testing.T) {
 		driver.Node("square", Square, "files"),
 		driver.Node("total", Total, "square", driver.Collect()),
 	}
-	r := c.run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
-	es, err := c.open().Why(context.Background(), r.id, "square")
+	r := c.Run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
+	es, err := c.open().Why(context.Background(), r.ID, "square")
 	if err != nil || len(es) != 12 {
 		t.Fatalf("Why(square): %d explanations, %v", len(es), err)
 	}

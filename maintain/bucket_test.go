@@ -36,14 +36,14 @@ func TestBucketCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := runResult{out: out}
+		r := runResult{Out: out}
 		id, _ := dr.Cache().LastRunID(ctx)
 		for _, e := range dr.Cache().Events(slog.LevelDebug, id) {
 			switch {
 			case e.Type == core.EventExecuteNode:
-				r.executed = append(r.executed, e.Node)
+				r.Executed = append(r.Executed, e.Node)
 			case e.Type == core.EventGetResult && e.Actor == core.ActorAdapter && e.Message == "hit":
-				r.retrieved = append(r.retrieved, e.Node)
+				r.Retrieved = append(r.Retrieved, e.Node)
 			}
 		}
 		return r
@@ -67,9 +67,9 @@ func TestBucketCache(t *testing.T) {
 		t.Fatalf("evicted %v and %d results, want old1 and old2 and their results", got, len(rep.Results))
 	}
 	r := run("old1", "old2", "mid", "new1")
-	slices.Sort(r.executed)
-	if !slices.Equal(r.executed, []string{"old1", "old2"}) || len(r.retrieved) != 2 {
-		t.Errorf("after eviction: executed %v, retrieved %v", r.executed, r.retrieved)
+	slices.Sort(r.Executed)
+	if !slices.Equal(r.Executed, []string{"old1", "old2"}) || len(r.Retrieved) != 2 {
+		t.Errorf("after eviction: executed %v, retrieved %v", r.Executed, r.Retrieved)
 	}
 	if vr, err := ic.Verify(ctx, nil); err != nil || !vr.OK() || vr.Results != 4+2 {
 		t.Errorf("verify: %+v, %v", vr, err)

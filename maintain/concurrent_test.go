@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 	"github.com/flowcache/flowcache/maintain"
 )
 
@@ -154,7 +155,7 @@ func TestEvictWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	// A first run creates the cache, so that Open finds it.
 	in, _ := childInputs(0)
-	(&cacheDir{t: t, dir: dir, now: time.Now()}).run(childPipeline(), []string{"combine"}, in, nil)
+	testflow.DirAt(t, dir, time.Now()).Run(childPipeline(), []string{"combine"}, in, nil)
 
 	const runs = 40
 	wait := startChild(t, dir, runs, true)
@@ -216,7 +217,7 @@ func TestEvictGraceWhileRunning(t *testing.T) {
 	}
 	dir := t.TempDir()
 	in, _ := childInputs(0)
-	(&cacheDir{t: t, dir: dir, now: time.Now()}).run(childPipeline(), []string{"combine", "big"}, in, nil)
+	testflow.DirAt(t, dir, time.Now()).Run(childPipeline(), []string{"combine", "big"}, in, nil)
 
 	const runs = 15
 	wait := startChild(t, dir, runs, false)

@@ -53,14 +53,14 @@ var nIn = driver.Inputs{"n": 1}
 // period, the others are not.
 func fill(t *testing.T) (*cacheDir, *maintain.Cache) {
 	c := newCacheDir(t)
-	c.run(evictNodes(), []string{"old1"}, nIn, nil)
-	c.advance(24 * time.Hour)
-	c.run(evictNodes(), []string{"old2"}, nIn, nil)
-	c.advance(9 * 24 * time.Hour)
-	c.run(evictNodes(), []string{"mid"}, nIn, nil)
-	c.advance(10 * 24 * time.Hour)
-	c.run(evictNodes(), []string{"new1", "new2"}, nIn, nil)
-	ic := c.open(maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+	c.Run(evictNodes(), []string{"old1"}, nIn, nil)
+	c.Advance(24 * time.Hour)
+	c.Run(evictNodes(), []string{"old2"}, nIn, nil)
+	c.Advance(9 * 24 * time.Hour)
+	c.Run(evictNodes(), []string{"mid"}, nIn, nil)
+	c.Advance(10 * 24 * time.Hour)
+	c.Run(evictNodes(), []string{"new1", "new2"}, nIn, nil)
+	ic := c.open(maintain.WithClock(func() time.Time { return c.Clock().Add(time.Minute) }))
 	return c, ic
 }
 
@@ -97,9 +97,9 @@ func evictedManifests(t *testing.T, rep maintain.EvictReport) int {
 // the others are retrieved, in the events and in the run's records.
 func checkNextRun(t *testing.T, c *cacheDir, ic *maintain.Cache, evicted ...string) {
 	t.Helper()
-	c.advance(time.Hour)
-	r := c.run(evictNodes(), evictNodesNames(), nIn, nil)
-	nodes, err := inspect.New(ic.Metadata(), ic.Results()).Nodes(context.Background(), r.id)
+	c.Advance(time.Hour)
+	r := c.Run(evictNodes(), evictNodesNames(), nIn, nil)
+	nodes, err := inspect.New(ic.Metadata(), ic.Results()).Nodes(context.Background(), r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func checkNextRun(t *testing.T, c *cacheDir, ic *maintain.Cache, evicted ...stri
 			t.Errorf("run record of %s: %s, want %s", name, outcome[name], wantOutcome)
 		}
 	}
-	if got, want := r.out["old1"].([]float64), Big1(1); !slices.Equal(got, want) {
+	if got, want := r.Out["old1"].([]float64), Big1(1); !slices.Equal(got, want) {
 		t.Errorf("old1 = %d floats, want %d", len(got), len(want))
 	}
 }
@@ -215,7 +215,7 @@ func TestEvictMaxSize(t *testing.T) {
 func TestEvictGC(t *testing.T) {
 	c, ic := fill(t)
 	ctx := context.Background()
-	st, err := local.Open(ctx, c.dir)
+	st, err := local.Open(ctx, c.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestEvictGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localtest.DamageResult(ctx, c.dir, old2Result, localtest.Remove); err != nil {
+	if err := localtest.DamageResult(ctx, c.Path, old2Result, localtest.Remove); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := ic.Usage(ctx)
@@ -300,8 +300,8 @@ func TestEvictDryRun(t *testing.T) {
 // however strict the policy, unless the grace period is turned off.
 func TestEvictGrace(t *testing.T) {
 	c := newCacheDir(t)
-	c.now = time.Now() // entries stamped with the real time, like the results
-	c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	c.SetClock(time.Now()) // entries stamped with the real time, like the results
+	c.Run(evictNodes(), evictNodesNames(), nIn, nil)
 	ic := c.open() // the real clock
 	rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1, MaxSize: 1, GC: true, OlderThan: time.Nanosecond})
 	if err != nil {
@@ -328,11 +328,11 @@ func TestEvictGrace(t *testing.T) {
 // until the last of them goes.
 func TestEvictSharedResult(t *testing.T) {
 	c := newCacheDir(t)
-	c.run(evictNodes(), []string{"sameA"}, nIn, nil)
-	c.advance(10 * 24 * time.Hour)
-	c.run(evictNodes(), []string{"sameB"}, nIn, nil)
-	c.advance(10 * 24 * time.Hour)
-	ic := c.open(maintain.WithClock(c.clock))
+	c.Run(evictNodes(), []string{"sameA"}, nIn, nil)
+	c.Advance(10 * 24 * time.Hour)
+	c.Run(evictNodes(), []string{"sameB"}, nIn, nil)
+	c.Advance(10 * 24 * time.Hour)
+	ic := c.open(maintain.WithClock(c.Clock))
 	u, _ := ic.Usage(context.Background())
 	// SameA and SameB have one text, so one code version: one manifest.
 	if u.Entries != 2+1 || u.Results != 1+1 || u.SharedResults != 1 || u.CodeManifests != 1 {
@@ -345,9 +345,9 @@ func TestEvictSharedResult(t *testing.T) {
 	if got := evictedNodes(rep); !slices.Equal(got, []string{"sameA"}) || len(rep.Results) != 0 || len(rep.Entries) != 1 {
 		t.Fatalf("evicted %v and %d results; want sameA's entry only, its result and code manifest kept for sameB", got, len(rep.Results))
 	}
-	r := c.run(evictNodes(), []string{"sameB"}, nIn, nil)
+	r := c.Run(evictNodes(), []string{"sameB"}, nIn, nil)
 	wantDid(t, r, "sameB", "retrieved")
-	c.advance(30 * 24 * time.Hour)
+	c.Advance(30 * 24 * time.Hour)
 	rep, err = ic.Evict(context.Background(), maintain.Policy{OlderThan: 15 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -367,13 +367,13 @@ func TestEvictLastUsedResolution(t *testing.T) {
 		driver.Node("first", func() int { return 1 }),
 		driver.Node("second", func() int { return 2 }),
 	}
-	c.run(nodes, []string{"first"}, nil, nil)
-	c.advance(time.Minute)
-	c.run(nodes, []string{"second"}, nil, nil)
-	c.advance(10 * time.Minute)
-	wantDid(t, c.run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
+	c.Run(nodes, []string{"first"}, nil, nil)
+	c.Advance(time.Minute)
+	c.Run(nodes, []string{"second"}, nil, nil)
+	c.Advance(10 * time.Minute)
+	wantDid(t, c.Run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
 	plan := func() []string {
-		ic := c.open(maintain.WithClock(func() time.Time { return c.clock().Add(time.Minute) }))
+		ic := c.open(maintain.WithClock(func() time.Time { return c.Clock().Add(time.Minute) }))
 		defer ic.Close()
 		rep, err := ic.Evict(context.Background(), maintain.Policy{MaxEntries: 1, Grace: maintain.NoGrace, DryRun: true})
 		if err != nil {
@@ -384,8 +384,8 @@ func TestEvictLastUsedResolution(t *testing.T) {
 	if got := plan(); !slices.Equal(got, []string{"first"}) {
 		t.Fatalf("within the resolution: evicted %v, want first (stored first; its use is not recorded yet)", got)
 	}
-	c.advance(core.LastUsedResolution)
-	wantDid(t, c.run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
+	c.Advance(core.LastUsedResolution)
+	wantDid(t, c.Run(nodes, []string{"first"}, nil, nil), "first", "retrieved")
 	if got := plan(); !slices.Equal(got, []string{"second"}) {
 		t.Fatalf("after the resolution: evicted %v, want second (first's use is recorded)", got)
 	}

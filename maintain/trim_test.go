@@ -19,10 +19,10 @@ import (
 // in the cache directory, and by the Cache's clock.
 func TestTrim(t *testing.T) {
 	c, _ := fill(t)
-	now := c.clock().Add(time.Minute)
+	now := c.Clock().Add(time.Minute)
 	m := c.open(maintain.WithClock(func() time.Time { return now }))
 	ctx := context.Background()
-	marker := filepath.Join(c.dir, maintain.TrimFile)
+	marker := filepath.Join(c.Path, maintain.TrimFile)
 	p := maintain.Policy{OlderThan: 15 * 24 * time.Hour}
 
 	// A dry run evicts nothing and records nothing.

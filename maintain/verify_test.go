@@ -32,7 +32,7 @@ func resultOf(t *testing.T, ic *maintain.Cache, run core.RunID, node string) cor
 // and an entry whose result was removed.
 func TestVerify(t *testing.T) {
 	c := newCacheDir(t)
-	r := c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	r := c.Run(evictNodes(), evictNodesNames(), nIn, nil)
 	ic := c.open()
 	ctx := context.Background()
 
@@ -47,12 +47,12 @@ func TestVerify(t *testing.T) {
 		t.Errorf("progress calls %+v, want 6 ending at %d bytes", calls, rep.Bytes)
 	}
 
-	file, inline, gone := resultOf(t, ic, r.id, "old1"), resultOf(t, ic, r.id, "new1"), resultOf(t, ic, r.id, "mid")
+	file, inline, gone := resultOf(t, ic, r.ID, "old1"), resultOf(t, ic, r.ID, "new1"), resultOf(t, ic, r.ID, "mid")
 	for _, d := range []struct {
 		id core.ResultID
 		d  localtest.Damage
 	}{{file, localtest.FlipBit}, {inline, localtest.FlipBit}, {gone, localtest.Remove}} {
-		if err := localtest.DamageResult(ctx, c.dir, d.id, d.d); err != nil {
+		if err := localtest.DamageResult(ctx, c.Path, d.id, d.d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,11 +83,11 @@ func TestVerify(t *testing.T) {
 
 	// The next run executes the damaged and missing nodes again, with the
 	// right values, and the cache verifies clean afterwards.
-	r = c.run(evictNodes(), evictNodesNames(), nIn, nil)
+	r = c.Run(evictNodes(), evictNodesNames(), nIn, nil)
 	for _, n := range []string{"old1", "new1", "mid"} {
 		wantDid(t, r, n, "executed")
 	}
-	if got := r.out["old1"].([]float64); !slices.Equal(got, Big1(1)) {
+	if got := r.Out["old1"].([]float64); !slices.Equal(got, Big1(1)) {
 		t.Error("old1 has a wrong value after its result was damaged")
 	}
 	if rep, err = ic.Verify(ctx, nil); err != nil || !rep.OK() {
