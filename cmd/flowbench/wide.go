@@ -117,7 +117,14 @@ type widePhase struct {
 
 // runWide builds the wide graph (cached in dir, uncached if dir is ""),
 // executes it once, closes it and returns the time taken and the outputs.
-func runWide(dir string) (widePhase, error) {
+// withValue asks for the source node's value too, so that a warm run
+// loads it (as Hamilton's warm run does) instead of retrieving only the
+// reductions.
+func runWide(dir string, withValue bool) (widePhase, error) {
+	outputs := wideOutputs
+	if withValue {
+		outputs = append(slices.Clip(outputs), "big")
+	}
 	start, cpu := time.Now(), cpuTime()
 	b := driver.NewBuilder().WithNodes(wideNodes()...).WithParallelism(1)
 	if dir != "" {
@@ -128,7 +135,7 @@ func runWide(dir string) (widePhase, error) {
 		return widePhase{}, err
 	}
 	built := time.Since(start)
-	out, err := dr.Execute(context.Background(), wideOutputs, nil, nil)
+	out, err := dr.Execute(context.Background(), outputs, nil, nil)
 	if err != nil {
 		dr.Close()
 		return widePhase{}, err
@@ -142,6 +149,11 @@ func runWide(dir string) (widePhase, error) {
 		fmt.Fprintf(os.Stderr, "build %v execute %v close %v\n", built, executed-built, el-executed)
 	}
 	p := widePhase{Ns: el.Nanoseconds(), CPUNs: (cpuTime() - cpu).Nanoseconds()}
+	if withValue {
+		if big := out["big"].([]float64); len(big) != wideValues {
+			return p, fmt.Errorf("the value has %d elements, want %d", len(big), wideValues)
+		}
+	}
 	for _, name := range wideOutputs {
 		p.Results = append(p.Results, out[name].(float64))
 	}
@@ -149,14 +161,15 @@ func runWide(dir string) (widePhase, error) {
 }
 
 // wideBench is `flowbench wide`: the wide graph uncached, cold and warm,
-// each run a fresh process (median of -reps); then, in this process, the
+// each run a fresh process (median of -reps; warm_value is a warm run
+// asked for the large value too, so that it loads it); then, in this process, the
 // fingerprint, store and load speeds of the large value through the same
 // code the cache uses, beside the machine's own limits measured now.
 func wideBench(args []string) error {
 	fl := flag.NewFlagSet("wide", flag.ExitOnError)
 	n := fl.Int("n", wideValues, "number of float64 values of the source node (10^7 = 80 MB)")
 	reps := fl.Int("reps", 3, "repetitions of each phase and of each speed (the median is reported)")
-	phase := fl.String("phase", "", "internal: run one phase (uncached, cold, warm) in this process")
+	phase := fl.String("phase", "", "internal: run one phase (uncached, cold, warm, warm_value) in this process")
 	dir := fl.String("dir", "", "internal: the cache directory of -phase")
 	cpuprofile := fl.String("cpuprofile", "", "with -phase: write a CPU profile of the run to this file")
 	fl.Parse(args)
@@ -165,6 +178,9 @@ func wideBench(args []string) error {
 	}
 	wideValues = *n
 	if *phase != "" {
+		if !slices.Contains([]string{"uncached", "cold", "warm", "warm_value"}, *phase) {
+			return fmt.Errorf("wide -phase %q: want uncached, cold, warm or warm_value", *phase)
+		}
 		if (*phase == "uncached") != (*dir == "") {
 			return fmt.Errorf("wide -phase %s -dir %q: only uncached has no directory", *phase, *dir)
 		}
@@ -179,7 +195,7 @@ func wideBench(args []string) error {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		p, err := runWide(*dir)
+		p, err := runWide(*dir, *phase == "warm_value")
 		if err != nil {
 			return err
 		}
@@ -201,7 +217,7 @@ func wideBench(args []string) error {
 // and the figures compare needs.
 type wideResult struct {
 	lines                             []map[string]any
-	coldMs, warmMs                    float64 // the runs' times
+	coldMs, warmMs, warmValueMs       float64 // the runs' times
 	coldOverheadMs, warmOverheadMs    float64 // ms
 	fingerprintMBs, storeMBs, loadMBs float64
 	version                           string // Hamilton's (hamiltonWide)
@@ -257,7 +273,11 @@ func wideFigures(n, reps int) (wideResult, error) {
 	if err != nil {
 		return res, err
 	}
-	for _, p := range []widePhase{cold, warm} {
+	warmValue, err := medianOf(reps, func(int) (widePhase, error) { return child("warm_value", lastDir) }, key)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range []widePhase{cold, warm, warmValue} {
 		if !reflect.DeepEqual(p.Results, uncached.Results) {
 			return res, fmt.Errorf("a cached run gave %v, the uncached one %v", p.Results, uncached.Results)
 		}
@@ -272,13 +292,13 @@ func wideFigures(n, reps int) (wideResult, error) {
 	}
 	valueBytes := n * 8
 	ms := func(ns int64) float64 { return round(float64(ns)/1e6, 1) }
-	res.coldMs, res.warmMs = float64(cold.Ns)/1e6, float64(warm.Ns)/1e6
+	res.coldMs, res.warmMs, res.warmValueMs = float64(cold.Ns)/1e6, float64(warm.Ns)/1e6, float64(warmValue.Ns)/1e6
 	res.coldOverheadMs = float64(cold.Ns-uncached.Ns) / 1e6
 	res.warmOverheadMs = float64(warm.Ns-uncached.Ns) / 1e6
 	for _, p := range []struct {
 		name string
 		p    widePhase
-	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}} {
+	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}, {"warm_value", warmValue}} {
 		rec := map[string]any{
 			"bench": "wide", "phase": p.name, "values": n, "value_bytes": valueBytes, "reps": reps,
 			"wall_ms":     ms(p.p.Ns),
@@ -583,7 +603,8 @@ func compareWide(python, script string, reps int) error {
 		what       string
 	}{
 		{"cold_run", "ms", ham.coldMs, fc.coldMs, true, "fresh process, empty cache dir (Hamilton: dr.execute; flowcache: build, execute, close)"},
-		{"warm_run", "ms", ham.warmMs, fc.warmMs, true, "fresh process, the cold run's cache dir"},
+		{"warm_run", "ms", ham.warmMs, fc.warmMs, true, "fresh process, the cold run's cache dir (flowcache retrieves the reductions only)"},
+		{"warm_run_value", "ms", ham.warmMs, fc.warmValueMs, true, "the same, flowcache also asked for the 80 MB value (loaded, as Hamilton's warm run loads it)"},
 		{"cold_overhead", "ms", ham.coldOverheadMs, fc.coldOverheadMs, true, "fresh process, empty cache dir, minus uncached"},
 		{"warm_overhead", "ms", ham.warmOverheadMs, fc.warmOverheadMs, true, "fresh process, every node retrieved, minus uncached"},
 		{"fingerprint", "mb_per_s", ham.fingerprintMBs, fc.fingerprintMBs, false, "data version of the 80 MB value (Hamilton: hash_value, md5)"},
