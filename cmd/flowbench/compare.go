@@ -43,8 +43,16 @@ func compareBench(args []string) error {
 	reps := fs.Int("reps", 3, "repetitions of each phase, on each side (medians are compared)")
 	bench := fs.String("hamilton-bench", defaultHamiltonBench(), "the `DIR` holding Hamilton's chain.py (shared/bench/hamilton)")
 	python := fs.String("python", "/usr/bin/python3", "the Python with Hamilton's dependencies (Debian's, see shared/bench/hamilton/setup)")
+	graph := fs.String("graph", "chain", "the graph compared: chain, or wide (one 80 MB []float64 and eight reductions: flowbench wide and Hamilton's wide.py --kind numpy)")
 	fs.Parse(args)
 	script := filepath.Join(*bench, "chain.py")
+	switch *graph {
+	case "chain":
+	case "wide":
+		script = filepath.Join(*bench, "wide.py")
+	default:
+		return fmt.Errorf("-graph %q: want chain or wide", *graph)
+	}
 	if _, err := os.Stat(script); err != nil {
 		return fmt.Errorf("hamilton's benchmark: %w (set -hamilton-bench to shared/bench/hamilton)", err)
 	}
@@ -57,6 +65,9 @@ func compareBench(args []string) error {
 		if err := exec.Command(*python, "-c", "import sys; sys.path.insert(0, "+strconv.Quote(src)+"); import hamilton, pandas").Run(); err != nil {
 			return fmt.Errorf("hamilton is not installed for %s (run %s): %w", *python, filepath.Join(*bench, "setup"), err)
 		}
+	}
+	if *graph == "wide" {
+		return compareWide(*python, script, *reps)
 	}
 	self, err := os.Executable()
 	if err != nil {

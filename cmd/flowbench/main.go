@@ -7,7 +7,9 @@
 //	flowbench remote -url 's3://bucket?endpoint=…'   # the chain and a 256 MB result against a bucket
 //	flowbench codeversion     # code versions: the first process after an edit, and a warm one
 //	flowbench memory -mb 500  # peak memory storing and loading a result, per format (fresh processes)
+//	flowbench wide            # one 80 MB []float64 and 8 reductions: uncached, cold, warm, MB/s beside the machine's limits
 //	flowbench compare -n 1000 # the chain on flowcache and on Hamilton 1.88, in one run: the ratios
+//	flowbench compare -graph wide # the same for the wide graph (Hamilton's wide.py --kind numpy)
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -60,6 +62,8 @@ func main() {
 		err = codeVersionBench(os.Args[2:])
 	case "memory":
 		err = memoryBench(os.Args[2:])
+	case "wide":
+		err = wideBench(os.Args[2:])
 	case "compare":
 		err = compareBench(os.Args[2:])
 	case "-h", "--help", "help":
@@ -90,8 +94,15 @@ func usage() {
                                         peak memory (VmHWM) storing and loading one result of that size
                                         through a local cache directory, per format and shape, each in a
                                         fresh process; ratio is peak over the value's size
-  flowbench compare [-n 1000] [-reps 3] [-hamilton-bench DIR] [-python /usr/bin/python3]
-                                        the chain on flowcache, then on Hamilton 1.88 (shared/bench/hamilton,
+  flowbench wide [-n 10000000] [-reps 3]
+                                        one source node returning n float64 (80 MB) and eight reductions:
+                                        uncached, cold and warm runs (fresh processes), then the fingerprint,
+                                        store and load MB/s of the value beside this machine's limits (BLAKE3
+                                        and SHA-256 on one core, CRC-32C, memmove, page-cache write and read,
+                                        disk write+fsync)
+  flowbench compare [-graph chain|wide] [-n 1000] [-reps 3] [-hamilton-bench DIR] [-python /usr/bin/python3]
+                                        the chain (or, -graph wide, the wide graph: Hamilton's wide.py --kind
+                                        numpy) on flowcache, then on Hamilton 1.88 (shared/bench/hamilton,
                                         installed by its setup), in one run: uncached, warm and cold
                                         per-node figures, Hamilton's over ours, beside issue 13's goals`)
 	os.Exit(2)
