@@ -24,6 +24,17 @@
 //		scenarios.TestURL(t, "dir://"+t.TempDir())
 //	}
 //
+// conformance/testdata/dirbackend is such a backend, a module of its own
+// (example.com/dirbackend, dir://: a cache in a directory, through
+// backends/bucket over a gocloud.dev fileblob bucket). In its directory:
+//
+//	go test ./...                                  # the suites by URL, on a temporary dir:// store
+//	go test ./... -args -url=dir:///tmp/dirstore   # on an empty, dedicated store of your choice
+//	go build -o /tmp/flowcache ./cmd/flowcache     # the flowcache command with dir:// linked in (cli.Main)
+//
+// and TestExternalBackend, a test of this package, runs them and checks
+// their output (skipped under -short).
+//
 // For the schemes of this module,
 // `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` does the
 // same against a store of your choice. With a store at hand, a backend runs

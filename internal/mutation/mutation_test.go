@@ -508,23 +508,7 @@ func setup(t *testing.T) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gomod := fmt.Sprintf(`module example.com/pipeline
-
-go %s
-
-require (
-	example.com/alt v0.0.0
-	example.com/dep v0.0.0
-	example.com/rel v1.0.0
-	github.com/flowcache/flowcache v0.0.0
-)
-
-replace (
-	example.com/alt => ../alt1
-	example.com/dep => ../dep
-	github.com/flowcache/flowcache => %s
-)
-`, goVersion, root)
+	gomod := baselineGoMod(goVersion, root)
 	if err := os.WriteFile(filepath.Join(s.src, "pipeline", "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -561,6 +545,28 @@ replace (
 		t.Fatalf("the baseline must execute every node in its first run and retrieve every node in its second:\n\t%s", strings.Join(problems, "\n\t"))
 	}
 	return s
+}
+
+// baselineGoMod returns the go.mod of the template's pipeline/: its
+// modules, with flowcache replaced by the checkout at root.
+func baselineGoMod(goVersion, root string) string {
+	return fmt.Sprintf(`module example.com/pipeline
+
+go %s
+
+require (
+	example.com/alt v0.0.0
+	example.com/dep v0.0.0
+	example.com/rel v1.0.0
+	github.com/flowcache/flowcache v0.0.0
+)
+
+replace (
+	example.com/alt => ../alt1
+	example.com/dep => ../dep
+	github.com/flowcache/flowcache => %s
+)
+`, goVersion, root)
 }
 
 // runMutation is the common flow of a case.
