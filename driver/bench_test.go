@@ -2,6 +2,7 @@ package driver_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -62,4 +63,101 @@ func BenchmarkChainCold(b *testing.B) {
 func BenchmarkChainWarm(b *testing.B) {
 	dir := b.TempDir()
 	benchChain(b, func(int) string { return dir })
+}
+
+// wide is one source, n independent nodes that each read it (n a power of
+// 10), and a tree of joins summing them ten at a time: the graph that
+// measures parallel dispatch. The sum is n.
+func wide(n int) []*driver.NodeDef {
+	nodes := []*driver.NodeDef{driver.Node("src", zero)}
+	var level []string
+	for i := range n {
+		name := "w" + strconv.Itoa(i)
+		nodes = append(nodes, driver.Node(name, inc, "src"))
+		level = append(level, name)
+	}
+	for depth := 0; len(level) > 1; depth++ {
+		var next []string
+		for i := 0; i < len(level); i += 10 {
+			name := "j" + strconv.Itoa(depth) + "_" + strconv.Itoa(i/10)
+			args := []any{}
+			for _, dep := range level[i : i+10] {
+				args = append(args, dep)
+			}
+			nodes = append(nodes, driver.Node(name, sum10, args...))
+			next = append(next, name)
+		}
+		level = next
+	}
+	return nodes
+}
+
+func sum10(a, b, c, d, e, f, g, h, i, j int) int { return a + b + c + d + e + f + g + h + i + j }
+
+// wideOut is the last node of wide(n).
+func wideOut(n int) string {
+	depth := 0
+	for ; n > 10; n /= 10 {
+		depth++
+	}
+	return "j" + strconv.Itoa(depth) + "_0"
+}
+
+const execNodes = 1000
+
+// benchExecute builds once and measures Execute alone: what a node costs
+// the executor, uncached, reported as ns/node and allocs/node.
+func benchExecute(b *testing.B, nodes []*driver.NodeDef, out string, want int, parallelism int) {
+	b.Helper()
+	bld := driver.NewBuilder().WithNodes(nodes...)
+	if parallelism > 0 {
+		bld = bld.WithParallelism(parallelism)
+	}
+	dr, err := bld.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dr.Close()
+	ctx := context.Background()
+	outs := []string{out}
+	b.ReportAllocs()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for b.Loop() {
+		res, err := dr.Execute(ctx, outs, nil, nil)
+		if err != nil || res[out] != want {
+			b.Fatalf("%v %v", res, err)
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	runs := float64(b.N) * float64(len(nodes))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/runs, "ns/node")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/runs, "allocs/node")
+}
+
+// BenchmarkExecuteChain is Execute of a 1000-node chain without a cache
+// (build excluded): the executor's cost per trivial node, one at a time.
+func BenchmarkExecuteChain(b *testing.B) {
+	for _, p := range []int{1, 0} {
+		b.Run(parallelismName(p), func(b *testing.B) {
+			benchExecute(b, chain(execNodes), "n"+strconv.Itoa(execNodes-1), execNodes-1, p)
+		})
+	}
+}
+
+// BenchmarkExecuteWide is Execute of one source, 1000 independent nodes
+// and the tree of joins summing them (1112 nodes), without a cache: the cost of parallel dispatch per node.
+func BenchmarkExecuteWide(b *testing.B) {
+	for _, p := range []int{1, 0} {
+		b.Run(parallelismName(p), func(b *testing.B) {
+			benchExecute(b, wide(execNodes), wideOut(execNodes), execNodes, p)
+		})
+	}
+}
+
+func parallelismName(p int) string {
+	if p == 0 {
+		return "p=GOMAXPROCS"
+	}
+	return "p=" + strconv.Itoa(p)
 }

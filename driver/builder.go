@@ -372,6 +372,7 @@ func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
 	if err := d.checkGraph(); err != nil {
 		return nil, invalid(err)
 	}
+	d.prepare()
 	if err := d.setupCache(ctx, b.cache); err != nil {
 		return nil, err
 	}

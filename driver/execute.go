@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"sync"
 	"sync/atomic"
 
 	"github.com/flowcache/flowcache/core"
@@ -45,6 +44,7 @@ type Driver struct {
 	order       []string // declaration order
 	topo        []string // dependencies before dependants
 	parallelism int
+	sched       *schedule // prepared by Build
 	cache       *core.Cache
 	closers     []func() error
 	// prefetch holds the entries Build started reading, for the first
@@ -72,59 +72,6 @@ func (d *Driver) Close() error {
 // Nodes returns the names of the nodes in declaration order.
 func (d *Driver) Nodes() []string { return append([]string(nil), d.order...) }
 
-// result is what flows along an edge: a cache value (cached runs) or a plain
-// value (runs without cache).
-type result struct {
-	cv  *core.Value
-	raw any
-}
-
-func (r result) get(ctx context.Context) (any, error) {
-	if r.cv != nil {
-		return r.cv.Get(ctx)
-	}
-	return r.raw, nil
-}
-
-// future is the eventual result of a node (or of one task of a branch node).
-type future struct {
-	done  chan struct{}
-	res   result
-	items []result // Expand nodes: one per item
-	err   error
-}
-
-func newFuture() *future { return &future{done: make(chan struct{})} }
-
-func resolved(r result) *future {
-	f := newFuture()
-	f.res = r
-	close(f.done)
-	return f
-}
-
-// errUpstream marks a node skipped because a dependency failed; the
-// dependency's own error is what Execute returns.
-var errUpstream = errors.New("upstream failed")
-
-type execution struct {
-	d      *Driver
-	run    *core.Run
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	sem    chan struct{}
-
-	values   map[string]*future // inputs, overrides, and static nodes
-	branch   map[string][]string
-	branches sync.Map // expander name -> *branchRun
-	wg       sync.WaitGroup
-
-	// outcomes are those of a run without a cache (with one, the run's
-	// own, core.Run.Outcomes), by core.RecordName.
-	mu       sync.Mutex
-	outcomes map[string]core.Outcome
-}
-
 // RunResult is what one run did.
 type RunResult struct {
 	// RunID is the id of the run in the cache's run history; "" for a
@@ -145,21 +92,6 @@ type RunResult struct {
 	// Faults are the run's store errors (see core.Run.Faults): each was
 	// said once at WARN, and none failed the run.
 	Faults []error
-}
-
-// note keeps an outcome of a run without a cache.
-func (e *execution) note(name, task string, o core.Outcome) {
-	if e.run != nil {
-		return // the run keeps its own
-	}
-	e.mu.Lock()
-	e.outcomes[core.RecordName(name, task)] = o
-	e.mu.Unlock()
-}
-
-type branchRun struct {
-	once    sync.Once
-	futures map[string][]*future // branch node -> one per item
 }
 
 // Execute runs the dataflow to compute outputs (node or input names) from
@@ -202,19 +134,18 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 	if len(outputs) == 0 {
 		return nil, invalid(fmt.Errorf("driver: %s: no outputs requested", method))
 	}
-	needed, err := d.plan(outputs, inputs, overrides)
-	if err != nil {
-		return nil, invalid(err)
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	e := &execution{d: d, ctx: ctx, cancel: cancel, sem: make(chan struct{}, d.parallelism),
-		values: map[string]*future{}, branch: map[string][]string{}, outcomes: map[string]core.Outcome{}}
+	e := newExecution(d, ctx, cancel)
+	if err := e.plan(outputs, inputs, overrides); err != nil {
+		return nil, invalid(err)
+	}
+	s := d.sched
 	if d.cache != nil {
 		var lookups []string
 		for _, name := range d.order {
-			n := d.nodes[name]
-			if _, over := overrides[name]; needed[name] && !over && n.spec.Behavior <= core.Default && !n.expand() {
+			j := s.slot[name]
+			if n := d.nodes[name]; e.slots[j].needed && !e.slots[j].over && n.spec.Behavior <= core.Default && !n.expand() {
 				lookups = append(lookups, name)
 			}
 		}
@@ -231,76 +162,55 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 		e.run = run
 		run.RequestOutputs(outputs...)
 		for _, name := range d.order {
-			if n := d.nodes[name]; needed[name] && !n.code.FromSource {
+			if n := d.nodes[name]; e.slots[s.slot[name]].needed && !n.code.FromSource {
 				run.CodeVersionFallback(ctx, name, n.code.Fallback)
 			}
 		}
 	}
 	// Inputs and overrides (sorted, so events come in a stable order).
-	for _, name := range sortedNames(inputs) {
-		if !needed[name] {
-			continue
-		}
-		if e.run != nil {
-			e.values[name] = resolved(result{cv: e.run.Input(ctx, name, inputs[name])})
-		} else {
-			e.values[name] = resolved(result{raw: inputs[name]})
-			e.note(name, "", core.OutcomeInput)
+	if len(inputs) > 0 {
+		for _, name := range sortedNames(inputs) {
+			if j, ok := s.slot[name]; ok && e.slots[j].needed {
+				e.slots[j].res = e.given(name, inputs[name], false)
+			} else if _, ok := e.extra[name]; ok {
+				e.extra[name] = e.given(name, inputs[name], false)
+			}
 		}
 	}
-	for _, name := range sortedNames(overrides) {
-		if !needed[name] {
-			continue
-		}
-		if e.run != nil {
-			e.values[name] = resolved(result{cv: e.run.Override(ctx, name, overrides[name])})
-		} else {
-			e.values[name] = resolved(result{raw: overrides[name]})
-			e.note(name, "", core.OutcomeOverride)
+	if len(overrides) > 0 {
+		for _, name := range sortedNames(overrides) {
+			if j := s.slot[name]; e.slots[j].needed {
+				e.slots[j].res = e.given(name, overrides[name], true)
+			}
 		}
 	}
-	for _, name := range d.topo {
-		n := d.nodes[name]
-		if !needed[name] || e.values[name] != nil {
-			continue
-		}
-		if n.expander != "" {
-			e.branch[n.expander] = append(e.branch[n.expander], name)
-			continue
-		}
-		e.values[name] = newFuture()
-	}
-	for _, name := range d.topo {
-		n := d.nodes[name]
-		if f := e.values[name]; f != nil && n.expander == "" && !isDone(f) {
-			e.wg.Add(1)
-			go e.runNode(n, f)
-		}
-	}
+	e.execute()
 
 	res := Results{}
 	var firstErr error
 	for _, out := range outputs {
-		f := e.values[out]
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-		}
-		if !isDone(f) {
-			break
-		}
-		if f.err != nil {
-			break
+		var r result
+		var items []result
+		expand := false
+		if j, ok := s.slot[out]; ok {
+			sr := &e.slots[j]
+			if !sr.over && s.slots[j].n != nil && !sr.done {
+				break // failed, or not reached: the run's error says why
+			}
+			r, items = sr.res, sr.items
+			expand = !sr.over && s.slots[j].n != nil && s.slots[j].n.expand()
+		} else {
+			r = e.extra[out]
 		}
 		var v any
 		var err error
 		switch {
-		case d.nodes[out] != nil && d.nodes[out].expand():
-			v, err = e.collectItems(d.nodes[out], f.items)
+		case expand:
+			v, err = e.collectItems(s.slots[s.slot[out]].n, items)
 		case e.run != nil:
-			v, err = e.run.Final(ctx, f.res.cv)
+			v, err = e.run.Final(ctx, r.cv)
 		default:
-			v = f.res.raw
+			v = r.raw
 		}
 		if err != nil {
 			firstErr = fmt.Errorf("driver: output %q: %w", out, err)
@@ -309,22 +219,29 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 		}
 		res[out] = v
 	}
-	e.wg.Wait()
 	if firstErr == nil {
 		firstErr = e.rootError()
 	}
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = context.Cause(ctx)
 	}
-	out := &RunResult{Outcomes: e.outcomes}
+	out := &RunResult{}
+	wantOutcomes := method == "Run"
 	if e.run != nil {
 		// A store that failed is not the run's error: the outputs are
 		// right, and the run said once at WARN what it could not store
 		// (see core.Run.Faults).
 		_ = e.run.End(ctx)
-		out.RunID, out.Outcomes, out.Faults = e.run.ID(), e.run.Outcomes(), e.run.Faults()
+		out.RunID, out.Faults = e.run.ID(), e.run.Faults()
+		if wantOutcomes {
+			out.Outcomes = e.run.Outcomes()
+		}
+	} else if wantOutcomes {
+		out.Outcomes = e.outcomes()
 	}
-	e.markSkipped(needed, out.Outcomes)
+	if wantOutcomes {
+		e.markSkipped(out.Outcomes)
+	}
 	if firstErr != nil {
 		return out, firstErr
 	}
@@ -332,41 +249,74 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 	return out, nil
 }
 
+// given returns the value of an input or override of the run.
+func (e *execution) given(name string, v any, override bool) result {
+	switch {
+	case e.run != nil && override:
+		return result{cv: e.run.Override(e.ctx, name, v)}
+	case e.run != nil:
+		return result{cv: e.run.Input(e.ctx, name, v)}
+	}
+	return result{raw: v}
+}
+
+// outcomes returns what a run without a cache did, by core.RecordName.
+func (e *execution) outcomes() map[string]core.Outcome {
+	s := e.d.sched
+	out := map[string]core.Outcome{}
+	for name := range e.extra {
+		out[name] = core.OutcomeInput
+	}
+	for j := range s.slots {
+		si, sr := &s.slots[j], &e.slots[j]
+		switch {
+		case !sr.needed:
+		case sr.over:
+			out[si.name] = core.OutcomeOverride
+		case si.n == nil:
+			out[si.name] = core.OutcomeInput
+		case si.pos >= 0:
+			fr := &e.fans[si.fan]
+			for i := range fr.tasks[si.pos] {
+				if o := fr.tasks[si.pos][i].outcome; o != "" {
+					out[core.RecordName(si.name, fr.taskID(i))] = o
+				}
+			}
+		case sr.outcome != "":
+			out[si.name] = sr.outcome
+		}
+	}
+	return out
+}
+
 // markSkipped gives core.OutcomeSkipped to the needed nodes (and the tasks
 // of the fan-outs that ran) that have no outcome: the run stopped before
 // them.
-func (e *execution) markSkipped(needed map[string]bool, outcomes map[string]core.Outcome) {
-	for _, name := range e.d.topo {
-		n := e.d.nodes[name]
-		if !needed[name] {
+func (e *execution) markSkipped(outcomes map[string]core.Outcome) {
+	s := e.d.sched
+	for j := range s.nodes {
+		si := &s.slots[j]
+		if !e.slots[j].needed {
 			continue
 		}
-		if n.expander == "" {
-			if _, ok := outcomes[name]; !ok {
-				outcomes[name] = core.OutcomeSkipped
+		if si.pos < 0 {
+			if _, ok := outcomes[si.name]; !ok {
+				outcomes[si.name] = core.OutcomeSkipped
 			}
 			continue
 		}
-		f := e.values[n.expander]
-		if f == nil || !isDone(f) || f.err != nil {
-			outcomes[name] = core.OutcomeSkipped // no task was made
+		fr := &e.fans[si.fan]
+		x := &e.slots[s.fans[si.fan].expander]
+		if !x.done {
+			outcomes[si.name] = core.OutcomeSkipped // no task was made
 			continue
 		}
-		for i := range f.items {
-			k := core.RecordName(name, core.TaskID(n.expander, i))
+		for i := range x.items {
+			k := core.RecordName(si.name, fr.taskID(i))
 			if _, ok := outcomes[k]; !ok {
 				outcomes[k] = core.OutcomeSkipped
 			}
 		}
-	}
-}
-
-func isDone(f *future) bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -379,359 +329,93 @@ func sortedNames[M ~map[string]V, V any](m M) []string {
 	return names
 }
 
-// plan returns the names (nodes and inputs) the outputs need.
-func (d *Driver) plan(outputs []string, inputs Inputs, overrides Overrides) (map[string]bool, error) {
+// plan marks the slots (nodes and inputs) the outputs need, and the
+// overridden nodes.
+func (e *execution) plan(outputs []string, inputs Inputs, overrides Overrides) error {
+	d, s := e.d, e.d.sched
 	for name := range overrides {
 		if d.nodes[name] == nil {
-			return nil, fmt.Errorf("driver: override %q is not a node", name)
+			return fmt.Errorf("driver: override %q is not a node", name)
 		}
 	}
 	for name := range inputs {
 		if d.nodes[name] != nil {
-			return nil, fmt.Errorf("driver: input %q is a node; give it as an override", name)
+			return fmt.Errorf("driver: input %q is a node; give it as an override", name)
 		}
 	}
-	needed := map[string]bool{}
-	var visit func(name, by string) error
-	visit = func(name, by string) error {
-		if needed[name] {
+	for name := range overrides {
+		e.slots[s.slot[name]].over = true
+	}
+	var visit func(j int, by string) error
+	visit = func(j int, by string) error {
+		sr := &e.slots[j]
+		if sr.needed {
 			return nil
 		}
-		needed[name] = true
-		if _, ok := overrides[name]; ok {
+		sr.needed = true
+		if sr.over {
 			return nil
 		}
-		n := d.nodes[name]
-		if n == nil {
-			if _, ok := inputs[name]; !ok {
+		si := &s.slots[j]
+		if si.n == nil {
+			if _, ok := inputs[si.name]; !ok {
 				if by == "" {
-					return fmt.Errorf("driver: output %q is neither a node nor an input", name)
+					return fmt.Errorf("driver: output %q is neither a node nor an input", si.name)
 				}
-				return fmt.Errorf("driver: node %q needs input %q, which was not given", by, name)
+				return fmt.Errorf("driver: node %q needs input %q, which was not given", by, si.name)
 			}
 			return nil
 		}
-		for _, dep := range n.deps {
-			if err := visit(dep, name); err != nil {
+		for _, dep := range si.deps {
+			if err := visit(dep, si.name); err != nil {
 				return err
 			}
 		}
-		if n.expander != "" {
-			return visit(n.expander, name)
+		if si.n.expander != "" {
+			return visit(s.slot[si.n.expander], si.name)
 		}
 		return nil
 	}
 	for _, out := range outputs {
-		if n := d.nodes[out]; n != nil && n.expander != "" {
-			return nil, fmt.Errorf("driver: output %q is inside the fan-out branch of %q; request the Collect node instead", out, n.expander)
+		j, ok := s.slot[out]
+		if !ok {
+			// An input no node names.
+			if _, ok := inputs[out]; !ok {
+				return fmt.Errorf("driver: output %q is neither a node nor an input", out)
+			}
+			if e.extra == nil {
+				e.extra = map[string]result{}
+			}
+			e.extra[out] = result{}
+			continue
 		}
-		if err := visit(out, ""); err != nil {
-			return nil, err
+		if n := s.slots[j].n; n != nil && n.expander != "" {
+			return fmt.Errorf("driver: output %q is inside the fan-out branch of %q; request the Collect node instead", out, n.expander)
+		}
+		if err := visit(j, ""); err != nil {
+			return err
 		}
 	}
 	// Override and input types against what they stand for.
-	for _, name := range sortedNames(overrides) {
-		n := d.nodes[name]
-		if n.expand() || n.expander != "" {
-			return nil, fmt.Errorf("driver: override %q: fan-out nodes and the nodes of their branches cannot be overridden", name)
-		}
-		if err := core.CheckAssignable(overrides[name], n.outType); err != nil {
-			return nil, fmt.Errorf("driver: override %q: %w", name, err)
-		}
-	}
-	for _, name := range sortedNames(needed) {
-		n := d.nodes[name]
-		if n == nil {
-			continue
-		}
-		if _, ok := overrides[name]; ok {
-			continue
-		}
-		for i, dep := range n.deps {
-			if d.nodes[dep] != nil {
-				continue
+	if len(overrides) > 0 {
+		for _, name := range sortedNames(overrides) {
+			n := d.nodes[name]
+			if n.expand() || n.expander != "" {
+				return fmt.Errorf("driver: override %q: fan-out nodes and the nodes of their branches cannot be overridden", name)
 			}
-			if err := core.CheckAssignable(inputs[dep], n.params[i]); err != nil {
-				return nil, fmt.Errorf("driver: node %q: parameter %d, fed by input %q: %w", name, i+1, dep, err)
+			if err := core.CheckAssignable(overrides[name], n.outType); err != nil {
+				return fmt.Errorf("driver: override %q: %w", name, err)
 			}
 		}
 	}
-	return needed, nil
-}
-
-// fail records err as the reason the run stops.
-func (e *execution) fail(err error) {
-	if !errors.Is(err, errUpstream) {
-		e.cancel(err)
-	}
-}
-
-func (e *execution) rootError() error {
-	if err := context.Cause(e.ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	for _, ed := range s.inputEdges {
+		if sr := &e.slots[ed.node]; !sr.needed || sr.over {
+			continue
+		}
+		n, dep := s.slots[ed.node].n, s.slots[ed.input].name
+		if err := core.CheckAssignable(inputs[dep], n.params[ed.param]); err != nil {
+			return fmt.Errorf("driver: node %q: parameter %d, fed by input %q: %w", n.name, ed.param+1, dep, err)
+		}
 	}
 	return nil
-}
-
-// wait returns the results of a node's dependencies, for task item (-1 for
-// static nodes).
-func (e *execution) deps(n *node, item int) ([]result, error) {
-	out := make([]result, len(n.deps))
-	for i, dep := range n.deps {
-		var f *future
-		m := e.d.nodes[dep]
-		switch {
-		case e.values[dep] != nil && (m == nil || m.expander == ""):
-			f = e.values[dep]
-		case m != nil && m.expander != "" && n.collect():
-			br, err := e.branchOf(m.expander)
-			if err != nil {
-				return nil, err
-			}
-			fs := br.futures[dep]
-			rs := make([]result, len(fs))
-			for j, f := range fs {
-				if err := e.await(f); err != nil {
-					return nil, err
-				}
-				rs[j] = f.res
-			}
-			out[i] = e.join(dep, rs)
-			continue
-		case m != nil && m.expander != "":
-			br, err := e.branchOf(m.expander)
-			if err != nil {
-				return nil, err
-			}
-			f = br.futures[dep][item]
-		default:
-			return nil, fmt.Errorf("driver: internal error: no value for %q (needed by %q)", dep, n.name)
-		}
-		if err := e.await(f); err != nil {
-			return nil, err
-		}
-		if m != nil && m.expand() {
-			out[i] = f.items[item]
-		} else {
-			out[i] = f.res
-		}
-	}
-	return out, nil
-}
-
-func (e *execution) await(f *future) error {
-	select {
-	case <-f.done:
-		if f.err != nil {
-			return errUpstream
-		}
-		return nil
-	case <-e.ctx.Done():
-		return errUpstream
-	}
-}
-
-func (e *execution) join(name string, rs []result) result {
-	if e.run != nil {
-		cvs := make([]*core.Value, len(rs))
-		for i, r := range rs {
-			cvs[i] = r.cv
-		}
-		return result{cv: e.run.Join(name, cvs)}
-	}
-	raws := make([]any, len(rs))
-	for i, r := range rs {
-		raws[i] = r.raw
-	}
-	return result{raw: raws}
-}
-
-// branchOf waits for the expander and starts its branch tasks once.
-func (e *execution) branchOf(expander string) (*branchRun, error) {
-	f := e.values[expander]
-	if err := e.await(f); err != nil {
-		return nil, err
-	}
-	v, _ := e.branches.LoadOrStore(expander, &branchRun{})
-	br := v.(*branchRun)
-	br.once.Do(func() {
-		br.futures = map[string][]*future{}
-		names := e.branch[expander]
-		for _, name := range names {
-			fs := make([]*future, len(f.items))
-			for i := range fs {
-				fs[i] = newFuture()
-			}
-			br.futures[name] = fs
-		}
-		for _, name := range names {
-			for i, bf := range br.futures[name] {
-				e.wg.Add(1)
-				go e.runTask(e.d.nodes[name], i, bf, core.TaskID(expander, i))
-			}
-		}
-	})
-	return br, nil
-}
-
-func (e *execution) runNode(n *node, f *future) {
-	e.runTask(n, -1, f, "")
-}
-
-func (e *execution) runTask(n *node, item int, f *future, task string) {
-	defer e.wg.Done()
-	defer close(f.done)
-	deps, err := e.deps(n, item)
-	if err != nil {
-		f.err = err
-		e.fail(err)
-		return
-	}
-	select {
-	case e.sem <- struct{}{}:
-	case <-e.ctx.Done():
-		f.err = errUpstream
-		return
-	}
-	defer func() { <-e.sem }()
-	if n.expand() {
-		f.items, f.err = e.expand(n, deps)
-	} else {
-		f.res, f.err = e.node(n, task, deps)
-	}
-	if f.err != nil {
-		e.fail(f.err)
-	}
-}
-
-// call runs n's function on the dependency values.
-func (e *execution) call(ctx context.Context, n *node, args []any) (out any, err error) {
-	in := make([]reflect.Value, 0, len(args)+1)
-	if n.takesCtx {
-		in = append(in, reflect.ValueOf(ctx))
-	}
-	for i, a := range args {
-		t := n.params[i]
-		if dep := e.d.nodes[n.deps[i]]; n.collect() && dep != nil && dep.expander != "" {
-			items, _ := a.([]any)
-			s := reflect.MakeSlice(t, len(items), len(items))
-			for j, it := range items {
-				if it != nil {
-					s.Index(j).Set(reflect.ValueOf(it))
-				}
-			}
-			in = append(in, s)
-			continue
-		}
-		if a == nil {
-			in = append(in, reflect.Zero(t))
-			continue
-		}
-		av := reflect.ValueOf(a)
-		if !av.Type().AssignableTo(t) {
-			return nil, fmt.Errorf("parameter %d (%s): value of type %v is not assignable to %v", i+1, n.deps[i], av.Type(), t)
-		}
-		in = append(in, av)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
-		}
-	}()
-	outs := n.fn.Call(in)
-	if n.returnsErr && !outs[1].IsNil() {
-		return nil, outs[1].Interface().(error)
-	}
-	return outs[0].Interface(), nil
-}
-
-func (e *execution) node(n *node, task string, deps []result) (result, error) {
-	if e.run == nil {
-		args := make([]any, len(deps))
-		for i, d := range deps {
-			args[i] = d.raw
-		}
-		v, err := e.call(e.ctx, n, args)
-		if err != nil {
-			e.note(n.name, task, core.OutcomeFailed)
-			if task != "" {
-				return result{}, &core.NodeError{Node: n.name, Task: task, Err: err}
-			}
-			return result{}, &core.NodeError{Node: n.name, Err: err}
-		}
-		e.note(n.name, task, core.OutcomeExecuted)
-		return result{raw: v}, nil
-	}
-	cvs := make([]*core.Value, len(deps))
-	for i, d := range deps {
-		cvs[i] = d.cv
-	}
-	v, err := e.run.Node(e.ctx, &n.spec, task, cvs, func(ctx context.Context, args []any) (any, error) {
-		return e.call(ctx, n, args)
-	})
-	if err != nil {
-		return result{}, err
-	}
-	return result{cv: v}, nil
-}
-
-func (e *execution) expand(n *node, deps []result) ([]result, error) {
-	exec := func(ctx context.Context, args []any) ([]any, error) {
-		v, err := e.call(ctx, n, args)
-		if err != nil {
-			return nil, err
-		}
-		s := reflect.ValueOf(v)
-		items := make([]any, s.Len())
-		for i := range items {
-			items[i] = s.Index(i).Interface()
-		}
-		return items, nil
-	}
-	if e.run == nil {
-		args := make([]any, len(deps))
-		for i, d := range deps {
-			args[i] = d.raw
-		}
-		items, err := exec(e.ctx, args)
-		if err != nil {
-			e.note(n.name, "", core.OutcomeFailed)
-			return nil, &core.NodeError{Node: n.name, Err: err}
-		}
-		e.note(n.name, "", core.OutcomeExecuted)
-		out := make([]result, len(items))
-		for i, it := range items {
-			out[i] = result{raw: it}
-		}
-		return out, nil
-	}
-	cvs := make([]*core.Value, len(deps))
-	for i, d := range deps {
-		cvs[i] = d.cv
-	}
-	vals, err := e.run.Expand(e.ctx, &n.spec, cvs, exec)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]result, len(vals))
-	for i, v := range vals {
-		out[i] = result{cv: v}
-	}
-	return out, nil
-}
-
-// collectItems returns an Expand node's items as its declared slice type,
-// when the Expand node itself is an output.
-func (e *execution) collectItems(n *node, items []result) (any, error) {
-	s := reflect.MakeSlice(n.outType, len(items), len(items))
-	for i, it := range items {
-		v, err := it.get(e.ctx)
-		if err != nil {
-			return nil, err
-		}
-		if v != nil {
-			s.Index(i).Set(reflect.ValueOf(v))
-		}
-	}
-	return s.Interface(), nil
 }
