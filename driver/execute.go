@@ -346,33 +346,43 @@ func (e *execution) plan(outputs []string, inputs Inputs, overrides Overrides) e
 	for name := range overrides {
 		e.slots[s.slot[name]].over = true
 	}
-	var visit func(j int, by string) error
-	visit = func(j int, by string) error {
-		sr := &e.slots[j]
-		if sr.needed {
-			return nil
-		}
-		sr.needed = true
-		if sr.over {
-			return nil
-		}
-		si := &s.slots[j]
-		if si.n == nil {
-			if _, ok := inputs[si.name]; !ok {
-				if by == "" {
-					return fmt.Errorf("driver: output %q is neither a node nor an input", si.name)
+	// visit marks what slot j needs, depth first: dependencies in order,
+	// then the expander. An explicit stack (pushed in reverse) keeps the
+	// goroutine's stack small on a long chain.
+	type visit struct {
+		slot int
+		by   string
+	}
+	var stack []visit
+	visitFrom := func(j int) error {
+		stack = append(stack[:0], visit{j, ""})
+		for len(stack) > 0 {
+			v := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			sr := &e.slots[v.slot]
+			if sr.needed {
+				continue
+			}
+			sr.needed = true
+			if sr.over {
+				continue
+			}
+			si := &s.slots[v.slot]
+			if si.n == nil {
+				if _, ok := inputs[si.name]; !ok {
+					if v.by == "" {
+						return fmt.Errorf("driver: output %q is neither a node nor an input", si.name)
+					}
+					return fmt.Errorf("driver: node %q needs input %q, which was not given", v.by, si.name)
 				}
-				return fmt.Errorf("driver: node %q needs input %q, which was not given", by, si.name)
+				continue
 			}
-			return nil
-		}
-		for _, dep := range si.deps {
-			if err := visit(dep, si.name); err != nil {
-				return err
+			if si.n.expander != "" {
+				stack = append(stack, visit{s.slot[si.n.expander], si.name})
 			}
-		}
-		if si.n.expander != "" {
-			return visit(s.slot[si.n.expander], si.name)
+			for k := len(si.deps) - 1; k >= 0; k-- {
+				stack = append(stack, visit{si.deps[k], si.name})
+			}
 		}
 		return nil
 	}
@@ -392,7 +402,7 @@ func (e *execution) plan(outputs []string, inputs Inputs, overrides Overrides) e
 		if n := s.slots[j].n; n != nil && n.expander != "" {
 			return fmt.Errorf("driver: output %q is inside the fan-out branch of %q; request the Collect node instead", out, n.expander)
 		}
-		if err := visit(j, ""); err != nil {
+		if err := visitFrom(j); err != nil {
 			return err
 		}
 	}

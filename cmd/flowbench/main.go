@@ -10,6 +10,7 @@
 //	flowbench wide            # one 80 MB []float64 and 8 reductions: uncached, cold, warm, MB/s beside the machine's limits
 //	flowbench compare -n 1000 # the chain on flowcache and on Hamilton 1.88, in one run: the ratios
 //	flowbench compare -graph wide # the same for the wide graph (Hamilton's wide.py --kind numpy)
+//	flowbench executor -n 1000 # the executor alone, no cache: chain and wide graph, µs and allocs per node
 //
 // chain runs a chain of N distinct generated functions (each adds 1 to its
 // parent's int, like Hamilton's own benchmark), so code versioning is part of
@@ -66,6 +67,8 @@ func main() {
 		err = wideBench(os.Args[2:])
 	case "compare":
 		err = compareBench(os.Args[2:])
+	case "executor":
+		err = executorBench(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -104,7 +107,12 @@ func usage() {
                                         the chain (or, -graph wide, the wide graph: Hamilton's wide.py --kind
                                         numpy) on flowcache, then on Hamilton 1.88 (shared/bench/hamilton,
                                         installed by its setup), in one run: uncached, warm and cold
-                                        per-node figures, Hamilton's over ours, beside issue 13's goals`)
+                                        per-node figures, Hamilton's over ours, beside issue 13's goals
+  flowbench executor [-n 1000] [-reps 20]
+                                        the executor alone, without a cache: Execute of a built chain of n
+                                        nodes and of a wide graph (1 source, n independent nodes, joins),
+                                        at parallelism 1 and GOMAXPROCS, each in a fresh process: the first
+                                        execute and the steady state, µs and allocations per node`)
 	os.Exit(2)
 }
 
