@@ -86,7 +86,8 @@
 // first node that a completion makes ready itself, and queues the others,
 // starting another worker for each while fewer than the parallelism are
 // running. A chain therefore runs on the calling goroutine alone, and a
-// wide graph on all the workers. The tasks of a fan-out are made when its
+// wide graph on all the workers (a node's function may run on the goroutine
+// that called Execute). The tasks of a fan-out are made when its
 // Expand node is done, and count down like nodes. Without a cache a node
 // costs its function call through package reflect (its arguments in a
 // buffer the worker reuses) and two small allocations: about 0.5–0.7 µs

@@ -98,6 +98,8 @@ type worker struct {
 // dependency's own error is what Execute returns.
 var errUpstream = errors.New("upstream failed")
 
+var errGoexit = errors.New("driver: a node's function called runtime.Goexit")
+
 func newExecution(d *Driver, ctx context.Context, cancel context.CancelCauseFunc) *execution {
 	e := &execution{d: d, ctx: ctx, cancel: cancel, slots: make([]slotRun, len(d.sched.slots))}
 	if len(d.sched.fans) > 0 {
@@ -177,6 +179,17 @@ func (e *execution) work(w *worker, u unit) {
 		w.in = make([]reflect.Value, 0, e.d.sched.maxIn)
 		w.args = make([]any, 0, e.d.sched.maxIn)
 	}
+	ended := false
+	defer func() {
+		if !ended {
+			// A node's function called runtime.Goexit (t.FailNow in a
+			// test, say): the run stops, and the worker still ends.
+			e.cancel(errGoexit)
+			e.mu.Lock()
+			e.end()
+			e.mu.Unlock()
+		}
+	}()
 	for {
 		if e.ctx.Err() == nil {
 			w.ready = w.ready[:0]
@@ -191,10 +204,8 @@ func (e *execution) work(w *worker, u unit) {
 		}
 		e.mu.Lock()
 		if e.head == len(e.queue) {
-			e.active--
-			if e.active == 0 {
-				close(e.quiet)
-			}
+			ended = true
+			e.end()
 			e.mu.Unlock()
 			return
 		}
@@ -204,6 +215,14 @@ func (e *execution) work(w *worker, u unit) {
 			e.queue, e.head = e.queue[:0], 0
 		}
 		e.mu.Unlock()
+	}
+}
+
+// end ends a worker; e.mu is held.
+func (e *execution) end() {
+	e.active--
+	if e.active == 0 {
+		close(e.quiet)
 	}
 }
 

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
@@ -165,5 +168,32 @@ func TestChainCancelled(t *testing.T) {
 	}
 	if !maps.Equal(res.Outcomes, want) {
 		t.Errorf("outcomes %v", res.Outcomes)
+	}
+}
+
+// A node's function that calls runtime.Goexit on a worker stops the run
+// instead of leaving it waiting for that worker.
+func TestGoexitInNode(t *testing.T) {
+	exit := func(x int) int { runtime.Goexit(); return x }
+	dr, err := driver.NewBuilder().WithParallelism(2).WithNodes(
+		driver.Node("a", inc, "x"), driver.Node("b", inc, "x"),
+		driver.Node("exit", exit, "b", driver.WithCodeVersion("1")),
+		driver.Node("sum", plus, "a", "exit"),
+	).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := dr.Execute(context.Background(), []string{"sum"}, driver.Inputs{"x": 1}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "Goexit") {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never ended")
 	}
 }
