@@ -66,10 +66,12 @@ type inputEdge struct{ node, param, input int }
 
 // prepare builds d.sched from the checked graph.
 func (d *Driver) prepare() {
-	s := &schedule{slot: make(map[string]int, len(d.topo))}
+	s := &schedule{slot: make(map[string]int, len(d.topo)), slots: make([]slotInfo, 0, len(d.topo)+8)}
+	edges := 0
 	for _, name := range d.topo {
 		s.slot[name] = len(s.slots)
 		s.slots = append(s.slots, slotInfo{id: len(s.slots), name: name, n: d.nodes[name], fan: -1, pos: -1})
+		edges += len(d.nodes[name].deps)
 	}
 	s.nodes = len(s.slots)
 	for i := range s.nodes {
@@ -94,13 +96,20 @@ func (d *Driver) prepare() {
 			f.branch = append(f.branch, i)
 		}
 	}
+	// Edges, in three flat arrays (a few allocations for the whole graph):
+	// each node's dependencies and their kinds, then the successors of
+	// each static node, counted first.
+	deps, kinds := make([]int, edges), make([]depKind, edges)
+	nsucc := make([]int, s.nodes)
 	for i := range s.nodes {
 		si := &s.slots[i]
 		n := si.n
 		s.maxIn = max(s.maxIn, len(n.deps)+1)
+		si.deps, si.kinds = deps[:len(n.deps):len(n.deps)], kinds[:len(n.deps):len(n.deps)]
+		deps, kinds = deps[len(n.deps):], kinds[len(n.deps):]
 		for p, dep := range n.deps {
 			j := s.slot[dep]
-			si.deps = append(si.deps, j)
+			si.deps[p] = j
 			m := s.slots[j].n
 			kind := depValue
 			switch {
@@ -115,12 +124,26 @@ func (d *Driver) prepare() {
 				kind = depTask
 				si.branchDeps++
 				s.slots[j].branchUsers = append(s.slots[j].branchUsers, i)
-			case n.expander != "":
+			default:
+				nsucc[j]++
+			}
+			si.kinds[p] = kind
+		}
+	}
+	succ := make([]int, edges)
+	for j := range s.nodes {
+		s.slots[j].succ, succ = succ[:0:nsucc[j]], succ[nsucc[j]:]
+	}
+	for i := range s.nodes {
+		si := &s.slots[i]
+		for p, j := range si.deps {
+			switch {
+			case si.kinds[p] != depValue || s.slots[j].n == nil:
+			case si.n.expander != "":
 				s.slots[j].succ = append(s.slots[j].succ, -(i + 1)) // the gate of branch node i
 			default:
 				s.slots[j].succ = append(s.slots[j].succ, i)
 			}
-			si.kinds = append(si.kinds, kind)
 		}
 	}
 	slices.SortStableFunc(s.inputEdges, func(a, b inputEdge) int {
