@@ -668,7 +668,7 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 	if cfg != nil {
 		var err error
 		if behaviors, err = cfg.behaviors.ResolveRoles(d.order, own, roles); err != nil {
-			return invalid(fmt.Errorf("driver: %w", err))
+			return invalid(named(err))
 		}
 	}
 	format := formats.Gob()
@@ -705,9 +705,12 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 		if f == nil {
 			f = format
 		}
-		n.spec = core.NodeSpec{Name: name, CodeVersion: core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType)), Behavior: behaviors[name], Format: f, Type: n.outType,
-			Manifest: n.manifest}
-		if cfg == nil || n.expand() {
+		n.spec = core.NodeSpec{Name: name, Behavior: behaviors[name], Format: f, Type: n.outType, Manifest: n.manifest}
+		if cfg == nil {
+			continue // no cache: no code versions
+		}
+		n.spec.CodeVersion = core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType))
+		if n.expand() {
 			continue
 		}
 		if b := behaviors[name]; b == core.Default || b == core.Recompute {
@@ -743,9 +746,19 @@ func invalid(err error) error {
 // ctx.Err() too.
 func stopped(ctx context.Context, err error) error {
 	if errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("driver: %w", err)
+		return named(err)
 	}
-	return fmt.Errorf("driver: %w: %w", err, ctx.Err())
+	return named(fmt.Errorf("%w: %w", err, ctx.Err()))
+}
+
+// named returns err prefixed with the package, "driver: ", unless it
+// names its package already: an error of package core begins with
+// "flowcache: " (no "driver: flowcache: cache: closed").
+func named(err error) error {
+	if msg := err.Error(); strings.HasPrefix(msg, "flowcache: ") || strings.HasPrefix(msg, "driver: ") {
+		return err
+	}
+	return fmt.Errorf("driver: %w", err)
 }
 
 // openCache opens the stores and the cache of a build.
@@ -768,11 +781,11 @@ func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 		st, err := core.OpenURL(ctx, core.ResolveCacheURL(cfg.url, os.Getenv))
 		switch {
 		case errors.Is(err, core.ErrInvalid):
-			return fmt.Errorf("driver: %w", err)
+			return named(err)
 		case err != nil && ctx.Err() != nil:
 			return stopped(ctx, err) // OpenURL's error names the URL
 		case err != nil:
-			st = core.Unavailable(fmt.Errorf("driver: %w", err))
+			st = core.Unavailable(named(err))
 		}
 		if st.Close != nil {
 			d.closers = append(d.closers, st.Close)
@@ -816,7 +829,7 @@ func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 	c, err := core.New(meta, results, opts...)
 	if err != nil {
 		d.Close()
-		return fmt.Errorf("driver: %w", err)
+		return named(err)
 	}
 	d.cache = c
 	return nil

@@ -157,7 +157,7 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 			run, err = d.cache.BeginRun(ctx, lookups...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("driver: %w", err)
+			return nil, named(err)
 		}
 		e.run = run
 		run.RequestOutputs(outputs...)
