@@ -23,10 +23,14 @@ const (
 	kindIndex   = 'n' // the entries of one node, for Preload
 	kindRun     = 'r' // a run and when it started
 	kindHistory = 'h' // one batch of a run's records (core.AppendRecords)
-	kindSnap    = 'q' // a preload snapshot: the indexes of a set of nodes, each with its tag
-	kindTags    = 't' // the tag of every node index
+	kindSnap    = 's' // a preload snapshot: the indexes of a set of nodes, each with its head
+	kindHeads   = 'H' // the head of every node: its index's tag and pending batches
+	kindBatch   = 'b' // the new entries of one Write
 	// 'p' was the first snapshot layout (entries without the version of
-	// the index they came from); such an object reads as damaged.
+	// the index they came from), 'q' the second (each node with its tag
+	// only), 't' the tags of every node index (the layout before batch
+	// objects, still written by older writers); such objects read as
+	// damaged.
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -256,6 +260,7 @@ func decodeRun(obj []byte) (core.RunInfo, error) {
 // (see Metadata.Preload), nil when unknown.
 type snapNode struct {
 	tag     []byte
+	pending []string
 	entries map[core.KeyID]indexEntry
 }
 
@@ -266,6 +271,10 @@ func encodeSnapshot(s map[string]*snapNode) []byte {
 	for node, n := range s {
 		b = appendStr(b, node)
 		b = appendStr(b, string(n.tag))
+		b = binary.AppendUvarint(b, uint64(len(n.pending)))
+		for _, p := range n.pending {
+			b = appendStr(b, p)
+		}
 		b = binary.AppendUvarint(b, uint64(len(n.entries)))
 		for id, e := range n.entries {
 			b = appendStr(b, string(id))
@@ -292,6 +301,9 @@ func decodeSnapshot(obj []byte) (map[string]*snapNode, error) {
 		if tag := d.str("index tag"); tag != "" {
 			sn.tag = []byte(tag)
 		}
+		for range d.count("pending count", 1) {
+			sn.pending = append(sn.pending, d.str("pending batch"))
+		}
 		k := d.count("node entry count", 5)
 		sn.entries = make(map[core.KeyID]indexEntry, k)
 		for range k {
@@ -313,31 +325,134 @@ func decodeSnapshot(obj []byte) (map[string]*snapNode, error) {
 	return s, nil
 }
 
-// encodeTags encodes the tags object: the count, then each node's key
-// (tagKey) and tag.
-func encodeTags(tags map[string]string) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(tags)))
-	for k, tag := range tags {
-		b = appendStr(b, k)
-		b = appendStr(b, tag)
-	}
-	return seal(kindTags, b)
+// head is a node's state in the heads object: its index's tag and the
+// batch objects written since its index was last rewritten, oldest first
+// (their names under "batches/").
+type head struct {
+	tag     string
+	pending []string
 }
 
-func decodeTags(obj []byte) (map[string]string, error) {
-	p, err := unseal(kindTags, obj)
+// encodeHeads encodes the heads object: the batch names any node names,
+// then the count of nodes and each node's key (tagKey), tag and pending
+// batches as positions in the list of names.
+func encodeHeads(heads map[string]head) []byte {
+	pos := map[string]int{}
+	var names []string
+	for _, h := range heads {
+		for _, p := range h.pending {
+			if _, ok := pos[p]; !ok {
+				pos[p] = len(names)
+				names = append(names, p)
+			}
+		}
+	}
+	b := binary.AppendUvarint(nil, uint64(len(names)))
+	for _, n := range names {
+		b = appendStr(b, n)
+	}
+	b = binary.AppendUvarint(b, uint64(len(heads)))
+	for k, h := range heads {
+		b = appendStr(b, k)
+		b = appendStr(b, h.tag)
+		b = binary.AppendUvarint(b, uint64(len(h.pending)))
+		for _, p := range h.pending {
+			b = binary.AppendUvarint(b, uint64(pos[p]))
+		}
+	}
+	return seal(kindHeads, b)
+}
+
+func decodeHeads(obj []byte) (map[string]head, error) {
+	p, err := unseal(kindHeads, obj)
 	if err != nil {
 		return nil, err
 	}
 	d := &decoder{b: p}
-	n := d.count("tag count", 2)
-	tags := make(map[string]string, n)
+	names := make([]string, d.count("batch count", 1))
+	for i := range names {
+		names[i] = d.str("batch name")
+	}
+	n := d.count("head count", 3)
+	heads := make(map[string]head, n)
 	for range n {
 		k := d.str("node key")
-		tags[k] = d.str("tag")
+		h := head{tag: d.str("tag")}
+		for range d.count("pending count", 1) {
+			i := d.uvarint("pending batch")
+			if d.err == nil && i >= uint64(len(names)) {
+				d.fail("pending batch")
+			}
+			if d.err != nil {
+				break
+			}
+			h.pending = append(h.pending, names[i])
+		}
+		heads[k] = h
 	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
-	return tags, nil
+	return heads, nil
+}
+
+// batchEntry is one new entry of a batch object.
+type batchEntry struct {
+	node string
+	id   core.KeyID
+	e    indexEntry
+}
+
+// encodeBatch encodes a batch object: the count, then each entry's node,
+// key id and index entry.
+func encodeBatch(entries []batchEntry) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(entries)))
+	for _, be := range entries {
+		b = appendStr(b, be.node)
+		b = appendStr(b, string(be.id))
+		b = appendStr(b, string(be.e.DataVersion))
+		b = appendStr(b, be.e.Format)
+		b = appendTime(b, be.e.Created)
+		b = appendTime(b, be.e.LastUsed)
+	}
+	return seal(kindBatch, b)
+}
+
+func decodeBatch(obj []byte) ([]batchEntry, error) {
+	p, err := unseal(kindBatch, obj)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{b: p}
+	n := d.count("batch length", 6)
+	out := make([]batchEntry, 0, n)
+	for range n {
+		be := batchEntry{node: d.str("node name"), id: core.KeyID(d.str("key id"))}
+		be.e = indexEntry{DataVersion: core.DataVersion(d.str("data version")), Format: d.str("format")}
+		be.e.Created, be.e.LastUsed = d.time("created time"), d.time("last-used time")
+		out = append(out, be)
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// putEntry applies a new entry to an index: it replaces the key's, keeping
+// the created time and the later last-used time when both map the key to
+// the same result. It reports whether ix changed.
+func putEntry(ix map[core.KeyID]indexEntry, id core.KeyID, e indexEntry) bool {
+	if old, ok := ix[id]; ok && old.DataVersion == e.DataVersion && old.Format == e.Format {
+		if !old.Created.IsZero() {
+			e.Created = old.Created
+		}
+		if old.LastUsed.After(e.LastUsed) {
+			e.LastUsed = old.LastUsed
+		}
+	}
+	if cur, ok := ix[id]; ok && cur == e {
+		return false
+	}
+	ix[id] = e
+	return true
 }

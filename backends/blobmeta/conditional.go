@@ -8,7 +8,7 @@ import (
 
 // Conditional is a bucket service's conditional overwrite, reached through
 // the As hooks of gocloud.dev/blob: the metadata store rewrites a node
-// index (and the tags object) only if it is still the version it read, and
+// index (and the heads object) only if it is still the version it read, and
 // otherwise reads it again and reapplies its change, so that two machines
 // adding keys to one index at the same instant both keep theirs. Packages s3, gcs and azure
 // register theirs with RegisterConditional; a bucket without one (memblob,

@@ -422,69 +422,262 @@ func (m *MetadataStore) updateIndex(ctx context.Context, node string, ix *nodeIn
 	}
 }
 
-// tagsName is the object holding every node index's tag (see updateTags).
-func (m *MetadataStore) tagsName() string { return m.prefix + "tags" }
+// headsName is the object holding every node's head (see updateHeads).
+func (m *MetadataStore) headsName() string { return m.prefix + "heads" }
 
-// tagKey is a node's key in the tags object: its hash, 16 bytes.
+// batchName is the object of the batch called id.
+func (m *MetadataStore) batchName(id string) string { return m.prefix + "batches/" + id }
+
+// tagKey is a node's key in the heads object: its hash, 16 bytes.
 func tagKey(node string) string {
 	sum := sha256.Sum256([]byte("flowcache-node\x00" + node))
 	return string(sum[:16])
 }
 
-// readTags reads the tags object; a missing or damaged one is empty.
-func (m *MetadataStore) readTags(ctx context.Context) (map[string]string, casRead, error) {
-	read, err := m.readCAS(ctx, m.tagsName())
+// readHeads reads the heads object. A missing or damaged one is rebuilt
+// from the batch objects in the bucket (a listing, then a read of each),
+// every node without a tag and pending the batches that hold it: the
+// tags are lost (so snapshots are read again), the pending batches are
+// not.
+func (m *MetadataStore) readHeads(ctx context.Context) (map[string]head, casRead, error) {
+	read, err := m.readCAS(ctx, m.headsName())
 	if err != nil {
 		return nil, casRead{}, err
 	}
-	tags, err := decodeTags(read.data)
-	if err != nil || !read.exists {
-		tags = map[string]string{}
-	}
+	heads, err := decodeHeads(read.data)
 	read.data = nil
-	return tags, read, nil
+	if err != nil || !read.exists {
+		if heads, err = m.recoverHeads(ctx); err != nil {
+			return nil, casRead{}, err
+		}
+	}
+	return heads, read, nil
 }
 
-// updateTags records in the tags object that node indexes changed: a
-// node's tag becomes the MD5 of the index it stores now ("clean") when its
-// tag was the MD5 of the index this writer replaced (or the node had no tag
-// and no index), and a random token ("dirty") otherwise: another writer
-// changed the index in between, and only reading it tells what it holds.
-// It returns the nodes tagged clean. See Preload for how tags are used.
-func (m *MetadataStore) updateTags(ctx context.Context, changes map[string]indexChange) (map[string]bool, error) {
-	if len(changes) == 0 {
-		return nil, nil
+// recoverHeads rebuilds the heads from the batch objects (see readHeads).
+func (m *MetadataStore) recoverHeads(ctx context.Context) (map[string]head, error) {
+	names, err := m.list(ctx, m.prefix+"batches/")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(names))
+	for i, n := range names {
+		ids[i] = strings.TrimPrefix(n, m.prefix+"batches/")
+	}
+	known := map[string]map[string][]batchEntry{}
+	if err := m.readBatches(ctx, ids, known); err != nil {
+		return nil, err
+	}
+	heads := map[string]head{}
+	for _, id := range ids { // sorted: oldest first
+		for node := range known[id] {
+			h := heads[tagKey(node)]
+			h.pending = append(h.pending, id)
+			heads[tagKey(node)] = h
+		}
+	}
+	return heads, nil
+}
+
+// foldChange is what a fold did to a node: the index change, and the
+// pending batches it folded into the index.
+type foldChange struct {
+	indexChange
+	folded []string
+}
+
+// headsChange is what updateHeads did: the heads of the nodes it
+// changed before and after, and the folded nodes it tagged clean.
+type headsChange struct {
+	before, after map[string]head
+	clean         map[string]bool
+}
+
+// updateHeads records in the heads object, in one conditional rewrite,
+// that a batch object was written for nodes (add: node → batch id, added
+// to the node's pending batches) and that nodes were folded (removing the
+// batches folded from the pending ones, and tagging the index rewritten).
+// A folded node's tag becomes the MD5 of the index it stores now ("clean")
+// when its tag was the MD5 of the index the fold replaced (or "" and no
+// index), and a random token ("dirty") otherwise: another writer changed
+// the index in between, and only reading it tells what it holds. Batch
+// objects no node names any more are deleted afterwards. See Preload for
+// how heads are used.
+func (m *MetadataStore) updateHeads(ctx context.Context, add map[string]string, folds map[string]foldChange) (headsChange, error) {
+	if len(add) == 0 && len(folds) == 0 {
+		return headsChange{}, nil
 	}
 	m.tagsMu.Lock()
 	defer m.tagsMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		tags, read, err := m.readTags(ctx)
+		heads, read, err := m.readHeads(ctx)
 		if err != nil {
-			return nil, err
+			return headsChange{}, err
 		}
-		clean := map[string]bool{}
-		for node, c := range changes {
+		hc := headsChange{before: map[string]head{}, after: map[string]head{}, clean: map[string]bool{}}
+		var dropped []string
+		for node, id := range add {
 			k := tagKey(node)
-			if cur, ok := tags[k]; ok && cur == string(c.base) || !ok && c.base == nil {
-				tags[k] = string(c.sum)
-				clean[node] = true
-			} else {
-				var token [16]byte
-				rand.Read(token[:])
-				tags[k] = string(token[:])
-			}
+			h := heads[k]
+			// Without a heads object, readHeads found this batch too.
+			h.pending = slices.DeleteFunc(slices.Clone(h.pending), func(p string) bool { return p == id })
+			hc.before[node] = h
+			h.pending = append(h.pending, id)
+			heads[k] = h
 		}
-		ok, err := m.writeCAS(ctx, m.tagsName(), read, encodeTags(tags))
+		for node, c := range folds {
+			k := tagKey(node)
+			h := heads[k]
+			if _, ok := hc.before[node]; !ok {
+				hc.before[node] = h
+			}
+			if c.sum != nil {
+				if h.tag == string(c.base) {
+					h.tag = string(c.sum)
+					hc.clean[node] = true
+				} else {
+					var token [16]byte
+					rand.Read(token[:])
+					h.tag = string(token[:])
+				}
+			}
+			h.pending = slices.DeleteFunc(slices.Clone(h.pending), func(id string) bool {
+				if slices.Contains(c.folded, id) {
+					dropped = append(dropped, id)
+					return true
+				}
+				return false
+			})
+			heads[k] = h
+		}
+		for node := range hc.before {
+			hc.after[node] = heads[tagKey(node)]
+		}
+		ok, err := m.writeCAS(ctx, m.headsName(), read, encodeHeads(heads))
 		if err != nil {
-			return nil, err
+			return headsChange{}, err
 		}
 		if ok {
-			return clean, nil
+			m.dropBatches(ctx, heads, dropped)
+			return hc, nil
 		}
-		if err := retryCAS(ctx, "node tags", attempt); err != nil {
-			return nil, err
+		if err := retryCAS(ctx, "node heads", attempt); err != nil {
+			return headsChange{}, err
 		}
 	}
+}
+
+// dropBatches deletes the batch objects of ids that no head of heads (as
+// written) names any more. A failure leaves garbage, never a lost entry:
+// the indexes hold what the batches held.
+func (m *MetadataStore) dropBatches(ctx context.Context, heads map[string]head, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	named := map[string]bool{}
+	for _, h := range heads {
+		for _, id := range h.pending {
+			named[id] = true
+		}
+	}
+	g, gctx := m.group(ctx)
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		if !named[id] {
+			g.Go(func() error {
+				_ = m.remove(gctx, m.batchName(id))
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+}
+
+// foldAfter is the number of pending batches past which a writer folds
+// a node's batches into its index.
+const foldAfter = 8
+
+// readBatches reads the batch objects of ids not in known, many at once,
+// into known (by node); a missing or damaged one is absent from it.
+func (m *MetadataStore) readBatches(ctx context.Context, ids []string, known map[string]map[string][]batchEntry) error {
+	var need []string
+	for _, id := range ids {
+		if _, ok := known[id]; !ok && !slices.Contains(need, id) {
+			need = append(need, id)
+		}
+	}
+	got := make([]map[string][]batchEntry, len(need))
+	g, gctx := m.group(ctx)
+	for i, id := range need {
+		g.Go(func() error {
+			b, err := m.read(gctx, m.batchName(id))
+			if errors.Is(err, core.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			entries, err := decodeBatch(b)
+			if err != nil {
+				return nil
+			}
+			got[i] = byNodeOf(entries)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, id := range need {
+		if got[i] != nil {
+			known[id] = got[i]
+		}
+	}
+	return nil
+}
+
+// byNodeOf sorts a batch's entries by node.
+func byNodeOf(entries []batchEntry) map[string][]batchEntry {
+	out := map[string][]batchEntry{}
+	for _, be := range entries {
+		out[be.node] = append(out[be.node], be)
+	}
+	return out
+}
+
+// applyBatches applies to ix the entries of node in the batches ids, in
+// order, and reports whether ix changed and whether every batch was known.
+func applyBatches(ix map[core.KeyID]indexEntry, node string, ids []string, known map[string]map[string][]batchEntry) (changed, complete bool) {
+	complete = true
+	for _, id := range ids {
+		b, ok := known[id]
+		if !ok {
+			complete = false
+			continue
+		}
+		for _, be := range b[node] {
+			if putEntry(ix, be.id, be.e) {
+				changed = true
+			}
+		}
+	}
+	return changed, complete
+}
+
+// fold folds the pending batches of node into its index: with the
+// batches read (readBatches, before: a batch deleted before it was read
+// is in any index read after, since the fold that removed it rewrote the
+// index before the heads, and deleted it after), it reads the index,
+// applies them and extra (nil: none), and rewrites the index
+// conditionally (updateIndex). known is only read.
+func (m *MetadataStore) fold(ctx context.Context, node string, pending []string, known map[string]map[string][]batchEntry, extra func(map[core.KeyID]indexEntry) bool) (foldChange, error) {
+	c, err := m.updateIndex(ctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+		changed, _ := applyBatches(ix, node, pending, known)
+		if extra != nil && extra(ix) {
+			changed = true
+		}
+		return changed
+	})
+	return foldChange{indexChange: c, folded: pending}, err
 }
 
 // nodeWrite is what a batch changes in one node's index.
@@ -554,10 +747,11 @@ func (m *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 }
 
 // writeEntries writes the entries and hits of a batch: it groups them by
-// node, locks those nodes' stripes for the whole read-modify-write of
-// their indexes, reads the indexes, writes the entry and last-used objects,
-// then the indexes that point to them, and last their tags and the
-// snapshot.
+// node and locks those nodes' stripes; it reads the indexes of the nodes
+// with hits, writes the entry and last-used objects and the batch object
+// (the new entries of every node), then adds the batch to the heads of
+// its nodes, folds the nodes with moved last-used times or too many
+// pending batches, and last updates the snapshot.
 func (m *MetadataStore) writeEntries(ctx context.Context, b core.Batch, now time.Time) error {
 	if len(b.Entries) == 0 && len(b.Hits) == 0 {
 		return nil
@@ -572,14 +766,60 @@ func (m *MetadataStore) writeEntries(ctx context.Context, b core.Batch, now time
 	if err != nil {
 		return err
 	}
-	if err := m.writeEntryObjects(ctx, nodes, indexes, now); err != nil {
-		return err
-	}
-	written, err := m.updateIndexes(ctx, nodes, indexes)
+	id := fmt.Sprintf("%020d-%08d-%s", time.Now().UnixNano(), m.seq.Add(1), m.nonce)
+	batch, err := m.writeEntryObjects(ctx, nodes, indexes, now, id)
 	if err != nil {
 		return err
 	}
-	return m.recordChanges(ctx, written)
+	add := map[string]string{}
+	for _, w := range nodes {
+		if len(w.puts) > 0 {
+			add[w.node] = id
+		}
+	}
+	hc, err := m.updateHeads(ctx, add, nil)
+	if err != nil {
+		return err
+	}
+	m.recordBatch(hc, nodes)
+	return m.foldNodes(ctx, nodes, hc, map[string]map[string][]batchEntry{id: byNodeOf(batch)})
+}
+
+// foldNodes folds the nodes of a batch whose hits moved a last-used time
+// (the index gets it) or whose pending batches are more than foldAfter,
+// and records the folds in the heads and the snapshot.
+func (m *MetadataStore) foldNodes(ctx context.Context, nodes []*nodeWrite, hc headsChange, known map[string]map[string][]batchEntry) error {
+	var todo []*nodeWrite
+	var ids []string
+	for _, w := range nodes {
+		pending := hc.after[w.node].pending
+		if len(w.touches) > 0 || len(pending) > foldAfter {
+			todo = append(todo, w)
+			ids = append(ids, pending...)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := m.readBatches(ctx, ids, known); err != nil {
+		return err
+	}
+	changes := make([]foldChange, len(todo))
+	g, gctx := m.group(ctx)
+	for i, w := range todo {
+		g.Go(func() (err error) {
+			changes[i], err = m.fold(gctx, w.node, hc.after[w.node].pending, known, w.apply)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	folds := map[string]foldChange{}
+	for i, w := range todo {
+		folds[w.node] = changes[i]
+	}
+	return m.recordFolds(ctx, folds)
 }
 
 // groupByNode sorts the entries and hits of a batch by node. A hit names a
@@ -657,30 +897,61 @@ func (m *MetadataStore) lockStripes(nodes []*nodeWrite) (unlock func()) {
 	}
 }
 
-// readIndexes reads the index of every node of nodes, many at once.
+// readIndexes reads the index of every node of nodes with hits, many at
+// once (the others are empty: a new entry does not need its index), and
+// adds the keys this store's snapshot has that the index does not (still
+// in pending batches), so that a hit on them needs no read of its entry.
 func (m *MetadataStore) readIndexes(ctx context.Context, nodes []*nodeWrite) ([]nodeIndex, error) {
 	indexes := make([]nodeIndex, len(nodes))
 	g, gctx := m.group(ctx)
 	for i, w := range nodes {
+		if len(w.hits) == 0 {
+			indexes[i] = nodeIndex{entries: map[core.KeyID]indexEntry{}}
+			continue
+		}
 		g.Go(func() (err error) {
 			indexes[i], err = m.readIndex(gctx, w.node)
 			return err
 		})
 	}
-	return indexes, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	for i, w := range nodes {
+		if s := m.snap[w.node]; s != nil && len(w.hits) > 0 {
+			for _, id := range w.hits {
+				if _, ok := indexes[i].entries[id]; !ok {
+					if e, ok := s.entries[id]; ok {
+						indexes[i].entries[id] = e
+					}
+				}
+			}
+		}
+	}
+	return indexes, nil
 }
 
-// writeEntryObjects writes the objects of the new entries and the
-// last-used times of the hits, many at once, and notes in each nodeWrite
-// what its index must get (puts and touches).
-func (m *MetadataStore) writeEntryObjects(ctx context.Context, nodes []*nodeWrite, indexes []nodeIndex, now time.Time) error {
+// writeEntryObjects writes the objects of the new entries, the last-used
+// times of the hits and the batch object called id holding the new
+// entries, many at once, and notes in each nodeWrite what its index must
+// get (puts and touches). It returns the batch's entries.
+func (m *MetadataStore) writeEntryObjects(ctx context.Context, nodes []*nodeWrite, indexes []nodeIndex, now time.Time, id string) ([]batchEntry, error) {
 	g, gctx := m.group(ctx)
+	var batch []batchEntry
 	for i, w := range nodes {
 		ix := indexes[i].entries
 		m.putEntries(gctx, g, w, ix, now)
 		m.touchHits(gctx, g, w, ix, now)
+		for k, e := range w.puts {
+			batch = append(batch, batchEntry{node: w.node, id: k, e: e})
+		}
 	}
-	return g.Wait()
+	if len(batch) > 0 {
+		g.Go(func() error { return m.write(gctx, m.batchName(id), encodeBatch(batch), false) })
+	}
+	return batch, g.Wait()
 }
 
 // putEntries has g write the entry object of every new entry of w and
@@ -695,9 +966,28 @@ func (m *MetadataStore) putEntries(gctx context.Context, g *errgroup.Group, w *n
 		}
 		stored := core.Entry{Key: e.Key, DataVersion: e.DataVersion, Format: e.Format, Created: created, LastUsed: lastUsed}
 		w.puts[id] = indexEntry{DataVersion: stored.DataVersion, Format: stored.Format, Created: stored.Created, LastUsed: stored.LastUsed}
-		g.Go(func() error { return m.write(gctx, m.entryName(id), encodeEntry(stored), false) })
+		g.Go(func() error { return m.writeEntry(gctx, stored) })
 		m.learn(id, w.node)
 	}
+}
+
+// writeEntry writes a new entry's object: created if missing, in one
+// request (a cold node's entry), else read and rewritten, keeping the
+// created time of the object it replaces when both map the key to the
+// same result (Get, without the index, then sees when the result was
+// first stored).
+func (m *MetadataStore) writeEntry(ctx context.Context, e core.Entry) error {
+	name := m.entryName(e.Key.ID())
+	err := m.bucket.Upload(ctx, name, bytes.NewReader(encodeEntry(e)), &blob.WriterOptions{
+		ContentType: "application/octet-stream", IfNotExist: true,
+	})
+	if err == nil || gcerrors.Code(err) != gcerrors.FailedPrecondition && (m.cond == nil || !m.cond.Conflict(err)) {
+		return err
+	}
+	if old, err := m.readEntry(ctx, e.Key.ID()); err == nil && old.DataVersion == e.DataVersion && old.Format == e.Format && !old.Created.IsZero() {
+		e.Created = old.Created
+	}
+	return m.write(ctx, name, encodeEntry(e), false)
 }
 
 // touchHits has g write the last-used time of every hit of w that is
@@ -737,36 +1027,44 @@ func (m *MetadataStore) touchHits(gctx context.Context, g *errgroup.Group, w *no
 	}
 }
 
-// updateIndexes applies every nodeWrite to its node's index (see
-// updateIndex), once what the indexes point to is written, and returns the
-// indexes it rewrote.
-func (m *MetadataStore) updateIndexes(ctx context.Context, nodes []*nodeWrite, indexes []nodeIndex) (map[string]indexChange, error) {
-	changes := make([]indexChange, len(nodes))
-	g, gctx := m.group(ctx)
-	for i, w := range nodes {
-		g.Go(func() (err error) {
-			changes[i], err = m.updateIndex(gctx, w.node, &indexes[i], w.apply)
-			return err
-		})
+// recordBatch puts the new entries of a batch into this store's preload
+// snapshot, for the nodes whose head the snapshot had before the batch
+// (the others are read by the next Preload), and has it written.
+func (m *MetadataStore) recordBatch(hc headsChange, nodes []*nodeWrite) {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if m.snap == nil {
+		return
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	written := map[string]indexChange{}
-	for i, w := range nodes {
-		if changes[i].sum != nil {
-			written[w.node] = changes[i]
+	changed := false
+	for _, w := range nodes {
+		before, ok := hc.before[w.node]
+		s := m.snap[w.node]
+		if !ok || !m.snapNodes[w.node] || s == nil {
+			continue
 		}
+		changed = true
+		if string(s.tag) != before.tag || !slices.Equal(s.pending, before.pending) {
+			delete(m.snap, w.node) // the next Preload reads it
+			continue
+		}
+		next := &snapNode{tag: s.tag, pending: hc.after[w.node].pending, entries: maps.Clone(s.entries)}
+		for id, e := range w.puts {
+			putEntry(next.entries, id, e)
+		}
+		m.snap[w.node] = next
 	}
-	return written, nil
+	if changed {
+		m.saveSnapshot()
+	}
 }
 
-// recordChanges tags the node indexes written (updateTags) and puts those
+// recordFolds records folds in the heads (updateHeads) and puts the nodes
 // tagged clean into this store's preload snapshot, which it has written
 // (saveSnapshot), so that the next Preload of the set reads the snapshot
-// and the tags, nothing else.
-func (m *MetadataStore) recordChanges(ctx context.Context, written map[string]indexChange) error {
-	clean, err := m.updateTags(ctx, written)
+// and the heads, and at most the batches added since.
+func (m *MetadataStore) recordFolds(ctx context.Context, folds map[string]foldChange) error {
+	hc, err := m.updateHeads(ctx, nil, folds)
 	if err != nil {
 		return err
 	}
@@ -776,14 +1074,17 @@ func (m *MetadataStore) recordChanges(ctx context.Context, written map[string]in
 		return nil
 	}
 	changed := false
-	for node, c := range written {
+	for node, c := range folds {
 		if !m.snapNodes[node] {
 			continue
 		}
-		if clean[node] {
-			m.snap[node] = &snapNode{tag: c.sum, entries: c.entries}
+		if h := hc.after[node]; hc.clean[node] || c.sum == nil && m.snap[node] != nil && string(m.snap[node].tag) == h.tag {
+			// The index as written (or as read, unchanged: it holds the
+			// batches folded), without the batches added meanwhile: the
+			// next Preload reads those.
+			m.snap[node] = &snapNode{tag: []byte(h.tag), entries: c.entries}
 		} else {
-			delete(m.snap, node) // the next Preload reads it
+			delete(m.snap, node)
 		}
 		changed = true
 	}
@@ -798,37 +1099,38 @@ func (m *MetadataStore) recordChanges(ctx context.Context, written map[string]in
 // wrote it (see the package doc for the exceptions after a crash). It
 // reads, at the same time, two objects: the preload snapshot of that set
 // of nodes, which holds their indexes as last read or written, each with
-// the tag it had then, and the tags object, which holds every node
-// index's current tag. A node whose tag is unchanged is taken from the
-// snapshot; any other node's index is read (up to the store's concurrency
-// at once), and the snapshot is rewritten in the background. Without a
-// snapshot (a new set of nodes), the node indexes are listed, and those
-// of the set that exist are read.
+// the head it had then, and the heads object, which holds every node's
+// current head. A node whose head is unchanged is taken from the
+// snapshot; one whose tag is unchanged gets the entries of the batches
+// added since; any other node's index is read with its pending batches
+// (up to the store's concurrency at once), and the snapshot is rewritten
+// in the background. Without a snapshot (a new set of nodes), the node
+// indexes are listed, and those of the set that exist are read.
 func (m *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := m.checkOpen("preload"); err != nil {
 		return nil, err
 	}
+	wrap := func(err error) error { return fmt.Errorf("%s: preload: %w", m.name, err) }
 	nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 	name := m.snapshotName(nodes)
-	snap, tags, tread, err := m.readSnapshotAndTags(ctx, name)
+	snap, heads, hread, err := m.readSnapshotAndHeads(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+		return nil, wrap(err)
 	}
 	var exists map[string]bool
 	if snap == nil {
 		if exists, err = m.existingIndexes(ctx, len(nodes)); err != nil {
-			return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+			return nil, wrap(err)
 		}
 	}
-	next, toRead := m.reusable(nodes, snap, tags, exists)
-	read, sums, err := m.readTagged(ctx, toRead, tags)
-	if err != nil {
-		return nil, fmt.Errorf("%s: preload: %w", m.name, err)
+	next, plans := m.reusable(nodes, snap, heads, exists)
+	if err := m.readPlans(ctx, plans); err != nil {
+		return nil, wrap(err)
 	}
-	for i, s := range read {
-		next[toRead[i]] = s
+	for _, p := range plans {
+		next[p.node] = p.snap
 	}
-	m.retag(ctx, tags, tread, toRead, read, sums)
+	m.retag(ctx, heads, hread, plans)
 	out := m.learnSnapshot(next)
 	set := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
@@ -836,67 +1138,130 @@ func (m *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	}
 	m.snapMu.Lock()
 	m.snapName, m.snapNodes, m.snap = name, set, next
-	if len(toRead) > 0 || snap == nil || len(snap) != len(next) {
+	if len(plans) > 0 || snap == nil || len(snap) != len(next) {
 		m.saveSnapshot()
 	}
 	m.snapMu.Unlock()
 	return out, nil
 }
 
-// readSnapshotAndTags reads, at once, the preload snapshot called name
-// (nil when missing or damaged) and the tags object.
-func (m *MetadataStore) readSnapshotAndTags(ctx context.Context, name string) (snap map[string]*snapNode, tags map[string]string, tread casRead, err error) {
+// readSnapshotAndHeads reads, at once, the preload snapshot called name
+// (nil when missing or damaged) and the heads object.
+func (m *MetadataStore) readSnapshotAndHeads(ctx context.Context, name string) (snap map[string]*snapNode, heads map[string]head, hread casRead, err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		snap, err = m.readSnapshot(gctx, name)
 		return err
 	})
 	g.Go(func() (err error) {
-		// Read before any index: an index read after its tag is at least
-		// as new as the tag says.
-		tags, tread, err = m.readTags(gctx)
+		// Read before any index or batch: an index read after its tag is
+		// at least as new as the tag says.
+		heads, hread, err = m.readHeads(gctx)
 		return err
 	})
 	err = g.Wait()
-	return snap, tags, tread, err
+	return snap, heads, hread, err
 }
 
-// reusable sorts nodes into those whose index Preload knows without
-// reading it, returned in next (a snapshot node whose tag is current, a
-// node without an index when exists lists the indexes), and those whose
-// index it must read (toRead).
-func (m *MetadataStore) reusable(nodes []string, snap map[string]*snapNode, tags map[string]string, exists map[string]bool) (next map[string]*snapNode, toRead []string) {
+// preloadPlan is what Preload reads for a node it cannot take from the
+// snapshot as it is: its index (readIndex) or a base of entries known,
+// and batches to apply to it.
+type preloadPlan struct {
+	node      string
+	readIndex bool
+	base      map[core.KeyID]indexEntry
+	batches   []string
+	head      head
+
+	snap *snapNode // the result
+	md5  []byte    // of the index read (nil: none)
+}
+
+// staleTag marks a snapshot node whose head is unknown: no head has it,
+// so the next Preload reads the node again.
+var staleTag = []byte{0}
+
+// reusable sorts nodes into those Preload knows without a read, returned
+// in next (a snapshot node whose head is current, a node without an index
+// or batches when exists lists the indexes), and plans for the others: a
+// snapshot node whose tag is current and whose pending batches are the
+// first of the head's gets the head's later batches; any other node's
+// index is read with all its pending batches.
+func (m *MetadataStore) reusable(nodes []string, snap map[string]*snapNode, heads map[string]head, exists map[string]bool) (next map[string]*snapNode, plans []*preloadPlan) {
 	next = make(map[string]*snapNode, len(nodes))
 	for _, node := range nodes {
-		tag := tags[tagKey(node)]
-		switch s := snap[node]; {
-		case s != nil && string(s.tag) == tag:
-			next[node] = s
+		h := heads[tagKey(node)]
+		s := snap[node]
+		switch {
+		case s != nil && string(s.tag) == h.tag && len(s.pending) <= len(h.pending) && slices.Equal(s.pending, h.pending[:len(s.pending)]):
+			if len(s.pending) == len(h.pending) {
+				next[node] = s
+			} else {
+				plans = append(plans, &preloadPlan{node: node, base: s.entries, batches: h.pending[len(s.pending):], head: h})
+			}
 		case exists != nil && !exists[m.indexName(node)]:
-			next[node] = &snapNode{tag: []byte(tag), entries: map[core.KeyID]indexEntry{}}
+			if len(h.pending) == 0 {
+				next[node] = &snapNode{tag: []byte(h.tag), entries: map[core.KeyID]indexEntry{}}
+			} else {
+				plans = append(plans, &preloadPlan{node: node, base: map[core.KeyID]indexEntry{}, batches: h.pending, head: h})
+			}
 		default:
-			toRead = append(toRead, node)
+			plans = append(plans, &preloadPlan{node: node, readIndex: true, batches: h.pending, head: h})
 		}
 	}
-	return next, toRead
+	return next, plans
 }
 
-// readTagged reads the indexes of nodes, up to the store's concurrency at
-// once, each as a snapshot node with the tag it had in tags, and the MD5
-// of each index's bytes (nil for a missing index).
-func (m *MetadataStore) readTagged(ctx context.Context, nodes []string, tags map[string]string) ([]*snapNode, [][]byte, error) {
-	read := make([]*snapNode, len(nodes))
-	sums := make([][]byte, len(nodes))
+// readPlans reads what plans need: every batch named once, and the
+// indexes, up to the store's concurrency at once. A node one of whose
+// batches is gone (folded and deleted meanwhile) has its index read again
+// after: it holds the batch.
+func (m *MetadataStore) readPlans(ctx context.Context, plans []*preloadPlan) error {
+	var ids []string
+	for _, p := range plans {
+		ids = append(ids, p.batches...)
+	}
+	known := map[string]map[string][]batchEntry{}
+	if err := m.readBatches(ctx, ids, known); err != nil {
+		return err
+	}
+	var again []*preloadPlan
 	g, gctx := m.group(ctx)
-	for i, node := range nodes {
+	for _, p := range plans {
+		if !p.readIndex {
+			continue
+		}
 		g.Go(func() error {
-			ix, err := m.readIndex(gctx, node)
-			read[i] = &snapNode{tag: []byte(tags[tagKey(node)]), entries: ix.entries}
-			sums[i] = ix.md5
+			ix, err := m.readIndex(gctx, p.node)
+			p.base, p.md5 = ix.entries, ix.md5
 			return err
 		})
 	}
-	return read, sums, g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, p := range plans {
+		entries := maps.Clone(p.base)
+		if entries == nil {
+			entries = map[core.KeyID]indexEntry{}
+		}
+		_, complete := applyBatches(entries, p.node, p.batches, known)
+		p.snap = &snapNode{tag: []byte(p.head.tag), pending: p.head.pending, entries: entries}
+		if !complete {
+			again = append(again, p)
+		}
+	}
+	g, gctx = m.group(ctx)
+	for _, p := range again {
+		g.Go(func() error {
+			ix, err := m.readIndex(gctx, p.node)
+			applyBatches(ix.entries, p.node, p.batches, known)
+			p.snap.entries = ix.entries
+			p.snap.tag, p.md5 = staleTag, nil
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // learnSnapshot returns the entries of the snapshot nodes of next, by key
@@ -919,18 +1284,18 @@ func (m *MetadataStore) learnSnapshot(next map[string]*snapNode) map[core.KeyID]
 
 // retag makes clean again the tags of the indexes Preload read whose tag
 // was not the MD5 of the bytes read (dirty after writers interleaved, or
-// absent for an index written before tags existed), so that writers can
-// keep the snapshot up to date again (see updateTags). It rewrites the
-// tags only if they are still the version Preload read before reading the
-// indexes: then each index read is at least as new as its tag, and a
+// absent for an index written before heads existed), so that writers can
+// keep the snapshot up to date again (see updateHeads). It rewrites the
+// heads only if they are still the version Preload read before reading
+// the indexes: then each index read is at least as new as its tag, and a
 // writer that changes it later retags it. The snapshot's nodes then carry
-// the new tags. When the tags changed meanwhile, it leaves them: the
+// the new tags. When the heads changed meanwhile, it leaves them: the
 // next Preload tries again.
-func (m *MetadataStore) retag(ctx context.Context, tags map[string]string, tread casRead, nodes []string, read []*snapNode, sums [][]byte) {
-	var fix []int
-	for i, node := range nodes {
-		if sums[i] != nil && tags[tagKey(node)] != string(sums[i]) {
-			fix = append(fix, i)
+func (m *MetadataStore) retag(ctx context.Context, heads map[string]head, hread casRead, plans []*preloadPlan) {
+	var fix []*preloadPlan
+	for _, p := range plans {
+		if p.readIndex && p.md5 != nil && p.head.tag != string(p.md5) {
+			fix = append(fix, p)
 		}
 	}
 	if len(fix) == 0 {
@@ -938,15 +1303,17 @@ func (m *MetadataStore) retag(ctx context.Context, tags map[string]string, tread
 	}
 	m.tagsMu.Lock()
 	defer m.tagsMu.Unlock()
-	retagged := maps.Clone(tags)
-	for _, i := range fix {
-		retagged[tagKey(nodes[i])] = string(sums[i])
+	retagged := maps.Clone(heads)
+	for _, p := range fix {
+		h := retagged[tagKey(p.node)]
+		h.tag = string(p.md5)
+		retagged[tagKey(p.node)] = h
 	}
-	if ok, err := m.writeCAS(ctx, m.tagsName(), tread, encodeTags(retagged)); !ok || err != nil {
+	if ok, err := m.writeCAS(ctx, m.headsName(), hread, encodeHeads(retagged)); !ok || err != nil {
 		return
 	}
-	for _, i := range fix {
-		read[i].tag = sums[i]
+	for _, p := range fix {
+		p.snap.tag = p.md5
 	}
 }
 
@@ -1033,18 +1400,31 @@ func (m *MetadataStore) saveSnapshot() {
 	})
 }
 
-// removeFromIndexes removes keys from their nodes' indexes (see
-// updateIndex), many nodes at once, and records the changes
-// (recordChanges).
+// removeFromIndexes removes keys from their nodes' indexes: it folds each
+// node (see fold) removing the keys in the same rewrite, many nodes at
+// once, and records the folds (recordFolds), so that neither the index
+// nor a pending batch has them any more.
 func (m *MetadataStore) removeFromIndexes(ctx context.Context, byNode map[string][]core.KeyID) error {
+	heads, _, err := m.readHeads(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for node := range byNode {
+		ids = append(ids, heads[tagKey(node)].pending...)
+	}
+	known := map[string]map[string][]batchEntry{}
+	if err := m.readBatches(ctx, ids, known); err != nil {
+		return err
+	}
 	var mu sync.Mutex
-	written := map[string]indexChange{}
+	folds := map[string]foldChange{}
 	g, gctx := m.group(ctx)
 	for node, ids := range byNode {
 		g.Go(func() error {
 			s := m.stripe(node)
 			m.stripes[s].Lock()
-			c, err := m.updateIndex(gctx, node, nil, func(ix map[core.KeyID]indexEntry) bool {
+			c, err := m.fold(gctx, node, heads[tagKey(node)].pending, known, func(ix map[core.KeyID]indexEntry) bool {
 				n := len(ix)
 				for _, id := range ids {
 					delete(ix, id)
@@ -1052,17 +1432,17 @@ func (m *MetadataStore) removeFromIndexes(ctx context.Context, byNode map[string
 				return len(ix) != n
 			})
 			m.stripes[s].Unlock()
-			if err == nil && c.sum != nil {
+			if err == nil {
 				mu.Lock()
-				written[node] = c
+				folds[node] = c
 				mu.Unlock()
 			}
 			return err
 		})
 	}
-	err := g.Wait()
-	// The indexes changed are tagged even when another failed.
-	return errors.Join(err, m.recordChanges(ctx, written))
+	err = g.Wait()
+	// The nodes folded are recorded even when another failed.
+	return errors.Join(err, m.recordFolds(ctx, folds))
 }
 
 // Delete removes the entry of a cache key: from its node's index first, so

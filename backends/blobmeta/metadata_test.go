@@ -34,7 +34,7 @@ func TestMetadataConformance(t *testing.T) {
 	})
 }
 
-// TestMetadataDamage: a damaged entry or index object is a miss, never a
+// TestMetadataDamage: a damaged entry or batch object is a miss, never a
 // wrong value or a failed run; a damaged history batch is reported as
 // corrupt.
 func TestMetadataDamage(t *testing.T) {
@@ -56,7 +56,7 @@ func TestMetadataDamage(t *testing.T) {
 		}
 		names[strings.Split(strings.TrimPrefix(obj.Key, "m/"), "/")[0]] = obj.Key
 	}
-	for _, kind := range []string{"entries", "nodes", "runs", "history"} {
+	for _, kind := range []string{"entries", "batches", "runs", "history"} {
 		if names[kind] == "" {
 			t.Fatalf("no %s object written: %v", kind, names)
 		}
@@ -75,10 +75,10 @@ func TestMetadataDamage(t *testing.T) {
 	if _, err := m.Get(ctx, k.ID()); !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("Get of a damaged entry = %v, want a not-found error saying it is damaged", err)
 	}
-	flip(names["nodes"])
+	flip(names["batches"])
 	pre, err := m.Preload(ctx, []string{"node"})
 	if err != nil || len(pre) != 0 {
-		t.Errorf("Preload with a damaged index = %v, %v; want no entries and no error", pre, err)
+		t.Errorf("Preload with a damaged batch = %v, %v; want no entries and no error", pre, err)
 	}
 	flip(names["history"])
 	if _, err := m.Run(ctx, "r1"); !errors.Is(err, core.ErrCorrupt) {
@@ -325,20 +325,21 @@ func TestPreloadSnapshotDamage(t *testing.T) {
 	if err != nil || got[k.ID()].DataVersion != "v" || got[k2.ID()].DataVersion != "v2" {
 		t.Errorf("Preload with a snapshot older than the index = %v, %v; want both entries", got, err)
 	}
-	// A damaged or missing tags object: every tag reads as absent, so the
-	// snapshot's nodes are read again, and writers start tags afresh.
-	tags, err := bucket.ReadAll(ctx, "m/tags")
+	// A damaged or missing heads object: every tag reads as absent, so the
+	// snapshot's nodes are read again, and the pending batches are found
+	// by listing the batch objects.
+	tags, err := bucket.ReadAll(ctx, "m/heads")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tags[len(tags)/2] ^= 1
-	if err := bucket.WriteAll(ctx, "m/tags", tags, nil); err != nil {
+	if err := bucket.WriteAll(ctx, "m/heads", tags, nil); err != nil {
 		t.Fatal(err)
 	}
 	k3 := core.NewCacheKey("n", "c3", nil)
 	for i, damage := range []func(){
 		func() {},
-		func() { bucket.Delete(ctx, "m/tags") },
+		func() { bucket.Delete(ctx, "m/heads") },
 	} {
 		damage()
 		w := blobmeta.New(bucket, "m/")

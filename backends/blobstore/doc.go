@@ -107,4 +107,46 @@
 // content. A panic inside a driver's writer Close (gocloud.dev v0.47.0
 // azureblob panics when an upload is refused) is recovered and turned into
 // an error, or into success when the object exists afterwards.
+//
+// # Requests
+//
+// What a cache on a bucket (package bucket: these results beside the
+// metadata of package blobmeta) sends, and what each request is for.
+// Measured with TestColdRequestsPerNode and BenchmarkWarm in package s3 (a
+// 1001-node pipeline on MinIO, through a counting proxy).
+//
+// A cold node (executed, its result stored):
+//
+//	PUT results/<shard>/<version>.<format>   the result, IfNotExist, in one request
+//	                                          under 1 MiB (a HEAD first above that,
+//	                                          then a multipart upload)
+//	PUT meta/entries/<key id>                 its entry, for Get by key
+//
+// A batch (the driver writes the entries of many nodes at once):
+//
+//	PUT meta/batches/<time>-<writer>          the batch's entries, for Preload
+//	GET, PUT meta/heads                       the pending batches of each node it
+//	                                          touched (conditional: If-Match or the
+//	                                          generation; retried on a conflict)
+//	PUT meta/history/<run id>/…               the run's records of those nodes
+//	GET, PUT meta/nodes/<node>, GET batches   only to fold a node with more than 8
+//	                                          pending batches (blobmeta's package doc)
+//
+// A run: PUT meta/runs/<run id> (IfNotExist) when it first writes, the
+// Preload below, and PUT meta/snapshots/<set> in the background when the
+// Preload or the run's batches changed what the snapshot holds.
+//
+// A warm run (every node retrieved):
+//
+//	GET meta/snapshots/<set>, GET meta/heads  the Preload, sent together: every
+//	                                          entry of the pipeline's nodes
+//	GET results/…                             each result the run needs (outputs,
+//	                                          and the inputs of nodes it executes)
+//
+// The first Preload after other writers also reads the batch objects they
+// added (one GET per batch, whatever number of nodes it holds) and the
+// indexes of nodes folded since; the first Preload of a new set of nodes
+// lists meta/nodes/ (a request per thousand). A key the Preload does not
+// know is looked up with GET meta/entries/<key id> and meta/used/<key id>
+// at once; a hit writes PUT meta/used/<key id> at most hourly per key.
 package blobstore
