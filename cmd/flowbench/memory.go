@@ -318,17 +318,7 @@ func reflectLen(v any) int {
 // storedBytes returns the bytes of the result files in a cache directory
 // (a small result is kept in the metadata database instead: 0).
 func storedBytes(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(filepath.Join(dir, local.ResultsDir), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			total += info.Size()
-		}
-		return err
-	})
+	total, err := treeBytes(filepath.Join(dir, local.ResultsDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
