@@ -60,7 +60,7 @@ func codeVersionBench(args []string) error {
 		cmd.Env = append(os.Environ(), "FLOWCACHE_CODEVERSION_CACHE="+tables)
 		out, err := cmd.Output()
 		if err != nil {
-			return 0, fmt.Errorf("%s process: %w", phase, err)
+			return 0, fmt.Errorf("%s process: %w", phase, exitText(err))
 		}
 		ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 		return time.Duration(ns), err

@@ -73,7 +73,7 @@ func remoteBench(args []string) error {
 		out, err := exec.Command(self, "remote", "-n", strconv.Itoa(*n), "-phase", phase, "-url", u).Output()
 		var r result
 		if err != nil {
-			return r, fmt.Errorf("%s process: %w", phase, err)
+			return r, fmt.Errorf("%s process: %w", phase, exitText(err))
 		}
 		return r, json.Unmarshal(out, &r)
 	}
