@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,9 @@ type requestCounter struct {
 	mu  sync.Mutex
 	n   map[string]int
 	all atomic.Int64
+	// batches counts the batch objects written (PUTs under meta/batches/),
+	// lookups the entries read one by one (GETs under meta/entries/).
+	batches, lookups atomic.Int64
 }
 
 func newRequestCounter(t testing.TB) *requestCounter {
@@ -42,6 +46,12 @@ func newRequestCounter(t testing.TB) *requestCounter {
 		c.n[op]++
 		c.mu.Unlock()
 		c.all.Add(1)
+		switch {
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/meta/batches/"):
+			c.batches.Add(1)
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/meta/entries/"):
+			c.lookups.Add(1)
+		}
 		proxy.ServeHTTP(w, r) // Host stays the proxy's: the request is signed for it
 	}))
 	t.Cleanup(c.srv.Close)

@@ -13,10 +13,19 @@ import (
 // per batch or per run (see the package docs of blobstore and blobmeta).
 const coldPerNode = 2
 
-// coldPerRun allows the requests a cold run sends per run and per batch
-// whatever its size: the preload (snapshot, tags, listing), the run object,
-// the tags and record object of each batch, the snapshot.
+// coldPerRun allows the requests a cold run sends once whatever its size:
+// the preload (snapshot, heads, listing), the run object, the snapshot.
 const coldPerRun = 100
+
+// coldPerBatch allows the requests of each batch of metadata: its batch
+// object, the conditional rewrite of the heads (a GET and a PUT, and a retry
+// now and then), its history record, and the reads of a run that refreshes
+// its preload while it goes on (the heads and the batch objects written
+// since: up to 8 GETs a batch measured under -race). How many batches a run
+// writes depends on how fast it runs (a batch is written at least every
+// second): 10 on a quiet machine, 15 to 19 under -race on a busy one, where
+// a batch cost 8.6 GETs.
+const coldPerBatch = 12
 
 // TestColdRequestsPerNode runs the 1001-node pipeline of BenchmarkWarm
 // cold on MinIO through the counting proxy and checks that it sends at most
@@ -40,10 +49,22 @@ func TestColdRequestsPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	byOp, all := counter.take()
+	batches, lookups := int(counter.batches.Load()), int(counter.lookups.Load())
 	n := len(nodes)
-	t.Logf("cold run of %d nodes: %d requests %v, %.2f a node", n, all, byOp, float64(all)/float64(n))
-	if limit := coldPerNode*n + coldPerRun; all > limit {
-		t.Errorf("cold run of %d nodes sent %d requests %v, %.2f a node; want at most %d (%d a node + %d)",
-			n, all, byOp, float64(all)/float64(n), limit, coldPerNode, coldPerRun)
+	t.Logf("cold run of %d nodes: %d requests %v in %d batches, %d entries looked up one by one, %.2f a node",
+		n, all, byOp, batches, lookups, float64(all)/float64(n))
+	if batches == 0 {
+		t.Fatal("no batch object was written")
+	}
+	// A node looked up before the preload of the run's first Build has
+	// answered reads its entry by itself: none on a quiet machine, some
+	// under -race on a busy one. Those are the preload's lateness, not
+	// what a node costs, and at most one a node.
+	if lookups > n {
+		t.Errorf("%d entries looked up one by one for %d nodes", lookups, n)
+	}
+	if limit := coldPerNode*n + coldPerRun + coldPerBatch*batches; all-lookups > limit {
+		t.Errorf("cold run of %d nodes sent %d requests %v in %d batches (and %d lookups), %.2f a node; want at most %d (%d a node + %d + %d a batch)",
+			n, all-lookups, byOp, batches, lookups, float64(all-lookups)/float64(n), limit, coldPerNode, coldPerRun, coldPerBatch)
 	}
 }
