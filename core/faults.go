@@ -211,7 +211,7 @@ func describeFault(k faultKind, f faultState) string {
 		fmt.Fprintf(&b, "%d %s could not be encoded", f.count, plural(f.count, "result", "results"))
 	}
 	if len(f.nodes) > 0 {
-		fmt.Fprintf(&b, " (%s %s", plural(len(f.nodes)+f.more, "node", "nodes"), strings.Join(quoteAll(f.nodes), ", "))
+		fmt.Fprintf(&b, " (%s %s", plural(len(f.nodes)+f.more, "node", "nodes"), strings.Join(quoteAll(slices.Sorted(slices.Values(f.nodes))), ", "))
 		if f.more > 0 {
 			fmt.Fprintf(&b, " and %d more", f.more)
 		}
