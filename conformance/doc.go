@@ -36,7 +36,7 @@
 // their output (skipped under -short).
 //
 // For the schemes of this module,
-// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` does the
+// `go test ./conformance/urltest -args -url=<store URL>` does the
 // same against a store of your choice. With a store at hand, a backend runs
 // the suites on it directly:
 //

@@ -1,265 +1,41 @@
 package conformance_test
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"io"
-	"slices"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/flowcache/flowcache/backends/local"
 	"github.com/flowcache/flowcache/backends/mem"
-	_ "github.com/flowcache/flowcache/backends/s3"
-	"github.com/flowcache/flowcache/conformance"
-	"github.com/flowcache/flowcache/conformance/scenarios"
-	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/internal/servertest"
+	"github.com/flowcache/flowcache/conformance/internal/wrapped"
 )
 
-// forwardMeta and forwardResults are the plainest decorators a user may
-// write (for metrics or tracing): they forward the base methods and expose
-// what they wrap with Unwrap, nothing else. Every capability of the store
-// below must still be found through them (core.As) and still work.
-type forwardMeta struct{ core.MetadataStore }
-
-func (f forwardMeta) Unwrap() core.MetadataStore { return f.MetadataStore }
-
-type forwardResults struct{ core.ResultStore }
-
-func (f forwardResults) Unwrap() core.ResultStore { return f.ResultStore }
-
-// pair is a pair of stores of one backend.
-type pair struct {
-	meta    core.MetadataStore
-	results core.ResultStore
-}
-
-// wrap returns p behind core's contract checks and a plain decorator: the
-// chain a store has when a user's decorator is given to core.New, which
-// wraps once more.
-func wrap(p pair) pair {
-	return pair{forwardMeta{core.CheckMetadata(p.meta)}, forwardResults{core.CheckResults(p.results)}}
-}
-
-// builtinStores opens a new, empty pair of each built-in store: mem, local,
-// and a bucket on the S3 server when one is configured (see package
-// servertest; skipped without it, a failure in CI). The stores are closed
-// when the test ends.
+// builtinStores opens a new, empty pair of each built-in store that needs
+// no server: mem and local (conformance/urltest adds a bucket on the S3
+// server). The stores are closed when the test ends.
 var builtinStores = []struct {
 	name string
-	open func(t *testing.T) pair
+	open func(t *testing.T) wrapped.Pair
 }{
-	{"mem", func(t *testing.T) pair {
+	{"mem", func(t *testing.T) wrapped.Pair {
 		st := mem.Open()
 		t.Cleanup(func() { st.Close() })
-		return pair{st.Metadata(), st.Results()}
+		return wrapped.Pair{Meta: st.Metadata(), Results: st.Results()}
 	}},
-	{"local", func(t *testing.T) pair {
+	{"local", func(t *testing.T) wrapped.Pair {
 		st, err := local.Open(t.Context(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return pair{st.Metadata(), st.Results()}
-	}},
-	{"s3", func(t *testing.T) pair {
-		st, err := core.OpenURL(t.Context(), servertest.S3URL(t, s3BucketName, fmt.Sprintf("wrapped/%d", s3Prefix.Add(1))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return pair{st.Metadata, st.Results}
+		return wrapped.Pair{Meta: st.Metadata(), Results: st.Results()}
 	}},
 }
-
-var (
-	// s3BucketName is the bucket of the s3 stores (one prefix each), made
-	// by TestWrappedStores for its s3 subtest.
-	s3BucketName string
-	s3Prefix     atomic.Int64
-)
 
 // TestWrappedStores runs the store suites on every built-in store through a
 // plain decorator over core's checks, and checks that each optional
-// capability of the bare store is found through the wrappers and works.
+// capability of the bare store is found through the wrappers and works
+// (package conformance/internal/wrapped).
 func TestWrappedStores(t *testing.T) {
 	for _, bs := range builtinStores {
-		t.Run(bs.name, func(t *testing.T) {
-			if bs.name == "s3" {
-				s3BucketName = servertest.S3Bucket(t) // skips (or fails in CI) without a server
-			}
-			t.Run("Metadata", func(t *testing.T) {
-				conformance.TestMetadataStore(t, func(t *testing.T) core.MetadataStore { return wrap(bs.open(t)).meta })
-			})
-			t.Run("Results", func(t *testing.T) {
-				conformance.TestResultStore(t, func(t *testing.T) core.ResultStore { return wrap(bs.open(t)).results }, nil)
-			})
-			t.Run("Scenarios", func(t *testing.T) {
-				scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
-					p := wrap(bs.open(t))
-					return p.meta, p.results
-				})
-			})
-			t.Run("Capabilities", func(t *testing.T) {
-				bare := bs.open(t)
-				testCapabilities(t, bare, wrap(bare))
-			})
-		})
-	}
-}
-
-// capability is one optional interface: whether a store is one, bare (by
-// type assertion) or wrapped (by core.As).
-type capability struct {
-	name string
-	is   func(s any) bool
-	as   func(s any) bool
-}
-
-func capabilityOf[T any](name string) capability {
-	return capability{
-		name: name,
-		is:   func(s any) bool { _, ok := s.(T); return ok },
-		as:   func(s any) bool { _, ok := core.As[T](s); return ok },
-	}
-}
-
-// The optional interfaces of core (see core/capabilities.go).
-var (
-	metaCapabilities = []capability{
-		capabilityOf[core.EntryWalker]("EntryWalker"),
-		capabilityOf[core.Preloader]("Preloader"),
-		capabilityOf[core.EntryRemover]("EntryRemover"),
-		capabilityOf[core.LogStore]("LogStore"),
-	}
-	resultCapabilities = []capability{
-		capabilityOf[core.VerifiedGetter]("VerifiedGetter"),
-		capabilityOf[core.ResultFlusher]("ResultFlusher"),
-		capabilityOf[core.ResultWalker]("ResultWalker"),
-		capabilityOf[core.ResultRemover]("ResultRemover"),
-		capabilityOf[core.DebrisFinder]("DebrisFinder"),
-		capabilityOf[core.LogStore]("LogStore"),
-	}
-)
-
-func testCapabilities(t *testing.T, bare, wrapped pair) {
-	ctx := context.Background()
-	for _, c := range metaCapabilities {
-		if c.is(wrapped.meta) {
-			t.Errorf("the decorator itself is a %s", c.name)
-		}
-		if c.is(bare.meta) != c.as(wrapped.meta) {
-			t.Errorf("metadata store %T: %s bare %v, through the wrappers %v", bare.meta, c.name, c.is(bare.meta), c.as(wrapped.meta))
-		}
-	}
-	for _, c := range resultCapabilities {
-		if c.is(wrapped.results) {
-			t.Errorf("the decorator itself is a %s", c.name)
-		}
-		if c.is(bare.results) != c.as(wrapped.results) {
-			t.Errorf("result store %T: %s bare %v, through the wrappers %v", bare.results, c.name, c.is(bare.results), c.as(wrapped.results))
-		}
-	}
-
-	// Store a result and its entry through the wrappers, then use every
-	// capability through them.
-	data := bytes.Repeat([]byte("wrapped "), 1000)
-	rid := core.ResultID{Version: core.DataVersion(fmt.Sprintf("%064x", 42)), Format: "gob"}
-	if _, err := wrapped.results.Put(ctx, rid, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-		t.Fatal(err)
-	}
-	key := core.NewCacheKey("wrapped", "code", nil)
-	run := core.NewRunID()
-	now := time.Unix(1_700_000_000, 0)
-	if f, ok := core.As[core.ResultFlusher](wrapped.results); ok {
-		if err := f.FlushResults(ctx); err != nil {
-			t.Errorf("FlushResults: %v", err)
-		}
-	}
-	b := core.Batch{Run: run, Now: now, Entries: []core.Entry{{Key: key, DataVersion: rid.Version, Format: rid.Format}},
-		Records: []core.NodeRecord{{Node: "wrapped", Key: key, DataVersion: rid.Version, Format: rid.Format, Outcome: core.OutcomeExecuted, Size: int64(len(data))}}}
-	if err := wrapped.meta.Write(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	entry, err := wrapped.meta.Get(ctx, key.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if f, ok := core.As[core.DebrisFinder](wrapped.results); ok {
-		if debris, err := f.FindDebris(ctx, core.StaleTempAge); err != nil || len(debris) != 0 {
-			t.Errorf("FindDebris = %+v, %v; want nothing", debris, err)
-		}
-		if removed, err := f.RemoveDebris(ctx, nil, core.StaleTempAge); err != nil || len(removed) != 0 {
-			t.Errorf("RemoveDebris(nil) = %+v, %v; want nothing", removed, err)
-		}
-	}
-	if _, ok := core.As[core.VerifiedGetter](wrapped.results); ok {
-		rc, err := core.GetVerified(ctx, wrapped.results, rid)
-		if err != nil {
-			t.Fatalf("GetVerified: %v", err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("GetVerified read %d bytes (equal %v), %v", len(got), bytes.Equal(got, data), err)
-		}
-	}
-	if w, ok := core.As[core.EntryWalker](wrapped.meta); ok {
-		var ids []core.KeyID
-		if err := w.WalkEntries(ctx, func(e core.Entry) error { ids = append(ids, e.ID()); return nil }); err != nil || !slices.Contains(ids, key.ID()) {
-			t.Errorf("WalkEntries listed %v, %v; want %s among them", ids, err, key.ID())
-		}
-	}
-	if p, ok := core.As[core.Preloader](wrapped.meta); ok {
-		if got, err := p.Preload(ctx, []string{"wrapped"}); err != nil || got[key.ID()].DataVersion != rid.Version {
-			t.Errorf("Preload = %v, %v; want the entry of %s", got, err, key.ID())
-		}
-	}
-	if w, ok := core.As[core.ResultWalker](wrapped.results); ok {
-		var ids []core.ResultID
-		if err := w.WalkResults(ctx, func(r core.ResultInfo) error { ids = append(ids, r.ID); return nil }); err != nil || !slices.Contains(ids, rid) {
-			t.Errorf("WalkResults listed %v, %v; want %s among them", ids, err, rid)
-		}
-	}
-	if ls := core.LogStoreOf(wrapped.meta, wrapped.results); ls != nil {
-		line := []byte(`{"run_id":"` + string(run) + `","node":"wrapped","event_type":"execute_node"}` + "\n")
-		w, err := ls.OpenLog(ctx, run)
-		if err != nil {
-			t.Fatalf("OpenLog: %v", err)
-		}
-		if _, err := w.Write(line); err != nil {
-			t.Fatalf("writing the log: %v", err)
-		}
-		if err := w.Close(ctx); err != nil {
-			t.Fatalf("closing the log: %v", err)
-		}
-		rc, err := ls.ReadLog(ctx, run)
-		if err != nil {
-			t.Fatalf("ReadLog: %v", err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || !bytes.Equal(got, line) {
-			t.Errorf("ReadLog = %q, %v; want %q", got, err, line)
-		}
-	} else if core.LogStoreOf(bare.meta, bare.results) != nil {
-		t.Error("the bare stores keep run logs, the wrapped ones do not")
-	}
-	if r, ok := core.As[core.EntryRemover](wrapped.meta); ok {
-		if ids, err := r.RemoveEntries(ctx, []core.Entry{entry}); err != nil || !slices.Equal(ids, []core.KeyID{key.ID()}) {
-			t.Errorf("RemoveEntries = %v, %v; want [%s]", ids, err, key.ID())
-		}
-	}
-	if r, ok := core.As[core.ResultRemover](wrapped.results); ok {
-		if err := r.RemoveResults(ctx, []core.ResultID{rid}); err != nil {
-			t.Errorf("RemoveResults: %v", err)
-		}
-		if ok, err := wrapped.results.Exists(ctx, rid); ok || err != nil {
-			t.Errorf("after RemoveResults Exists = %v, %v; want false", ok, err)
-		}
+		t.Run(bs.name, func(t *testing.T) { wrapped.Test(t, bs.open) })
 	}
 }

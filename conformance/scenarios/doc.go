@@ -16,6 +16,6 @@
 //	}
 //
 // TestURL runs them on a store by URL (see conformance.TestURL), and
-// `go test ./conformance/ -run TestStoreURL -args -url=<store URL>` runs
+// `go test ./conformance/urltest -args -url=<store URL>` runs
 // them too, after the store suites.
 package scenarios

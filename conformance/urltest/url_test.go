@@ -1,4 +1,14 @@
-package conformance_test
+// Package urltest runs the store suites of package conformance and the
+// scenarios of conformance/scenarios against a store by URL, with every
+// backend of this module linked in:
+//
+//	go test ./conformance/urltest -args -url=<URL>
+//
+// It holds only tests. They link the cloud SDKs (AWS, Google Cloud, Azure,
+// MongoDB), which the tests of package conformance do not, so that
+// scripts/test runs those and leaves this package out; its S3 test needs
+// the servers of scripts/servers.
+package urltest
 
 import (
 	"flag"
@@ -25,7 +35,7 @@ var (
 )
 
 // TestStoreURL runs the metadata, result and scenario suites against a
-// store by URL: `go test ./conformance/ -run TestStoreURL -args -url=<URL>`.
+// store by URL: `go test ./conformance/urltest -run TestStoreURL -args -url=<URL>`.
 // Without -url it runs them against a fresh local directory. It is
 // conformance.TestURL and scenarios.TestURL with the backends of this
 // module linked in.
