@@ -12,7 +12,7 @@ import (
 // tests exercise it (every backend also runs it from its tests).
 func TestScenarios(t *testing.T) {
 	if *storeURL != "" {
-		t.Log("-url: package conformance's TestStoreURL runs the scenarios against it; here they run on in-memory stores")
+		t.Log("-url: package conformance/urltest's TestStoreURL runs the scenarios against it; here they run on in-memory stores")
 	}
 	scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
 		st := mem.Open()
