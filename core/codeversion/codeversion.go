@@ -85,6 +85,7 @@ func newProcessResolver() *resolver {
 	r := newResolver()
 	r.recheck = recheckSources
 	r.tables = tableDir()
+	r.buildID = executableBuildID
 	r.warn = func(info Info) {
 		slog.Default().Warn("flowcache: code versions come from the build, not the source: every change of the binary is a miss, "+
 			"and a build-time table (see go doc codeversion) keeps them exact", "func", info.Func, "reason", info.Fallback)
@@ -114,6 +115,10 @@ type resolver struct {
 	scanTree func(root string) (*tree, error)
 	// tables is the directory of the persisted version tables, "" for none.
 	tables string
+	// buildID, when set, returns the running executable's Go build ID (""
+	// for none): the key of its table (exetable.go).
+	buildID func() string
+	exeTab  exeTable
 	// warn, when set, is told of the first fallback of the process.
 	warn     func(Info)
 	warnOnce sync.Once
@@ -175,8 +180,14 @@ func (r *resolver) of(fn any) (Info, error) {
 	if info, ok := r.infos.Load(pc); ok {
 		return info.(Info), nil
 	}
-	info, _ := r.infos.LoadOrStore(pc, r.info(locate(pc)))
-	return info.(Info), nil
+	loc := locate(pc)
+	info, ok := r.exeLookup(loc)
+	if !ok {
+		info = r.info(loc)
+		r.exeRemember(loc, info)
+	}
+	stored, _ := r.infos.LoadOrStore(pc, info)
+	return stored.(Info), nil
 }
 
 // location is where the runtime says a function is.
