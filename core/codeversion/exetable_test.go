@@ -218,3 +218,23 @@ func TestExecutableBuildID(t *testing.T) {
 	}
 	t.Logf("read in %v", time.Since(start))
 }
+
+// TestParsed checks that a resolver records a parse, and that one served
+// by a kept table does not.
+func TestParsed(t *testing.T) {
+	requireSource(t)
+	tables := t.TempDir()
+	r1 := newResolver()
+	r1.tables = tables
+	mustOf(t, r1, double)
+	if !r1.parsed.Load() {
+		t.Error("the first resolver computed a version without recording a parse")
+	}
+	r1.saveTables()
+	r2 := newResolver()
+	r2.tables = tables
+	mustOf(t, r2, double)
+	if r2.parsed.Load() {
+		t.Error("a resolver served by the module table recorded a parse")
+	}
+}
