@@ -445,7 +445,6 @@ func checkFunc(def *NodeDef) (*node, error) {
 // version costs about 2 µs of scanning source, which for a thousand nodes is
 // a large part of a warm run.
 func (d *Driver) computeCodeVersions(hasher core.Hasher) []error {
-	before, tables := tableDirTime()
 	workers := min(runtime.GOMAXPROCS(0), len(d.order))
 	errs := make([]error, len(d.order))
 	var next atomic.Int64
@@ -465,9 +464,8 @@ func (d *Driver) computeCodeVersions(hasher core.Hasher) []error {
 	// The next process with the same source and build reads the versions
 	// instead of parsing the module.
 	codeversion.Save()
-	// Without tables every process parses; with them, a table written now
-	// says this one did (the code manifests need it, see parsedModules).
-	if after, _ := tableDirTime(); !tables || !after.Equal(before) {
+	// The code manifests need to know (see parsedModules).
+	if codeversion.Parsed() {
 		parsedModules.Store(true)
 	}
 	var out []error

@@ -1,8 +1,6 @@
 package driver
 
 import (
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,29 +85,3 @@ func (n *node) manifest(wait time.Duration) *core.CodeManifest {
 // large module), which a run does not wait for by default: its nodes are
 // not described (see core.DefaultManifestWait).
 var parsedModules atomic.Bool
-
-// tableDirTime returns the modification time of the directory codeversion
-// keeps its tables in, and whether tables are kept at all (see the
-// codeversion package documentation: $XDG_CACHE_HOME/flowcache/codeversion,
-// or FLOWCACHE_CODEVERSION_CACHE, "off" for none). codeversion.Save writes
-// a table there (a temporary file renamed) exactly when the process
-// computed versions from source, that is, parsed the module: the
-// directory's time moves.
-func tableDirTime() (time.Time, bool) {
-	dir, ok := os.LookupEnv("FLOWCACHE_CODEVERSION_CACHE")
-	if ok && (dir == "" || dir == "off") {
-		return time.Time{}, false
-	}
-	if !ok {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return time.Time{}, false
-		}
-		dir = filepath.Join(c, "flowcache", "codeversion")
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return time.Time{}, true
-	}
-	return fi.ModTime(), true
-}

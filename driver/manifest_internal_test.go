@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/backends/mem"
+	"github.com/flowcache/flowcache/core/codeversion"
 )
 
 func gateNode(x int) int { return x + 1 }
@@ -39,18 +40,24 @@ func TestManifestNeedsAParse(t *testing.T) {
 	}
 }
 
-// Versioning from source, with no table to read, counts as a parse.
-func TestParsedModulesWithoutTables(t *testing.T) {
-	t.Setenv("FLOWCACHE_CODEVERSION_CACHE", "off")
+// A process that parsed the module (here: Explain, which parses when no
+// graph is built yet) is recorded as such by the next Build.
+func TestParsedModulesAfterAParse(t *testing.T) {
 	was := parsedModules.Load()
 	defer parsedModules.Store(was)
 	parsedModules.Store(false)
+	if _, err := codeversion.Explain(gateNode); err != nil {
+		t.Fatal(err)
+	}
+	if !codeversion.Parsed() {
+		t.Fatal("codeversion.Explain did not parse the module")
+	}
 	d, err := NewBuilder().WithNodes(Node("n", gateNode, "x")).WithCache(CacheStores(mem.Open().Metadata(), mem.Open().Results())).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
 	if !parsedModules.Load() {
-		t.Error("with tables off, Build did not record that the module is parsed")
+		t.Error("after a parse, Build did not record that the module is parsed")
 	}
 }

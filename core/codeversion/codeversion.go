@@ -85,6 +85,7 @@ func newProcessResolver() *resolver {
 	r := newResolver()
 	r.recheck = recheckSources
 	r.tables = tableDir()
+	r.buildID = executableBuildID
 	r.warn = func(info Info) {
 		slog.Default().Warn("flowcache: code versions come from the build, not the source: every change of the binary is a miss, "+
 			"and a build-time table (see go doc codeversion) keeps them exact", "func", info.Func, "reason", info.Fallback)
@@ -114,6 +115,10 @@ type resolver struct {
 	scanTree func(root string) (*tree, error)
 	// tables is the directory of the persisted version tables, "" for none.
 	tables string
+	// buildID, when set, returns the running executable's Go build ID (""
+	// for none): the key of its table (exetable.go).
+	buildID func() string
+	exeTab  exeTable
 	// warn, when set, is told of the first fallback of the process.
 	warn     func(Info)
 	warnOnce sync.Once
@@ -132,6 +137,8 @@ type resolver struct {
 
 	build     sync.Once
 	buildData *buildIdentity
+
+	parsed atomic.Bool // a module's graph was built (ms.graph)
 
 	exeOnce sync.Once // reads exe, exeErr
 	exe     string
@@ -175,8 +182,14 @@ func (r *resolver) of(fn any) (Info, error) {
 	if info, ok := r.infos.Load(pc); ok {
 		return info.(Info), nil
 	}
-	info, _ := r.infos.LoadOrStore(pc, r.info(locate(pc)))
-	return info.(Info), nil
+	loc := locate(pc)
+	info, ok := r.exeLookup(loc)
+	if !ok {
+		info = r.info(loc)
+		r.exeRemember(loc, info)
+	}
+	stored, _ := r.infos.LoadOrStore(pc, info)
+	return stored.(Info), nil
 }
 
 // location is where the runtime says a function is.
@@ -421,6 +434,12 @@ func (g *graph) find(rel string, t target) ([]int, error) {
 // reads them instead of parsing the module. Errors are ignored: the table
 // is only a cache.
 func Save() { defaultResolver.saveTables() }
+
+// Parsed reports whether this process parsed a module to compute the
+// versions [Of] gave (rather than reading them from a table an earlier
+// process kept): [Explain] is then cheap, where it would otherwise parse
+// the module (0.4 s or more for a large one).
+func Parsed() bool { return defaultResolver.parsed.Load() }
 
 // Explain returns the parts the code version of fn covers (see [Part]), the
 // function itself first. It parses the module when the version came from

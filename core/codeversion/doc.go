@@ -124,6 +124,21 @@
 // computed once per process (the code that runs cannot change while it
 // runs).
 //
+// A second table is kept per executable, keyed by its Go build ID (the
+// hash the go command makes of every input of the build: the source and
+// embedded files of every package, the toolchain, the flags, every
+// dependency's version — what Go's build cache keys its actions by). A
+// binary's code cannot change, so the versions its source gave when it was
+// first run (checked then to be the binary's source, as above) hold for
+// every later process of that binary: such a process reads one small file
+// and lists nothing (about 1 ms for 1000 functions, against 5-10 ms for
+// listing this module), and an edit of the source after the build no
+// longer turns the running code's versions into fallbacks. A rebuilt
+// binary has another build ID and gets its versions from its source. Only
+// versions from source are kept there; a binary without a usable build ID
+// (linked with -buildid= or by a tool that blanks it) uses the module table
+// alone.
+//
 // # How functions are found
 //
 // The runtime's function table gives a function's name and file, and the

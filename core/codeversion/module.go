@@ -262,6 +262,7 @@ func dirContentHash(t *tree) string {
 func (ms *modState) graph(r *resolver) *graph {
 	ms.graphOnce.Do(func() {
 		ms.g = buildGraph(ms.tree, ms.path, r.readFile)
+		r.parsed.Store(true)
 	})
 	return ms.g
 }

@@ -154,6 +154,7 @@ func (r *resolver) saveTables() {
 		}
 		ms.mu.Unlock()
 	}
+	r.saveExeTable()
 }
 
 // saveTable writes ms's table; called with ms.mu held.

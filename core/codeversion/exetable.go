@@ -1,0 +1,386 @@
+package codeversion
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/crc32"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The versions of a running executable are kept, besides the module tables
+// of persist.go, in a table keyed by the executable's Go build ID: the hash
+// the go command gives a binary from every input of its build (the source
+// and embedded files of every package, the toolchain, the flags, every
+// dependency's version), as the action IDs of Go's build cache. The code of
+// a binary cannot change, so neither can the versions its source gave when
+// they were computed: a later process of the same binary reads them (one
+// small file) without listing its module (a stat of every Go file, most of
+// what a warm process paid before) — and without looking at the source on
+// disk at all, so an edit made after the build does not turn the running
+// code's versions into fallbacks either. A rebuilt binary has another build
+// ID, and its versions are computed from its source as always.
+//
+// Only versions from source are kept (Info.FromSource): a fallback depends
+// on what is on disk now, and is worked out again. A binary without a
+// usable build ID (one linked with -buildid= or by a tool that blanks it)
+// does without this table.
+
+// exeTableMagic starts an executable's table file; change it with the
+// format.
+const exeTableMagic = "flowcache codeversion exe table v1\n"
+
+// exeTable is the table of the running executable, loaded once.
+type exeTable struct {
+	once    sync.Once
+	buildID string          // "" when the executable has none usable
+	path    string          // the table's file, "" for none
+	loaded  map[exeKey]Info // read from the file
+	mu      sync.Mutex      // guards added
+	added   map[exeKey]Info // computed by this process, not in loaded
+}
+
+// exeKey identifies a function within one executable: its runtime name and
+// the line the runtime gives for it.
+type exeKey struct {
+	name string
+	line int
+}
+
+func exeKeyOf(loc location) exeKey { return exeKey{loc.name, loc.line} }
+
+// exeInit finds the build ID and reads the table; once per resolver.
+func (r *resolver) exeInit() *exeTable {
+	t := &r.exeTab
+	t.once.Do(func() {
+		if r.tables == "" || r.buildID == nil {
+			return
+		}
+		t.buildID = r.buildID()
+		if t.buildID == "" {
+			return
+		}
+		s := sha256.Sum256([]byte(t.buildID))
+		t.path = filepath.Join(r.tables, "x"+hex.EncodeToString(s[:16])+".table")
+		b, err := os.ReadFile(t.path)
+		if err != nil {
+			return
+		}
+		if m, ok := decodeExeTable(b, t.buildID); ok {
+			t.loaded = m
+			// In use: renewed daily so that trimTables keeps it.
+			if fi, err := os.Stat(t.path); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+				now := time.Now()
+				os.Chtimes(t.path, now, now)
+			}
+		}
+	})
+	return t
+}
+
+// exeLookup returns the version the executable's table holds for loc.
+func (r *resolver) exeLookup(loc location) (Info, bool) {
+	t := r.exeInit()
+	info, ok := t.loaded[exeKeyOf(loc)]
+	if ok {
+		info.Captured = slices.Clone(info.Captured)
+	}
+	return info, ok
+}
+
+// exeRemember adds a version from source to what saveTables writes.
+func (r *resolver) exeRemember(loc location, info Info) {
+	t := r.exeInit()
+	if t.path == "" || !info.FromSource {
+		return
+	}
+	info.Captured = slices.Clone(info.Captured)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.added == nil {
+		t.added = map[exeKey]Info{}
+	}
+	t.added[exeKeyOf(loc)] = info
+}
+
+// saveExeTable writes the table when this process added versions to it:
+// the ones it read, merged with its own, whole to a temporary file renamed
+// into place.
+func (r *resolver) saveExeTable() error {
+	t := r.exeInit()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.path == "" || len(t.added) == 0 {
+		return nil
+	}
+	all := maps.Clone(t.loaded)
+	if all == nil {
+		all = map[exeKey]Info{}
+	}
+	maps.Copy(all, t.added)
+	if err := writeFileAtomic(t.path, encodeExeTable(t.buildID, all)); err != nil {
+		return err
+	}
+	t.loaded, t.added = all, nil
+	return nil
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it
+// into place, so that a reader sees the old file or the new one, whole.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".table-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Flags of an entry of an executable's table.
+const (
+	exeFromSource = 1 << iota
+	exeFromTable
+	exeMayCapture
+)
+
+// encodeExeTable lays a table out as: magic, build ID, the source files
+// (each once), then per function (in key order) its runtime name, line,
+// file (an index into the files, 0 for none, i+1 for the i-th), version (32
+// bytes), flags, fallback, receiver and captured names; a CRC-32C of all
+// that last.
+func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
+	b := []byte(exeTableMagic)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	str(buildID)
+	keys := slices.SortedFunc(maps.Keys(infos), func(x, y exeKey) int {
+		return cmp.Or(strings.Compare(x.name, y.name), cmp.Compare(x.line, y.line))
+	})
+	fileIdx := map[string]int{}
+	var files []string
+	for _, k := range keys {
+		if f := infos[k].File; f != "" && fileIdx[f] == 0 {
+			files = append(files, f)
+			fileIdx[f] = len(files)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(files)))
+	for _, f := range files {
+		str(f)
+	}
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		in := infos[k]
+		str(k.name)
+		b = binary.AppendUvarint(b, uint64(max(k.line, 0)))
+		str(in.Func)
+		b = binary.AppendUvarint(b, uint64(fileIdx[in.File]))
+		b = binary.AppendUvarint(b, uint64(max(in.Line, 0)))
+		v, _ := hex.DecodeString(in.Version)
+		b = append(b, v...)
+		var flags uint64
+		if in.FromSource {
+			flags |= exeFromSource
+		}
+		if in.FromTable {
+			flags |= exeFromTable
+		}
+		if in.MayCapture {
+			flags |= exeMayCapture
+		}
+		b = binary.AppendUvarint(b, flags)
+		str(in.Fallback)
+		str(in.Receiver)
+		b = binary.AppendUvarint(b, uint64(len(in.Captured)))
+		for _, c := range in.Captured {
+			str(c)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// decodeExeTable reads a table written by encodeExeTable for buildID. A
+// table that is damaged (bad magic or checksum, a length past the end, a
+// version that is not 32 bytes) or written for another build is not used.
+// Every length is checked against what remains before it is used.
+func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
+	if len(b) < len(exeTableMagic)+4 || !bytes.HasPrefix(b, []byte(exeTableMagic)) {
+		return nil, false
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, false
+	}
+	d := body[len(exeTableMagic):]
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(d)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		d = d[n:]
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if bad || n > uint64(len(d)) {
+			bad = true
+			return ""
+		}
+		s := string(d[:n])
+		d = d[n:]
+		return s
+	}
+	if str() != buildID || bad {
+		return nil, false
+	}
+	nf := uv()
+	if bad || nf > uint64(len(d)) {
+		return nil, false
+	}
+	files := make([]string, 0, nf)
+	for range nf {
+		files = append(files, str())
+	}
+	n := uv()
+	// An entry takes at least 41 bytes (its version and its numbers).
+	if bad || n > uint64(len(d))/41 {
+		return nil, false
+	}
+	out := make(map[exeKey]Info, n)
+	for range n {
+		var k exeKey
+		var in Info
+		k.name = str()
+		kline := uv()
+		in.Func = str()
+		fi := uv()
+		line := uv()
+		if bad || kline > 1<<31 || line > 1<<31 || fi > uint64(len(files)) || len(d) < 32 {
+			return nil, false
+		}
+		k.line, in.Line = int(kline), int(line)
+		if fi > 0 {
+			in.File = files[fi-1]
+		}
+		in.Version = hex.EncodeToString(d[:32])
+		d = d[32:]
+		flags := uv()
+		in.Fallback, in.Receiver = str(), str()
+		nc := uv()
+		if bad || nc > uint64(len(d)) {
+			return nil, false
+		}
+		in.FromSource, in.FromTable, in.MayCapture = flags&exeFromSource != 0, flags&exeFromTable != 0, flags&exeMayCapture != 0
+		for range nc {
+			in.Captured = append(in.Captured, str())
+		}
+		if bad || !in.FromSource {
+			return nil, false
+		}
+		out[k] = in
+	}
+	if bad || len(d) != 0 {
+		return nil, false
+	}
+	return out, true
+}
+
+// exeBuildIDSearch is how much of the start of the executable is searched
+// for its build ID: the go command's linker puts it in the first page (an
+// ELF note) or at the start of the text (Mach-O, PE, and ELF too).
+const exeBuildIDSearch = 32 << 10
+
+// executableBuildID returns the Go build ID of the running executable, or
+// "" when it has none that can be used.
+func executableBuildID() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, exeBuildIDSearch)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return ""
+	}
+	return findBuildID(buf[:n])
+}
+
+// findBuildID finds a Go build ID in the start of an executable: the ELF
+// note of owner "Go" and type 4, or the string the linker writes at the
+// start of the text, `\xff Go build ID: "…"\n \xff`. An ID is used only
+// when it looks like one the go command writes: printable, without quotes
+// or spaces, and made of at least two parts separated by slashes (an
+// action ID and a content ID), each long enough to be a hash.
+func findBuildID(b []byte) string {
+	var id string
+	// ELF note: namesz 4, descsz, type 4 (NT_GO_BUILDID), "Go\x00\x00", desc.
+	note := []byte("\x04\x00\x00\x00Go\x00\x00")
+	if i := bytes.Index(b, note); i >= 8 && binary.LittleEndian.Uint32(b[i-8:]) == 4 {
+		size := int(binary.LittleEndian.Uint32(b[i-4:]))
+		if start := i + len(note); size > 0 && size <= len(b)-start {
+			id = string(b[start : start+size])
+		}
+	}
+	if id == "" {
+		const prefix, suffix = "\xff Go build ID: \"", "\"\n \xff"
+		if i := bytes.Index(b, []byte(prefix)); i >= 0 {
+			rest := b[i+len(prefix):]
+			if j := bytes.Index(rest, []byte(suffix)); j > 0 {
+				id = string(rest[:j])
+			}
+		}
+	}
+	if !validBuildID(id) {
+		return ""
+	}
+	return id
+}
+
+func validBuildID(id string) bool {
+	if len(id) > 512 {
+		return false
+	}
+	parts := 0
+	for p := range strings.SplitSeq(id, "/") {
+		if len(p) < 16 {
+			return false
+		}
+		for _, c := range []byte(p) {
+			if c <= ' ' || c >= 0x7f || c == '"' {
+				return false
+			}
+		}
+		parts++
+	}
+	return parts >= 2
+}
