@@ -1,15 +1,21 @@
 package core
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
 )
 
 // recordsMagic starts the encoding of a batch of node records; its last byte
-// is the encoding's version.
-const recordsMagic = "FCNR\x01"
+// is the encoding's version. AppendRecords writes version 2; DecodeRecords
+// reads 1 and 2.
+const (
+	recordsMagic   = "FCNR\x02"
+	recordsMagicV1 = "FCNR\x01"
+)
 
 // The bits of a record's flags (see AppendRecords).
 const (
@@ -19,16 +25,24 @@ const (
 
 // AppendRecords appends the compact binary encoding of recs to dst. Stores
 // keep a run's history as such blobs, one per batch, instead of a row or an
-// object per node: a warm node then costs a few hundred bytes appended, not
-// a database row with its index. DecodeRecords reverses it.
+// object per node: a warm node then costs about a hundred bytes appended,
+// not a database row with its index. DecodeRecords reverses it.
 //
-// Layout: the magic "FCNR" and version 1, the record count (uvarint), then
-// per record: node, task, flags (uvarint), code version, the number of
-// dependencies and each one's name and version, data version, format
-// (strings as uvarint length + bytes), then behaviour (uvarint), outcome
-// (string), duration in nanoseconds (varint), size (varint).
+// Layout (version 2): the magic "FCNR" and version 2, the record count
+// (uvarint), then per record: node, task, flags (uvarint), code version,
+// the number of dependencies and each one's name and version, data
+// version, format, then behaviour (uvarint), outcome, duration in
+// nanoseconds (varint), size (varint). Names, the format and the outcome
+// are strings (uvarint length + bytes). The three kinds of version are
+// written by version2: a version that is a SHA-256 in lowercase hex (64
+// characters, what this package makes) takes its 32 bytes the first time
+// the blob holds it, and a back-reference to that first time afterwards (a
+// dependency's version is, most often, the data version of a record just
+// before), which halves a warm run's history; any other version is a
+// string. Version 1 (the first encoders) wrote every version as a string;
+// it is still read.
 //
-// The flags are bits: flagHasKey (1) says the record has a cache key,
+// The bits of flags: flagHasKey (1) says the record has a cache key,
 // flagRequested (2) that the node was a requested output of the run
 // (NodeRecord.Requested). The first encoders wrote only 0 or 1 there, and
 // their decoders take any non-zero value for "has a key": the layout kept
@@ -54,6 +68,22 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
+	// The digests written so far, by their hex, and their index.
+	digests := make(map[string]uint64, 2*len(recs))
+	version := func(s string) {
+		if i, ok := digests[s]; ok {
+			dst = binary.AppendUvarint(dst, 2*i+3)
+			return
+		}
+		if len(s) == 2*sha256.Size && isLowerHex(s) {
+			dst = append(dst, 1)
+			dst, _ = hex.AppendDecode(dst, []byte(s)) // s is checked hex
+			digests[s] = uint64(len(digests))
+			return
+		}
+		dst = binary.AppendUvarint(dst, 2*uint64(len(s)))
+		dst = append(dst, s...)
+	}
 	for i := range recs {
 		r := &recs[i]
 		str(r.Node)
@@ -66,13 +96,13 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 			flags |= flagRequested
 		}
 		dst = binary.AppendUvarint(dst, flags)
-		str(string(r.Key.CodeVersion))
+		version(string(r.Key.CodeVersion))
 		dst = binary.AppendUvarint(dst, uint64(len(r.Key.Deps)))
 		for _, d := range r.Key.Deps {
 			str(d.Name)
-			str(string(d.Version))
+			version(string(d.Version))
 		}
-		str(string(r.DataVersion))
+		version(string(r.DataVersion))
 		str(r.Format)
 		dst = binary.AppendUvarint(dst, uint64(r.Behavior))
 		str(string(r.Outcome))
@@ -82,13 +112,28 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 	return dst
 }
 
+// isLowerHex reports whether s is made of 0-9 and a-f only.
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // DecodeRecords decodes the output of AppendRecords. Damaged input gives an
 // error wrapping ErrCorrupt, never a panic nor an allocation larger than the
 // input. A record's Key.Node is its Node when it had a key, and empty
 // otherwise.
 func DecodeRecords(b []byte) ([]NodeRecord, error) {
 	d := recordDecoder{b: b}
-	if len(b) < len(recordsMagic) || string(b[:len(recordsMagic)]) != recordsMagic {
+	switch {
+	case len(b) < len(recordsMagic):
+		return nil, fmt.Errorf("%w: node records: bad header", ErrCorrupt)
+	case string(b[:len(recordsMagic)]) == recordsMagic:
+		d.v2 = true
+	case string(b[:len(recordsMagicV1)]) != recordsMagicV1:
 		return nil, fmt.Errorf("%w: node records: bad header", ErrCorrupt)
 	}
 	d.b = b[len(recordsMagic):]
@@ -99,11 +144,11 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 		r.Node = d.str()
 		r.Task = d.str()
 		flags := d.uvarint()
-		r.Key.CodeVersion = CodeVersion(d.str())
+		r.Key.CodeVersion = CodeVersion(d.version())
 		if nd := d.count(); nd > 0 {
 			r.Key.Deps = make([]Dep, nd)
 			for j := range r.Key.Deps {
-				r.Key.Deps[j] = Dep{Name: d.str(), Version: DataVersion(d.str())}
+				r.Key.Deps[j] = Dep{Name: d.str(), Version: DataVersion(d.version())}
 			}
 		}
 		// A key with parts is a key whatever the flag says (the encoder
@@ -113,7 +158,7 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 			r.Key.Node = r.Node
 		}
 		r.Requested = flags&flagRequested != 0
-		r.DataVersion = DataVersion(d.str())
+		r.DataVersion = DataVersion(d.version())
 		r.Format = d.str()
 		r.Behavior = Behavior(d.uvarint())
 		r.Outcome = Outcome(d.str())
@@ -134,8 +179,48 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 }
 
 type recordDecoder struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	v2      bool     // versions as version2 writes them
+	digests []string // version 2: the digests read so far, in hex
+}
+
+// version reads a version: a string in version 1; in version 2 a string
+// (even tag: twice its length), a new digest (tag 1, then its 32 bytes) or
+// a back-reference to one read before (odd tag 2i+3: the i-th).
+func (d *recordDecoder) version() string {
+	if !d.v2 {
+		return d.str()
+	}
+	tag := d.uvarint()
+	switch {
+	case d.err != nil:
+		return ""
+	case tag == 1:
+		if len(d.b) < sha256.Size {
+			d.fail("digest longer than the input")
+			return ""
+		}
+		s := hex.EncodeToString(d.b[:sha256.Size])
+		d.b = d.b[sha256.Size:]
+		d.digests = append(d.digests, s)
+		return s
+	case tag%2 == 1:
+		i := (tag - 3) / 2
+		if i >= uint64(len(d.digests)) {
+			d.fail("reference to a digest not read")
+			return ""
+		}
+		return d.digests[i]
+	}
+	n := tag / 2
+	if n > uint64(len(d.b)) {
+		d.fail("string longer than the input")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
 }
 
 func (d *recordDecoder) fail(what string) {

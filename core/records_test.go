@@ -1,8 +1,12 @@
 package core_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +54,11 @@ func TestRecordsRoundTrip(t *testing.T) {
 func FuzzDecodeRecords(f *testing.F) {
 	f.Add(core.AppendRecords(nil, sampleRecords()))
 	f.Add([]byte("FCNR\x01\xff\xff\xff\xff\x0f"))
+	f.Add(core.AppendRecords(nil, []core.NodeRecord{
+		{Node: "a", Key: core.NewCacheKey("a", core.CodeVersion(digest("a")), nil), DataVersion: core.DataVersion(digest("va")), Outcome: core.OutcomeExecuted},
+		{Node: "b", Key: core.NewCacheKey("b", core.CodeVersion(digest("a")), []core.Dep{{Name: "a", Version: core.DataVersion(digest("va"))}}),
+			DataVersion: core.DataVersion(digest("vb")), Outcome: core.OutcomeRetrieved},
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := core.DecodeRecords(b)
 		if err != nil {
@@ -87,10 +96,70 @@ func TestRecordsOldEncoding(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
 	}
-	// Re-encoded without a requested record, the batch is byte for byte
-	// what the first encoder wrote.
-	if again := core.AppendRecords(nil, got); string(again) != string(old) {
-		t.Fatalf("re-encoded\n%q\nwant\n%q", again, old)
+	// Re-encoded (in version 2), it reads the same.
+	again, err := core.DecodeRecords(core.AppendRecords(nil, got))
+	if err != nil || !reflect.DeepEqual(again, want) {
+		t.Fatalf("re-encoded: %+v, %v", again, err)
+	}
+}
+
+// digest returns a version as the cache makes them: a SHA-256 in hex.
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// TestRecordsDigests checks version 2's digests: a chain's records (each
+// depends on the data version of the one before) round-trip and take
+// about half the bytes of version 1, a digest in upper case or of another
+// length stays a string, and damage (a cut, a reference to a digest not
+// read) is ErrCorrupt.
+func TestRecordsDigests(t *testing.T) {
+	var recs []core.NodeRecord
+	prev := ""
+	v1 := len("FCNR\x01") + 2
+	for i := range 1000 {
+		name := "node_" + strconv.Itoa(i)
+		var deps []core.Dep
+		if i > 0 {
+			deps = []core.Dep{{Name: "node_" + strconv.Itoa(i-1), Version: core.DataVersion(prev)}}
+		}
+		dv := digest("value " + name)
+		recs = append(recs, core.NodeRecord{Node: name, Key: core.NewCacheKey(name, core.CodeVersion(digest("code "+name)), deps),
+			DataVersion: core.DataVersion(dv), Format: "gob", Outcome: core.OutcomeRetrieved, Size: -1})
+		prev = dv
+		// Version 1's size: every string with its length.
+		v1 += 2 + len(name) + 1 + 1 + 1 + 64 + 1 + 1 + 64 + 1 + 3 + 1 + 1 + len(core.OutcomeRetrieved) + 1 + 1
+		if i > 0 {
+			v1 += 1 + len(deps[0].Name) + 1 + 64
+		}
+	}
+	recs = append(recs, core.NodeRecord{Node: "odd", Key: core.NewCacheKey("odd", core.CodeVersion(strings.ToUpper(digest("x"))),
+		[]core.Dep{{Name: "short", Version: "abc"}}), DataVersion: core.DataVersion(digest("x")[:63]), Outcome: core.OutcomeExecuted})
+	b := core.AppendRecords(nil, recs)
+	got, err := core.DecodeRecords(b)
+	if err != nil || !reflect.DeepEqual(got, recs) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if per, per1 := float64(len(b))/1000, float64(v1)/1000; per > 0.55*per1 {
+		t.Errorf("%.0f bytes a record, version 1 took %.0f: want about half", per, per1)
+	} else {
+		t.Logf("%.0f bytes a record (version 1: %.0f)", per, per1)
+	}
+	small := core.AppendRecords(nil, recs[:4])
+	for i := range len(small) - 1 {
+		if _, err := core.DecodeRecords(small[:i]); !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("cut to %d bytes: err = %v", i, err)
+		}
+	}
+	// One record whose code version refers to digest 0, never read.
+	bad := []byte("FCNR\x02\x01\x01n\x00\x01\x03\x00\x00\x00\x00\x00\x00\x00")
+	if _, err := core.DecodeRecords(bad); !errors.Is(err, core.ErrCorrupt) {
+		t.Fatalf("reference to a digest not read: err = %v", err)
+	}
+	bad[len("FCNR\x02\x01\x01n\x00\x01")] = 0 // an empty string instead
+	if got, err := core.DecodeRecords(bad); err != nil || len(got) != 1 || got[0].Key.Node != "n" {
+		t.Fatalf("the same record with an empty code version: %+v, %v", got, err)
 	}
 }
 
@@ -101,11 +170,11 @@ func TestRecordsRequestedFlag(t *testing.T) {
 	rec := core.NodeRecord{Node: "n", Key: core.CacheKey{Node: "n", CodeVersion: "c"}, Outcome: core.OutcomeExecuted, Requested: true}
 	b := core.AppendRecords(nil, []core.NodeRecord{rec})
 	// magic, count 1, node "n", task "": the flags come next.
-	if flags := b[len("FCNR\x01")+1+2+1]; flags != 3 {
+	if flags := b[len("FCNR\x02")+1+2+1]; flags != 3 {
 		t.Fatalf("flags = %d, want 3 (has a key | requested)", flags)
 	}
 	// Unknown bits (a later flag) are ignored, not an error.
-	b[len("FCNR\x01")+1+2+1] = 3 | 4
+	b[len("FCNR\x02")+1+2+1] = 3 | 4
 	got, err := core.DecodeRecords(b)
 	if err != nil || len(got) != 1 || !got[0].Requested || got[0].Key.Node != "n" {
 		t.Fatalf("with an unknown flag: %+v, %v", got, err)
