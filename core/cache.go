@@ -383,10 +383,13 @@ type Run struct {
 
 	// preloaded holds the entries read by Preload, at preloadedAt, for
 	// preloadNodes; refreshMu serializes refreshing them.
-	preloaded    map[KeyID]Entry
-	preloadedAt  time.Time
-	preloadNodes []string
-	refreshMu    sync.Mutex
+	preloaded   map[KeyID]Entry
+	preloadedAt time.Time
+	// preloadedFirst is what the run's first preload found: 0 none done
+	// yet, 1 no entry, 2 some.
+	preloadedFirst int8
+	preloadNodes   []string
+	refreshMu      sync.Mutex
 
 	// stores counts the results being written in the background.
 	stores sync.WaitGroup
@@ -422,8 +425,22 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 		return
 	}
 	r.mu.Lock()
-	r.preloaded, r.preloadedAt, r.preloadNodes = m, at, nodes
+	r.setPreloaded(m, at, nodes)
 	r.mu.Unlock()
+}
+
+// setPreloaded installs preloaded entries; called with r.mu held. The first
+// preload of the run says whether it began on a cache without its nodes
+// (preloadedNothing): a refresh later in the run finds the entries the run
+// wrote itself, and must not change that answer.
+func (r *Run) setPreloaded(m map[KeyID]Entry, at time.Time, nodes []string) {
+	if r.preloadedFirst == 0 {
+		r.preloadedFirst = 2
+		if len(m) == 0 {
+			r.preloadedFirst = 1
+		}
+	}
+	r.preloaded, r.preloadedAt, r.preloadNodes = m, at, nodes
 }
 
 // refreshPreload preloads the run's nodes again once the preloaded entries
@@ -501,7 +518,7 @@ func (c *Cache) BeginRunFrom(ctx context.Context, pf *Prefetch) (*Run, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.preloaded, r.preloadedAt, r.preloadNodes = pf.m, pf.at, pf.nodes
+	r.setPreloaded(pf.m, pf.at, pf.nodes)
 	r.mu.Unlock()
 	return r, nil
 }

@@ -253,12 +253,15 @@ func (r *Run) noteManifest(ctx context.Context, spec *NodeSpec) {
 	r.startManifests(ctx)
 }
 
-// preloadedNothing reports whether the run preloaded the entries of its
-// nodes and found none.
+// preloadedNothing reports whether the run's first preload of the entries
+// of its nodes found none: the run began on a cache without them. (Not the
+// current preload: a run longer than preloadFresh preloads again, and then
+// finds what it stored itself; each new code version would then cost a
+// manifest lookup, two requests on a bucket.)
 func (r *Run) preloadedNothing() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.preloaded != nil && len(r.preloaded) == 0
+	return r.preloadedFirst == 1
 }
 
 // startManifests starts the goroutine unless it runs; called with r.mf.mu

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -261,4 +262,71 @@ func TestCodeManifestVerified(t *testing.T) {
 	if _, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), "v1"); !errors.Is(err, core.ErrCorrupt) {
 		t.Errorf("manifest entry of format gob: %v, want ErrCorrupt", err)
 	}
+}
+
+// A run that began on a cache without its nodes looks no manifest up even
+// when it lasts longer than the preload's freshness: its refreshed preload
+// holds the entries it stored itself, and is no sign of an older cache
+// (on a bucket, each lookup was two requests: 678 a cold 1000-node run).
+func TestCodeManifestLongColdRun(t *testing.T) {
+	ctx := context.Background()
+	st := mem.Open()
+	meta := &countingMeta{MetadataStore: st.Metadata()}
+	now := time.Unix(1_000_000, 0)
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	// Results stored before a node returns, so that Flush writes a's entry.
+	c, err := core.New(meta, st.Results(), core.WithClock(clock), core.WithBackgroundStores(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	run, err := c.BeginRun(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := func(_ context.Context, args []any) (any, error) { return args[0].(int) + 1, nil }
+	a, err := run.Node(ctx, manifestNode("a", "va", 0, &calls), "", []*core.Value{run.Input(ctx, "x", 1)}, inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(mustWalk(t, meta)); n == 0 {
+		t.Fatal("a's entry is not stored after Flush")
+	}
+	clockMu.Lock()
+	now = now.Add(3 * time.Second) // past preloadFresh: b's miss preloads again, and finds a
+	clockMu.Unlock()
+	if _, err := run.Node(ctx, manifestNode("b", "vb", 0, &calls), "", []*core.Value{a}, inc); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if meta.preloads.Load() != 2 {
+		t.Errorf("preloads = %d, want 2 (the run's, and the refresh of b's miss)", meta.preloads.Load())
+	}
+	if g := meta.gets.Load(); g != 0 {
+		t.Errorf("the run looked %d keys up (manifests), want 0: it began on a new cache", g)
+	}
+	for _, v := range []core.CodeVersion{"va", "vb"} {
+		if _, err := core.ReadCodeManifest(ctx, st.Metadata(), st.Results(), v); err != nil {
+			t.Errorf("manifest of %s: %v", v, err)
+		}
+	}
+}
+
+func mustWalk(t *testing.T, meta core.MetadataStore) []core.Entry {
+	t.Helper()
+	var out []core.Entry
+	w, ok := core.As[core.EntryWalker](meta)
+	if !ok {
+		t.Fatal("the store cannot walk its entries")
+	}
+	if err := w.WalkEntries(context.Background(), func(e core.Entry) error { out = append(out, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
