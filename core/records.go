@@ -213,14 +213,7 @@ func (d *recordDecoder) version() string {
 		}
 		return d.digests[i]
 	}
-	n := tag / 2
-	if n > uint64(len(d.b)) {
-		d.fail("string longer than the input")
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return d.raw(tag / 2)
 }
 
 func (d *recordDecoder) fail(what string) {
@@ -261,8 +254,10 @@ func (d *recordDecoder) count() int {
 	return int(v)
 }
 
-func (d *recordDecoder) str() string {
-	n := d.uvarint()
+func (d *recordDecoder) str() string { return d.raw(d.uvarint()) }
+
+// raw reads a string of n bytes.
+func (d *recordDecoder) raw(n uint64) string {
 	if n > uint64(len(d.b)) {
 		d.fail("string longer than the input")
 		return ""

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash/crc32"
 	"io"
 	"maps"
 	"os"
@@ -219,7 +218,7 @@ func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 			str(c)
 		}
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return seal(b)
 }
 
 // decodeExeTable reads a table written by encodeExeTable for buildID. A
@@ -227,84 +226,50 @@ func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 // version that is not 32 bytes) or written for another build is not used.
 // Every length is checked against what remains before it is used.
 func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
-	if len(b) < len(exeTableMagic)+4 || !bytes.HasPrefix(b, []byte(exeTableMagic)) {
+	body, ok := unseal(b, exeTableMagic)
+	if !ok {
 		return nil, false
 	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
+	w := wire{d: body}
+	if w.str() != buildID {
 		return nil, false
 	}
-	d := body[len(exeTableMagic):]
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(d)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		d = d[n:]
-		return v
+	files := make([]string, w.count(1))
+	for i := range files {
+		files[i] = w.str()
 	}
-	str := func() string {
-		n := uv()
-		if bad || n > uint64(len(d)) {
-			bad = true
-			return ""
-		}
-		s := string(d[:n])
-		d = d[n:]
-		return s
-	}
-	if str() != buildID || bad {
-		return nil, false
-	}
-	nf := uv()
-	if bad || nf > uint64(len(d)) {
-		return nil, false
-	}
-	files := make([]string, 0, nf)
-	for range nf {
-		files = append(files, str())
-	}
-	n := uv()
 	// An entry takes at least 41 bytes (its version and its numbers).
-	if bad || n > uint64(len(d))/41 {
-		return nil, false
-	}
+	n := w.count(41)
 	out := make(map[exeKey]Info, n)
 	for range n {
 		var k exeKey
 		var in Info
-		k.name = str()
-		kline := uv()
-		in.Func = str()
-		fi := uv()
-		line := uv()
-		if bad || kline > 1<<31 || line > 1<<31 || fi > uint64(len(files)) || len(d) < 32 {
+		k.name = w.str()
+		kline := w.uv()
+		in.Func = w.str()
+		fi := w.uv()
+		line := w.uv()
+		version := w.bytes(32)
+		flags := w.uv()
+		in.Fallback, in.Receiver = w.str(), w.str()
+		if w.bad || kline > 1<<31 || line > 1<<31 || fi > uint64(len(files)) {
 			return nil, false
 		}
 		k.line, in.Line = int(kline), int(line)
 		if fi > 0 {
 			in.File = files[fi-1]
 		}
-		in.Version = hex.EncodeToString(d[:32])
-		d = d[32:]
-		flags := uv()
-		in.Fallback, in.Receiver = str(), str()
-		nc := uv()
-		if bad || nc > uint64(len(d)) {
-			return nil, false
-		}
+		in.Version = hex.EncodeToString(version)
 		in.FromSource, in.FromTable, in.MayCapture = flags&exeFromSource != 0, flags&exeFromTable != 0, flags&exeMayCapture != 0
-		for range nc {
-			in.Captured = append(in.Captured, str())
+		for range w.count(1) {
+			in.Captured = append(in.Captured, w.str())
 		}
-		if bad || !in.FromSource {
+		if w.bad || !in.FromSource {
 			return nil, false
 		}
 		out[k] = in
 	}
-	if bad || len(d) != 0 {
+	if !w.done() {
 		return nil, false
 	}
 	return out, true

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,29 +168,12 @@ func (r *resolver) saveTable(ms *modState) error {
 	}
 	slices.Sort(embeds)
 	b := encodeTable(ms.key, ms.entries, embedKey(ms.root, embeds), embeds)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".table-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := writeFileAtomic(p, b); err != nil {
 		return err
 	}
 	trimTables(filepath.Dir(p), time.Now())
 	return nil
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeTable lays a table out as: magic, key, the embedded files' key and
 // paths, the entries (table key, version, captured names), and a CRC-32C
@@ -223,7 +205,7 @@ func encodeTable(key [32]byte, entries map[string]tableEntry, ek [32]byte, embed
 			str(c)
 		}
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return seal(b)
 }
 
 var errTable = errors.New("bad table")
@@ -232,72 +214,33 @@ var errTable = errors.New("bad table")
 // without embedded files, else the stored embed key followed by the paths.
 // Every length is checked against what remains before it is used.
 func decodeTable(b []byte, key [32]byte) (entries map[string]tableEntry, embeds []string, ok bool) {
-	if len(b) < len(tableMagic)+64+4 || !bytes.HasPrefix(b, []byte(tableMagic)) {
+	body, ok := unseal(b, tableMagic)
+	if !ok || len(body) < 64 || !bytes.Equal(body[:32], key[:]) {
 		return nil, nil, false
 	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, nil, false
-	}
-	d := body[len(tableMagic):]
-	if !bytes.Equal(d[:32], key[:]) {
-		return nil, nil, false
-	}
-	ek := string(d[32:64])
-	d = d[64:]
-	var err error
-	uv := func() uint64 {
-		v, n := binary.Uvarint(d)
-		if n <= 0 {
-			err = errTable
-			return 0
-		}
-		d = d[n:]
-		return v
-	}
-	str := func() string {
-		n := uv()
-		if err != nil || n > uint64(len(d)) {
-			err = errTable
-			return ""
-		}
-		s := string(d[:n])
-		d = d[n:]
-		return s
-	}
-	ne := uv()
-	if err != nil || ne > uint64(len(d)) {
-		return nil, nil, false
-	}
-	if ne > 0 {
+	ek := string(body[32:64])
+	w := wire{d: body[64:]}
+	if ne := w.count(1); ne > 0 {
 		embeds = append(embeds, ek)
 		for range ne {
-			embeds = append(embeds, str())
+			embeds = append(embeds, w.str())
 		}
 	}
-	n := uv()
-	if err != nil || n > uint64(len(d))/33 {
-		return nil, nil, false
-	}
+	n := w.count(33)
 	entries = make(map[string]tableEntry, n)
 	for range n {
-		k := str()
-		if err != nil || len(d) < 32 {
-			return nil, nil, false
-		}
+		k := w.str()
 		var e tableEntry
-		copy(e.version[:], d[:32])
-		d = d[32:]
-		nc := uv()
-		if err != nil || nc > uint64(len(d)) {
-			return nil, nil, false
+		copy(e.version[:], w.bytes(32))
+		for range w.count(1) {
+			e.captured = append(e.captured, w.str())
 		}
-		for range nc {
-			e.captured = append(e.captured, str())
+		if w.bad {
+			return nil, nil, false
 		}
 		entries[k] = e
 	}
-	if err != nil || len(d) != 0 {
+	if !w.done() {
 		return nil, nil, false
 	}
 	return entries, embeds, true

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"go/format"
-	"hash/crc32"
 	"os"
 	"path"
 	"path/filepath"
@@ -458,7 +457,7 @@ func encodeBuildTable(t *buildTable) []byte {
 		refs(f.desc.xnames)
 		refs(f.desc.captured)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return seal(b)
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -477,65 +476,37 @@ var errBuildTable = errors.New("codeversion: damaged code version table (regener
 // against what remains.
 func decodeBuildTable(s string) (*buildTable, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) < len(tableMagicV1)+4 || !bytes.HasPrefix(b, []byte(tableMagicV1)) {
+	if err != nil {
 		return nil, errBuildTable
 	}
-	body := b[:len(b)-4]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+	body, ok := unseal(b, tableMagicV1)
+	if !ok {
 		return nil, errBuildTable
 	}
-	d := body[len(tableMagicV1):]
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(d)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		d = d[n:]
-		return v
-	}
-	str := func() string {
-		n := uv()
-		if bad || n > uint64(len(d)) {
-			bad = true
-			return ""
-		}
-		s := string(d[:n])
-		d = d[n:]
-		return s
-	}
-	count := func() int {
-		n := uv()
-		if bad || n > uint64(len(d)) { // every item takes at least a byte
-			bad = true
-			return 0
-		}
-		return int(n)
-	}
-	t := &buildTable{module: str(), digest: str(), replaced: map[string]string{}, requires: map[string][]string{}, funcs: map[string]tableFunc{}}
-	pool := make([]string, 0, count())
-	for range cap(pool) {
-		pool = append(pool, str())
+	w := wire{d: body}
+	t := &buildTable{module: w.str(), digest: w.str(), replaced: map[string]string{}, requires: map[string][]string{}, funcs: map[string]tableFunc{}}
+	pool := make([]string, w.count(1))
+	for i := range pool {
+		pool[i] = w.str()
 	}
 	strs := func() []string {
-		n := count()
+		n := w.count(1)
 		out := make([]string, 0, n)
 		for range n {
-			i := uv()
-			if bad || i >= uint64(len(pool)) {
-				bad = true
+			i := w.uv()
+			if w.bad || i >= uint64(len(pool)) {
+				w.bad = true
 				return nil
 			}
 			out = append(out, pool[i])
 		}
 		return out
 	}
-	for range count() {
-		k := str()
-		t.replaced[k] = str()
+	for range w.count(1) {
+		k := w.str()
+		t.replaced[k] = w.str()
 	}
-	for range count() {
+	for range w.count(1) {
 		k := strs()
 		if len(k) != 1 {
 			return nil, errBuildTable
@@ -543,15 +514,15 @@ func decodeBuildTable(s string) (*buildTable, error) {
 		t.requires[k[0]] = strs()
 	}
 	t.files = strs()
-	for range count() {
-		k := str()
+	for range w.count(1) {
+		k := w.str()
 		var f tableFunc
-		f.line = int(uv())
-		if bad || len(d) < 32 {
+		f.line = int(w.uv())
+		digest := w.bytes(32)
+		if w.bad {
 			return nil, errBuildTable
 		}
-		copy(f.desc.digest[:], d[:32])
-		d = d[32:]
+		copy(f.desc.digest[:], digest)
 		f.desc.ext = strs()
 		f.desc.xnames = strs()
 		f.desc.captured = strs()
@@ -560,7 +531,7 @@ func decodeBuildTable(s string) (*buildTable, error) {
 		}
 		t.funcs[k] = f
 	}
-	if bad || len(d) != 0 {
+	if !w.done() {
 		return nil, errBuildTable
 	}
 	return t, nil
