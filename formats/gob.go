@@ -217,9 +217,18 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 		if lay.chunked != gobSingle {
 			h = binary.AppendUvarint(h, lay.n)
 		}
+		if lay.chunked == gobRawSlice {
+			h = binary.AppendUvarint(h, uint64(lay.elem))
+		}
 		if _, err := w.Write(h); err != nil {
 			return err
 		}
+	}
+	if lay.chunked == gobRawSlice {
+		if err := gobWriteRaw(w, rv, lay.elem); err != nil {
+			return fmt.Errorf("gob: encoding %T: %w", v, err)
+		}
+		return nil
 	}
 	out := w
 	var check *gobCheckWriter
@@ -346,6 +355,9 @@ const gobTrustBytes = 16 << 20
 // gobDecodeStream decodes the gob stream of br, framed by lay, into a new
 // value of type t; size is the stream's length, -1 when unknown.
 func gobDecodeStream(br *bufio.Reader, t reflect.Type, lay gobLayout, origin, size int64) (reflect.Value, error) {
+	if lay.chunked == gobRawSlice {
+		return gobReadRaw(br, t, lay, origin, size)
+	}
 	p := newGobParser(nil, size)
 	p.origin = origin
 	if b, err := br.Peek(br.Size()); err == io.EOF && lay.chunked == gobSingle {
@@ -708,6 +720,9 @@ func gobPlan(v reflect.Value) gobLayout {
 			big = gobEstimate(v, gobChunkBytes, 0) > gobChunkBytes
 		}
 		if big {
+			if e, ok := gobRawOf(t); ok {
+				return gobLayout{chunked: gobRawSlice, n: uint64(n), elem: e}
+			}
 			return gobLayout{chunked: gobChunkedSlice, n: uint64(n)}
 		}
 	case reflect.Map:

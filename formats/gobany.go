@@ -513,6 +513,12 @@ func (d *gobAny) stream(l gobLayout) (any, error) {
 		}
 	}
 	switch l.chunked {
+	case gobRawSlice:
+		v, err := gobRawAny(d.b, l)
+		if err == nil {
+			d.pos = len(d.b)
+		}
+		return v, err
 	case gobChunkedSlice:
 		var all []any
 		var allBytes []byte

@@ -1083,9 +1083,10 @@ func (p *gobParser) chunkCount(n uint64) error {
 
 // gobLayout is how a stream is framed (see the header in gob.go).
 type gobLayout struct {
-	primes  uint64 // values that define types first, skipped
-	chunked byte   // gobSingle, gobChunkedSlice or gobChunkedMap
-	n       uint64 // elements of a chunked value
+	primes  uint64     // values that define types first, skipped
+	chunked byte       // gobSingle, gobChunkedSlice, gobChunkedMap or gobRawSlice
+	n       uint64     // elements of a chunked value or raw slice
+	elem    gobRawElem // the elements of a raw slice
 }
 
 // layoutN is the element count of the layout stream reads.
@@ -1173,6 +1174,12 @@ func (gobFormat) Validate(r io.Reader) error {
 	}
 	if lay == nil {
 		return nil // nil
+	}
+	if lay.chunked == gobRawSlice {
+		if err := gobSkipRaw(br, *lay, origin); err != nil {
+			return fmt.Errorf("gob: %w", err)
+		}
+		return nil
 	}
 	buf := make([]byte, 32<<10)
 	p := newGobParser(func() ([]byte, error) {
@@ -1415,8 +1422,11 @@ func checkWhole(b []byte, origin int64, lay gobLayout) error {
 // start one, so old results (a gob stream, maybe after notes) still read,
 // and an old reader fails on a new result rather than misreading it. The
 // header is uvarints: version (1), primes, layout (0: one value, 1: a
-// chunked slice, 2: a chunked map), and for a chunked layout its element
-// count.
+// chunked slice, 2: a chunked map, 3: a raw slice), for a chunked layout or
+// a raw slice its element count, and for a raw slice the type of its
+// elements (a gobRawElem; no primes, and no gob stream: the elements'
+// bytes follow, see gobraw.go). A flowcache from before raw slices fails
+// on one ("unknown layout 3"): a miss, not a misreading.
 const (
 	gobHeaderMark    = 0xf6
 	gobHeaderVersion = 1
@@ -1424,6 +1434,7 @@ const (
 	gobSingle       = 0
 	gobChunkedSlice = 1
 	gobChunkedMap   = 2
+	gobRawSlice     = 3
 )
 
 // countingReader counts the bytes read through it.
@@ -1479,7 +1490,7 @@ func gobReadFraming(br *bufio.Reader, notes *[]gobFix) (*gobLayout, int64, error
 		lay.primes, lay.chunked = h[1], byte(h[2])
 		switch h[2] {
 		case gobSingle:
-		case gobChunkedSlice, gobChunkedMap:
+		case gobChunkedSlice, gobChunkedMap, gobRawSlice:
 			n, err := binary.ReadUvarint(cr)
 			if err != nil {
 				return bad("header: %v", noEOF(err))
@@ -1488,6 +1499,20 @@ func gobReadFraming(br *bufio.Reader, notes *[]gobFix) (*gobLayout, int64, error
 				return bad("header: a chunked value of no elements")
 			}
 			lay.n = n
+			if h[2] != gobRawSlice {
+				break
+			}
+			e, err := binary.ReadUvarint(cr)
+			if err != nil {
+				return bad("header: %v", noEOF(err))
+			}
+			if e == 0 || e >= uint64(rawElems) {
+				return bad("header: a raw slice of unknown element type %d", e)
+			}
+			if lay.primes != 0 {
+				return bad("header: %d primes before a raw slice", lay.primes)
+			}
+			lay.elem = gobRawElem(e)
 		default:
 			return bad("header: unknown layout %d", h[2])
 		}
