@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowcache/flowcache/formats"
 )
@@ -226,4 +229,45 @@ func TestGobRawDamage(t *testing.T) {
 	if got, err := formats.Gob().Decode(bytes.NewReader(ok), reflect.TypeFor[[]Celsius]()); err != nil || !reflect.DeepEqual(got, []Celsius{0, 0, 0, 0}) {
 		t.Errorf("into []Celsius: %v, %v", got, err)
 	}
+}
+
+// TestGobZstdKeepsChunks: through gob+zstd a large []float64 stays in
+// gob's chunks (which zstd compresses better than raw numbers), and
+// gob+zstd reads a raw slice all the same.
+func TestGobZstdKeepsChunks(t *testing.T) {
+	defer formats.SetGobChunkBytes(256)()
+	z, err := formats.Lookup("gob+zstd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := floats(1000)
+	var buf bytes.Buffer
+	if err := z.Encode(&buf, v); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	inner, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(inner, []byte{0xf6, 1, 0, 1}) {
+		t.Fatalf("gob+zstd wrote % x, not chunks", inner[:8])
+	}
+	var raw bytes.Buffer
+	if err := formats.Gob().Encode(&raw, v); err != nil || !bytes.HasPrefix(raw.Bytes(), rawHeader(len(v), 1)) {
+		t.Fatalf("gob did not write a raw slice (%v)", err)
+	}
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := z.Decode(bytes.NewReader(zw.EncodeAll(raw.Bytes(), nil)), reflect.TypeOf(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, got, v)
 }
