@@ -155,14 +155,7 @@ func TestGobChunkedGolden(t *testing.T) {
 		if b[0] != 0xf6 || b[3] != 1 {
 			t.Fatalf("%s: not a chunked slice: % x", name, b[:8])
 		}
-		for rname, r := range readers(b) {
-			if err := validator(t).Validate(r()); err != nil {
-				t.Errorf("%s %s: Validate = %v", name, rname, err)
-			}
-			got, err := formats.Gob().Decode(r(), reflect.TypeOf(v))
-			if err != nil {
-				t.Fatalf("%s %s: Decode = %v", name, rname, err)
-			}
+		for _, got := range loadEach(t, name, b, reflect.TypeOf(v)) {
 			sameBits(t, got, v)
 		}
 		old, err := formats.DecodeAny(formats.Gob(), bytes.NewReader(b))
