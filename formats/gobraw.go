@@ -183,7 +183,7 @@ func gobReadRaw(r io.Reader, t reflect.Type, lay gobLayout, origin, size int64) 
 			}
 		} else {
 			k = min(k, max(1, (64<<10)/info.width))
-			if buf == nil {
+			if len(buf) < k*info.width {
 				buf = make([]byte, k*info.width)
 			}
 			b := buf[:k*info.width]
@@ -197,8 +197,11 @@ func gobReadRaw(r io.Reader, t reflect.Type, lay gobLayout, origin, size int64) 
 		off += k
 	}
 	var one [1]byte
-	if m, _ := io.ReadFull(r, one[:]); m != 0 {
+	switch m, err := io.ReadFull(r, one[:]); {
+	case m != 0:
 		return reflect.Value{}, bad("trailing bytes after the value")
+	case err != io.EOF:
+		return reflect.Value{}, err
 	}
 	return dst, nil
 }

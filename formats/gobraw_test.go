@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -217,6 +219,11 @@ func TestGobRawDamage(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "a slice of 4 float64 does not decode into") {
 			t.Errorf("into %v: %v", typ, err)
 		}
+	}
+	// A reader that fails after the last element: its error, not a value.
+	boom := errors.New("boom")
+	if _, err := formats.Gob().Decode(io.MultiReader(bytes.NewReader(ok), iotest.ErrReader(boom)), f64); !errors.Is(err, boom) {
+		t.Errorf("a reader failing at the end: %v", err)
 	}
 	// Into a named type of the same kind, it decodes.
 	if got, err := formats.Gob().Decode(bytes.NewReader(ok), reflect.TypeFor[[]Celsius]()); err != nil || !reflect.DeepEqual(got, []Celsius{0, 0, 0, 0}) {
