@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/corrupt"
 )
@@ -98,6 +100,38 @@ import (
 // chunk holds one element at least, however large. Results written before chunks
 // (format "gob" has kept its name) still load; an older flowcache fails on
 // a chunked result rather than misreading it (a miss).
+//
+// # Large slices of numbers
+//
+// encoding/gob writes every number as a varint (a float byte-reversed
+// first) and takes it apart again byte by byte, which makes loading a
+// large []float64 about as slow as Python's pickle. So a large top-level
+// slice of fixed-size numbers is written raw instead of in chunks: the
+// header names the element type and the count, then come the elements'
+// bytes, little-endian, which Decode reads straight into the slice it
+// makes (checked against the bytes that remain, or grown as they come, as
+// for chunks): both ways at the speed of copying memory, and in no memory
+// beyond the value. It covers slices of float64, float32, int64, int32,
+// int16, int8, uint64, uint32, uint16, complex128 and complex64, and of
+// int, uint and uintptr (written as 64 bits; a 32-bit machine refuses an
+// element that does not fit, as encoding/gob does), where the slice type,
+// the element type or both may be named (type Series []float64, []Celsius)
+// and Decode makes the exact type, when neither encodes itself
+// (GobEncoder, BinaryMarshaler, TextMarshaler: gob calls those methods,
+// and so does Encode). Large means what it means for chunks (an encoding
+// past 4 MiB): a smaller slice is one gob value, the bytes encoding/gob
+// writes. Not covered: []byte and other slices of a uint8 kind (gob writes
+// their bytes already, in chunks), []bool, arrays, and slices inside other
+// values (a struct field, a map value, a pointer to a slice). A raw slice
+// is only decoded into a slice of the same element type (int and int64
+// are one type there, as are uint, uint64 and uintptr); small integers
+// take more room raw (8 bytes for an int) than as varints. Through
+// gob+zstd, numbers stay in gob's chunks: zstd compresses gob's varints
+// 1.7 to 2 times better than raw numbers (the bytes that repeat from one
+// number to the next are 4 in a row there, with gob's length byte), and a
+// result sent to a bucket is paid for by its size. Numeric slices written
+// in chunks before raw slices still load; an older flowcache fails on a
+// raw slice rather than misreading it (a miss).
 func Gob() core.Format { return gobFormat{} }
 
 type gobFormat struct{}
@@ -207,7 +241,13 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 			return err
 		}
 	}
-	lay := gobPlan(rv)
+	// Through zstd (gob+zstd), numbers stay gob's varints: zstd finds the
+	// bytes that repeat from number to number (the exponent, and gob's
+	// length byte) at their 9-byte period, and compresses them 1.7 to 2
+	// times smaller than raw numbers (45.9 MB against 78.9 MB for 80 MB of
+	// square roots, 6.6 MB against 14.1 MB for i/7).
+	_, compressed := w.(*zstd.Encoder)
+	lay := gobPlan(rv, !compressed)
 	prime := gobPrimeTypes(primes)
 	lay.primes = uint64(len(prime))
 	if lay.chunked != gobSingle || lay.primes > 0 {
@@ -217,9 +257,18 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 		if lay.chunked != gobSingle {
 			h = binary.AppendUvarint(h, lay.n)
 		}
+		if lay.chunked == gobRawSlice {
+			h = binary.AppendUvarint(h, uint64(lay.elem))
+		}
 		if _, err := w.Write(h); err != nil {
 			return err
 		}
+	}
+	if lay.chunked == gobRawSlice {
+		if err := gobWriteRaw(w, rv, lay.elem); err != nil {
+			return fmt.Errorf("gob: encoding %T: %w", v, err)
+		}
+		return nil
 	}
 	out := w
 	var check *gobCheckWriter
@@ -346,6 +395,9 @@ const gobTrustBytes = 16 << 20
 // gobDecodeStream decodes the gob stream of br, framed by lay, into a new
 // value of type t; size is the stream's length, -1 when unknown.
 func gobDecodeStream(br *bufio.Reader, t reflect.Type, lay gobLayout, origin, size int64) (reflect.Value, error) {
+	if lay.chunked == gobRawSlice {
+		return gobReadRaw(br, t, lay, origin, size)
+	}
 	p := newGobParser(nil, size)
 	p.origin = origin
 	if b, err := br.Peek(br.Size()); err == io.EOF && lay.chunked == gobSingle {
@@ -685,8 +737,9 @@ func zeroDesc(v reflect.Value) string {
 var gobChunkBytes int64 = 4 << 20
 
 // gobPlan chooses the layout of v: chunked when v is a slice or map whose
-// encoding would pass gobChunkBytes.
-func gobPlan(v reflect.Value) gobLayout {
+// encoding would pass gobChunkBytes, a raw slice when it may be (see
+// gobRawOf) and raw is set.
+func gobPlan(v reflect.Value, raw bool) gobLayout {
 	t := v.Type()
 	if k := t.Kind(); (k != reflect.Slice && k != reflect.Map) || v.Len() < 2 || gobCustom(t) {
 		return gobLayout{}
@@ -708,6 +761,9 @@ func gobPlan(v reflect.Value) gobLayout {
 			big = gobEstimate(v, gobChunkBytes, 0) > gobChunkBytes
 		}
 		if big {
+			if e, ok := gobRawOf(t); ok && raw {
+				return gobLayout{chunked: gobRawSlice, n: uint64(n), elem: e}
+			}
 			return gobLayout{chunked: gobChunkedSlice, n: uint64(n)}
 		}
 	case reflect.Map:

@@ -19,11 +19,13 @@ var fuzzGobTypes = []reflect.Type{
 	reflect.TypeFor[[]any](),
 	reflect.TypeFor[Recursive](),
 	reflect.TypeFor[[]float64](),
+	reflect.TypeFor[[]int32](),
 }
 
 // gobSeeds adds real encodings to f: the corpus values, chunked values
-// (written in chunks of 256 bytes), and the results older
-// flowcaches wrote.
+// (written in chunks of 256 bytes), raw slices, and the results older
+// flowcaches wrote (before chunks, and numeric slices in chunks before raw
+// slices).
 func gobSeeds(f *testing.F) {
 	add := func(v any) {
 		var buf bytes.Buffer
@@ -43,8 +45,11 @@ func gobSeeds(f *testing.F) {
 		"k": 11, "l": 12, "m": 13, "n": 14, "o": 15, "p": 16, "q": 17, "r": 18, "s": 19, "t": 20})
 	add([]any{ifaceA{N: 1}, "x", ifaceB{Any: ifaceC{F: []float64{1}}}, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30})
 	add(wideRows(40))
+	add([]int32{1, -2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30})
 	restore()
 	legacy, _ := filepath.Glob(filepath.Join("testdata", "gob-legacy", "*.gob"))
+	chunked, _ := filepath.Glob(filepath.Join("testdata", "gob-chunked", "*.gob"))
+	legacy = append(legacy, chunked...)
 	for _, name := range legacy {
 		b, err := os.ReadFile(name)
 		if err != nil {

@@ -44,15 +44,15 @@ func (s *GobStruct) TypeName() string { return s.typ.name }
 func (s *GobStruct) Fields() iter.Seq2[string, any] {
 	return func(yield func(string, any) bool) {
 		j := 0
-		for i, f := range s.typ.fields {
+		for i, name := range s.typ.fieldNames {
 			var v any
 			if j < len(s.sent) && s.sent[j] == int32(i) {
 				v = s.vals[j]
 				j++
-			} else {
-				v = f.zero
+			} else if i < len(s.typ.zeros) {
+				v = s.typ.zeros[i]
 			}
-			if !yield(f.name, v) {
+			if !yield(name, v) {
 				return
 			}
 		}
@@ -210,24 +210,14 @@ func decodeGobAny(r io.Reader) (any, error) {
 
 // gobAnyType is a type as the stream describes it.
 type gobAnyType struct {
-	kind      gobKind
-	name      string
-	elem, key int32
-	alen      int64
-	fields    []gobAnyField
-	text      bool // a TextMarshaler (else gob or binary bytes)
-}
-
-type gobAnyField struct {
-	name string
-	id   int32
-	zero any // the value of the field when gob left it out
+	gobDef
+	zeros []any // a struct's fields' values when gob left them out
 }
 
 var gobAnyBuiltin = func() [gwInterface + 1]*gobAnyType {
 	var b [gwInterface + 1]*gobAnyType
 	for k := gwBool; k <= gwInterface; k++ {
-		b[k] = &gobAnyType{kind: k, name: k.String()}
+		b[k] = &gobAnyType{gobDef: gobDef{kind: k, name: k.String()}}
 	}
 	return b
 }()
@@ -342,119 +332,28 @@ func (d *gobAny) typ(id int32) (*gobAnyType, error) {
 	return nil, gobAnyErr("type id %d is not defined", id)
 }
 
-// wireStruct reads a struct of the type-definition types (see
-// gobParser.wireStruct).
-func (d *gobAny) wireStruct(n int, field func(f int) error) error {
-	f := -1
-	for {
-		delta, err := d.uint()
-		if err != nil {
-			return err
-		}
-		if delta == 0 {
-			return nil
-		}
-		if delta > uint64(n-1-f) {
-			return gobAnyErr("field %d of a type definition's %d", uint64(f+1)+delta-1, n)
-		}
-		f += int(delta)
-		if err := field(f); err != nil {
-			return err
-		}
-	}
+// name reads a name of a type definition, whole (see gobDefReader).
+func (d *gobAny) name(bool) (string, bool, error) {
+	b, err := d.bytes()
+	return string(b), len(b) == 0, err
 }
 
-func (d *gobAny) commonType(t *gobAnyType) error {
-	return d.wireStruct(2, func(f int) error {
-		if f == 1 {
-			_, err := d.typeID()
-			return err
-		}
-		b, err := d.bytes()
-		t.name = string(b)
-		return err
-	})
+// fieldCount reads the number of fields of a struct type, and keeps their
+// names.
+func (d *gobAny) fieldCount(*gobDef) (int, bool, error) {
+	n, err := d.count()
+	return n, true, err
 }
+
+func (d *gobAny) defError(format string, args ...any) error { return gobAnyErr(format, args...) }
 
 // defineType reads a type definition (encoding/gob's wireType).
 func (d *gobAny) defineType(id int32) error {
-	t := &gobAnyType{}
-	var err error
-	err = d.wireStruct(7, func(f int) error {
-		switch f {
-		case 0:
-			t.kind = gwArray
-			return d.wireStruct(3, func(f int) error {
-				switch f {
-				case 0:
-					return d.commonType(t)
-				case 1:
-					t.elem, err = d.typeID()
-				case 2:
-					t.alen, err = d.int()
-				}
-				return err
-			})
-		case 1:
-			t.kind = gwSlice
-			return d.wireStruct(2, func(f int) error {
-				if f == 0 {
-					return d.commonType(t)
-				}
-				t.elem, err = d.typeID()
-				return err
-			})
-		case 2:
-			t.kind = gwStruct
-			return d.wireStruct(2, func(f int) error {
-				if f == 0 {
-					return d.commonType(t)
-				}
-				n, err := d.count()
-				if err != nil {
-					return err
-				}
-				t.fields = make([]gobAnyField, n)
-				for i := range t.fields {
-					err := d.wireStruct(2, func(f int) error {
-						var err error
-						if f == 0 {
-							var b []byte
-							b, err = d.bytes()
-							t.fields[i].name = string(b)
-						} else {
-							t.fields[i].id, err = d.typeID()
-						}
-						return err
-					})
-					if err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		case 3:
-			t.kind = gwMap
-			return d.wireStruct(3, func(f int) error {
-				switch f {
-				case 0:
-					return d.commonType(t)
-				case 1:
-					t.key, err = d.typeID()
-				case 2:
-					t.elem, err = d.typeID()
-				}
-				return err
-			})
-		default:
-			t.kind = gwEncoder
-			t.text = f == 6
-			return d.wireStruct(1, func(int) error { return d.commonType(t) })
-		}
-	})
+	def, _, err := readGobDef(d)
 	if err != nil {
 		return err
 	}
+	t := &gobAnyType{gobDef: def}
 	d.types[id] = t
 	if t.kind == gwStruct {
 		d.fresh = append(d.fresh, t)
@@ -468,13 +367,13 @@ func (d *gobAny) defineType(id int32) error {
 func (d *gobAny) zeros() error {
 	defer func() { d.fresh = d.fresh[:0] }()
 	for _, t := range d.fresh {
-		for i := range t.fields {
-			f := &t.fields[i]
-			ft, err := d.typ(f.id)
+		t.zeros = make([]any, len(t.fields))
+		for i, id := range t.fields {
+			ft, err := d.typ(id)
 			if err != nil {
 				return err
 			}
-			f.zero = gobAnyZero(ft)
+			t.zeros[i] = gobAnyZero(ft)
 		}
 	}
 	return nil
@@ -513,6 +412,12 @@ func (d *gobAny) stream(l gobLayout) (any, error) {
 		}
 	}
 	switch l.chunked {
+	case gobRawSlice:
+		v, err := gobRawAny(d.b, l)
+		if err == nil {
+			d.pos = len(d.b)
+		}
+		return v, err
 	case gobChunkedSlice:
 		var all []any
 		var allBytes []byte
@@ -603,44 +508,53 @@ func (d *gobAny) unit() (any, error) { return d.unitWith(nil) }
 // unitWith reads a top-level value and the type definitions before it;
 // check, when not nil, looks at the value's type first.
 func (d *gobAny) unitWith(check func(*gobAnyType) error) (any, error) {
-	for {
-		if err := d.nextMessage(); err != nil {
+	t, err := d.valueType()
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(t); err != nil {
 			return nil, err
+		}
+	}
+	d.depth = 0
+	v, err := d.top(t)
+	if err != nil {
+		return nil, err
+	}
+	if d.pos != d.end {
+		return nil, gobAnyErr("bytes after the value in its message")
+	}
+	return v, nil
+}
+
+// valueType reads the type definitions before a value, each a message of
+// its own, and the value's type id; it returns the value's type. At the end
+// of a message it reads the next one's length (a unit's value, too, starts
+// a message).
+func (d *gobAny) valueType() (*gobAnyType, error) {
+	for {
+		if d.pos == d.end {
+			if err := d.nextMessage(); err != nil {
+				return nil, err
+			}
 		}
 		id, err := d.typeID()
 		if err != nil {
 			return nil, err
 		}
-		if id < 0 {
-			if err := d.defineType(-id); err != nil {
+		if id >= 0 {
+			if err := d.zeros(); err != nil {
 				return nil, err
 			}
-			if d.pos != d.end {
-				return nil, gobAnyErr("bytes after a type definition")
-			}
-			continue
+			return d.typ(id)
 		}
-		if err := d.zeros(); err != nil {
-			return nil, err
-		}
-		t, err := d.typ(id)
-		if err != nil {
-			return nil, err
-		}
-		if check != nil {
-			if err := check(t); err != nil {
-				return nil, err
-			}
-		}
-		d.depth = 0
-		v, err := d.top(t)
-		if err != nil {
+		if err := d.defineType(-id); err != nil {
 			return nil, err
 		}
 		if d.pos != d.end {
-			return nil, gobAnyErr("bytes after the value in its message")
+			return nil, gobAnyErr("bytes after a type definition")
 		}
-		return v, nil
 	}
 }
 
@@ -760,7 +674,7 @@ func (d *gobAny) structValue(t *gobAnyType) (any, error) {
 			return nil, gobAnyErr("field %d of struct %q, which has %d", uint64(f+1)+delta-1, t.name, len(t.fields))
 		}
 		f += int(delta)
-		ft, err := d.typ(t.fields[f].id)
+		ft, err := d.typ(t.fields[f])
 		if err != nil {
 			return nil, err
 		}
@@ -782,39 +696,18 @@ func (d *gobAny) iface() (any, error) {
 	if len(name) == 0 {
 		return nil, nil
 	}
-	for {
-		if d.pos == d.end {
-			// The definitions come in messages of their own.
-			if err := d.nextMessage(); err != nil {
-				return nil, err
-			}
-		}
-		id, err := d.typeID()
-		if err != nil {
-			return nil, err
-		}
-		if id < 0 {
-			if err := d.defineType(-id); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := d.zeros(); err != nil {
-			return nil, err
-		}
-		t, err := d.typ(id)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := d.uint(); err != nil { // the value's byte count
-			return nil, err
-		}
-		v, err := d.top(t)
-		if err != nil {
-			return nil, err
-		}
-		return GobInterface{Type: string(name), Value: v}, nil
+	t, err := d.valueType()
+	if err != nil {
+		return nil, err
 	}
+	if _, err := d.uint(); err != nil { // the value's byte count
+		return nil, err
+	}
+	v, err := d.top(t)
+	if err != nil {
+		return nil, err
+	}
+	return GobInterface{Type: string(name), Value: v}, nil
 }
 
 // gobAnyMap builds a map: map[string]any when its keys are basic, else

@@ -122,11 +122,7 @@ func (k gobKind) String() string {
 
 // gobWire is a type as the stream describes it.
 type gobWire struct {
-	kind      gobKind
-	name      string  // the type's name as sent, cut short, for messages
-	elem, key int32   // element and key type ids
-	alen      int64   // array length
-	fields    []int32 // struct field type ids, by field number
+	gobDef // the name cut short, for messages; no field names
 
 	// Worked out when a value first uses the type (see use).
 	used     bool
@@ -139,7 +135,7 @@ type gobWire struct {
 var gobBuiltin = func() [gwInterface + 1]*gobWire {
 	var b [gwInterface + 1]*gobWire
 	for k := gwBool; k <= gwInterface; k++ {
-		b[k] = &gobWire{kind: k, name: k.String(), used: true, min: 1, iface: k == gwInterface}
+		b[k] = &gobWire{gobDef: gobDef{kind: k, name: k.String()}, used: true, min: 1, iface: k == gwInterface}
 	}
 	b[gwComplex].min = 2
 	return b
@@ -163,9 +159,8 @@ type gobParser struct {
 	origin int64 // bytes before the gob stream (notes, header), for messages
 	size   int64 // bytes in the stream, -1 when unknown
 
-	types  map[int32]*gobWire
-	depth  int // of the value being read
-	wdepth int // of the type definition being read
+	types map[int32]*gobWire
+	depth int // of the value being read
 
 	// hold is set while the value of a unit (one top-level value with the
 	// type definitions before it) is read. When it is still set at the end
@@ -423,164 +418,61 @@ func (p *gobParser) defineType(id int64) error {
 	if p.types == nil {
 		p.types = map[int32]*gobWire{}
 	}
-	w := &gobWire{}
-	// wireType: ArrayT, SliceT, StructT, MapT, GobEncoderT,
-	// BinaryMarshalerT, TextMarshalerT; exactly one is sent.
-	set := 0
-	err := p.wireStruct(7, func(f int) error {
-		set++
-		switch f {
-		case 0:
-			w.kind = gwArray
-			return p.wireStruct(3, func(f int) error {
-				var err error
-				switch f {
-				case 0:
-					return p.commonType(w)
-				case 1:
-					w.elem, err = p.typeID()
-				case 2:
-					w.alen, err = p.int()
-				}
-				return err
-			})
-		case 1:
-			w.kind = gwSlice
-			return p.wireStruct(2, func(f int) error {
-				if f == 0 {
-					return p.commonType(w)
-				}
-				var err error
-				w.elem, err = p.typeID()
-				return err
-			})
-		case 2:
-			w.kind = gwStruct
-			return p.wireStruct(2, func(f int) error {
-				if f == 0 {
-					return p.commonType(w)
-				}
-				return p.fieldTypes(w)
-			})
-		case 3:
-			w.kind = gwMap
-			return p.wireStruct(3, func(f int) error {
-				var err error
-				switch f {
-				case 0:
-					return p.commonType(w)
-				case 1:
-					w.key, err = p.typeID()
-				case 2:
-					w.elem, err = p.typeID()
-				}
-				return err
-			})
-		default:
-			w.kind = gwEncoder
-			return p.wireStruct(1, func(int) error { return p.commonType(w) })
-		}
-	})
+	def, set, err := readGobDef(p)
 	if err != nil {
 		return err
 	}
 	if set != 1 {
 		return p.corrupt("definition of type id %d describes %d types, not one", id, set)
 	}
-	if w.kind == gwArray && (w.alen < 0 || w.alen >= gobMaxMessage) {
-		return p.corrupt("array type %q of length %d", w.name, w.alen)
+	if def.kind == gwArray && (def.alen < 0 || def.alen >= gobMaxMessage) {
+		return p.corrupt("array type %q of length %d", def.name, def.alen)
 	}
-	p.types[int32(id)] = w
+	p.types[int32(id)] = &gobWire{gobDef: def}
 	return nil
 }
 
-// wireStruct reads a struct of the type-definition bootstrap types, whose
-// n fields are read by field.
-func (p *gobParser) wireStruct(n int, field func(f int) error) error {
-	if p.wdepth++; p.wdepth > 8 {
-		return p.corrupt("type definition nested too deep")
+// name reads a name of a type definition (see gobDefReader): it keeps
+// the first 64 bytes of a type's name, for messages, and nothing of a
+// field's.
+func (p *gobParser) name(field bool) (string, bool, error) {
+	what := "type name"
+	if field {
+		what = "field name"
 	}
-	defer func() { p.wdepth-- }()
-	f := -1
-	for {
-		d, err := p.uint()
+	n, err := p.length(what)
+	if err != nil {
+		return "", false, err
+	}
+	keep := min(n, 64)
+	if field {
+		keep = 0
+	}
+	name := make([]byte, 0, keep)
+	for range keep {
+		b, err := p.byte1()
 		if err != nil {
-			return err
+			return "", false, err
 		}
-		if d == 0 {
-			return nil
-		}
-		if d > uint64(n-1-f) {
-			return p.corrupt("field %d of a type definition's %d", uint64(f+1)+d-1, n)
-		}
-		f += int(d)
-		if err := field(f); err != nil {
-			return err
-		}
+		name = append(name, b)
 	}
+	return string(name), n == 0, p.skip(n - keep)
 }
 
-// commonType reads a CommonType: the type's name and id.
-func (p *gobParser) commonType(w *gobWire) error {
-	return p.wireStruct(2, func(f int) error {
-		if f == 1 {
-			_, err := p.typeID()
-			return err
-		}
-		n, err := p.length("type name")
-		if err != nil {
-			return err
-		}
-		keep := min(n, 64)
-		name := make([]byte, 0, keep)
-		for range keep {
-			b, err := p.byte1()
-			if err != nil {
-				return err
-			}
-			name = append(name, b)
-		}
-		w.name = string(name)
-		return p.skip(n - keep)
-	})
-}
-
-// fieldTypes reads a struct type's fields ([]fieldType: name and type id).
-func (p *gobParser) fieldTypes(w *gobWire) error {
+// fieldCount reads the number of fields of a struct type. A field takes
+// at least 4 bytes (delta and a name of one byte, the terminator).
+func (p *gobParser) fieldCount(def *gobDef) (int, bool, error) {
 	n, err := p.uint()
 	if err != nil {
-		return err
+		return 0, false, err
 	}
-	// A field takes at least 4 bytes (delta and a name of one byte, the
-	// terminator).
 	if rem := p.remaining(); n > uint64(rem)/4 {
-		return p.corrupt("struct type %q with %d fields in %d bytes", w.name, n, rem)
+		return 0, false, p.corrupt("struct type %q with %d fields in %d bytes", def.name, n, rem)
 	}
-	w.fields = make([]int32, n)
-	for i := range w.fields {
-		named := false
-		err := p.wireStruct(2, func(f int) error {
-			if f == 1 {
-				var err error
-				w.fields[i], err = p.typeID()
-				return err
-			}
-			n, err := p.length("field name")
-			if err != nil {
-				return err
-			}
-			named = n > 0
-			return p.skip(n)
-		})
-		if err != nil {
-			return err
-		}
-		if !named {
-			return p.corrupt("struct type %q has a field without a name", w.name)
-		}
-	}
-	return nil
+	return int(n), false, nil
 }
+
+func (p *gobParser) defError(format string, args ...any) error { return p.corrupt(format, args...) }
 
 // use checks that every type a value of id can hold is defined, and works
 // out what the checks of its values need (min and iface), for id and every
@@ -1083,9 +975,10 @@ func (p *gobParser) chunkCount(n uint64) error {
 
 // gobLayout is how a stream is framed (see the header in gob.go).
 type gobLayout struct {
-	primes  uint64 // values that define types first, skipped
-	chunked byte   // gobSingle, gobChunkedSlice or gobChunkedMap
-	n       uint64 // elements of a chunked value
+	primes  uint64     // values that define types first, skipped
+	chunked byte       // gobSingle, gobChunkedSlice, gobChunkedMap or gobRawSlice
+	n       uint64     // elements of a chunked value or raw slice
+	elem    gobRawElem // the elements of a raw slice
 }
 
 // layoutN is the element count of the layout stream reads.
@@ -1173,6 +1066,12 @@ func (gobFormat) Validate(r io.Reader) error {
 	}
 	if lay == nil {
 		return nil // nil
+	}
+	if lay.chunked == gobRawSlice {
+		if err := gobSkipRaw(br, *lay, origin); err != nil {
+			return fmt.Errorf("gob: %w", err)
+		}
+		return nil
 	}
 	buf := make([]byte, 32<<10)
 	p := newGobParser(func() ([]byte, error) {
@@ -1415,8 +1314,11 @@ func checkWhole(b []byte, origin int64, lay gobLayout) error {
 // start one, so old results (a gob stream, maybe after notes) still read,
 // and an old reader fails on a new result rather than misreading it. The
 // header is uvarints: version (1), primes, layout (0: one value, 1: a
-// chunked slice, 2: a chunked map), and for a chunked layout its element
-// count.
+// chunked slice, 2: a chunked map, 3: a raw slice), for a chunked layout or
+// a raw slice its element count, and for a raw slice the type of its
+// elements (a gobRawElem; no primes, and no gob stream: the elements'
+// bytes follow, see gobraw.go). A flowcache from before raw slices fails
+// on one ("unknown layout 3"): a miss, not a misreading.
 const (
 	gobHeaderMark    = 0xf6
 	gobHeaderVersion = 1
@@ -1424,6 +1326,7 @@ const (
 	gobSingle       = 0
 	gobChunkedSlice = 1
 	gobChunkedMap   = 2
+	gobRawSlice     = 3
 )
 
 // countingReader counts the bytes read through it.
@@ -1479,7 +1382,7 @@ func gobReadFraming(br *bufio.Reader, notes *[]gobFix) (*gobLayout, int64, error
 		lay.primes, lay.chunked = h[1], byte(h[2])
 		switch h[2] {
 		case gobSingle:
-		case gobChunkedSlice, gobChunkedMap:
+		case gobChunkedSlice, gobChunkedMap, gobRawSlice:
 			n, err := binary.ReadUvarint(cr)
 			if err != nil {
 				return bad("header: %v", noEOF(err))
@@ -1488,6 +1391,20 @@ func gobReadFraming(br *bufio.Reader, notes *[]gobFix) (*gobLayout, int64, error
 				return bad("header: a chunked value of no elements")
 			}
 			lay.n = n
+			if h[2] != gobRawSlice {
+				break
+			}
+			e, err := binary.ReadUvarint(cr)
+			if err != nil {
+				return bad("header: %v", noEOF(err))
+			}
+			if e == 0 || e >= uint64(rawElems) {
+				return bad("header: a raw slice of unknown element type %d", e)
+			}
+			if lay.primes != 0 {
+				return bad("header: %d primes before a raw slice", lay.primes)
+			}
+			lay.elem = gobRawElem(e)
 		default:
 			return bad("header: unknown layout %d", h[2])
 		}

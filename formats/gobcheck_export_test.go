@@ -7,3 +7,12 @@ func SetGobChunkBytes(n int64) (restore func()) {
 	gobChunkBytes = n
 	return func() { gobChunkBytes = old }
 }
+
+// SetGobRawPortable makes raw slices go through the portable conversion
+// (a big-endian machine's, or a 32-bit int's) instead of copying memory;
+// the returned func restores it.
+func SetGobRawPortable() (restore func()) {
+	old := gobRawNative
+	gobRawNative = false
+	return func() { gobRawNative = old }
+}

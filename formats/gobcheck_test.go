@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"io"
+	"iter"
 	"math"
 	"math/big"
 	"net"
@@ -320,6 +321,26 @@ func TestGobBitFlips(t *testing.T) {
 	}
 }
 
+// loadEach validates and decodes b, a stored result, as a value of type
+// typ through every kind of reader (see readers), and yields each value
+// decoded with the reader's name; a failure names the result.
+func loadEach(t *testing.T, name string, b []byte, typ reflect.Type) iter.Seq2[string, any] {
+	return func(yield func(string, any) bool) {
+		for rname, r := range readers(b) {
+			if err := validator(t).Validate(r()); err != nil {
+				t.Errorf("%s %s: Validate = %v", name, rname, err)
+			}
+			got, err := formats.Gob().Decode(r(), typ)
+			if err != nil {
+				t.Fatalf("%s %s: Decode = %v", name, rname, err)
+			}
+			if !yield(rname, got) {
+				return
+			}
+		}
+	}
+}
+
 // TestGobLegacyFixtures decodes results written by flowcache before the
 // stream was checked and chunked (testdata/gob-legacy, written by the
 // formats package of that time): they load back as they were, but for a
@@ -348,14 +369,7 @@ func TestGobLegacyFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rname, r := range readers(b) {
-			if err := validator(t).Validate(r()); err != nil {
-				t.Errorf("%s %s: Validate = %v", name, rname, err)
-			}
-			got, err := formats.Gob().Decode(r(), reflect.TypeOf(v))
-			if err != nil {
-				t.Fatalf("%s %s: Decode = %v", name, rname, err)
-			}
+		for rname, got := range loadEach(t, name, b, reflect.TypeOf(v)) {
 			if !reflect.DeepEqual(got, v) {
 				t.Errorf("%s %s: got %#v, want %#v", name, rname, got, v)
 			}
