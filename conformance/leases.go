@@ -76,9 +76,10 @@ func TestLeaser(t *testing.T, open func(t *testing.T) core.MetadataStore) {
 
 	t.Run("ExpiryTakeover", func(t *testing.T) {
 		s := leaser(t)
-		k, k2 := key(t, "k"), key(t, "k2")
+		k, k2, k3 := key(t, "k"), key(t, "k2"), key(t, "k3")
 		la := mustAcquire(t, s, k, a, leaseTTL)
 		la2 := mustAcquire(t, s, k2, a, leaseTTL)
+		la3 := mustAcquire(t, s, k3, a, leaseTTL)
 		lb := waitTakeover(t, s, k, b, la)
 		if lb.Owner != b || lb.Token == la.Token {
 			t.Errorf("takeover = %+v, want owner %v and a new token", lb, b)
@@ -103,6 +104,11 @@ func TestLeaser(t *testing.T, open func(t *testing.T) core.MetadataStore) {
 			t.Errorf("renewed = %+v, want the same holding expiring after %v", r2, la2.Expires)
 		}
 		mustBeHeld(t, s, k2, b, a)
+		// k3 expired too: of the owners taking it over at once, one does.
+		winner := acquireAtOnce(t, s, k3, 8)
+		if winner.TakenOver == nil || winner.TakenOver.Owner != a || !winner.TakenOver.Expires.Equal(la3.Expires) {
+			t.Errorf("the winner of the takeover says it took over %+v, want the lease of %v expiring at %v", winner.TakenOver, a, la3.Expires)
+		}
 	})
 
 	t.Run("RenewExtends", func(t *testing.T) {
@@ -191,42 +197,9 @@ func TestLeaser(t *testing.T, open func(t *testing.T) core.MetadataStore) {
 
 	t.Run("ConcurrentAcquire", func(t *testing.T) {
 		s := leaser(t)
-		const rounds, owners = 4, 8
-		for r := range rounds {
-			k := key(t, fmt.Sprint(r))
-			var (
-				wg     sync.WaitGroup
-				start  = make(chan struct{})
-				leases = make([]core.Lease, owners)
-				helds  = make([]*core.LeaseInfo, owners)
-				errs   = make([]error, owners)
-			)
-			for i := range owners {
-				wg.Go(func() {
-					<-start
-					leases[i], helds[i], errs[i] = s.AcquireLease(ctx, k, owner(fmt.Sprint("o", i)), time.Minute)
-				})
-			}
-			close(start)
-			wg.Wait()
-			winner := -1
-			for i := range owners {
-				switch {
-				case errs[i] != nil:
-					t.Errorf("round %d: AcquireLease of owner %d: %v", r, i, errs[i])
-				case helds[i] == nil && winner >= 0:
-					t.Errorf("round %d: owners %d and %d both acquired the lease", r, winner, i)
-				case helds[i] == nil:
-					winner = i
-				}
-			}
-			if winner < 0 {
-				t.Fatalf("round %d: none of %d owners acquired a free lease", r, owners)
-			}
-			for i, h := range helds {
-				if h != nil && h.Owner != leases[winner].Owner {
-					t.Errorf("round %d: owner %d sees the lease held by %v, the winner is %v", r, i, h.Owner, leases[winner].Owner)
-				}
+		for r := range 4 {
+			if l := acquireAtOnce(t, s, key(t, fmt.Sprint(r)), 8); l.TakenOver != nil {
+				t.Errorf("round %d: a free lease was taken over from %+v", r, l.TakenOver)
 			}
 		}
 	})
@@ -254,6 +227,49 @@ func TestLeaser(t *testing.T, open func(t *testing.T) core.MetadataStore) {
 			t.Errorf("RenewLease with a zero ttl = %v, want ErrInvalid", err)
 		}
 	})
+}
+
+// acquireAtOnce has n owners acquire k at the same moment, checks that
+// exactly one gets the lease and that the others see it held by the
+// winner, and returns the winner's lease.
+func acquireAtOnce(t *testing.T, s core.Leaser, k core.KeyID, n int) core.Lease {
+	t.Helper()
+	var (
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+		leases = make([]core.Lease, n)
+		helds  = make([]*core.LeaseInfo, n)
+		errs   = make([]error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			o := core.LeaseOwner{Run: core.RunID(fmt.Sprint("run-racer-", i)), Host: "racer", PID: i}
+			leases[i], helds[i], errs[i] = s.AcquireLease(context.Background(), k, o, time.Minute)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i := range n {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("key %s: AcquireLease of owner %d: %v", k.Short(), i, errs[i])
+		case helds[i] == nil && winner >= 0:
+			t.Errorf("key %s: owners %d and %d both acquired the lease", k.Short(), winner, i)
+		case helds[i] == nil:
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("key %s: none of %d owners acquired a lease that was free or expired", k.Short(), n)
+	}
+	for i, h := range helds {
+		if h != nil && h.Owner != leases[winner].Owner {
+			t.Errorf("key %s: owner %d sees the lease held by %v, the winner is %v", k.Short(), i, h.Owner, leases[winner].Owner)
+		}
+	}
+	return leases[winner]
 }
 
 func mustAcquire(t *testing.T, s core.Leaser, k core.KeyID, o core.LeaseOwner, ttl time.Duration) core.Lease {
