@@ -328,3 +328,85 @@ func waitTakeover(t *testing.T, s core.Leaser, k core.KeyID, o core.LeaseOwner, 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSharedLeases checks that leases are exclusive across stores that
+// share one storage, as processes on several machines do: open must return
+// another handle (a client, a connection pool of its own) on the same,
+// shared store at every call. Handles acquiring one free key at the same
+// instant, and handles taking over one expired lease at the same instant,
+// leave exactly one of them holding it. It waits for leases to expire
+// once: a few seconds.
+func TestSharedLeases(t *testing.T, open func(t *testing.T) core.MetadataStore) {
+	const (
+		handles = 6
+		free    = 8 // keys acquired free
+		expired = 3 // keys taken over
+	)
+	ctx := context.Background()
+	ls := make([]core.Leaser, handles)
+	for i := range ls {
+		s := open(t)
+		t.Cleanup(func() { _ = s.Close() })
+		l, ok := core.As[core.Leaser](s)
+		if !ok {
+			t.Skipf("%T is not a core.Leaser", s)
+		}
+		ls[i] = l
+	}
+	nonce := rand.Text()
+	key := func(i int) core.KeyID { return testKey(fmt.Sprint("shared-lease-", i, "-", nonce)).ID() }
+	owner := func(i int) core.LeaseOwner {
+		return core.LeaseOwner{Run: core.RunID(fmt.Sprint("run-", i)), Host: fmt.Sprint("machine-", i), PID: i}
+	}
+	// race has handles from..handles-1 acquire k at once and returns the
+	// leases they got.
+	race := func(k core.KeyID, from int) []core.Lease {
+		var (
+			mu  sync.Mutex
+			won []core.Lease
+			wg  sync.WaitGroup
+		)
+		start := make(chan struct{})
+		for i := from; i < handles; i++ {
+			wg.Go(func() {
+				<-start
+				l, held, err := ls[i].AcquireLease(ctx, k, owner(i), time.Minute)
+				if err != nil {
+					t.Errorf("handle %d: AcquireLease(%s): %v", i, k.Short(), err)
+					return
+				}
+				if held == nil {
+					mu.Lock()
+					won = append(won, l)
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		return won
+	}
+	for k := range free {
+		if won := race(key(k), 0); len(won) != 1 {
+			t.Errorf("free key %d: %d of %d handles acquired it at once, want exactly 1", k, len(won), handles)
+		}
+	}
+	var held []core.Lease
+	for k := free; k < free+expired; k++ {
+		held = append(held, mustAcquire(t, ls[0], key(k), owner(0), leaseTTL))
+	}
+	time.Sleep(time.Until(held[len(held)-1].Expires.Add(core.LeaseClockMargin + 100*time.Millisecond)))
+	for i, old := range held {
+		won := race(old.Key, 1)
+		if len(won) != 1 {
+			t.Errorf("expired key %d: %d of %d handles took it over at once, want exactly 1", free+i, len(won), handles-1)
+			continue
+		}
+		if won[0].TakenOver == nil || won[0].TakenOver.Owner != owner(0) {
+			t.Errorf("expired key %d: the winner took over %+v, want the lease of handle 0", free+i, won[0].TakenOver)
+		}
+		if err := ls[0].ReleaseLease(ctx, old); !errors.Is(err, core.ErrLeaseLost) {
+			t.Errorf("expired key %d: ReleaseLease by the handle it was taken from = %v, want ErrLeaseLost", free+i, err)
+		}
+	}
+}

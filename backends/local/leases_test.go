@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -23,74 +23,19 @@ func leaseKey(i int) core.KeyID {
 	return core.NewCacheKey(fmt.Sprint("leased-", i), "code", nil).ID()
 }
 
-// TestLeasesTwoHandles takes leases through two stores opened on one
-// database file (two *sql.DB pools, as two processes have): of the
-// goroutines acquiring a key through both at once, exactly one gets it,
-// and an expired lease is taken over through the other handle.
-func TestLeasesTwoHandles(t *testing.T) {
-	ctx := context.Background()
+// TestSharedLeases takes leases through several stores opened on one
+// database file (a *sql.DB pool each, as processes have): of the stores
+// acquiring a free key, or taking over an expired lease, at once, exactly
+// one gets it.
+func TestSharedLeases(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metadata.db")
-	var stores [2]*local.MetadataStore
-	for i := range stores {
-		s, err := local.OpenMetadata(ctx, path)
+	conformance.TestSharedLeases(t, func(t *testing.T) core.MetadataStore {
+		s, err := local.OpenMetadata(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
-	const keys, perHandle = 20, 4
-	for k := range keys {
-		var (
-			mu   sync.Mutex
-			wins int
-			wg   sync.WaitGroup
-		)
-		start := make(chan struct{})
-		for h, s := range stores {
-			for g := range perHandle {
-				wg.Go(func() {
-					<-start
-					owner := core.LeaseOwner{Run: core.RunID(fmt.Sprint("run-", h, "-", g)), Host: "h", PID: g}
-					_, held, err := s.AcquireLease(ctx, leaseKey(k), owner, time.Minute)
-					if err != nil {
-						t.Errorf("key %d, handle %d: %v", k, h, err)
-						return
-					}
-					if held == nil {
-						mu.Lock()
-						wins++
-						mu.Unlock()
-					}
-				})
-			}
-		}
-		close(start)
-		wg.Wait()
-		if wins != 1 {
-			t.Errorf("key %d: %d of %d acquirers got the lease, want exactly 1", k, wins, 2*perHandle)
-		}
-	}
-
-	// Expiry is judged by the machine's clock: the other handle takes
-	// the lease over at its Expires, and the first one has lost it.
-	a := core.LeaseOwner{Run: "run-a", Host: "h", PID: 1}
-	b := core.LeaseOwner{Run: "run-b", Host: "h", PID: 2}
-	la, held, err := stores[0].AcquireLease(ctx, leaseKey(keys), a, 200*time.Millisecond)
-	if err != nil || held != nil {
-		t.Fatalf("AcquireLease = %v, %v", held, err)
-	}
-	time.Sleep(time.Until(la.Expires))
-	lb, held, err := stores[1].AcquireLease(ctx, leaseKey(keys), b, time.Minute)
-	if err != nil || held != nil {
-		t.Fatalf("AcquireLease after the expiry, through the other handle = held %+v, %v", held, err)
-	}
-	if lb.TakenOver == nil || lb.TakenOver.Owner != a {
-		t.Errorf("took over %+v, want a's lease", lb.TakenOver)
-	}
-	if err := stores[0].ReleaseLease(ctx, la); !errors.Is(err, core.ErrLeaseLost) {
-		t.Errorf("ReleaseLease of the lease taken over = %v, want ErrLeaseLost", err)
-	}
+		return s
+	})
 }
 
 // TestLeasesReadOnly: a read-only store refuses leases with
