@@ -115,7 +115,7 @@ func (s *MetadataStore) RenewLease(ctx context.Context, lease core.Lease, ttl ti
 // SELECT and a DELETE).
 func (s *MetadataStore) ReleaseLease(ctx context.Context, lease core.Lease) error {
 	op := "release lease of key " + string(lease.Key)
-	if err := s.leaseCall(ctx, op, lease.Key, lease.Owner, time.Second); err != nil {
+	if err := s.prepareLeases(ctx, op, lease.Key); err != nil {
 		return err
 	}
 	err := s.leaseTx(ctx, func(tx *sql.Tx) error {
@@ -135,13 +135,25 @@ func (s *MetadataStore) ReleaseLease(ctx context.Context, lease core.Lease) erro
 	return nil
 }
 
-// leaseCall checks the arguments and the store of a lease call, and makes
-// sure the leases table exists.
+// leaseCall checks the arguments and the store of an acquisition or a
+// renewal, and makes sure the leases table exists.
 func (s *MetadataStore) leaseCall(ctx context.Context, op string, key core.KeyID, owner core.LeaseOwner, ttl time.Duration) error {
 	if err := s.checkWrite(op); err != nil {
 		return err
 	}
 	if err := core.ValidateLease(key, owner, ttl); err != nil {
+		return s.fail(op, err)
+	}
+	return s.prepareLeases(ctx, op, key)
+}
+
+// prepareLeases checks the store and key of a lease call, and makes sure the
+// leases table exists.
+func (s *MetadataStore) prepareLeases(ctx context.Context, op string, key core.KeyID) error {
+	if err := s.checkWrite(op); err != nil {
+		return err
+	}
+	if err := key.Validate(); err != nil {
 		return s.fail(op, err)
 	}
 	t := &s.leases
