@@ -30,10 +30,11 @@ CREATE TABLE IF NOT EXISTS leases (
 )`
 
 const (
-	sqlLeaseGet    = `SELECT token, run_id, host, pid, acquired, expires FROM leases WHERE key_id = ?`
-	sqlLeasePut    = `INSERT OR REPLACE INTO leases (key_id, token, run_id, host, pid, acquired, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	sqlLeaseRenew  = `UPDATE leases SET expires = ? WHERE key_id = ? AND token = ?`
-	sqlLeaseDelete = `DELETE FROM leases WHERE key_id = ? AND token = ?`
+	sqlLeaseGet      = `SELECT token, run_id, host, pid, acquired, expires FROM leases WHERE key_id = ?`
+	sqlLeaseCreate   = `INSERT INTO leases (token, run_id, host, pid, acquired, expires, key_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`
+	sqlLeaseTakeOver = `UPDATE leases SET token = ?, run_id = ?, host = ?, pid = ?, acquired = ?, expires = ? WHERE key_id = ? AND token = ?`
+	sqlLeaseRenew    = `UPDATE leases SET expires = ? WHERE key_id = ? AND token = ?`
+	sqlLeaseDelete   = `DELETE FROM leases WHERE key_id = ? AND token = ?`
 )
 
 // leaseTable says whether this store made sure the leases table exists.
@@ -44,13 +45,15 @@ type leaseTable struct {
 
 var _ core.Leaser = (*MetadataStore)(nil)
 
-// AcquireLease takes the lease of key (see core.Leaser): one write
-// transaction (BEGIN IMMEDIATE, a SELECT, and an INSERT when the key is
-// free or its lease expired), about as much as a small batch write, on the
-// store's write connection. The write lock makes it exclusive among every
-// goroutine and process sharing the database. Expiry is judged by the
-// machine's clock (the store's, WithClock), which every process sharing
-// the database reads: a lease is taken over at its Expires, without
+// AcquireLease takes the lease of key (see core.Leaser): a read on a
+// reader connection, then, when the key is free or its lease expired, one
+// conditional statement on the store's write connection (an INSERT that
+// does nothing when a row exists, an UPDATE of the row read only if its
+// token is still the one read) and its commit. SQLite's write lock makes
+// it exclusive among every goroutine and process sharing the database. A
+// held lease costs the read only. Expiry is judged by the machine's clock
+// (the store's, WithClock), which every process sharing the database
+// reads: a lease is taken over at its Expires, without
 // core.LeaseClockMargin. A database on a network file system shared by
 // machines is not supported (SQLite's locks are not reliable there).
 // The leases are kept in a table of their own: DeleteAll leaves them.
@@ -59,80 +62,83 @@ func (s *MetadataStore) AcquireLease(ctx context.Context, key core.KeyID, owner 
 	if err := s.leaseCall(ctx, op, key, owner, ttl); err != nil {
 		return core.Lease{}, nil, err
 	}
-	var (
-		lease core.Lease
-		held  *core.LeaseInfo
-	)
-	err := s.leaseTx(ctx, func(tx *sql.Tx) error {
-		now := core.StoredTime(s.now())
-		cur, _, found, err := readLease(ctx, tx, key)
+	for {
+		cur, token, found, err := readLease(ctx, s.r, key)
 		if err != nil {
-			return err
+			return core.Lease{}, nil, s.fail(op, err)
 		}
+		now := core.StoredTime(s.now())
 		if found && !cur.Expired(now, 0) {
-			held = &cur
-			return nil
+			return core.Lease{}, &cur, nil
 		}
-		lease = core.Lease{
+		lease := core.Lease{
 			LeaseInfo: core.LeaseInfo{Key: key, Owner: owner, Acquired: now, Expires: now.Add(ttl)},
 			Token:     rand.Text(),
 		}
+		args := []any{lease.Token, string(owner.Run), owner.Host, owner.PID, now.UnixNano(), lease.Expires.UnixNano(), string(key)}
+		var res sql.Result
 		if found {
 			lease.TakenOver = &cur
+			res, err = s.w.ExecContext(ctx, sqlLeaseTakeOver, append(args, token)...)
+		} else {
+			res, err = s.w.ExecContext(ctx, sqlLeaseCreate, args...)
 		}
-		_, err = tx.ExecContext(ctx, sqlLeasePut, string(key), lease.Token, string(owner.Run), owner.Host, owner.PID,
-			now.UnixNano(), lease.Expires.UnixNano())
-		return err
-	})
-	if err != nil {
-		return core.Lease{}, nil, s.fail(op, err)
+		if err != nil {
+			return core.Lease{}, nil, s.fail(op, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return core.Lease{}, nil, s.fail(op, err)
+		} else if n == 1 {
+			return lease, nil, nil
+		}
+		// Another owner created, took over or released it since the read.
+		if err := ctx.Err(); err != nil {
+			return core.Lease{}, nil, s.fail(op, err)
+		}
 	}
-	return lease, held, nil
 }
 
-// RenewLease extends lease to now plus ttl (see core.Leaser): one write
-// transaction (a SELECT and an UPDATE).
+// RenewLease extends lease to now plus ttl (see core.Leaser): one
+// conditional UPDATE (and a read when it changes nothing, to say why).
 func (s *MetadataStore) RenewLease(ctx context.Context, lease core.Lease, ttl time.Duration) (core.Lease, error) {
 	op := "renew lease of key " + string(lease.Key)
 	if err := s.leaseCall(ctx, op, lease.Key, lease.Owner, ttl); err != nil {
 		return core.Lease{}, err
 	}
-	err := s.leaseTx(ctx, func(tx *sql.Tx) error {
-		if err := checkHolder(ctx, tx, lease); err != nil {
-			return err
-		}
-		lease.Expires = core.StoredTime(s.now()).Add(ttl)
-		_, err := tx.ExecContext(ctx, sqlLeaseRenew, lease.Expires.UnixNano(), string(lease.Key), lease.Token)
-		return err
-	})
-	if err != nil {
+	renewed := lease
+	renewed.Expires = core.StoredTime(s.now()).Add(ttl)
+	if err := s.leaseExec(ctx, lease, sqlLeaseRenew, renewed.Expires.UnixNano(), string(lease.Key), lease.Token); err != nil {
 		return core.Lease{}, s.fail(op, err)
 	}
-	return lease, nil
+	return renewed, nil
 }
 
-// ReleaseLease ends lease (see core.Leaser): one write transaction (a
-// SELECT and a DELETE).
+// ReleaseLease ends lease (see core.Leaser): one conditional DELETE (and
+// a read when it deletes nothing, to say why).
 func (s *MetadataStore) ReleaseLease(ctx context.Context, lease core.Lease) error {
 	op := "release lease of key " + string(lease.Key)
 	if err := s.prepareLeases(ctx, op, lease.Key); err != nil {
 		return err
 	}
-	err := s.leaseTx(ctx, func(tx *sql.Tx) error {
-		err := checkHolder(ctx, tx, lease)
-		if errors.Is(err, errNoLease) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, sqlLeaseDelete, string(lease.Key), lease.Token)
-		return err
-	})
-	if err != nil {
+	err := s.leaseExec(ctx, lease, sqlLeaseDelete, string(lease.Key), lease.Token)
+	if err != nil && !errors.Is(err, errNoLease) {
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// leaseExec runs a statement that changes the row of lease only if it
+// still holds lease's token; when it changes nothing, it returns
+// errNoLease or an error naming the holder (see checkHolder).
+func (s *MetadataStore) leaseExec(ctx context.Context, lease core.Lease, query string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	return checkHolder(ctx, s.r, lease)
 }
 
 // leaseCall checks the arguments and the store of an acquisition or a
@@ -169,27 +175,13 @@ func (s *MetadataStore) prepareLeases(ctx context.Context, op string, key core.K
 	return nil
 }
 
-// leaseTx runs fn in a write transaction (BEGIN IMMEDIATE: see dsn) and
-// commits it.
-func (s *MetadataStore) leaseTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
 // readLease reads the lease of key; found is false when there is none.
-func readLease(ctx context.Context, tx *sql.Tx, key core.KeyID) (info core.LeaseInfo, token string, found bool, err error) {
+func readLease(ctx context.Context, db *sql.DB, key core.KeyID) (info core.LeaseInfo, token string, found bool, err error) {
 	var (
 		run               string
 		acquired, expires int64
 	)
-	err = tx.QueryRowContext(ctx, sqlLeaseGet, string(key)).Scan(&token, &run, &info.Owner.Host, &info.Owner.PID, &acquired, &expires)
+	err = db.QueryRowContext(ctx, sqlLeaseGet, string(key)).Scan(&token, &run, &info.Owner.Host, &info.Owner.PID, &acquired, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.LeaseInfo{}, "", false, nil
 	}
@@ -207,8 +199,8 @@ var errNoLease = fmt.Errorf("%w: no longer stored", core.ErrLeaseLost)
 // checkHolder returns nil when lease is the stored holding of its key,
 // errNoLease when none is stored, and an error wrapping core.ErrLeaseLost
 // naming the holder when another is.
-func checkHolder(ctx context.Context, tx *sql.Tx, lease core.Lease) error {
-	cur, token, found, err := readLease(ctx, tx, lease.Key)
+func checkHolder(ctx context.Context, db *sql.DB, lease core.Lease) error {
+	cur, token, found, err := readLease(ctx, db, lease.Key)
 	switch {
 	case err != nil:
 		return err
