@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	gcds "gocloud.dev/docstore"
 	"gocloud.dev/gcerrors"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowcache/flowcache/core"
 )
@@ -83,12 +86,15 @@ func (s *MetadataStore) AcquireLease(ctx context.Context, key core.KeyID, owner 
 		if err == nil {
 			return lease, nil, nil
 		}
-		if !isCode(err, gcerrors.AlreadyExists) {
+		var cur *document
+		switch {
+		case aborted(err):
+		case !isCode(err, gcerrors.AlreadyExists):
 			return core.Lease{}, nil, s.fail(op, err)
-		}
-		cur, err := s.readLease(ctx, key)
-		if err != nil {
-			return core.Lease{}, nil, s.fail(op, err)
+		default:
+			if cur, err = s.readLease(ctx, key); err != nil && !aborted(err) {
+				return core.Lease{}, nil, s.fail(op, err)
+			}
 		}
 		if cur != nil {
 			old := cur.lease(key)
@@ -131,6 +137,9 @@ func (s *MetadataStore) takeOver(ctx context.Context, cur *document, old, lease 
 	claim := &document{PK: cur.PK, SK: claimSK(old), Kind: kindLease, Run: string(lease.Owner.Run), Host: lease.Owner.Host,
 		PID: int64(lease.Owner.PID), Token: lease.Token, Expires: core.StoredTime(s.now()).Add(claimTTL).UnixNano()}
 	err := s.coll.Create(ctx, claim)
+	if aborted(err) {
+		return false, nil
+	}
 	if isCode(err, gcerrors.AlreadyExists) {
 		// Another taker's claim; a stale one (its taker died) is deleted.
 		other := &document{PK: claim.PK, SK: claim.SK}
@@ -148,7 +157,7 @@ func (s *MetadataStore) takeOver(ctx context.Context, cur *document, old, lease 
 	d := newLeaseDoc(lease)
 	d.DocstoreRevision = cur.DocstoreRevision
 	err = s.coll.Replace(ctx, d)
-	if err != nil && conflict(err) {
+	if err != nil && (conflict(err) || aborted(err)) {
 		return false, nil
 	}
 	return err == nil, err
@@ -174,8 +183,14 @@ func (s *MetadataStore) RenewLease(ctx context.Context, lease core.Lease, ttl ti
 		if err == nil {
 			err = lostTo(cur, lease)
 		}
-		if err != nil {
+		if err != nil && !aborted(err) {
 			return core.Lease{}, s.fail(op, err)
+		}
+		if err != nil {
+			if err := retryLease(ctx, op, attempt); err != nil {
+				return core.Lease{}, s.fail(op, err)
+			}
+			continue
 		}
 		renewed := lease
 		renewed.Expires = core.StoredTime(s.now()).Add(ttl)
@@ -185,7 +200,7 @@ func (s *MetadataStore) RenewLease(ctx context.Context, lease core.Lease, ttl ti
 		if err == nil {
 			return renewed, nil
 		}
-		if !conflict(err) {
+		if !conflict(err) && !aborted(err) {
 			return core.Lease{}, s.fail(op, err)
 		}
 		if err := retryLease(ctx, op, attempt); err != nil {
@@ -212,14 +227,13 @@ func (s *MetadataStore) ReleaseLease(ctx context.Context, lease core.Lease) erro
 		if errors.Is(err, errNoLease) {
 			return nil
 		}
-		if err != nil {
-			return s.fail(op, err)
+		if err == nil {
+			err = s.coll.Delete(ctx, &document{PK: cur.PK, SK: cur.SK, DocstoreRevision: cur.DocstoreRevision})
+			if err == nil || isCode(err, gcerrors.NotFound) {
+				return nil
+			}
 		}
-		err = s.coll.Delete(ctx, &document{PK: cur.PK, SK: cur.SK, DocstoreRevision: cur.DocstoreRevision})
-		if err == nil || isCode(err, gcerrors.NotFound) {
-			return nil
-		}
-		if !conflict(err) {
+		if !conflict(err) && !aborted(err) {
 			return s.fail(op, err)
 		}
 		if err := retryLease(ctx, op, attempt); err != nil {
@@ -255,6 +269,23 @@ func lostTo(cur *document, lease core.Lease) error {
 		return fmt.Errorf("%w: taken over by %s", core.ErrLeaseLost, l.Owner)
 	}
 	return nil
+}
+
+// aborted reports whether err is a transaction the database aborted under
+// contention, which is retried like a lost race: the Firestore emulator
+// answers concurrent writes of one document with gRPC's Aborted
+// ("Transaction lock timeout"), which gcerrors codes as Unknown.
+func aborted(err error) bool {
+	var ale gcds.ActionListError
+	if errors.As(err, &ale) {
+		for _, e := range ale {
+			if status.Code(e.Err) == codes.Aborted {
+				return true
+			}
+		}
+		return false
+	}
+	return err != nil && status.Code(err) == codes.Aborted
 }
 
 // retryLease waits before attempt+1 of a lease call whose conditional
