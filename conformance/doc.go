@@ -82,6 +82,10 @@
 //   - After Close, methods return errors wrapping core.ErrClosed.
 //   - A store that is a core.EntryRemover removes only the entries still as
 //     they were listed: not one used, replaced or deleted since.
+//   - A store that is a core.Leaser keeps the lease contract (TestLeaser,
+//     TestMetadataStore's Leases subtest: exclusive acquire, expiry and
+//     takeover, renewal, release, a non-owner refused, concurrent
+//     acquirers); TestSharedLeases checks it across handles on one store.
 //
 // # The result contract, beyond the core.ResultStore doc comments
 //

@@ -472,6 +472,8 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 			t.Errorf("Write after Close = %v, want ErrClosed", err)
 		}
 	})
+
+	t.Run("Leases", func(t *testing.T) { TestLeaser(t, open) })
 }
 
 func mustWrite(t *testing.T, s core.MetadataStore, b core.Batch) {

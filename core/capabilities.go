@@ -45,6 +45,8 @@ const maxUnwrap = 64
 //	ResultRemover    local                     inspect evict: many results in one transaction
 //	DebrisFinder     local                     maintain verify, evict --gc: non-results in the results' place
 //	LogStore         local, mem, bucket        core (WithRunLogs, ReadRunLog), driver, inspect logs
+//	Leaser           local, mem, bucket,       executors: a node executes once across processes
+//	                 docstore                  and machines (single-flight; see lease.go)
 //	FormatValidator  the formats of flowcache  inspect verify, formats (zstd over another format)
 //
 // A store that wraps another (for metrics, tracing, retries, or core's own

@@ -26,6 +26,7 @@ const (
 	kindSnap    = 's' // a preload snapshot: the indexes of a set of nodes, each with its head
 	kindHeads   = 'H' // the head of every node: its index's tag and pending batches
 	kindBatch   = 'b' // the new entries of one Write
+	kindLease   = 'l' // the lease of a key (leases.go)
 	// 'p' was the first snapshot layout (entries without the version of
 	// the index they came from), 'q' the second (each node with its tag
 	// only), 't' the tags of every node index (the layout before batch

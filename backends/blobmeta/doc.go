@@ -1,6 +1,6 @@
 // Package blobmeta keeps flowcache metadata in any gocloud.dev/blob bucket:
 // MetadataStore is a core.MetadataStore (with core.Preloader,
-// core.EntryWalker and core.EntryRemover) that needs nothing but the
+// core.EntryWalker, core.EntryRemover and core.Leaser) that needs nothing but the
 // bucket, so that a bare bucket is a complete cache many machines can
 // share. Package bucket puts it under "<prefix>meta/", beside the results
 // of package blobstore under "<prefix>results/"; packages s3, gcs and azure
@@ -27,6 +27,7 @@
 //	meta/runs/<run id>           a run and its start time (written with IfNotExist)
 //	meta/history/<run id>/<time>-<seq>-<writer>   one batch of the run's records
 //	meta/snapshots/<hash of a node set>  a preload snapshot: the indexes of a pipeline's nodes
+//	meta/leases/<key id>         the lease of a key being executed (see Leases)
 //
 // Names that are not plain ([A-Za-z0-9_-], up to 128 bytes) are replaced by
 // "~" and their SHA-256; the objects keep the original.
@@ -197,6 +198,45 @@
 // it). A warm Preload is the two reads above; a lookup the preload cannot
 // answer reads the entry and its last-used time at once; a hit writes the
 // key's last-used time at most hourly, and then its node is folded.
+//
+// # Leases
+//
+// MetadataStore is a core.Leaser (single-flight: processes and machines
+// sharing the bucket execute a node once). A lease is the object
+// meta/leases/<key id>: owner (run, host, pid), a random token, acquired
+// and expiry times, sealed like every metadata object.
+//
+//   - Acquire: one conditional create (IfNotExist: S3 and Azure
+//     If-None-Match: *, GCS ifGenerationMatch=0) when the key is free.
+//     When the object exists, a read: a lease not expired is returned as
+//     held; an expired or released one is replaced by a conditional rewrite
+//     (If-Match on the ETag, the generation), so of the owners taking over
+//     one lease at once, one succeeds. 1 request for a free key, 2 for a
+//     held one, 3 to take one over.
+//   - Renew: a read and a conditional rewrite (2 requests).
+//   - Release: a read and a delete (2 requests); a lease with less than
+//     releaseDeleteAfter (14 s) left is rewritten conditionally into a
+//     released lease instead, since a bucket has no conditional delete and
+//     such a lease could be taken over between the read and the delete;
+//     the next acquirer of the key then pays 3 requests.
+//
+// Expiry is judged by wall clocks: the holder writes its Expires by its
+// clock, a taker compares it with its own and takes over only from
+// Expires plus core.LeaseClockMargin (2 s), which bounds the difference of
+// the machines' clocks. A holder killed (kill -9, a lost machine) leaves
+// its lease object: it blocks the others until then, and the next
+// acquirer replaces it. A damaged lease object reads as released (a lease
+// never stands for a result: at worst two owners execute a node).
+//
+// The guarantees hold where the service honours both conditions: S3 (and
+// MinIO, gofakes3), GCS (and fake-gcs-server), Azure Blob (and Azurite),
+// checked by TestSharedLeases in packages s3, gcs and azure with stores of
+// their own on one bucket. A bucket without a registered Conditional
+// (memblob, fileblob) serializes the lease calls of a store in the process
+// and takes over expired leases with blind writes: exclusive within one
+// store; across processes on fileblob, whose IfNotExist is a check then a
+// rename, not at all: two processes may both acquire a key and execute a
+// node twice (never a wrong value).
 //
 // Atomicity. A batch is validated before anything is written (an invalid
 // batch writes nothing) and written entries and batch object first, heads

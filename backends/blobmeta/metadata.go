@@ -45,6 +45,7 @@ type MetadataStore struct {
 	stripes [64]sync.Mutex // serialize a process's read-modify-writes of a node index
 	tagsMu  sync.Mutex     // serializes a process's read-modify-writes of the tags
 	cond    Conditional    // the service's conditional overwrite; nil: none
+	leaseMu sync.Mutex     // serializes lease calls when cond is nil (leases.go)
 
 	mu     sync.Mutex
 	begun  map[core.RunID]bool   // runs whose run object this store wrote or saw

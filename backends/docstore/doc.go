@@ -62,6 +62,10 @@
 //	                                             created, last_used
 //	run    runs               <run key>          run, started
 //	batch  run:<run key>      <sequence>         run, seq, records
+//	lease  lease:<key id>     lease              run, host, pid, token,
+//	                                             acquired, expires
+//	lease  lease:<key id>     takeover:<token>   a claim to take that lease
+//	                                             over (see Leases)
 //
 // The key id is the 64 hex digits of core.KeyID. The run key is the run id
 // when it is 1 to 128 letters, digits, '.', '_' or '-' (UUIDs are), else
@@ -128,6 +132,31 @@
 //     if another writer took the number, the store skips past the largest
 //     one stored and creates it again. A run's records read back in the
 //     order they were written.
+//
+// # Leases
+//
+// MetadataStore is a core.Leaser (single-flight: processes and machines
+// sharing the collection execute a node once). A lease is a document of
+// its own, created with Create, which fails when it exists: of the owners
+// acquiring a free key at once, one does (1 round trip; 2 when the key is
+// held: the Create and a Get). Renewal is a Get and a Replace under the
+// revision read (2); release a Get and a Delete under that revision (2;
+// docstore deletes conditionally on every database), so a lease taken over
+// in between is neither renewed nor deleted. An expired lease is taken
+// over by the owner that first creates the claim document
+// "takeover:<token>" of that lease, which then replaces the lease under
+// its revision and deletes the claim (5 round trips): a Replace under a
+// revision alone is atomic on DynamoDB, Firestore and MongoDB, but not on
+// FerretDB, where the tests saw several owners replace one revision at
+// once. A claimant that dies leaves its claim, which the next taker
+// deletes after 10 s.
+//
+// Expiry is judged by wall clocks: the holder writes its expires by its
+// clock, a taker compares it with its own and takes over only from
+// expires plus core.LeaseClockMargin (2 s). A holder killed leaves its
+// lease document until then. A document that is not a lease where a lease
+// should be reads as a released lease (a lease never stands for a result:
+// at worst two owners execute a node). DeleteAll deletes leases too.
 //
 // # Atomicity
 //

@@ -32,6 +32,7 @@ const (
 	kindEntry = "entry"
 	kindRun   = "run"
 	kindBatch = "batch"
+	kindLease = "lease"
 )
 
 // Key values (see the package doc).
@@ -41,6 +42,8 @@ const (
 	runsPK      = "runs"   // pk of every run document; sk is the run key
 	batchPrefix = "run:"   // pk of a run's history: run:<run key>; sk is the sequence number
 	seqDigits   = 20       // sk of a history document: the sequence, zero-padded so it sorts as text
+	leasePrefix = "lease:" // pk of a lease: lease:<key id>
+	leaseSK     = "lease"  // sk of every lease
 	hashPrefix  = "sha256:"
 	hashedRun   = "~" // run key of a run id that cannot be used as is
 )
@@ -71,6 +74,13 @@ type document struct {
 	Started int64  `docstore:"started,omitempty" bson:"started"`
 	Seq     int64  `docstore:"seq,omitempty" bson:"seq"`
 	Records []byte `docstore:"records,omitempty" bson:"records"`
+
+	// Leases (leases.go; the run field holds the owner's run id).
+	Host     string `docstore:"host,omitempty" bson:"host"`
+	PID      int64  `docstore:"pid,omitempty" bson:"pid"`
+	Token    string `docstore:"token,omitempty" bson:"token"`
+	Acquired int64  `docstore:"acquired,omitempty" bson:"acquired"`
+	Expires  int64  `docstore:"expires,omitempty" bson:"expires"`
 
 	// DocstoreRevision is docstore's revision: entries are replaced only
 	// if they are as they were read (see the package doc). Firestore keeps

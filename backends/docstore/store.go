@@ -72,8 +72,8 @@ func newOptions(opts []Option) options {
 	return o
 }
 
-// Store is a core.MetadataStore, core.Preloader, core.EntryWalker and
-// core.EntryRemover kept in one gocloud.dev/docstore collection, in the
+// Store is a core.MetadataStore, core.Preloader, core.EntryWalker,
+// core.EntryRemover and core.Leaser kept in one gocloud.dev/docstore collection, in the
 // layout the package doc describes. It is safe for concurrent use by goroutines, and by processes
 // on several machines sharing the collection.
 type MetadataStore struct {

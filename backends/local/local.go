@@ -33,6 +33,10 @@
 //	results(version TEXT, format TEXT, data BLOB, crc INTEGER, created,
 //	        PRIMARY KEY (version, format)): the inline results; crc is the
 //	        CRC-32C of version, a zero byte, format, a zero byte and data
+//	leases(key_id TEXT PRIMARY KEY, token, run_id, host, pid, acquired,
+//	       expires): the leases of keys being executed (core.Leaser),
+//	       created at a store's first lease call, so older databases get
+//	       it without a new schema version
 //
 // Runs are listed by seq, the order they began; a run's records by seq, the
 // order they were written.
@@ -57,6 +61,21 @@
 // be moved, copied or checked into an artifact store and opened from its
 // new place (after the processes using it have closed it, so that the WAL
 // has been checkpointed or travels with the database).
+//
+// # Leases
+//
+// MetadataStore is a core.Leaser: processes sharing a directory execute a
+// node once. Acquiring a lease is a read and one conditional statement
+// (an INSERT, or an UPDATE of an expired lease only if it is still the one
+// read) with its commit; finding it held, the read alone; renewing or
+// releasing it, one conditional statement. Leases are exclusive across
+// every goroutine and process on the machine (SQLite's write lock; see
+// TestLeasesMultiProcess). A commit is the cost: acquiring and releasing a
+// free key took 0.44 ms on a busy 2-core machine (BenchmarkLease), two
+// commits, where a batch write spends about 20 µs a node. Expiry is judged
+// by the machine's clock, which all of them share; a process killed while
+// holding a lease leaves its row, which blocks the others until it
+// expires.
 //
 // # Concurrency and durability
 //

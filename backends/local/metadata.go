@@ -118,6 +118,8 @@ type MetadataStore struct {
 
 	upsert                     multiInsert
 	hit, beginRun, del, record *sql.Stmt
+
+	leases leaseTable // see leases.go
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)

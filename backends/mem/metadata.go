@@ -20,6 +20,8 @@ type MetadataStore struct {
 	records map[core.RunID][]core.NodeRecord // one key per run, records or not
 	closed  bool
 	now     func() time.Time
+
+	leases leaseTable // see leases.go
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)
