@@ -47,6 +47,8 @@ type Cache struct {
 	// whose encoding fits in storeBuffer bytes (see WithBackgroundStores).
 	storeSlots  chan struct{}
 	storeBuffer int
+	// leaseTTL > 0: nodes take a lease before they execute (WithLeases).
+	leaseTTL time.Duration
 
 	// manifests holds the code versions whose manifest this Cache stored
 	// or found stored (see NodeSpec.Manifest); manifestsCheap says that a
@@ -189,6 +191,34 @@ func WithBackgroundStores(n, buffer int) Option {
 		if n > 0 && buffer > 0 {
 			c.storeSlots = make(chan struct{}, n)
 		}
+		return nil
+	}
+}
+
+// WithLeases makes the runs of the Cache execute each missing node once
+// across every process and machine sharing the metadata store
+// (single-flight), when the store keeps leases (see Leaser; every store of
+// this module does): before a node executes, its run takes the lease of
+// the node's cache key for ttl, renews it every third of ttl while the
+// node runs, and releases it once the node's result and entry are stored
+// (or the node failed). A run that finds the lease held waits, polling the
+// entry with backoff (from 20 ms to a second), and retrieves the result
+// the holder stored; when the holder released the lease without an entry
+// (its node failed) or stopped renewing it (killed, a lost machine), the
+// waiter takes the lease at its expiry and executes the node itself. ttl
+// bounds how long a crashed holder keeps the others waiting.
+//
+// A leased node costs a lease taken and released (two statements locally,
+// two requests on a bucket) and its entry written at once rather than with
+// its run's next batch: worth it for a node that takes seconds, not for
+// one that takes microseconds (NodeSpec.NoLease leaves a node out). 0
+// turns leases off, the default.
+func WithLeases(ttl time.Duration) Option {
+	return func(c *Cache) error {
+		if ttl < 0 {
+			return fmt.Errorf("%w: lease time to live %v is negative", ErrInvalid, ttl)
+		}
+		c.leaseTTL = ttl
 		return nil
 	}
 }
@@ -822,6 +852,9 @@ type NodeSpec struct {
 	// failure to store a manifest is a failed_store_write event, never a
 	// failure of the run.
 	Manifest func(wait time.Duration) *CodeManifest
+	// NoLease leaves the node out of single-flight (WithLeases): it
+	// executes on a miss without taking a lease, as a cheap node should.
+	NoLease bool
 }
 
 // ExecFunc runs a node on the values of its dependencies, in the order they
@@ -889,18 +922,7 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		e, err := r.lookup(ctx, key, id)
 		switch {
 		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(e.DataVersion))
-			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageHit, string(e.DataVersion))
-			var hit KeyID
-			if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
-				hit = id
-			}
-			r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit)
-			v := &Value{name: spec.Name, task: task, version: e.DataVersion}
-			v.load = func(ctx context.Context) (any, DataVersion, error) {
-				return r.load(ctx, spec, task, e.DataVersion, deps, exec)
-			}
-			return v, nil
+			return r.retrieved(ctx, spec, task, b, key, id, e, deps, exec), nil
 		case err == nil:
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
@@ -912,12 +934,32 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageError, err.Error())
 		}
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
+		if v, done, err := r.singleFlight(ctx, spec, task, key, id, deps, exec); done {
+			return v, err
+		}
 	}
 	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
 	if err != nil {
 		return nil, err
 	}
 	return loadedValue(spec.Name, task, ver, val), nil
+}
+
+// retrieved is a hit: the value of entry e of key id, loaded when a node
+// asks for it.
+func (r *Run) retrieved(ctx context.Context, spec *NodeSpec, task string, b Behavior, key CacheKey, id KeyID, e Entry, deps []*Value, exec ExecFunc) *Value {
+	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(e.DataVersion))
+	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageHit, string(e.DataVersion))
+	var hit KeyID
+	if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
+		hit = id
+	}
+	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit)
+	v := &Value{name: spec.Name, task: task, version: e.DataVersion}
+	v.load = func(ctx context.Context) (any, DataVersion, error) {
+		return r.load(ctx, spec, task, e.DataVersion, deps, exec)
+	}
+	return v
 }
 
 // checkNames checks the names a node's key is built from (see CheckName).
@@ -975,6 +1017,13 @@ func (r *Run) execute(ctx context.Context, spec *NodeSpec, task string, deps []*
 // executeAndStore executes a Default or Recompute node, and stores its result
 // and mapping.
 func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
+	return r.executeAndStoreMode(ctx, spec, task, b, deps, exec, false)
+}
+
+// executeAndStoreMode is executeAndStore; sync stores the result before it
+// returns (no background upload), so that a Flush after it writes the
+// node's entry.
+func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc, sync bool) (any, DataVersion, error) {
 	val, dur, err := r.execute(ctx, spec, task, deps, exec)
 	if err != nil {
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
@@ -998,7 +1047,7 @@ func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, 
 	}
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
 	st := storeJob{spec: spec, task: task, b: b, key: key, ver: ver, rid: rid, dur: dur}
-	if r.c.storeSlots != nil {
+	if r.c.storeSlots != nil && !sync {
 		buf := &limitedBuffer{limit: r.c.storeBuffer}
 		err := spec.Format.Encode(buf, val)
 		if err == nil {

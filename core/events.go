@@ -48,6 +48,15 @@ const (
 	// (a full disk, a read-only directory, a value the format cannot
 	// store). Its message is the summary.
 	EventCacheFaultSummary EventType = "cache_fault_summary"
+	// EventLeaseWait says that a node's lease is held by another run (its
+	// value: the holder, and until when), which this run waits for instead
+	// of executing the node (see WithLeases); at slog.LevelInfo, once per
+	// holder.
+	EventLeaseWait EventType = "lease_wait"
+	// EventLeaseTakeover says that a run took over the lease of a node
+	// whose holder (the value) let it expire without storing the node:
+	// killed, or on a lost machine. At slog.LevelWarn.
+	EventLeaseTakeover EventType = "lease_takeover"
 )
 
 // EventMessage is the message of an event: what the event type's step
@@ -136,9 +145,9 @@ type Event struct {
 // store means for the run is said once, by cache_fault.
 func (e Event) Level() slog.Level {
 	switch e.Type {
-	case EventCacheFault, EventCacheFaultSummary:
+	case EventCacheFault, EventCacheFaultSummary, EventLeaseTakeover:
 		return slog.LevelWarn
-	case EventGetResult, EventExecuteNode, EventFailedExecution, EventFailedStoreWrite:
+	case EventGetResult, EventExecuteNode, EventFailedExecution, EventFailedStoreWrite, EventLeaseWait:
 		return slog.LevelInfo
 	}
 	return slog.LevelDebug
