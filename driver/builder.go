@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/flowcache/flowcache/backends/local"
@@ -232,6 +233,18 @@ func CacheHasher(h core.Hasher) CacheOption {
 		c.hasher = h
 		return nil
 	}
+}
+
+// CacheLeases makes every missing cacheable node execute once across the
+// processes and machines sharing the cache (single-flight, see
+// core.WithLeases): the first run to reach it takes its lease for ttl and
+// executes it, the others wait and retrieve its result, and a holder that
+// dies keeps them waiting at most ttl. A leased node costs a lease taken
+// and released (about 0.4 ms on the local store, two requests on a bucket)
+// and its entry written at once: leave cheap nodes out with NoLease. Off
+// by default.
+func CacheLeases(ttl time.Duration) CacheOption {
+	return CacheCoreOptions(core.WithLeases(ttl))
 }
 
 // CacheCoreOptions passes options through to core.New.
@@ -703,7 +716,7 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 		if f == nil {
 			f = format
 		}
-		n.spec = core.NodeSpec{Name: name, Behavior: behaviors[name], Format: f, Type: n.outType, Manifest: n.manifest}
+		n.spec = core.NodeSpec{Name: name, Behavior: behaviors[name], Format: f, Type: n.outType, Manifest: n.manifest, NoLease: n.def.opts.noLease}
 		if cfg == nil {
 			continue // no cache: no code versions
 		}

@@ -26,6 +26,7 @@ type nodeOptions struct {
 	collect     bool
 	loader      bool
 	saver       bool
+	noLease     bool
 }
 
 // NodeOption sets an option of a node.
@@ -104,6 +105,13 @@ func WithState(values ...any) NodeOption {
 		o.state = append(o.state, values...)
 		o.stateSet = true
 	})
+}
+
+// NoLease leaves the node out of single-flight (CacheLeases): on a miss it
+// executes without taking a lease, so a cheap node pays no round trip, and
+// several processes reaching it at once may each execute it.
+func NoLease() NodeOption {
+	return nodeOptionFunc(func(o *nodeOptions) { o.noLease = true })
 }
 
 // WithFormat sets the format the node's results are stored in (the build's
