@@ -272,6 +272,8 @@ func TestRoleBuildErrors(t *testing.T) {
 			"DefaultLoaderBehavior(unset): not a behavior"},
 		{"bad saver default", []*driver.NodeDef{driver.Node("A", A1)}, []driver.CacheOption{driver.DefaultSaverBehavior(core.Behavior(9))},
 			"DefaultSaverBehavior(Behavior(9)): not a behavior"},
+		{"unset build default", []*driver.NodeDef{driver.Node("A", A1)}, []driver.CacheOption{driver.DefaultBehavior(core.Unset)},
+			"DefaultBehavior(unset): not a behavior"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
