@@ -18,6 +18,7 @@ import (
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 // pipeline is a small harness: it builds a driver over a cache directory and
@@ -389,32 +390,10 @@ func TestBehaviorResolution(t *testing.T) {
 	})
 }
 
-func Items(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}
-
-func Square(x int) int { return x * x }
-
-func Sum(xs []int) int {
-	s := 0
-	for _, x := range xs {
-		s += x
-	}
-	return s
-}
-
 // Test 10: fan-out of 6 items and a collect.
 func TestFanOut(t *testing.T) {
 	p := newPipeline(t)
-	nodes := []*driver.NodeDef{
-		driver.Node("items", Items, "n", driver.Expand()),
-		driver.Node("square", Square, "items"),
-		driver.Node("total", Sum, "square", driver.Collect()),
-	}
+	nodes := testflow.FanOut("n", "items", "total")
 	r := p.run(nodes, []string{"total"}, driver.Inputs{"n": 6}, nil)
 	wantOut(t, r, "total", 91)
 	if len(r.executed) != 8 {
@@ -590,9 +569,9 @@ func Slow(x int) int {
 
 func childNodes() []*driver.NodeDef {
 	return []*driver.NodeDef{
-		driver.Node("items", Items, "n", driver.Expand()),
+		driver.Node("items", testflow.Items, "n", driver.Expand()),
 		driver.Node("slow", Slow, "items"),
-		driver.Node("total", Sum, "slow", driver.Collect()),
+		driver.Node("total", testflow.Sum, "slow", driver.Collect()),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 var roleX, roleB atomic.Int64
@@ -214,7 +215,7 @@ func TestSaverDefaultBehavior(t *testing.T) {
 
 var listN, readItemN atomic.Int64
 
-func ListItems(n int) []int { listN.Add(1); return Items(n) }
+func ListItems(n int) []int { listN.Add(1); return testflow.Items(n) }
 
 func ReadItem(x int) int { readItemN.Add(1); return x * x }
 
@@ -226,7 +227,7 @@ func TestRolesInFanOut(t *testing.T) {
 	nodes := []*driver.NodeDef{
 		driver.Node("files", ListItems, "n", driver.Expand(), driver.Loader()),
 		driver.Node("read", ReadItem, "files", driver.Loader()),
-		driver.Node("total", Sum, "read", driver.Collect(), driver.Saver()),
+		driver.Node("total", testflow.Sum, "read", driver.Collect(), driver.Saver()),
 	}
 	in := driver.Inputs{"n": 3}
 	opts := []driver.CacheOption{driver.DefaultLoaderBehavior(core.Recompute), driver.DefaultSaverBehavior(core.Default)}

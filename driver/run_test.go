@@ -13,6 +13,7 @@ import (
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 func addOne(x int) int         { return x + 1 }
@@ -54,9 +55,9 @@ func TestRunOutcomes(t *testing.T) {
 		driver.Node("a", addOne, "x"),
 		driver.Node("b", double, "a"),
 		driver.Node("c", addOne, "b"),
-		driver.Node("items", Items, "c", driver.Expand()),
-		driver.Node("square", Square, "items"),
-		driver.Node("total", Sum, "square", driver.Collect()),
+		driver.Node("items", testflow.Items, "c", driver.Expand()),
+		driver.Node("square", testflow.Square, "items"),
+		driver.Node("total", testflow.Sum, "square", driver.Collect()),
 	).WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()
 	if err != nil {
 		t.Fatal(err)
