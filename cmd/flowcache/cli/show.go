@@ -245,9 +245,9 @@ func (r orderedRow) MarshalJSON() ([]byte, error) {
 }
 
 // writeFileAtomic writes b to path through a temporary file in its
-// directory, so that a reader never sees half of it.
+// directory, so that a reader never sees half of it (show -o, codeversions).
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".flowcache-show-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
