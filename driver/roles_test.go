@@ -72,10 +72,17 @@ func TestRolePrecedence(t *testing.T) {
 				r = p.run(nodes, []string{"B"}, nil, nil, c.with...)
 				wantOut(t, r, "B", 14)
 			}
+			resolved := 0
 			for _, e := range r.events {
-				if e.Node == "X" && e.Type == core.EventResolveBehavior && e.Value != c.want.String() {
-					t.Errorf("resolve_behavior of X: %s, want %s", e.Value, c.want)
+				if e.Node == "X" && e.Type == core.EventResolveBehavior {
+					resolved++
+					if e.Value != c.want.String() {
+						t.Errorf("resolve_behavior of X: %s, want %s", e.Value, c.want)
+					}
 				}
+			}
+			if resolved != 1 {
+				t.Errorf("%d resolve_behavior events of X in a run, want 1", resolved)
 			}
 			got := seen{int(roleX.Load()), int(roleB.Load()), p.entries()}
 			if w := byBehavior[c.want]; got != w {
