@@ -42,15 +42,13 @@ type runResult struct {
 	dr        *driver.Driver
 }
 
-func (r runResult) did(node string) string {
-	switch {
-	case slices.Contains(r.executed, node):
-		return "executed"
-	case slices.Contains(r.retrieved, node):
-		return "retrieved"
-	}
-	return "absent"
+// flow is r as the runs of package testflow describe theirs.
+func (r runResult) flow() testflow.Result {
+	return testflow.Result{ID: r.runID, Out: r.out, Executed: r.executed, Retrieved: r.retrieved, Events: r.events}
 }
+
+// did says what happened to node in the run (see testflow.Result.Did).
+func (r runResult) did(node string) string { return r.flow().Did(node) }
 
 func (r runResult) has(node string, typ core.EventType) bool {
 	for _, e := range r.events {
@@ -70,25 +68,9 @@ func (p *pipeline) run(nodes []*driver.NodeDef, outputs []string, inputs driver.
 	p.t.Cleanup(func() { dr.Close() })
 	ctx := context.Background()
 	out, err := dr.Execute(ctx, outputs, inputs, overrides)
-	r := runResult{out: out, err: err, dr: dr}
-	r.runID, _ = dr.Cache().LastRunID(ctx)
-	r.events = dr.Cache().Events(slog.LevelDebug, r.runID)
-	for _, e := range r.events {
-		switch {
-		case e.Type == core.EventExecuteNode:
-			r.executed = append(r.executed, nameOf(e))
-		case e.Type == core.EventGetResult && e.Actor == core.ActorAdapter && e.Message == "hit":
-			r.retrieved = append(r.retrieved, nameOf(e))
-		}
-	}
-	return r
-}
-
-func nameOf(e core.Event) string {
-	if e.Task != "" {
-		return e.Node + "@" + e.Task
-	}
-	return e.Node
+	id, _ := dr.Cache().LastRunID(ctx)
+	res := testflow.NewResult(id, out, dr.Cache().Events(slog.LevelDebug, id))
+	return runResult{out: out, err: err, executed: res.Executed, retrieved: res.Retrieved, events: res.Events, runID: id, dr: dr}
 }
 
 // entries counts the entries of nodes (not the code manifests, see
@@ -115,9 +97,7 @@ func (p *pipeline) entries() int {
 
 func want(t *testing.T, r runResult, node, what string) {
 	t.Helper()
-	if got := r.did(node); got != what {
-		t.Errorf("node %s: %s, want %s (executed %v, retrieved %v)", node, got, what, r.executed, r.retrieved)
-	}
+	testflow.WantDid(t, r.flow(), node, what)
 }
 
 func wantOut[T comparable](t *testing.T, r runResult, name string, v T) {

@@ -99,8 +99,14 @@ func (c *Dir) Run(nodes []*driver.NodeDef, outputs []string, inputs driver.Input
 	if err != nil {
 		c.T.Fatalf("Execute: %v", err)
 	}
-	r := Result{ID: res.RunID, Out: res.Values, Events: dr.Cache().Events(slog.LevelDebug, res.RunID)}
-	for _, e := range r.Events {
+	return NewResult(res.RunID, res.Values, dr.Cache().Events(slog.LevelDebug, res.RunID))
+}
+
+// NewResult returns the Result of run id from its values and its events
+// (at DEBUG level), which tell the nodes it executed and retrieved.
+func NewResult(id core.RunID, out driver.Results, events []core.Event) Result {
+	r := Result{ID: id, Out: out, Events: events}
+	for _, e := range events {
 		name := core.RecordName(e.Node, e.Task)
 		switch {
 		case e.Type == core.EventExecuteNode:
