@@ -10,6 +10,8 @@ import (
 
 	"github.com/flowcache/flowcache/core/codeversion"
 	"github.com/flowcache/flowcache/inspect"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 func init() {
@@ -66,7 +68,7 @@ func cmdCodeVersions(_ context.Context, e env, o *opts, _ *inspect.Cache, _ []st
 		_, err := e.stdout.Write(src)
 		return err
 	}
-	if err := writeFileAtomic(out, src); err != nil {
+	if err := atomicfile.Write(out, src, 0o600); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	fmt.Fprintf(e.stdout, "wrote %s (%d bytes)\n", out, len(src))
