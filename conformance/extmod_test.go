@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowcache/flowcache/internal/testmodule"
 )
 
 // extModDir is the backend of another module the recipe is checked with:
@@ -30,13 +32,7 @@ const extModDir = "testdata/dirbackend"
 // modules this one already needs. After a dependency change here, run
 // `go mod tidy` in conformance/testdata/dirbackend.
 func TestExternalBackend(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a module of its own and the flowcache command (about a minute with a warm build cache); skipped with -short")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("the go command is not on PATH (%v): it is needed to build the backend's module", err)
-	}
+	goBin := testmodule.GoCommand(t, "a module of its own and the flowcache command (about a minute with a warm build cache)")
 	mod, err := filepath.Abs(extModDir)
 	if err != nil {
 		t.Fatal(err)

@@ -87,10 +87,10 @@ func TestResolveRolesErrors(t *testing.T) {
 }
 
 func TestRoleText(t *testing.T) {
-	for _, r := range []core.Role{core.NoRole, core.RoleLoader, core.RoleSaver} {
+	for r, text := range map[core.Role]string{core.NoRole: "none", core.RoleLoader: "loader", core.RoleSaver: "saver"} {
 		p, err := r.MarshalText()
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || string(p) != text {
+			t.Fatalf("%d: MarshalText = %q, %v; want %q", int(r), p, err, text)
 		}
 		var back core.Role = 99
 		if err := back.UnmarshalText(p); err != nil || back != r {

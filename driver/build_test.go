@@ -14,6 +14,7 @@ import (
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 type hidden struct {
@@ -50,7 +51,7 @@ func TestBuildErrors(t *testing.T) {
 		{"bad argument", []*driver.NodeDef{driver.Node("a", B, 3)}, false, []string{`node "a"`, "argument 3", "int"}},
 		{"gob unexported field", []*driver.NodeDef{driver.Node("h", Hidden), driver.Node("u", UseHidden, "h")}, true,
 			[]string{`node "h"`, "secret", "unexported", "gob"}},
-		{"collect without branch", []*driver.NodeDef{driver.Node("a", Items, "n"), driver.Node("s", Sum, "a", driver.Collect())}, false,
+		{"collect without branch", []*driver.NodeDef{driver.Node("a", testflow.Items, "n"), driver.Node("s", testflow.Sum, "a", driver.Collect())}, false,
 			[]string{`Collect node "s"`}},
 		{"expand must return a slice", []*driver.NodeDef{driver.Node("a", A1, driver.Expand())}, false, []string{`node "a"`, "slice"}},
 		{"reserved name", []*driver.NodeDef{driver.Node("@code", A1)}, false, []string{`node "@code"`, `"@"`, "reserved"}},

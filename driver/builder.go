@@ -148,11 +148,18 @@ func behaviorList(b core.Behavior, nodes []string) CacheOption {
 // DefaultBehavior sets the behaviour of the nodes that are in no behaviour
 // list and have no behaviour of their own (default core.Default).
 func DefaultBehavior(b core.Behavior) CacheOption {
+	return defaultBehavior("DefaultBehavior", b, func(bc *core.BehaviorConfig) *core.Behavior { return &bc.DefaultBehavior })
+}
+
+// defaultBehavior is the option named option: it sets the default
+// behaviour that field picks out of the build's behaviour config to b, or
+// fails naming the option when b is not a behaviour.
+func defaultBehavior(option string, b core.Behavior, field func(*core.BehaviorConfig) *core.Behavior) CacheOption {
 	return func(c *cacheConfig) error {
 		if b < core.Default || b > core.Ignore {
-			return fmt.Errorf("DefaultBehavior(%v): not a behavior", b)
+			return fmt.Errorf("%s(%v): not a behavior", option, b)
 		}
-		c.behaviors.DefaultBehavior = b
+		*field(&c.behaviors) = b
 		return nil
 	}
 }
@@ -169,13 +176,7 @@ func DefaultBehavior(b core.Behavior) CacheOption {
 // Loader or a Saver, DefaultBehavior. An Expand node is executed in every
 // run whatever its behaviour.
 func DefaultLoaderBehavior(b core.Behavior) CacheOption {
-	return func(c *cacheConfig) error {
-		if b < core.Default || b > core.Ignore {
-			return fmt.Errorf("DefaultLoaderBehavior(%v): not a behavior", b)
-		}
-		c.behaviors.DefaultLoaderBehavior = b
-		return nil
-	}
+	return defaultBehavior("DefaultLoaderBehavior", b, func(bc *core.BehaviorConfig) *core.Behavior { return &bc.DefaultLoaderBehavior })
 }
 
 // DefaultSaverBehavior sets the behaviour of the Saver nodes that are in no
@@ -184,13 +185,7 @@ func DefaultLoaderBehavior(b core.Behavior) CacheOption {
 // DefaultLoaderBehavior for the precedence, and Saver for what each
 // behaviour does to a saver.
 func DefaultSaverBehavior(b core.Behavior) CacheOption {
-	return func(c *cacheConfig) error {
-		if b < core.Default || b > core.Ignore {
-			return fmt.Errorf("DefaultSaverBehavior(%v): not a behavior", b)
-		}
-		c.behaviors.DefaultSaverBehavior = b
-		return nil
-	}
+	return defaultBehavior("DefaultSaverBehavior", b, func(bc *core.BehaviorConfig) *core.Behavior { return &bc.DefaultSaverBehavior })
 }
 
 // LogToFile appends every cache event as a JSON line to path as it happens

@@ -18,6 +18,7 @@ import (
 	"github.com/flowcache/flowcache/core/fingerprint"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 // pipeline is a small harness: it builds a driver over a cache directory and
@@ -41,15 +42,13 @@ type runResult struct {
 	dr        *driver.Driver
 }
 
-func (r runResult) did(node string) string {
-	switch {
-	case slices.Contains(r.executed, node):
-		return "executed"
-	case slices.Contains(r.retrieved, node):
-		return "retrieved"
-	}
-	return "absent"
+// flow is r as the runs of package testflow describe theirs.
+func (r runResult) flow() testflow.Result {
+	return testflow.Result{ID: r.runID, Out: r.out, Executed: r.executed, Retrieved: r.retrieved, Events: r.events}
 }
+
+// did says what happened to node in the run (see testflow.Result.Did).
+func (r runResult) did(node string) string { return r.flow().Did(node) }
 
 func (r runResult) has(node string, typ core.EventType) bool {
 	for _, e := range r.events {
@@ -69,25 +68,9 @@ func (p *pipeline) run(nodes []*driver.NodeDef, outputs []string, inputs driver.
 	p.t.Cleanup(func() { dr.Close() })
 	ctx := context.Background()
 	out, err := dr.Execute(ctx, outputs, inputs, overrides)
-	r := runResult{out: out, err: err, dr: dr}
-	r.runID, _ = dr.Cache().LastRunID(ctx)
-	r.events = dr.Cache().Events(slog.LevelDebug, r.runID)
-	for _, e := range r.events {
-		switch {
-		case e.Type == core.EventExecuteNode:
-			r.executed = append(r.executed, nameOf(e))
-		case e.Type == core.EventGetResult && e.Actor == core.ActorAdapter && e.Message == "hit":
-			r.retrieved = append(r.retrieved, nameOf(e))
-		}
-	}
-	return r
-}
-
-func nameOf(e core.Event) string {
-	if e.Task != "" {
-		return e.Node + "@" + e.Task
-	}
-	return e.Node
+	id, _ := dr.Cache().LastRunID(ctx)
+	res := testflow.NewResult(id, out, dr.Cache().Events(slog.LevelDebug, id))
+	return runResult{out: out, err: err, executed: res.Executed, retrieved: res.Retrieved, events: res.Events, runID: id, dr: dr}
 }
 
 // entries counts the entries of nodes (not the code manifests, see
@@ -114,9 +97,7 @@ func (p *pipeline) entries() int {
 
 func want(t *testing.T, r runResult, node, what string) {
 	t.Helper()
-	if got := r.did(node); got != what {
-		t.Errorf("node %s: %s, want %s (executed %v, retrieved %v)", node, got, what, r.executed, r.retrieved)
-	}
+	testflow.WantDid(t, r.flow(), node, what)
 }
 
 func wantOut[T comparable](t *testing.T, r runResult, name string, v T) {
@@ -389,32 +370,10 @@ func TestBehaviorResolution(t *testing.T) {
 	})
 }
 
-func Items(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}
-
-func Square(x int) int { return x * x }
-
-func Sum(xs []int) int {
-	s := 0
-	for _, x := range xs {
-		s += x
-	}
-	return s
-}
-
 // Test 10: fan-out of 6 items and a collect.
 func TestFanOut(t *testing.T) {
 	p := newPipeline(t)
-	nodes := []*driver.NodeDef{
-		driver.Node("items", Items, "n", driver.Expand()),
-		driver.Node("square", Square, "items"),
-		driver.Node("total", Sum, "square", driver.Collect()),
-	}
+	nodes := testflow.FanOut("n", "items", "total")
 	r := p.run(nodes, []string{"total"}, driver.Inputs{"n": 6}, nil)
 	wantOut(t, r, "total", 91)
 	if len(r.executed) != 8 {
@@ -590,9 +549,9 @@ func Slow(x int) int {
 
 func childNodes() []*driver.NodeDef {
 	return []*driver.NodeDef{
-		driver.Node("items", Items, "n", driver.Expand()),
+		driver.Node("items", testflow.Items, "n", driver.Expand()),
 		driver.Node("slow", Slow, "items"),
-		driver.Node("total", Sum, "slow", driver.Collect()),
+		driver.Node("total", testflow.Sum, "slow", driver.Collect()),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowcache/flowcache/internal/testmodule"
 )
 
 // A closure's code version cannot cover what it captures when the version
@@ -16,32 +18,16 @@ import (
 // result. Tested from the outside: a real binary, whose source is made
 // newer than it, run twice with two captured values.
 func TestClosureWithoutSource(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program (-short)")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	goBin := testmodule.GoCommand(t, "a program")
 	mod := t.TempDir()
 	src, err := os.ReadFile("testdata/closureprog/main.go.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(mod, "main.go"), src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gomod := "module example.com/closureprog\n\ngo 1.26\n\nrequire github.com/flowcache/flowcache v0.0.0\n\nreplace github.com/flowcache/flowcache => " + root + "\n"
-	for name, data := range map[string][]byte{"main.go": src, "go.mod": []byte(gomod), "go.sum": sum} {
-		if err := os.WriteFile(filepath.Join(mod, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testmodule.WriteGoMod(t, mod, "example.com/closureprog", nil)
 	bin := filepath.Join(t.TempDir(), "closureprog")
 	build := exec.Command(goBin, "build", "-mod=mod", "-o", bin, ".")
 	build.Dir = mod

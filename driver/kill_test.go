@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 	"github.com/flowcache/flowcache/maintain"
 )
 
@@ -26,7 +27,7 @@ func killBlob(i, salt int) []byte {
 
 func killNodes() []*driver.NodeDef {
 	return []*driver.NodeDef{
-		driver.Node("items", Items, "n", driver.Expand()),
+		driver.Node("items", testflow.Items, "n", driver.Expand()),
 		driver.Node("blob", killBlob, "items", "salt"),
 		driver.Node("check", func(blobs []uint32) uint64 {
 			var s uint64

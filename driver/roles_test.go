@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 var roleX, roleB atomic.Int64
@@ -71,10 +72,17 @@ func TestRolePrecedence(t *testing.T) {
 				r = p.run(nodes, []string{"B"}, nil, nil, c.with...)
 				wantOut(t, r, "B", 14)
 			}
+			resolved := 0
 			for _, e := range r.events {
-				if e.Node == "X" && e.Type == core.EventResolveBehavior && e.Value != c.want.String() {
-					t.Errorf("resolve_behavior of X: %s, want %s", e.Value, c.want)
+				if e.Node == "X" && e.Type == core.EventResolveBehavior {
+					resolved++
+					if e.Value != c.want.String() {
+						t.Errorf("resolve_behavior of X: %s, want %s", e.Value, c.want)
+					}
 				}
+			}
+			if resolved != 1 {
+				t.Errorf("%d resolve_behavior events of X in a run, want 1", resolved)
 			}
 			got := seen{int(roleX.Load()), int(roleB.Load()), p.entries()}
 			if w := byBehavior[c.want]; got != w {
@@ -214,7 +222,7 @@ func TestSaverDefaultBehavior(t *testing.T) {
 
 var listN, readItemN atomic.Int64
 
-func ListItems(n int) []int { listN.Add(1); return Items(n) }
+func ListItems(n int) []int { listN.Add(1); return testflow.Items(n) }
 
 func ReadItem(x int) int { readItemN.Add(1); return x * x }
 
@@ -226,7 +234,7 @@ func TestRolesInFanOut(t *testing.T) {
 	nodes := []*driver.NodeDef{
 		driver.Node("files", ListItems, "n", driver.Expand(), driver.Loader()),
 		driver.Node("read", ReadItem, "files", driver.Loader()),
-		driver.Node("total", Sum, "read", driver.Collect(), driver.Saver()),
+		driver.Node("total", testflow.Sum, "read", driver.Collect(), driver.Saver()),
 	}
 	in := driver.Inputs{"n": 3}
 	opts := []driver.CacheOption{driver.DefaultLoaderBehavior(core.Recompute), driver.DefaultSaverBehavior(core.Default)}
@@ -272,6 +280,8 @@ func TestRoleBuildErrors(t *testing.T) {
 			"DefaultLoaderBehavior(unset): not a behavior"},
 		{"bad saver default", []*driver.NodeDef{driver.Node("A", A1)}, []driver.CacheOption{driver.DefaultSaverBehavior(core.Behavior(9))},
 			"DefaultSaverBehavior(Behavior(9)): not a behavior"},
+		{"unset build default", []*driver.NodeDef{driver.Node("A", A1)}, []driver.CacheOption{driver.DefaultBehavior(core.Unset)},
+			"DefaultBehavior(unset): not a behavior"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 func addOne(x int) int         { return x + 1 }
@@ -54,9 +55,9 @@ func TestRunOutcomes(t *testing.T) {
 		driver.Node("a", addOne, "x"),
 		driver.Node("b", double, "a"),
 		driver.Node("c", addOne, "b"),
-		driver.Node("items", Items, "c", driver.Expand()),
-		driver.Node("square", Square, "items"),
-		driver.Node("total", Sum, "square", driver.Collect()),
+		driver.Node("items", testflow.Items, "c", driver.Expand()),
+		driver.Node("square", testflow.Square, "items"),
+		driver.Node("total", testflow.Sum, "square", driver.Collect()),
 	).WithCache(driver.CacheStores(st.Metadata(), st.Results())).Build()
 	if err != nil {
 		t.Fatal(err)
@@ -111,36 +112,27 @@ func TestRunOutcomes(t *testing.T) {
 }
 
 func TestRunFailedNode(t *testing.T) {
-	for _, cached := range []bool{true, false} {
-		b := driver.NewBuilder().WithNodes(
-			driver.Node("a", addOne, "x"),
-			driver.Node("f", failing, "a"),
-			driver.Node("g", double, "f"),
-		)
-		if cached {
-			st := mem.Open()
-			b = b.WithCache(driver.CacheStores(st.Metadata(), st.Results()))
-		}
-		dr, err := b.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
+	drs := buildBoth(t,
+		driver.Node("a", addOne, "x"),
+		driver.Node("f", failing, "a"),
+		driver.Node("g", double, "f"),
+	)
+	for name, dr := range drs {
 		res, err := dr.Run(context.Background(), []string{"g"}, driver.Inputs{"x": 1}, nil)
 		var ne *core.NodeError
 		if !errors.As(err, &ne) || ne.Node != "f" {
-			t.Fatalf("cached=%v: error %v, want f's", cached, err)
+			t.Fatalf("%s: error %v, want f's", name, err)
 		}
 		if res == nil || res.Values != nil {
-			t.Fatalf("cached=%v: result %+v, want outcomes and no values", cached, res)
+			t.Fatalf("%s: result %+v, want outcomes and no values", name, res)
 		}
-		if cached == (res.RunID == "") {
-			t.Errorf("cached=%v: run id %q", cached, res.RunID)
+		if cached := strings.HasPrefix(name, "cached=true"); cached == (res.RunID == "") {
+			t.Errorf("%s: run id %q", name, res.RunID)
 		}
 		want := map[string]core.Outcome{"x": core.OutcomeInput, "a": core.OutcomeExecuted, "f": core.OutcomeFailed, "g": core.OutcomeSkipped}
 		if !maps.Equal(res.Outcomes, want) {
-			t.Errorf("cached=%v: outcomes %v, want %v", cached, res.Outcomes, want)
+			t.Errorf("%s: outcomes %v, want %v", name, res.Outcomes, want)
 		}
-		dr.Close()
 	}
 	// A call refused before the run starts has no result.
 	dr, _ := driver.NewBuilder().WithNodes(driver.Node("a", addOne, "x")).Build()

@@ -13,6 +13,7 @@ import (
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 type loadStats struct {
@@ -192,35 +193,12 @@ func TestLoadNotStored(t *testing.T) {
 	}
 }
 
-func fanItems(n int) []int {
-	xs := make([]int, n)
-	for i := range xs {
-		xs[i] = i + 1
-	}
-	return xs
-}
-
-func fanSquare(x int) int { return x * x }
-
-func fanTotal(xs []int) int {
-	t := 0
-	for _, x := range xs {
-		t += x
-	}
-	return t
-}
-
 // A task of a fan-out is named node@task; the node alone is an error that
 // lists its tasks.
 func TestLoadFanOut(t *testing.T) {
 	ctx := context.Background()
 	c := newCacheDir(t)
-	nodes := []*driver.NodeDef{
-		driver.Node("items", fanItems, "n", driver.Expand()),
-		driver.Node("square", fanSquare, "items"),
-		driver.Node("total", fanTotal, "square", driver.Collect()),
-	}
-	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
+	c.Run(testflow.FanOut("n", "items", "total"), []string{"total"}, driver.Inputs{"n": 12}, nil)
 	ic := c.open()
 	for i, want := range []int{1, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121, 144} {
 		name := core.RecordName("square", core.TaskID("items", i))

@@ -12,6 +12,7 @@ import (
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/testflow"
 	"github.com/flowcache/flowcache/maintain"
 )
 
@@ -226,32 +227,10 @@ func TestWhy(t *testing.T) {
 	})
 }
 
-func Files(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}
-
-func Square(x int) int { return x * x }
-
-func Total(xs []int) int {
-	s := 0
-	for _, x := range xs {
-		s += x
-	}
-	return s
-}
-
 // A new fan-out item is a first run for its task; the others are retrieved.
 func TestWhyFanOut(t *testing.T) {
 	c := newCacheDir(t)
-	nodes := []*driver.NodeDef{
-		driver.Node("files", Files, "n", driver.Expand()),
-		driver.Node("square", Square, "files"),
-		driver.Node("total", Total, "square", driver.Collect()),
-	}
+	nodes := testflow.FanOut("n", "files", "total")
 	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 2}, nil)
 	r := c.Run(nodes, []string{"total"}, driver.Inputs{"n": 3}, nil)
 	ic := c.open()
@@ -275,11 +254,7 @@ func TestWhyFanOut(t *testing.T) {
 // "files[10]"), whatever order they finished in.
 func TestWhyFanOutItemOrder(t *testing.T) {
 	c := newCacheDir(t)
-	nodes := []*driver.NodeDef{
-		driver.Node("files", Files, "n", driver.Expand()),
-		driver.Node("square", Square, "files"),
-		driver.Node("total", Total, "square", driver.Collect()),
-	}
+	nodes := testflow.FanOut("n", "files", "total")
 	r := c.Run(nodes, []string{"total"}, driver.Inputs{"n": 12}, nil)
 	es, err := c.open().Why(context.Background(), r.ID, "square")
 	if err != nil || len(es) != 12 {

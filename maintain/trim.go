@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/core"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 // TrimFile is the marker Trim keeps in a local cache directory: the time of
@@ -108,19 +110,7 @@ func readTrimMarker(path string) (time.Time, error) {
 // writeTrimMarker records t in the marker, whole or not at all (a
 // temporary file renamed into place).
 func writeTrimMarker(path string, t time.Time) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("maintain: trim: %w", err)
-	}
-	_, err = fmt.Fprintf(f, "%d\n", t.Unix())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(path, []byte(strconv.FormatInt(t.Unix(), 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("maintain: trim: recording the trim in %s: %w", path, err)
 	}
 	return nil

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/flowcache/flowcache/core"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 // RenderFunc turns a drawing in DOT into another format, written to w.
@@ -97,7 +98,10 @@ func WriteFile(ctx context.Context, meta core.MetadataStore, run core.RunID, pat
 	if err := g.Render(ctx, &buf, format); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	if err := atomicfile.Write(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("view: writing %s: %w", path, err)
+	}
+	return nil
 }
 
 // WriteRun draws run of the cache a program runs with — its dataflow, with
@@ -122,26 +126,4 @@ func WriteRun(ctx context.Context, c *core.Cache, run core.RunID, path string, o
 		}
 	}
 	return WriteFile(ctx, c.Metadata(), run, path, opts...)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("view: %w", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("view: writing %s: %w", path, err)
-	}
-	return nil
 }

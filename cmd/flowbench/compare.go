@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -210,50 +209,64 @@ func uncachedSteady(n, reps int) (float64, error) {
 
 // hamiltonChain runs Hamilton's chain.py and reads its summary.
 func hamiltonChain(python, script string, n, reps int) (chainFigures, error) {
+	var f chainFigures
+	version, summary, err := runHamilton(python, script, strconv.Itoa(n), "--repeats", strconv.Itoa(reps))
+	if err != nil {
+		return f, err
+	}
+	var rec struct {
+		Overhead struct {
+			FreshWarm *float64 `json:"fresh_warm"`
+			FreshCold *float64 `json:"fresh_cold"`
+		} `json:"overhead_us_per_node"`
+		PerNode struct {
+			Uncached float64 `json:"uncached"`
+		} `json:"per_node_us"`
+	}
+	if err := json.Unmarshal(summary, &rec); err != nil {
+		return f, err
+	}
+	if rec.Overhead.FreshWarm == nil || rec.Overhead.FreshCold == nil {
+		return f, errors.New("hamilton's summary has no fresh-process overheads")
+	}
+	f.version, f.uncached, f.warm, f.cold = version, rec.PerNode.Uncached, *rec.Overhead.FreshWarm, *rec.Overhead.FreshCold
+	return f, nil
+}
+
+// runHamilton runs one of Hamilton's benchmark scripts with args, on a
+// cache root of its own that it removes after, and returns the Hamilton
+// version of its "info" line and its "summary" line (JSON lines both).
+func runHamilton(python, script string, args ...string) (version string, summary []byte, err error) {
 	root, err := os.MkdirTemp("", "flowbench-hamilton-")
 	if err != nil {
-		return chainFigures{}, err
+		return "", nil, err
 	}
 	defer os.RemoveAll(root)
-	cmd := exec.Command(python, script, strconv.Itoa(n), "--repeats", strconv.Itoa(reps), "--cache-root", root)
+	cmd := exec.Command(python, append(append([]string{script}, args...), "--cache-root", root)...)
 	cmd.Env = append(os.Environ(), "HAMILTON_TELEMETRY_ENABLED=false")
 	out, err := cmd.Output()
 	if err != nil {
-		return chainFigures{}, fmt.Errorf("%s: %w", filepath.Base(script), exitText(err))
+		return "", nil, fmt.Errorf("%s: %w", filepath.Base(script), exitText(err))
 	}
-	var f chainFigures
-	var found bool
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for line := range bytes.SplitSeq(bytes.TrimSpace(out), []byte("\n")) {
 		var rec struct {
 			Event           string `json:"event"`
 			HamiltonVersion string `json:"hamilton_version"`
-			Overhead        struct {
-				FreshWarm *float64 `json:"fresh_warm"`
-				FreshCold *float64 `json:"fresh_cold"`
-			} `json:"overhead_us_per_node"`
-			PerNode struct {
-				Uncached float64 `json:"uncached"`
-			} `json:"per_node_us"`
 		}
-		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+		if json.Unmarshal(line, &rec) != nil {
 			continue
 		}
 		switch rec.Event {
 		case "info":
-			f.version = rec.HamiltonVersion
+			version = rec.HamiltonVersion
 		case "summary":
-			if rec.Overhead.FreshWarm == nil || rec.Overhead.FreshCold == nil {
-				return f, errors.New("hamilton's summary has no fresh-process overheads")
-			}
-			f.uncached, f.warm, f.cold, found = rec.PerNode.Uncached, *rec.Overhead.FreshWarm, *rec.Overhead.FreshCold, true
+			summary = line
 		}
 	}
-	if !found {
-		return f, fmt.Errorf("%s printed no summary", filepath.Base(script))
+	if summary == nil {
+		return "", nil, fmt.Errorf("%s printed no summary", filepath.Base(script))
 	}
-	return f, nil
+	return version, summary, nil
 }
 
 // exitText adds a child's stderr to its exit error.

@@ -646,54 +646,34 @@ func compareWide(python, script string, reps int) error {
 // hamiltonWide runs Hamilton's wide.py --kind numpy and reads its summary.
 func hamiltonWide(python, script string, n, reps int) (wideResult, error) {
 	var f wideResult
-	root, err := os.MkdirTemp("", "flowbench-hamilton-")
+	version, summary, err := runHamilton(python, script, "--kind", "numpy", "--size", strconv.Itoa(n), "--repeats", strconv.Itoa(reps))
 	if err != nil {
 		return f, err
 	}
-	defer os.RemoveAll(root)
-	cmd := exec.Command(python, script, "--kind", "numpy", "--size", strconv.Itoa(n), "--repeats", strconv.Itoa(reps), "--cache-root", root)
-	cmd.Env = append(os.Environ(), "HAMILTON_TELEMETRY_ENABLED=false")
-	out, err := cmd.Output()
-	if err != nil {
-		return f, fmt.Errorf("%s: %w", filepath.Base(script), exitText(err))
+	var rec struct {
+		ObjectBytes float64 `json:"object_bytes"`
+		Fingerprint float64 `json:"fingerprint_MB_per_s"`
+		Dumps       float64 `json:"pickle_dumps_MB_per_s"`
+		Median      struct {
+			Loads     float64 `json:"pickle_loads"`
+			FreshCold float64 `json:"fresh_cold"`
+			FreshWarm float64 `json:"fresh_warm"`
+		} `json:"median_s"`
+		Overhead struct {
+			FreshCold *float64 `json:"fresh_cold"`
+			FreshWarm *float64 `json:"fresh_warm"`
+		} `json:"overhead_s"`
 	}
-	found := false
-	for line := range bytes.SplitSeq(bytes.TrimSpace(out), []byte("\n")) {
-		var rec struct {
-			Event           string  `json:"event"`
-			HamiltonVersion string  `json:"hamilton_version"`
-			ObjectBytes     float64 `json:"object_bytes"`
-			Fingerprint     float64 `json:"fingerprint_MB_per_s"`
-			Dumps           float64 `json:"pickle_dumps_MB_per_s"`
-			Median          struct {
-				Loads     float64 `json:"pickle_loads"`
-				FreshCold float64 `json:"fresh_cold"`
-				FreshWarm float64 `json:"fresh_warm"`
-			} `json:"median_s"`
-			Overhead struct {
-				FreshCold *float64 `json:"fresh_cold"`
-				FreshWarm *float64 `json:"fresh_warm"`
-			} `json:"overhead_s"`
-		}
-		if json.Unmarshal(line, &rec) != nil {
-			continue
-		}
-		switch rec.Event {
-		case "info":
-			f.version = rec.HamiltonVersion
-		case "summary":
-			if rec.Overhead.FreshCold == nil || rec.Overhead.FreshWarm == nil || rec.Median.Loads <= 0 {
-				return f, errors.New("hamilton's wide summary has no fresh-process overheads or pickle_loads")
-			}
-			f.coldMs, f.warmMs = rec.Median.FreshCold*1e3, rec.Median.FreshWarm*1e3
-			f.coldOverheadMs, f.warmOverheadMs = *rec.Overhead.FreshCold*1e3, *rec.Overhead.FreshWarm*1e3
-			f.fingerprintMBs, f.storeMBs = rec.Fingerprint, rec.Dumps
-			f.loadMBs = rec.ObjectBytes / 1e6 / rec.Median.Loads
-			found = true
-		}
+	if err := json.Unmarshal(summary, &rec); err != nil {
+		return f, err
 	}
-	if !found {
-		return f, fmt.Errorf("%s printed no summary", filepath.Base(script))
+	if rec.Overhead.FreshCold == nil || rec.Overhead.FreshWarm == nil || rec.Median.Loads <= 0 {
+		return f, errors.New("hamilton's wide summary has no fresh-process overheads or pickle_loads")
 	}
+	f.version = version
+	f.coldMs, f.warmMs = rec.Median.FreshCold*1e3, rec.Median.FreshWarm*1e3
+	f.coldOverheadMs, f.warmOverheadMs = *rec.Overhead.FreshCold*1e3, *rec.Overhead.FreshWarm*1e3
+	f.fingerprintMBs, f.storeMBs = rec.Fingerprint, rec.Dumps
+	f.loadMBs = rec.ObjectBytes / 1e6 / rec.Median.Loads
 	return f, nil
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 // The versions of a running executable are kept, besides the module tables
@@ -133,27 +135,14 @@ func (r *resolver) saveExeTable() error {
 	return nil
 }
 
-// writeFileAtomic writes b to a temporary file beside path and renames it
-// into place, so that a reader sees the old file or the new one, whole.
+// writeFileAtomic writes b to path, creating its directory, through a
+// temporary file renamed into place (atomicfile.Write), so that a reader
+// sees the old file or the new one, whole.
 func writeFileAtomic(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".table-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // Flags of an entry of an executable's table.

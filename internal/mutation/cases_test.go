@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/flowcache/flowcache/internal/testmodule"
 )
 
 // TestCasesApply is the part of the suite that builds nothing, so that it
@@ -21,7 +23,7 @@ func TestCasesApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := repoRoot(testdata)
+	root, err := testmodule.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

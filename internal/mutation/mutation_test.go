@@ -18,6 +18,8 @@ import (
 
 	_ "github.com/flowcache/flowcache/backends/local" // the file scheme inspect.Open opens
 	"github.com/flowcache/flowcache/inspect"
+
+	"github.com/flowcache/flowcache/internal/testmodule"
 )
 
 // buildTag is the value the builds give main.buildTag with -ldflags -X,
@@ -453,11 +455,7 @@ func setup(t *testing.T) *suite {
 	if err != nil {
 		t.Fatalf("the mutation suite builds Go programs and needs the go command on PATH: %v", err)
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := repoRoot(wd)
+	root, err := testmodule.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +502,7 @@ func setup(t *testing.T) *suite {
 			t.Fatal(err)
 		}
 	}
-	goVersion, err := goDirective(filepath.Join(root, "go.mod"))
+	goVersion, err := testmodule.GoVersion(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1027,36 +1025,6 @@ func runJSON(bin string, args ...string) (*output, error) {
 		return nil, fmt.Errorf("%s: output is not JSON: %v\n%s", filepath.Base(bin), err, stdout.Bytes())
 	}
 	return &out, nil
-}
-
-// repoRoot returns the directory at or above dir that holds the go.mod of
-// github.com/flowcache/flowcache.
-func repoRoot(dir string) (string, error) {
-	for d := dir; ; {
-		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
-		if err == nil && bytes.HasPrefix(b, []byte("module github.com/flowcache/flowcache\n")) {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod of github.com/flowcache/flowcache at or above %s", dir)
-		}
-		d = parent
-	}
-}
-
-// goDirective returns the version of the go directive of a go.mod file.
-func goDirective(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "go "); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("%s has no go directive", path)
 }
 
 // writeProxy writes a GOPROXY file tree serving example.com/rel at

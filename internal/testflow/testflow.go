@@ -2,7 +2,9 @@
 // cache directory, for the tests of the packages that read and maintain a
 // cache (inspect, maintain): each run has its own driver (and its own store
 // handle) and happens at a time the test sets, so that entries are stamped
-// with it and age can be tested without waiting.
+// with it and age can be tested without waiting. FanOut is the fan-out
+// pipeline these tests, and those of package driver and of the command,
+// share.
 package testflow
 
 import (
@@ -97,8 +99,14 @@ func (c *Dir) Run(nodes []*driver.NodeDef, outputs []string, inputs driver.Input
 	if err != nil {
 		c.T.Fatalf("Execute: %v", err)
 	}
-	r := Result{ID: res.RunID, Out: res.Values, Events: dr.Cache().Events(slog.LevelDebug, res.RunID)}
-	for _, e := range r.Events {
+	return NewResult(res.RunID, res.Values, dr.Cache().Events(slog.LevelDebug, res.RunID))
+}
+
+// NewResult returns the Result of run id from its values and its events
+// (at DEBUG level), which tell the nodes it executed and retrieved.
+func NewResult(id core.RunID, out driver.Results, events []core.Event) Result {
+	r := Result{ID: id, Out: out, Events: events}
+	for _, e := range events {
 		name := core.RecordName(e.Node, e.Task)
 		switch {
 		case e.Type == core.EventExecuteNode:
@@ -115,5 +123,38 @@ func WantDid(t *testing.T, r Result, node, what string) {
 	t.Helper()
 	if got := r.Did(node); got != what {
 		t.Errorf("node %s: %s, want %s (executed %v, retrieved %v)", node, got, what, r.Executed, r.Retrieved)
+	}
+}
+
+// Items is the expanding node of FanOut: the items 1..n.
+func Items(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+// Square is the node run once per item of FanOut.
+func Square(x int) int { return x * x }
+
+// Sum collects the squares of FanOut.
+func Sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// FanOut returns a fan-out pipeline: node items expands Items of input
+// (one task per item), node "square" squares each item (its tasks are
+// square@items[0], square@items[1], …), and node total collects their Sum
+// (14 for an input of 3).
+func FanOut(input, items, total string) []*driver.NodeDef {
+	return []*driver.NodeDef{
+		driver.Node(items, Items, input, driver.Expand()),
+		driver.Node("square", Square, items),
+		driver.Node(total, Sum, "square", driver.Collect()),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,5 +162,26 @@ func Open(t *testing.T, baseURL, name string, open func(ctx context.Context, raw
 	}
 	if _, err := open(ctx, "mem://x"); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("Open of a mem:// URL = %v, want ErrInvalid", err)
+	}
+}
+
+// URLChecks checks, without a server, what URLs of scheme the backend's
+// opener refuses before any request, with an error wrapping
+// core.ErrInvalid: an unknown parameter, no bucket (noBucket is what the
+// error says then), and credentials in the URL. Importing the backend
+// must have registered scheme.
+func URLChecks(t *testing.T, scheme, noBucket string) {
+	if !slices.Contains(core.Schemes(), scheme) {
+		t.Fatalf("importing the package does not register %s:// (registered: %v)", scheme, core.Schemes())
+	}
+	for _, c := range []struct{ url, want string }{
+		{scheme + "://b/cache?colour=red", `unknown URL parameter "colour"`},
+		{scheme + ":///cache", noBucket},
+		{scheme + "://someone@b/cache", "credentials come from the environment"},
+	} {
+		_, err := core.OpenURL(t.Context(), c.url)
+		if !errors.Is(err, core.ErrInvalid) || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("OpenURL(%q) = %v; want an error wrapping core.ErrInvalid that says %q", c.url, err, c.want)
+		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -21,6 +19,8 @@ import (
 	"github.com/flowcache/flowcache/formats"
 	fcsv "github.com/flowcache/flowcache/formats/csv"
 	"github.com/flowcache/flowcache/inspect"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 func init() {
@@ -97,7 +97,7 @@ func cmdShow(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 		_, err := e.stdout.Write(out.Bytes())
 		return err
 	}
-	if err := writeFileAtomic(o.out, out.Bytes()); err != nil {
+	if err := atomicfile.Write(o.out, out.Bytes(), 0o600); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	fmt.Fprintf(e.stdout, "wrote node %s of run %s to %s (%s)\n", r.Name(), r.Run, o.out, fmtBytes(int64(out.Len())))
@@ -242,24 +242,4 @@ func (r orderedRow) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
-}
-
-// writeFileAtomic writes b to path through a temporary file in its
-// directory, so that a reader never sees half of it.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".flowcache-show-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/flowcache/flowcache/formats/csv"
 	"github.com/flowcache/flowcache/formats/parquet"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 type ShowPoint struct {
@@ -61,51 +62,20 @@ func ShowCount(ps []ShowPoint) map[string]float64 {
 	return m
 }
 
-func ShowItems(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i * 10
-	}
-	return out
-}
-
-func ShowSquare(x int) int { return x * x }
-
-func ShowSum(xs []int) int {
-	s := 0
-	for _, x := range xs {
-		s += x
-	}
-	return s
-}
-
 func showNodes() []*driver.NodeDef {
-	return []*driver.NodeDef{
+	return append(testflow.FanOut("n", "items", "sum"),
 		driver.Node("points", ShowPoints, "n"),
 		driver.Node("counts", ShowCount, "points", driver.WithFormat(formats.JSON())),
 		driver.Node("rows", ShowRows, "n", driver.WithFormat(csv.New())),
 		driver.Node("prows", ShowRows, "n", driver.WithFormat(parquet.New())),
-		driver.Node("items", ShowItems, "n", driver.Expand()),
-		driver.Node("square", ShowSquare, "items"),
-		driver.Node("sum", ShowSum, "square", driver.Collect()),
-		driver.Node("off", ShowSquare, "n", driver.WithBehavior(core.Disable)),
-	}
+		driver.Node("off", testflow.Square, "n", driver.WithBehavior(core.Disable)),
+	)
 }
 
-// runShow runs showNodes on dir and returns the run's id.
+// runShow runs showNodes on dir, now, and returns the run's id.
 func runShow(t *testing.T, dir string, n int) core.RunID {
 	t.Helper()
-	dr, err := driver.NewBuilder().WithNodes(showNodes()...).WithCache(driver.CacheDir(dir),
-		driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dr.Close()
-	res, err := dr.Run(context.Background(), []string{"counts", "rows", "prows", "sum", "off"}, driver.Inputs{"n": n}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.RunID
+	return testflow.DirAt(t, dir, time.Now()).Run(showNodes(), []string{"counts", "rows", "prows", "sum", "off"}, driver.Inputs{"n": n}, nil).ID
 }
 
 // sameJSON reports whether two JSON texts hold the same value.
@@ -149,7 +119,7 @@ func TestShowCommand(t *testing.T) {
 	}
 	r = flowcache(t, dir, "show", "square@items[2]")
 	wantCode(t, r, exitOK)
-	sameJSON(t, r.stdout, 400)
+	sameJSON(t, r.stdout, 9)
 
 	// Tables.
 	r = flowcache(t, dir, "show", "rows")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/flowcache/flowcache/core/codeversion"
 	"github.com/flowcache/flowcache/inspect"
+
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
 func init() {
@@ -66,19 +68,7 @@ func cmdCodeVersions(_ context.Context, e env, o *opts, _ *inspect.Cache, _ []st
 		_, err := e.stdout.Write(src)
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".flowcache-codeversions-*")
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	_, err = tmp.Write(src)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(out, src, 0o600); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	fmt.Fprintf(e.stdout, "wrote %s (%d bytes)\n", out, len(src))

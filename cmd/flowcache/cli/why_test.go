@@ -11,52 +11,18 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/testmodule"
 )
 
 // whyModule writes the module of testdata/why into dir: m (the pipeline,
 // with a go.mod requiring this checkout and example.com/dep from ../dep),
-// dep and dep2. It returns the repository root.
+// dep and dep2.
 func whyModule(t *testing.T, dir string) {
 	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := copyDir(filepath.Join("testdata", "why"), dir); err != nil {
 		t.Fatal(err)
 	}
-	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	goLine := "go 1.26"
-	for line := range strings.Lines(string(gomod)) {
-		if strings.HasPrefix(line, "go ") {
-			goLine = strings.TrimSpace(line)
-		}
-	}
-	mod := "module example.com/m\n\n" + goLine + `
-
-require (
-	example.com/dep v0.0.0
-	github.com/flowcache/flowcache v0.0.0
-)
-
-replace (
-	example.com/dep => ../dep
-	github.com/flowcache/flowcache => ` + root + `
-)
-`
-	if err := os.WriteFile(filepath.Join(dir, "m", "go.mod"), []byte(mod), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "m", "go.sum"), sum, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testmodule.WriteGoMod(t, filepath.Join(dir, "m"), "example.com/m", map[string]string{"example.com/dep": "../dep"})
 }
 
 func copyDir(src, dst string) error {
@@ -105,13 +71,7 @@ func replaceIn(t *testing.T, file, old, new string) {
 // directory that replaces a module — built again and run on the same cache:
 // `flowcache why` names, for each node, what changed in its code.
 func TestWhyNamesCodeChanges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program twice (a few seconds); skipped with -short")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
+	goBin := testmodule.GoCommand(t, "a program twice (a few seconds)")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	whyModule(t, src)
