@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -207,8 +206,6 @@ func encodeTable(key [32]byte, entries map[string]tableEntry, ek [32]byte, embed
 	}
 	return seal(b)
 }
-
-var errTable = errors.New("bad table")
 
 // decodeTable reads a table written by encodeTable for key. embeds is nil
 // without embedded files, else the stored embed key followed by the paths.
