@@ -89,8 +89,9 @@ func usage() {
   flowbench formats [-rows 1000000] [-mb 80]
                                         encode/decode MB/s per format, next to the disk's write+fsync MB/s
   flowbench remote -url URL [-n 1000] [-reps 3] [-mb 256]
-                                        the chain against a bucket (cold, warm, requests per node),
-                                        and put/get MB/s of one large result
+                                        the chain against a bucket (cold, warm, cold with every node
+                                        leased: the cost of single-flight; requests per node), and
+                                        put/get MB/s of one large result
   flowbench codeversion [-n 1000] [-reps 5]
                                         code versions of the chain's functions in a fresh process:
                                         the first after an edit of the module, and a warm one

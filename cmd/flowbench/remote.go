@@ -93,10 +93,16 @@ func remoteBench(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Cold again, every node under a lease (driver.CacheLeases): what
+	// single-flight costs a node that executes.
+	leased, err := median("cold-leased", func(i int) string { return prefix("leased" + strconv.Itoa(i)) })
+	if err != nil {
+		return err
+	}
 	for _, p := range []struct {
 		name string
 		r    result
-	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}} {
+	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}, {"cold_leased", leased}} {
 		v := map[string]any{
 			"bench": "remote-chain", "store": base.Scheme, "phase": p.name, "n": *n, "reps": *reps,
 			"total_ms":             round(float64(p.r.NS)/1e6, 1),
@@ -109,6 +115,9 @@ func remoteBench(args []string) error {
 			}
 			v["requests"] = p.r.Requests
 			v["requests_per_node"] = round(float64(total)/float64(*n), 2)
+		}
+		if p.name == "cold_leased" {
+			v["lease_us_per_node"] = round(float64(p.r.NS-cold.NS)/1e3/float64(*n), 1)
 		}
 		emit(v)
 	}
@@ -131,9 +140,12 @@ func remotePhase(rawURL string, n int, phase string) error {
 	}
 	var d time.Duration
 	var err error
-	if phase == "uncached" {
+	switch phase {
+	case "uncached":
 		d, err = runChainCache(n)
-	} else {
+	case "cold-leased":
+		d, err = runChainCache(n, driver.CacheURL(rawURL), driver.CacheLeases(30*time.Second))
+	default:
 		d, err = runChainCache(n, driver.CacheURL(rawURL))
 	}
 	if err != nil {
