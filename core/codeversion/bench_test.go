@@ -50,3 +50,33 @@ func BenchmarkEditProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/process")
 }
+
+// BenchmarkExeTableProcess is BenchmarkWarmProcess for a later process of
+// the same executable: the versions come from the executable's table
+// (exetable.go), the module is not listed.
+func BenchmarkExeTableProcess(b *testing.B) {
+	tables := b.TempDir()
+	fns := chaingen.Funcs[:1000]
+	id := func() string { return "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb" }
+	r := newResolver()
+	r.tables, r.buildID = tables, id
+	for _, fn := range fns {
+		if _, err := r.of(fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.saveTables()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newResolver()
+		r.tables, r.buildID = tables, id
+		r.scanTree = func(string) (*tree, error) { b.Fatal("listed the module"); return nil, nil }
+		for _, fn := range fns {
+			info, _ := r.of(fn)
+			if !info.FromSource {
+				b.Fatal(info.Fallback)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/process")
+}
