@@ -133,11 +133,11 @@
 // every later process of that binary: such a process reads one small file
 // and lists nothing (2–5 ms for 1000 functions here, against 5–10 ms for
 // listing this module: BenchmarkExeTableProcess, BenchmarkWarmProcess),
-// and an edit of the source after the build no longer turns the running code's versions into fallbacks. A rebuilt
-// binary has another build ID and gets its versions from its source. Only
-// versions from source are kept there; a binary without a usable build ID
-// (linked with -buildid= or by a tool that blanks it) uses the module table
-// alone.
+// and an edit of the source after the build no longer turns the running
+// code's versions into fallbacks. A rebuilt binary has another build ID
+// and gets its versions from its source. Only versions from source are
+// kept there; a binary without a usable build ID (linked with -buildid= or
+// by a tool that blanks it) uses the module table alone.
 //
 // # How functions are found
 //
