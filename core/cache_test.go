@@ -210,6 +210,18 @@ func TestBackgroundStores(t *testing.T) {
 	}
 }
 
+// testClock is a clock the test moves (core.WithClock).
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Unix(1_000_000, 0)} }
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
 // countingMeta is a mem metadata store that preloads (from WalkEntries) and
 // counts Preload and Get calls.
 type countingMeta struct {
@@ -245,10 +257,8 @@ func TestPreloadRefresh(t *testing.T) {
 	ctx := context.Background()
 	st := mem.Open()
 	meta := &countingMeta{MetadataStore: st.Metadata()}
-	now := time.Unix(1_000_000, 0)
-	var clockMu sync.Mutex
-	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
-	c, err := core.New(meta, st.Results(), core.WithClock(clock))
+	clock := newTestClock()
+	c, err := core.New(meta, st.Results(), core.WithClock(clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,9 +275,7 @@ func TestPreloadRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	orun.End(ctx)
-	clockMu.Lock()
-	now = now.Add(3 * time.Second)
-	clockMu.Unlock()
+	clock.advance(3 * time.Second)
 	executed := false
 	v, err := run.Node(ctx, spec, "", []*core.Value{x}, func(context.Context, []any) (any, error) { executed = true; return 7, nil })
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,11 +271,9 @@ func TestCodeManifestLongColdRun(t *testing.T) {
 	ctx := context.Background()
 	st := mem.Open()
 	meta := &countingMeta{MetadataStore: st.Metadata()}
-	now := time.Unix(1_000_000, 0)
-	var clockMu sync.Mutex
-	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	clock := newTestClock()
 	// Results stored before a node returns, so that Flush writes a's entry.
-	c, err := core.New(meta, st.Results(), core.WithClock(clock), core.WithBackgroundStores(0, 0))
+	c, err := core.New(meta, st.Results(), core.WithClock(clock.now), core.WithBackgroundStores(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,9 +293,7 @@ func TestCodeManifestLongColdRun(t *testing.T) {
 	if n := len(mustWalk(t, meta)); n == 0 {
 		t.Fatal("a's entry is not stored after Flush")
 	}
-	clockMu.Lock()
-	now = now.Add(3 * time.Second) // past preloadFresh: b's miss preloads again, and finds a
-	clockMu.Unlock()
+	clock.advance(3 * time.Second) // past preloadFresh: b's miss preloads again, and finds a
 	if _, err := run.Node(ctx, manifestNode("b", "vb", 0, &calls), "", []*core.Value{a}, inc); err != nil {
 		t.Fatal(err)
 	}
