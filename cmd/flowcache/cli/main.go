@@ -116,6 +116,9 @@ type opts struct {
 	dryRun     bool
 
 	raw bool // show
+
+	addr       string // serve
+	allowEvict bool
 }
 
 // exitError carries an exit code.
