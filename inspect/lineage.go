@@ -1,0 +1,468 @@
+package inspect
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// Lineage is an index of a cache's run history: which runs and nodes
+// produced, retrieved or were given each data version, and which data
+// versions each one was computed from, as the cache keys of the records
+// name them. Cache.Lineage builds it; its methods then answer from memory,
+// without reading the stores again (except History, which reads the code
+// manifests of changed code versions, as Why does). A Lineage is a
+// snapshot: runs that end after it was built are not in it. It is safe for
+// concurrent use.
+type Lineage struct {
+	c    *Cache
+	runs []core.RunInfo
+	// recs holds the merged records of every run, by run id (nil for a
+	// run deleted while the index was built): the history Why reads.
+	recs map[core.RunID][]NodeInfo
+	// uses lists the records of each data version, oldest run first.
+	uses map[core.DataVersion][]Use
+	// versions are the keys of uses, sorted, for prefix lookups.
+	versions []core.DataVersion
+	// up and down are the edges of the graph of (node, data version)
+	// pairs, from the pair a key names as a dependency to the pair the
+	// record had, and back.
+	up, down map[artifact][]*edge
+	// names are the node names in the history.
+	names map[string]bool
+}
+
+// artifact is a value as the graph sees it: a node (or input) name and the
+// data version it had. Keying by node keeps apart two nodes whose values
+// happen to be equal, and every node with behaviour Ignore.
+type artifact struct {
+	node    string
+	version core.DataVersion
+}
+
+type edge struct {
+	from, to artifact
+	kind     LinkKind
+	runs     []core.RunID
+}
+
+// LinkKind says how a data version was computed from another.
+type LinkKind string
+
+// The kinds of links.
+const (
+	// LinkDependency: the cache key of a node named the version as one of
+	// its dependencies (an input, an override, an upstream node's result).
+	LinkDependency LinkKind = "dependency"
+	// LinkItem: the version is one item of a fan-out, and the other the
+	// list the expanding node returned.
+	LinkItem LinkKind = "item"
+	// LinkJoin: the version is what a collect node received from a
+	// fan-out, and the other the result of one of its tasks.
+	LinkJoin LinkKind = "join"
+)
+
+// Use is one record of a data version: a node (a task of a fan-out node)
+// that had the value in a run.
+type Use struct {
+	Run      core.RunID    `json:"run_id"`
+	Started  time.Time     `json:"started"`
+	Node     string        `json:"node"`
+	Task     string        `json:"task,omitempty"`
+	Outcome  core.Outcome  `json:"outcome"`
+	Behavior core.Behavior `json:"behavior"`
+	Format   string        `json:"format,omitempty"`
+	KeyID    core.KeyID    `json:"key_id,omitempty"`
+	// Written is the number of bytes the run stored for the value, -1
+	// when it stored nothing (retrieved, not storable, or the result was
+	// stored already).
+	Written int64 `json:"written_bytes"`
+}
+
+// Name returns the record name: node, or node@task.
+func (u Use) Name() string { return core.RecordName(u.Node, u.Task) }
+
+// Link is one edge of the lineage graph, seen from the data version asked
+// about: Node's version Version is Depth steps upstream (or downstream) of
+// it, and its neighbour one step closer is OfNode's version Of.
+type Link struct {
+	Node    string           `json:"node"`
+	Version core.DataVersion `json:"data_version"`
+	Kind    LinkKind         `json:"kind"`
+	// Depth is 1 for a direct dependency (or dependant).
+	Depth  int              `json:"depth"`
+	OfNode string           `json:"of_node"`
+	Of     core.DataVersion `json:"of"`
+	// Runs are the runs that recorded the link, oldest first.
+	Runs []core.RunID `json:"runs"`
+}
+
+// VersionLineage is the lineage of one data version.
+type VersionLineage struct {
+	Version core.DataVersion `json:"data_version"`
+	// Nodes are the nodes (and inputs) that had the value, sorted.
+	Nodes []string `json:"nodes"`
+	// Produced are the records of nodes that executed and got the value
+	// (Written says whether the run stored it), Retrieved those that
+	// found it in the cache, Given the inputs and overrides that were the
+	// value; each oldest run first.
+	Produced  []Use `json:"produced"`
+	Retrieved []Use `json:"retrieved"`
+	Given     []Use `json:"given"`
+	// Upstream are the versions it was computed from, recursively, and
+	// Downstream those computed from it: by depth, then node and version.
+	Upstream   []Link `json:"upstream"`
+	Downstream []Link `json:"downstream"`
+}
+
+// HistoryStep is a stretch of runs in which a node (one task of it) kept
+// the same data version and cache key; a new step begins with the run
+// where either changed.
+type HistoryStep struct {
+	Version core.DataVersion `json:"data_version"`
+	KeyID   core.KeyID       `json:"key_id,omitempty"`
+	// First and Last are the first and last runs of the stretch, Runs how
+	// many runs it has, Executed and Retrieved how many of them executed
+	// the node (a recompute) or retrieved it.
+	First     core.RunID `json:"first_run_id"`
+	Started   time.Time  `json:"started"`
+	Last      core.RunID `json:"last_run_id"`
+	Runs      int        `json:"runs"`
+	Executed  int        `json:"executed"`
+	Retrieved int        `json:"retrieved"`
+	// Why explains what the node did in the first run of the stretch, as
+	// Cache.Why does: for a new version, which part of the key changed.
+	Why Explanation `json:"why"`
+}
+
+// NodeHistory is the history of one node (one task of a fan-out node)
+// across runs.
+type NodeHistory struct {
+	Node  string        `json:"node"`
+	Task  string        `json:"task,omitempty"`
+	Steps []HistoryStep `json:"steps"`
+}
+
+// lineageReaders is how many runs Lineage reads at a time: a bucket's
+// metadata answers each read in a round trip.
+const lineageReaders = 8
+
+// Lineage reads the whole run history (Runs once, then Run once per run,
+// a few at a time) and indexes it. With R runs of N node records each, it
+// costs R+1 reads of the metadata store and memory and time in O(R·N):
+// build it once and ask it many questions. VersionLineage and NodeHistory
+// build one for a single question.
+func (c *Cache) Lineage(ctx context.Context) (*Lineage, error) {
+	runs, err := c.meta.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := make([][]NodeInfo, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(lineageReaders, len(runs)) {
+		wg.Go(func() {
+			for i := range next {
+				recs, err := c.meta.Run(ctx, runs[i].ID)
+				if errors.Is(err, core.ErrNotFound) {
+					recs, err = nil, nil // deleted meanwhile
+				}
+				all[i], errs[i] = mergeRecords(recs), err
+			}
+		})
+	}
+feed:
+	for i := range runs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return newLineage(c, runs, all), nil
+}
+
+func newLineage(c *Cache, runs []core.RunInfo, all [][]NodeInfo) *Lineage {
+	l := &Lineage{
+		c: c, runs: runs, recs: make(map[core.RunID][]NodeInfo, len(runs)),
+		uses: map[core.DataVersion][]Use{}, up: map[artifact][]*edge{}, down: map[artifact][]*edge{},
+		names: map[string]bool{},
+	}
+	edges := map[[2]artifact]*edge{}
+	link := func(from, to artifact, kind LinkKind, run core.RunID) {
+		k := [2]artifact{from, to}
+		e := edges[k]
+		if e == nil {
+			e = &edge{from: from, to: to, kind: kind}
+			edges[k] = e
+			l.up[to] = append(l.up[to], e)
+			l.down[from] = append(l.down[from], e)
+		}
+		if len(e.runs) == 0 || e.runs[len(e.runs)-1] != run {
+			e.runs = append(e.runs, run)
+		}
+	}
+	for i, r := range runs {
+		nodes := all[i]
+		l.recs[r.ID] = nodes
+		expanded := map[string]core.DataVersion{} // expanding node -> its list's version
+		tasks := map[string][]NodeInfo{}          // node -> its tasks
+		for _, n := range nodes {
+			l.names[n.Node] = true
+			if n.DataVersion == "" || n.Outcome == core.OutcomeSkipped || n.Outcome == core.OutcomeFailed {
+				continue
+			}
+			l.uses[n.DataVersion] = append(l.uses[n.DataVersion], Use{
+				Run: r.ID, Started: r.Started, Node: n.Node, Task: n.Task, Outcome: n.Outcome,
+				Behavior: n.Behavior, Format: n.Format, KeyID: n.KeyID, Written: n.Written,
+			})
+			if n.Task != "" {
+				tasks[n.Node] = append(tasks[n.Node], n)
+			} else if isExpander(nodes, n.Node) {
+				expanded[n.Node] = n.DataVersion
+			}
+			to := artifact{n.Node, n.DataVersion}
+			for _, d := range n.Deps {
+				link(artifact{d.Name, d.Version}, to, LinkDependency, r.ID)
+			}
+		}
+		// An item of a fan-out comes from the list its expanding node
+		// returned; a collect node's dependency on a branch node is the
+		// join of its tasks' versions.
+		for _, n := range nodes {
+			for _, d := range n.Deps {
+				if list, ok := expanded[d.Name]; ok && strings.HasPrefix(n.Task, d.Name+"[") && d.Version != list {
+					link(artifact{d.Name, list}, artifact{d.Name, d.Version}, LinkItem, r.ID)
+				}
+				if ts := tasks[d.Name]; len(ts) > 0 && n.Task == "" {
+					sorted := slices.Clone(ts)
+					slices.SortStableFunc(sorted, func(a, b NodeInfo) int { return compareTasks(a.Task, b.Task) })
+					if joinVersion(sorted) == d.Version {
+						for _, t := range sorted {
+							link(artifact{d.Name, t.DataVersion}, artifact{d.Name, d.Version}, LinkJoin, r.ID)
+						}
+					}
+				}
+			}
+		}
+	}
+	l.versions = make([]core.DataVersion, 0, len(l.uses))
+	for v := range l.uses {
+		l.versions = append(l.versions, v)
+	}
+	slices.Sort(l.versions)
+	return l
+}
+
+// joinVersion is the data version a collect node receives from the tasks
+// of a branch node, in item order (core.Run.Join).
+func joinVersion(tasks []NodeInfo) core.DataVersion {
+	deps := make([]core.Dep, len(tasks))
+	for i, t := range tasks {
+		deps[i] = core.Dep{Name: fmt.Sprint(i), Version: t.DataVersion}
+	}
+	return core.DataVersion(core.CacheKey{Node: "join", CodeVersion: "join", Deps: deps}.ID())
+}
+
+// Runs returns the runs the index holds, oldest first.
+func (l *Lineage) Runs() []core.RunInfo { return slices.Clone(l.runs) }
+
+// HasNode reports whether some run has a node (or input) called node
+// (without a task).
+func (l *Lineage) HasNode(node string) bool { return l.names[node] }
+
+// ResolveVersion returns the data version ref names: a full data version,
+// or a prefix of exactly one data version in the history. An unknown
+// version is an error wrapping core.ErrNotFound, a prefix of several one
+// wrapping ErrAmbiguous that names them.
+func (l *Lineage) ResolveVersion(ref string) (core.DataVersion, error) {
+	if ref == "" {
+		return "", fmt.Errorf("%w: empty data version", core.ErrInvalid)
+	}
+	v := core.DataVersion(ref)
+	if _, ok := l.uses[v]; ok {
+		return v, nil
+	}
+	i := sort.Search(len(l.versions), func(i int) bool { return l.versions[i] >= v })
+	var matches []string
+	for j := i; j < len(l.versions) && strings.HasPrefix(string(l.versions[j]), ref); j++ {
+		matches = append(matches, string(l.versions[j]))
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("%w: no data version %q in the %d runs of the cache", core.ErrNotFound, ref, len(l.runs))
+	case 1:
+		return core.DataVersion(matches[0]), nil
+	}
+	more := ""
+	if len(matches) > 5 {
+		more = fmt.Sprintf(" and %d more", len(matches)-5)
+		matches = matches[:5]
+	}
+	return "", fmt.Errorf("%w: data version prefix %q matches several: %s%s", ErrAmbiguous, ref, strings.Join(matches, ", "), more)
+}
+
+// Version returns the lineage of the data version ref names (a full
+// version or a unique prefix, see ResolveVersion): the runs and nodes that
+// produced, retrieved or were given it, and the versions upstream and
+// downstream of it. It costs time in the size of the answer.
+func (l *Lineage) Version(ref string) (*VersionLineage, error) {
+	v, err := l.ResolveVersion(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := &VersionLineage{Version: v, Produced: []Use{}, Retrieved: []Use{}, Given: []Use{}}
+	var start []artifact
+	seen := map[string]bool{}
+	for _, u := range l.uses[v] {
+		switch u.Outcome {
+		case core.OutcomeExecuted:
+			out.Produced = append(out.Produced, u)
+		case core.OutcomeRetrieved:
+			out.Retrieved = append(out.Retrieved, u)
+		default:
+			out.Given = append(out.Given, u)
+		}
+		if !seen[u.Node] {
+			seen[u.Node] = true
+			out.Nodes = append(out.Nodes, u.Node)
+			start = append(start, artifact{u.Node, v})
+		}
+	}
+	slices.Sort(out.Nodes)
+	out.Upstream = walk(start, l.up, func(e *edge) (artifact, artifact) { return e.from, e.to })
+	out.Downstream = walk(start, l.down, func(e *edge) (artifact, artifact) { return e.to, e.from })
+	return out, nil
+}
+
+// walk returns the links reached from start, breadth first: ends gives an
+// edge's far end and near end.
+func walk(start []artifact, next map[artifact][]*edge, ends func(*edge) (far, near artifact)) []Link {
+	out := []Link{}
+	depth := map[artifact]int{}
+	for _, a := range start {
+		depth[a] = 0
+	}
+	queue := slices.Clone(start)
+	seenEdge := map[*edge]bool{}
+	for len(queue) > 0 {
+		a := queue[0]
+		queue = queue[1:]
+		for _, e := range next[a] {
+			if seenEdge[e] {
+				continue
+			}
+			seenEdge[e] = true
+			far, near := ends(e)
+			out = append(out, Link{
+				Node: far.node, Version: far.version, Kind: e.kind, Depth: depth[a] + 1,
+				OfNode: near.node, Of: near.version, Runs: slices.Clone(e.runs),
+			})
+			if _, ok := depth[far]; !ok {
+				depth[far] = depth[a] + 1
+				queue = append(queue, far)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Link) int {
+		return cmp.Or(cmp.Compare(a.Depth, b.Depth), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Version, b.Version),
+			cmp.Compare(a.OfNode, b.OfNode), cmp.Compare(a.Of, b.Of))
+	})
+	return out
+}
+
+// History returns the history of the node called name across runs, one
+// NodeHistory per task for a fan-out node named alone (in item order), or
+// one for a plain node or node@task: its data versions and cache keys,
+// oldest first, each step explained by Why's explanation of the run where
+// it began. A node in no run is an error wrapping core.ErrNotFound. It
+// costs time in the number of runs, and one read of the metadata store per
+// code manifest a changed code version needs (as Why).
+func (l *Lineage) History(ctx context.Context, name string) ([]NodeHistory, error) {
+	node, task := splitName(name)
+	if node == "" {
+		return nil, fmt.Errorf("%w: empty node name", core.ErrInvalid)
+	}
+	type key struct{ node, task string }
+	at := map[key]int{}
+	var out []NodeHistory
+	h := &history{c: l.c, runs: l.runs, recs: l.recs, manifests: &manifests{c: l.c}}
+	for i, r := range l.runs {
+		cur := l.recs[r.ID]
+		for _, n := range cur {
+			if n.Node != node || (task != "" && n.Task != task) || n.Outcome == core.OutcomeSkipped {
+				continue
+			}
+			k := key{n.Node, n.Task}
+			j, ok := at[k]
+			if !ok {
+				j = len(out)
+				at[k] = j
+				out = append(out, NodeHistory{Node: n.Node, Task: n.Task, Steps: []HistoryStep{}})
+			}
+			steps := out[j].Steps
+			if len(steps) == 0 || steps[len(steps)-1].Version != n.DataVersion || steps[len(steps)-1].KeyID != n.KeyID {
+				why, err := h.explain(ctx, i, cur, n)
+				if err != nil {
+					return nil, fmt.Errorf("history of %s in run %s: %w", n.Name(), r.ID, err)
+				}
+				steps = append(steps, HistoryStep{Version: n.DataVersion, KeyID: n.KeyID, First: r.ID, Started: r.Started, Why: why})
+			}
+			s := &steps[len(steps)-1]
+			s.Last = r.ID
+			s.Runs++
+			switch n.Outcome {
+			case core.OutcomeExecuted, core.OutcomeFailed:
+				s.Executed++
+			case core.OutcomeRetrieved:
+				s.Retrieved++
+			}
+			out[j].Steps = steps
+		}
+	}
+	if len(out) == 0 {
+		if task != "" && l.names[node] {
+			return nil, fmt.Errorf("%w: node %s has no task %s in the %d runs of the cache", core.ErrNotFound, node, task, len(l.runs))
+		}
+		return nil, fmt.Errorf("%w: node %q is in none of the %d runs of the cache", core.ErrNotFound, name, len(l.runs))
+	}
+	slices.SortStableFunc(out, func(a, b NodeHistory) int { return compareTasks(a.Task, b.Task) })
+	return out, nil
+}
+
+// VersionLineage builds the lineage index (see Cache.Lineage for its cost)
+// and returns the lineage of one data version (see Lineage.Version).
+func (c *Cache) VersionLineage(ctx context.Context, ref string) (*VersionLineage, error) {
+	l, err := c.Lineage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.Version(ref)
+}
+
+// NodeHistory builds the lineage index (see Cache.Lineage for its cost)
+// and returns the history of one node (see Lineage.History).
+func (c *Cache) NodeHistory(ctx context.Context, name string) ([]NodeHistory, error) {
+	l, err := c.Lineage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.History(ctx, name)
+}
