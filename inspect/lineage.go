@@ -28,8 +28,10 @@ type Lineage struct {
 	// recs holds the merged records of every run, by run id (nil for a
 	// run deleted while the index was built): the history Why reads.
 	recs map[core.RunID][]NodeInfo
+	// all holds the merged records of every run, by run index.
+	all [][]NodeInfo
 	// uses lists the records of each data version, oldest run first.
-	uses map[core.DataVersion][]Use
+	uses map[core.DataVersion][]recordRef
 	// versions are the keys of uses, sorted, for prefix lookups.
 	versions []core.DataVersion
 	// up and down are the edges of the graph of (node, data version)
@@ -48,10 +50,13 @@ type artifact struct {
 	version core.DataVersion
 }
 
+// recordRef is a record of the index: all[run][rec].
+type recordRef struct{ run, rec int32 }
+
 type edge struct {
 	from, to artifact
 	kind     LinkKind
-	runs     []core.RunID
+	runs     []int32 // indexes into Lineage.runs, ascending
 }
 
 // LinkKind says how a data version was computed from another.
@@ -156,10 +161,14 @@ type NodeHistory struct {
 const lineageReaders = 8
 
 // Lineage reads the whole run history (Runs once, then Run once per run,
-// a few at a time) and indexes it. With R runs of N node records each, it
+// eight at a time) and indexes it. With R runs of N node records each, it
 // costs R+1 reads of the metadata store and memory and time in O(R·N):
 // build it once and ask it many questions. VersionLineage and NodeHistory
-// build one for a single question.
+// build one for a single question. BenchmarkLineage measures 10,000 runs
+// of 20 nodes: about 0.7 s of CPU and 160 MB allocated to build the index
+// from the mem store (most of it decoding records and hashing their keys,
+// as Runs does), then 50 µs for a Version with 20 links and 20–70 ms for
+// a History of 1,000 steps.
 func (c *Cache) Lineage(ctx context.Context) (*Lineage, error) {
 	runs, err := c.meta.Runs(ctx)
 	if err != nil {
@@ -201,12 +210,12 @@ feed:
 
 func newLineage(c *Cache, runs []core.RunInfo, all [][]NodeInfo) *Lineage {
 	l := &Lineage{
-		c: c, runs: runs, recs: make(map[core.RunID][]NodeInfo, len(runs)),
-		uses: map[core.DataVersion][]Use{}, up: map[artifact][]*edge{}, down: map[artifact][]*edge{},
+		c: c, runs: runs, all: all, recs: make(map[core.RunID][]NodeInfo, len(runs)),
+		uses: map[core.DataVersion][]recordRef{}, up: map[artifact][]*edge{}, down: map[artifact][]*edge{},
 		names: map[string]bool{},
 	}
 	edges := map[[2]artifact]*edge{}
-	link := func(from, to artifact, kind LinkKind, run core.RunID) {
+	link := func(from, to artifact, kind LinkKind, run int32) {
 		k := [2]artifact{from, to}
 		e := edges[k]
 		if e == nil {
@@ -222,41 +231,54 @@ func newLineage(c *Cache, runs []core.RunInfo, all [][]NodeInfo) *Lineage {
 	for i, r := range runs {
 		nodes := all[i]
 		l.recs[r.ID] = nodes
-		expanded := map[string]core.DataVersion{} // expanding node -> its list's version
-		tasks := map[string][]NodeInfo{}          // node -> its tasks
+		// A run without fan-outs, the common case, allocates none of these.
+		var (
+			expanders map[string]bool             // the nodes that expanded a fan-out
+			expanded  map[string]core.DataVersion // expanding node -> its list's version
+			tasks     map[string][]NodeInfo       // node -> its tasks
+		)
 		for _, n := range nodes {
+			if e, _, ok := splitTask(n.Task); ok {
+				if expanders == nil {
+					expanders, expanded, tasks = map[string]bool{}, map[string]core.DataVersion{}, map[string][]NodeInfo{}
+				}
+				expanders[e] = true
+			}
+		}
+		ri := int32(i)
+		for k, n := range nodes {
 			l.names[n.Node] = true
 			if n.DataVersion == "" || n.Outcome == core.OutcomeSkipped || n.Outcome == core.OutcomeFailed {
 				continue
 			}
-			l.uses[n.DataVersion] = append(l.uses[n.DataVersion], Use{
-				Run: r.ID, Started: r.Started, Node: n.Node, Task: n.Task, Outcome: n.Outcome,
-				Behavior: n.Behavior, Format: n.Format, KeyID: n.KeyID, Written: n.Written,
-			})
+			l.uses[n.DataVersion] = append(l.uses[n.DataVersion], recordRef{ri, int32(k)})
 			if n.Task != "" {
 				tasks[n.Node] = append(tasks[n.Node], n)
-			} else if isExpander(nodes, n.Node) {
+			} else if expanders[n.Node] {
 				expanded[n.Node] = n.DataVersion
 			}
 			to := artifact{n.Node, n.DataVersion}
 			for _, d := range n.Deps {
-				link(artifact{d.Name, d.Version}, to, LinkDependency, r.ID)
+				link(artifact{d.Name, d.Version}, to, LinkDependency, ri)
 			}
 		}
 		// An item of a fan-out comes from the list its expanding node
 		// returned; a collect node's dependency on a branch node is the
 		// join of its tasks' versions.
+		if expanders == nil {
+			continue
+		}
 		for _, n := range nodes {
 			for _, d := range n.Deps {
 				if list, ok := expanded[d.Name]; ok && strings.HasPrefix(n.Task, d.Name+"[") && d.Version != list {
-					link(artifact{d.Name, list}, artifact{d.Name, d.Version}, LinkItem, r.ID)
+					link(artifact{d.Name, list}, artifact{d.Name, d.Version}, LinkItem, ri)
 				}
 				if ts := tasks[d.Name]; len(ts) > 0 && n.Task == "" {
 					sorted := slices.Clone(ts)
 					slices.SortStableFunc(sorted, func(a, b NodeInfo) int { return compareTasks(a.Task, b.Task) })
 					if joinVersion(sorted) == d.Version {
 						for _, t := range sorted {
-							link(artifact{d.Name, t.DataVersion}, artifact{d.Name, d.Version}, LinkJoin, r.ID)
+							link(artifact{d.Name, t.DataVersion}, artifact{d.Name, d.Version}, LinkJoin, ri)
 						}
 					}
 				}
@@ -331,7 +353,12 @@ func (l *Lineage) Version(ref string) (*VersionLineage, error) {
 	out := &VersionLineage{Version: v, Produced: []Use{}, Retrieved: []Use{}, Given: []Use{}}
 	var start []artifact
 	seen := map[string]bool{}
-	for _, u := range l.uses[v] {
+	for _, ref := range l.uses[v] {
+		r, n := l.runs[ref.run], l.all[ref.run][ref.rec]
+		u := Use{
+			Run: r.ID, Started: r.Started, Node: n.Node, Task: n.Task, Outcome: n.Outcome,
+			Behavior: n.Behavior, Format: n.Format, KeyID: n.KeyID, Written: n.Written,
+		}
 		switch u.Outcome {
 		case core.OutcomeExecuted:
 			out.Produced = append(out.Produced, u)
@@ -347,14 +374,14 @@ func (l *Lineage) Version(ref string) (*VersionLineage, error) {
 		}
 	}
 	slices.Sort(out.Nodes)
-	out.Upstream = walk(start, l.up, func(e *edge) (artifact, artifact) { return e.from, e.to })
-	out.Downstream = walk(start, l.down, func(e *edge) (artifact, artifact) { return e.to, e.from })
+	out.Upstream = l.walk(start, l.up, func(e *edge) (artifact, artifact) { return e.from, e.to })
+	out.Downstream = l.walk(start, l.down, func(e *edge) (artifact, artifact) { return e.to, e.from })
 	return out, nil
 }
 
 // walk returns the links reached from start, breadth first: ends gives an
 // edge's far end and near end.
-func walk(start []artifact, next map[artifact][]*edge, ends func(*edge) (far, near artifact)) []Link {
+func (l *Lineage) walk(start []artifact, next map[artifact][]*edge, ends func(*edge) (far, near artifact)) []Link {
 	out := []Link{}
 	depth := map[artifact]int{}
 	for _, a := range start {
@@ -371,9 +398,13 @@ func walk(start []artifact, next map[artifact][]*edge, ends func(*edge) (far, ne
 			}
 			seenEdge[e] = true
 			far, near := ends(e)
+			runs := make([]core.RunID, len(e.runs))
+			for i, r := range e.runs {
+				runs[i] = l.runs[r].ID
+			}
 			out = append(out, Link{
 				Node: far.node, Version: far.version, Kind: e.kind, Depth: depth[a] + 1,
-				OfNode: near.node, Of: near.version, Runs: slices.Clone(e.runs),
+				OfNode: near.node, Of: near.version, Runs: runs,
 			})
 			if _, ok := depth[far]; !ok {
 				depth[far] = depth[a] + 1
