@@ -32,7 +32,11 @@ type Lineage struct {
 	all [][]NodeInfo
 	// uses lists the records of each data version, oldest run first.
 	uses map[core.DataVersion][]recordRef
-	// versions are the keys of uses, sorted, for prefix lookups.
+	// nodesOf lists, for every data version in the history (a record's,
+	// or only a dependency's: a fan-out item, what a collect node
+	// received), the nodes that had it, sorted.
+	nodesOf map[core.DataVersion][]string
+	// versions are the keys of nodesOf, sorted, for prefix lookups.
 	versions []core.DataVersion
 	// up and down are the edges of the graph of (node, data version)
 	// pairs, from the pair a key names as a dependency to the pair the
@@ -285,8 +289,28 @@ func newLineage(c *Cache, runs []core.RunInfo, all [][]NodeInfo) *Lineage {
 			}
 		}
 	}
-	l.versions = make([]core.DataVersion, 0, len(l.uses))
-	for v := range l.uses {
+	seen := map[artifact]bool{}
+	l.nodesOf = map[core.DataVersion][]string{}
+	add := func(a artifact) {
+		if !seen[a] {
+			seen[a] = true
+			l.nodesOf[a.version] = append(l.nodesOf[a.version], a.node)
+		}
+	}
+	for v, refs := range l.uses {
+		for _, r := range refs {
+			add(artifact{all[r.run][r.rec].Node, v})
+		}
+	}
+	for a := range l.up {
+		add(a)
+	}
+	for a := range l.down {
+		add(a)
+	}
+	l.versions = make([]core.DataVersion, 0, len(l.nodesOf))
+	for v, nodes := range l.nodesOf {
+		slices.Sort(nodes)
 		l.versions = append(l.versions, v)
 	}
 	slices.Sort(l.versions)
@@ -319,7 +343,7 @@ func (l *Lineage) ResolveVersion(ref string) (core.DataVersion, error) {
 		return "", fmt.Errorf("%w: empty data version", core.ErrInvalid)
 	}
 	v := core.DataVersion(ref)
-	if _, ok := l.uses[v]; ok {
+	if _, ok := l.nodesOf[v]; ok {
 		return v, nil
 	}
 	i := sort.Search(len(l.versions), func(i int) bool { return l.versions[i] >= v })
@@ -344,15 +368,20 @@ func (l *Lineage) ResolveVersion(ref string) (core.DataVersion, error) {
 // Version returns the lineage of the data version ref names (a full
 // version or a unique prefix, see ResolveVersion): the runs and nodes that
 // produced, retrieved or were given it, and the versions upstream and
-// downstream of it. It costs time in the size of the answer.
+// downstream of it. A version that only a cache key names (a fan-out
+// item, what a collect node received) has no records; its links say what
+// it came from and went to. It costs time in the size of the answer.
 func (l *Lineage) Version(ref string) (*VersionLineage, error) {
 	v, err := l.ResolveVersion(ref)
 	if err != nil {
 		return nil, err
 	}
 	out := &VersionLineage{Version: v, Produced: []Use{}, Retrieved: []Use{}, Given: []Use{}}
-	var start []artifact
-	seen := map[string]bool{}
+	out.Nodes = slices.Clone(l.nodesOf[v])
+	start := make([]artifact, len(out.Nodes))
+	for i, n := range out.Nodes {
+		start[i] = artifact{n, v}
+	}
 	for _, ref := range l.uses[v] {
 		r, n := l.runs[ref.run], l.all[ref.run][ref.rec]
 		u := Use{
@@ -367,13 +396,7 @@ func (l *Lineage) Version(ref string) (*VersionLineage, error) {
 		default:
 			out.Given = append(out.Given, u)
 		}
-		if !seen[u.Node] {
-			seen[u.Node] = true
-			out.Nodes = append(out.Nodes, u.Node)
-			start = append(start, artifact{u.Node, v})
-		}
 	}
-	slices.Sort(out.Nodes)
 	out.Upstream = l.walk(start, l.up, func(e *edge) (artifact, artifact) { return e.from, e.to })
 	out.Downstream = l.walk(start, l.down, func(e *edge) (artifact, artifact) { return e.to, e.from })
 	return out, nil

@@ -81,6 +81,22 @@ func TestLineageFanOut(t *testing.T) {
 	}) {
 		t.Errorf("upstream of total=14: no item 3 from a list from n=3: %+v", vl.Upstream)
 	}
+	// What total received from square (the join of its tasks) has no
+	// record of its own, but a lineage: the three squares, and total.
+	var joined core.DataVersion
+	for _, k := range vl.Upstream {
+		if k.Depth == 1 && k.Node == "square" {
+			joined = k.Version
+		}
+	}
+	jl, err := l.Version(string(joined))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jl.Produced)+len(jl.Retrieved)+len(jl.Given) != 0 || len(jl.Nodes) != 1 || jl.Nodes[0] != "square" ||
+		len(jl.Downstream) != 1 || jl.Downstream[0].Node != "total" || len(lineageHops(jl.Upstream)) < 3 {
+		t.Errorf("Version(joined squares): %+v", jl)
+	}
 	// square@items[2]=9, new in run 2, reaches total=14 downstream.
 	vl, err = l.Version(string(lineagetest.V(9)))
 	if err != nil {
