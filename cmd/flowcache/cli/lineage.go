@@ -21,7 +21,8 @@ or were given it (inputs, overrides), the data versions it was computed from
 depth, the node that had it and the runs that recorded the link.
 For a node (or node@task, one task of a fan-out branch): its history across
 runs, one step per change of its data version or cache key, each explained
-as "flowcache why" explains the run where it began.
+as "flowcache why" explains the run where it began. A fan-out branch node
+named alone is shown one line per task (--json has every task's history).
 An argument that is a node name is read as a node, else as a data version.
 It reads the run history once, from the metadata alone (one read per run).`,
 	examples: `  flowcache lineage statistics
@@ -97,10 +98,26 @@ func upTo(links []inspect.Link, depth int) []inspect.Link {
 }
 
 func printHistory(w io.Writer, hs []inspect.NodeHistory) error {
-	for i, h := range hs {
-		if i > 0 {
-			fmt.Fprintln(w)
+	if len(hs) > 1 {
+		// A fan-out node named alone: one line per task (--json has
+		// every step of every task).
+		fmt.Fprintf(w, "%s ran as %d tasks across runs\n", hs[0].Node, len(hs))
+		t := newTable("TASK", "STEPS", "RUNS", "DATA VERSION NOW", "LAST CHANGE")
+		for _, h := range hs {
+			runs := 0
+			for _, s := range h.Steps {
+				runs += s.Runs
+			}
+			last := h.Steps[len(h.Steps)-1]
+			t.row(core.RecordName(h.Node, h.Task), len(h.Steps), runs, orDash(last.Version.Short()), last.Why.Reason)
 		}
+		if err := t.write(w); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "(flowcache lineage '%s' shows the history of one task)\n", core.RecordName(hs[0].Node, hs[0].Task))
+		return nil
+	}
+	for _, h := range hs {
 		runs := 0
 		for _, s := range h.Steps {
 			runs += s.Runs

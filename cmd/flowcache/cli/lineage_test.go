@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/internal/testflow"
 )
 
 // flowcache lineage NODE prints the node's history, each change explained;
@@ -161,4 +165,32 @@ func commonPrefix(a, b string) int {
 		n++
 	}
 	return n
+}
+
+// A fan-out branch node named alone: one line per task; node@task: the
+// task's history.
+func TestLineageFanOut(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	c := testflow.DirAt(t, dir, time.Now())
+	nodes := testflow.FanOut("n", "items", "total")
+	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 2}, nil)
+	c.Run(nodes, []string{"total"}, driver.Inputs{"n": 3}, nil)
+
+	r := flowcache(t, dir, "lineage", "square")
+	wantCode(t, r, exitOK)
+	for _, s := range []string{"square ran as 3 tasks across runs\n", "TASK", "square@items[0]  1      2", "square@items[2]  1      1", "first_run",
+		"(flowcache lineage 'square@items[0]' shows the history of one task)"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("lineage square does not print %q:\n%s", s, r.stdout)
+		}
+	}
+	j := decode[lineageJSON](t, flowcache(t, dir, "lineage", "square", "--json"))
+	if len(j.History) != 3 || j.History[2].Task != "items[2]" {
+		t.Errorf("lineage square --json: %+v", j.History)
+	}
+	r = flowcache(t, dir, "lineage", "square@items[1]")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "history of square@items[1]: 1 step(s) in 2 run(s)\n") {
+		t.Errorf("lineage square@items[1]:\n%s", r.stdout)
+	}
 }
