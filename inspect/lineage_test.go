@@ -11,7 +11,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/inspect"
-	"github.com/flowcache/flowcache/inspect/internal/lineagetest"
+	"github.com/flowcache/flowcache/internal/lineagetest"
 	"github.com/flowcache/flowcache/internal/testflow"
 )
 

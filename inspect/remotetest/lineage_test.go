@@ -1,7 +1,6 @@
 // Package remotetest runs inspect's lineage scenario (package
-// inspect/internal/lineagetest) on a cache in a bucket of the test S3
-// server (MinIO, started by scripts/servers; skipped without it, a failure
-// in CI). It holds only tests: they link the AWS SDK, which inspect's own
+// internal/lineagetest) on a cache in a bucket of the test S3 server
+// (MinIO, started by scripts/servers; skipped without it, a failure in CI). It holds only tests: they link the AWS SDK, which inspect's own
 // tests do not, so that scripts/test runs those and leaves this one out.
 package remotetest
 
@@ -11,7 +10,7 @@ import (
 
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/inspect"
-	"github.com/flowcache/flowcache/inspect/internal/lineagetest"
+	"github.com/flowcache/flowcache/internal/lineagetest"
 	"github.com/flowcache/flowcache/internal/servertest"
 )
 

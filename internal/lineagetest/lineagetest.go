@@ -4,7 +4,9 @@
 // answers of inspect.Lineage checked against what the runs did. inspect's
 // own tests run it on a local cache directory; inspect/remotetest runs it
 // on a bucket of the test S3 server, so that inspect's tests build without
-// the cloud SDKs (scripts/test runs them).
+// the cloud SDKs (scripts/test runs them). It lives beside package
+// testflow rather than under inspect because it drives pipelines through
+// package driver, which imports inspect.
 package lineagetest
 
 import (
