@@ -1,6 +1,7 @@
 // Package remotetest runs inspect's lineage scenario (package
 // internal/lineagetest) on a cache in a bucket of the test S3 server
-// (MinIO, started by scripts/servers; skipped without it, a failure in CI). It holds only tests: they link the AWS SDK, which inspect's own
+// (MinIO, started by scripts/servers; skipped without it, a failure in
+// CI). It holds only tests: they link the AWS SDK, which inspect's own
 // tests do not, so that scripts/test runs those and leaves this one out.
 package remotetest
 
