@@ -116,6 +116,8 @@ type opts struct {
 	dryRun     bool
 
 	raw bool // show
+
+	depth int // lineage
 }
 
 // exitError carries an exit code.
@@ -329,6 +331,7 @@ examples:
   flowcache evict --older-than 30d --gc --dry-run
   flowcache evict --max-size 10GB
   flowcache draw last -o run.svg
+  flowcache lineage statistics
 
 exit codes:
   0  success
