@@ -158,6 +158,7 @@ so ages are known to within an hour.`,
 			run: cmdEvict,
 		},
 		drawCommand,
+		lineageCommand,
 	}
 	commandChecks["evict"] = func(o *opts) error {
 		_, err := evictPolicy(o)

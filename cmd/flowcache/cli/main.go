@@ -117,6 +117,8 @@ type opts struct {
 
 	raw bool // show
 
+	depth int // lineage
+
 	addr       string // serve
 	allowEvict bool
 }
@@ -332,6 +334,7 @@ examples:
   flowcache evict --older-than 30d --gc --dry-run
   flowcache evict --max-size 10GB
   flowcache draw last -o run.svg
+  flowcache lineage statistics
 
 exit codes:
   0  success
