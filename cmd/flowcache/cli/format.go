@@ -64,4 +64,3 @@ func fmtDuration(d time.Duration) string {
 	}
 	return d.Round(time.Second).String()
 }
-
