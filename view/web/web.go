@@ -5,7 +5,9 @@
 // in the SVG; a table of its nodes), one node in a run (its cache key's
 // parts, what its code version covers, data version, format, size,
 // duration, why it missed, a preview of small values and the first rows of
-// tables), and what the cache holds (by node and by format) with a dry run
+// tables), the lineage of a data version (package inspect's Lineage: the
+// runs that produced and used it, and what it was computed from and into,
+// drawn across runs), a node's history of values, and what the cache holds (by node and by format) with a dry run
 // of an eviction policy. Every page is also served as JSON: add
 // ?format=json or send Accept: application/json.
 //
@@ -24,6 +26,8 @@
 //	GET  /runs/{run}               one run (a full id, a unique prefix, or "last")
 //	GET  /runs/{run}/drawing.svg   its drawing alone
 //	GET  /runs/{run}/nodes/{node}  one node of it (node@task for a task)
+//	GET  /lineage/{version}        a data version (or a unique prefix): who produced, retrieved or was given it, upstream and downstream drawn (?depth=, default 3)
+//	GET  /history/{node}           a node's data versions across runs, each change explained
 //	GET  /usage                    what the cache holds; ?max_size=, ?max_entries=, ?older_than=, ?gc=1 dry-run a policy
 //	POST /usage/evict              evict with the same parameters (only WithEviction)
 package web
@@ -96,19 +100,24 @@ func New(c *inspect.Cache, opts ...Option) *Server {
 		o(s)
 	}
 	s.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
-		"bytes":    fmtBytes,
-		"duration": fmtDuration,
-		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
-		"short":    short,
-		"runURL":   runURL,
-		"nodeURL":  nodeURL,
-		"isZero":   func(t time.Time) bool { return t.IsZero() },
+		"bytes":      fmtBytes,
+		"duration":   fmtDuration,
+		"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"short":      short,
+		"runURL":     runURL,
+		"nodeURL":    nodeURL,
+		"lineageURL": lineageURL,
+		"historyURL": historyURL,
+		"record":     core.RecordName,
+		"isZero":     func(t time.Time) bool { return t.IsZero() },
 	}).ParseFS(templateFS, "templates/*.html"))
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /{$}", s.runs)
 	s.mux.HandleFunc("GET /runs/{run}", s.run)
 	s.mux.HandleFunc("GET /runs/{run}/drawing.svg", s.drawing)
 	s.mux.HandleFunc("GET /runs/{run}/nodes/{node}", s.node)
+	s.mux.HandleFunc("GET /lineage/{version}", s.lineage)
+	s.mux.HandleFunc("GET /history/{node}", s.history)
 	s.mux.HandleFunc("GET /usage", s.usage)
 	s.mux.HandleFunc("POST /usage/evict", s.evictNow)
 	return s

@@ -182,6 +182,41 @@ func TestPagesJSON(t *testing.T) {
 		t.Errorf("input n: %+v", node)
 	}
 
+	// Lineage: big was produced by the first run and retrieved by the
+	// second; total of the second run was computed from its sales, which
+	// came from the input n.
+	var total web.RunPage
+	get(t, srv, "/runs/"+string(second), 200, &total)
+	versions := map[string]core.DataVersion{}
+	for _, n := range total.Nodes {
+		versions[n.Name()] = n.DataVersion
+	}
+	var lin web.LineagePage
+	get(t, srv, "/lineage/"+string(versions["big"])[:16], 200, &lin) // a prefix
+	if l := lin.Lineage; l.Version != versions["big"] || len(l.Produced) != 1 || l.Produced[0].Run != first || len(l.Retrieved) != 1 || l.Retrieved[0].Run != second {
+		t.Errorf("big's lineage: %+v", lin.Lineage)
+	}
+	lin = web.LineagePage{}
+	get(t, srv, "/lineage/"+string(versions["total"]), 200, &lin)
+	up := map[string]int{}
+	for _, l := range lin.Lineage.Upstream {
+		up[l.Node+"="+string(l.Version)] = l.Depth
+	}
+	if len(lin.Lineage.Produced) != 1 || lin.Lineage.Produced[0].Run != second ||
+		up["sales="+string(versions["sales"])] != 1 || up["n="+string(versions["n"])] != 2 || len(up) != 2 {
+		t.Errorf("total's lineage: produced %+v, upstream %v", lin.Lineage.Produced, up)
+	}
+	lin = web.LineagePage{}
+	get(t, srv, "/lineage/"+string(versions["n"])+"?depth=1", 200, &lin)
+	if len(lin.Lineage.Downstream) != 1 || lin.Lineage.Downstream[0].Node != "sales" {
+		t.Errorf("n's lineage at depth 1: %+v", lin.Lineage.Downstream)
+	}
+	var hist web.HistoryPage
+	get(t, srv, "/history/total", 200, &hist)
+	if len(hist.Histories) != 1 || len(hist.Histories[0].Steps) != 2 || !strings.Contains(hist.Histories[0].Steps[1].Why.Text, "sales") {
+		t.Errorf("total's history: %+v", hist.Histories)
+	}
+
 	var usage web.UsagePage
 	get(t, srv, "/usage", 200, &usage)
 	if usage.Usage.Runs != 2 || len(usage.Formats) != 3 || usage.CanEvict || usage.Plan != nil {
@@ -215,6 +250,9 @@ func TestErrorsAndEviction(t *testing.T) {
 		"/?since=yesterday":           {400, "since"},
 		"/usage?max_size=lots":        {400, "max_size"},
 		"/usage?older_than=-1h":       {400, "older_than"},
+		"/lineage/ffffffffffff":       {404, "ffffffffffff"},
+		"/lineage/x?depth=-1":         {400, "depth"},
+		"/history/nosuchnode":         {404, "nosuchnode"},
 	} {
 		get(t, srv, path, want.status, &e)
 		if !strings.Contains(e.Error, want.text) {
@@ -340,6 +378,18 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("node page: no %q", want)
 		}
 	}
+	i := strings.Index(dom, `id="lineage" href="/lineage/`)
+	if i < 0 {
+		t.Fatal("node page: the data version does not link to its lineage")
+	}
+	lineage := dom[i+len(`id="lineage" href="`):]
+	lineage = lineage[:strings.IndexByte(lineage, '"')]
+	dom = browse(t, bin, srv.URL+lineage, shot("web-lineage.png"))
+	for _, want := range []string{`<table id="produced">`, `href="/runs/` + string(second) + `/nodes/total"`, `xlink:href="/lineage/`, "<title>", ">sales<"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("lineage page: no %q", want)
+		}
+	}
 	dom = browse(t, bin, srv.URL+"/usage?older_than=1ns&max_size=1", shot("web-usage.png"))
 	for _, want := range []string{`id="by-node"`, `<td>sales</td>`, `<td>csv</td>`, `id="plan"`, "Read-only view"} {
 		if !strings.Contains(dom, want) {
@@ -347,4 +397,3 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 }
-

@@ -335,6 +335,7 @@ examples:
   flowcache evict --max-size 10GB
   flowcache draw last -o run.svg
   flowcache lineage statistics
+  flowcache serve
 
 exit codes:
   0  success
