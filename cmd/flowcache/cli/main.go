@@ -118,6 +118,9 @@ type opts struct {
 	raw bool // show
 
 	depth int // lineage
+
+	addr       string // serve
+	allowEvict bool
 }
 
 // exitError carries an exit code.
@@ -332,6 +335,7 @@ examples:
   flowcache evict --max-size 10GB
   flowcache draw last -o run.svg
   flowcache lineage statistics
+  flowcache serve
 
 exit codes:
   0  success
