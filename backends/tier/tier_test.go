@@ -18,6 +18,7 @@ import (
 	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/backends/tier"
 	"github.com/flowcache/flowcache/conformance"
+	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
 )
 
@@ -448,5 +449,15 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		damage(t, last, id)
+	})
+}
+
+// TestScenarios runs the end-to-end scenarios (through the driver) on a
+// memory store whose results have a tier in front.
+func TestScenarios(t *testing.T) {
+	scenarios.TestScenarios(t, func(t *testing.T) (core.MetadataStore, core.ResultStore) {
+		st := mem.Open()
+		t.Cleanup(func() { st.Close() })
+		return st.Metadata(), open(t, t.TempDir(), st.Results())
 	})
 }
