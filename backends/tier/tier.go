@@ -72,7 +72,11 @@
 // Store implements core.VerifiedGetter itself and unwraps to the remote
 // store (core.ResultWrapper), so core.As finds the remote's other
 // capabilities: listing and removing results (maintenance sees the shared
-// truth, not one machine's copies), and run logs.
+// truth, not one machine's copies), and run logs. Reading every result
+// (flowcache verify) through a URL with local_cache reads the local copies
+// where there are some, and copies the others into the directory: to check
+// the bucket itself, and to leave the directory's working set alone, open
+// the store without local_cache.
 package tier
 
 import (
