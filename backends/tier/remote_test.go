@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	_ "github.com/flowcache/flowcache/backends/azure"
+	_ "github.com/flowcache/flowcache/backends/gcs"
 	_ "github.com/flowcache/flowcache/backends/s3"
 	"github.com/flowcache/flowcache/backends/tier"
 	"github.com/flowcache/flowcache/conformance"
@@ -24,7 +26,11 @@ import (
 
 // withTier adds the tier parameters to a store URL.
 func withTier(raw, dir, max string) string {
-	raw += "&local_cache=" + url.QueryEscape(dir)
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+	}
+	raw += sep + "local_cache=" + url.QueryEscape(dir)
 	if max != "" {
 		raw += "&local_cache_max=" + max
 	}
@@ -38,10 +44,37 @@ func TestS3Conformance(t *testing.T) {
 		t.Skip("child")
 	}
 	if testing.Short() {
-		t.Skip("-short: the suite stores 100 MB in MinIO")
+		t.Skip("-short: the suite stores 100 MB in the bucket")
 	}
-	bucket := servertest.S3Bucket(t)
-	raw := withTier(servertest.S3URL(t, bucket, "conformance"), t.TempDir(), "")
+	testURL(t, servertest.S3URL(t, servertest.S3Bucket(t), "conformance"))
+}
+
+// TestGCSConformance: the same on fake-gcs-server.
+func TestGCSConformance(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("child")
+	}
+	if testing.Short() {
+		t.Skip("-short: the suite stores 100 MB in the bucket")
+	}
+	testURL(t, servertest.GCSURL(t, servertest.GCSBucket(t), "conformance"))
+}
+
+// TestAzureConformance: the same on Azurite.
+func TestAzureConformance(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("child")
+	}
+	if testing.Short() {
+		t.Skip("-short: the suite stores 100 MB in the container")
+	}
+	testURL(t, servertest.AzureURL(t, servertest.AzureContainer(t), "conformance"))
+}
+
+// testURL runs the result store suite on the stores of remote with a tier
+// in front, opened by URL.
+func testURL(t *testing.T, remote string) {
+	raw := withTier(remote, t.TempDir(), "")
 	open := conformance.OpenURLFunc(t, raw)
 	conformance.TestResultStore(t, func(t *testing.T) core.ResultStore {
 		st := open(t)
