@@ -15,7 +15,12 @@ func (s *Store) added(ctx context.Context, n int64) {
 	if s.used >= 0 {
 		s.used += n
 	}
-	need := s.used < 0 || s.used > s.max || s.now().Sub(s.lastWalk) >= RewalkInterval
+	s.sinceWalk += n
+	// Other processes' writes are seen by listing the directory: list it
+	// again once this Store wrote a tenth of the maximum, or a minute
+	// after the last listing, so that several processes writing at once
+	// overshoot by a tenth of the maximum each at most (for a minute).
+	need := s.used < 0 || s.used > s.max || s.sinceWalk >= s.max/10 || s.now().Sub(s.lastWalk) >= RewalkInterval
 	s.mu.Unlock()
 	if need {
 		if _, err := s.Evict(ctx); err != nil && ctx.Err() == nil {
@@ -82,6 +87,7 @@ func (s *Store) Evict(ctx context.Context) (EvictReport, error) {
 	}
 	s.mu.Lock()
 	s.used = used
+	s.sinceWalk = 0
 	s.lastWalk = s.now()
 	s.mu.Unlock()
 	return rep, nil

@@ -52,8 +52,10 @@
 // exceed the maximum, it lists the directory (local.ResultStore's
 // WalkResults) and removes the oldest files (RemoveResults) until they
 // take at most 90% of it. A Store counts what it writes itself and lists
-// the directory again at least every RewalkInterval while it writes, so
-// that what other processes write is counted too. Nothing is ever evicted
+// the directory again once it wrote a tenth of the maximum, or
+// RewalkInterval after the last listing, so that what other processes
+// write is counted too: processes writing at once may take the directory
+// past its maximum by a tenth of it each, until one of them lists it. Nothing is ever evicted
 // from the remote store, and nothing needs a grace period: a reader holds
 // its file open, and a result evicted before it is read is read from the
 // remote again.
@@ -132,13 +134,14 @@ type Store struct {
 	local    *local.Store // nil when the directory could not be opened
 	localErr error        // why local is nil
 
-	warned   atomic.Bool
-	mu       sync.Mutex
-	used     int64     // bytes of local results known; -1 before the first listing
-	lastWalk time.Time // when the directory was last listed
-	noFill   time.Time // no local writes before this time (after a write fault)
-	evicting sync.Mutex
-	closed   atomic.Bool
+	warned    atomic.Bool
+	mu        sync.Mutex
+	used      int64     // bytes of local results known; -1 before the first listing
+	sinceWalk int64     // bytes this Store wrote since the last listing
+	lastWalk  time.Time // when the directory was last listed
+	noFill    time.Time // no local writes before this time (after a write fault)
+	evicting  sync.Mutex
+	closed    atomic.Bool
 }
 
 var (

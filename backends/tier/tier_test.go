@@ -461,3 +461,55 @@ func TestScenarios(t *testing.T) {
 		return st.Metadata(), open(t, t.TempDir(), st.Results())
 	})
 }
+
+// TestSharedDirectory: several Stores (as several processes would) share
+// one directory and one remote, reading and writing the same results at
+// once while a small maximum keeps evicting: every read returns the right
+// bytes, and the directory ends under its maximum.
+func TestSharedDirectory(t *testing.T) {
+	remote := newRemote()
+	dir := t.TempDir()
+	const size, results, max = 60_000, 12, 300_000
+	stores := make([]*tier.Store, 4)
+	for i := range stores {
+		stores[i] = open(t, dir, remote, tier.WithMaxSize(max))
+	}
+	ids := make([]core.ResultID, results)
+	for i := range ids {
+		ids[i] = id(string(rune('A'+i)) + "x")
+	}
+	var wg sync.WaitGroup
+	for w, s := range stores {
+		wg.Go(func() {
+			for round := range 3 {
+				for k := range ids {
+					i := (k + w*3 + round) % results
+					if (i+w)%2 == 0 {
+						put(t, s, ids[i], payload(size, byte(i)))
+						continue
+					}
+					got, err := read(s, ids[i])
+					if errors.Is(err, core.ErrNotFound) {
+						continue // not written yet
+					}
+					if err != nil || !bytes.Equal(got, payload(size, byte(i))) {
+						t.Errorf("store %d, result %d: %d bytes (right %v), %v", w, i, len(got), bytes.Equal(got, payload(size, byte(i))), err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Each Store saw the others' writes within a tenth of the maximum of
+	// its own.
+	rep, err := stores[0].Evict(context.Background())
+	if err != nil || rep.Bytes > max+int64(len(stores))*(max/10+size+200) {
+		t.Errorf("directory after the runs: %d bytes (max %d), %v", rep.Bytes, max, err)
+	}
+	if left := rep.Bytes - rep.RemovedBytes; left > max {
+		t.Errorf("Evict left %d bytes (max %d)", left, max)
+	}
+	for i, r := range ids {
+		mustRead(t, stores[i%len(stores)], r, payload(size, byte(i)))
+	}
+}
