@@ -11,7 +11,8 @@
 //     reported as the remote store reports it), then hand it over from
 //     that file, verified whole (core.VerifiedGetter). The local file is
 //     the spool a remote GetVerified would have written anyway, so a miss
-//     costs about what a read without the tier costs.
+//     costs about what a read without the tier costs. Goroutines reading
+//     one result at once download it once; the others wait for the copy.
 //   - Put stores the result in the remote store — the remote stays the
 //     shared truth — and, from the same bytes as they are written (the
 //     value is encoded once), in the local directory.
@@ -141,6 +142,8 @@ type Store struct {
 	lastWalk  time.Time // when the directory was last listed
 	noFill    time.Time // no local writes before this time (after a write fault)
 	evicting  sync.Mutex
+	fillMu    sync.Mutex
+	filling   map[core.ResultID]*fillCall // fills in progress
 	closed    atomic.Bool
 }
 
@@ -392,11 +395,47 @@ func (s *Store) GetVerified(ctx context.Context, id core.ResultID) (io.ReadClose
 		default:
 			s.fault("reading a result", err)
 		}
-		if rc, err, done := s.fill(ctx, id); done {
+		if rc, err, done := s.fillOnce(ctx, id); done {
 			return rc, err
 		}
 	}
 	return core.GetVerified(ctx, s.remote, id)
+}
+
+// fillCall is a fill in progress; done is closed when it ends.
+type fillCall struct{ done chan struct{} }
+
+// fillOnce fills id as fill does, once at a time in this Store: readers
+// of a result being filled (the tasks of a fan-out reading one input) wait
+// for that fill and read the local copy, instead of each downloading it.
+func (s *Store) fillOnce(ctx context.Context, id core.ResultID) (rc io.ReadCloser, err error, done bool) {
+	s.fillMu.Lock()
+	if c, busy := s.filling[id]; busy {
+		s.fillMu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err(), true
+		}
+		if rc, err := s.local.Results().GetVerified(ctx, id); err == nil {
+			s.touch(id)
+			return rc, nil, true
+		}
+		return nil, nil, false // the fill failed: read the remote store
+	}
+	if s.filling == nil {
+		s.filling = map[core.ResultID]*fillCall{}
+	}
+	c := &fillCall{done: make(chan struct{})}
+	s.filling[id] = c
+	s.fillMu.Unlock()
+	defer func() {
+		s.fillMu.Lock()
+		delete(s.filling, id)
+		s.fillMu.Unlock()
+		close(c.done)
+	}()
+	return s.fill(ctx, id)
 }
 
 // fill copies the result id from the remote store into the directory and

@@ -513,3 +513,26 @@ func TestSharedDirectory(t *testing.T) {
 		mustRead(t, stores[i%len(stores)], r, payload(size, byte(i)))
 	}
 }
+
+// TestConcurrentReadsDownloadOnce: goroutines reading one result at once
+// (a fan-out's tasks reading one input) download it once.
+func TestConcurrentReadsDownloadOnce(t *testing.T) {
+	remote := newRemote()
+	data := payload(4<<20, 3)
+	r := id("c0")
+	put(t, remote.ResultStore, r, data)
+	s := open(t, t.TempDir(), remote)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got, err := read(s, r)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("read: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := remote.gets.Load(); n != 1 {
+		t.Errorf("8 concurrent reads sent %d reads to the remote, want 1", n)
+	}
+}
