@@ -66,19 +66,3 @@ func TestOpenURLErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1": 1, "1048576": 1 << 20, "10GiB": 10 << 30, "10gib": 10 << 30, "500MB": 500e6,
-		"1.5G": 3 << 29, "2k": 2048, "3kB": 3000, "7TiB": 7 << 40, "100B": 100,
-	} {
-		if got, err := tier.ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GiB", "x", "0", "-1", "0.1", "1e30", "NaN", "10 XB"} {
-		if got, err := tier.ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
-		}
-	}
-}
