@@ -166,7 +166,11 @@
 // ParseStoreURL is the one place that works out which store a string names
 // (a plain path may end in a query: "./cache?metadata=…"); the driver,
 // package inspect and the flowcache command all go through it, so they open
-// the same store from the same string. Unknown query parameters are errors
+// the same store from the same string. Two parameters are core's, taken
+// out before the backend sees the URL, so any scheme accepts them:
+// metadata= (MetadataParam: the metadata in another store) and lease_ttl=
+// (LeaseTTLParam: leases for whoever executes on the cache, see
+// WithLeases and Stores.LeaseTTL). Unknown query parameters are errors
 // naming them (CheckQueryParams). Secrets in a URL never appear in an error:
 // every URL printed goes through Redact, which hides passwords, secret
 // query parameters and the values of unknown ones, also inside URL-valued
