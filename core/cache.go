@@ -419,6 +419,9 @@ type Run struct {
 	// outcomes holds what happened to each node, by RecordName (see
 	// Outcomes).
 	outcomes map[string]Outcome
+	// waits holds the lease waits of nodes not recorded yet, by
+	// RecordName (see noteWait).
+	waits map[string]LeaseWait
 
 	// preloaded holds the entries read by Preload, at preloadedAt, for
 	// preloadNodes; refreshMu serializes refreshing them.
@@ -1326,6 +1329,7 @@ func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyI
 	if r.requested[rec.Node] {
 		rec.Requested = true
 	}
+	r.takeWait(&rec)
 	r.pending.Records = append(r.pending.Records, rec)
 	if entry != nil {
 		r.pending.Entries = append(r.pending.Entries, *entry)

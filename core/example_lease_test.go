@@ -46,3 +46,25 @@ func ExampleLeaser() {
 	// released: <nil>
 	// second: true <nil>
 }
+
+// A store URL (or FLOWCACHE_URL) with lease_ttl asks whoever executes on
+// the cache to take leases for that long: OpenURL takes the parameter out
+// before the backend sees the URL and gives it as Stores.LeaseTTL, for
+// WithLeases (the driver passes it on unless its build sets CacheLeases).
+func ExampleLeaseTTLParam() {
+	ctx := context.Background()
+	st, err := core.OpenURL(ctx, "mem://leases-example?lease_ttl=30s")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	c, err := core.New(st.Metadata, st.Results, core.WithLeases(st.LeaseTTL))
+	fmt.Println(st.LeaseTTL, c != nil, err)
+
+	_, err = core.OpenURL(ctx, "mem://leases-example?lease_ttl=soon")
+	fmt.Println(err)
+	// Output:
+	// 30s true <nil>
+	// flowcache: invalid argument: URL parameter lease_ttl="soon" in store URL mem://leases-example?lease_ttl=soon: want a duration that is not negative, like 30s
+}

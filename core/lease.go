@@ -53,6 +53,29 @@ func (o LeaseOwner) String() string {
 	return fmt.Sprintf("run %s on %s pid %d", o.Run, o.Host, o.PID)
 }
 
+// LeaseWait is how long a run waited for the lease of one of its nodes,
+// and for whom (see NodeRecord.Wait).
+type LeaseWait struct {
+	// For is the holder the run waited for: the last one it saw, when the
+	// lease changed hands during the wait.
+	For LeaseOwner `json:"for"`
+	// Duration is from the run's first finding the lease held to its
+	// finding the node's entry or taking the lease.
+	Duration time.Duration `json:"duration"`
+}
+
+// Waited reports whether w is not the zero LeaseWait.
+func (w LeaseWait) Waited() bool { return w != LeaseWait{} }
+
+// String returns "waited 1.2s for run … on host pid N", or "" when the
+// run did not wait.
+func (w LeaseWait) String() string {
+	if !w.Waited() {
+		return ""
+	}
+	return fmt.Sprintf("waited %v for %s", w.Duration.Round(time.Millisecond), w.For)
+}
+
 // LeaseInfo describes a lease as stored: whose it is and until when.
 type LeaseInfo struct {
 	Key   KeyID      `json:"key"`

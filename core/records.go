@@ -10,17 +10,20 @@ import (
 )
 
 // recordsMagic starts the encoding of a batch of node records; its last byte
-// is the encoding's version. AppendRecords writes version 2; DecodeRecords
-// reads 1 and 2.
+// is the encoding's version. AppendRecords writes version 2, or version 3
+// when a record of the batch has a lease wait; DecodeRecords reads 1, 2
+// and 3.
 const (
 	recordsMagic   = "FCNR\x02"
 	recordsMagicV1 = "FCNR\x01"
+	recordsMagicV3 = "FCNR\x03"
 )
 
 // The bits of a record's flags (see AppendRecords).
 const (
 	flagHasKey    = 1
 	flagRequested = 2
+	flagWaited    = 4 // version 3 only
 )
 
 // AppendRecords appends the compact binary encoding of recs to dst. Stores
@@ -51,6 +54,14 @@ const (
 // there as one with a key of its node name only, as inputs have), and newer
 // readers read old runs (no record requested). Unknown bits are ignored, so
 // a later flag does not make these readers fail either.
+//
+// Version 3 is version 2 with one more flag, flagWaited (4): the record
+// has a lease wait (NodeRecord.Wait), written after its size as the wait's
+// duration in nanoseconds (varint), then its holder's run id and host
+// (strings) and pid (varint). A batch without waits, the common case, is
+// still written as version 2, which every reader reads; readers before
+// version 3 refuse a batch with waits as damaged (ErrCorrupt) rather than
+// misread it. In version 2 the bit is unknown, and ignored.
 func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 	size := len(recordsMagic) + binary.MaxVarintLen64
 	for i := range recs {
@@ -60,9 +71,19 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		for _, d := range r.Key.Deps {
 			size += 2*binary.MaxVarintLen64 + len(d.Name) + len(d.Version)
 		}
+		if r.Wait.Waited() {
+			size += 4*binary.MaxVarintLen64 + len(r.Wait.For.Run) + len(r.Wait.For.Host)
+		}
 	}
 	dst = slices.Grow(dst, size)
-	dst = append(dst, recordsMagic...)
+	magic := recordsMagic
+	for i := range recs {
+		if recs[i].Wait.Waited() {
+			magic = recordsMagicV3
+			break
+		}
+	}
+	dst = append(dst, magic...)
 	dst = binary.AppendUvarint(dst, uint64(len(recs)))
 	str := func(s string) {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
@@ -95,6 +116,9 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		if r.Requested {
 			flags |= flagRequested
 		}
+		if r.Wait.Waited() {
+			flags |= flagWaited
+		}
 		dst = binary.AppendUvarint(dst, flags)
 		version(string(r.Key.CodeVersion))
 		dst = binary.AppendUvarint(dst, uint64(len(r.Key.Deps)))
@@ -108,6 +132,13 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		str(string(r.Outcome))
 		dst = binary.AppendVarint(dst, int64(r.Duration))
 		dst = binary.AppendVarint(dst, r.Size)
+		if r.Wait.Waited() {
+			w := &r.Wait
+			dst = binary.AppendVarint(dst, int64(w.Duration))
+			str(string(w.For.Run))
+			str(w.For.Host)
+			dst = binary.AppendVarint(dst, int64(w.For.PID))
+		}
 	}
 	return dst
 }
@@ -133,6 +164,8 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 		return nil, fmt.Errorf("%w: node records: bad header", ErrCorrupt)
 	case string(b[:len(recordsMagic)]) == recordsMagic:
 		d.v2 = true
+	case string(b[:len(recordsMagicV3)]) == recordsMagicV3:
+		d.v2, d.v3 = true, true
 	case string(b[:len(recordsMagicV1)]) != recordsMagicV1:
 		return nil, fmt.Errorf("%w: node records: bad header", ErrCorrupt)
 	}
@@ -164,6 +197,12 @@ func DecodeRecords(b []byte) ([]NodeRecord, error) {
 		r.Outcome = Outcome(d.str())
 		r.Duration = time.Duration(d.varint())
 		r.Size = d.varint()
+		if d.v3 && flags&flagWaited != 0 {
+			r.Wait.Duration = time.Duration(d.varint())
+			r.Wait.For.Run = RunID(d.str())
+			r.Wait.For.Host = d.str()
+			r.Wait.For.PID = int(d.varint())
+		}
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -182,6 +221,7 @@ type recordDecoder struct {
 	b       []byte
 	err     error
 	v2      bool     // versions as version2 writes them
+	v3      bool     // version 3: lease waits (flagWaited)
 	digests []string // version 2: the digests read so far, in hex
 }
 

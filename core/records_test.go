@@ -59,6 +59,7 @@ func FuzzDecodeRecords(f *testing.F) {
 		{Node: "b", Key: core.NewCacheKey("b", core.CodeVersion(digest("a")), []core.Dep{{Name: "a", Version: core.DataVersion(digest("va"))}}),
 			DataVersion: core.DataVersion(digest("vb")), Outcome: core.OutcomeRetrieved},
 	}))
+	f.Add(core.AppendRecords(nil, waitedRecords()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := core.DecodeRecords(b)
 		if err != nil {
@@ -178,5 +179,47 @@ func TestRecordsRequestedFlag(t *testing.T) {
 	got, err := core.DecodeRecords(b)
 	if err != nil || len(got) != 1 || !got[0].Requested || got[0].Key.Node != "n" {
 		t.Fatalf("with an unknown flag: %+v, %v", got, err)
+	}
+}
+
+// waitedRecords are sampleRecords with two lease waits: a node retrieved
+// after a wait, one executed after taking a dead holder's lease over.
+func waitedRecords() []core.NodeRecord {
+	recs := sampleRecords()
+	recs[3].Wait = core.LeaseWait{For: core.LeaseOwner{Run: "0190f1a2-0000-7000-8000-000000000001", Host: "worker-3", PID: 4242}, Duration: 1234 * time.Millisecond}
+	recs[1].Wait = core.LeaseWait{For: core.LeaseOwner{Run: "r2", Host: "ホスト", PID: 1}, Duration: time.Nanosecond}
+	return recs
+}
+
+// TestRecordsLeaseWait: a batch with lease waits is written as version 3
+// and reads back the same (every cut is ErrCorrupt); a batch without is
+// still version 2, which readers before version 3 read; a version 2 batch
+// with the wait bit set reads as no wait (the bit was unknown there).
+func TestRecordsLeaseWait(t *testing.T) {
+	recs := waitedRecords()
+	b := core.AppendRecords(nil, recs)
+	if !strings.HasPrefix(string(b), "FCNR\x03") {
+		t.Fatalf("a batch with waits starts %q, want version 3", b[:5])
+	}
+	got, err := core.DecodeRecords(b)
+	if err != nil || !reflect.DeepEqual(got, recs) {
+		t.Fatalf("round trip: %v\n%+v\nwant\n%+v", err, got, recs)
+	}
+	if got[3].Wait.String() != "waited 1.234s for run 0190f1a2-0000-7000-8000-000000000001 on worker-3 pid 4242" {
+		t.Errorf("Wait.String() = %q", got[3].Wait.String())
+	}
+	for i := range len(b) - 1 {
+		if _, err := core.DecodeRecords(b[:i]); !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("cut to %d bytes: err = %v", i, err)
+		}
+	}
+	if b := core.AppendRecords(nil, sampleRecords()); !strings.HasPrefix(string(b), "FCNR\x02") {
+		t.Fatalf("a batch without waits starts %q, want version 2", b[:5])
+	}
+	rec := core.NodeRecord{Node: "n", Key: core.CacheKey{Node: "n", CodeVersion: "c"}, Outcome: core.OutcomeRetrieved}
+	v2 := core.AppendRecords(nil, []core.NodeRecord{rec})
+	v2[len("FCNR\x02")+1+2+1] |= 4
+	if got, err := core.DecodeRecords(v2); err != nil || len(got) != 1 || got[0].Wait.Waited() {
+		t.Fatalf("version 2 with the wait bit: %+v, %v", got, err)
 	}
 }

@@ -31,6 +31,7 @@ func (r *Run) singleFlight(ctx context.Context, spec *NodeSpec, task string, key
 	owner := NewLeaseOwner(r.id)
 	wait := leasePollMin
 	var waitedFor LeaseOwner
+	var waitStart time.Time // when the run first found the lease held
 	for {
 		lease, held, err := l.AcquireLease(ctx, id, owner, ttl)
 		if err != nil {
@@ -41,7 +42,13 @@ func (r *Run) singleFlight(ctx context.Context, spec *NodeSpec, task string, key
 			return nil, false, nil
 		}
 		if held == nil {
+			if !waitStart.IsZero() {
+				r.noteWait(spec.Name, task, LeaseWait{For: waitedFor, Duration: r.c.now().Sub(waitStart)})
+			}
 			return r.executeLeased(ctx, l, lease, spec, task, key, id, deps, exec)
+		}
+		if waitStart.IsZero() {
+			waitStart = r.c.now()
 		}
 		if held.Owner != waitedFor {
 			waitedFor = held.Owner
@@ -56,6 +63,9 @@ func (r *Run) singleFlight(ctx context.Context, spec *NodeSpec, task string, key
 		case <-t.C:
 		}
 		wait = min(2*wait, leasePollMax)
+		// Noted before the look-up: the node's record, written when it is
+		// retrieved, carries it.
+		r.noteWait(spec.Name, task, LeaseWait{For: waitedFor, Duration: r.c.now().Sub(waitStart)})
 		if v, ok := r.storedMeanwhile(ctx, spec, task, key, id, deps, exec); ok {
 			return v, true, nil
 		}
@@ -141,5 +151,28 @@ func (r *Run) heartbeat(ctx context.Context, l Leaser, lease Lease, spec *NodeSp
 func (r *Run) releaseLease(ctx context.Context, l Leaser, lease Lease, spec *NodeSpec) {
 	if err := l.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil && !errors.Is(err, ErrLeaseLost) {
 		r.fault(ctx, faultMeta, ActorMetadataStore, spec.Name, fmt.Errorf("flowcache: releasing the lease of node %q: %w", spec.Name, err))
+	}
+}
+
+// noteWait keeps the lease wait of a node (the latest noted) for its
+// record (NodeRecord.Wait), which takeWait fills in.
+func (r *Run) noteWait(node, task string, w LeaseWait) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waits == nil {
+		r.waits = map[string]LeaseWait{}
+	}
+	r.waits[RecordName(node, task)] = w
+}
+
+// takeWait moves the wait noted for rec's node into rec. r.mu is held.
+func (r *Run) takeWait(rec *NodeRecord) {
+	if len(r.waits) == 0 {
+		return
+	}
+	name := RecordName(rec.Node, rec.Task)
+	if w, ok := r.waits[name]; ok {
+		rec.Wait = w
+		delete(r.waits, name)
 	}
 }

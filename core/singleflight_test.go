@@ -80,6 +80,37 @@ func TestSingleFlight(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// The runs that retrieved the node after a wait say for whom: the run
+	// that executed it.
+	ctx := context.Background()
+	runs, err := st.Metadata().Runs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var executor core.RunID
+	waits := map[core.RunID]core.LeaseWait{}
+	for _, run := range runs {
+		recs, err := st.Metadata().Run(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			switch {
+			case r.Node == "n" && r.Outcome == core.OutcomeExecuted:
+				executor = run.ID
+			case r.Node == "n" && r.Wait.Waited():
+				waits[run.ID] = r.Wait
+			}
+		}
+	}
+	if len(waits) < int(waited.Load()) {
+		t.Errorf("%d runs waited, %d records say so", waited.Load(), len(waits))
+	}
+	for run, w := range waits {
+		if w.For != core.NewLeaseOwner(executor) || w.Duration <= 0 {
+			t.Errorf("run %s: %v, want a wait for %s", run, w, executor)
+		}
+	}
 	if calls.Load() != 1 {
 		t.Errorf("the node executed %d times across 8 runs, want once", calls.Load())
 	}
@@ -124,6 +155,24 @@ func TestSingleFlightTakeover(t *testing.T) {
 	}
 	if eventsOf(evs, core.EventLeaseWait) != 1 || eventsOf(evs, core.EventLeaseTakeover) != 1 {
 		t.Errorf("events: %d lease_wait, %d lease_takeover; want 1 and 1", eventsOf(evs, core.EventLeaseWait), eventsOf(evs, core.EventLeaseTakeover))
+	}
+	// The node's record says whom the run waited for, and how long.
+	ctx := context.Background()
+	id, err := c.LastRunID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.Metadata().Run(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		switch {
+		case r.Node == "n" && (r.Wait.For != dead || r.Wait.Duration < 250*time.Millisecond || r.Outcome != core.OutcomeExecuted):
+			t.Errorf("record of n: %+v, want executed after a wait of 250 ms or more for %v", r, dead)
+		case r.Node != "n" && r.Wait.Waited():
+			t.Errorf("record of %s has a wait: %+v", r.Node, r)
+		}
 	}
 }
 

@@ -75,6 +75,13 @@ type NodeRecord struct {
 	// asked for (see Run.RequestOutputs). Runs recorded before this field
 	// existed have it false everywhere.
 	Requested bool
+	// Wait says that the run found the node's lease held by another run
+	// (single-flight, WithLeases) and waited for it before it retrieved
+	// the node (Outcome retrieved) or took the lease and executed it
+	// itself (executed or failed: the holder failed, or died and its lease
+	// expired). The zero LeaseWait when the run did not wait; runs
+	// recorded before this field existed have it zero everywhere.
+	Wait LeaseWait
 }
 
 // RunInfo describes a run in the metadata store.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Stores is a metadata store and a result store opened together, from a URL
@@ -16,6 +17,9 @@ import (
 type Stores struct {
 	Metadata MetadataStore
 	Results  ResultStore
+	// LeaseTTL is the lease time to live the URL asked for with
+	// LeaseTTLParam (0: none), for WithLeases.
+	LeaseTTL time.Duration
 	// Close releases both stores (nil when there is nothing to release).
 	Close func() error
 }
@@ -144,15 +148,22 @@ func (s *StoreURL) open(ctx context.Context) (*Stores, error) {
 		return nil, fmt.Errorf("flowcache: %w: no backend for scheme %q in store URL %s (registered: %s; import the backend package to register it)",
 			ErrInvalid, u.Scheme, s, strings.Join(Schemes(), ", "))
 	}
-	// The metadata parameter is ours, not the backend's: take it out before
-	// the backend checks its parameters.
+	// The metadata and lease_ttl parameters are ours, not the backend's:
+	// take them out before the backend checks its parameters.
 	q := u.Query()
+	hasLeaseTTL := q.Has(LeaseTTLParam)
+	leaseTTL, err := takeLeaseTTL(q, s)
+	if err != nil {
+		return nil, err
+	}
 	metaURL, hasMeta := q.Get(MetadataParam), q.Has(MetadataParam)
 	if hasMeta {
 		if metaURL == "" {
 			return nil, fmt.Errorf("flowcache: %w: empty URL parameter %s in store URL %s", ErrInvalid, MetadataParam, s)
 		}
 		q.Del(MetadataParam)
+	}
+	if hasMeta || hasLeaseTTL {
 		c := *u
 		c.RawQuery = q.Encode()
 		u = &c
@@ -168,6 +179,7 @@ func (s *StoreURL) open(ctx context.Context) (*Stores, error) {
 	if st, err = tier.wrap(ctx, st, s); err != nil {
 		return nil, err
 	}
+	st.LeaseTTL = leaseTTL
 	if !hasMeta {
 		return st, nil
 	}
@@ -182,7 +194,7 @@ func (s *StoreURL) open(ctx context.Context) (*Stores, error) {
 	// the rest of the backend by Close (closing it alone could close a
 	// store the backend shares, as mem://name does).
 	closeStores := st.Close
-	return &Stores{Metadata: meta, Results: st.Results, Close: func() error {
+	return &Stores{Metadata: meta, Results: st.Results, LeaseTTL: leaseTTL, Close: func() error {
 		err := meta.Close()
 		if closeStores != nil {
 			err = errors.Join(err, closeStores())

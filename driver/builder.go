@@ -237,7 +237,10 @@ func CacheHasher(h core.Hasher) CacheOption {
 // dies keeps them waiting at most ttl. A leased node costs a lease taken
 // and released (about 0.4 ms on the local store, two requests on a bucket)
 // and its entry written at once: leave cheap nodes out with NoLease. Off
-// by default.
+// by default; a cache opened by URL (CacheURL or FLOWCACHE_URL) whose URL
+// has lease_ttl=DURATION (core.LeaseTTLParam) takes leases for that long,
+// unless CacheLeases is given too: CacheLeases wins, CacheLeases(0) turns
+// them off.
 func CacheLeases(ttl time.Duration) CacheOption {
 	return CacheCoreOptions(core.WithLeases(ttl))
 }
@@ -778,6 +781,7 @@ func named(err error) error {
 // and so does ctx done while the store opens (the error wraps ctx.Err()).
 func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 	meta, results := cfg.meta, cfg.results
+	var urlOpts []core.Option
 	switch {
 	case meta != nil:
 		// CacheStores.
@@ -797,6 +801,10 @@ func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 			d.closers = append(d.closers, st.Close)
 		}
 		meta, results = st.Metadata, st.Results
+		if st.LeaseTTL > 0 {
+			// The URL's lease_ttl; CacheLeases, applied after it, wins.
+			urlOpts = append(urlOpts, core.WithLeases(st.LeaseTTL))
+		}
 	default:
 		// CacheDir: a directory, not a URL (it may hold a '?').
 		dir := cfg.dir
@@ -814,7 +822,7 @@ func (d *Driver) openCache(ctx context.Context, cfg *cacheConfig) error {
 			meta, results = st.Metadata(), st.Results()
 		}
 	}
-	opts := append([]core.Option{}, cfg.coreOpts...)
+	opts := append(urlOpts, cfg.coreOpts...)
 	if cfg.logger != nil {
 		opts = append(opts, core.WithLogger(cfg.logger))
 	}

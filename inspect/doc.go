@@ -8,9 +8,9 @@
 //
 //	c, err := inspect.Open(ctx, ".flowcache")     // or New(meta, results); "" for $FLOWCACHE_URL, else ./.flowcache
 //	defer c.Close()
-//	runs, _ := c.Runs(ctx)                         // oldest first, with counts
+//	runs, _ := c.Runs(ctx)                         // oldest first, with counts and the runs each waited for (leases)
 //	id, _ := c.ResolveRun(ctx, "last")             // a full id, a unique prefix or "last"
-//	nodes, _ := c.Nodes(ctx, id)                   // behaviour, key parts, data version, outcome, duration, size
+//	nodes, _ := c.Nodes(ctx, id)                   // behaviour, key parts, data version, outcome, duration, size, lease wait
 //	why, _ := c.Why(ctx, id, "statistics")         // which part of its key changed since the previous run
 //	evs, _, _ := c.Logs(ctx, id, slog.LevelInfo)   // the run's events
 //	st, _ := inspect.Load[Stats](ctx, c, "statistics", "") // a node's value in the newest run that has it

@@ -178,6 +178,20 @@ type RunSummary struct {
 	ExecTime time.Duration `json:"exec_time_ns"`
 	// Written is the number of result bytes the run stored.
 	Written int64 `json:"written_bytes"`
+	// Waits are the runs this one waited for (single-flight: a node's
+	// lease held by another run), one per holder, in the order first
+	// waited for; empty when it waited for none.
+	Waits []RunWait `json:"waits,omitempty"`
+}
+
+// RunWait is the waits of one run for the leases of another.
+type RunWait struct {
+	// For is the holder: its run, host and process.
+	For core.LeaseOwner `json:"for"`
+	// Nodes counts the nodes (tasks) that waited for it.
+	Nodes int `json:"nodes"`
+	// Time is the time those nodes waited, summed over nodes.
+	Time time.Duration `json:"time_ns"`
 }
 
 // Runs returns a summary of every run, oldest first.
@@ -218,6 +232,15 @@ func summarize(r core.RunInfo, recs []core.NodeRecord) RunSummary {
 		s.ExecTime += n.Duration
 		if n.Written > 0 {
 			s.Written += n.Written
+		}
+		if n.Wait.Waited() {
+			i := slices.IndexFunc(s.Waits, func(w RunWait) bool { return w.For == n.Wait.For })
+			if i < 0 {
+				i = len(s.Waits)
+				s.Waits = append(s.Waits, RunWait{For: n.Wait.For})
+			}
+			s.Waits[i].Nodes++
+			s.Waits[i].Time += n.Wait.Duration
 		}
 	}
 	return s

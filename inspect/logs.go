@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 )
@@ -24,8 +25,10 @@ const (
 	// SourceRecords: the run's history in the metadata store, when no
 	// event log has the run. The events are rebuilt from what each node
 	// did (is_input, is_override, is_final_var, resolve_behavior,
-	// get_result hit or miss, missing_result, execute_node,
+	// get_result hit or miss, lease_wait, missing_result, execute_node,
 	// failed_execution, set_result), stamped with the run's start time.
+	// A rebuilt lease_wait's value names the holder and how long the run
+	// waited ("run … on host pid N, waited 1.2s").
 	SourceRecords LogSource = "run_records"
 )
 
@@ -95,14 +98,25 @@ func (c *Cache) Logs(ctx context.Context, run core.RunID, level slog.Level) ([]c
 		if n.Behavior != core.Unset {
 			add(n, core.ActorAdapter, core.EventResolveBehavior, "", n.Behavior.String())
 		}
+		waited := func() {
+			if n.Wait.Waited() {
+				add(n, core.ActorMetadataStore, core.EventLeaseWait, "",
+					fmt.Sprintf("%s, waited %v", n.Wait.For, n.Wait.Duration.Round(time.Millisecond)))
+			}
+		}
+		if n.Outcome == core.OutcomeRetrieved {
+			waited() // a run retrieves what it waited for
+		}
 		if n.Outcome == core.OutcomeRetrieved || n.Reexecuted {
 			add(n, core.ActorAdapter, core.EventGetResult, core.MessageHit, dv)
 		}
 		if n.Reexecuted {
 			add(n, core.ActorResultStore, core.EventGetResult, core.MessageMiss, "")
 			add(n, core.ActorAdapter, core.EventMissingResult, "", "")
+			waited()
 		} else if n.Outcome != core.OutcomeRetrieved && (n.Behavior == core.Default || n.Behavior == core.Unset) {
 			add(n, core.ActorAdapter, core.EventGetResult, core.MessageMiss, "")
+			waited() // the lease was released without a result, or expired
 		}
 		if n.Outcome == core.OutcomeRetrieved {
 			continue

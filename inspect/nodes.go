@@ -40,6 +40,10 @@ type NodeInfo struct {
 	// Requested reports that the node (or input) was one of the outputs
 	// the run was asked for (core.NodeRecord.Requested).
 	Requested bool `json:"requested,omitempty"`
+	// Wait says that the run found the node's lease held by another run
+	// (single-flight) and waited for it: for whom and how long
+	// (core.NodeRecord.Wait). Zero when it did not wait.
+	Wait core.LeaseWait `json:"lease_wait,omitzero"`
 }
 
 // Name returns the node's record name: node, or node@task inside a fan-out
@@ -59,7 +63,7 @@ func nodeInfo(r core.NodeRecord) NodeInfo {
 	n := NodeInfo{
 		Node: r.Node, Task: r.Task, Behavior: r.Behavior, Outcome: r.Outcome,
 		DataVersion: r.DataVersion, Format: r.Format, Duration: r.Duration, Written: r.Size, Stored: -1,
-		Requested: r.Requested,
+		Requested: r.Requested, Wait: r.Wait,
 	}
 	if r.Outcome != core.OutcomeInput && r.Outcome != core.OutcomeOverride && r.Key.Node != "" {
 		n.KeyID, n.CodeVersion, n.Deps = r.Key.ID(), r.Key.CodeVersion, r.Key.Deps
@@ -88,6 +92,9 @@ func mergeRecords(recs []core.NodeRecord) []NodeInfo {
 		n.Reexecuted = prev.Reexecuted || (prev.Outcome == core.OutcomeRetrieved && r.Outcome != core.OutcomeRetrieved)
 		n.Duration += prev.Duration
 		n.Requested = n.Requested || prev.Requested
+		if !n.Wait.Waited() {
+			n.Wait = prev.Wait
+		}
 		out[i] = n
 	}
 	return out

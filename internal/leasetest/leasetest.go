@@ -5,21 +5,27 @@
 // and a process killed while it holds a lease must only delay the others.
 //
 // A test binary calls Child from a test that runs only when ChildEnv is
-// set, and Start to launch such processes of itself.
+// set, and Start to launch such processes of itself. Waiter runs one
+// process that waits for another's lease, for the tests of what the
+// commands say about such waits.
 package leasetest
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 )
 
@@ -34,6 +40,10 @@ type Config struct {
 	Sleep time.Duration // how long each task's node runs
 	TTL   time.Duration // the leases' time to live
 	Start time.Time     // when to begin (so that the processes overlap)
+	// RunLogs keeps each run's events in the cache (driver.LogToFile("")).
+	RunLogs bool
+	// Events prints the events at INFO and above on the standard output.
+	Events bool
 }
 
 // holdFile, while it exists in the marks directory, holds every task's
@@ -86,23 +96,31 @@ func Nodes() []*driver.NodeDef {
 // Want is the total of n items.
 func Want(n int) int { return n * (n + 1) * (2*n + 1) / 6 }
 
-// Run runs the pipeline once on cfg's cache and returns the total.
-func Run(ctx context.Context, cfg Config) (int, error) {
-	dr, err := driver.NewBuilder().WithNodes(Nodes()...).WithCache(driver.CacheURL(cfg.URL), driver.CacheLeases(cfg.TTL)).Build()
+// Run runs the pipeline once on cfg's cache and returns the total and the
+// run's id.
+func Run(ctx context.Context, cfg Config) (int, core.RunID, error) {
+	opts := []driver.CacheOption{driver.CacheURL(cfg.URL), driver.CacheLeases(cfg.TTL)}
+	if cfg.RunLogs {
+		opts = append(opts, driver.LogToFile(""))
+	}
+	if cfg.Events {
+		opts = append(opts, driver.CacheLogger(slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	}
+	dr, err := driver.NewBuilder().WithNodes(Nodes()...).WithCache(opts...).Build()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer dr.Close()
 	time.Sleep(time.Until(cfg.Start))
-	out, err := dr.Execute(ctx, []string{"total"}, driver.Inputs{"n": cfg.Items, "marks": cfg.Marks, "sleep": cfg.Sleep}, nil)
+	res, err := dr.Run(ctx, []string{"total"}, driver.Inputs{"n": cfg.Items, "marks": cfg.Marks, "sleep": cfg.Sleep}, nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return out["total"].(int), nil
+	return res.Values["total"].(int), res.RunID, nil
 }
 
 // Child runs the pipeline when the process is a child (ChildEnv set) and
-// prints "child ok total=N"; it reports whether it was one.
+// prints "child ok total=N run=ID"; it reports whether it was one.
 func Child(t *testing.T) bool {
 	raw := os.Getenv(ChildEnv)
 	if raw == "" {
@@ -112,17 +130,17 @@ func Child(t *testing.T) bool {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Run(context.Background(), cfg)
+	got, run, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("child ok total=%d\n", got)
+	fmt.Printf("child ok total=%d run=%s\n", got, run)
 	return true
 }
 
 // Start starts a child process of the test binary running test (a test
 // that calls Child) with cfg; its output goes to out.
-func Start(t *testing.T, test string, cfg Config, out *strings.Builder) *exec.Cmd {
+func Start(t *testing.T, test string, cfg Config, out io.Writer) *exec.Cmd {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -188,7 +206,7 @@ func ManyProcesses(t *testing.T, test, url string, procs, items int) {
 	}
 	// A repeat run executes nothing: no new marks.
 	cfg.Start = time.Time{}
-	if got, err := Run(context.Background(), cfg); err != nil || got != Want(items) {
+	if got, _, err := Run(context.Background(), cfg); err != nil || got != Want(items) {
 		t.Fatalf("repeat run: %d, %v; want %d", got, err, Want(items))
 	}
 	if n := len(Executions(t, marks)); n != items {
@@ -252,4 +270,82 @@ func KilledHolder(t *testing.T, test, url string) {
 	if n := Executions(t, marks)[1]; n != 2 {
 		t.Errorf("the task executed %d times, want 2 (the killed holder, the taker)", n)
 	}
+}
+
+// lockedBuffer is an output read while its process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runOf returns the run id a child printed ("child ok total=N run=ID").
+func runOf(t *testing.T, out string) core.RunID {
+	t.Helper()
+	_, after, ok := strings.Cut(out, "child ok total=")
+	_, id, ok2 := strings.Cut(after, " run=")
+	if !ok || !ok2 {
+		t.Fatalf("the child did not print its run:\n%s", out)
+	}
+	id, _, _ = strings.Cut(id, "\n")
+	return core.RunID(id)
+}
+
+// Waiter starts a process (the holder) that executes the pipeline's one
+// task and holds it there, then a second (the waiter) on the same cache,
+// waits until the waiter says it waits for the holder's lease
+// (lease_wait), lets the holder finish, and returns the two runs once both
+// processes completed: the waiter retrieved the task the holder stored.
+// runLogs keeps the runs' events in the cache (driver.LogToFile("")).
+func Waiter(t *testing.T, test, url string, runLogs bool) (holder, waiter core.RunID) {
+	t.Helper()
+	marks := t.TempDir()
+	hold := filepath.Join(marks, holdFile)
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{URL: url, Marks: marks, Items: 1, Sleep: time.Millisecond, TTL: time.Minute, RunLogs: runLogs, Events: true}
+	var out1, out2 lockedBuffer
+	h := Start(t, test, cfg, &out1)
+	defer h.Process.Kill()
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(Executions(t, marks)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder never executed its task:\n%s", out1.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := Start(t, test, cfg, &out2)
+	defer w.Process.Kill()
+	for !strings.Contains(out2.String(), "lease_wait") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiter never waited:\n%s", out2.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a wait long enough to see
+	if err := os.Remove(hold); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Wait(); err != nil {
+		t.Fatalf("the holder: %v\n%s", err, out1.String())
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("the waiter: %v\n%s", err, out2.String())
+	}
+	if n := Executions(t, marks)[1]; n != 1 {
+		t.Fatalf("the task executed %d times, want once (the holder)", n)
+	}
+	return runOf(t, out1.String()), runOf(t, out2.String())
 }

@@ -23,7 +23,9 @@ func init() {
 			name: "runs", args: "", short: "list the runs, oldest first, with what their nodes did",
 			long: `Lists every run in the cache, oldest first: its id, when it started, and how
 many of its nodes were retrieved, executed or failed, the time spent executing
-them and the bytes of results it stored.`,
+them and the bytes of results it stored. A run that waited for another's leases
+(single-flight: driver.CacheLeases, lease_ttl=) is followed by the runs it
+waited for: "waited 1.2s on 3 nodes for run … on HOST pid N".`,
 			examples: `  flowcache runs
   flowcache runs --limit 5
   flowcache runs --json | jq '.[-1].run_id'`,
@@ -38,8 +40,9 @@ them and the bytes of results it stored.`,
 executed (or was an input or override), how long it ran, the size of its result
 in the store, its data version and its cache key: the code version and the data
 versions of its dependencies. A node inside a fan-out is shown once per task
-(node@expander[i]); the run's requested outputs are marked with *. RUN is a
-run id, a unique prefix of one, or "last".`,
+(node@expander[i]); the run's requested outputs are marked with *. A node whose
+lease another run held (single-flight) says, under the table, whom it waited for
+and how long. RUN is a run id, a unique prefix of one, or "last".`,
 			examples: `  flowcache nodes last
   flowcache nodes 01a2125c --keys
   flowcache nodes last --json`,
@@ -50,8 +53,10 @@ run id, a unique prefix of one, or "last".`,
 		},
 		{
 			name: "logs", args: "RUN", short: "print a run's events", nargs: 1,
-			long: `Prints the events of a run: at --level info, get_result and execute_node;
-at --level debug, every event. They come from the run's log in the cache when
+			long: `Prints the events of a run: at --level info, get_result, execute_node and
+lease_wait (the run waited for another's lease on a node: whose, until when),
+with lease_takeover (it took over an expired lease: whose); at --level debug,
+every event. They come from the run's log in the cache when
 the run kept one (driver.LogToFile("")), or from the events.jsonl file of a
 local cache, and are otherwise rebuilt from the run's records (a note on stderr
 says so).`,
@@ -205,7 +210,22 @@ func cmdRuns(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string) 
 	for _, r := range runs {
 		t.row(string(r.ID), r.Started.Local().Format("2006-01-02 15:04:05"), r.Nodes-r.Inputs-r.Overrides, r.Retrieved, r.Executed, r.Failed, fmtDuration(r.ExecTime), fmtBytes(r.Written))
 	}
-	return t.write(e.stdout)
+	if err := t.write(e.stdout); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		for _, w := range r.Waits {
+			fmt.Fprintf(e.stdout, "%s waited %s on %d %s for %s\n", r.ID, fmtDuration(w.Time), w.Nodes, plural(w.Nodes, "node", "nodes"), w.For)
+		}
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func cmdNodes(ctx context.Context, e env, o *opts, c *inspect.Cache, args []string) error {
@@ -226,10 +246,15 @@ func cmdNodes(ctx context.Context, e env, o *opts, c *inspect.Cache, args []stri
 	fmt.Fprintf(e.stdout, "run %s\n", id)
 	t := newTable("NODE", "BEHAVIOR", "OUTCOME", "DURATION", "STORED", "DATA VERSION", "CODE", "DEPENDENCIES")
 	requested := false
+	var waits []string
 	for _, n := range nodes {
 		outcome := string(n.Outcome)
 		if n.Reexecuted {
 			outcome += " (result missing)"
+		}
+		if n.Wait.Waited() {
+			outcome += " (waited)"
+			waits = append(waits, n.Name()+" "+n.Wait.String())
 		}
 		behavior := "-"
 		if n.Behavior != core.Unset {
@@ -271,6 +296,9 @@ func cmdNodes(ctx context.Context, e env, o *opts, c *inspect.Cache, args []stri
 	}
 	if requested {
 		fmt.Fprintln(e.stdout, "* a requested output of the run")
+	}
+	for _, w := range waits {
+		fmt.Fprintln(e.stdout, w)
 	}
 	return nil
 }
@@ -319,10 +347,14 @@ func cmdLogs(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 	}
 	fmt.Fprintf(e.stdout, "run %s:\n", id)
 	for _, ev := range evs {
+		text := ev.String()
+		if ev.Type == core.EventLeaseWait || ev.Type == core.EventLeaseTakeover {
+			text += ": " + ev.Value // whom the run waited for, whose lease it took over
+		}
 		if src != inspect.SourceRecords {
-			fmt.Fprintf(e.stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev)
+			fmt.Fprintf(e.stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), text)
 		} else {
-			fmt.Fprintf(e.stdout, "  %s\n", ev)
+			fmt.Fprintf(e.stdout, "  %s\n", text)
 		}
 	}
 	return nil
