@@ -62,6 +62,17 @@ var templateFS embed.FS
 // preview of (WithPreviewBytes changes it).
 const DefaultPreviewBytes = 256 << 10
 
+// DefaultTablePreviewBytes is the largest stored table (csv, parquet,
+// arrow) a node's page shows the first rows of (WithTablePreviewBytes
+// changes it): a table is verified and decoded whole to show its first rows.
+const DefaultTablePreviewBytes = 16 << 20
+
+// isTable says a format stores tables, whose first rows a preview shows.
+func isTable(format string) bool {
+	base, _, _ := strings.Cut(format, "+")
+	return base == "csv" || base == "parquet" || base == "arrow"
+}
+
 // previewChars is how much of a value's text a page shows.
 const previewChars = 16 << 10
 
@@ -72,6 +83,7 @@ type Server struct {
 	m            *maintain.Cache
 	evict        bool
 	previewBytes int64
+	tableBytes   int64
 	log          *slog.Logger
 	tmpl         *template.Template
 	mux          *http.ServeMux
@@ -88,6 +100,11 @@ func WithEviction() Option { return func(s *Server) { s.evict = true } }
 // shows (DefaultPreviewBytes; 0 shows none).
 func WithPreviewBytes(n int64) Option { return func(s *Server) { s.previewBytes = n } }
 
+// WithTablePreviewBytes sets the largest stored table whose first rows a
+// node's page shows (DefaultTablePreviewBytes; never less than the
+// WithPreviewBytes limit).
+func WithTablePreviewBytes(n int64) Option { return func(s *Server) { s.tableBytes = n } }
+
 // WithLogger logs the requests that failed on the server's side (default:
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
@@ -95,7 +112,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // New returns a Server for c. It reads c's stores when pages are asked for;
 // closing c is the caller's.
 func New(c *inspect.Cache, opts ...Option) *Server {
-	s := &Server{c: c, m: maintain.New(c.Metadata(), c.Results()), previewBytes: DefaultPreviewBytes, log: slog.Default()}
+	s := &Server{c: c, m: maintain.New(c.Metadata(), c.Results()), previewBytes: DefaultPreviewBytes, tableBytes: DefaultTablePreviewBytes, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -468,8 +485,12 @@ func (s *Server) preview(ctx context.Context, run core.RunID, n inspect.NodeInfo
 	if size < 0 {
 		return "", "no preview: no stored result of this node whose size is known"
 	}
-	if size > s.previewBytes {
-		return "", fmt.Sprintf("no preview: the stored result (%s) is larger than %s", fmtBytes(size), fmtBytes(s.previewBytes))
+	limit := s.previewBytes
+	if isTable(n.Format) {
+		limit = max(limit, s.tableBytes)
+	}
+	if size > limit {
+		return "", fmt.Sprintf("no preview: the stored result (%s) is larger than %s", fmtBytes(size), fmtBytes(limit))
 	}
 	res, err := s.c.FindResult(ctx, n.Name(), run)
 	if err != nil {

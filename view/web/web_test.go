@@ -397,3 +397,26 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 }
+
+// A table is previewed (its first rows) up to its own limit, larger than
+// the one of other values.
+func TestTablePreviewLimit(t *testing.T) {
+	dir, _, _ := testCache(t)
+	for _, c := range []struct {
+		opts       []web.Option
+		sales, tot bool
+	}{
+		{[]web.Option{web.WithPreviewBytes(1)}, true, false},
+		{[]web.Option{web.WithPreviewBytes(1), web.WithTablePreviewBytes(1)}, false, false},
+		{nil, true, true},
+	} {
+		srv := serve(t, dir, c.opts...)
+		for node, want := range map[string]bool{"sales": c.sales, "total": c.tot} {
+			var p web.NodePage
+			get(t, srv, "/runs/last/nodes/"+node, 200, &p)
+			if got := p.Preview != ""; got != want {
+				t.Errorf("%d options: %s previewed %v, want %v (%s)", len(c.opts), node, got, want, p.PreviewNote)
+			}
+		}
+	}
+}
