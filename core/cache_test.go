@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 )
 
 // failingResults refuses every write.
@@ -36,7 +36,7 @@ func twice(a int) int { return 2 * a }
 // missing result.
 func TestStoreWriteFailureDoesNotFailRun(t *testing.T) {
 	st := mem.Open()
-	var logBuf syncBuffer
+	var logBuf lockedbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dr, err := driver.NewBuilder().WithNodes(driver.Node("a", one), driver.Node("b", plus, "a")).
 		WithCache(driver.CacheStores(st.Metadata(), failingResults{st.Results()}), driver.CacheLogger(logger)).Build()
@@ -73,23 +73,6 @@ func TestStoreWriteFailureDoesNotFailRun(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d entries point at results that were never written", n)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The data version of an executed node is recorded, and a changed format is

@@ -18,6 +18,7 @@ import (
 	"github.com/flowcache/flowcache/driver"
 	"github.com/flowcache/flowcache/formats"
 	"github.com/flowcache/flowcache/formats/parquet"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 )
 
 // diskFull makes the stores it wraps fail as a full disk does: every write
@@ -97,12 +98,12 @@ type faultFlow struct {
 	st    *mem.Store
 	d     *diskFull
 	execs atomic.Int64
-	warns *syncBuffer
+	warns *lockedbuf.Buffer
 	dr    *driver.Driver
 }
 
 func newFaultFlow(t *testing.T, d *diskFull) *faultFlow {
-	f := &faultFlow{st: mem.Open(), d: d, warns: &syncBuffer{}}
+	f := &faultFlow{st: mem.Open(), d: d, warns: &lockedbuf.Buffer{}}
 	small := func(x int) int { f.execs.Add(1); return x + 1 }
 	big := func(x int) []byte { f.execs.Add(1); b := make([]byte, 256<<10); b[0] = byte(x); return b }
 	sum := func(s int, b []byte) int { f.execs.Add(1); return s + int(b[0]) + len(b) }
@@ -287,7 +288,7 @@ func TestFullDiskDoesNotFailRun(t *testing.T) {
 // nothing, reads nothing, and says why once.
 func TestUnavailableStores(t *testing.T) {
 	ctx := context.Background()
-	var warns syncBuffer
+	var warns lockedbuf.Buffer
 	u := core.Unavailable(enospc("open /cache/metadata.db"))
 	c, err := core.New(u.Metadata, u.Results, core.WithLogger(slog.New(slog.NewTextHandler(&warns, nil))), core.WithRunLogs())
 	if err != nil {
@@ -364,7 +365,7 @@ func TestCancelledRunIsAnError(t *testing.T) {
 // Without WithLogger, warnings go to slog.Default() and the rest is
 // discarded.
 func TestDefaultLoggerWarns(t *testing.T) {
-	var buf syncBuffer
+	var buf lockedbuf.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)
@@ -448,7 +449,7 @@ func (flushFails) FlushResults(context.Context) error { return enospc("flush res
 func TestResultFlushFailureDropsEntries(t *testing.T) {
 	ctx := context.Background()
 	st := mem.Open()
-	var warns syncBuffer
+	var warns lockedbuf.Buffer
 	c, err := core.New(st.Metadata(), flushFails{st.Results()}, core.WithBackgroundStores(0, 0),
 		core.WithLogger(slog.New(slog.NewTextHandler(&warns, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
@@ -553,7 +554,7 @@ func TestValueTheFormatCannotEncode(t *testing.T) {
 		Kind string
 	}
 	paris := time.FixedZone("CET", 3600)
-	var warns syncBuffer
+	var warns lockedbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&warns, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	execs := 0
 	dr, err := driver.NewBuilder().WithNodes(

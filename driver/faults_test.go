@@ -7,38 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 	"github.com/flowcache/flowcache/internal/tmpfs"
 )
-
-// lockedBuffer is a log sink safe for the run's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for s := range strings.SplitSeq(l.b.String(), "\n") {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // faultPipeline is three nodes (small, big of bigSize bytes, sum of both)
 // over a cache opened by URL or path, counting executions and keeping the
@@ -47,7 +23,7 @@ type faultPipeline struct {
 	cache   string
 	bigSize int
 	execs   atomic.Int64
-	warns   lockedBuffer
+	warns   lockedbuf.Buffer
 }
 
 func (p *faultPipeline) build(t *testing.T) *driver.Driver {
@@ -80,7 +56,7 @@ func (p *faultPipeline) run(t *testing.T, x int) (int64, []string) {
 func (p *faultPipeline) runOn(t *testing.T, dr *driver.Driver, x int) (int64, []string) {
 	t.Helper()
 	p.execs.Store(0)
-	n := len(p.warns.lines())
+	n := len(p.warns.Lines())
 	out, err := dr.Execute(context.Background(), []string{"sum"}, driver.Inputs{"x": x}, nil)
 	if err != nil {
 		t.Fatalf("a cache fault failed the run: %v", err)
@@ -88,7 +64,7 @@ func (p *faultPipeline) runOn(t *testing.T, dr *driver.Driver, x int) (int64, []
 	if want := 2*x + 1 + p.bigSize; out["sum"] != want {
 		t.Fatalf("sum = %v, want %d", out["sum"], want)
 	}
-	return p.execs.Load(), p.warns.lines()[n:]
+	return p.execs.Load(), p.warns.Lines()[n:]
 }
 
 func wantWarning(t *testing.T, warns []string, parts ...string) {

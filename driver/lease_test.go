@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 )
 
 // Drivers on one cache directory (as processes on one machine) reaching a
@@ -69,7 +70,7 @@ func TestCacheURLLeaseTTL(t *testing.T) {
 	race := func(t *testing.T, opts ...[]driver.CacheOption) (int64, string) {
 		t.Helper()
 		execs.Store(0)
-		var logs lockedBuffer
+		var logs lockedbuf.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		var drs []*driver.Driver
 		for _, o := range opts {
@@ -91,7 +92,7 @@ func TestCacheURLLeaseTTL(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		return execs.Load(), strings.Join(logs.lines(), "\n")
+		return execs.Load(), strings.Join(logs.Lines(), "\n")
 	}
 
 	dir := t.TempDir()

@@ -20,6 +20,7 @@ import (
 	"github.com/flowcache/flowcache/conformance"
 	"github.com/flowcache/flowcache/conformance/scenarios"
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 )
 
 // counting is a remote result store that counts the reads and writes the
@@ -314,31 +315,13 @@ func TestEvictKeepsUnderMax(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestLocalFaultFallsBack(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root writes read-only directories")
 	}
 	remote := newRemote()
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs lockedbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	s := open(t, dir, remote, tier.WithLogger(logger))
 	data := payload(100_000, 7)
@@ -383,7 +366,7 @@ func TestUnopenableDirectoryPassesThrough(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs lockedbuf.Buffer
 	remote := newRemote()
 	s, err := tier.Open(context.Background(), filepath.Join(file, "tier"), remote, tier.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {

@@ -21,12 +21,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
+	"github.com/flowcache/flowcache/internal/lockedbuf"
 )
 
 // ChildEnv carries a child process's Config, as JSON.
@@ -272,24 +272,6 @@ func KilledHolder(t *testing.T, test, url string) {
 	}
 }
 
-// lockedBuffer is an output read while its process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runOf returns the run id a child printed ("child ok total=N run=ID").
 func runOf(t *testing.T, out string) core.RunID {
 	t.Helper()
@@ -316,7 +298,7 @@ func Waiter(t *testing.T, test, url string, runLogs bool) (holder, waiter core.R
 		t.Fatal(err)
 	}
 	cfg := Config{URL: url, Marks: marks, Items: 1, Sleep: time.Millisecond, TTL: time.Minute, RunLogs: runLogs, Events: true}
-	var out1, out2 lockedBuffer
+	var out1, out2 lockedbuf.Buffer
 	h := Start(t, test, cfg, &out1)
 	defer h.Process.Kill()
 	deadline := time.Now().Add(2 * time.Minute)
