@@ -63,12 +63,25 @@ func BenchmarkGet(b *testing.B) {
 // database that grows by 1000 entries per batch. ns/record is the cost per
 // node.
 func BenchmarkWrite1000(b *testing.B) {
+	for _, snap := range []bool{false, true} {
+		b.Run(fmt.Sprintf("snapshots=%v", snap), func(b *testing.B) { benchWrite1000(b, snap) })
+	}
+}
+
+// benchWrite1000 is BenchmarkWrite1000, with the triggers that end the
+// preload snapshots (created by a first preload) when snapshots is set.
+func benchWrite1000(b *testing.B, snapshots bool) {
 	ctx := context.Background()
 	s, err := local.OpenMetadata(ctx, b.TempDir()+"/metadata.db")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	if snapshots {
+		if _, err := s.Preload(ctx, []string{"node_0"}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	i := 0
 	for b.Loop() {
 		b.StopTimer()

@@ -119,7 +119,8 @@ type MetadataStore struct {
 	upsert                     multiInsert
 	hit, beginRun, del, record *sql.Stmt
 
-	leases leaseTable // see leases.go
+	leases     leaseTable     // see leases.go
+	snapTables snapshotTables // see snapshot.go
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)
@@ -674,11 +675,16 @@ func (s *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) err
 
 var _ core.Preloader = (*MetadataStore)(nil)
 
-// Preload returns the entries of the given nodes, by lookup key, in one
-// query (the node names travel as one JSON array parameter). Only what a
-// lookup needs is read: the data version, format and last-used time; the
+// Preload returns the entries of the given nodes, by lookup key. Only what
+// a lookup needs is read: the data version, format and last-used time; the
 // key parts and created time are left zero (the caller knows the key it
 // looks up).
+//
+// It reads the preload snapshot of these nodes, one row, when there is
+// one of the entries' current generation (see snapshot.go); otherwise it
+// reads the entries in one query (the node names travel as one JSON array
+// parameter) and, on a writable store, keeps them as the snapshot for the
+// next preload of the same nodes.
 func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
@@ -687,9 +693,27 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
-	out, err := s.lookups.preload(ctx, string(names))
+	key := snapshotKey(names)
+	out, err := s.lookups.snapshot(ctx, key)
+	if err == nil {
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		return nil, s.fail("preload", err)
+	}
+	// Any other failure to read a snapshot (none, an older generation,
+	// damaged) leaves the rows to read.
+	// A snapshot can only be kept when the tables (and the triggers that
+	// end it) exist before the entries are read.
+	withGen := s.readOnly == nil && s.ensureSnapshots(ctx) == nil
+	out, gen, err := s.lookups.preload(ctx, string(names), withGen)
 	if err != nil {
 		return nil, s.fail("preload", err)
+	}
+	if gen >= 0 {
+		// A snapshot that cannot be kept (another process writing, a full
+		// disk) only costs the next preload this query again.
+		_ = s.saveSnapshot(ctx, key, gen, out)
 	}
 	return out, nil
 }
