@@ -117,7 +117,7 @@ type MetadataStore struct {
 	beforeClose func() error
 
 	upsert                     multiInsert
-	hit, beginRun, del, record *sql.Stmt
+	hit, beginRun, del, record lazyStmt
 
 	leases     leaseTable     // see leases.go
 	snapTables snapshotTables // see snapshot.go
@@ -302,19 +302,12 @@ func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, b
 	drv := s.r.Driver()
 	s.lookups.max = n
 	s.lookups.open = func() (driver.Conn, error) { return drv.Open(readerDSN) }
-	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
-		if err == nil {
-			*dst, err = db.PrepareContext(ctx, q)
-		}
-	}
-	if err == nil {
-		err = s.upsert.prepare(ctx, s.w, sqlUpsertInto, 8, sqlUpsertConflict, "entries")
-	}
-	prep(s.w, &s.record, sqlRecordBatch)
-	prep(s.w, &s.hit, sqlHit)
-	prep(s.w, &s.beginRun, sqlBeginRun)
-	prep(s.w, &s.del, sqlDelete)
-	return err
+	s.upsert.init(s.w, sqlUpsertInto, 8, sqlUpsertConflict, "entries")
+	s.record.init(s.w, sqlRecordBatch)
+	s.hit.init(s.w, sqlHit)
+	s.beginRun.init(s.w, sqlBeginRun)
+	s.del.init(s.w, sqlDelete)
+	return nil
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
@@ -403,7 +396,11 @@ func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := run.ID.Validate(); err != nil {
 		return s.fail(op, err)
 	}
-	if _, err := s.beginRun.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano()); err != nil {
+	st, err := s.beginRun.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano())
+	}
+	if err != nil {
 		return s.fail(op, err)
 	}
 	return nil
@@ -442,6 +439,26 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	now := b.Time(s.now)
 	nowNs := now.UnixNano()
+	// The statements first: they are prepared on the writer's connection,
+	// which the transaction then holds.
+	var beginRun, record, hit *sql.Stmt
+	var err error
+	if len(b.Records) > 0 {
+		if beginRun, err = s.beginRun.get(ctx); err != nil {
+			return err
+		}
+		if record, err = s.record.get(ctx); err != nil {
+			return err
+		}
+	}
+	if len(b.Hits) > 0 {
+		if hit, err = s.hit.get(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.upsert.ready(ctx, len(b.Entries)); err != nil {
+		return err
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -449,7 +466,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	defer tx.Rollback()
 	var scratch []byte
 	if len(b.Records) > 0 {
-		if _, err := tx.StmtContext(ctx, s.beginRun).ExecContext(ctx, string(b.Run), nowNs); err != nil {
+		if _, err := tx.StmtContext(ctx, beginRun).ExecContext(ctx, string(b.Run), nowNs); err != nil {
 			return fmt.Errorf("run %s: %w", b.Run, err)
 		}
 	}
@@ -468,7 +485,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 		return err
 	}
 	if len(b.Hits) > 0 {
-		st := tx.StmtContext(ctx, s.hit)
+		st := tx.StmtContext(ctx, hit)
 		for _, h := range b.Hits {
 			if _, err := st.ExecContext(ctx, nowNs, string(h), nowNs); err != nil {
 				return fmt.Errorf("hit on key %s: %w", h, err)
@@ -482,7 +499,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			recs[i] = r
 		}
 		blob := core.AppendRecords(nil, recs)
-		if _, err := tx.StmtContext(ctx, s.record).ExecContext(ctx, string(b.Run), blob); err != nil {
+		if _, err := tx.StmtContext(ctx, record).ExecContext(ctx, string(b.Run), blob); err != nil {
 			return fmt.Errorf("records of run %s: %w", b.Run, err)
 		}
 	}
@@ -495,7 +512,11 @@ func (s *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 	if err := s.checkWrite(op); err != nil {
 		return err
 	}
-	if _, err := s.del.ExecContext(ctx, string(id)); err != nil {
+	st, err := s.del.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(id))
+	}
+	if err != nil {
 		return s.fail(op, err)
 	}
 	return nil
@@ -618,10 +639,8 @@ func (s *MetadataStore) closeDBs() error {
 	var errs []error
 	errs = append(errs, s.lookups.close())
 	errs = append(errs, s.upsert.close())
-	for _, st := range []*sql.Stmt{s.hit, s.beginRun, s.del, s.record} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+	for _, st := range []*lazyStmt{&s.hit, &s.beginRun, &s.del, &s.record} {
+		errs = append(errs, st.close())
 	}
 	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {

@@ -126,8 +126,8 @@ type ResultStore struct {
 	sweepDone chan struct{}
 
 	insert      multiInsert // on meta.w
-	del         *sql.Stmt   // on meta.w
-	get, exists *sql.Stmt   // on meta.r
+	del         lazyStmt    // on meta.w
+	get, exists lazyStmt    // on meta.r
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -159,19 +159,11 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Resul
 	if limit > 0 {
 		r.bufs.New = func() any { b := make([]byte, 0, limit); return &b }
 	}
-	err := r.insert.prepare(ctx, meta.w, sqlResultInsert, 5, "", "results")
-	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
-		if err == nil {
-			*dst, err = db.PrepareContext(ctx, q)
-		}
-	}
-	prep(meta.w, &r.del, sqlResultDelete)
-	prep(meta.r, &r.get, sqlResultGet)
-	prep(meta.r, &r.exists, sqlResultExists)
-	if err != nil {
-		r.closeStmts()
-		return nil, err
-	}
+	// The statements are prepared at first use (see lazyStmt).
+	r.insert.init(meta.w, sqlResultInsert, 5, "", "results")
+	r.del.init(meta.w, sqlResultDelete)
+	r.get.init(meta.r, sqlResultGet)
+	r.exists.init(meta.r, sqlResultExists)
 	// The metadata store flushes pending results before it closes: they
 	// share the database, whichever is closed first.
 	meta.beforeClose = func() error {
@@ -234,7 +226,11 @@ func (r *ResultStore) pendingGet(id core.ResultID) *pendingResult {
 // watch it.
 func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
 	var d, c any
-	err = r.get.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
+	st, err := r.get.get(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	err = st.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -256,7 +252,11 @@ func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte
 
 func (r *ResultStore) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
 	var one int
-	err := r.exists.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
+	st, err := r.exists.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	err = st.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -748,6 +748,9 @@ func (r *ResultStore) flush(ctx context.Context) error {
 }
 
 func (r *ResultStore) writeInline(ctx context.Context, items []flushItem) error {
+	if err := r.insert.ready(ctx, len(items)); err != nil {
+		return err
+	}
 	tx, err := r.meta.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -779,7 +782,11 @@ func (r *ResultStore) Delete(ctx context.Context, id core.ResultID) error {
 		r.pendingBytes -= len(p.data) + pendingOverhead
 	}
 	r.mu.Unlock()
-	if _, err := r.del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
+	st, err := r.del.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(id.Version), id.Format)
+	}
+	if err != nil {
 		return wrapResult("delete", id, err)
 	}
 	return r.deleteFile(ctx, id)
@@ -881,10 +888,8 @@ func (r *ResultStore) Close() error {
 func (r *ResultStore) closeStmts() error {
 	r.closeOnce.Do(func() {
 		errs := []error{r.insert.close()}
-		for _, st := range []*sql.Stmt{r.del, r.get, r.exists} {
-			if st != nil {
-				errs = append(errs, st.Close())
-			}
+		for _, st := range []*lazyStmt{&r.del, &r.get, &r.exists} {
+			errs = append(errs, st.close())
 		}
 		r.closeErr = errors.Join(errs...)
 	})
