@@ -35,8 +35,13 @@ type lookupConn struct {
 	// snap (the snapshot read), prepared on first use once the snapshot
 	// tables exist.
 	preGen, snap driver.Stmt
-	args         [1]driver.NamedValue
-	dest         [7]driver.Value
+	// result reads an inline result (sqlResultGet), prepared on first use:
+	// a warm run that loads a few values needs no connection of the
+	// database/sql reader pool (opening one costs its pragmas and a parse
+	// of the schema).
+	result driver.Stmt
+	args   [1]driver.NamedValue
+	dest   [7]driver.Value
 }
 
 func (l *lookups) acquire(ctx context.Context) (*lookupConn, error) {
@@ -85,7 +90,7 @@ func (l *lookups) release(c *lookupConn, broken bool) {
 
 func (c *lookupConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap} {
+	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap, c.result} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -243,4 +248,47 @@ func (c *lookupConn) lookup(ctx context.Context, id core.KeyID) (core.Entry, err
 	e.DataVersion = core.DataVersion(dv)
 	e.Created, e.LastUsed = time.Unix(0, created), time.Unix(0, lastUsed)
 	return e, nil
+}
+
+// inlineResult reads the row of an inline result: its data and crc
+// columns, as stored (the caller checks their types), and whether there is
+// one.
+func (l *lookups) inlineResult(ctx context.Context, version, format string) (data, crc driver.Value, found bool, err error) {
+	c, err := l.acquire(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	data, crc, found, err = c.inlineResult(ctx, version, format)
+	l.release(c, err != nil)
+	return data, crc, found, err
+}
+
+func (c *lookupConn) inlineResult(ctx context.Context, version, format string) (data, crc driver.Value, found bool, err error) {
+	if c.result == nil {
+		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlResultGet)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		c.result = st
+	}
+	q, ok := c.result.(driver.StmtQueryContext)
+	if !ok {
+		return nil, nil, false, errors.New("sqlite driver statement without QueryContext")
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: version}, {Ordinal: 2, Value: format}})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	dest := make([]driver.Value, 2)
+	err = rows.Next(dest)
+	if cerr := rows.Close(); err == nil && cerr != nil {
+		return nil, nil, false, cerr
+	}
+	if err == io.EOF {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return dest[0], dest[1], true, nil
 }

@@ -125,11 +125,11 @@ type ResultStore struct {
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
 
-	insert      multiInsert // on meta.w
-	del         lazyStmt    // on meta.w
-	get, exists lazyStmt    // on meta.r
-	closeOnce   sync.Once
-	closeErr    error
+	insert    multiInsert // on meta.w
+	del       lazyStmt    // on meta.w
+	exists    lazyStmt    // on meta.r (reading an inline result goes through meta.lookups)
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -162,7 +162,6 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Resul
 	// The statements are prepared at first use (see lazyStmt).
 	r.insert.init(meta.w, sqlResultInsert, 5, "", "results")
 	r.del.init(meta.w, sqlResultDelete)
-	r.get.init(meta.r, sqlResultGet)
 	r.exists.init(meta.r, sqlResultExists)
 	// The metadata store flushes pending results before it closes: they
 	// share the database, whichever is closed first.
@@ -225,16 +224,8 @@ func (r *ResultStore) pendingGet(id core.ResultID) *pendingResult {
 // with a cancellable context the driver starts a goroutine per query to
 // watch it.
 func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
-	var d, c any
-	st, err := r.get.get(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	err = st.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
+	d, c, found, err := r.meta.lookups.inlineResult(context.WithoutCancel(ctx), string(id.Version), id.Format)
+	if err != nil || !found {
 		return nil, false, err
 	}
 	data, ok := d.([]byte)
@@ -888,7 +879,7 @@ func (r *ResultStore) Close() error {
 func (r *ResultStore) closeStmts() error {
 	r.closeOnce.Do(func() {
 		errs := []error{r.insert.close()}
-		for _, st := range []*lazyStmt{&r.del, &r.get, &r.exists} {
+		for _, st := range []*lazyStmt{&r.del, &r.exists} {
 			errs = append(errs, st.close())
 		}
 		r.closeErr = errors.Join(errs...)
