@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS results (
 );
 `
 
-// The statements, prepared once per store.
+// The statements, prepared at first use (see lazyStmt).
 const (
 	sqlGet = `SELECT node, code_version, deps, data_version, format, created, last_used FROM entries WHERE key_id = ?`
 	// A replaced mapping (another data version or format) is a new mapping

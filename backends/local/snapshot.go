@@ -16,29 +16,10 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Preload snapshots.
-//
-// A warm run preloads the entries of its nodes (core.Preloader). Read as
-// rows, 1000 entries took about 7 ms in modernc's SQLite, most of a warm
-// run's cost over an uncached one. A preload snapshot is the answer of one
-// preload, the entries of one list of nodes, kept as one blob: reading it
-// is one row, and decoding it two allocations.
-//
-// SQLite stays the authority. Every change of the entries table bumps a
-// generation counter in the same transaction (triggers on INSERT, DELETE
-// and UPDATE of entries, so that any writer of the database, an older
-// flowcache included, keeps it), and a snapshot is served only while the
-// generation it was read at is the current one: one query joins the two.
-// A snapshot is built from a preload query that reads the generation in
-// the same statement (one read transaction), so it can never hold entries
-// older than its generation says. A recomputed node's new mapping, a new
-// entry and an evicted one each end every snapshot; so does a hit's
-// last-used update (the last-used times are in the snapshot, and a stale
-// one would make every run write its hits again), which a run writes at
-// most once per core.LastUsedResolution (an hour) for each entry: a warm
-// graph rebuilds its snapshot about once an hour. A snapshot is
-// checksummed (CRC-32C) and parsed with every length checked against what
-// remains; a damaged one is ignored and the preload reads the rows.
+// snapshotSchema holds the preload snapshots (see "Preload snapshots" in
+// the package doc): the entries' generation, the triggers that bump it on
+// every change of entries, and the snapshots, each kept with the
+// generation it was read at.
 const snapshotSchema = `
 CREATE TABLE IF NOT EXISTS entries_gen (
 	id  INTEGER PRIMARY KEY CHECK (id = 1),
