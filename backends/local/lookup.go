@@ -35,13 +35,15 @@ type lookupConn struct {
 	// snap (the snapshot read), prepared on first use once the snapshot
 	// tables exist.
 	preGen, snap driver.Stmt
-	// result reads an inline result (sqlResultGet), prepared on first use:
-	// a warm run that loads a few values needs no connection of the
-	// database/sql reader pool (opening one costs its pragmas and a parse
-	// of the schema).
-	result driver.Stmt
-	args   [1]driver.NamedValue
-	dest   [7]driver.Value
+	// result reads an inline result (sqlResultGet) and exists checks for
+	// one (sqlResultExists), prepared on first use: a warm run that loads
+	// a few values needs no connection of the database/sql reader pool
+	// (opening one costs its pragmas and a parse of the schema), and a
+	// cold node's check before it stores its result skips the pool's
+	// layers, like a lookup.
+	result, exists driver.Stmt
+	args           [1]driver.NamedValue
+	dest           [7]driver.Value
 }
 
 func (l *lookups) acquire(ctx context.Context) (*lookupConn, error) {
@@ -90,7 +92,7 @@ func (l *lookups) release(c *lookupConn, broken bool) {
 
 func (c *lookupConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap, c.result} {
+	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap, c.result, c.exists} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -264,31 +266,50 @@ func (l *lookups) inlineResult(ctx context.Context, version, format string) (dat
 }
 
 func (c *lookupConn) inlineResult(ctx context.Context, version, format string) (data, crc driver.Value, found bool, err error) {
-	if c.result == nil {
-		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlResultGet)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		c.result = st
+	dest := make([]driver.Value, 2)
+	found, err = c.resultRow(ctx, &c.result, sqlResultGet, version, format, dest)
+	return dest[0], dest[1], found, err
+}
+
+// inlineExists reports whether the results table has a row for the result.
+func (l *lookups) inlineExists(ctx context.Context, version, format string) (bool, error) {
+	c, err := l.acquire(ctx)
+	if err != nil {
+		return false, err
 	}
-	q, ok := c.result.(driver.StmtQueryContext)
+	var dest [1]driver.Value
+	found, err := c.resultRow(ctx, &c.exists, sqlResultExists, version, format, dest[:])
+	l.release(c, err != nil)
+	return found, err
+}
+
+// resultRow runs query (prepared into *st on first use) for the result
+// (version, format) and reads its first row into dest.
+func (c *lookupConn) resultRow(ctx context.Context, st *driver.Stmt, query, version, format string, dest []driver.Value) (found bool, err error) {
+	if *st == nil {
+		prepared, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+		if err != nil {
+			return false, err
+		}
+		*st = prepared
+	}
+	q, ok := (*st).(driver.StmtQueryContext)
 	if !ok {
-		return nil, nil, false, errors.New("sqlite driver statement without QueryContext")
+		return false, errors.New("sqlite driver statement without QueryContext")
 	}
 	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: version}, {Ordinal: 2, Value: format}})
 	if err != nil {
-		return nil, nil, false, err
+		return false, err
 	}
-	dest := make([]driver.Value, 2)
 	err = rows.Next(dest)
 	if cerr := rows.Close(); err == nil && cerr != nil {
-		return nil, nil, false, cerr
+		return false, cerr
 	}
 	if err == io.EOF {
-		return nil, nil, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, nil, false, err
+		return false, err
 	}
-	return dest[0], dest[1], true, nil
+	return true, nil
 }

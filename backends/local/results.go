@@ -3,7 +3,6 @@ package local
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -125,9 +124,10 @@ type ResultStore struct {
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
 
-	insert    multiInsert // on meta.w
-	del       lazyStmt    // on meta.w
-	exists    lazyStmt    // on meta.r (reading an inline result goes through meta.lookups)
+	insert multiInsert // on meta.w
+	del    lazyStmt    // on meta.w
+	// Reading an inline result and checking for one go through
+	// meta.lookups.
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -162,7 +162,6 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Resul
 	// The statements are prepared at first use (see lazyStmt).
 	r.insert.init(meta.w, sqlResultInsert, 5, "", "results")
 	r.del.init(meta.w, sqlResultDelete)
-	r.exists.init(meta.r, sqlResultExists)
 	// The metadata store flushes pending results before it closes: they
 	// share the database, whichever is closed first.
 	meta.beforeClose = func() error {
@@ -242,16 +241,7 @@ func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte
 }
 
 func (r *ResultStore) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
-	var one int
-	st, err := r.exists.get(ctx)
-	if err != nil {
-		return false, err
-	}
-	err = st.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	return r.meta.lookups.inlineExists(context.WithoutCancel(ctx), string(id.Version), id.Format)
 }
 
 // Exists reports whether a result is stored under id (pending, inline or as
@@ -879,7 +869,7 @@ func (r *ResultStore) Close() error {
 func (r *ResultStore) closeStmts() error {
 	r.closeOnce.Do(func() {
 		errs := []error{r.insert.close()}
-		for _, st := range []*lazyStmt{&r.del, &r.exists} {
+		for _, st := range []*lazyStmt{&r.del} {
 			errs = append(errs, st.close())
 		}
 		r.closeErr = errors.Join(errs...)
