@@ -726,6 +726,14 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	// end it) exist before the entries are read.
 	withGen := s.readOnly == nil && s.ensureSnapshots(ctx) == nil
 	out, gen, err := s.lookups.preload(ctx, string(names), withGen)
+	if err != nil && withGen && ctx.Err() == nil {
+		// The snapshot tables gone since (dropped by hand): the rows
+		// alone, and the tables made again at the next preload.
+		s.snapTables.mu.Lock()
+		s.snapTables.ready = false
+		s.snapTables.mu.Unlock()
+		out, gen, err = s.lookups.preload(ctx, string(names), false)
+	}
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}

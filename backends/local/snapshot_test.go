@@ -313,3 +313,32 @@ func TestSnapshotCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestPreloadSnapshotTablesDropped drops the snapshot tables under a store
+// that made them: its preloads read the rows, then make the tables again.
+func TestPreloadSnapshotTablesDropped(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE preload_snapshots", "DROP TRIGGER entries_gen_insert", "DROP TRIGGER entries_gen_delete", "DROP TRIGGER entries_gen_update", "DROP TABLE entries_gen"} {
+		if _, err := b.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := preloadRows(t, b, nodes)
+	for i := range 3 {
+		got, err := a.Preload(ctx, nodes)
+		if err != nil || !sameEntries(got, want) {
+			t.Fatalf("preload %d after the tables were dropped: %d entries, %v", i, len(got), err)
+		}
+	}
+	if !fromSnapshot(t, a, nodes, want) {
+		t.Fatal("no snapshot once the tables are made again")
+	}
+}
