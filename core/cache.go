@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/core/fingerprint"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Hasher computes data versions of values. *fingerprint.Hasher implements
@@ -38,6 +39,9 @@ type Cache struct {
 	hasher  Hasher
 	log     *eventLog
 	now     func() time.Time
+	// tracer makes the runs' spans; nil when not tracing (see
+	// WithTracerProvider).
+	tracer trace.Tracer
 
 	logFile    string
 	runLogs    bool
@@ -428,6 +432,8 @@ type Run struct {
 
 	// stores counts the results being written in the background.
 	stores sync.WaitGroup
+	// span is the run's span; nil when the Cache does not trace.
+	span trace.Span
 	// mf stores the manifests of the code versions the run executed.
 	mf manifestWriter
 }
@@ -612,6 +618,7 @@ func (c *Cache) BeginRun(ctx context.Context, preload ...string) (*Run, error) {
 	id := NewRunID()
 	now := c.now()
 	r := &Run{c: c, id: id, lastFlush: now, pending: Batch{Run: id}}
+	r.startRunSpan(ctx)
 	// The log is open before the run's first event (a failed preload).
 	logErr := c.log.openRun(ctx, id)
 	var wg sync.WaitGroup
@@ -663,7 +670,11 @@ func (r *Run) RequestOutputs(names ...string) {
 func (r *Run) Cache() *Cache { return r.c }
 
 func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg EventMessage, value string) {
-	r.c.log.add(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
+	ev := Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()}
+	if r.span != nil {
+		r.traceEvent(ctx, &ev)
+	}
+	r.c.log.add(ctx, ev)
 }
 
 // version fingerprints v. An unhashable value gets a unique version and an
@@ -910,7 +921,18 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // The node's name, task and dependency names must be valid UTF-8 (see
 // CheckName); otherwise Node returns an error wrapping ErrInvalid without
 // running the node.
+//
+// When the Cache traces (WithTracerProvider), the call has a span of its
+// own, and ctx, as exec gets it, carries it.
 func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Value, exec ExecFunc) (*Value, error) {
+	if r.span == nil {
+		return r.node(ctx, spec, task, deps, exec)
+	}
+	return r.tracedNode(ctx, spec, task, deps, exec)
+}
+
+// node is Node, without its span.
+func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Value, exec ExecFunc) (*Value, error) {
 	if err := checkNames(spec, task, deps); err != nil {
 		return nil, err
 	}
@@ -940,6 +962,9 @@ func (r *Run) Node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	key := r.key(spec, deps)
 	id := key.ID()
 	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
+	if r.span != nil {
+		r.traceKey(ctx, id, b)
+	}
 
 	if b == Default && r.noRead {
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "cache unavailable")
@@ -1030,6 +1055,9 @@ func (r *Run) execute(ctx context.Context, spec *NodeSpec, task string, deps []*
 	start := time.Now()
 	val, err := exec(ctx, args)
 	dur := time.Since(start)
+	if r.span != nil {
+		r.traceExec(ctx, dur)
+	}
 	if err != nil {
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventFailedExecution, "", err.Error())
 		var ne *NodeError
@@ -1119,6 +1147,8 @@ type storeJob struct {
 // run (the node's value is good; it is just not cached); only a cancelled
 // context is returned.
 func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer) error) error {
+	ctx, end := r.startStoreSpan(ctx, st)
+	defer end()
 	spec, task := st.spec, st.task
 	var sw storeWriter
 	size, err := r.c.results.Put(ctx, st.rid, func(w io.Writer) error {
@@ -1192,7 +1222,9 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 // version is the fingerprint of the value the node returned, and the loaded
 // value must fingerprint the same, or dependants would be keyed by one value
 // and run on another.
-func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVersion, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
+func (r *Run) load(ctx context.Context, spec *NodeSpec, task string, ver DataVersion, deps []*Value, exec ExecFunc) (_ any, _ DataVersion, err error) {
+	ctx, end := r.startLoadSpan(ctx, spec, task, ver)
+	defer func() { end(err) }()
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
 	val, err := r.read(ctx, spec, rid)
 	if err == nil {
@@ -1307,6 +1339,7 @@ func CheckAssignable(v any, t reflect.Type) error {
 // record keeps a node's outcome (see Outcomes), queues its record (and an
 // entry to write, and a hit) and writes the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	r.traceRecord(ctx, rec)
 	r.noteOutcome(rec.Node, rec.Task, rec.Outcome)
 	if r.noWrite {
 		return
@@ -1435,5 +1468,6 @@ func (r *Run) End(ctx context.Context) error {
 		r.fault(ctx, faultRunLog, ActorAdapter, "", lerr)
 	}
 	r.summarizeFaults(ctx)
+	r.endRunSpan()
 	return nil
 }

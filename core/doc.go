@@ -167,7 +167,11 @@
 // (a plain path may end in a query: "./cache?metadata=…"); the driver,
 // package inspect and the flowcache command all go through it, so they open
 // the same store from the same string. Unknown query parameters are errors
-// naming them (CheckQueryParams). Secrets in a URL never appear in an error:
+// naming them (CheckQueryParams). Two kinds of parameters are core's, taken
+// out before the backend sees them, on every scheme: metadata= keeps the
+// metadata in another store (MetadataParam), local_cache= and
+// local_cache_max= put a local directory in front of the results
+// (LocalCacheParam, RegisterTier). Secrets in a URL never appear in an error:
 // every URL printed goes through Redact, which hides passwords, secret
 // query parameters and the values of unknown ones, also inside URL-valued
 // parameters, connection strings and a plain path's query, and RedactError

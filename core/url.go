@@ -157,9 +157,16 @@ func (s *StoreURL) open(ctx context.Context) (*Stores, error) {
 		c.RawQuery = q.Encode()
 		u = &c
 	}
+	u, tier, err := takeTierParams(u, s)
+	if err != nil {
+		return nil, err
+	}
 	st, err := open(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("flowcache: opening %s: %w", redactUnknown(s.raw, err), err)
+	}
+	if st, err = tier.wrap(ctx, st, s); err != nil {
+		return nil, err
 	}
 	if !hasMeta {
 		return st, nil
@@ -193,6 +200,112 @@ func (s *StoreURL) open(ctx context.Context) (*Stores, error) {
 // The metadata URL is query-escaped (url.QueryEscape) inside the store URL.
 // Any store scheme accepts it.
 const MetadataParam = "metadata"
+
+// LocalCacheParam is the query parameter of a store URL that puts a local
+// directory in front of the store's results (a tier): a result read from
+// the store is kept in the directory, verified, and read from there the
+// next time; a result stored goes to the store and to the directory.
+// Metadata stays in the store. LocalCacheMaxParam bounds the directory's
+// size (least recently used results go first):
+//
+//	s3://bucket/cache?region=eu-west-1&local_cache=/var/cache/flow&local_cache_max=20GiB
+//
+// The path may be relative (to the working directory). Any store scheme
+// accepts both parameters, once a tier is registered (RegisterTier:
+// importing backends/tier does it, and the s3, gcs and azure backends
+// import it); the backend never sees them. A bad value is an error wrapping
+// ErrInvalid that names the parameter. A directory that cannot be written
+// does not fail the open nor any run: the store is used without the tier,
+// as the tier's documentation says.
+const (
+	LocalCacheParam    = "local_cache"
+	LocalCacheMaxParam = "local_cache_max"
+)
+
+// TierOpener puts the local directory dir in front of remote, the result
+// store a store URL opened (see LocalCacheParam). max is the value of
+// LocalCacheMaxParam as given ("" when absent: the tier's default); an
+// invalid one is an error wrapping ErrInvalid naming the parameter. The
+// returned store's Close releases the tier only: remote is closed with the
+// rest of the stores the URL opened.
+type TierOpener func(ctx context.Context, remote ResultStore, dir, max string) (ResultStore, error)
+
+var tierOpener TierOpener
+
+// RegisterTier makes store URLs accept LocalCacheParam, opening the tier
+// with open. backends/tier calls it from init (core does not import
+// backends). It panics if a tier is registered twice or open is nil.
+func RegisterTier(open TierOpener) {
+	if open == nil {
+		panic("flowcache: RegisterTier: nil opener")
+	}
+	urlMu.Lock()
+	defer urlMu.Unlock()
+	if tierOpener != nil {
+		panic("flowcache: RegisterTier: registered twice")
+	}
+	tierOpener = open
+}
+
+// tierParams are the tier parameters of a store URL (see LocalCacheParam).
+type tierParams struct {
+	dir, max string // dir is "" when the URL asks for no tier
+}
+
+// takeTierParams takes the tier parameters out of u, before the backend
+// checks its parameters.
+func takeTierParams(u *url.URL, s *StoreURL) (*url.URL, tierParams, error) {
+	q := u.Query()
+	if !q.Has(LocalCacheParam) && !q.Has(LocalCacheMaxParam) {
+		return u, tierParams{}, nil
+	}
+	t := tierParams{dir: q.Get(LocalCacheParam), max: q.Get(LocalCacheMaxParam)}
+	switch {
+	case !q.Has(LocalCacheParam):
+		return nil, t, fmt.Errorf("flowcache: %w: URL parameter %s without %s in store URL %s", ErrInvalid, LocalCacheMaxParam, LocalCacheParam, s)
+	case t.dir == "":
+		return nil, t, fmt.Errorf("flowcache: %w: empty URL parameter %s in store URL %s (want a directory)", ErrInvalid, LocalCacheParam, s)
+	case q.Has(LocalCacheMaxParam) && t.max == "":
+		return nil, t, fmt.Errorf("flowcache: %w: empty URL parameter %s in store URL %s (want a size like 10GiB)", ErrInvalid, LocalCacheMaxParam, s)
+	}
+	urlMu.RLock()
+	registered := tierOpener != nil
+	urlMu.RUnlock()
+	if !registered {
+		return nil, t, fmt.Errorf("flowcache: %w: URL parameter %s in store URL %s: no tier registered (import github.com/flowcache/flowcache/backends/tier)", ErrInvalid, LocalCacheParam, s)
+	}
+	q.Del(LocalCacheParam)
+	q.Del(LocalCacheMaxParam)
+	c := *u
+	c.RawQuery = q.Encode()
+	return &c, t, nil
+}
+
+// wrap puts the tier in front of st's results; without a tier it returns
+// st. On error it closes st.
+func (t tierParams) wrap(ctx context.Context, st *Stores, s *StoreURL) (*Stores, error) {
+	if t.dir == "" {
+		return st, nil
+	}
+	urlMu.RLock()
+	open := tierOpener
+	urlMu.RUnlock()
+	results, err := open(ctx, st.Results, t.dir, t.max)
+	if err != nil {
+		if st.Close != nil {
+			st.Close()
+		}
+		return nil, fmt.Errorf("flowcache: opening the local tier of %s: %w", s, err)
+	}
+	closeStores := st.Close
+	return &Stores{Metadata: st.Metadata, Results: results, Close: func() error {
+		err := results.Close()
+		if closeStores != nil {
+			err = errors.Join(err, closeStores())
+		}
+		return err
+	}}, nil
+}
 
 // MetadataOpener opens a metadata store from a URL whose scheme was
 // registered with RegisterMetadataScheme. Like URLOpener, it must reject

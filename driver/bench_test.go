@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowcache/flowcache/driver"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 func inc(x int) int { return x + 1 }
@@ -22,14 +23,14 @@ func chain(n int) []*driver.NodeDef {
 
 const benchNodes = 500
 
-func benchChain(b *testing.B, dir func(i int) string) {
+func benchChain(b *testing.B, dir func(i int) string, opts ...driver.CacheOption) {
 	b.Helper()
 	nodes := chain(benchNodes)
 	out := []string{"n" + strconv.Itoa(benchNodes-1)}
 	run := func(i int) {
 		bld := driver.NewBuilder().WithNodes(nodes...).WithParallelism(1)
 		if dir != nil {
-			bld = bld.WithCache(driver.CacheDir(dir(i)))
+			bld = bld.WithCache(append([]driver.CacheOption{driver.CacheDir(dir(i))}, opts...)...)
 		}
 		dr, err := bld.Build()
 		if err != nil {
@@ -64,6 +65,22 @@ func BenchmarkChainWarm(b *testing.B) {
 	dir := b.TempDir()
 	benchChain(b, func(int) string { return dir })
 }
+
+// BenchmarkChainWarmTraced is BenchmarkChainWarm with every run traced
+// (CacheTracerProvider) into the OpenTelemetry SDK, its spans batched to
+// an exporter that drops them: what tracing adds to a hit.
+func BenchmarkChainWarmTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+	defer tp.Shutdown(context.Background())
+	dir := b.TempDir()
+	benchChain(b, func(int) string { return dir }, driver.CacheTracerProvider(tp))
+}
+
+// discardExporter drops the spans it is given.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // wide is one source, n independent nodes that each read it (n a power of
 // 10), and a tree of joins summing them ten at a time: the graph that

@@ -14,6 +14,9 @@
 //	why, _ := c.Why(ctx, id, "statistics")         // which part of its key changed since the previous run
 //	evs, _, _ := c.Logs(ctx, id, slog.LevelInfo)   // the run's events
 //	st, _ := inspect.Load[Stats](ctx, c, "statistics", "") // a node's value in the newest run that has it
+//	l, _ := c.Lineage(ctx)                         // the run history, read once and indexed
+//	vl, _ := l.Version("3f2a9c")                   // who produced and retrieved a value, upstream, downstream
+//	hs, _ := l.History(ctx, "statistics")          // a node's values across runs, each change explained
 //
 // # Reading a past value
 //
@@ -56,4 +59,22 @@
 // had to parse the module to describe its code: see core.WithManifestWait),
 // Code is empty, Detail says which manifest is missing, and the text says
 // only that the code version changed.
+//
+// # Lineage
+//
+// Lineage reads the whole run history from the metadata store (Runs once,
+// Run once per run: R+1 reads for R runs, on any backend, in any process)
+// and indexes it; its methods then answer from memory. Version takes a
+// data version (or a unique prefix of one, as ResolveRun takes run ids)
+// and returns the runs and nodes that produced it (executed), retrieved it
+// or were given it (inputs, overrides), and the data versions upstream of
+// it (what it was computed from, recursively, as the cache keys of the
+// records name them) and downstream (what was computed from it). The graph
+// is one of (node, data version) pairs, so two nodes with equal values stay
+// apart; a fan-out's items link to the list of their expanding node, and a
+// collect node's input to the tasks it joined. History takes a node (or
+// node@task) and returns its data versions and cache keys across runs, one
+// step per change, each explained by Why's explanation of the run where it
+// began (the part of the key that changed). Cache.VersionLineage and
+// Cache.NodeHistory build the index for one question.
 package inspect

@@ -221,6 +221,11 @@ func (d *dotWriter) node(indent string, n *Node) {
 	for _, a := range s.attrs {
 		d.printf(", %s", a)
 	}
+	if d.g.opts.link != nil {
+		if u := d.g.opts.link(n); u != "" {
+			d.printf(", URL=%s, target=\"_top\"", quoteID(u))
+		}
+	}
 	d.printf("];\n")
 }
 

@@ -119,6 +119,7 @@ type options struct {
 	timings     bool
 	topToBottom bool
 	title       string
+	link        func(n *Node) string
 }
 
 func newOptions(opts []Option) options {
@@ -144,6 +145,14 @@ func WithoutTimings() Option { return func(o *options) { o.timings = false } }
 
 // WithTitle names the run in the drawing's title instead of "run <id>".
 func WithTitle(title string) Option { return func(o *options) { o.title = title } }
+
+// WithLinks makes the nodes of the drawing links: link returns the URL a
+// node leads to ("" for none). In SVG each such node is an <a> element
+// (Graphviz's URL attribute, opened in the whole window), so a drawing in a
+// web page can be clicked through to what each node did; the DOT carries
+// the URL attribute. The web view (package view/web) links each node to
+// its page.
+func WithLinks(link func(n *Node) string) Option { return func(o *options) { o.link = link } }
 
 // TopToBottom lays the graph out from top to bottom instead of from left to
 // right.

@@ -57,9 +57,21 @@ func Formats() []string {
 // is imported). The error for an unknown format says which package to
 // import.
 func (g *Graph) Render(ctx context.Context, w io.Writer, format string) error {
+	if err := RenderDOT(ctx, g.DOT(), w, format); err != nil {
+		return fmt.Errorf("view: rendering run %s as %s: %w", g.Run, format, err)
+	}
+	return nil
+}
+
+// RenderDOT writes a graph given in DOT to w in format, as Graph.Render
+// does: "dot" (the bytes as they are) or a format registered with
+// RegisterFormat. It draws graphs that are not runs, such as the lineage
+// the web view shows.
+func RenderDOT(ctx context.Context, dot []byte, w io.Writer, format string) error {
 	format = strings.ToLower(format)
 	if format == "dot" || format == "gv" {
-		return g.WriteDOT(w)
+		_, err := w.Write(dot)
+		return err
 	}
 	renderMu.RLock()
 	render := renderers[format]
@@ -71,10 +83,7 @@ func (g *Graph) Render(ctx context.Context, w io.Writer, format string) error {
 		}
 		return fmt.Errorf("view: %w: no renderer for format %q (have %s)%s", core.ErrInvalid, format, strings.Join(Formats(), ", "), hint)
 	}
-	if err := render(ctx, g.DOT(), w); err != nil {
-		return fmt.Errorf("view: rendering run %s as %s: %w", g.Run, format, err)
-	}
-	return nil
+	return render(ctx, dot, w)
 }
 
 // WriteFile draws run (the newest run when run == "") from the metadata

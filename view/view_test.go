@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -597,5 +598,34 @@ func TestWriteRunWithoutCache(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("WriteRun without a cache wrote %s (%v)", path, err)
+	}
+}
+
+// WithLinks makes every node of the SVG a link to the URL given for it,
+// and leaves the nodes it gives none for plain.
+func TestSVGLinks(t *testing.T) {
+	g := view.FromRecords("r", quickstartRecords(), view.WithLinks(func(n *view.Node) string {
+		if n.Role == view.RoleInput {
+			return ""
+		}
+		return "/runs/r/nodes/" + url.PathEscape(n.ID)
+	}))
+	svg := string(renderSVG(t, g))
+	links := 0
+	for _, n := range g.Nodes {
+		href := `xlink:href="/runs/r/nodes/` + url.PathEscape(n.ID) + `"`
+		if n.Role == view.RoleInput {
+			if strings.Contains(svg, href) {
+				t.Errorf("input %s is a link", n.ID)
+			}
+			continue
+		}
+		links++
+		if !strings.Contains(svg, href) {
+			t.Errorf("node %s: no %s in the SVG", n.ID, href)
+		}
+	}
+	if links == 0 || !strings.Contains(string(g.DOT()), `URL="/runs/r/nodes/`) {
+		t.Errorf("%d links; DOT without URL attributes", links)
 	}
 }

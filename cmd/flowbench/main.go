@@ -90,8 +90,9 @@ func usage() {
                                         encode/decode MB/s per format, next to the disk's write+fsync MB/s
   flowbench remote -url URL [-n 1000] [-reps 3] [-mb 256]
                                         the chain against a bucket (cold, warm, cold with every node
-                                        leased: the cost of single-flight; requests per node), and
-                                        put/get MB/s of one large result
+                                        leased: the cost of single-flight; requests per node),
+                                        put/get MB/s of one large result, and warm runs of a pipeline
+                                        returning it, with and without a local tier (local_cache=)
   flowbench codeversion [-n 1000] [-reps 5]
                                         code versions of the chain's functions in a fresh process:
                                         the first after an edit of the module, and a warm one

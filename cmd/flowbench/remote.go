@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +49,9 @@ func remoteBench(args []string) error {
 		return fmt.Errorf("remote: no bucket URL: pass -url or set %s", driver.EnvURL)
 	}
 	if *phase != "" {
+		if strings.HasPrefix(*phase, "large-") {
+			return largePhase(*rawURL, *mb, *phase)
+		}
 		return remotePhase(*rawURL, *n, *phase)
 	}
 	base, err := url.Parse(*rawURL)
@@ -122,8 +128,130 @@ func remoteBench(args []string) error {
 		emit(v)
 	}
 	if *mb > 0 {
-		return largeResult(prefix("large"), *mb)
+		if err := largeResult(prefix("large"), *mb); err != nil {
+			return err
+		}
+		return largeWarm(self, prefix("large-run"), *mb, *reps)
 	}
+	return nil
+}
+
+// largeWarm measures warm runs of a pipeline whose output is one result of
+// mb megabytes, each in a process of its own (as the next job on a
+// machine), with and without a local tier (local_cache=) in front of the
+// bucket: the cold run stores it, warm runs without the tier download it,
+// the first run with the tier downloads it into the tier, and the next ones
+// read it from the tier.
+func largeWarm(self, rawURL string, mb, reps int) error {
+	tierDir, err := os.MkdirTemp("", "flowbench-tier-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tierDir)
+	tiered := rawURL + "?" + core.LocalCacheParam + "=" + url.QueryEscape(tierDir)
+	if strings.Contains(rawURL, "?") {
+		tiered = rawURL + "&" + core.LocalCacheParam + "=" + url.QueryEscape(tierDir)
+	}
+	type result struct {
+		NS       int64            `json:"ns"`
+		Requests map[string]int64 `json:"requests"`
+		Received int64            `json:"received"`
+	}
+	child := func(phase, u string) (result, error) {
+		out, err := exec.Command(self, "remote", "-mb", strconv.Itoa(mb), "-phase", phase, "-url", u).Output()
+		var r result
+		if err != nil {
+			return r, fmt.Errorf("%s process: %w", phase, exitText(err))
+		}
+		return r, json.Unmarshal(out, &r)
+	}
+	emitRun := func(name string, reps int, rs []result) {
+		slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.NS, b.NS) })
+		res := rs[len(rs)/2]
+		v := map[string]any{
+			"bench": "remote-large-run", "mb": mb, "phase": name, "reps": reps,
+			"total_ms": round(float64(res.NS)/1e6, 1),
+			"min_ms":   round(float64(rs[0].NS)/1e6, 1),
+		}
+		if res.Requests != nil {
+			v["requests"] = res.Requests
+			v["mb_from_bucket"] = round(float64(res.Received)/(1<<20), 2)
+		}
+		emit(v)
+	}
+	// One run each to store the result and to fill the tier, then the
+	// warm runs with and without the tier taking turns, so that a machine
+	// shared with other work slows both alike.
+	for _, r := range []struct{ name, phase, url string }{
+		{"cold", "large-cold", rawURL},
+		{"warm_tier_first", "large-warm", tiered},
+	} {
+		res, err := child(r.phase, r.url)
+		if err != nil {
+			return err
+		}
+		emitRun(r.name, 1, []result{res})
+	}
+	var warm, warmTier []result
+	for range reps {
+		w, err := child("large-warm", rawURL)
+		if err != nil {
+			return err
+		}
+		wt, err := child("large-warm", tiered)
+		if err != nil {
+			return err
+		}
+		warm, warmTier = append(warm, w), append(warmTier, wt)
+	}
+	emitRun("warm", reps, warm)
+	emitRun("warm_tier", reps, warmTier)
+	return nil
+}
+
+// largeNode returns mb megabytes, the same each time.
+func largeNode(mb int) []byte {
+	b := make([]byte, mb<<20)
+	for i := range b {
+		b[i] = byte(i ^ i>>11)
+	}
+	return b
+}
+
+// largePhase is one run of the large-result pipeline in a child process;
+// it prints its time and requests as JSON, as remotePhase does.
+func largePhase(rawURL string, mb int, phase string) error {
+	rawURL, counts, err := countRequests(rawURL)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	dr, err := driver.NewBuilder().WithNodes(driver.Node("large", largeNode, "mb")).
+		WithCache(driver.CacheURL(rawURL)).Build()
+	if err != nil {
+		return err
+	}
+	res, err := dr.Run(context.Background(), []string{"large"}, map[string]any{"mb": mb}, nil)
+	if err != nil {
+		return err
+	}
+	if len(res.Faults) > 0 {
+		return fmt.Errorf("the cache failed during the run: %w", errors.Join(res.Faults...))
+	}
+	if err := dr.Close(); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	if got, _ := res.Values["large"].([]byte); len(got) != mb<<20 {
+		return fmt.Errorf("large result of %d bytes, want %d", len(got), mb<<20)
+	}
+	out := map[string]any{"ns": d.Nanoseconds()}
+	if counts != nil {
+		out["requests"] = counts.snapshot()
+		out["received"] = counts.received()
+	}
+	b, _ := json.Marshal(out)
+	fmt.Println(string(b))
 	return nil
 }
 
@@ -154,6 +282,7 @@ func remotePhase(rawURL string, n int, phase string) error {
 	out := map[string]any{"ns": d.Nanoseconds()}
 	if counts != nil {
 		out["requests"] = counts.snapshot()
+		out["received"] = counts.received()
 	}
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
@@ -161,8 +290,37 @@ func remotePhase(rawURL string, n int, phase string) error {
 }
 
 type requestCounter struct {
-	mu sync.Mutex
-	m  map[string]int64
+	mu   sync.Mutex
+	m    map[string]int64
+	recv int64 // bytes of the responses' bodies
+}
+
+// received returns the bytes the bucket sent in response bodies.
+func (c *requestCounter) received() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recv
+}
+
+// countingWriter counts the body bytes of a response.
+type countingWriter struct {
+	http.ResponseWriter
+	c *requestCounter
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.c.mu.Lock()
+	w.c.recv += int64(n)
+	w.c.mu.Unlock()
+	return n, err
+}
+
+// Flush keeps the proxy's streaming.
+func (w countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (c *requestCounter) snapshot() map[string]int64 {
@@ -198,7 +356,7 @@ func countRequests(raw string) (string, *requestCounter, error) {
 		}
 		c.m[kind]++
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		proxy.ServeHTTP(countingWriter{w, c}, r)
 	}))
 	q.Set("endpoint", srv.URL)
 	u.RawQuery = q.Encode()

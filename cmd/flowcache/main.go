@@ -11,6 +11,8 @@
 //	flowcache verify                     # read every result to its end (checksums)
 //	flowcache evict --max-size 10GB --gc # least recently used first
 //	flowcache draw last -o run.svg       # the run's dataflow, retrieved nodes outlined
+//	flowcache lineage statistics         # a node's values across runs, or a value's lineage
+//	flowcache serve                      # a web view of the cache on 127.0.0.1:8080
 //
 // The cache is the one --cache names (a directory, a directory with query
 // parameters, or a store URL), else $FLOWCACHE_URL, else ./.flowcache, and

@@ -16,6 +16,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/flowcache/flowcache/backends/bucket"
+	_ "github.com/flowcache/flowcache/backends/tier" // local_cache= on every bucket URL
 	"github.com/flowcache/flowcache/core"
 )
 

@@ -158,6 +158,7 @@ so ages are known to within an hour.`,
 			run: cmdEvict,
 		},
 		drawCommand,
+		lineageCommand,
 	}
 	commandChecks["evict"] = func(o *opts) error {
 		_, err := evictPolicy(o)
@@ -542,7 +543,7 @@ func evictPolicy(o *opts) (maintain.Policy, error) {
 		return p, usageErr("--max-entries %d: want a positive number", o.maxEntries)
 	}
 	if o.maxSize != "" {
-		n, err := parseSize(o.maxSize)
+		n, err := core.ParseSize(o.maxSize)
 		if err != nil {
 			return p, usageErr("--max-size: %v", err)
 		}
@@ -552,13 +553,13 @@ func evictPolicy(o *opts) (maintain.Policy, error) {
 		p.MaxSize = n
 	}
 	if o.olderThan != "" {
-		d, err := parseDuration(o.olderThan)
+		d, err := core.ParseAge(o.olderThan)
 		if err != nil || d <= 0 {
 			return p, usageErr("--older-than %q: want a positive duration like 720h or 30d", o.olderThan)
 		}
 		p.OlderThan = d
 	}
-	g, err := parseDuration(o.grace)
+	g, err := core.ParseAge(o.grace)
 	if err != nil || g < 0 {
 		return p, usageErr("--grace %q: want a duration like 1h, or 0 for none", o.grace)
 	}

@@ -116,6 +116,11 @@ type opts struct {
 	dryRun     bool
 
 	raw bool // show
+
+	depth int // lineage
+
+	addr       string // serve
+	allowEvict bool
 }
 
 // exitError carries an exit code.
@@ -329,6 +334,8 @@ examples:
   flowcache evict --older-than 30d --gc --dry-run
   flowcache evict --max-size 10GB
   flowcache draw last -o run.svg
+  flowcache lineage statistics
+  flowcache serve
 
 exit codes:
   0  success

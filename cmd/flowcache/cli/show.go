@@ -3,21 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"reflect"
-	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/flowcache/flowcache/core"
-	"github.com/flowcache/flowcache/formats"
-	fcsv "github.com/flowcache/flowcache/formats/csv"
 	"github.com/flowcache/flowcache/inspect"
 
 	"github.com/flowcache/flowcache/internal/atomicfile"
@@ -106,6 +97,13 @@ func cmdShow(ctx context.Context, e env, o *opts, c *inspect.Cache, args []strin
 
 // showValue writes r's value to w as show prints it.
 func showValue(ctx context.Context, w *bytes.Buffer, c *inspect.Cache, r *inspect.Result, o *opts) (err error) {
+	if !o.raw {
+		err := c.WriteValue(ctx, w, r, o.json)
+		if errors.Is(err, core.ErrUnsupportedType) || errors.Is(err, core.ErrInvalid) {
+			return fmt.Errorf("%w (--raw prints its bytes)", err)
+		}
+		return err
+	}
 	rc, err := c.OpenResult(ctx, r)
 	if err != nil {
 		return err
@@ -115,131 +113,6 @@ func showValue(ctx context.Context, w *bytes.Buffer, c *inspect.Cache, r *inspec
 			err = cerr
 		}
 	}()
-	fail := func(err error) error {
-		return fmt.Errorf("node %q of run %s: %w", r.Name(), r.Run, err)
-	}
-	if o.raw {
-		_, err := io.Copy(w, rc)
-		return err
-	}
-	f, err := formats.Lookup(r.Format)
-	if err != nil {
-		return fail(fmt.Errorf("%w (--raw prints its bytes)", err))
-	}
-	var table []byte
-	switch r.Format {
-	case "csv":
-		if table, err = io.ReadAll(rc); err == nil {
-			err = f.(core.FormatValidator).Validate(bytes.NewReader(table))
-		}
-	case "parquet", "arrow":
-		table, err = arrowCSV(f, rc)
-	default:
-		v, derr := formats.DecodeAny(f, rc)
-		if errors.Is(derr, core.ErrUnsupportedType) {
-			return fail(fmt.Errorf("%w (--raw prints its bytes)", derr))
-		}
-		if derr != nil {
-			return fail(derr)
-		}
-		return writeJSON(w, v)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if !o.json {
-		_, err := w.Write(table)
-		return err
-	}
-	return tableJSON(w, table, r.Type == "[][]string")
-}
-
-// arrowCSV decodes an Arrow table (parquet, arrow) and writes it as CSV.
-func arrowCSV(f core.Format, r io.Reader) ([]byte, error) {
-	v, err := f.Decode(r, reflect.TypeFor[arrow.Table]())
-	if err != nil {
-		return nil, err
-	}
-	tbl, ok := v.(arrow.Table)
-	if !ok {
-		return nil, fmt.Errorf("%w: format %s decoded a %T, not a table", core.ErrCorrupt, f.Name(), v)
-	}
-	defer tbl.Release()
-	// A CSV header holds names and types: the metadata flowcache keeps in
-	// a schema (nil slices, see formats/arrow) or a user put there is not
-	// shown.
-	fields := tbl.Schema().Fields()
-	cols := make([]arrow.Column, len(fields))
-	for i := range fields {
-		fields[i].Metadata = arrow.Metadata{}
-		cols[i] = *arrow.NewColumn(fields[i], tbl.Column(i).Data())
-	}
-	plain := array.NewTable(arrow.NewSchema(fields, nil), cols, tbl.NumRows())
-	for i := range cols {
-		cols[i].Release()
-	}
-	defer plain.Release()
-	var buf bytes.Buffer
-	if err := fcsv.New().Encode(&buf, plain); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// tableJSON writes CSV as JSON: rows as objects of the header's column
-// names (without the Arrow type flowcache's CSV adds), or, without a
-// header, as arrays.
-func tableJSON(w io.Writer, table []byte, noHeader bool) error {
-	cr := csv.NewReader(bytes.NewReader(table))
-	cr.FieldsPerRecord = -1
-	recs, err := cr.ReadAll()
-	if err != nil {
-		return fmt.Errorf("%w: reading the CSV: %v", core.ErrCorrupt, err)
-	}
-	if noHeader {
-		if recs == nil {
-			recs = [][]string{}
-		}
-		return writeJSON(w, recs)
-	}
-	rows := []any{}
-	if len(recs) > 0 {
-		header := recs[0]
-		for i, h := range header {
-			if j := strings.Index(h, " ["); j > 0 && strings.HasSuffix(h, "]") {
-				header[i] = h[:j]
-			}
-		}
-		for _, rec := range recs[1:] {
-			row := orderedRow{names: header, cells: rec}
-			rows = append(rows, row)
-		}
-	}
-	return writeJSON(w, rows)
-}
-
-// orderedRow is a table row as a JSON object, its columns in order.
-type orderedRow struct {
-	names, cells []string
-}
-
-func (r orderedRow) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, name := range r.names {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(name)
-		b.Write(k)
-		b.WriteByte(':')
-		cell := ""
-		if i < len(r.cells) {
-			cell = r.cells[i]
-		}
-		v, _ := json.Marshal(cell)
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	_, err = io.Copy(w, rc)
+	return err
 }

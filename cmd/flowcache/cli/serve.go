@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/inspect"
+	"github.com/flowcache/flowcache/view/web"
+)
+
+func init() {
+	commands = append(commands, command{
+		name: "serve", args: "", short: "serve a web view of the cache on localhost",
+		long: `Serves a web view of the cache (package view/web) until interrupted: the runs,
+filtered by date; each run with its drawing, nodes clickable, retrieved nodes
+outlined; each node of a run with its key's parts, what its code version
+covers, data version, format, size, duration, why it missed and a preview of
+small values and tables; what the cache holds by node and format, with a dry
+run of an eviction policy. Every page is also JSON (?format=json).
+
+The view only reads the cache; --allow-evict lets its usage page evict for
+real. It listens on 127.0.0.1 (this machine only) unless --addr says
+otherwise: the pages show node names, values and the cache's layout, so think
+before serving them on other interfaces.`,
+		examples: `  flowcache serve
+  flowcache serve --addr 127.0.0.1:9000 --cache s3://bucket/cache?region=eu-west-1
+  flowcache serve --allow-evict`,
+		flags: func(fs *flag.FlagSet, o *opts) {
+			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0 picks a free one)")
+			fs.BoolVar(&o.allowEvict, "allow-evict", false, "let the usage page evict (the view is read-only without it)")
+		},
+		run: cmdServe,
+	})
+}
+
+func cmdServe(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string) error {
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--addr %s: %w", o.addr, err)}
+	}
+	var opts []web.Option
+	if o.allowEvict {
+		opts = append(opts, web.WithEviction())
+	}
+	srv := &http.Server{Handler: web.New(c, opts...), ReadHeaderTimeout: 10 * time.Second}
+	mode := "read-only"
+	if o.allowEvict {
+		mode = "eviction allowed"
+	}
+	fmt.Fprintf(e.stdout, "serving %s (%s) at http://%s/ (interrupt to stop)\n", core.Redact(cacheURL(o, e)), mode, ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
