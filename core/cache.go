@@ -710,6 +710,19 @@ type Value struct {
 	// load fetches the value (from the result store, or by executing the
 	// node again); it is called at most once successfully.
 	load func(ctx context.Context) (any, DataVersion, error)
+	// hit, when not nil, is the node a hit retrieved: without load, Get
+	// loads the value through it (Run.load). A hit is the common case of a
+	// warm run, and these fields spare it a closure (an allocation that
+	// held a copy of the whole entry).
+	hit *hitSource
+}
+
+// hitSource is what loading a retrieved node's value needs.
+type hitSource struct {
+	r    *Run
+	spec *NodeSpec
+	deps []*Value
+	exec ExecFunc
 }
 
 // Name returns the name of the node or input the value belongs to.
@@ -740,11 +753,18 @@ func (v *Value) Get(ctx context.Context) (any, error) {
 	if v.loaded {
 		return v.val, nil
 	}
-	val, ver, err := v.load(ctx)
+	var val any
+	var ver DataVersion
+	var err error
+	if h := v.hit; h != nil {
+		val, ver, err = h.r.load(ctx, h.spec, v.task, v.version, h.deps, h.exec)
+	} else {
+		val, ver, err = v.load(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
-	v.val, v.loaded, v.load = val, true, nil
+	v.val, v.loaded, v.load, v.hit = val, true, nil, nil
 	if ver != "" {
 		v.version = ver
 	}
@@ -988,11 +1008,13 @@ func (r *Run) retrieved(ctx context.Context, spec *NodeSpec, task string, b Beha
 		hit = id
 	}
 	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit)
-	v := &Value{name: spec.Name, task: task, version: e.DataVersion}
-	v.load = func(ctx context.Context) (any, DataVersion, error) {
-		return r.load(ctx, spec, task, e.DataVersion, deps, exec)
-	}
-	return v
+	// One allocation for the value and what loading it needs.
+	v := &struct {
+		Value
+		src hitSource
+	}{Value: Value{name: spec.Name, task: task, version: e.DataVersion}, src: hitSource{r: r, spec: spec, deps: deps, exec: exec}}
+	v.hit = &v.src
+	return &v.Value
 }
 
 // checkNames checks the names a node's key is built from (see CheckName).

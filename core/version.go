@@ -124,7 +124,9 @@ func (k CacheKey) ID() KeyID {
 		b = put(b, string(d.Version))
 	}
 	sum := sha256.Sum256(b)
-	return KeyID(hex.EncodeToString(sum[:]))
+	var digits [2 * sha256.Size]byte
+	hex.Encode(digits[:], sum[:])
+	return KeyID(digits[:]) // one allocation: the string
 }
 
 // keyContext separates cache key hashes from any other use of SHA-256; it

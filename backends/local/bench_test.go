@@ -63,12 +63,25 @@ func BenchmarkGet(b *testing.B) {
 // database that grows by 1000 entries per batch. ns/record is the cost per
 // node.
 func BenchmarkWrite1000(b *testing.B) {
+	for _, snap := range []bool{false, true} {
+		b.Run(fmt.Sprintf("snapshots=%v", snap), func(b *testing.B) { benchWrite1000(b, snap) })
+	}
+}
+
+// benchWrite1000 is BenchmarkWrite1000, with the triggers that end the
+// preload snapshots (created by a first preload) when snapshots is set.
+func benchWrite1000(b *testing.B, snapshots bool) {
 	ctx := context.Background()
 	s, err := local.OpenMetadata(ctx, b.TempDir()+"/metadata.db")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	if snapshots {
+		if _, err := s.Preload(ctx, []string{"node_0"}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	i := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -315,6 +328,49 @@ func BenchmarkPutNode(b *testing.B) {
 			if err := r.FlushResults(ctx); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// BenchmarkOpenPreload is the fixed cost of a warm process's store: open a
+// cache directory of 1000 entries, preload them (from the snapshot after
+// the first time), read one small result, close.
+func BenchmarkOpenPreload(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	s, err := local.Open(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchBatch("fill", 0, 1000)
+	nodes := make([]string, len(batch.Entries))
+	for i, e := range batch.Entries {
+		nodes[i] = e.Key.Node
+	}
+	rid := core.ResultID{Version: version("result"), Format: "gob"}
+	if _, err := s.Results().Put(ctx, rid, func(w io.Writer) error { _, err := w.Write([]byte("value")); return err }); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Metadata().Write(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	for b.Loop() {
+		s, err := local.Open(ctx, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m, err := s.Metadata().Preload(ctx, nodes); err != nil || len(m) != len(nodes) {
+			b.Fatal(len(m), err)
+		}
+		rc, err := s.Results().Get(ctx, rid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, rc)
+		rc.Close()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -31,8 +31,19 @@ type lookupConn struct {
 	stmt driver.StmtQueryContext
 	st   driver.Stmt
 	pre  driver.Stmt // the preload statement, prepared on first use
-	args [1]driver.NamedValue
-	dest [7]driver.Value
+	// preGen (the preload statement with the entries' generation) and
+	// snap (the snapshot read), prepared on first use once the snapshot
+	// tables exist.
+	preGen, snap driver.Stmt
+	// result reads an inline result (sqlResultGet) and exists checks for
+	// one (sqlResultExists), prepared on first use: a warm run that loads
+	// a few values needs no connection of the database/sql reader pool
+	// (opening one costs its pragmas and a parse of the schema), and a
+	// cold node's check before it stores its result skips the pool's
+	// layers, like a lookup.
+	result, exists driver.Stmt
+	args           [1]driver.NamedValue
+	dest           [7]driver.Value
 }
 
 func (l *lookups) acquire(ctx context.Context) (*lookupConn, error) {
@@ -80,52 +91,69 @@ func (l *lookups) release(c *lookupConn, broken bool) {
 }
 
 func (c *lookupConn) close() error {
-	var perr error
-	if c.pre != nil {
-		perr = c.pre.Close()
+	var errs []error
+	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap, c.result, c.exists} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
-	return errors.Join(perr, c.st.Close(), c.conn.Close())
+	return errors.Join(append(errs, c.st.Close(), c.conn.Close())...)
 }
 
 // preload runs sqlPreload with the JSON array of node names on a pooled
-// connection, straight through the driver like lookup.
-func (l *lookups) preload(ctx context.Context, names string) (map[core.KeyID]core.Entry, error) {
+// connection, straight through the driver like lookup. With withGen (the
+// snapshot tables exist), it runs sqlPreloadGen and returns the generation
+// of the entries read too; gen is -1 when unknown (no entry read).
+func (l *lookups) preload(ctx context.Context, names string, withGen bool) (out map[core.KeyID]core.Entry, gen int64, err error) {
 	c, err := l.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
-	out, err := c.preload(ctx, names)
+	out, gen, err = c.preload(ctx, names, withGen)
 	l.release(c, err != nil)
-	return out, err
+	return out, gen, err
 }
 
-func (c *lookupConn) preload(ctx context.Context, names string) (map[core.KeyID]core.Entry, error) {
-	if c.pre == nil {
-		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlPreload)
-		if err != nil {
-			return nil, err
-		}
-		c.pre = st
+func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (map[core.KeyID]core.Entry, int64, error) {
+	st, query, cols := &c.pre, sqlPreload, 4
+	if withGen {
+		st, query, cols = &c.preGen, sqlPreloadGen, 5
 	}
-	q, ok := c.pre.(driver.StmtQueryContext)
+	if *st == nil {
+		prepared, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+		if err != nil {
+			return nil, -1, err
+		}
+		*st = prepared
+	}
+	q, ok := (*st).(driver.StmtQueryContext)
 	if !ok {
-		return nil, errors.New("sqlite driver statement without QueryContext")
+		return nil, -1, errors.New("sqlite driver statement without QueryContext")
 	}
 	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: names}})
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	defer rows.Close()
 	out := map[core.KeyID]core.Entry{}
+	gen := int64(-1)
 	var formats []string // formats are few: share their strings
-	dest := make([]driver.Value, 4)
+	dest := make([]driver.Value, cols)
 	for {
 		err := rows.Next(dest)
 		if err == io.EOF {
-			return out, nil
+			return out, gen, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, -1, err
+		}
+		if withGen {
+			// NULL when the generation row is missing: no snapshot.
+			if g, ok := dest[4].(int64); ok {
+				gen = g
+			} else {
+				withGen, gen = false, -1
+			}
 		}
 		id, ok1 := dest[0].(string)
 		dv, ok2 := dest[1].(string)
@@ -140,7 +168,7 @@ func (c *lookupConn) preload(ctx context.Context, names string) (map[core.KeyID]
 			ok1 = false
 		}
 		if !ok1 || !ok2 || !ok4 {
-			return nil, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
+			return nil, -1, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
 		}
 		for _, known := range formats {
 			if known == format {
@@ -222,4 +250,66 @@ func (c *lookupConn) lookup(ctx context.Context, id core.KeyID) (core.Entry, err
 	e.DataVersion = core.DataVersion(dv)
 	e.Created, e.LastUsed = time.Unix(0, created), time.Unix(0, lastUsed)
 	return e, nil
+}
+
+// inlineResult reads the row of an inline result: its data and crc
+// columns, as stored (the caller checks their types), and whether there is
+// one.
+func (l *lookups) inlineResult(ctx context.Context, version, format string) (data, crc driver.Value, found bool, err error) {
+	c, err := l.acquire(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	data, crc, found, err = c.inlineResult(ctx, version, format)
+	l.release(c, err != nil)
+	return data, crc, found, err
+}
+
+func (c *lookupConn) inlineResult(ctx context.Context, version, format string) (data, crc driver.Value, found bool, err error) {
+	dest := make([]driver.Value, 2)
+	found, err = c.resultRow(ctx, &c.result, sqlResultGet, version, format, dest)
+	return dest[0], dest[1], found, err
+}
+
+// inlineExists reports whether the results table has a row for the result.
+func (l *lookups) inlineExists(ctx context.Context, version, format string) (bool, error) {
+	c, err := l.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	var dest [1]driver.Value
+	found, err := c.resultRow(ctx, &c.exists, sqlResultExists, version, format, dest[:])
+	l.release(c, err != nil)
+	return found, err
+}
+
+// resultRow runs query (prepared into *st on first use) for the result
+// (version, format) and reads its first row into dest.
+func (c *lookupConn) resultRow(ctx context.Context, st *driver.Stmt, query, version, format string, dest []driver.Value) (found bool, err error) {
+	if *st == nil {
+		prepared, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+		if err != nil {
+			return false, err
+		}
+		*st = prepared
+	}
+	q, ok := (*st).(driver.StmtQueryContext)
+	if !ok {
+		return false, errors.New("sqlite driver statement without QueryContext")
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: version}, {Ordinal: 2, Value: format}})
+	if err != nil {
+		return false, err
+	}
+	err = rows.Next(dest)
+	if cerr := rows.Close(); err == nil && cerr != nil {
+		return false, cerr
+	}
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }

@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS results (
 );
 `
 
-// The statements, prepared once per store.
+// The statements, prepared at first use (see lazyStmt).
 const (
 	sqlGet = `SELECT node, code_version, deps, data_version, format, created, last_used FROM entries WHERE key_id = ?`
 	// A replaced mapping (another data version or format) is a new mapping
@@ -117,9 +117,10 @@ type MetadataStore struct {
 	beforeClose func() error
 
 	upsert                     multiInsert
-	hit, beginRun, del, record *sql.Stmt
+	hit, beginRun, del, record lazyStmt
 
-	leases leaseTable // see leases.go
+	leases     leaseTable     // see leases.go
+	snapTables snapshotTables // see snapshot.go
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)
@@ -301,19 +302,12 @@ func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, b
 	drv := s.r.Driver()
 	s.lookups.max = n
 	s.lookups.open = func() (driver.Conn, error) { return drv.Open(readerDSN) }
-	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
-		if err == nil {
-			*dst, err = db.PrepareContext(ctx, q)
-		}
-	}
-	if err == nil {
-		err = s.upsert.prepare(ctx, s.w, sqlUpsertInto, 8, sqlUpsertConflict, "entries")
-	}
-	prep(s.w, &s.record, sqlRecordBatch)
-	prep(s.w, &s.hit, sqlHit)
-	prep(s.w, &s.beginRun, sqlBeginRun)
-	prep(s.w, &s.del, sqlDelete)
-	return err
+	s.upsert.init(s.w, sqlUpsertInto, 8, sqlUpsertConflict, "entries")
+	s.record.init(s.w, sqlRecordBatch)
+	s.hit.init(s.w, sqlHit)
+	s.beginRun.init(s.w, sqlBeginRun)
+	s.del.init(s.w, sqlDelete)
+	return nil
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
@@ -402,7 +396,11 @@ func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := run.ID.Validate(); err != nil {
 		return s.fail(op, err)
 	}
-	if _, err := s.beginRun.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano()); err != nil {
+	st, err := s.beginRun.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano())
+	}
+	if err != nil {
 		return s.fail(op, err)
 	}
 	return nil
@@ -441,6 +439,26 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	now := b.Time(s.now)
 	nowNs := now.UnixNano()
+	// The statements first: they are prepared on the writer's connection,
+	// which the transaction then holds.
+	var beginRun, record, hit *sql.Stmt
+	var err error
+	if len(b.Records) > 0 {
+		if beginRun, err = s.beginRun.get(ctx); err != nil {
+			return err
+		}
+		if record, err = s.record.get(ctx); err != nil {
+			return err
+		}
+	}
+	if len(b.Hits) > 0 {
+		if hit, err = s.hit.get(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.upsert.ready(ctx, len(b.Entries)); err != nil {
+		return err
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -448,7 +466,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	defer tx.Rollback()
 	var scratch []byte
 	if len(b.Records) > 0 {
-		if _, err := tx.StmtContext(ctx, s.beginRun).ExecContext(ctx, string(b.Run), nowNs); err != nil {
+		if _, err := tx.StmtContext(ctx, beginRun).ExecContext(ctx, string(b.Run), nowNs); err != nil {
 			return fmt.Errorf("run %s: %w", b.Run, err)
 		}
 	}
@@ -467,7 +485,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 		return err
 	}
 	if len(b.Hits) > 0 {
-		st := tx.StmtContext(ctx, s.hit)
+		st := tx.StmtContext(ctx, hit)
 		for _, h := range b.Hits {
 			if _, err := st.ExecContext(ctx, nowNs, string(h), nowNs); err != nil {
 				return fmt.Errorf("hit on key %s: %w", h, err)
@@ -481,7 +499,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			recs[i] = r
 		}
 		blob := core.AppendRecords(nil, recs)
-		if _, err := tx.StmtContext(ctx, s.record).ExecContext(ctx, string(b.Run), blob); err != nil {
+		if _, err := tx.StmtContext(ctx, record).ExecContext(ctx, string(b.Run), blob); err != nil {
 			return fmt.Errorf("records of run %s: %w", b.Run, err)
 		}
 	}
@@ -494,7 +512,11 @@ func (s *MetadataStore) Delete(ctx context.Context, id core.KeyID) error {
 	if err := s.checkWrite(op); err != nil {
 		return err
 	}
-	if _, err := s.del.ExecContext(ctx, string(id)); err != nil {
+	st, err := s.del.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(id))
+	}
+	if err != nil {
 		return s.fail(op, err)
 	}
 	return nil
@@ -617,10 +639,8 @@ func (s *MetadataStore) closeDBs() error {
 	var errs []error
 	errs = append(errs, s.lookups.close())
 	errs = append(errs, s.upsert.close())
-	for _, st := range []*sql.Stmt{s.hit, s.beginRun, s.del, s.record} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+	for _, st := range []*lazyStmt{&s.hit, &s.beginRun, &s.del, &s.record} {
+		errs = append(errs, st.close())
 	}
 	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {
@@ -674,11 +694,16 @@ func (s *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) err
 
 var _ core.Preloader = (*MetadataStore)(nil)
 
-// Preload returns the entries of the given nodes, by lookup key, in one
-// query (the node names travel as one JSON array parameter). Only what a
-// lookup needs is read: the data version, format and last-used time; the
+// Preload returns the entries of the given nodes, by lookup key. Only what
+// a lookup needs is read: the data version, format and last-used time; the
 // key parts and created time are left zero (the caller knows the key it
 // looks up).
+//
+// It reads the preload snapshot of these nodes, one row, when there is
+// one of the entries' current generation (see snapshot.go); otherwise it
+// reads the entries in one query (the node names travel as one JSON array
+// parameter) and, on a writable store, keeps them as the snapshot for the
+// next preload of the same nodes.
 func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
@@ -687,9 +712,35 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
-	out, err := s.lookups.preload(ctx, string(names))
+	key := snapshotKey(names)
+	out, err := s.lookups.snapshot(ctx, key)
+	if err == nil {
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		return nil, s.fail("preload", err)
+	}
+	// Any other failure to read a snapshot (none, an older generation,
+	// damaged) leaves the rows to read.
+	// A snapshot can only be kept when the tables (and the triggers that
+	// end it) exist before the entries are read.
+	withGen := s.readOnly == nil && s.ensureSnapshots(ctx) == nil
+	out, gen, err := s.lookups.preload(ctx, string(names), withGen)
+	if err != nil && withGen && ctx.Err() == nil {
+		// The snapshot tables gone since (dropped by hand): the rows
+		// alone, and the tables made again at the next preload.
+		s.snapTables.mu.Lock()
+		s.snapTables.ready = false
+		s.snapTables.mu.Unlock()
+		out, gen, err = s.lookups.preload(ctx, string(names), false)
+	}
 	if err != nil {
 		return nil, s.fail("preload", err)
+	}
+	if gen >= 0 {
+		// A snapshot that cannot be kept (another process writing, a full
+		// disk) only costs the next preload this query again.
+		_ = s.saveSnapshot(ctx, key, gen, out)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package local
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -125,11 +124,12 @@ type ResultStore struct {
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
 
-	insert      multiInsert // on meta.w
-	del         *sql.Stmt   // on meta.w
-	get, exists *sql.Stmt   // on meta.r
-	closeOnce   sync.Once
-	closeErr    error
+	insert multiInsert // on meta.w
+	del    lazyStmt    // on meta.w
+	// Reading an inline result and checking for one go through
+	// meta.lookups.
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -159,19 +159,9 @@ func newResults(ctx context.Context, meta *MetadataStore, files *blobstore.Resul
 	if limit > 0 {
 		r.bufs.New = func() any { b := make([]byte, 0, limit); return &b }
 	}
-	err := r.insert.prepare(ctx, meta.w, sqlResultInsert, 5, "", "results")
-	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
-		if err == nil {
-			*dst, err = db.PrepareContext(ctx, q)
-		}
-	}
-	prep(meta.w, &r.del, sqlResultDelete)
-	prep(meta.r, &r.get, sqlResultGet)
-	prep(meta.r, &r.exists, sqlResultExists)
-	if err != nil {
-		r.closeStmts()
-		return nil, err
-	}
+	// The statements are prepared at first use (see lazyStmt).
+	r.insert.init(meta.w, sqlResultInsert, 5, "", "results")
+	r.del.init(meta.w, sqlResultDelete)
 	// The metadata store flushes pending results before it closes: they
 	// share the database, whichever is closed first.
 	meta.beforeClose = func() error {
@@ -233,12 +223,8 @@ func (r *ResultStore) pendingGet(id core.ResultID) *pendingResult {
 // with a cancellable context the driver starts a goroutine per query to
 // watch it.
 func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte, found bool, err error) {
-	var d, c any
-	err = r.get.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&d, &c)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
+	d, c, found, err := r.meta.lookups.inlineResult(context.WithoutCancel(ctx), string(id.Version), id.Format)
+	if err != nil || !found {
 		return nil, false, err
 	}
 	data, ok := d.([]byte)
@@ -255,12 +241,7 @@ func (r *ResultStore) inline(ctx context.Context, id core.ResultID) (data []byte
 }
 
 func (r *ResultStore) inlineExists(ctx context.Context, id core.ResultID) (bool, error) {
-	var one int
-	err := r.exists.QueryRowContext(context.WithoutCancel(ctx), string(id.Version), id.Format).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	return r.meta.lookups.inlineExists(context.WithoutCancel(ctx), string(id.Version), id.Format)
 }
 
 // Exists reports whether a result is stored under id (pending, inline or as
@@ -748,6 +729,9 @@ func (r *ResultStore) flush(ctx context.Context) error {
 }
 
 func (r *ResultStore) writeInline(ctx context.Context, items []flushItem) error {
+	if err := r.insert.ready(ctx, len(items)); err != nil {
+		return err
+	}
 	tx, err := r.meta.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -779,7 +763,11 @@ func (r *ResultStore) Delete(ctx context.Context, id core.ResultID) error {
 		r.pendingBytes -= len(p.data) + pendingOverhead
 	}
 	r.mu.Unlock()
-	if _, err := r.del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
+	st, err := r.del.get(ctx)
+	if err == nil {
+		_, err = st.ExecContext(ctx, string(id.Version), id.Format)
+	}
+	if err != nil {
 		return wrapResult("delete", id, err)
 	}
 	return r.deleteFile(ctx, id)
@@ -881,10 +869,8 @@ func (r *ResultStore) Close() error {
 func (r *ResultStore) closeStmts() error {
 	r.closeOnce.Do(func() {
 		errs := []error{r.insert.close()}
-		for _, st := range []*sql.Stmt{r.del, r.get, r.exists} {
-			if st != nil {
-				errs = append(errs, st.Close())
-			}
+		for _, st := range []*lazyStmt{&r.del} {
+			errs = append(errs, st.close())
 		}
 		r.closeErr = errors.Join(errs...)
 	})

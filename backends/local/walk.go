@@ -146,12 +146,16 @@ func (r *ResultStore) RemoveResults(ctx context.Context, ids []core.ResultID) er
 		}
 	}
 	r.mu.Unlock()
+	delStmt, err := r.del.get(ctx)
+	if err != nil {
+		return fmt.Errorf("local: remove results: %w", err)
+	}
 	tx, err := r.meta.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("local: remove results: %w", err)
 	}
 	defer tx.Rollback()
-	del := tx.StmtContext(ctx, r.del)
+	del := tx.StmtContext(ctx, delStmt)
 	for _, id := range ids {
 		if _, err := del.ExecContext(ctx, string(id.Version), id.Format); err != nil {
 			return wrapResult("remove", id, err)

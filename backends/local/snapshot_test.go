@@ -1,0 +1,344 @@
+package local
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+func snapKey(i int) core.CacheKey {
+	return core.NewCacheKey(fmt.Sprintf("n%d", i), "code", []core.Dep{{Name: "x", Version: core.DataVersion(fmt.Sprintf("%064x", i))}})
+}
+
+func snapBatch(from, n int, dv string) core.Batch {
+	b := core.Batch{Run: core.NewRunID(), Now: time.Now()}
+	for i := from; i < from+n; i++ {
+		b.Entries = append(b.Entries, core.Entry{Key: snapKey(i), DataVersion: core.DataVersion(fmt.Sprintf("%s%062x", dv, i)), Format: "gob"})
+	}
+	return b
+}
+
+func snapNodes(n int) []string {
+	var nodes []string
+	for i := range n {
+		nodes = append(nodes, fmt.Sprintf("n%d", i))
+	}
+	return nodes
+}
+
+// fromSnapshot reports whether s holds a current snapshot of nodes that
+// decodes to want.
+func fromSnapshot(t *testing.T, s *MetadataStore, nodes []string, want map[core.KeyID]core.Entry) bool {
+	t.Helper()
+	names, _ := json.Marshal(nodes)
+	m, err := s.lookups.snapshot(t.Context(), snapshotKey(names))
+	if err == errNoSnapshot {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameEntries(m, want) {
+		t.Fatalf("snapshot holds %v, want %v", m, want)
+	}
+	return true
+}
+
+func sameEntries(a, b map[core.KeyID]core.Entry) bool {
+	return maps.EqualFunc(a, b, func(x, y core.Entry) bool {
+		return x.DataVersion == y.DataVersion && x.Format == y.Format && x.LastUsed.Equal(y.LastUsed)
+	})
+}
+
+// preloadRows is what Preload must return: the rows, read without a
+// snapshot.
+func preloadRows(t *testing.T, s *MetadataStore, nodes []string) map[core.KeyID]core.Entry {
+	t.Helper()
+	names, _ := json.Marshal(nodes)
+	m, _, err := s.lookups.preload(t.Context(), string(names), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func openTwo(t *testing.T) (a, b *MetadataStore) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), MetadataFile)
+	var err error
+	if a, err = OpenMetadata(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = OpenMetadata(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// TestPreloadSnapshot checks that a preload keeps a snapshot that the next
+// one serves, and that every change of the entries made through another
+// handle (another process) ends it: a recomputed mapping, a new entry, a
+// deleted one, a hit's last-used update. After each change, Preload
+// returns exactly the rows.
+func TestPreloadSnapshot(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	const n = 50
+	nodes := snapNodes(n)
+	if err := b.Write(ctx, snapBatch(0, n, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, wantSnapshot bool) {
+		t.Helper()
+		got, err := a.Preload(ctx, nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := preloadRows(t, b, nodes)
+		if !sameEntries(got, want) {
+			t.Fatalf("%s: Preload gave %d entries, not the %d rows", step, len(got), len(want))
+		}
+		if has := fromSnapshot(t, a, nodes, want); has != wantSnapshot {
+			t.Fatalf("%s: snapshot kept: %v, want %v", step, has, wantSnapshot)
+		}
+	}
+	check("first preload", true)
+	check("from the snapshot", true)
+
+	// A recomputed node: same key, a new data version.
+	if err := b.Write(ctx, snapBatch(7, 1, "bb")); err != nil {
+		t.Fatal(err)
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot survived a new mapping")
+	}
+	check("after a recompute", true)
+	if got, _ := a.Preload(ctx, nodes); got[snapKey(7).ID()].DataVersion[:2] != "bb" {
+		t.Fatalf("the recomputed mapping is not served: %v", got[snapKey(7).ID()])
+	}
+
+	// A deleted (evicted) entry.
+	if err := b.Delete(ctx, snapKey(3).ID()); err != nil {
+		t.Fatal(err)
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot survived a deleted entry")
+	}
+	check("after a delete", true)
+	if got, _ := a.Preload(ctx, nodes); len(got) != n-1 {
+		t.Fatalf("%d entries after a delete, want %d", len(got), n-1)
+	}
+
+	// A new entry of a node in the list (a new key for n3).
+	if err := b.Write(ctx, snapBatch(3, 1, "cc")); err != nil {
+		t.Fatal(err)
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot survived a new entry")
+	}
+	check("after an insert", true)
+
+	// A hit's last-used update.
+	if err := b.Write(ctx, core.Batch{Run: core.NewRunID(), Now: time.Now().Add(2 * time.Hour), Hits: []core.KeyID{snapKey(1).ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot survived a last-used update")
+	}
+	check("after a hit", true)
+
+	// DeleteAll.
+	if err := b.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot survived DeleteAll")
+	}
+	if got, err := a.Preload(ctx, nodes); err != nil || len(got) != 0 {
+		t.Fatalf("after DeleteAll: %d entries, %v", len(got), err)
+	}
+
+	// Another list of nodes has a snapshot of its own.
+	if err := b.Write(ctx, snapBatch(0, n, "dd")); err != nil {
+		t.Fatal(err)
+	}
+	check("refilled", true)
+	check("again", true)
+	few := nodes[:10]
+	if _, err := a.Preload(ctx, few); err != nil {
+		t.Fatal(err)
+	}
+	if !fromSnapshot(t, a, few, preloadRows(t, a, few)) || !fromSnapshot(t, a, nodes, preloadRows(t, a, nodes)) {
+		t.Fatal("two lists of nodes do not have a snapshot each")
+	}
+}
+
+// TestPreloadSnapshotDamaged damages the stored snapshot in every byte
+// (and truncates and extends it): each time, Preload returns the rows and
+// the damaged snapshot is not served.
+func TestPreloadSnapshotDamaged(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	want := preloadRows(t, b, nodes)
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := json.Marshal(nodes)
+	key := snapshotKey(names)
+	var good []byte
+	if err := b.w.QueryRowContext(ctx, `SELECT data FROM preload_snapshots WHERE nodes = ?`, key).Scan(&good); err != nil {
+		t.Fatal(err)
+	}
+	set := func(data []byte) {
+		t.Helper()
+		// Writing the row leaves the generation as it is: the snapshot
+		// stays current, as a damaged page would.
+		if _, err := b.w.ExecContext(ctx, `UPDATE preload_snapshots SET data = ? WHERE nodes = ?`, data, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var damaged [][]byte
+	for i := range good {
+		d := append([]byte(nil), good...)
+		d[i] ^= 0x5a
+		damaged = append(damaged, d)
+	}
+	damaged = append(damaged, good[:len(good)/2], append(append([]byte(nil), good...), 0), []byte{}, []byte("x"))
+	for i, d := range damaged {
+		set(d)
+		got, err := a.Preload(ctx, nodes)
+		if err != nil {
+			t.Fatalf("damage %d: %v", i, err)
+		}
+		if !sameEntries(got, want) {
+			t.Fatalf("damage %d: Preload gave %v, want %v", i, got, want)
+		}
+	}
+	// A snapshot of another type than a blob is ignored too.
+	if _, err := b.w.ExecContext(ctx, `UPDATE preload_snapshots SET data = 'text' WHERE nodes = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Preload(ctx, nodes); err != nil || !sameEntries(got, want) {
+		t.Fatalf("text snapshot: %v, %v", got, err)
+	}
+}
+
+// TestPreloadSnapshotRace checks that a snapshot built from rows read
+// before another handle wrote is not served: it is kept only under the
+// generation it was read at.
+func TestPreloadSnapshotRace(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ensureSnapshots(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := json.Marshal(nodes)
+	old, gen, err := a.lookups.preload(ctx, string(names), true)
+	if err != nil || gen < 0 {
+		t.Fatal(gen, err)
+	}
+	// b recomputes a node after a read the rows, before a keeps them.
+	if err := b.Write(ctx, snapBatch(2, 1, "bb")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.saveSnapshot(ctx, snapshotKey(names), gen, old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Preload(ctx, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[snapKey(2).ID()].DataVersion[:2] != "bb" {
+		t.Fatalf("a snapshot read before a write was served: %v", got[snapKey(2).ID()])
+	}
+}
+
+// TestPreloadSnapshotOldWriter checks that a writer that knows nothing of
+// snapshots (plain SQL on the entries table, as an older flowcache
+// writes) ends them too: the triggers are in the database.
+func TestPreloadSnapshotOldWriter(t *testing.T) {
+	ctx := t.Context()
+	a, _ := openTwo(t)
+	nodes := snapNodes(5)
+	if err := a.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(a.path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `UPDATE entries SET data_version = 'ee' WHERE node = 'n4'`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Preload(ctx, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[snapKey(4).ID()].DataVersion != "ee" {
+		t.Fatalf("an older writer's mapping is not served: %v", got[snapKey(4).ID()])
+	}
+}
+
+// TestSnapshotCodec round-trips entries through the snapshot encoding.
+func TestSnapshotCodec(t *testing.T) {
+	for _, n := range []int{0, 1, 300} {
+		m := map[core.KeyID]core.Entry{}
+		for i := range n {
+			f := []string{"gob", "json", "parquet"}[i%3]
+			m[snapKey(i).ID()] = core.Entry{DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: f, LastUsed: time.Unix(0, int64(i)*1e9+7)}
+		}
+		got, err := decodeSnapshot(encodeSnapshot(m))
+		if err != nil || !sameEntries(got, m) {
+			t.Fatalf("%d entries: %v, %v", n, len(got), err)
+		}
+	}
+}
+
+// TestPreloadSnapshotTablesDropped drops the snapshot tables under a store
+// that made them: its preloads read the rows, then make the tables again.
+func TestPreloadSnapshotTablesDropped(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE preload_snapshots", "DROP TRIGGER entries_gen_insert", "DROP TRIGGER entries_gen_delete", "DROP TRIGGER entries_gen_update", "DROP TABLE entries_gen"} {
+		if _, err := b.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := preloadRows(t, b, nodes)
+	for i := range 3 {
+		got, err := a.Preload(ctx, nodes)
+		if err != nil || !sameEntries(got, want) {
+			t.Fatalf("preload %d after the tables were dropped: %d entries, %v", i, len(got), err)
+		}
+	}
+	if !fromSnapshot(t, a, nodes, want) {
+		t.Fatal("no snapshot once the tables are made again")
+	}
+}
