@@ -40,13 +40,16 @@ import (
 func remoteBench(args []string) error {
 	fs := flag.NewFlagSet("remote", flag.ExitOnError)
 	rawURL := fs.String("url", os.Getenv(driver.EnvURL), "bucket URL (s3://…, gs://…, azblob://…); default $FLOWCACHE_URL")
-	n := fs.Int("n", 1000, "number of chain nodes")
+	n := fs.Int("n", 1000, "number of chain nodes, at most 2000 (0: skip the chain)")
 	reps := fs.Int("reps", 3, "repetitions of each chain phase (the median is reported)")
 	mb := fs.Int("mb", 256, "size of the large result, MB (0: skip)")
 	phase := fs.String("phase", "", "internal: run one phase in this process")
 	fs.Parse(args)
 	if *rawURL == "" {
 		return fmt.Errorf("remote: no bucket URL: pass -url or set %s", driver.EnvURL)
+	}
+	if *n < 0 || *n > 2000 {
+		return fmt.Errorf("remote: -n %d: want 0 (no chain) to 2000 chain nodes", *n)
 	}
 	if *phase != "" {
 		if strings.HasPrefix(*phase, "large-") {
@@ -71,10 +74,7 @@ func remoteBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	type result struct {
-		NS       int64            `json:"ns"`
-		Requests map[string]int64 `json:"requests"`
-	}
+	type result = remoteResult
 	child := func(phase, u string) (result, error) {
 		out, err := exec.Command(self, "remote", "-n", strconv.Itoa(*n), "-phase", phase, "-url", u).Output()
 		var r result
@@ -86,7 +86,30 @@ func remoteBench(args []string) error {
 	median := func(phase string, u func(int) string) (result, error) {
 		return medianOf(*reps, func(i int) (result, error) { return child(phase, u(i)) }, func(r result) int64 { return r.NS })
 	}
-	uncached, err := median("uncached", func(int) string { return *rawURL })
+	if *n > 0 {
+		if err := chainPhases(median, prefix, *rawURL, base.Scheme, *n, *reps); err != nil {
+			return err
+		}
+	}
+	if *mb > 0 {
+		if err := largeResult(prefix("large"), *mb); err != nil {
+			return err
+		}
+		return largeWarm(self, prefix("large-run"), *mb, *reps)
+	}
+	return nil
+}
+
+// remoteResult is what a phase's process reports.
+type remoteResult struct {
+	NS       int64            `json:"ns"`
+	Requests map[string]int64 `json:"requests"`
+}
+
+// chainPhases measures the chain of n nodes: uncached, cold, warm and cold
+// with leases, each the median of reps processes.
+func chainPhases(median func(string, func(int) string) (remoteResult, error), prefix func(string) string, rawURL, scheme string, n, reps int) error {
+	uncached, err := median("uncached", func(int) string { return rawURL })
 	if err != nil {
 		return err
 	}
@@ -107,12 +130,12 @@ func remoteBench(args []string) error {
 	}
 	for _, p := range []struct {
 		name string
-		r    result
+		r    remoteResult
 	}{{"uncached", uncached}, {"cold", cold}, {"warm", warm}, {"cold_leased", leased}} {
 		v := map[string]any{
-			"bench": "remote-chain", "store": base.Scheme, "phase": p.name, "n": *n, "reps": *reps,
+			"bench": "remote-chain", "store": scheme, "phase": p.name, "n": n, "reps": reps,
 			"total_ms":             round(float64(p.r.NS)/1e6, 1),
-			"overhead_us_per_node": round(float64(p.r.NS-uncached.NS)/1e3/float64(*n), 1),
+			"overhead_us_per_node": round(float64(p.r.NS-uncached.NS)/1e3/float64(n), 1),
 		}
 		if p.r.Requests != nil {
 			total := int64(0)
@@ -120,18 +143,12 @@ func remoteBench(args []string) error {
 				total += c
 			}
 			v["requests"] = p.r.Requests
-			v["requests_per_node"] = round(float64(total)/float64(*n), 2)
+			v["requests_per_node"] = round(float64(total)/float64(n), 2)
 		}
 		if p.name == "cold_leased" {
-			v["lease_us_per_node"] = round(float64(p.r.NS-cold.NS)/1e3/float64(*n), 1)
+			v["lease_us_per_node"] = round(float64(p.r.NS-cold.NS)/1e3/float64(n), 1)
 		}
 		emit(v)
-	}
-	if *mb > 0 {
-		if err := largeResult(prefix("large"), *mb); err != nil {
-			return err
-		}
-		return largeWarm(self, prefix("large-run"), *mb, *reps)
 	}
 	return nil
 }
