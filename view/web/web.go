@@ -18,7 +18,9 @@
 // `flowcache serve` starts it. The pages are rendered on the server with
 // html/template (no JavaScript); the drawing is inlined SVG. Nothing is
 // written to the cache unless WithEviction allows POST /usage/evict, which
-// applies the policy of the form for real.
+// applies the policy of the form for real, and only when the view's own page
+// asks: a request another site's page makes the browser send is refused
+// (http.CrossOriginProtection).
 //
 // Routes:
 //
@@ -136,7 +138,9 @@ func New(c *inspect.Cache, opts ...Option) *Server {
 	s.mux.HandleFunc("GET /lineage/{version}", s.lineage)
 	s.mux.HandleFunc("GET /history/{node}", s.history)
 	s.mux.HandleFunc("GET /usage", s.usage)
-	s.mux.HandleFunc("POST /usage/evict", s.evictNow)
+	// A page of another site must not make the browser evict (CSRF): the
+	// one request that writes is refused when it comes from another origin.
+	s.mux.Handle("POST /usage/evict", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.evictNow)))
 	return s
 }
 

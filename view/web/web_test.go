@@ -281,6 +281,19 @@ func TestErrorsAndEviction(t *testing.T) {
 	}
 
 	srv2 := serve(t, dir, web.WithEviction())
+	// Another site's page cannot make a browser evict.
+	req, _ := http.NewRequest(http.MethodPost, srv2.URL+"/usage/evict?gc=1&max_entries=1", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := srv2.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	get(t, srv, "/usage", 200, &usage)
+	if resp.StatusCode != http.StatusForbidden || usage.Usage.Entries != before {
+		t.Errorf("a cross-site eviction: status %d, entries %d (want 403, %d)", resp.StatusCode, usage.Usage.Entries, before)
+	}
 	do(t, srv2, http.MethodPost, "/usage/evict?gc=1&max_entries=1", 200, &usage)
 	if usage.Evicted == nil || usage.Evicted.DryRun {
 		t.Fatalf("eviction: %+v", usage.Evicted)
