@@ -27,7 +27,9 @@ run of an eviction policy. Every page is also JSON (?format=json).
 The view only reads the cache; --allow-evict lets its usage page evict for
 real. It listens on 127.0.0.1 (this machine only) unless --addr says
 otherwise: the pages show node names, values and the cache's layout, so think
-before serving them on other interfaces.`,
+before serving them on other interfaces. On a loopback address it answers only
+requests to localhost, 127.0.0.1 or ::1 (a page of another site cannot read it
+through a name pointed at this machine), and eviction only from its own pages.`,
 		examples: `  flowcache serve
   flowcache serve --addr 127.0.0.1:9000 --cache s3://bucket/cache?region=eu-west-1
   flowcache serve --allow-evict`,
@@ -48,7 +50,7 @@ func cmdServe(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 	if o.allowEvict {
 		opts = append(opts, web.WithEviction())
 	}
-	srv := &http.Server{Handler: web.New(c, opts...), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: checkHost(ln.Addr(), web.New(c, opts...)), ReadHeaderTimeout: 10 * time.Second}
 	mode := "read-only"
 	if o.allowEvict {
 		mode = "eviction allowed"
@@ -70,4 +72,27 @@ func cmdServe(ctx context.Context, e env, o *opts, c *inspect.Cache, _ []string)
 		return err
 	}
 	return nil
+}
+
+// checkHost refuses requests whose Host is not the address the view
+// listens on, by name or number: on a loopback address only localhost,
+// 127.0.0.1 and ::1 are served, so that a page of another site cannot read
+// the view through a name it points at 127.0.0.1 (DNS rebinding).
+func checkHost(addr net.Addr, h http.Handler) http.Handler {
+	tcp, _ := addr.(*net.TCPAddr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		ok := tcp == nil || !tcp.IP.IsLoopback() || host == "localhost"
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			ok = true
+		}
+		if !ok {
+			http.Error(w, "flowcache serve: Host "+r.Host+" is not this view's address (use http://"+addr.String()+"/)", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

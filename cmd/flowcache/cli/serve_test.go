@@ -57,6 +57,14 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("eviction without --allow-evict: status %d, want 403", resp.StatusCode)
 	}
+	// A name that is not this machine's (a DNS rebinding attack) is refused.
+	req, _ := http.NewRequest(http.MethodGet, base, nil)
+	req.Host = "rebound.example:80"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("Host rebound.example: %v %v, want 421", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	cancel()
 	select {
 	case code := <-done:
