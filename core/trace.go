@@ -88,6 +88,10 @@ type nodeTrace struct {
 	exec     time.Duration
 	key      KeyID
 	behavior Behavior
+	// format and size are the record's, when it is made under span (size
+	// -1: nothing stored under it).
+	format string
+	size   int64
 }
 
 // traceExec notes how long the node's function took.
@@ -146,7 +150,7 @@ func (r *Run) tracedNode(ctx context.Context, spec *NodeSpec, task string, deps 
 	}
 	start := time.Now()
 	ctx, span := r.c.tracer.Start(trace.ContextWithSpan(ctx, r.span), spec.Name, trace.WithAttributes(attrs...))
-	nt := &nodeTrace{span: span}
+	nt := &nodeTrace{span: span, size: -1}
 	ctx = context.WithValue(ctx, nodeTraceKey{}, nt)
 	v, err := r.node(ctx, spec, task, deps, exec)
 	total := time.Since(start)
@@ -165,6 +169,12 @@ func (r *Run) tracedNode(ctx context.Context, spec *NodeSpec, task string, deps 
 	}
 	if nt.key != "" {
 		attrs = append(attrs, AttrCacheKey.String(string(nt.key)), AttrCodeVersion.String(string(spec.CodeVersion)), AttrBehavior.String(nt.behavior.String()))
+	}
+	if nt.format != "" {
+		attrs = append(attrs, AttrFormat.String(nt.format))
+	}
+	if nt.size >= 0 {
+		attrs = append(attrs, AttrBytes.Int64(nt.size))
 	}
 	span.SetAttributes(attrs...)
 	if err != nil {
@@ -186,7 +196,15 @@ func (r *Run) traceRecord(ctx context.Context, rec NodeRecord) {
 	// takes no more attributes).
 	span := trace.SpanFromContext(ctx)
 	if nt, _ := ctx.Value(nodeTraceKey{}).(*nodeTrace); nt != nil && nt.span == span {
-		nt.key, nt.behavior = rec.Key.ID(), rec.Behavior
+		// The node's own span: tracedNode puts the attributes on it once,
+		// when the node returns (setting them twice costs the SDK a merge).
+		// A hit keeps the key it looked up; an executed node's key is
+		// made of what it ran on (see executeAndStoreMode).
+		if nt.key == "" || rec.Outcome != OutcomeRetrieved {
+			nt.key = rec.Key.ID()
+		}
+		nt.behavior, nt.format, nt.size = rec.Behavior, rec.Format, rec.Size
+		return
 	}
 	if !span.IsRecording() {
 		return
