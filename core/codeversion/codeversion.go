@@ -472,7 +472,12 @@ func (r *resolver) explain(fn any) ([]Part, error) {
 	if err != nil {
 		return nil, err
 	}
+	// compute notes the embedded files it read in the module's state, as
+	// it does for of: under the module's lock (two drivers may explain
+	// their nodes at the same time).
+	ms.mu.Lock()
 	e := r.compute(ms, g, ids)
+	ms.mu.Unlock()
 	if e.version != mustHex32(info.Version) {
 		return nil, fmt.Errorf("the parts of %s no longer give its version (its source changed since it was versioned)", info.Func)
 	}

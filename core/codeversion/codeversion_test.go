@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,5 +277,28 @@ func TestTrimTables(t *testing.T) {
 	trimTables(dir, now.Add(time.Hour))
 	if _, err := os.Stat(p); err != nil {
 		t.Errorf("trimmed twice in a day")
+	}
+}
+
+// Explain may run in several goroutines at once (two drivers of one
+// process storing their code manifests): each gets the parts. (The race
+// that was there — the embedded files a version reads, noted in the
+// module's state outside its lock — needs a function that reaches a
+// //go:embed variable; driver's TestCacheURLLeaseTTL met it under -race.)
+func TestExplainConcurrent(t *testing.T) {
+	r := newResolver()
+	want := mustOf(t, r, triple)
+	var wg sync.WaitGroup
+	for _, fn := range []any{double, triple, doubleAgain, double, triple, doubleAgain} {
+		wg.Go(func() {
+			parts, err := r.explain(fn)
+			if err != nil || len(parts) == 0 {
+				t.Errorf("explain: %d parts, %v", len(parts), err)
+			}
+		})
+	}
+	wg.Wait()
+	if again := mustOf(t, r, triple); again.Version != want.Version {
+		t.Errorf("triple's version changed under concurrent Explain: %s, then %s", want.Version, again.Version)
 	}
 }
