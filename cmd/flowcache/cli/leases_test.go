@@ -66,13 +66,15 @@ func TestWaitsShown(t *testing.T) {
 
 	r := flowcache(t, dir, "runs")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, string(waiter)+" waited ") || !strings.Contains(r.stdout, "on 1 node "+names) {
+	// The waiter waits for square, and for total too when it gets there
+	// before the holder has stored it (a loaded machine): one node or more.
+	if !strings.Contains(r.stdout, string(waiter)+" waited ") || !strings.Contains(r.stdout, names) {
 		t.Errorf("runs does not say that %s waited for %s:\n%s", waiter, holder, r.stdout)
 	}
 	runs := decode[[]inspect.RunSummary](t, flowcache(t, dir, "runs", "--json"))
 	for _, run := range runs {
 		switch {
-		case run.ID == waiter && (len(run.Waits) != 1 || run.Waits[0].For.Run != holder || run.Waits[0].Nodes != 1 || run.Waits[0].Time <= 0):
+		case run.ID == waiter && (len(run.Waits) != 1 || run.Waits[0].For.Run != holder || run.Waits[0].Nodes < 1 || run.Waits[0].Time <= 0):
 			t.Errorf("runs --json, the waiter: %+v", run)
 		case run.ID != waiter && len(run.Waits) != 0:
 			t.Errorf("runs --json, %s did not wait: %+v", run.ID, run)
@@ -87,17 +89,17 @@ func TestWaitsShown(t *testing.T) {
 	nodes := decode[struct {
 		Nodes []inspect.NodeInfo `json:"nodes"`
 	}](t, flowcache(t, dir, "nodes", string(waiter), "--json"))
-	waited := 0
+	waited := map[string]bool{}
 	for _, n := range nodes.Nodes {
 		if n.Wait.Waited() {
-			waited++
-			if n.Node != "square" || n.Wait.For.Run != holder || n.Wait.For.PID <= 0 || n.Outcome != core.OutcomeRetrieved {
+			waited[n.Node] = true
+			if n.Wait.For.Run != holder || n.Wait.For.PID <= 0 || n.Outcome != core.OutcomeRetrieved {
 				t.Errorf("nodes --json: %+v", n)
 			}
 		}
 	}
-	if waited != 1 {
-		t.Errorf("nodes --json: %d nodes waited, want 1 (square)", waited)
+	if !waited["square"] || len(waited) > 2 || (len(waited) == 2 && !waited["total"]) {
+		t.Errorf("nodes --json: the nodes that waited are %v, want square (and total, when the holder was still at it)", waited)
 	}
 
 	for _, from := range []string{"run log", "records"} {
