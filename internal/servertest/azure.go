@@ -3,6 +3,9 @@ package servertest
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -41,14 +44,23 @@ func connectionStringValue(cs, key string) string {
 }
 
 // AzureClient returns an azblob client for Azurite, from the connection string.
+// A request that gets no answer within azureTryTimeout is tried again: CI once
+// saw a CreateContainer hang until its one-minute deadline while Azurite was
+// loaded by the other packages' tests, and a stalled try must not fail a test
+// whose next try would succeed.
 func AzureClient(t testing.TB) *azblob.Client {
 	t.Helper()
-	client, err := azblob.NewClientFromConnectionString(AzureConnectionString(t), nil)
+	opts := &azblob.ClientOptions{}
+	opts.Retry = policy.RetryOptions{MaxRetries: 6, TryTimeout: azureTryTimeout}
+	client, err := azblob.NewClientFromConnectionString(AzureConnectionString(t), opts)
 	if err != nil {
 		t.Fatalf("servertest: Azure client: %v", err)
 	}
 	return client
 }
+
+// azureTryTimeout bounds one try of a request to Azurite made by the helpers.
+const azureTryTimeout = 20 * time.Second
 
 // AzureContainer creates a new, uniquely named container (3–63 lowercase
 // letters, digits and single hyphens) on Azurite and returns its name. When the

@@ -74,8 +74,12 @@ const StartHint = `scripts/servers start && eval "$(scripts/servers env)"`
 // loopback, where a connection is accepted or refused in microseconds.
 const DialTimeout = 2 * time.Second
 
-// cleanupTimeout bounds the removal of what a helper created.
-const cleanupTimeout = time.Minute
+// cleanupTimeout bounds the removal of what a helper created, and
+// setupTimeout its creation (with the retries of a stalled try).
+const (
+	cleanupTimeout = time.Minute
+	setupTimeout   = 3 * time.Minute
+)
 
 // Region is the region every AWS-protocol helper uses.
 const Region = "us-east-1"
@@ -203,7 +207,7 @@ func cleanupContext() (context.Context, context.CancelFunc) {
 
 // setupContext is the context for creating a resource.
 func setupContext(t testing.TB) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(t.Context(), cleanupTimeout)
+	return context.WithTimeout(t.Context(), setupTimeout)
 }
 
 // joinPrefix appends "/prefix" to a blob URL's bucket part when prefix is not
