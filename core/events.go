@@ -83,7 +83,8 @@ const (
 	// MessageStored: set_result (result_store): the result was written.
 	MessageStored EventMessage = "stored"
 	// MessageExists: set_result (result_store): an equal result was
-	// already stored (results are content-addressed).
+	// already stored (results are content-addressed), as far as the
+	// result store could tell (see ResultStore.Put).
 	MessageExists EventMessage = "exists"
 	// MessageItem: set_data_version (adapter): an item of a fan-out.
 	MessageItem EventMessage = "item"

@@ -69,7 +69,9 @@ type NodeRecord struct {
 	// Duration is the time spent executing the node (0 when retrieved).
 	Duration time.Duration
 	// Size is the number of bytes of the stored result written in this run,
-	// or -1 when nothing was written.
+	// or -1 when nothing was written (an equal result was stored already;
+	// a small result of the local store, deduplicated when it is flushed,
+	// counts as written: see ResultStore.Put).
 	Size int64
 	// Requested says the node (or input) was one of the outputs the run was
 	// asked for (see Run.RequestOutputs). Runs recorded before this field
@@ -177,8 +179,11 @@ type ResultStore interface {
 	// Put stores the bytes written by write under id. If write returns an
 	// error or ctx is cancelled, nothing is stored. If a result for id
 	// already exists, Put leaves it as it is and returns 0, with or without
-	// calling write (a store may find out only when it stores). Otherwise
-	// Put returns the number of bytes write wrote.
+	// calling write (a store may find out only when it stores) — or, in a
+	// store that buffers results and drops the ones stored already when it
+	// writes them (a ResultFlusher, such as the local store's small
+	// results), the number of bytes write wrote, as it cannot tell yet.
+	// Otherwise Put returns the number of bytes write wrote.
 	Put(ctx context.Context, id ResultID, write func(io.Writer) error) (int64, error)
 	// Get opens the result stored under id. It returns an error wrapping
 	// ErrNotFound when there is none. The reader verifies the bytes as they

@@ -17,7 +17,7 @@
 // the payload the format wrote, without header) is stored inline in the
 // results table; a larger one as a file. Creating a file costs 50 µs to
 // 1 ms on ext4, while inline results are written in one transaction per
-// batch of nodes, about 15 µs each for 100 bytes (see ResultStore), and the
+// batch of nodes, about 8 µs each for 100 bytes (see ResultStore), and the
 // shard directories are only created for large results.
 //
 // The database schema is versioned with PRAGMA user_version (1 now; a

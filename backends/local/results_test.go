@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,13 +168,21 @@ func TestFlushReopen(t *testing.T) {
 		if got := read(t, b.Results(), id); !bytes.Equal(got, data) {
 			t.Fatalf("another store reads %s as %d different bytes", id, len(got))
 		}
-		// Stored: neither store writes it again.
+		// Stored: a Put of it again is not looked up in the table (that
+		// query was most of a cold node's cost); the flush keeps the row
+		// already there, one per result.
 		for _, s := range []*local.Store{a, b} {
-			n, err := s.Results().Put(t.Context(), id, func(io.Writer) error { t.Error("write called"); return nil })
-			if n != 0 || err != nil {
-				t.Fatalf("Put of a stored result = %d, %v", n, err)
+			n, err := s.Results().Put(t.Context(), id, func(w io.Writer) error { _, err := w.Write(data); return err })
+			if n != int64(len(data)) || err != nil {
+				t.Fatalf("Put of a stored result = %d, %v; want %d (written again, kept once)", n, err, len(data))
+			}
+			if err := s.Results().FlushResults(t.Context()); err != nil {
+				t.Fatal(err)
 			}
 		}
+	}
+	if n := inlineRows(t, filepath.Join(dir, local.MetadataFile)); n != len(ids) {
+		t.Fatalf("%d rows for %d results stored twice by two stores", n, len(ids))
 	}
 	a.Close()
 	b.Close()
@@ -406,7 +415,9 @@ func TestDeleteAndWalkEverywhere(t *testing.T) {
 }
 
 // A result stored as a file (by a store without inlining, or an older
-// version) is found by a store that inlines: Put does not store it again.
+// version) is found by a store that inlines. A Put of it stores the same
+// bytes inline (a small result is not looked for before it is written),
+// which Get then serves; Delete removes both.
 func TestExistingFileNotInlined(t *testing.T) {
 	// Formats whose file names fileblob escapes take another path.
 	for _, format := range []string{"gob", "json+zstd", "odd__0x41__", "sp ace", "ünï"} {
@@ -422,9 +433,12 @@ func TestExistingFileNotInlined(t *testing.T) {
 			if ok, err := s.Results().Exists(t.Context(), id); !ok || err != nil {
 				t.Fatalf("Exists = %v, %v", ok, err)
 			}
-			n, err := s.Results().Put(t.Context(), id, func(io.Writer) error { t.Error("write called"); return nil })
-			if n != 0 || err != nil {
-				t.Fatalf("Put of a result stored as a file = %d, %v", n, err)
+			put(t, s.Results(), id, []byte("small, but a file"))
+			if err := s.Results().FlushResults(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if len(resultFiles(t, dir)) != 1 {
+				t.Fatal("the file was removed or another written")
 			}
 			if got := read(t, s.Results(), id); string(got) != "small, but a file" {
 				t.Fatalf("read %q", got)
@@ -435,7 +449,42 @@ func TestExistingFileNotInlined(t *testing.T) {
 			if ok, err := s.Results().Exists(t.Context(), id); ok || err != nil {
 				t.Fatalf("Exists after Delete = %v, %v", ok, err)
 			}
+			if f, n := resultFiles(t, dir), inlineRows(t, filepath.Join(dir, local.MetadataFile)); len(f) != 0 || n != 0 {
+				t.Fatalf("after Delete: files %v, %d rows", f, n)
+			}
 		})
+	}
+}
+
+// A result too large to inline that is stored as a file already is not
+// written again: Put returns 0 and the file is the one written first.
+func TestExistingFileNotRewritten(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	id := core.ResultID{Version: version("large"), Format: "gob"}
+	data := payload(100_000, "large")
+	put(t, s.Results(), id, data)
+	files := resultFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	before, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := openStore(t, dir)
+	for _, st := range []*local.Store{s, other} {
+		n, err := st.Results().Put(t.Context(), id, func(w io.Writer) error { _, err := w.Write(data); return err })
+		if n != 0 || err != nil {
+			t.Fatalf("Put of a stored file = %d, %v; want 0, nil", n, err)
+		}
+	}
+	after, err := os.Stat(files[0])
+	if err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the file was replaced: %v", err)
+	}
+	if got := read(t, other.Results(), id); !bytes.Equal(got, data) {
+		t.Fatal("read back different bytes")
 	}
 }
 
