@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/view/internal/dotquote"
 )
 
 // The colours and outline of the drawing. They follow Hamilton's drawings,
@@ -70,7 +71,7 @@ func (d *dotWriter) write() {
 		rankdir = "TB"
 	}
 	d.printf("// The run %s of a flowcache cache, drawn by github.com/flowcache/flowcache/view.\n", sanitize(string(g.Run)))
-	d.printf("digraph %s {\n", quoteID("run "+string(g.Run)))
+	d.printf("digraph %s {\n", dotquote.ID("run "+string(g.Run)))
 	d.printf("\tgraph [rankdir=%s, fontname=%q, fontsize=12, labelloc=t, nodesep=0.25, ranksep=0.45, label=%s];\n",
 		rankdir, fontName, d.title())
 	d.printf("\tnode [shape=box, style=\"rounded,filled\", fillcolor=%q, color=%q, fontname=%q, fontsize=12, margin=\"0.22,0.06\"];\n",
@@ -88,20 +89,20 @@ func (d *dotWriter) write() {
 		}
 	}
 	for _, fo := range g.FanOuts {
-		d.printf("\tsubgraph %s {\n", quoteID("cluster_fanout:"+fo.Expander))
+		d.printf("\tsubgraph %s {\n", dotquote.ID("cluster_fanout:"+fo.Expander))
 		what := "tasks"
 		if fo.Tasks == 1 {
 			what = "task"
 		}
 		d.printf("\t\tgraph [label=%s, style=\"dashed,rounded\", color=%q, fontsize=11];\n",
-			labelString(fmt.Sprintf("fan-out of %s: %d %s", fo.Expander, fo.Tasks, what)), colorMuted)
+			dotquote.Label(fmt.Sprintf("fan-out of %s: %d %s", fo.Expander, fo.Tasks, what)), colorMuted)
 		for _, id := range fo.Nodes {
 			d.node("\t\t", g.index[id])
 		}
 		d.printf("\t}\n")
 	}
 	for _, e := range g.Edges {
-		d.printf("\t%s -> %s;\n", quoteID(e.From), quoteID(e.To))
+		d.printf("\t%s -> %s;\n", dotquote.ID(e.From), dotquote.ID(e.To))
 	}
 	d.legend()
 	d.printf("}\n")
@@ -137,7 +138,7 @@ func (d *dotWriter) title() string {
 	if d.g.opts.title != "" {
 		name = d.g.opts.title
 	}
-	return labelString(name + " · " + strings.Join(parts, ", "))
+	return dotquote.Label(name + " · " + strings.Join(parts, ", "))
 }
 
 // style returns the attributes of a node beyond the defaults, and the key of
@@ -217,13 +218,13 @@ func nodeStyle(n *Node) style {
 
 func (d *dotWriter) node(indent string, n *Node) {
 	s := nodeStyle(n)
-	d.printf("%s%s [label=%s", indent, quoteID(n.ID), labelString(append([]string{n.Name}, d.details(n)...)...))
+	d.printf("%s%s [label=%s", indent, dotquote.ID(n.ID), dotquote.Label(append([]string{n.Name}, d.details(n)...)...))
 	for _, a := range s.attrs {
 		d.printf(", %s", a)
 	}
 	if d.g.opts.link != nil {
 		if u := d.g.opts.link(n); u != "" {
-			d.printf(", URL=%s, target=\"_top\"", quoteID(u))
+			d.printf(", URL=%s, target=\"_top\"", dotquote.ID(u))
 		}
 	}
 	d.printf("];\n")
@@ -332,7 +333,7 @@ func (d *dotWriter) legend() {
 		}
 		id := d.legendID(legendLabels[k])
 		s := nodeStyle(sample[k])
-		d.printf("\t\t%s [label=%s", quoteID(id), labelString(legendLabels[k]))
+		d.printf("\t\t%s [label=%s", dotquote.ID(id), dotquote.Label(legendLabels[k]))
 		for _, a := range s.attrs {
 			d.printf(", %s", a)
 		}
@@ -340,7 +341,7 @@ func (d *dotWriter) legend() {
 		if prev != "" {
 			// Invisible edges keep the entries in one row (one column
 			// left to right).
-			d.printf("\t\t%s -> %s [style=invis];\n", quoteID(prev), quoteID(id))
+			d.printf("\t\t%s -> %s [style=invis];\n", dotquote.ID(prev), dotquote.ID(id))
 		}
 		prev = id
 	}
@@ -357,61 +358,6 @@ func (d *dotWriter) legendID(name string) string {
 		id = ":" + id
 	}
 	return id
-}
-
-// labelString returns a DOT label of lines, each centred. Labels are
-// plain strings, not HTML-like ones: Graphviz writes a plain line as one
-// SVG text anchored at its middle, so it stays centred whatever font the
-// viewer substitutes, while the spans of an HTML-like label are placed by
-// Graphviz's own estimate of their widths and overlap in a wider font.
-func labelString(lines ...string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i, l := range lines {
-		if i > 0 {
-			b.WriteString(`\n`)
-		}
-		for _, r := range sanitize(l) {
-			switch {
-			case r == '"':
-				b.WriteString(`\"`)
-			case r == '\\':
-				b.WriteString(`\\`) // \\ is one backslash in a label (\N would be the node's name)
-			case r < 0x20 || r == 0x7f:
-				b.WriteRune('\uFFFD')
-			default:
-				b.WriteRune(r)
-			}
-		}
-	}
-	if strings.HasSuffix(b.String(), `\`) {
-		// A backslash right before the closing quote would escape it.
-		b.WriteByte(' ')
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// quoteID quotes s as a DOT ID. In a quoted DOT string \" is an escape
-// and a backslash is otherwise kept, so a backslash before the closing
-// quote would escape it: backslashes and control characters are written
-// as the text \xNN instead. Every backslash of the result starts \" or
-// \xNN, so the mapping is one-to-one: distinct names stay distinct IDs.
-func quoteID(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range sanitize(s) {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\' || r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // sanitize replaces invalid UTF-8 (Graphviz reads UTF-8).

@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/inspect"
 	"github.com/flowcache/flowcache/view"
+	"github.com/flowcache/flowcache/view/internal/dotquote"
 )
 
 // DefaultLineageDepth is how many steps upstream and downstream the lineage
@@ -92,7 +92,7 @@ func lineageDOT(vl *inspect.VersionLineage) []byte {
 		if center {
 			fill = `, fillcolor="#ffc857", penwidth=2`
 		}
-		fmt.Fprintf(&b, "  %s [label=%s, URL=%s, target=\"_top\"%s];\n", dotQuote(k), dotQuote(node+"\n"+short(v)), dotQuote(lineageURL(v)), fill)
+		fmt.Fprintf(&b, "  %s [label=%s, URL=%s, target=\"_top\"%s];\n", dotquote.ID(k), dotquote.Label(node, short(v)), dotquote.ID(lineageURL(v)), fill)
 	}
 	for _, n := range vl.Nodes {
 		box(n, vl.Version, true)
@@ -100,9 +100,9 @@ func lineageDOT(vl *inspect.VersionLineage) []byte {
 	edge := func(from, to string, kind inspect.LinkKind) {
 		label := ""
 		if kind != inspect.LinkDependency {
-			label = " [label=" + dotQuote(string(kind)) + ", fontsize=9]"
+			label = " [label=" + dotquote.Label(string(kind)) + ", fontsize=9]"
 		}
-		fmt.Fprintf(&b, "  %s -> %s%s;\n", dotQuote(from), dotQuote(to), label)
+		fmt.Fprintf(&b, "  %s -> %s%s;\n", dotquote.ID(from), dotquote.ID(to), label)
 	}
 	for _, l := range vl.Upstream {
 		box(l.Node, l.Version, false)
@@ -116,28 +116,6 @@ func lineageDOT(vl *inspect.VersionLineage) []byte {
 	}
 	b.WriteString("}\n")
 	return b.Bytes()
-}
-
-// dotQuote quotes s as a DOT string: quotes and backslashes escaped,
-// control characters left out (a newline becomes a line break).
-func dotQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			// left out (node names have none: core.CheckName)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // HistoryPage is the data of a node's history page.
