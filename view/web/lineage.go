@@ -31,21 +31,19 @@ type LineagePage struct {
 	SVGErr  string                  `json:"-"`
 }
 
-func (s *Server) lineage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) lineage(w http.ResponseWriter, r *http.Request) error {
 	depth := DefaultLineageDepth
 	if d := r.URL.Query().Get("depth"); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
-			s.fail(w, r, fmt.Errorf("%w: parameter depth=%q: want 0 or more (0: all)", core.ErrInvalid, d))
-			return
+			return fmt.Errorf("%w: parameter depth=%q: want 0 or more (0: all)", core.ErrInvalid, d)
 		}
 		depth = n
 	}
 	ctx := r.Context()
 	vl, err := s.c.VersionLineage(ctx, r.PathValue("version"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if depth > 0 {
 		vl.Upstream = within(vl.Upstream, depth)
@@ -61,6 +59,7 @@ func (s *Server) lineage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.page(w, r, "lineage.html", p)
+	return nil
 }
 
 // within keeps the links at most depth steps away.
@@ -125,12 +124,12 @@ type HistoryPage struct {
 	Histories []inspect.NodeHistory `json:"histories"`
 }
 
-func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("node")
 	hs, err := s.c.NodeHistory(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.page(w, r, "history.html", HistoryPage{Title: "History of " + name, Node: name, Histories: hs})
+	return nil
 }

@@ -131,16 +131,16 @@ func New(c *inspect.Cache, opts ...Option) *Server {
 		"isZero":     func(t time.Time) bool { return t.IsZero() },
 	}).ParseFS(templateFS, "templates/*.html"))
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /{$}", s.runs)
-	s.mux.HandleFunc("GET /runs/{run}", s.run)
-	s.mux.HandleFunc("GET /runs/{run}/drawing.svg", s.drawing)
-	s.mux.HandleFunc("GET /runs/{run}/nodes/{node}", s.node)
-	s.mux.HandleFunc("GET /lineage/{version}", s.lineage)
-	s.mux.HandleFunc("GET /history/{node}", s.history)
-	s.mux.HandleFunc("GET /usage", s.usage)
+	s.mux.HandleFunc("GET /{$}", s.handle(s.runs))
+	s.mux.HandleFunc("GET /runs/{run}", s.handle(s.run))
+	s.mux.HandleFunc("GET /runs/{run}/drawing.svg", s.handle(s.drawing))
+	s.mux.HandleFunc("GET /runs/{run}/nodes/{node}", s.handle(s.node))
+	s.mux.HandleFunc("GET /lineage/{version}", s.handle(s.lineage))
+	s.mux.HandleFunc("GET /history/{node}", s.handle(s.history))
+	s.mux.HandleFunc("GET /usage", s.handle(s.usage))
 	// A page of another site must not make the browser evict (CSRF): the
 	// one request that writes is refused when it comes from another origin.
-	s.mux.Handle("POST /usage/evict", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.evictNow)))
+	s.mux.Handle("POST /usage/evict", http.NewCrossOriginProtection().Handler(s.handle(s.evictNow)))
 	return s
 }
 
@@ -210,6 +210,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, name string, data 
 	_, _ = buf.WriteTo(w)
 }
 
+// handle serves a page with h, and answers h's error with fail.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
 // errorPage is the data of an error, as a page or JSON.
 type errorPage struct {
 	Title  string `json:"-"`
@@ -273,22 +282,19 @@ func parseWhen(name, v string, end bool) (time.Time, error) {
 	return t, nil
 }
 
-func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
+func (s *Server) runs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	since, err := parseWhen("since", q.Get("since"), false)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	until, err := parseWhen("until", q.Get("until"), true)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	all, err := s.c.Runs(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p := RunsPage{Title: "Runs", Since: q.Get("since"), Until: q.Get("until"), Total: len(all), Runs: []inspect.RunSummary{}}
 	for _, run := range slices.Backward(all) {
@@ -304,6 +310,7 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		p.Count.Written += run.Written
 	}
 	s.page(w, r, "runs.html", p)
+	return nil
 }
 
 // RunPage is the data of a run's page.
@@ -344,22 +351,19 @@ func (s *Server) graph(ctx context.Context, run core.RunID) (*view.Graph, error)
 	}))
 }
 
-func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+func (s *Server) run(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sum, err := s.resolve(ctx, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	nodes, err := s.c.Nodes(ctx, sum.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	g, err := s.graph(ctx, sum.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p := RunPage{Title: "Run " + short(sum.ID), Summary: sum, Nodes: nodes, Graph: g}
 	if !wantsJSON(r) {
@@ -371,6 +375,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.page(w, r, "run.html", p)
+	return nil
 }
 
 // stripXMLProlog leaves the <svg> element of an SVG document, to inline it.
@@ -381,25 +386,23 @@ func stripXMLProlog(b []byte) string {
 	return string(b)
 }
 
-func (s *Server) drawing(w http.ResponseWriter, r *http.Request) {
+func (s *Server) drawing(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sum, err := s.resolve(ctx, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	g, err := s.graph(ctx, sum.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var svg bytes.Buffer
 	if err := g.Render(ctx, &svg, "svg"); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	_, _ = svg.WriteTo(w)
+	return nil
 }
 
 // NodePage is the data of a node's page.
@@ -427,18 +430,16 @@ type DepLink struct {
 	URL     string           `json:"url,omitempty"`
 }
 
-func (s *Server) node(w http.ResponseWriter, r *http.Request) {
+func (s *Server) node(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sum, err := s.resolve(ctx, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	name := r.PathValue("node")
 	nodes, err := s.c.Nodes(ctx, sum.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	byName := map[string]inspect.NodeInfo{}
 	for _, n := range nodes {
@@ -446,8 +447,7 @@ func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 	}
 	n, ok := byName[name]
 	if !ok {
-		s.fail(w, r, fmt.Errorf("node %q is not in run %s: %w", name, sum.ID, core.ErrNotFound))
-		return
+		return fmt.Errorf("node %q is not in run %s: %w", name, sum.ID, core.ErrNotFound)
 	}
 	p := NodePage{Title: name + " in run " + short(sum.ID), Run: sum.ID, Node: n, Deps: []DepLink{}}
 	for _, d := range n.Deps {
@@ -463,8 +463,7 @@ func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 	if n.Outcome == core.OutcomeRetrieved || n.Outcome == core.OutcomeExecuted || n.Outcome == core.OutcomeFailed {
 		why, err := s.c.Why(ctx, sum.ID, name)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		p.Why = why
 	}
@@ -478,6 +477,7 @@ func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Preview, p.PreviewNote = s.preview(ctx, sum.ID, n)
 	s.page(w, r, "node.html", p)
+	return nil
 }
 
 // preview is the start of a node's value as text, or why there is none.
@@ -629,57 +629,51 @@ func (s *Server) formats(ctx context.Context) ([]FormatUsage, error) {
 	return out, nil
 }
 
-func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	form := formFrom(r)
 	p, err := s.usagePage(ctx, form)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if !form.empty() {
 		pol, err := form.policy()
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		pol.DryRun = true
 		plan, err := s.m.Evict(ctx, pol)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		p.Plan = &plan
 	}
 	s.page(w, r, "usage.html", p)
+	return nil
 }
 
-func (s *Server) evictNow(w http.ResponseWriter, r *http.Request) {
+func (s *Server) evictNow(w http.ResponseWriter, r *http.Request) error {
 	if !s.evict {
-		s.fail(w, r, fmt.Errorf("%w: eviction is off in this view (flowcache serve --allow-evict turns it on)", errForbidden))
-		return
+		return fmt.Errorf("%w: eviction is off in this view (flowcache serve --allow-evict turns it on)", errForbidden)
 	}
 	ctx := r.Context()
 	form := formFrom(r)
 	if form.empty() {
-		s.fail(w, r, fmt.Errorf("%w: an eviction needs a policy: max_size, max_entries, older_than or gc", core.ErrInvalid))
-		return
+		return fmt.Errorf("%w: an eviction needs a policy: max_size, max_entries, older_than or gc", core.ErrInvalid)
 	}
 	pol, err := form.policy()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	rep, err := s.m.Evict(ctx, pol)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p, err := s.usagePage(ctx, form)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p.Evicted = &rep
 	s.page(w, r, "usage.html", p)
+	return nil
 }
