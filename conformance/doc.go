@@ -54,7 +54,8 @@
 // suites close the stores they open. Subtests that need a lot of time or
 // memory (a 100 MB result) are skipped under -short. Every store operation
 // of the suites, and every Read of a result, must return within OpTimeout
-// (30 s; `-args -op-timeout=2m` to change it): one that does not, or a
+// (30 s, 2 minutes under the race detector; `-args -op-timeout=5m` to
+// change it): one that does not, or a
 // reader that returns (0, nil) over and over, fails the test with the
 // operation and the key named instead of hanging it.
 //
