@@ -182,11 +182,10 @@ func (r *resolver) of(fn any) (Info, error) {
 	if info, ok := r.infos.Load(pc); ok {
 		return info.(Info), nil
 	}
-	loc := locate(pc)
-	info, ok := r.exeLookup(loc)
+	info, ok := r.exeLookup(pc)
 	if !ok {
-		info = r.info(loc)
-		r.exeRemember(loc, info)
+		info = r.info(locate(pc))
+		r.exeRemember(pc, info)
 	}
 	stored, _ := r.infos.LoadOrStore(pc, info)
 	return stored.(Info), nil

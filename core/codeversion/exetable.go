@@ -2,7 +2,6 @@ package codeversion
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +31,14 @@ import (
 // code's versions into fallbacks either. A rebuilt binary has another build
 // ID, and its versions are computed from its source as always.
 //
+// A function is found in the table by where its code is: its entry's
+// offset from the entry of a function of this package (the same in every
+// process of one executable, position-independent ones included, as the
+// build ID names the binary's content). A process that finds all its
+// functions there never asks the runtime where they are in the source:
+// reading the runtime's tables for a thousand functions cost a fresh
+// process about 1.5 ms of page faults and searching.
+//
 // Only versions from source are kept (Info.FromSource): a fallback depends
 // on what is on disk now, and is worked out again. A binary without a
 // usable build ID (one linked with -buildid= or by a tool that blanks it)
@@ -38,7 +46,7 @@ import (
 
 // exeTableMagic starts an executable's table file; change it with the
 // format.
-const exeTableMagic = "flowcache codeversion exe table v1\n"
+const exeTableMagic = "flowcache codeversion exe table v2\n"
 
 // exeTable is the table of the running executable, loaded once.
 type exeTable struct {
@@ -50,14 +58,15 @@ type exeTable struct {
 	added   map[exeKey]Info // computed by this process, not in loaded
 }
 
-// exeKey identifies a function within one executable: its runtime name and
-// the line the runtime gives for it.
-type exeKey struct {
-	name string
-	line int
-}
+// exeKey identifies a function within one executable: the offset of its
+// code pointer (reflect.Value.Pointer of the func) from exeBase.
+type exeKey int64
 
-func exeKeyOf(loc location) exeKey { return exeKey{loc.name, loc.line} }
+// exeBase is the entry of a function of this package, which moves with
+// the rest of the text when the executable is loaded elsewhere.
+var exeBase = reflect.ValueOf(locate).Pointer()
+
+func exeKeyOf(pc uintptr) exeKey { return exeKey(int64(pc - exeBase)) }
 
 // exeInit finds the build ID and reads the table; once per resolver.
 func (r *resolver) exeInit() *exeTable {
@@ -88,20 +97,22 @@ func (r *resolver) exeInit() *exeTable {
 	return t
 }
 
-// exeLookup returns the version the executable's table holds for loc.
-func (r *resolver) exeLookup(loc location) (Info, bool) {
+// exeLookup returns the version the executable's table holds for the
+// function whose code pointer is pc.
+func (r *resolver) exeLookup(pc uintptr) (Info, bool) {
 	t := r.exeInit()
-	info, ok := t.loaded[exeKeyOf(loc)]
+	info, ok := t.loaded[exeKeyOf(pc)]
 	if ok {
 		info.Captured = slices.Clone(info.Captured)
 	}
 	return info, ok
 }
 
-// exeRemember adds a version from source to what saveTables writes.
-func (r *resolver) exeRemember(loc location, info Info) {
+// exeRemember adds a version from source, of the function whose code
+// pointer is pc, to what saveTables writes.
+func (r *resolver) exeRemember(pc uintptr, info Info) {
 	t := r.exeInit()
-	if t.path == "" || !info.FromSource {
+	if t.path == "" || !info.FromSource || !isVersion(info.Version) {
 		return
 	}
 	info.Captured = slices.Clone(info.Captured)
@@ -110,7 +121,7 @@ func (r *resolver) exeRemember(loc location, info Info) {
 	if t.added == nil {
 		t.added = map[exeKey]Info{}
 	}
-	t.added[exeKeyOf(loc)] = info
+	t.added[exeKeyOf(pc)] = info
 }
 
 // saveExeTable writes the table when this process added versions to it:
@@ -153,9 +164,10 @@ const (
 )
 
 // encodeExeTable lays a table out as: magic, build ID, the source files
-// (each once), then per function (in key order) its runtime name, line,
-// file (an index into the files, 0 for none, i+1 for the i-th), version (32
-// bytes), flags, fallback, receiver and captured names; a CRC-32C of all
+// (each once), then per function (in key order) its key (a zigzag varint),
+// runtime name, file (an index into the files, 0 for none, i+1 for the
+// i-th), line, version (64 hex digits, so that reading it allocates
+// nothing), flags, fallback, receiver and captured names; a CRC-32C of all
 // that last.
 func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 	b := []byte(exeTableMagic)
@@ -164,9 +176,7 @@ func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 		b = append(b, s...)
 	}
 	str(buildID)
-	keys := slices.SortedFunc(maps.Keys(infos), func(x, y exeKey) int {
-		return cmp.Or(strings.Compare(x.name, y.name), cmp.Compare(x.line, y.line))
-	})
+	keys := slices.Sorted(maps.Keys(infos))
 	fileIdx := map[string]int{}
 	var files []string
 	for _, k := range keys {
@@ -182,13 +192,11 @@ func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		in := infos[k]
-		str(k.name)
-		b = binary.AppendUvarint(b, uint64(max(k.line, 0)))
+		b = binary.AppendVarint(b, int64(k))
 		str(in.Func)
 		b = binary.AppendUvarint(b, uint64(fileIdx[in.File]))
 		b = binary.AppendUvarint(b, uint64(max(in.Line, 0)))
-		v, _ := hex.DecodeString(in.Version)
-		b = append(b, v...)
+		str(in.Version)
 		var flags uint64
 		if in.FromSource {
 			flags |= exeFromSource
@@ -212,14 +220,14 @@ func encodeExeTable(buildID string, infos map[exeKey]Info) []byte {
 
 // decodeExeTable reads a table written by encodeExeTable for buildID. A
 // table that is damaged (bad magic or checksum, a length past the end, a
-// version that is not 32 bytes) or written for another build is not used.
+// version that is not 64 hex digits) or written for another build is not used.
 // Every length is checked against what remains before it is used.
 func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
 	body, ok := unseal(b, exeTableMagic)
 	if !ok {
 		return nil, false
 	}
-	w := wire{d: body}
+	w := stringWire(body)
 	if w.str() != buildID {
 		return nil, false
 	}
@@ -227,28 +235,25 @@ func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
 	for i := range files {
 		files[i] = w.str()
 	}
-	// An entry takes at least 41 bytes (its version and its numbers).
-	n := w.count(41)
+	// An entry takes at least 70 bytes (its version and its numbers).
+	n := w.count(70)
 	out := make(map[exeKey]Info, n)
 	for range n {
-		var k exeKey
 		var in Info
-		k.name = w.str()
-		kline := w.uv()
+		k := exeKey(w.v())
 		in.Func = w.str()
 		fi := w.uv()
 		line := w.uv()
-		version := w.bytes(32)
+		in.Version = w.str()
 		flags := w.uv()
 		in.Fallback, in.Receiver = w.str(), w.str()
-		if w.bad || kline > 1<<31 || line > 1<<31 || fi > uint64(len(files)) {
+		if w.bad || line > 1<<31 || fi > uint64(len(files)) || !isVersion(in.Version) {
 			return nil, false
 		}
-		k.line, in.Line = int(kline), int(line)
+		in.Line = int(line)
 		if fi > 0 {
 			in.File = files[fi-1]
 		}
-		in.Version = hex.EncodeToString(version)
 		in.FromSource, in.FromTable, in.MayCapture = flags&exeFromSource != 0, flags&exeFromTable != 0, flags&exeMayCapture != 0
 		for range w.count(1) {
 			in.Captured = append(in.Captured, w.str())
@@ -262,6 +267,20 @@ func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// isVersion reports whether v is a version as computed from source: 64
+// lowercase hex digits.
+func isVersion(v string) bool {
+	if len(v) != 64 {
+		return false
+	}
+	for i := range len(v) {
+		if c := v[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // exeBuildIDSearch is how much of the start of the executable is searched

@@ -32,6 +32,22 @@ func unseal(b []byte, magic string) ([]byte, bool) {
 type wire struct {
 	d   []byte
 	bad bool
+	// s, when set, holds the same bytes as d (advanced with it): str
+	// returns substrings of it instead of copies (see stringWire).
+	s string
+}
+
+// stringWire reads b through one copy of it as a string, whose substrings
+// are the strings read: two allocations for the whole table rather than
+// one per string (the table is read whole and kept).
+func stringWire(b []byte) wire { return wire{d: b, s: string(b)} }
+
+// advance drops the first n bytes read.
+func (w *wire) advance(n int) {
+	w.d = w.d[n:]
+	if w.s != "" {
+		w.s = w.s[n:]
+	}
 }
 
 func (w *wire) uv() uint64 {
@@ -43,7 +59,21 @@ func (w *wire) uv() uint64 {
 		w.bad = true
 		return 0
 	}
-	w.d = w.d[n:]
+	w.advance(n)
+	return v
+}
+
+// v reads a zigzag varint.
+func (w *wire) v() int64 {
+	if w.bad {
+		return 0
+	}
+	v, n := binary.Varint(w.d)
+	if n <= 0 {
+		w.bad = true
+		return 0
+	}
+	w.advance(n)
 	return v
 }
 
@@ -59,7 +89,13 @@ func (w *wire) count(min int) int {
 }
 
 func (w *wire) str() string {
-	return string(w.bytes(w.uv()))
+	n := w.uv()
+	if w.s == "" || w.bad || n > uint64(len(w.d)) {
+		return string(w.bytes(n))
+	}
+	v := w.s[:n]
+	w.advance(int(n))
+	return v
 }
 
 // bytes reads n bytes, without copying them.
@@ -69,7 +105,7 @@ func (w *wire) bytes(n uint64) []byte {
 		return nil
 	}
 	b := w.d[:n]
-	w.d = w.d[n:]
+	w.advance(int(n))
 	return b
 }
 
