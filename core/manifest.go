@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"sync"
@@ -114,10 +115,21 @@ func encodeManifests(ms map[CodeVersion]*CodeManifest) ([]byte, DataVersion, err
 }
 
 func manifestVersion(b []byte) DataVersion {
-	h := sha256.New()
-	h.Write([]byte(manifestContext))
+	h := NewCodeManifestHash()
 	h.Write(b)
 	return DataVersion(hex.EncodeToString(h.Sum(nil)))
+}
+
+// NewCodeManifestHash returns the hash that names a stored bundle of code
+// manifests: the hex of its sum over the stored bytes is the bundle's data
+// version (the ResultID.Version it is stored under, in the format
+// CodeManifestFormat). A checker of results that finds one no entry points
+// to (a run that stopped between storing a bundle and writing its
+// entries) tells it from a damaged JSON result with it.
+func NewCodeManifestHash() hash.Hash {
+	h := sha256.New()
+	h.Write([]byte(manifestContext))
+	return h
 }
 
 // ReadCodeManifest returns the manifest stored for code version v. It

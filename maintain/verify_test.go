@@ -2,6 +2,7 @@ package maintain_test
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -92,5 +93,54 @@ func TestVerify(t *testing.T) {
 	}
 	if rep, err = ic.Verify(ctx, nil); err != nil || !rep.OK() {
 		t.Errorf("verify after the run: %+v, %v", rep.Problems, err)
+	}
+}
+
+// A bundle of code manifests no entry points to (a run stopped between
+// storing it and writing its entries) is whole, not corrupt: it is told
+// from a damaged JSON result by the hash that names it. A JSON result
+// without entries that is not a bundle is still checked as JSON.
+func TestVerifyOrphanCodeManifests(t *testing.T) {
+	c := newCacheDir(t)
+	c.Run(evictNodes(), evictNodesNames(), nIn, nil)
+	ic := c.open()
+	ctx := context.Background()
+	walker, ok := core.As[core.EntryWalker](ic.Metadata())
+	if !ok {
+		t.Fatal("the local store walks no entries")
+	}
+	var manifests []core.KeyID
+	err := walker.WalkEntries(ctx, func(e core.Entry) error {
+		if core.IsCodeManifestKey(e.Key) {
+			manifests = append(manifests, e.ID())
+		}
+		return nil
+	})
+	if err != nil || len(manifests) == 0 {
+		t.Fatalf("code manifest entries: %d, %v", len(manifests), err)
+	}
+	for _, id := range manifests {
+		if err := ic.Metadata().Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := ic.Verify(ctx, nil)
+	if err != nil || !rep.OK() || rep.Results != 6 {
+		t.Fatalf("verify with the manifests' entries gone: %d results, problems %+v, %v", rep.Results, rep.Problems, err)
+	}
+
+	// Not a bundle: JSON without its newline, under a version no hash names.
+	bad := core.ResultID{Version: core.DataVersion(strings.Repeat("ab", 32)), Format: core.CodeManifestFormat}
+	if _, err := ic.Results().Put(ctx, bad, func(w io.Writer) error { _, err := w.Write([]byte(`{"manifests":{}}`)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := core.As[core.ResultFlusher](ic.Results()); ok {
+		if err := f.FlushResults(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = ic.Verify(ctx, nil)
+	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != maintain.ProblemCorrupt || rep.Problems[0].Result != bad.String() {
+		t.Fatalf("verify with a damaged orphan JSON result: %+v, %v", rep.Problems, err)
 	}
 }
