@@ -50,25 +50,17 @@ func (w *wire) advance(n int) {
 	}
 }
 
-func (w *wire) uv() uint64 {
-	if w.bad {
-		return 0
-	}
-	v, n := binary.Uvarint(w.d)
-	if n <= 0 {
-		w.bad = true
-		return 0
-	}
-	w.advance(n)
-	return v
-}
+func (w *wire) uv() uint64 { return varint(w, binary.Uvarint) }
 
 // v reads a zigzag varint.
-func (w *wire) v() int64 {
+func (w *wire) v() int64 { return varint(w, binary.Varint) }
+
+// varint reads a number with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](w *wire, read func([]byte) (T, int)) T {
 	if w.bad {
 		return 0
 	}
-	v, n := binary.Varint(w.d)
+	v, n := read(w.d)
 	if n <= 0 {
 		w.bad = true
 		return 0
