@@ -25,8 +25,10 @@ type requestCounter struct {
 	n   map[string]int
 	all atomic.Int64
 	// batches counts the batch objects written (PUTs under meta/batches/),
-	// lookups the entries read one by one (GETs under meta/entries/).
-	batches, lookups atomic.Int64
+	// lookups the entries read one by one (GETs under meta/entries/),
+	// indexReads the GETs of the heads, snapshot and batch objects (what a
+	// preload reads).
+	batches, lookups, indexReads atomic.Int64
 }
 
 func newRequestCounter(t testing.TB) *requestCounter {
@@ -51,6 +53,9 @@ func newRequestCounter(t testing.TB) *requestCounter {
 			c.batches.Add(1)
 		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/meta/entries/"):
 			c.lookups.Add(1)
+		case op == http.MethodGet && (strings.HasSuffix(r.URL.Path, "/meta/heads") ||
+			strings.Contains(r.URL.Path, "/meta/snapshots/") || strings.Contains(r.URL.Path, "/meta/batches/")):
+			c.indexReads.Add(1)
 		}
 		proxy.ServeHTTP(w, r) // Host stays the proxy's: the request is signed for it
 	}))
