@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/driver"
@@ -98,12 +99,16 @@ func TestScenarios(t *testing.T, open func(t *testing.T) (core.MetadataStore, co
 	t.Run("CodeManifests", func(t *testing.T) {
 		// Nodes with explicit code versions have manifests that need no
 		// description of code (no module to parse): each version's is
-		// stored by the run that executes it, and read back whole.
+		// stored by the run that executes it, and read back whole. End
+		// waits for the descriptions as long as they take (the default 5 ms
+		// was passed once on a loaded CI machine, and the manifest was
+		// skipped, as it should be then).
 		meta, res := open(t)
 		var versions []core.CodeVersion
 		for _, code := range []string{"v1", "v2"} {
 			nodes := []*driver.NodeDef{driver.Node("A", scenA, driver.WithCodeVersion(code)), driver.Node("B", scenB, "A", driver.WithCodeVersion("b1"))}
-			dr, err := driver.NewBuilder().WithNodes(nodes...).WithCache(driver.CacheStores(meta, res)).Build()
+			dr, err := driver.NewBuilder().WithNodes(nodes...).WithCache(driver.CacheStores(meta, res),
+				driver.CacheCoreOptions(core.WithManifestWait(time.Minute))).Build()
 			if err != nil {
 				t.Fatalf("Build: %v", err)
 			}
