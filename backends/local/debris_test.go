@@ -295,3 +295,35 @@ func TestStaleTempFilesReadOnly(t *testing.T) {
 		t.Errorf("a read-only store removed a temporary file: %v", err)
 	}
 }
+
+// A store that inlines small results still replaces what sits at the file
+// path of a result too large to inline: Put looks at the path when the
+// result outgrows the limit, and a directory there is removed, not written
+// into nor left in place.
+func TestNotAFileReplacedBySpilledPut(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := st.Results()
+	id := core.ResultID{Version: version("spilled over a directory"), Format: "gob"}
+	path := resultPath(st, id)
+	if err := os.MkdirAll(filepath.Join(path, "sub"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("large "), 10_000) // 60 KB: past the 16 KiB inline limit
+	if n := putData(t, r, id, data); n != int64(len(data)) {
+		t.Fatalf("Put over a directory stored %d bytes, want %d", n, len(data))
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("at the result's path after Put: %v, %v; want a regular file", fi, err)
+	}
+	if got, err := readResult(r, id); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	if debris, err := r.FindDebris(ctx, local.StaleTempAge); err != nil || len(debris) != 0 {
+		t.Fatalf("debris after Put: %+v, %v", debris, err)
+	}
+}
