@@ -1467,6 +1467,12 @@ func (r *Run) End(ctx context.Context) error {
 	if !r.noWrite {
 		r.waitManifests(ctx)
 		_ = r.Flush(ctx)
+		if e, ok := As[RunEnder](r.c.meta); ok {
+			if err := e.EndRun(context.WithoutCancel(ctx), r.id); err != nil {
+				err = fmt.Errorf("flowcache: ending run %s: %w", r.id, err)
+				r.storeFailed(ctx, faultMeta, ActorMetadataStore, "", "", MessageWrite, err)
+			}
+		}
 	}
 	if lerr := r.c.log.closeRun(context.WithoutCancel(ctx), r.id); lerr != nil && !r.noWrite {
 		r.fault(ctx, faultRunLog, ActorAdapter, "", lerr)

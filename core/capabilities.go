@@ -41,6 +41,7 @@ const maxUnwrap = 64
 //	EntryRemover     every metadata store      inspect evict: delete entries only if unchanged
 //	VerifiedGetter   local, bucket, mem        GetVerified: open a result verified whole, no spool
 //	ResultFlusher    local                     core: flush buffered results before a metadata write
+//	RunEnder         local                     core: a run has ended (its history written)
 //	ResultWalker     local, bucket, mem        inspect (usage, nodes, verify, evict --gc)
 //	ResultRemover    local                     inspect evict: many results in one transaction
 //	DebrisFinder     local                     maintain verify, evict --gc: non-results in the results' place
@@ -139,6 +140,16 @@ type VerifiedGetter interface {
 // Get and Exists.
 type ResultFlusher interface {
 	FlushResults(ctx context.Context) error
+}
+
+// RunEnder is an optional interface of metadata stores that keep state per
+// run (the local store writes the history of a run that retrieves
+// everything to a log of its own, locked while the run goes on; see
+// package local). Run.End calls EndRun once the run's last batch is
+// written; a run it does not know is not an error. Its error is a cache
+// fault of the run, like any store's, never the run's.
+type RunEnder interface {
+	EndRun(ctx context.Context, run RunID) error
 }
 
 // ResultInfo describes one stored result, as a ResultWalker lists it.

@@ -101,10 +101,11 @@ func (c *lookupConn) close() error {
 }
 
 // preload runs sqlPreload with the JSON array of node names on a pooled
-// connection, straight through the driver like lookup. With withGen (the
+// connection, straight through the driver like lookup, and with the
+// entries the inline results they map to (see preloaded). With withGen (the
 // snapshot tables exist), it runs sqlPreloadGen and returns the generation
 // of the entries read too; gen is -1 when unknown (no entry read).
-func (l *lookups) preload(ctx context.Context, names string, withGen bool) (out map[core.KeyID]core.Entry, gen int64, err error) {
+func (l *lookups) preload(ctx context.Context, names string, withGen bool) (out *preloaded, gen int64, err error) {
 	c, err := l.acquire(ctx)
 	if err != nil {
 		return nil, -1, err
@@ -114,10 +115,10 @@ func (l *lookups) preload(ctx context.Context, names string, withGen bool) (out 
 	return out, gen, err
 }
 
-func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (map[core.KeyID]core.Entry, int64, error) {
-	st, query, cols := &c.pre, sqlPreload, 4
+func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (*preloaded, int64, error) {
+	st, query, cols := &c.pre, sqlPreload, 6
 	if withGen {
-		st, query, cols = &c.preGen, sqlPreloadGen, 5
+		st, query, cols = &c.preGen, sqlPreloadGen, 7
 	}
 	if *st == nil {
 		prepared, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
@@ -135,7 +136,8 @@ func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (m
 		return nil, -1, err
 	}
 	defer rows.Close()
-	out := map[core.KeyID]core.Entry{}
+	out := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
+	resultBytes := 0
 	gen := int64(-1)
 	var formats []string // formats are few: share their strings
 	dest := make([]driver.Value, cols)
@@ -149,7 +151,7 @@ func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (m
 		}
 		if withGen {
 			// NULL when the generation row is missing: no snapshot.
-			if g, ok := dest[4].(int64); ok {
+			if g, ok := dest[6].(int64); ok {
 				gen = g
 			} else {
 				withGen, gen = false, -1
@@ -179,7 +181,16 @@ func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (m
 		if len(formats) < 16 && !slices.Contains(formats, format) {
 			formats = append(formats, format)
 		}
-		out[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
+		out.entries[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
+		// The entry's inline result, when it has one and the preload is
+		// still under its bound. A row of the wrong types is left out:
+		// the result's own read will say it is damaged.
+		data, okd := dest[4].([]byte)
+		crc, okc := dest[5].(int64)
+		if okd && okc && crc >= 0 && crc <= 1<<32-1 && resultBytes+len(data) <= maxPreloadResults {
+			resultBytes += len(data)
+			out.results[core.ResultID{Version: core.DataVersion(dv), Format: format}] = warmResult{data: data, crc: uint32(crc)}
+		}
 	}
 }
 

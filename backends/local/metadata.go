@@ -85,10 +85,12 @@ const (
 	sqlBeginRun    = `INSERT INTO runs (run_id, started) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING`
 	sqlRecordBatch = `INSERT INTO run_batches (run_id, records) VALUES (?, ?)`
 	sqlDelete      = `DELETE FROM entries WHERE key_id = ?`
-	sqlRuns        = `SELECT run_id, started FROM runs ORDER BY seq`
+	sqlRuns        = `SELECT run_id, started FROM runs ORDER BY started, run_id`
 	sqlRunExists   = `SELECT 1 FROM runs WHERE run_id = ?`
-	sqlPreload     = `SELECT key_id, data_version, format, last_used FROM entries WHERE node IN (SELECT value FROM json_each(?))`
-	sqlRunBatches  = `SELECT records FROM run_batches WHERE run_id = ? ORDER BY seq`
+	// sqlPreload reads the entries of a list of nodes (a JSON array) and,
+	// for those whose result is stored inline, the result's row.
+	sqlPreload    = `SELECT e.key_id, e.data_version, e.format, e.last_used, r.data, r.crc FROM entries e LEFT JOIN results r ON r.version = e.data_version AND r.format = e.format WHERE e.node IN (SELECT value FROM json_each(?))`
+	sqlRunBatches = `SELECT records FROM run_batches WHERE run_id = ? ORDER BY seq`
 )
 
 // MetadataStore is the core.MetadataStore of the local backend: an SQLite
@@ -121,6 +123,9 @@ type MetadataStore struct {
 
 	leases     leaseTable     // see leases.go
 	snapTables snapshotTables // see snapshot.go
+	warm       warmResults    // the inline results preloads read
+	logs       runLogs        // see history.go
+	syncFull   bool           // WithSyncWrites: run logs are fsynced too
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)
@@ -205,7 +210,7 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		return nil, fmt.Errorf("local: metadata %s: %w", path, err)
 	}
 	if ro == nil {
-		s := &MetadataStore{path: path, now: o.now}
+		s := &MetadataStore{path: path, now: o.now, logs: runLogs{dir: historyDir(abs)}, syncFull: o.syncFull}
 		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout); err != nil {
 			s.closeDBs()
 			return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
@@ -218,11 +223,11 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		}
 		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
 	}
-	s := &MetadataStore{path: path, now: o.now, readOnly: ro}
+	s := &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}}
 	err = s.open(ctx, dsn(abs, o, true, sqliteModeRO), dsn(abs, o, false, sqliteModeRO), o.busyTimeout)
 	if isCantOpen(err) && !ro.noImmutable {
 		s.closeDBs()
-		s = &MetadataStore{path: path, now: o.now, readOnly: ro}
+		s = &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}}
 		err = s.open(ctx, dsn(abs, o, true, sqliteImmutable), dsn(abs, o, false, sqliteImmutable), o.busyTimeout)
 	}
 	if err != nil {
@@ -396,6 +401,11 @@ func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	if err := run.ID.Validate(); err != nil {
 		return s.fail(op, err)
 	}
+	// A run log when it can be made (see history.go); the database
+	// otherwise.
+	if ok, _ := s.logs.begin(run.ID, run.StartTime(s.now)); ok {
+		return nil
+	}
 	st, err := s.beginRun.get(ctx)
 	if err == nil {
 		_, err = st.ExecContext(ctx, string(run.ID), run.StartTime(s.now).UnixNano())
@@ -439,6 +449,38 @@ func (s *MetadataStore) Write(ctx context.Context, b core.Batch) error {
 func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	now := b.Time(s.now)
 	nowNs := now.UnixNano()
+	var blob []byte
+	if len(b.Records) > 0 {
+		recs := make([]core.NodeRecord, len(b.Records))
+		for i, r := range b.Records {
+			r.Key = r.StoredKey()
+			recs[i] = r
+		}
+		blob = core.AppendRecords(nil, recs)
+	}
+	// Records alone go to the run's log, when this store writes one.
+	if len(b.Entries) == 0 && len(b.Hits) == 0 && blob != nil {
+		if lg := s.logs.get(b.Run); lg != nil {
+			lg.mu.Lock()
+			ok := lg.appendRecords(blob, s.syncFull)
+			lg.mu.Unlock()
+			if ok {
+				return nil
+			}
+		}
+	}
+	// Otherwise a transaction, which folds the run's log first (and, the
+	// first time, the logs of ended runs).
+	own, folds := s.foldsFor(b.Run)
+	if own != nil {
+		defer own.mu.Unlock()
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			closeLogs(folds)
+		}
+	}()
 	// The statements first: they are prepared on the writer's connection,
 	// which the transaction then holds.
 	var beginRun, record, hit *sql.Stmt
@@ -465,6 +507,9 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	}
 	defer tx.Rollback()
 	var scratch []byte
+	if err := foldLogs(ctx, tx, folds); err != nil {
+		return fmt.Errorf("folding run logs: %w", err)
+	}
 	if len(b.Records) > 0 {
 		if _, err := tx.StmtContext(ctx, beginRun).ExecContext(ctx, string(b.Run), nowNs); err != nil {
 			return fmt.Errorf("run %s: %w", b.Run, err)
@@ -492,18 +537,24 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			}
 		}
 	}
-	if len(b.Records) > 0 {
-		recs := make([]core.NodeRecord, len(b.Records))
-		for i, r := range b.Records {
-			r.Key = r.StoredKey()
-			recs[i] = r
-		}
-		blob := core.AppendRecords(nil, recs)
+	if blob != nil {
 		if _, err := tx.StmtContext(ctx, record).ExecContext(ctx, string(b.Run), blob); err != nil {
 			return fmt.Errorf("records of run %s: %w", b.Run, err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	// The logs are removed before they are unlocked (closed), so that no
+	// one can lock one still in the directory and fold it again.
+	s.removeFolded(ctx, folds)
+	if own != nil {
+		// The run's batches go to the database from now on.
+		own.inDB = true
+		own.close()
+	}
+	return nil
 }
 
 // Delete removes the entry of a cache key.
@@ -540,6 +591,9 @@ func (s *MetadataStore) DeleteAll(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return s.fail("delete all", err)
 	}
+	if err := s.removeLogs(); err != nil {
+		return s.fail("delete all: run logs", err)
+	}
 	return nil
 }
 
@@ -565,6 +619,10 @@ func (s *MetadataStore) Runs(ctx context.Context) ([]core.RunInfo, error) {
 	if err := rows.Err(); err != nil {
 		return nil, s.fail("runs", err)
 	}
+	runs, err = s.logRuns(ctx, runs)
+	if err != nil {
+		return nil, s.fail("runs: run logs", err)
+	}
 	return runs, nil
 }
 
@@ -575,10 +633,20 @@ func (s *MetadataStore) Run(ctx context.Context, run core.RunID) ([]core.NodeRec
 		return nil, err
 	}
 	recs, err := s.run(ctx, run)
-	if err != nil {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return nil, s.fail(op, err)
 	}
-	return recs, nil
+	logged, found, lerr := s.logRecords(ctx, run)
+	if lerr != nil {
+		return nil, s.fail(op, lerr)
+	}
+	if err != nil && !found {
+		return nil, s.fail(op, err)
+	}
+	if recs == nil {
+		recs = []core.NodeRecord{}
+	}
+	return append(recs, logged...), nil
 }
 
 func (s *MetadataStore) run(ctx context.Context, run core.RunID) ([]core.NodeRecord, error) {
@@ -628,6 +696,7 @@ func (s *MetadataStore) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.logs.closeAll()
 	errs = append(errs, s.closeDBs())
 	if err := errors.Join(errs...); err != nil {
 		return s.fail("close", err)
@@ -715,7 +784,8 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	key := snapshotKey(names)
 	out, err := s.lookups.snapshot(ctx, key)
 	if err == nil {
-		return out, nil
+		s.warm.set(out.results)
+		return out.entries, nil
 	}
 	if ctx.Err() != nil {
 		return nil, s.fail("preload", err)
@@ -742,5 +812,6 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 		// disk) only costs the next preload this query again.
 		_ = s.saveSnapshot(ctx, key, gen, out)
 	}
-	return out, nil
+	s.warm.set(out.results)
+	return out.entries, nil
 }

@@ -480,6 +480,9 @@ func (r *ResultStore) open(ctx context.Context, op string, id core.ResultID, ver
 	if p := r.pendingGet(id); p != nil {
 		return io.NopCloser(bytes.NewReader(p.data)), nil
 	}
+	if data, ok := r.meta.warm.get(id); ok {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
 	data, found, err := r.inline(ctx, id)
 	switch {
 	case err != nil:
@@ -774,6 +777,7 @@ func (r *ResultStore) Delete(ctx context.Context, id core.ResultID) error {
 		r.pendingBytes -= len(p.data) + pendingOverhead
 	}
 	r.mu.Unlock()
+	r.meta.warm.drop(&id)
 	st, err := r.del.get(ctx)
 	if err == nil {
 		_, err = st.ExecContext(ctx, string(id.Version), id.Format)
@@ -796,6 +800,7 @@ func (r *ResultStore) DeleteAll(ctx context.Context) error {
 	clear(r.pending)
 	r.pendingBytes = 0
 	r.mu.Unlock()
+	r.meta.warm.drop(nil)
 	if _, err := r.meta.w.ExecContext(ctx, `DELETE FROM results`); err != nil {
 		return fmt.Errorf("local: delete all results: %w", err)
 	}

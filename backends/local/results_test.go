@@ -646,3 +646,81 @@ func TestLargeResultStoredMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestPreloadedResults checks that a preload reads the inline results of
+// its entries with them, and that the store serves those from memory: after
+// the rows are deleted behind its back (by another connection), a store
+// that preloaded still reads them, one that did not finds none. A result
+// stored as a file is not preloaded, and Delete forgets a preloaded one.
+// Rows deleted end the preload snapshot that holds them.
+func TestPreloadedResults(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	w := openStore(t, dir, local.WithInlineLimit(64))
+	var nodes []string
+	var ids []core.ResultID
+	var datas [][]byte
+	b := core.Batch{}
+	for i := range 6 {
+		node := fmt.Sprint("n", i)
+		id := core.ResultID{Version: version(node), Format: "gob"}
+		data := payload(10+i, node)
+		if i == 5 {
+			data = payload(100, node) // over the limit: a file
+		}
+		put(t, w.Results(), id, data)
+		nodes, ids, datas = append(nodes, node), append(ids, id), append(datas, data)
+		key := core.CacheKey{Node: node, CodeVersion: "c1"}
+		b.Entries = append(b.Entries, core.Entry{Key: key, DataVersion: id.Version, Format: "gob"})
+	}
+	if err := w.Results().FlushResults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Metadata().Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+
+	a := openStore(t, dir, local.WithInlineLimit(64))
+	if got, err := a.Metadata().Preload(ctx, nodes); err != nil || len(got) != len(nodes) {
+		t.Fatalf("Preload: %d entries, %v", len(got), err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, local.MetadataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DELETE FROM results`); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if !bytes.Equal(read(t, a.Results(), id), datas[i]) {
+			t.Fatalf("result %d read back different", i)
+		}
+	}
+	if _, err := w.Results().Get(ctx, ids[0]); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("a store that did not preload read a deleted row: %v", err)
+	}
+	if err := a.Results().Delete(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Results().Get(ctx, ids[0]); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("a deleted result is still served from the preload: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, local.ResultsDir))
+	if _, err := a.Results().Get(ctx, ids[5]); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("a result stored as a file was preloaded: %v", err)
+	}
+
+	// The rows deleted ended a's snapshot (triggers on the results table,
+	// as on entries): a later preload, here or in another process, does
+	// not serve them.
+	c := openStore(t, dir, local.WithInlineLimit(64))
+	for _, s := range []*local.Store{a, c} {
+		if _, err := s.Metadata().Preload(ctx, nodes); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Results().Get(ctx, ids[1]); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("a result deleted before the preload was served: %v", err)
+		}
+	}
+}

@@ -32,6 +32,10 @@ CREATE TRIGGER IF NOT EXISTS entries_gen_delete AFTER DELETE ON entries
 	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
 CREATE TRIGGER IF NOT EXISTS entries_gen_update AFTER UPDATE ON entries
 	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS results_gen_delete AFTER DELETE ON results
+	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS results_gen_update AFTER UPDATE ON results
+	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
 CREATE TABLE IF NOT EXISTS preload_snapshots (
 	nodes TEXT PRIMARY KEY,
 	gen   INTEGER NOT NULL,
@@ -44,7 +48,7 @@ const (
 	sqlSnapshot = `SELECT s.data FROM preload_snapshots s, entries_gen g WHERE s.nodes = ? AND g.id = 1 AND s.gen = g.gen`
 	// sqlPreloadGen is sqlPreload with the generation the rows were read
 	// at (one statement: one read transaction).
-	sqlPreloadGen = `SELECT key_id, data_version, format, last_used, (SELECT gen FROM entries_gen WHERE id = 1) FROM entries WHERE node IN (SELECT value FROM json_each(?))`
+	sqlPreloadGen = `SELECT e.key_id, e.data_version, e.format, e.last_used, r.data, r.crc, (SELECT gen FROM entries_gen WHERE id = 1) FROM entries e LEFT JOIN results r ON r.version = e.data_version AND r.format = e.format WHERE e.node IN (SELECT value FROM json_each(?))`
 	// sqlSaveSnapshot keeps a snapshot only if its generation is still
 	// the current one; sqlDropSnapshots drops those of older generations,
 	// so that the table holds at most one snapshot per graph.
@@ -83,9 +87,9 @@ func (s *MetadataStore) ensureSnapshots(ctx context.Context) error {
 	return nil
 }
 
-// saveSnapshot keeps m, read at generation gen, as the snapshot of nodes.
-func (s *MetadataStore) saveSnapshot(ctx context.Context, nodes string, gen int64, m map[core.KeyID]core.Entry) error {
-	data := encodeSnapshot(m)
+// saveSnapshot keeps p, read at generation gen, as the snapshot of nodes.
+func (s *MetadataStore) saveSnapshot(ctx context.Context, nodes string, gen int64, p *preloaded) error {
+	data := encodeSnapshot(p)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -112,7 +116,7 @@ func snapshotKey(names []byte) string {
 var errNoSnapshot = errors.New("no preload snapshot")
 
 // snapshot reads and decodes the current snapshot of nodes.
-func (l *lookups) snapshot(ctx context.Context, nodes string) (map[core.KeyID]core.Entry, error) {
+func (l *lookups) snapshot(ctx context.Context, nodes string) (*preloaded, error) {
 	c, err := l.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -122,7 +126,7 @@ func (l *lookups) snapshot(ctx context.Context, nodes string) (map[core.KeyID]co
 	return m, err
 }
 
-func (c *lookupConn) snapshot(ctx context.Context, nodes string) (map[core.KeyID]core.Entry, error) {
+func (c *lookupConn) snapshot(ctx context.Context, nodes string) (*preloaded, error) {
 	if c.snap == nil {
 		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlSnapshot)
 		if err != nil {
@@ -160,18 +164,83 @@ func (c *lookupConn) snapshot(ctx context.Context, nodes string) (map[core.KeyID
 	return m, nil
 }
 
-// snapshotMagic begins every snapshot; it changes with the encoding.
-const snapshotMagic = "flowcache preload snapshot 1\n"
+// preloaded is the answer of a preload: the entries of the nodes, by
+// lookup key, and the inline results they map to, so that a warm run reads
+// its small values from the preload instead of a query each (1000 inline
+// results cost a fresh process about 5 ms read one by one).
+type preloaded struct {
+	entries map[core.KeyID]core.Entry
+	results map[core.ResultID]warmResult
+}
 
-// encodeSnapshot encodes m: the magic; the formats (a count, then each
+// warmResult is an inline result as a preload read it: its bytes and the
+// CRC-32C stored with them (see inlineCRC), checked when it is served.
+type warmResult struct {
+	data []byte
+	crc  uint32
+}
+
+// warmResults holds the inline results the store's last preload read,
+// which ResultStore serves without a query, until the next preload
+// replaces them. Results are content-addressed, so a result read by a
+// preload stays right for as long as it is kept; Delete and DeleteAll drop
+// theirs, and a result deleted or changed in the table by anyone ends the
+// snapshots that hold it (triggers, like entries), so the next run's
+// preload does not serve it.
+type warmResults struct {
+	mu sync.Mutex
+	m  map[core.ResultID]warmResult
+}
+
+// set replaces the results held with rs.
+func (w *warmResults) set(rs map[core.ResultID]warmResult) {
+	w.mu.Lock()
+	w.m = rs
+	w.mu.Unlock()
+}
+
+// get returns the preloaded bytes of id when they match their checksum.
+func (w *warmResults) get(id core.ResultID) ([]byte, bool) {
+	w.mu.Lock()
+	r, ok := w.m[id]
+	w.mu.Unlock()
+	if !ok || inlineCRC(id, r.data) != r.crc {
+		return nil, false
+	}
+	return r.data, true
+}
+
+// drop forgets id (all results when id is nil).
+func (w *warmResults) drop(id *core.ResultID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if id == nil {
+		w.m = nil
+		return
+	}
+	delete(w.m, *id)
+}
+
+// maxPreloadResults bounds the bytes of inline results a preload (and so
+// a snapshot) holds: beyond it, results are read from the table as they
+// are needed.
+const maxPreloadResults = 8 << 20
+
+// snapshotMagic begins every snapshot; it changes with the encoding.
+const snapshotMagic = "flowcache preload snapshot 2\n"
+
+// encodeSnapshot encodes p: the magic; the formats (a count, then each
 // length-prefixed); the number of entries; every key id and data version
 // concatenated (length-prefixed as a whole); per entry the lengths of its
-// key id and data version, its format's index and its last-used time; and
+// key id and data version, its format's index, its last-used time and its
+// inline result's length plus one (0 for none) followed, for one, by its
+// stored CRC-32C (4 bytes); the inline results' bytes concatenated; and
 // the CRC-32C of all that. Lengths and counts are uvarints, times varints.
-func encodeSnapshot(m map[core.KeyID]core.Entry) []byte {
+func encodeSnapshot(p *preloaded) []byte {
+	m := p.entries
 	var formats []string
 	index := map[string]uint64{}
-	strLen := 0
+	strLen, dataLen := 0, 0
 	for id, e := range m {
 		if _, ok := index[e.Format]; !ok {
 			index[e.Format] = uint64(len(formats))
@@ -179,7 +248,10 @@ func encodeSnapshot(m map[core.KeyID]core.Entry) []byte {
 		}
 		strLen += len(id) + len(e.DataVersion)
 	}
-	b := make([]byte, 0, len(snapshotMagic)+16+strLen+len(m)*16+4)
+	for _, r := range p.results {
+		dataLen += len(r.data)
+	}
+	b := make([]byte, 0, len(snapshotMagic)+16+strLen+len(m)*24+dataLen+4)
 	b = append(b, snapshotMagic...)
 	b = binary.AppendUvarint(b, uint64(len(formats)))
 	for _, f := range formats {
@@ -188,7 +260,7 @@ func encodeSnapshot(m map[core.KeyID]core.Entry) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	b = binary.AppendUvarint(b, uint64(strLen))
-	// Map order is random: the two passes below must see one order.
+	// Map order is random: the passes below must see one order.
 	ids := make([]core.KeyID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
@@ -197,20 +269,33 @@ func encodeSnapshot(m map[core.KeyID]core.Entry) []byte {
 		b = append(b, id...)
 		b = append(b, m[id].DataVersion...)
 	}
+	var data [][]byte
 	for _, id := range ids {
 		e := m[id]
 		b = binary.AppendUvarint(b, uint64(len(id)))
 		b = binary.AppendUvarint(b, uint64(len(e.DataVersion)))
 		b = binary.AppendUvarint(b, index[e.Format])
 		b = binary.AppendVarint(b, e.LastUsed.UnixNano())
+		r, ok := p.results[core.ResultID{Version: e.DataVersion, Format: e.Format}]
+		if !ok {
+			b = binary.AppendUvarint(b, 0)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.data))+1)
+		b = binary.LittleEndian.AppendUint32(b, r.crc)
+		data = append(data, r.data)
+	}
+	for _, d := range data {
+		b = append(b, d...)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // decodeSnapshot parses the output of encodeSnapshot, checking its
 // checksum first and every count and length against the bytes that
-// remain. Key ids and data versions share one string.
-func decodeSnapshot(b []byte) (map[core.KeyID]core.Entry, error) {
+// remain. Key ids and data versions share one string; the results' bytes
+// are slices of b.
+func decodeSnapshot(b []byte) (*preloaded, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: preload snapshot: %s", core.ErrCorrupt, what) }
 	if len(b) < len(snapshotMagic)+4 {
 		return nil, bad("too short")
@@ -245,8 +330,8 @@ func decodeSnapshot(b []byte) (map[core.KeyID]core.Entry, error) {
 		p = p[n:]
 	}
 	n, ok := uvarint()
-	// Each entry takes at least four bytes after the strings.
-	if !ok || n > uint64(len(p))/4 {
+	// Each entry takes at least five bytes after the strings.
+	if !ok || n > uint64(len(p))/5 {
 		return nil, bad("entry count")
 	}
 	strLen, ok := uvarint()
@@ -255,10 +340,17 @@ func decodeSnapshot(b []byte) (map[core.KeyID]core.Entry, error) {
 	}
 	strs := string(p[:strLen])
 	p = p[strLen:]
-	if n > uint64(len(p))/4 {
+	if n > uint64(len(p))/5 {
 		return nil, bad("entry count")
 	}
-	m := make(map[core.KeyID]core.Entry, n)
+	out := &preloaded{entries: make(map[core.KeyID]core.Entry, n), results: map[core.ResultID]warmResult{}}
+	type pending struct {
+		id  core.ResultID
+		n   uint64
+		crc uint32
+	}
+	var results []pending
+	dataLen := uint64(0)
 	off := uint64(0)
 	for range n {
 		idLen, ok1 := uvarint()
@@ -269,13 +361,26 @@ func decodeSnapshot(b []byte) (map[core.KeyID]core.Entry, error) {
 			return nil, bad("entry")
 		}
 		p = p[k:]
+		rlen, ok := uvarint()
+		if !ok || (rlen > 0 && (len(p) < 4 || rlen-1 > uint64(len(p)-4))) {
+			return nil, bad("result length")
+		}
 		id := strs[off : off+idLen]
-		dv := strs[off+idLen : off+idLen+dvLen]
+		dv := core.DataVersion(strs[off+idLen : off+idLen+dvLen])
 		off += idLen + dvLen
-		m[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: formats[fi], LastUsed: time.Unix(0, lastUsed)}
+		out.entries[core.KeyID(id)] = core.Entry{DataVersion: dv, Format: formats[fi], LastUsed: time.Unix(0, lastUsed)}
+		if rlen > 0 {
+			results = append(results, pending{core.ResultID{Version: dv, Format: formats[fi]}, rlen - 1, binary.LittleEndian.Uint32(p)})
+			p = p[4:]
+			dataLen += rlen - 1
+		}
 	}
-	if off != strLen || len(p) != 0 {
+	if off != strLen || dataLen != uint64(len(p)) {
 		return nil, bad("trailing bytes")
 	}
-	return m, nil
+	for _, r := range results {
+		out.results[r.id] = warmResult{data: p[:r.n:r.n], crc: r.crc}
+		p = p[r.n:]
+	}
+	return out, nil
 }

@@ -1,11 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,8 +47,8 @@ func fromSnapshot(t *testing.T, s *MetadataStore, nodes []string, want map[core.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameEntries(m, want) {
-		t.Fatalf("snapshot holds %v, want %v", m, want)
+	if !sameEntries(m.entries, want) {
+		t.Fatalf("snapshot holds %v, want %v", m.entries, want)
 	}
 	return true
 }
@@ -65,7 +68,7 @@ func preloadRows(t *testing.T, s *MetadataStore, nodes []string) map[core.KeyID]
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return m.entries
 }
 
 func openTwo(t *testing.T) (a, b *MetadataStore) {
@@ -299,17 +302,39 @@ func TestPreloadSnapshotOldWriter(t *testing.T) {
 	}
 }
 
-// TestSnapshotCodec round-trips entries through the snapshot encoding.
+// TestSnapshotCodec round-trips entries and inline results through the
+// snapshot encoding, and checks that every truncation of an encoding is
+// refused.
 func TestSnapshotCodec(t *testing.T) {
 	for _, n := range []int{0, 1, 300} {
-		m := map[core.KeyID]core.Entry{}
+		p := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
 		for i := range n {
 			f := []string{"gob", "json", "parquet"}[i%3]
-			m[snapKey(i).ID()] = core.Entry{DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: f, LastUsed: time.Unix(0, int64(i)*1e9+7)}
+			e := core.Entry{DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: f, LastUsed: time.Unix(0, int64(i)*1e9+7)}
+			p.entries[snapKey(i).ID()] = e
+			if i%2 == 0 { // every other entry has its result inline
+				id := core.ResultID{Version: e.DataVersion, Format: f}
+				data := []byte(strings.Repeat("x", i%7))
+				p.results[id] = warmResult{data: data, crc: inlineCRC(id, data)}
+			}
 		}
-		got, err := decodeSnapshot(encodeSnapshot(m))
-		if err != nil || !sameEntries(got, m) {
-			t.Fatalf("%d entries: %v, %v", n, len(got), err)
+		enc := encodeSnapshot(p)
+		got, err := decodeSnapshot(enc)
+		if err != nil || !sameEntries(got.entries, p.entries) {
+			t.Fatalf("%d entries: %v", n, err)
+		}
+		if len(got.results) != len(p.results) {
+			t.Fatalf("%d entries: %d results decoded, want %d", n, len(got.results), len(p.results))
+		}
+		for id, r := range p.results {
+			if g := got.results[id]; !bytes.Equal(g.data, r.data) || g.crc != r.crc {
+				t.Fatalf("%d entries: result %v decoded as %q %#x, want %q %#x", n, id, g.data, g.crc, r.data, r.crc)
+			}
+		}
+		for cut := range len(enc) {
+			if _, err := decodeSnapshot(enc[:cut]); err == nil {
+				t.Fatalf("%d entries: the first %d of %d bytes decoded", n, cut, len(enc))
+			}
 		}
 	}
 }
@@ -326,7 +351,7 @@ func TestPreloadSnapshotTablesDropped(t *testing.T) {
 	if _, err := a.Preload(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE preload_snapshots", "DROP TRIGGER entries_gen_insert", "DROP TRIGGER entries_gen_delete", "DROP TRIGGER entries_gen_update", "DROP TABLE entries_gen"} {
+	for _, q := range []string{"DROP TABLE preload_snapshots", "DROP TRIGGER entries_gen_insert", "DROP TRIGGER entries_gen_delete", "DROP TRIGGER entries_gen_update", "DROP TRIGGER results_gen_delete", "DROP TRIGGER results_gen_update", "DROP TABLE entries_gen"} {
 		if _, err := b.w.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -340,5 +365,59 @@ func TestPreloadSnapshotTablesDropped(t *testing.T) {
 	}
 	if !fromSnapshot(t, a, nodes, want) {
 		t.Fatal("no snapshot once the tables are made again")
+	}
+}
+
+// TestPreloadSnapshotResults checks that a snapshot holds the inline
+// results of its entries, read by another store, and that a result deleted
+// or changed in the table ends it.
+func TestPreloadSnapshotResults(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	r, err := newResults(ctx, a, nil, "", DefaultInlineLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := snapBatch(0, 3, "aa")
+	for _, e := range batch.Entries {
+		id := core.ResultID{Version: e.DataVersion, Format: e.Format}
+		if _, err := r.Put(ctx, id, func(w io.Writer) error { _, err := w.Write([]byte(e.Key.Node)); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.FlushResults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	nodes := snapNodes(3)
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := json.Marshal(nodes)
+	snap, err := b.lookups.snapshot(ctx, snapshotKey(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range batch.Entries {
+		got := snap.results[core.ResultID{Version: e.DataVersion, Format: e.Format}]
+		if string(got.data) != e.Key.Node {
+			t.Fatalf("snapshot holds %q for %s's result", got.data, e.Key.Node)
+		}
+	}
+	for _, q := range []string{`UPDATE results SET created = created + 1`, `DELETE FROM results WHERE rowid IN (SELECT rowid FROM results LIMIT 1)`} {
+		if _, err := a.Preload(ctx, nodes); err != nil {
+			t.Fatal(err)
+		}
+		if !fromSnapshot(t, b, nodes, preloadRows(t, b, nodes)) {
+			t.Fatalf("no snapshot before %s", q)
+		}
+		if _, err := b.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		if fromSnapshot(t, b, nodes, nil) {
+			t.Fatalf("a snapshot survived %s", q)
+		}
 	}
 }

@@ -1,0 +1,603 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowcache/flowcache/core"
+)
+
+// Run logs: the history of a run that retrieves everything is not written
+// to SQLite. A warm process that wrote its run's records to the database
+// paid for it more than for anything else it did (the first write
+// transaction of a process, the WAL it creates and the checkpoint when it
+// closes: 4–8 ms for a run of 1000 nodes, where the run itself takes 1).
+// So BeginRun creates a run log, a file of its own under <db>-history/,
+// and a batch that holds only records is appended to it: one write. The
+// first batch of the run that must go to the database anyway (entries, or
+// hits whose last-used time is due) moves the log into the database in its
+// transaction ("folds" it), and the run's later batches go there too. A
+// run that ends with its log unfolded leaves it for the next writer: a
+// store folds the logs of ended runs at its first write transaction, and
+// EndRun folds them once more than foldAt are waiting.
+//
+// A log is locked (flock) by the store writing it until its run ends or
+// the store closes, so no other process folds a run in progress; a process
+// that dies releases its locks, and its logs are folded like any other
+// (what a torn last append left is ignored: every frame has its CRC). A
+// folded log's name is recorded in the folded_logs table in the fold's
+// transaction and the file removed after it commits, so a crash between the
+// two cannot fold a log twice: the next folder finds the name and only
+// removes the file. Runs and Run read the database and the logs not folded
+// yet, so a run's history reads the same before and after its log is
+// folded.
+
+const (
+	// historyMagic begins every run log.
+	historyMagic = "flowcache run log 1\n"
+	// frameBegin holds the run's id and start time; frameRecords a batch
+	// of records in core.AppendRecords' encoding.
+	frameBegin   = 'B'
+	frameRecords = 'R'
+	// foldAt is how many ended runs' logs may wait before EndRun folds
+	// them.
+	foldAt = 64
+	// foldMax is how many foreign logs one transaction folds.
+	foldMax = 256
+)
+
+// foldedSchema is the table of folded logs, created by the first fold.
+const foldedSchema = `CREATE TABLE IF NOT EXISTS folded_logs (name TEXT PRIMARY KEY)`
+
+// historyDir is the directory of the run logs of the database at path.
+func historyDir(path string) string { return path + "-history" }
+
+// logPrefix is the start of the names of the logs of run: a hash, since a
+// run id may hold any character.
+func logPrefix(run core.RunID) string {
+	sum := sha256.Sum256([]byte(run))
+	return hex.EncodeToString(sum[:8]) + "-"
+}
+
+// runLog is a run log this store writes.
+type runLog struct {
+	mu      sync.Mutex
+	f       *os.File // nil once closed
+	name    string   // base name in the history directory
+	run     core.RunID
+	started int64
+	// inDB: the log was folded (or could not be written): the run's
+	// batches go to the database.
+	inDB bool
+}
+
+// runLogs are the logs of the runs this store began.
+type runLogs struct {
+	dir string
+	mu  sync.Mutex
+	m   map[core.RunID]*runLog
+	// foldedOnce: this store folded the ended runs' logs at its first
+	// write transaction.
+	foldedOnce bool
+}
+
+// appendFrame appends a frame: its length (uvarint, of kind and payload),
+// its kind, its payload and the CRC-32C of kind and payload.
+func appendFrame(dst []byte, kind byte, payload []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(payload)+1))
+	start := len(dst)
+	dst = append(dst, kind)
+	dst = append(dst, payload...)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// parsedLog is what a run log holds, up to its first torn or damaged frame.
+type parsedLog struct {
+	run     core.RunID
+	started int64
+	batches [][]byte
+}
+
+// parseLog reads a run log's frames; ok is false when it does not begin
+// with a whole begin frame (then it holds nothing to read).
+func parseLog(b []byte) (p parsedLog, ok bool) {
+	if !bytes.HasPrefix(b, []byte(historyMagic)) {
+		return p, false
+	}
+	b = b[len(historyMagic):]
+	first := true
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n == 0 || n > uint64(len(b)-k) || uint64(len(b)-k)-n < 4 {
+			break // torn
+		}
+		frame := b[k : k+int(n)]
+		sum := binary.LittleEndian.Uint32(b[k+int(n):])
+		b = b[k+int(n)+4:]
+		if crc32.Checksum(frame, castagnoli) != sum {
+			break // damaged: what follows cannot be trusted
+		}
+		kind, payload := frame[0], frame[1:]
+		switch {
+		case first && kind == frameBegin:
+			started, k := binary.Varint(payload)
+			if k <= 0 {
+				return p, false
+			}
+			p.run, p.started = core.RunID(payload[k:]), started
+			first = false
+		case !first && kind == frameRecords:
+			p.batches = append(p.batches, payload)
+		default:
+			if first {
+				return p, false
+			}
+			return p, true
+		}
+	}
+	return p, !first
+}
+
+// begin creates the log of run, locked. It returns false when logs are not
+// used here (no file locks on this system) or the log cannot be made: the
+// run is then begun in the database.
+func (l *runLogs) begin(run core.RunID, started time.Time) (bool, error) {
+	if !fileLocks {
+		return false, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.m[run]; ok {
+		return true, nil // a known run
+	}
+	if err := os.MkdirAll(l.dir, 0o777); err != nil {
+		return false, err
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := logPrefix(run) + hex.EncodeToString(rnd[:]) + ".log"
+	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		return false, err
+	}
+	if ok, err := tryLock(f); !ok || err != nil {
+		f.Close()
+		os.Remove(filepath.Join(l.dir, name))
+		return false, errors.Join(err, errors.New("run log locked by another process"))
+	}
+	payload := binary.AppendVarint(nil, started.UnixNano())
+	payload = append(payload, run...)
+	if _, err := f.Write(appendFrame([]byte(historyMagic), frameBegin, payload)); err != nil {
+		f.Close()
+		os.Remove(filepath.Join(l.dir, name))
+		return false, err
+	}
+	if l.m == nil {
+		l.m = map[core.RunID]*runLog{}
+	}
+	l.m[run] = &runLog{f: f, name: name, run: run, started: started.UnixNano()}
+	return true, nil
+}
+
+func (l *runLogs) get(run core.RunID) *runLog {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[run]
+}
+
+// end closes the log of run (unlocking it) and forgets it.
+func (l *runLogs) end(run core.RunID) {
+	l.mu.Lock()
+	lg := l.m[run]
+	delete(l.m, run)
+	l.mu.Unlock()
+	if lg != nil {
+		lg.mu.Lock()
+		lg.close()
+		lg.mu.Unlock()
+	}
+}
+
+// closeAll closes every log (at Close, or after DeleteAll removed them).
+func (l *runLogs) closeAll() {
+	l.mu.Lock()
+	m := l.m
+	l.m = nil
+	l.mu.Unlock()
+	for _, lg := range m {
+		lg.mu.Lock()
+		lg.close()
+		lg.inDB = true
+		lg.mu.Unlock()
+	}
+}
+
+// close closes the file; lg.mu is held.
+func (lg *runLog) close() {
+	if lg.f != nil {
+		lg.f.Close()
+		lg.f = nil
+	}
+}
+
+// appendRecords appends a batch of records; false when the log is not in
+// use any more (folded, closed) or the append failed, and the batch goes to
+// the database. lg.mu is held.
+func (lg *runLog) appendRecords(blob []byte, sync bool) bool {
+	if lg.inDB || lg.f == nil {
+		return false
+	}
+	if _, err := lg.f.Write(appendFrame(nil, frameRecords, blob)); err != nil {
+		// A partial frame is ignored by readers (its CRC); the run goes
+		// on in the database, after this log is folded.
+		return false
+	}
+	if sync && lg.f.Sync() != nil {
+		return false
+	}
+	return true
+}
+
+// logFile is a log found in the history directory, locked by this store
+// for a fold.
+type logFile struct {
+	name string
+	f    *os.File // nil for this store's own log, which it holds already
+	log  parsedLog
+}
+
+// foldLogs moves logs into the database in tx: the run's row (a known run
+// keeps its own), its batches in order, and the log's name in folded_logs.
+// A log whose name is there already was folded before (a crash between
+// that commit and the removal of the file): it is only removed. It returns
+// the logs to remove once tx commits.
+func foldLogs(ctx context.Context, tx *sql.Tx, logs []logFile) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, foldedSchema); err != nil {
+		return err
+	}
+	for _, lf := range logs {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO folded_logs (name) VALUES (?)`, lf.name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // folded already
+		}
+		if _, err := tx.ExecContext(ctx, sqlBeginRun, string(lf.log.run), lf.log.started); err != nil {
+			return err
+		}
+		for _, b := range lf.log.batches {
+			if _, err := tx.ExecContext(ctx, sqlRecordBatch, string(lf.log.run), b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lockEnded opens and locks, for a fold, up to max logs of the directory
+// that no store holds (their runs ended, or their process died), except
+// skip. The caller closes their files.
+func (l *runLogs) lockEnded(skip string, max int) []logFile {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil
+	}
+	var out []logFile
+	for _, e := range ents {
+		if len(out) == max {
+			break
+		}
+		name := e.Name()
+		if !strings.HasSuffix(name, ".log") || name == skip {
+			continue
+		}
+		lf, ok := l.lockFile(name)
+		if ok {
+			out = append(out, lf)
+		}
+	}
+	return out
+}
+
+// lockFile opens and locks the log name when no one holds it and it is
+// still in the directory once locked (a folder removes a log before it
+// unlocks it).
+func (l *runLogs) lockFile(name string) (logFile, bool) {
+	path := filepath.Join(l.dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return logFile{}, false
+	}
+	if ok, err := tryLock(f); !ok || err != nil {
+		f.Close()
+		return logFile{}, false
+	}
+	fi, err1 := f.Stat()
+	pi, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(fi, pi) {
+		f.Close()
+		return logFile{}, false
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return logFile{}, false
+	}
+	p, ok := parseLog(b)
+	if !ok {
+		// Not a run log, or one whose begin frame never made it to the
+		// disk: nothing to fold. Removed with the others.
+		p = parsedLog{}
+	}
+	return logFile{name: name, f: f, log: p}, true
+}
+
+// removeFolded removes the files of folded logs and their names from
+// folded_logs (best effort: a name left there is harmless, and a file left
+// is found folded by the next folder), then unlocks them.
+func (s *MetadataStore) removeFolded(ctx context.Context, logs []logFile) {
+	if len(logs) == 0 {
+		return
+	}
+	names := make([]any, 0, len(logs))
+	for _, lf := range logs {
+		if err := os.Remove(filepath.Join(s.logs.dir, lf.name)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			names = append(names, lf.name)
+		}
+		if lf.f != nil {
+			lf.f.Close()
+		}
+	}
+	if len(names) > 0 {
+		q := `DELETE FROM folded_logs WHERE name IN (?` + strings.Repeat(",?", len(names)-1) + `)`
+		_, _ = s.w.ExecContext(context.WithoutCancel(ctx), q, names...)
+	}
+}
+
+// foldsFor returns the logs the write transaction of a batch of run folds:
+// the run's own log when this store writes one (its mutex held until
+// done is called), and, at the store's first write transaction, the logs of
+// ended runs.
+func (s *MetadataStore) foldsFor(run core.RunID) (own *runLog, logs []logFile) {
+	if run != "" {
+		if lg := s.logs.get(run); lg != nil {
+			lg.mu.Lock()
+			if !lg.inDB && lg.f != nil {
+				own = lg
+				if b, err := os.ReadFile(filepath.Join(s.logs.dir, lg.name)); err == nil {
+					if p, ok := parseLog(b); ok {
+						logs = append(logs, logFile{name: lg.name, log: p})
+					}
+				}
+			} else {
+				lg.mu.Unlock()
+			}
+		}
+	}
+	s.logs.mu.Lock()
+	first := !s.logs.foldedOnce
+	s.logs.foldedOnce = true
+	s.logs.mu.Unlock()
+	if first && fileLocks {
+		skip := ""
+		if own != nil {
+			skip = own.name
+		}
+		logs = append(logs, s.logs.lockEnded(skip, foldMax)...)
+	}
+	return own, logs
+}
+
+// foldEnded folds the logs of ended runs in a transaction of its own, when
+// more than foldAt are waiting (see EndRun).
+func (s *MetadataStore) foldEnded(ctx context.Context) error {
+	ents, err := os.ReadDir(s.logs.dir)
+	if err != nil || len(ents) <= foldAt {
+		return nil
+	}
+	logs := s.logs.lockEnded("", foldMax)
+	if len(logs) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		closeLogs(logs)
+		return err
+	}
+	defer tx.Rollback()
+	if err := foldLogs(ctx, tx, logs); err != nil {
+		closeLogs(logs)
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		closeLogs(logs)
+		return err
+	}
+	s.removeFolded(ctx, logs)
+	return nil
+}
+
+func closeLogs(logs []logFile) {
+	for _, lf := range logs {
+		if lf.f != nil {
+			lf.f.Close()
+		}
+	}
+}
+
+// EndRun closes the log of a run this store began (see "Run logs" in the
+// package doc), so that the next writer may fold it, and folds the logs of
+// ended runs when more than 64 are waiting. A run the store does not know is
+// not an error. core.Run.End calls it (core.RunEnder).
+func (s *MetadataStore) EndRun(ctx context.Context, run core.RunID) error {
+	if err := s.checkWrite("end run " + string(run)); err != nil {
+		return err
+	}
+	if s.logs.get(run) == nil {
+		return nil
+	}
+	s.logs.end(run)
+	if err := s.foldEnded(ctx); err != nil {
+		return s.fail("end run "+string(run)+": fold run logs", err)
+	}
+	return nil
+}
+
+var _ core.RunEnder = (*MetadataStore)(nil)
+
+// readLogs reads the logs not folded yet (of run, or every run when run is
+// ""), skipping those whose names the database lists as folded.
+func (s *MetadataStore) readLogs(ctx context.Context, run core.RunID) ([]parsedLog, error) {
+	ents, err := os.ReadDir(s.logs.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if run != "" {
+		prefix = logPrefix(run)
+	}
+	var names []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".log") && strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	folded := map[string]bool{}
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM folded_logs`)
+	if err == nil {
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				folded[n] = true
+			}
+		}
+		rows.Close()
+	}
+	var out []parsedLog
+	for _, n := range names {
+		if folded[n] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.logs.dir, n))
+		if err != nil {
+			continue // folded and removed meanwhile: the database has it
+		}
+		p, ok := parseLog(b)
+		if !ok || (run != "" && p.run != run) {
+			continue
+		}
+		out = append(out, p)
+	}
+	slices.SortStableFunc(out, func(a, b parsedLog) int { return cmpInt64(a.started, b.started) })
+	return out, nil
+}
+
+// compareRuns orders runs as Runs lists them: by start time, then by id
+// (new run ids are UUIDv7, which sort in the order they were made, so runs
+// begun in the same instant of a test clock keep their order).
+func compareRuns(a, b core.RunInfo) int {
+	if c := a.Started.Compare(b.Started); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.ID), string(b.ID))
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// logRuns adds the runs of the logs not folded yet to runs (read from the
+// database, in the order they began): a run known there keeps its row.
+func (s *MetadataStore) logRuns(ctx context.Context, runs []core.RunInfo) ([]core.RunInfo, error) {
+	logs, err := s.readLogs(ctx, "")
+	if err != nil || len(logs) == 0 {
+		return runs, err
+	}
+	known := make(map[core.RunID]bool, len(runs))
+	for _, r := range runs {
+		known[r.ID] = true
+	}
+	for _, p := range logs {
+		if known[p.run] {
+			continue
+		}
+		known[p.run] = true
+		runs = append(runs, core.RunInfo{ID: p.run, Started: time.Unix(0, p.started)})
+	}
+	slices.SortStableFunc(runs, compareRuns)
+	return runs, nil
+}
+
+// logRecords returns the records of run in the logs not folded yet, and
+// whether there is such a log.
+func (s *MetadataStore) logRecords(ctx context.Context, run core.RunID) ([]core.NodeRecord, bool, error) {
+	logs, err := s.readLogs(ctx, run)
+	if err != nil || len(logs) == 0 {
+		return nil, false, err
+	}
+	var recs []core.NodeRecord
+	for _, p := range logs {
+		for _, b := range p.batches {
+			batch, err := core.DecodeRecords(b)
+			if err != nil {
+				return nil, true, fmt.Errorf("run log of %s: %w", run, err)
+			}
+			recs = append(recs, batch...)
+		}
+	}
+	return recs, true, nil
+}
+
+// removeLogs removes every run log (DeleteAll); this store's own logs are
+// closed first, and their runs' later batches go to the database.
+func (s *MetadataStore) removeLogs() error {
+	s.logs.closeAll()
+	ents, err := os.ReadDir(s.logs.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			if err := os.Remove(filepath.Join(s.logs.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
