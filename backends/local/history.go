@@ -282,6 +282,9 @@ func foldLogs(ctx context.Context, tx *sql.Tx, logs []logFile) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			continue // folded already
 		}
+		if lf.log.run == "" {
+			continue // no whole begin frame (its writer was killed): nothing to fold
+		}
 		if _, err := tx.ExecContext(ctx, sqlBeginRun, string(lf.log.run), lf.log.started); err != nil {
 			return err
 		}

@@ -179,9 +179,19 @@ func TestRunLogsEnded(t *testing.T) {
 	if err := c.Close(); err != nil { // without EndRun
 		t.Fatal(err)
 	}
+	// Logs whose writers were killed before their begin frame was whole:
+	// nothing to fold, removed with the others.
+	for name, data := range map[string]string{"0000000000000000-00.log": "", "0000000000000000-01.log": historyMagic, "0000000000000000-02.log": historyMagic + "\x05B\x02"} {
+		if err := os.WriteFile(filepath.Join(a.logs.dir, name), []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b := open()
 	if err := b.Write(ctx, snapBatch(0, 1, "aa")); err != nil {
 		t.Fatal(err)
+	}
+	if runs, err := b.Runs(ctx); err != nil || len(runs) != 3 {
+		t.Fatalf("Runs = %v, %v; want the 3 runs begun", runs, err)
 	}
 	if got := logNames(t, b); len(got) != 1 || !strings.HasPrefix(got[0], logPrefix(going)) {
 		t.Fatalf("run logs after b's first write: %v, want only the one of the run going on", got)

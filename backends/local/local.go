@@ -10,6 +10,10 @@
 //	<dir>/metadata.db-history/ the logs of runs that wrote only history
 //	                           (see Run logs), until a writer folds them
 //	                           into the database
+//	<dir>/metadata.db-snapshots/ the preload snapshots, a file per list
+//	                           of nodes (see Preload snapshots)
+//	<dir>/metadata.db-gen      the generation the snapshots are current at,
+//	                           or "dirty"
 //	<dir>/results/ab/abcd….gob one file per result larger than the inline
 //	                           limit, in the layout of package blobstore
 //	                           (header, payload, trailer with a CRC-32C),
@@ -23,8 +27,9 @@
 // batch of nodes, about 8 µs each for 100 bytes (see ResultStore), and the
 // shard directories are only created for large results.
 //
-// The database schema is versioned with PRAGMA user_version (1 now; a
-// database with a newer version is refused, not misread). Times are Unix
+// The database schema is versioned with PRAGMA user_version (2 now; a
+// database with a newer version is refused, not misread; one of version 1
+// is upgraded in place by the first writer that opens it). Times are Unix
 // nanoseconds; deps columns hold the JSON of a []core.Dep.
 //
 //	entries(key_id TEXT PRIMARY KEY, node, code_version, deps, data_version,
@@ -41,10 +46,8 @@
 //	       created at a store's first lease call, so older databases get
 //	       it without a new schema version
 //	entries_gen(id = 1, gen): the generation of the entries, bumped by
-//	       triggers on every INSERT, DELETE and UPDATE of entries
-//	preload_snapshots(nodes TEXT PRIMARY KEY, gen, data BLOB): the
-//	       preload snapshots (see below); these two tables and the
-//	       triggers are created at a store's first preload, like leases
+//	       triggers on every INSERT, DELETE and UPDATE of entries and every
+//	       DELETE and UPDATE of results (see Preload snapshots)
 //	folded_logs(name TEXT PRIMARY KEY): run logs being folded (see Run
 //	       logs), created by the first fold
 //
@@ -77,36 +80,51 @@
 // # Preload snapshots
 //
 // A run reads the entries of its nodes before it starts (core.Preloader).
-// Read as rows, 1000 entries cost about 7 ms and seven allocations an
-// entry in modernc's SQLite, most of what a warm process spent over an
-// uncached one. So a preload also keeps its answer as a preload snapshot:
-// one checksummed row per list of nodes (keyed by the SHA-256 of the list),
-// which the next preload of the same nodes reads in one query and decodes
-// with a few allocations, none per entry.
+// Read as rows, 1000 entries cost a fresh process about 7 ms in modernc's
+// SQLite, and opening the database 2–3 ms more, most of what a warm
+// process spent over an uncached one. So a preload keeps its answer as a
+// preload snapshot: one checksummed file per list of nodes (keyed by the
+// SHA-256 of the list) under metadata.db-snapshots/, holding the entries
+// and their inline results (up to 8 MiB), which the next preload of the
+// same nodes reads and decodes without opening the database. A run whose
+// every node is served by it, and whose history goes to its run log, opens
+// no SQLite connection at all: the store opens the database when it first
+// needs it (Open checks the schema only when it cannot tell it is this
+// version's, see below).
 //
-// SQLite stays the authority. Every change of the entries table bumps the
-// entries' generation in the same transaction (triggers in the database,
-// so any writer keeps it, an older flowcache or a plain SQL statement
-// included), and a snapshot is read only together with the current
-// generation, in one statement: it is served only if it was read at that
-// generation. A snapshot is built from rows read in the same statement as
-// the generation, so a write that happens meanwhile makes it stale, never
-// wrong. A recomputed node's new mapping, a new entry, an evicted or deleted
-// one all end every snapshot, for this process and every other. So does a
-// hit's last-used update: the snapshot holds the last-used times a run
-// uses to decide whether to update them, and one made stale would have
-// every later run write its hits again. A run writes those at most once
-// per core.LastUsedResolution (an hour) for an entry, so a graph in
-// constant use rebuilds its snapshot about once an hour. The first preload
-// after any change reads the rows and writes the new snapshot (one more
-// commit). A damaged snapshot (CRC-32C mismatch, or any length that does
-// not fit what remains) is ignored: the preload reads the rows and writes
-// it again. A read-only store reads snapshots and writes none.
+// SQLite stays the authority, and a snapshot is served only if nothing
+// changed since it was made. The file metadata.db-gen holds the generation
+// of the entries (entries_gen, bumped by triggers on every change of the
+// entries and every change or deletion of a result) at which snapshots
+// were last made, or "dirty". Every commit to the database marks it dirty
+// first: a commit hook, which SQLite calls inside the commit while the
+// writer holds the write lock, set by this package on every connection any
+// code of the process opens to a database that has a generation file
+// (database/sql statements of the program included). A snapshot is made,
+// and the file marked clean at the generation it was read at, inside a
+// transaction that holds the write lock too (BEGIN IMMEDIATE, rolled
+// back): the two never interleave, so a snapshot is never served past a
+// commit, and a writer killed in between leaves the file dirty. A snapshot
+// file of another generation than the clean one, or damaged (CRC-32C,
+// lengths checked against what remains), is not served: the preload reads
+// the rows and writes it again. So a recomputed node's new mapping, a new,
+// evicted or deleted entry, a deleted or damaged-in-place result row, a
+// hit's last-used update (at most once per core.LastUsedResolution, an
+// hour, for an entry) end every snapshot, for this process and every
+// other; so does any other commit (a fold of run logs, a lease), which
+// only costs the next preload its rows once.
 //
-// A preload also reads the inline results of its entries (in the same
-// statement, and into the snapshot, up to 8 MiB), which the result store
-// then serves from memory, checked against their CRC-32C: a warm run that
-// loads its values reads none of them from the table.
+// A program that does not import this package (the sqlite3 shell, Python)
+// cannot mark the generation file, so it cannot change entries or results
+// either: the generation triggers call flowcache_changed(), a function
+// only this package defines, and SQLite refuses the statement without it
+// (reading is not affected). Flowcache versions before schema 2 refuse the
+// database by its version. A read-only store reads snapshots and writes
+// none.
+//
+// The result store serves the inline results of the last preload from
+// memory, checked against their CRC-32C: a warm run that loads its values
+// reads none of them from the table.
 //
 // Statements are prepared at first use, and a hit's inline result is read
 // on the lookup connections: a warm process opens SQLite connections only

@@ -31,10 +31,6 @@ type lookupConn struct {
 	stmt driver.StmtQueryContext
 	st   driver.Stmt
 	pre  driver.Stmt // the preload statement, prepared on first use
-	// preGen (the preload statement with the entries' generation) and
-	// snap (the snapshot read), prepared on first use once the snapshot
-	// tables exist.
-	preGen, snap driver.Stmt
 	// result reads an inline result (sqlResultGet) and exists checks for
 	// one (sqlResultExists), prepared on first use: a warm run that loads
 	// a few values needs no connection of the database/sql reader pool
@@ -92,7 +88,7 @@ func (l *lookups) release(c *lookupConn, broken bool) {
 
 func (c *lookupConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{c.pre, c.preGen, c.snap, c.result, c.exists} {
+	for _, st := range []driver.Stmt{c.pre, c.result, c.exists} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -101,61 +97,48 @@ func (c *lookupConn) close() error {
 }
 
 // preload runs sqlPreload with the JSON array of node names on a pooled
-// connection, straight through the driver like lookup, and with the
-// entries the inline results they map to (see preloaded). With withGen (the
-// snapshot tables exist), it runs sqlPreloadGen and returns the generation
-// of the entries read too; gen is -1 when unknown (no entry read).
-func (l *lookups) preload(ctx context.Context, names string, withGen bool) (out *preloaded, gen int64, err error) {
+// connection, straight through the driver like lookup: the entries and the
+// inline results they map to (see preloaded). A store that cannot keep a
+// snapshot (read-only) reads them so.
+func (l *lookups) preload(ctx context.Context, names string) (out *preloaded, err error) {
 	c, err := l.acquire(ctx)
 	if err != nil {
-		return nil, -1, err
+		return nil, err
 	}
-	out, gen, err = c.preload(ctx, names, withGen)
+	out, err = c.preload(ctx, names)
 	l.release(c, err != nil)
-	return out, gen, err
+	return out, err
 }
 
-func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (*preloaded, int64, error) {
+func (c *lookupConn) preload(ctx context.Context, names string) (*preloaded, error) {
 	st, query, cols := &c.pre, sqlPreload, 6
-	if withGen {
-		st, query, cols = &c.preGen, sqlPreloadGen, 7
-	}
 	if *st == nil {
 		prepared, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 		if err != nil {
-			return nil, -1, err
+			return nil, err
 		}
 		*st = prepared
 	}
 	q, ok := (*st).(driver.StmtQueryContext)
 	if !ok {
-		return nil, -1, errors.New("sqlite driver statement without QueryContext")
+		return nil, errors.New("sqlite driver statement without QueryContext")
 	}
 	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: names}})
 	if err != nil {
-		return nil, -1, err
+		return nil, err
 	}
 	defer rows.Close()
 	out := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
 	resultBytes := 0
-	gen := int64(-1)
 	var formats []string // formats are few: share their strings
 	dest := make([]driver.Value, cols)
 	for {
 		err := rows.Next(dest)
 		if err == io.EOF {
-			return out, gen, nil
+			return out, nil
 		}
 		if err != nil {
-			return nil, -1, err
-		}
-		if withGen {
-			// NULL when the generation row is missing: no snapshot.
-			if g, ok := dest[6].(int64); ok {
-				gen = g
-			} else {
-				withGen, gen = false, -1
-			}
+			return nil, err
 		}
 		id, ok1 := dest[0].(string)
 		dv, ok2 := dest[1].(string)
@@ -170,7 +153,7 @@ func (c *lookupConn) preload(ctx context.Context, names string, withGen bool) (*
 			ok1 = false
 		}
 		if !ok1 || !ok2 || !ok4 {
-			return nil, -1, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
+			return nil, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
 		}
 		for _, known := range formats {
 			if known == format {

@@ -25,8 +25,12 @@ import (
 
 // schemaVersion is the version of the SQLite schema this package writes,
 // kept in PRAGMA user_version. A database with a newer version is refused
-// rather than misread.
-const schemaVersion = 1
+// rather than misread. Version 2 added the generation file and the
+// snapshot files beside the database (see gen.go), which writers of
+// version 1 would not mark: it is what keeps them out. A database of
+// version 1 is upgraded in place when a writer opens it, and read as it is
+// by a read-only store.
+const schemaVersion = 2
 
 // schema creates the tables of schema version 1. Times are Unix
 // nanoseconds. deps columns hold the JSON of a []core.Dep.
@@ -121,11 +125,12 @@ type MetadataStore struct {
 	upsert                     multiInsert
 	hit, beginRun, del, record lazyStmt
 
-	leases     leaseTable     // see leases.go
-	snapTables snapshotTables // see snapshot.go
-	warm       warmResults    // the inline results preloads read
-	logs       runLogs        // see history.go
-	syncFull   bool           // WithSyncWrites: run logs are fsynced too
+	leases   leaseTable  // see leases.go
+	genPath  string      // the generation file (see gen.go)
+	snapDir  string      // the preload snapshots (see snapshot.go)
+	warm     warmResults // the inline results preloads read
+	logs     runLogs     // see history.go
+	syncFull bool        // WithSyncWrites: run logs are fsynced too
 }
 
 var _ core.MetadataStore = (*MetadataStore)(nil)
@@ -210,8 +215,22 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		return nil, fmt.Errorf("local: metadata %s: %w", path, err)
 	}
 	if ro == nil {
-		s := &MetadataStore{path: path, now: o.now, logs: runLogs{dir: historyDir(abs)}, syncFull: o.syncFull}
-		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout); err != nil {
+		s := &MetadataStore{path: path, now: o.now, logs: runLogs{dir: historyDir(abs)}, syncFull: o.syncFull, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+		// The generation file before any connection: every connection
+		// to a database that has one marks it at each commit (gen.go).
+		// A clean one says the schema is this version's (a writer of it
+		// made snapshots), so the database need not be opened before it
+		// is used: a run served by a snapshot never opens it.
+		_, clean := readGen(s.genPath)
+		if !clean {
+			if err := writeGen(s.genPath, genDirty, true); err != nil {
+				if diskFull(err) {
+					err = fmt.Errorf("the disk is full: %w", err)
+				}
+				return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
+			}
+		}
+		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout, clean); err != nil {
 			s.closeDBs()
 			return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
 		}
@@ -223,12 +242,12 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		}
 		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
 	}
-	s := &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}}
-	err = s.open(ctx, dsn(abs, o, true, sqliteModeRO), dsn(abs, o, false, sqliteModeRO), o.busyTimeout)
+	s := &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+	err = s.open(ctx, dsn(abs, o, true, sqliteModeRO), dsn(abs, o, false, sqliteModeRO), o.busyTimeout, false)
 	if isCantOpen(err) && !ro.noImmutable {
 		s.closeDBs()
-		s = &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}}
-		err = s.open(ctx, dsn(abs, o, true, sqliteImmutable), dsn(abs, o, false, sqliteImmutable), o.busyTimeout)
+		s = &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+		err = s.open(ctx, dsn(abs, o, true, sqliteImmutable), dsn(abs, o, false, sqliteImmutable), o.busyTimeout, false)
 	}
 	if err != nil {
 		s.closeDBs()
@@ -263,7 +282,9 @@ func (s *MetadataStore) checkWrite(op string) error {
 	return nil
 }
 
-func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, busyTimeout time.Duration) error {
+// open makes the database handles (no connection yet) and, unless
+// skipMigrate, checks the schema, creating or upgrading it.
+func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, busyTimeout time.Duration, skipMigrate bool) error {
 	var err error
 	if s.w, err = sql.Open("sqlite", writerDSN); err != nil {
 		return err
@@ -286,7 +307,7 @@ func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, b
 	// WAL mode (seen about once in 60 runs of TestMultiProcess); such an
 	// open is retried for the busy timeout.
 	deadline := time.Now().Add(busyTimeout)
-	for {
+	for !skipMigrate {
 		migrate := s.migrate
 		if s.readOnly != nil {
 			migrate = s.checkSchema
@@ -352,6 +373,9 @@ func (s *MetadataStore) migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, genSchema); err != nil {
+		return err
+	}
 	if v != schemaVersion {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 			return err
@@ -370,7 +394,7 @@ func (s *MetadataStore) checkSchema(ctx context.Context) error {
 	switch {
 	case v > schemaVersion:
 		return fmt.Errorf("database schema version %d is newer than this flowcache knows (%d): upgrade flowcache", v, schemaVersion)
-	case v < schemaVersion:
+	case v < 1:
 		return fmt.Errorf("database schema version %d: not a flowcache cache, or one never written (a read-only store cannot create the schema)", v)
 	}
 	return nil
@@ -782,35 +806,20 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 		return nil, s.fail("preload", err)
 	}
 	key := snapshotKey(names)
-	out, err := s.lookups.snapshot(ctx, key)
-	if err == nil {
+	if out, ok := s.readSnapshot(key); ok {
 		s.warm.set(out.results)
 		return out.entries, nil
 	}
-	if ctx.Err() != nil {
-		return nil, s.fail("preload", err)
-	}
-	// Any other failure to read a snapshot (none, an older generation,
-	// damaged) leaves the rows to read.
-	// A snapshot can only be kept when the tables (and the triggers that
-	// end it) exist before the entries are read.
-	withGen := s.readOnly == nil && s.ensureSnapshots(ctx) == nil
-	out, gen, err := s.lookups.preload(ctx, string(names), withGen)
-	if err != nil && withGen && ctx.Err() == nil {
-		// The snapshot tables gone since (dropped by hand): the rows
-		// alone, and the tables made again at the next preload.
-		s.snapTables.mu.Lock()
-		s.snapTables.ready = false
-		s.snapTables.mu.Unlock()
-		out, gen, err = s.lookups.preload(ctx, string(names), false)
+	// No current snapshot (none, an older generation, damaged): the rows,
+	// kept as the snapshot of these nodes when the store writes.
+	var out *preloaded
+	if s.readOnly == nil {
+		out, err = s.buildSnapshot(ctx, key, string(names))
+	} else {
+		out, err = s.lookups.preload(ctx, string(names))
 	}
 	if err != nil {
 		return nil, s.fail("preload", err)
-	}
-	if gen >= 0 {
-		// A snapshot that cannot be kept (another process writing, a full
-		// disk) only costs the next preload this query again.
-		_ = s.saveSnapshot(ctx, key, gen, out)
 	}
 	s.warm.set(out.results)
 	return out.entries, nil

@@ -3,106 +3,53 @@ package local
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql/driver"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/flowcache/flowcache/core"
+	"github.com/flowcache/flowcache/internal/atomicfile"
 )
 
-// snapshotSchema holds the preload snapshots (see "Preload snapshots" in
-// the package doc): the entries' generation, the triggers that bump it on
-// every change of entries, and the snapshots, each kept with the
-// generation it was read at.
-const snapshotSchema = `
+// genSchema is the generation of the entries and the triggers that bump it
+// on every change of entries, and on every deletion or change of results
+// (a snapshot holds inline results too). The triggers of changes and
+// deletions call flowcache_changed(), defined only by this package (see
+// gen.go), so that no other program changes what a snapshot holds without
+// marking the generation file.
+const genSchema = `
 CREATE TABLE IF NOT EXISTS entries_gen (
 	id  INTEGER PRIMARY KEY CHECK (id = 1),
 	gen INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO entries_gen (id, gen) VALUES (1, 0);
+DROP TABLE IF EXISTS preload_snapshots;
+DROP TRIGGER IF EXISTS entries_gen_delete;
+DROP TRIGGER IF EXISTS entries_gen_update;
+DROP TRIGGER IF EXISTS results_gen_delete;
+DROP TRIGGER IF EXISTS results_gen_update;
 CREATE TRIGGER IF NOT EXISTS entries_gen_insert AFTER INSERT ON entries
 	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS entries_gen_delete AFTER DELETE ON entries
-	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS entries_gen_update AFTER UPDATE ON entries
-	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS results_gen_delete AFTER DELETE ON results
-	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS results_gen_update AFTER UPDATE ON results
-	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TABLE IF NOT EXISTS preload_snapshots (
-	nodes TEXT PRIMARY KEY,
-	gen   INTEGER NOT NULL,
-	data  BLOB NOT NULL
-);`
+CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries
+	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+CREATE TRIGGER entries_gen_update AFTER UPDATE ON entries
+	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+CREATE TRIGGER results_gen_delete AFTER DELETE ON results
+	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+CREATE TRIGGER results_gen_update AFTER UPDATE ON results
+	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
+`
 
-const (
-	// sqlSnapshot reads the snapshot of a list of nodes (the SHA-256 of
-	// its JSON array, in hex) if it is of the current generation.
-	sqlSnapshot = `SELECT s.data FROM preload_snapshots s, entries_gen g WHERE s.nodes = ? AND g.id = 1 AND s.gen = g.gen`
-	// sqlPreloadGen is sqlPreload with the generation the rows were read
-	// at (one statement: one read transaction).
-	sqlPreloadGen = `SELECT e.key_id, e.data_version, e.format, e.last_used, r.data, r.crc, (SELECT gen FROM entries_gen WHERE id = 1) FROM entries e LEFT JOIN results r ON r.version = e.data_version AND r.format = e.format WHERE e.node IN (SELECT value FROM json_each(?))`
-	// sqlSaveSnapshot keeps a snapshot only if its generation is still
-	// the current one; sqlDropSnapshots drops those of older generations,
-	// so that the table holds at most one snapshot per graph.
-	sqlSaveSnapshot  = `INSERT INTO preload_snapshots (nodes, gen, data) SELECT ?1, ?2, ?3 WHERE ?2 = (SELECT gen FROM entries_gen WHERE id = 1) ON CONFLICT (nodes) DO UPDATE SET gen = excluded.gen, data = excluded.data`
-	sqlDropSnapshots = `DELETE FROM preload_snapshots WHERE gen <> (SELECT gen FROM entries_gen WHERE id = 1)`
-)
-
-// snapshotTables says whether this store made sure the snapshot tables and
-// triggers exist (created at the first preload that found no snapshot, like
-// the leases table, so that older databases get them without a new schema
-// version).
-type snapshotTables struct {
-	mu    sync.Mutex
-	ready bool
-}
-
-// ensureSnapshots creates the snapshot tables and triggers when missing.
-func (s *MetadataStore) ensureSnapshots(ctx context.Context) error {
-	s.snapTables.mu.Lock()
-	defer s.snapTables.mu.Unlock()
-	if s.snapTables.ready {
-		return nil
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, snapshotSchema); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.snapTables.ready = true
-	return nil
-}
-
-// saveSnapshot keeps p, read at generation gen, as the snapshot of nodes.
-func (s *MetadataStore) saveSnapshot(ctx context.Context, nodes string, gen int64, p *preloaded) error {
-	data := encodeSnapshot(p)
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, sqlDropSnapshots); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, sqlSaveSnapshot, nodes, gen, data); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
+// snapshotDir is the directory of the preload snapshots of the database
+// at path.
+func snapshotDir(path string) string { return path + "-snapshots" }
 
 // snapshotKey names the snapshot of the JSON array of node names.
 func snapshotKey(names []byte) string {
@@ -110,58 +57,95 @@ func snapshotKey(names []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// errNoSnapshot is a snapshot that is missing, of an older generation,
-// damaged, or in a database without the snapshot tables: the preload reads
-// the rows.
-var errNoSnapshot = errors.New("no preload snapshot")
-
-// snapshot reads and decodes the current snapshot of nodes.
-func (l *lookups) snapshot(ctx context.Context, nodes string) (*preloaded, error) {
-	c, err := l.acquire(ctx)
-	if err != nil {
-		return nil, err
+// readSnapshot returns the snapshot of nodes when it is current: made at
+// the generation the generation file is clean at. It opens no database.
+func (s *MetadataStore) readSnapshot(key string) (*preloaded, bool) {
+	gen, ok := readGen(s.genPath)
+	if !ok {
+		return nil, false
 	}
-	m, err := c.snapshot(ctx, nodes)
-	l.release(c, err != nil && err != errNoSnapshot)
-	return m, err
+	b, err := os.ReadFile(filepath.Join(s.snapDir, key))
+	if err != nil {
+		return nil, false
+	}
+	at, p, err := decodeSnapshot(b)
+	if err != nil || at != gen {
+		return nil, false
+	}
+	return p, true
 }
 
-func (c *lookupConn) snapshot(ctx context.Context, nodes string) (*preloaded, error) {
-	if c.snap == nil {
-		st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(ctx, sqlSnapshot)
-		if err != nil {
-			return nil, errNoSnapshot // no snapshot tables yet
+// buildSnapshot reads the entries of nodes (and their inline results) and
+// keeps them as the snapshot of nodes, all under the database's write lock
+// (see gen.go): the generation and the rows are read, the snapshot file
+// written and the generation file marked clean at that generation before
+// any other writer can commit. The transaction writes nothing to the
+// database and is rolled back. A snapshot that cannot be kept (a full
+// disk) only costs the next preload this again.
+func (s *MetadataStore) buildSnapshot(ctx context.Context, key, names string) (*preloaded, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `SELECT gen FROM entries_gen WHERE id = 1`).Scan(&gen); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, sqlPreload, names)
+	if err != nil {
+		return nil, err
+	}
+	p, err := scanPreload(rows)
+	if err != nil {
+		return nil, err
+	}
+	if gen >= 0 && s.keepSnapshot(key, uint64(gen), p) == nil {
+		if cur, ok := readGen(s.genPath); !ok || cur != uint64(gen) {
+			_ = writeGen(s.genPath, uint64(gen), true)
 		}
-		c.snap = st
 	}
-	q, ok := c.snap.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errors.New("sqlite driver statement without QueryContext")
+	return p, nil
+}
+
+// keepSnapshot writes the snapshot file of key, whole or not at all.
+func (s *MetadataStore) keepSnapshot(key string, gen uint64, p *preloaded) error {
+	if err := os.MkdirAll(s.snapDir, 0o777); err != nil {
+		return err
 	}
-	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: nodes}})
-	if err != nil {
-		return nil, err
+	return atomicfile.Write(filepath.Join(s.snapDir, key), encodeSnapshot(gen, p), 0o644)
+}
+
+// scanPreload reads the rows of sqlPreload.
+func scanPreload(rows *sql.Rows) (*preloaded, error) {
+	defer rows.Close()
+	out := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
+	resultBytes := 0
+	var formats []string
+	for rows.Next() {
+		var id, dv, format string
+		var lastUsed int64
+		var data []byte
+		var crc sql.NullInt64
+		if err := rows.Scan(&id, &dv, &format, &lastUsed, &data, &crc); err != nil {
+			return nil, err
+		}
+		for _, known := range formats {
+			if known == format {
+				format = known
+				break
+			}
+		}
+		if len(formats) < 16 && !slices.Contains(formats, format) {
+			formats = append(formats, format)
+		}
+		out.entries[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
+		if data != nil && crc.Valid && crc.Int64 >= 0 && crc.Int64 <= 1<<32-1 && resultBytes+len(data) <= maxPreloadResults {
+			resultBytes += len(data)
+			out.results[core.ResultID{Version: core.DataVersion(dv), Format: format}] = warmResult{data: data, crc: uint32(crc.Int64)}
+		}
 	}
-	dest := make([]driver.Value, 1)
-	err = rows.Next(dest)
-	if cerr := rows.Close(); err == nil && cerr != nil {
-		return nil, cerr
-	}
-	if err == io.EOF {
-		return nil, errNoSnapshot
-	}
-	if err != nil {
-		return nil, err
-	}
-	data, ok := dest[0].([]byte)
-	if !ok {
-		return nil, errNoSnapshot
-	}
-	m, err := decodeSnapshot(data)
-	if err != nil {
-		return nil, errNoSnapshot
-	}
-	return m, nil
+	return out, rows.Err()
 }
 
 // preloaded is the answer of a preload: the entries of the nodes, by
@@ -227,16 +211,17 @@ func (w *warmResults) drop(id *core.ResultID) {
 const maxPreloadResults = 8 << 20
 
 // snapshotMagic begins every snapshot; it changes with the encoding.
-const snapshotMagic = "flowcache preload snapshot 2\n"
+const snapshotMagic = "flowcache preload snapshot 3\n"
 
-// encodeSnapshot encodes p: the magic; the formats (a count, then each
+// encodeSnapshot encodes p, made at generation gen: the magic; the
+// generation (8 bytes); the formats (a count, then each
 // length-prefixed); the number of entries; every key id and data version
 // concatenated (length-prefixed as a whole); per entry the lengths of its
 // key id and data version, its format's index, its last-used time and its
 // inline result's length plus one (0 for none) followed, for one, by its
 // stored CRC-32C (4 bytes); the inline results' bytes concatenated; and
 // the CRC-32C of all that. Lengths and counts are uvarints, times varints.
-func encodeSnapshot(p *preloaded) []byte {
+func encodeSnapshot(gen uint64, p *preloaded) []byte {
 	m := p.entries
 	var formats []string
 	index := map[string]uint64{}
@@ -253,6 +238,7 @@ func encodeSnapshot(p *preloaded) []byte {
 	}
 	b := make([]byte, 0, len(snapshotMagic)+16+strLen+len(m)*24+dataLen+4)
 	b = append(b, snapshotMagic...)
+	b = binary.LittleEndian.AppendUint64(b, gen)
 	b = binary.AppendUvarint(b, uint64(len(formats)))
 	for _, f := range formats {
 		b = binary.AppendUvarint(b, uint64(len(f)))
@@ -293,21 +279,22 @@ func encodeSnapshot(p *preloaded) []byte {
 
 // decodeSnapshot parses the output of encodeSnapshot, checking its
 // checksum first and every count and length against the bytes that
-// remain. Key ids and data versions share one string; the results' bytes
-// are slices of b.
-func decodeSnapshot(b []byte) (*preloaded, error) {
+// remain. It returns the generation the snapshot was made at. Key ids and
+// data versions share one string; the results' bytes are slices of b.
+func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 	bad := func(what string) error { return fmt.Errorf("%w: preload snapshot: %s", core.ErrCorrupt, what) }
-	if len(b) < len(snapshotMagic)+4 {
-		return nil, bad("too short")
+	if len(b) < len(snapshotMagic)+8+4 {
+		return 0, nil, bad("too short")
 	}
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(body):]) {
-		return nil, bad("checksum mismatch")
+		return 0, nil, bad("checksum mismatch")
 	}
 	if string(body[:len(snapshotMagic)]) != snapshotMagic {
-		return nil, bad("unknown encoding")
+		return 0, nil, bad("unknown encoding")
 	}
-	p := body[len(snapshotMagic):]
+	gen = binary.LittleEndian.Uint64(body[len(snapshotMagic):])
+	p := body[len(snapshotMagic)+8:]
 	uvarint := func() (uint64, bool) {
 		v, n := binary.Uvarint(p)
 		if n <= 0 {
@@ -318,13 +305,13 @@ func decodeSnapshot(b []byte) (*preloaded, error) {
 	}
 	nf, ok := uvarint()
 	if !ok || nf > uint64(len(p)) {
-		return nil, bad("format count")
+		return 0, nil, bad("format count")
 	}
 	formats := make([]string, nf)
 	for i := range formats {
 		n, ok := uvarint()
 		if !ok || n > uint64(len(p)) {
-			return nil, bad("format name")
+			return 0, nil, bad("format name")
 		}
 		formats[i] = string(p[:n])
 		p = p[n:]
@@ -332,16 +319,16 @@ func decodeSnapshot(b []byte) (*preloaded, error) {
 	n, ok := uvarint()
 	// Each entry takes at least five bytes after the strings.
 	if !ok || n > uint64(len(p))/5 {
-		return nil, bad("entry count")
+		return 0, nil, bad("entry count")
 	}
 	strLen, ok := uvarint()
 	if !ok || strLen > uint64(len(p)) {
-		return nil, bad("strings length")
+		return 0, nil, bad("strings length")
 	}
 	strs := string(p[:strLen])
 	p = p[strLen:]
 	if n > uint64(len(p))/5 {
-		return nil, bad("entry count")
+		return 0, nil, bad("entry count")
 	}
 	out := &preloaded{entries: make(map[core.KeyID]core.Entry, n), results: map[core.ResultID]warmResult{}}
 	type pending struct {
@@ -358,12 +345,12 @@ func decodeSnapshot(b []byte) (*preloaded, error) {
 		fi, ok3 := uvarint()
 		lastUsed, k := binary.Varint(p)
 		if !ok1 || !ok2 || !ok3 || k <= 0 || idLen == 0 || idLen > strLen-off || dvLen > strLen-off-idLen || fi >= nf {
-			return nil, bad("entry")
+			return 0, nil, bad("entry")
 		}
 		p = p[k:]
 		rlen, ok := uvarint()
 		if !ok || (rlen > 0 && (len(p) < 4 || rlen-1 > uint64(len(p)-4))) {
-			return nil, bad("result length")
+			return 0, nil, bad("result length")
 		}
 		id := strs[off : off+idLen]
 		dv := core.DataVersion(strs[off+idLen : off+idLen+dvLen])
@@ -376,11 +363,11 @@ func decodeSnapshot(b []byte) (*preloaded, error) {
 		}
 	}
 	if off != strLen || dataLen != uint64(len(p)) {
-		return nil, bad("trailing bytes")
+		return 0, nil, bad("trailing bytes")
 	}
 	for _, r := range results {
 		out.results[r.id] = warmResult{data: p[:r.n:r.n], crc: r.crc}
 		p = p[r.n:]
 	}
-	return out, nil
+	return gen, out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,12 +42,9 @@ func snapNodes(n int) []string {
 func fromSnapshot(t *testing.T, s *MetadataStore, nodes []string, want map[core.KeyID]core.Entry) bool {
 	t.Helper()
 	names, _ := json.Marshal(nodes)
-	m, err := s.lookups.snapshot(t.Context(), snapshotKey(names))
-	if err == errNoSnapshot {
+	m, ok := s.readSnapshot(snapshotKey(names))
+	if !ok {
 		return false
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	if !sameEntries(m.entries, want) {
 		t.Fatalf("snapshot holds %v, want %v", m.entries, want)
@@ -64,7 +63,7 @@ func sameEntries(a, b map[core.KeyID]core.Entry) bool {
 func preloadRows(t *testing.T, s *MetadataStore, nodes []string) map[core.KeyID]core.Entry {
 	t.Helper()
 	names, _ := json.Marshal(nodes)
-	m, _, err := s.lookups.preload(t.Context(), string(names), false)
+	m, err := s.lookups.preload(t.Context(), string(names))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +183,9 @@ func TestPreloadSnapshot(t *testing.T) {
 	}
 }
 
-// TestPreloadSnapshotDamaged damages the stored snapshot in every byte
-// (and truncates and extends it): each time, Preload returns the rows and
-// the damaged snapshot is not served.
+// TestPreloadSnapshotDamaged damages the snapshot file in every byte (and
+// truncates and extends it): each time, Preload returns the rows and the
+// damaged snapshot is not served.
 func TestPreloadSnapshotDamaged(t *testing.T) {
 	ctx := t.Context()
 	a, b := openTwo(t)
@@ -199,18 +198,10 @@ func TestPreloadSnapshotDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	names, _ := json.Marshal(nodes)
-	key := snapshotKey(names)
-	var good []byte
-	if err := b.w.QueryRowContext(ctx, `SELECT data FROM preload_snapshots WHERE nodes = ?`, key).Scan(&good); err != nil {
+	path := filepath.Join(a.snapDir, snapshotKey(names))
+	good, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
-	}
-	set := func(data []byte) {
-		t.Helper()
-		// Writing the row leaves the generation as it is: the snapshot
-		// stays current, as a damaged page would.
-		if _, err := b.w.ExecContext(ctx, `UPDATE preload_snapshots SET data = ? WHERE nodes = ?`, data, key); err != nil {
-			t.Fatal(err)
-		}
 	}
 	var damaged [][]byte
 	for i := range good {
@@ -220,7 +211,14 @@ func TestPreloadSnapshotDamaged(t *testing.T) {
 	}
 	damaged = append(damaged, good[:len(good)/2], append(append([]byte(nil), good...), 0), []byte{}, []byte("x"))
 	for i, d := range damaged {
-		set(d)
+		// Writing the file leaves the generation as it is: the snapshot
+		// stays current, as a damaged block would.
+		if err := os.WriteFile(path, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.readSnapshot(snapshotKey(names)); ok {
+			t.Fatalf("damage %d: the snapshot is served", i)
+		}
 		got, err := a.Preload(ctx, nodes)
 		if err != nil {
 			t.Fatalf("damage %d: %v", i, err)
@@ -229,39 +227,32 @@ func TestPreloadSnapshotDamaged(t *testing.T) {
 			t.Fatalf("damage %d: Preload gave %v, want %v", i, got, want)
 		}
 	}
-	// A snapshot of another type than a blob is ignored too.
-	if _, err := b.w.ExecContext(ctx, `UPDATE preload_snapshots SET data = 'text' WHERE nodes = ?`, key); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := a.Preload(ctx, nodes); err != nil || !sameEntries(got, want) {
-		t.Fatalf("text snapshot: %v, %v", got, err)
-	}
 }
 
-// TestPreloadSnapshotRace checks that a snapshot built from rows read
-// before another handle wrote is not served: it is kept only under the
-// generation it was read at.
-func TestPreloadSnapshotRace(t *testing.T) {
+// TestPreloadSnapshotOlderGeneration checks that a snapshot made before a
+// write is not served once another list of nodes made the generation file
+// clean again, at the new generation.
+func TestPreloadSnapshotOlderGeneration(t *testing.T) {
 	ctx := t.Context()
 	a, b := openTwo(t)
 	nodes := snapNodes(5)
 	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ensureSnapshots(ctx); err != nil {
+	if _, err := a.Preload(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := json.Marshal(nodes)
-	old, gen, err := a.lookups.preload(ctx, string(names), true)
-	if err != nil || gen < 0 {
-		t.Fatal(gen, err)
-	}
-	// b recomputes a node after a read the rows, before a keeps them.
 	if err := b.Write(ctx, snapBatch(2, 1, "bb")); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.saveSnapshot(ctx, snapshotKey(names), gen, old); err != nil {
+	if _, err := a.Preload(ctx, nodes[:1]); err != nil { // clean again
 		t.Fatal(err)
+	}
+	if _, clean := readGen(a.genPath); !clean {
+		t.Fatal("the generation file is not clean after a preload")
+	}
+	if fromSnapshot(t, a, nodes, nil) {
+		t.Fatal("a snapshot of an older generation is served")
 	}
 	got, err := a.Preload(ctx, nodes)
 	if err != nil {
@@ -269,6 +260,107 @@ func TestPreloadSnapshotRace(t *testing.T) {
 	}
 	if got[snapKey(2).ID()].DataVersion[:2] != "bb" {
 		t.Fatalf("a snapshot read before a write was served: %v", got[snapKey(2).ID()])
+	}
+}
+
+// TestPreloadSnapshotGenFile removes and damages the generation file: no
+// snapshot is served without a clean one, and the next writer's preload
+// makes it again.
+func TestPreloadSnapshotGenFile(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	want := preloadRows(t, b, nodes)
+	for i, damage := range []func() error{
+		func() error { return os.Remove(a.genPath) },
+		func() error { return os.WriteFile(a.genPath, []byte("fcgen2\n\x00garbage, not a generation"), 0o644) },
+		func() error { return os.WriteFile(a.genPath, encodeGen(genDirty), 0o644) },
+	} {
+		if _, err := a.Preload(ctx, nodes); err != nil {
+			t.Fatal(err)
+		}
+		if !fromSnapshot(t, a, nodes, want) {
+			t.Fatalf("damage %d: no snapshot after a preload", i)
+		}
+		if err := damage(); err != nil {
+			t.Fatal(err)
+		}
+		if fromSnapshot(t, a, nodes, nil) {
+			t.Fatalf("damage %d: a snapshot is served without a clean generation file", i)
+		}
+		if got, err := a.Preload(ctx, nodes); err != nil || !sameEntries(got, want) {
+			t.Fatalf("damage %d: Preload: %v, %v", i, got, err)
+		}
+	}
+}
+
+// TestPreloadSnapshotLazyOpen checks that a store opened on a directory
+// whose generation file is clean opens no database connection to serve a
+// preload from its snapshot, and opens one when it needs the database.
+func TestPreloadSnapshotLazyOpen(t *testing.T) {
+	ctx := t.Context()
+	a, _ := openTwo(t)
+	nodes := snapNodes(5)
+	if err := a.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	want := preloadRows(t, a, nodes)
+	if _, err := a.Preload(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenMetadata(ctx, a.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := c.Preload(ctx, nodes)
+	if err != nil || !sameEntries(got, want) {
+		t.Fatalf("Preload: %v, %v", got, err)
+	}
+	if n := c.w.Stats().OpenConnections + c.r.Stats().OpenConnections + len(c.lookups.idle); n != 0 {
+		t.Fatalf("%d connections open after a preload from the snapshot", n)
+	}
+	if e, err := c.Get(ctx, snapKey(1).ID()); err != nil || e.DataVersion != want[snapKey(1).ID()].DataVersion {
+		t.Fatalf("Get: %v, %v", e, err)
+	}
+}
+
+// TestForeignWriterRefused changes entries and results with the sqlite3
+// shell, which cannot mark the generation file: SQLite refuses it
+// (flowcache_changed is defined only by this package). Reading is allowed.
+func TestForeignWriterRefused(t *testing.T) {
+	shell, err := exec.LookPath("sqlite3")
+	if err != nil {
+		t.Skip("no sqlite3 shell")
+	}
+	ctx := t.Context()
+	a, _ := openTwo(t)
+	if err := a.Write(ctx, snapBatch(0, 3, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newResults(ctx, a, nil, "", DefaultInlineLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := core.ResultID{Version: core.DataVersion(fmt.Sprintf("%064x", 1)), Format: "gob"}
+	if _, err := r.Put(ctx, id, func(w io.Writer) error { _, err := w.Write([]byte("v")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FlushResults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM entries`, `UPDATE entries SET data_version = 'x'`, `DELETE FROM results`, `UPDATE results SET crc = 0`} {
+		out, err := exec.Command(shell, a.path, q).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "flowcache_changed") {
+			t.Errorf("%s by the sqlite3 shell: %v: %s; want it refused for want of flowcache_changed", q, err, out)
+		}
+	}
+	out, err := exec.Command(shell, a.path, `SELECT count(*) FROM entries; SELECT count(*) FROM results`).CombinedOutput()
+	if err != nil || strings.Fields(string(out))[0] != "3" || strings.Fields(string(out))[1] != "1" {
+		t.Errorf("reading with the sqlite3 shell: %v: %s", err, out)
 	}
 }
 
@@ -318,10 +410,10 @@ func TestSnapshotCodec(t *testing.T) {
 				p.results[id] = warmResult{data: data, crc: inlineCRC(id, data)}
 			}
 		}
-		enc := encodeSnapshot(p)
-		got, err := decodeSnapshot(enc)
-		if err != nil || !sameEntries(got.entries, p.entries) {
-			t.Fatalf("%d entries: %v", n, err)
+		enc := encodeSnapshot(uint64(n)+7, p)
+		gen, got, err := decodeSnapshot(enc)
+		if err != nil || gen != uint64(n)+7 || !sameEntries(got.entries, p.entries) {
+			t.Fatalf("%d entries: generation %d, %v", n, gen, err)
 		}
 		if len(got.results) != len(p.results) {
 			t.Fatalf("%d entries: %d results decoded, want %d", n, len(got.results), len(p.results))
@@ -332,39 +424,10 @@ func TestSnapshotCodec(t *testing.T) {
 			}
 		}
 		for cut := range len(enc) {
-			if _, err := decodeSnapshot(enc[:cut]); err == nil {
+			if _, _, err := decodeSnapshot(enc[:cut]); err == nil {
 				t.Fatalf("%d entries: the first %d of %d bytes decoded", n, cut, len(enc))
 			}
 		}
-	}
-}
-
-// TestPreloadSnapshotTablesDropped drops the snapshot tables under a store
-// that made them: its preloads read the rows, then make the tables again.
-func TestPreloadSnapshotTablesDropped(t *testing.T) {
-	ctx := t.Context()
-	a, b := openTwo(t)
-	nodes := snapNodes(5)
-	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Preload(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DROP TABLE preload_snapshots", "DROP TRIGGER entries_gen_insert", "DROP TRIGGER entries_gen_delete", "DROP TRIGGER entries_gen_update", "DROP TRIGGER results_gen_delete", "DROP TRIGGER results_gen_update", "DROP TABLE entries_gen"} {
-		if _, err := b.w.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := preloadRows(t, b, nodes)
-	for i := range 3 {
-		got, err := a.Preload(ctx, nodes)
-		if err != nil || !sameEntries(got, want) {
-			t.Fatalf("preload %d after the tables were dropped: %d entries, %v", i, len(got), err)
-		}
-	}
-	if !fromSnapshot(t, a, nodes, want) {
-		t.Fatal("no snapshot once the tables are made again")
 	}
 }
 
@@ -396,9 +459,9 @@ func TestPreloadSnapshotResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	names, _ := json.Marshal(nodes)
-	snap, err := b.lookups.snapshot(ctx, snapshotKey(names))
-	if err != nil {
-		t.Fatal(err)
+	snap, ok := b.readSnapshot(snapshotKey(names))
+	if !ok {
+		t.Fatal("no snapshot")
 	}
 	for _, e := range batch.Entries {
 		got := snap.results[core.ResultID{Version: e.DataVersion, Format: e.Format}]

@@ -2,7 +2,11 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"gocloud.dev/gcerrors"
@@ -65,11 +69,17 @@ func (r *ResultStore) WalkResults(ctx context.Context, fn func(core.ResultInfo) 
 	return r.walkFiles(ctx, fn)
 }
 
-// walkFiles lists the result files. fileblob lists a directory, then stats
-// each file it read: a temporary file renamed into place in between (a run
-// storing a result) fails the listing with NotFound. The listing is then
-// started again, skipping the results already given to fn.
+// walkFiles lists the result files, reading the directories itself (see
+// walkDir) when it knows where they are. Otherwise through fileblob, which
+// lists a directory, then stats each file it read: a temporary file renamed
+// into place in between (a run storing a result) fails the listing with
+// NotFound. The listing is then started again, skipping the results already
+// given to fn (ten times at most: a run writing results all the while can
+// fail them all, which walkDir cannot).
 func (r *ResultStore) walkFiles(ctx context.Context, fn func(core.ResultInfo) error) error {
+	if r.dir != "" {
+		return r.walkDir(ctx, fn)
+	}
 	seen := map[core.ResultID]bool{}
 	for attempt := 1; ; attempt++ {
 		var fnErr error
@@ -167,6 +177,52 @@ func (r *ResultStore) RemoveResults(ctx context.Context, ids []core.ResultID) er
 	for _, id := range ids {
 		if err := r.deleteFile(ctx, id); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// walkDir lists the result files in the order of their names (shard, then
+// name), as fileblob does, skipping what is not a result's name (temporary
+// files among them) and what disappears between the listing of its
+// directory and its stat.
+func (r *ResultStore) walkDir(ctx context.Context, fn func(core.ResultInfo) error) error {
+	shards, err := os.ReadDir(r.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("local: walk results: %w", err)
+	}
+	for _, sh := range shards {
+		if !sh.IsDir() {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(filepath.Join(r.dir, sh.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("local: walk results: %w", err)
+		}
+		for _, e := range ents {
+			id, ok := r.files.ParseKey(sh.Name() + "/" + e.Name())
+			if !ok || e.IsDir() {
+				continue
+			}
+			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("local: walk results: %w", err)
+			}
+			if err := fn(core.ResultInfo{ID: id, Size: fi.Size(), Created: fi.ModTime()}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
