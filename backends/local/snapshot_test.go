@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -481,6 +482,68 @@ func TestPreloadSnapshotResults(t *testing.T) {
 		}
 		if fromSnapshot(t, b, nodes, nil) {
 			t.Fatalf("a snapshot survived %s", q)
+		}
+	}
+}
+
+// TestPreloadSnapshotNeverStale recomputes five nodes over and over through
+// one store while another preloads them (through a long-lived handle and
+// fresh ones, which serve snapshots without opening the database): a
+// preload never returns a mapping older than the last one committed before
+// it began.
+func TestPreloadSnapshotNeverStale(t *testing.T) {
+	ctx := t.Context()
+	a, b := openTwo(t)
+	nodes := snapNodes(5)
+	if err := a.Write(ctx, snapBatch(0, 5, "00")); err != nil {
+		t.Fatal(err)
+	}
+	var committed atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i < 200; i++ {
+			if err := a.Write(ctx, snapBatch(0, 5, fmt.Sprintf("%02x", i))); err != nil {
+				done <- err
+				return
+			}
+			committed.Store(int64(i))
+			time.Sleep(time.Millisecond) // room for preloads between writes
+		}
+		done <- nil
+	}()
+	for i := 0; ; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i < 20 {
+				t.Logf("only %d preloads while writing", i)
+			}
+			return
+		default:
+		}
+		s := b
+		if i%5 == 0 {
+			var err error
+			if s, err = OpenMetadata(ctx, a.path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := committed.Load()
+		got, err := s.Preload(ctx, nodes)
+		if s != b {
+			s.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range 5 {
+			var v int64
+			fmt.Sscanf(string(got[snapKey(n).ID()].DataVersion[:2]), "%x", &v)
+			if v < before {
+				t.Fatalf("preload %d: node %d maps to version %d, but %d was committed before it began", i, n, v, before)
+			}
 		}
 	}
 }
