@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -246,4 +247,33 @@ func BenchmarkAppendRecords(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/record")
+}
+
+// TestAppendRecordsStoredKey checks that AppendRecords writes what
+// StoredKey keeps, so a store need not copy records to apply it: a key's
+// node is not written (it reads back as the record's), and an empty key
+// stays empty.
+func TestAppendRecordsStoredKey(t *testing.T) {
+	recs := []core.NodeRecord{
+		{Node: "n", Key: core.CacheKey{Node: "other", CodeVersion: "cv", Deps: []core.Dep{{Name: "x", Version: "v"}}}, DataVersion: "d", Format: "gob", Outcome: core.OutcomeRetrieved, Size: -1},
+		{Node: "m", Key: core.CacheKey{Node: "m"}, Outcome: core.OutcomeExecuted, Size: 3},
+		{Node: "i", Outcome: core.OutcomeInput, DataVersion: "in", Size: -1},
+	}
+	stored := make([]core.NodeRecord, len(recs))
+	for i, r := range recs {
+		r.Key = r.StoredKey()
+		stored[i] = r
+	}
+	if a, b := core.AppendRecords(nil, recs), core.AppendRecords(nil, stored); !bytes.Equal(a, b) {
+		t.Fatalf("AppendRecords differs with StoredKey applied:\n%x\n%x", a, b)
+	}
+	got, err := core.DecodeRecords(core.AppendRecords(nil, recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if got[i].Key.Node != stored[i].Key.Node {
+			t.Errorf("record %d: key node %q, want %q", i, got[i].Key.Node, stored[i].Key.Node)
+		}
+	}
 }

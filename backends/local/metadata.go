@@ -475,12 +475,9 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	nowNs := now.UnixNano()
 	var blob []byte
 	if len(b.Records) > 0 {
-		recs := make([]core.NodeRecord, len(b.Records))
-		for i, r := range b.Records {
-			r.Key = r.StoredKey()
-			recs[i] = r
-		}
-		blob = core.AppendRecords(nil, recs)
+		// AppendRecords keeps what StoredKey keeps: a key's node is the
+		// record's, not written.
+		blob = core.AppendRecords(nil, b.Records)
 	}
 	// Records alone go to the run's log, when this store writes one.
 	if len(b.Entries) == 0 && len(b.Hits) == 0 && blob != nil {

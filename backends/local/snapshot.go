@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/atomicfile"
@@ -280,7 +281,8 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 // decodeSnapshot parses the output of encodeSnapshot, checking its
 // checksum first and every count and length against the bytes that
 // remain. It returns the generation the snapshot was made at. Key ids and
-// data versions share one string; the results' bytes are slices of b.
+// data versions are strings over b and the results' bytes slices of it, so
+// b must not be modified afterwards.
 func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 	bad := func(what string) error { return fmt.Errorf("%w: preload snapshot: %s", core.ErrCorrupt, what) }
 	if len(b) < len(snapshotMagic)+8+4 {
@@ -325,7 +327,12 @@ func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 	if !ok || strLen > uint64(len(p)) {
 		return 0, nil, bad("strings length")
 	}
-	strs := string(p[:strLen])
+	// The key ids and data versions are substrings of b itself, which
+	// the caller hands over (it is never written again): no copy.
+	var strs string
+	if strLen > 0 {
+		strs = unsafe.String(&p[0], int(strLen))
+	}
 	p = p[strLen:]
 	if n > uint64(len(p))/5 {
 		return 0, nil, bad("entry count")
