@@ -188,6 +188,32 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) core.MetadataStore)
 				t.Errorf("Preload entry %+v: want format json / last used %v", m[ka2.ID()], at(1))
 			}
 		}
+		if p, ok := core.As[core.IndexPreloader](s); ok {
+			// Twice: the second may be answered from what the first kept.
+			for i := range 2 {
+				idx, err := p.PreloadIndex(ctx, []string{"pa", "pb", "nothing"})
+				if err != nil {
+					t.Fatalf("PreloadIndex %d: %v", i, err)
+				}
+				want := map[core.KeyID]core.Entry{
+					ka.ID():  {DataVersion: dataVersion("a"), Format: "gob"},
+					ka2.ID(): {DataVersion: dataVersion("a2"), Format: "json"},
+					kb.ID():  {DataVersion: dataVersion("b"), Format: "gob"},
+				}
+				if idx.Len() != len(want) {
+					t.Fatalf("PreloadIndex %d holds %d entries, want %d", i, idx.Len(), len(want))
+				}
+				for id, w := range want {
+					e, ok := idx.Lookup(id)
+					if !ok || e.DataVersion != w.DataVersion || e.Format != w.Format || !e.LastUsed.Equal(at(1)) {
+						t.Errorf("PreloadIndex %d: Lookup(%s) = %+v, %v; want %+v last used %v", i, id.Short(), e, ok, w, at(1))
+					}
+				}
+				if _, ok := idx.Lookup(kc.ID()); ok {
+					t.Errorf("PreloadIndex %d: Lookup found an entry of a node not preloaded", i)
+				}
+			}
+		}
 		if w, ok := core.As[core.EntryWalker](s); ok {
 			got := map[core.KeyID]core.Entry{}
 			if err := w.WalkEntries(ctx, func(e core.Entry) error { got[e.ID()] = e; return nil }); err != nil {

@@ -425,7 +425,7 @@ type Run struct {
 
 	// preloaded holds the entries read by Preload, at preloadedAt, for
 	// preloadNodes; refreshMu serializes refreshing them.
-	preloaded   map[KeyID]Entry
+	preloaded   PreloadIndex
 	preloadedAt time.Time
 	// preloadedFirst is what the run's first preload found: 0 none done
 	// yet, 1 no entry, 2 some.
@@ -458,12 +458,11 @@ const lastUsedResolution = LastUsedResolution
 // when the store cannot preload, or fails to, lookups go to the store one by
 // one.
 func (r *Run) Preload(ctx context.Context, nodes []string) {
-	p, ok := As[Preloader](r.c.meta)
-	if !ok || len(nodes) == 0 {
+	if len(nodes) == 0 || !canPreload(r.c.meta) {
 		return
 	}
 	at := r.c.now()
-	m, err := p.Preload(ctx, nodes)
+	m, _, err := preload(ctx, r.c.meta, nodes)
 	if err != nil {
 		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, MessagePreloadFailed, err.Error())
 		return
@@ -477,10 +476,10 @@ func (r *Run) Preload(ctx context.Context, nodes []string) {
 // preload of the run says whether it began on a cache without its nodes
 // (preloadedNothing): a refresh later in the run finds the entries the run
 // wrote itself, and must not change that answer.
-func (r *Run) setPreloaded(m map[KeyID]Entry, at time.Time, nodes []string) {
+func (r *Run) setPreloaded(m PreloadIndex, at time.Time, nodes []string) {
 	if r.preloadedFirst == 0 {
 		r.preloadedFirst = 2
-		if len(m) == 0 {
+		if m == nil || m.Len() == 0 {
 			r.preloadedFirst = 1
 		}
 	}
@@ -516,7 +515,7 @@ func (r *Run) refreshPreload(ctx context.Context) bool {
 type Prefetch struct {
 	nodes []string
 	done  chan struct{}
-	m     map[KeyID]Entry
+	m     PreloadIndex
 	at    time.Time
 	err   error
 }
@@ -524,8 +523,7 @@ type Prefetch struct {
 // Prefetch starts reading, in the background, the entries of nodes. It
 // returns nil when the metadata store cannot preload.
 func (c *Cache) Prefetch(ctx context.Context, nodes []string) *Prefetch {
-	p, ok := As[Preloader](c.meta)
-	if !ok || len(nodes) == 0 {
+	if len(nodes) == 0 || !canPreload(c.meta) {
 		return nil
 	}
 	pf := &Prefetch{nodes: nodes, done: make(chan struct{}), at: c.now()}
@@ -537,7 +535,7 @@ func (c *Cache) Prefetch(ctx context.Context, nodes []string) *Prefetch {
 		defer cancel()
 		defer stop()
 		defer close(pf.done)
-		pf.m, pf.err = p.Preload(ctx, nodes)
+		pf.m, _, pf.err = preload(ctx, c.meta, nodes)
 	}()
 	return pf
 }
@@ -574,7 +572,7 @@ func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error)
 	pre, at := r.preloaded, r.preloadedAt
 	r.mu.Unlock()
 	if pre != nil {
-		if e, ok := pre[id]; ok {
+		if e, ok := pre.Lookup(id); ok {
 			e.Key = key
 			return e, nil
 		}
@@ -585,7 +583,7 @@ func (r *Run) lookup(ctx context.Context, key CacheKey, id KeyID) (Entry, error)
 			r.mu.Lock()
 			pre = r.preloaded
 			r.mu.Unlock()
-			if e, ok := pre[id]; ok {
+			if e, ok := pre.Lookup(id); ok {
 				e.Key = key
 				return e, nil
 			}

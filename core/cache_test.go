@@ -330,3 +330,47 @@ func TestLoadedValueMustMatchDataVersion(t *testing.T) {
 		dr.Close()
 	}
 }
+
+// indexMeta is countingMeta with an IndexPreloader too, counting its calls.
+type indexMeta struct {
+	*countingMeta
+	indexes atomic.Int64
+}
+
+func (m *indexMeta) PreloadIndex(ctx context.Context, nodes []string) (core.PreloadIndex, error) {
+	m.indexes.Add(1)
+	mp, err := m.countingMeta.Preload(ctx, nodes)
+	m.preloads.Add(-1)
+	return core.EntryMap(mp), err
+}
+
+// A store that is an IndexPreloader is preloaded through it, not through
+// Preloader, and a hit is looked up in the index: no Get.
+func TestPreloadIndexPreferred(t *testing.T) {
+	ctx := context.Background()
+	st := mem.Open()
+	meta := &indexMeta{countingMeta: &countingMeta{MetadataStore: st.Metadata()}}
+	c, err := core.New(meta, st.Results())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &core.NodeSpec{Name: "n", CodeVersion: "v1", Format: formats.Gob(), Type: reflect.TypeFor[int]()}
+	for i, wantExec := range []bool{true, false} {
+		run, err := c.BeginRunFrom(ctx, c.Prefetch(ctx, []string{"n"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		executed := false
+		v, err := run.Node(ctx, spec, "", []*core.Value{run.Input(ctx, "x", 1)}, func(context.Context, []any) (any, error) { executed = true; return 7, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := run.Final(ctx, v); got != 7 || executed != wantExec {
+			t.Errorf("run %d: value %v, executed %v; want 7, %v", i, got, executed, wantExec)
+		}
+		run.End(ctx)
+	}
+	if meta.indexes.Load() != 2 || meta.preloads.Load() != 0 || meta.gets.Load() != 0 {
+		t.Errorf("indexes = %d, preloads = %d, gets = %d; want 2, 0, 0", meta.indexes.Load(), meta.preloads.Load(), meta.gets.Load())
+	}
+}

@@ -38,6 +38,7 @@ const maxUnwrap = 64
 //	capability       implemented by            used by
 //	EntryWalker      every metadata store      inspect (usage, nodes, verify, evict), conformance
 //	Preloader        local, bucket, docstore   core: a run reads its nodes' entries in one request
+//	IndexPreloader   local                     core: the same, answered without a map of every entry
 //	EntryRemover     every metadata store      inspect evict: delete entries only if unchanged
 //	VerifiedGetter   local, bucket, mem        GetVerified: open a result verified whole, no spool
 //	ResultFlusher    local                     core: flush buffered results before a metadata write
@@ -97,6 +98,65 @@ type Preloader interface {
 	// lookup key. Only DataVersion, Format and LastUsed need be set: the
 	// caller looks entries up by the key it computed.
 	Preload(ctx context.Context, nodes []string) (map[KeyID]Entry, error)
+}
+
+// PreloadIndex is the answer of an IndexPreloader: the entries of the
+// nodes preloaded, looked up by key. It is read by several goroutines at
+// once and never changes.
+type PreloadIndex interface {
+	// Lookup returns the entry of id, with DataVersion, Format and
+	// LastUsed set, and whether there is one.
+	Lookup(id KeyID) (Entry, bool)
+	// Len returns the number of entries.
+	Len() int
+}
+
+// EntryMap is a PreloadIndex over a map, what a Preloader returns.
+type EntryMap map[KeyID]Entry
+
+// Lookup implements PreloadIndex.
+func (m EntryMap) Lookup(id KeyID) (Entry, bool) {
+	e, ok := m[id]
+	return e, ok
+}
+
+// Len implements PreloadIndex.
+func (m EntryMap) Len() int { return len(m) }
+
+// IndexPreloader is an optional interface of metadata stores whose preload
+// answers lookups without building a map of every entry first: the local
+// store looks them up in the bytes of its snapshot file, which costs a
+// fresh process a fraction of decoding 1000 entries into a map. A run
+// prefers it to Preloader; a store implementing it implements Preloader
+// too, with the same entries.
+type IndexPreloader interface {
+	PreloadIndex(ctx context.Context, nodes []string) (PreloadIndex, error)
+}
+
+// preload reads the entries of nodes from meta, through IndexPreloader or
+// Preloader; ok is false when meta has neither.
+func preload(ctx context.Context, meta MetadataStore, nodes []string) (idx PreloadIndex, ok bool, err error) {
+	if p, ok := As[IndexPreloader](meta); ok {
+		idx, err := p.PreloadIndex(ctx, nodes)
+		return idx, true, err
+	}
+	if p, ok := As[Preloader](meta); ok {
+		m, err := p.Preload(ctx, nodes)
+		if err != nil || m == nil {
+			return nil, true, err // a nil map preloads nothing, as before
+		}
+		return EntryMap(m), true, nil
+	}
+	return nil, false, nil
+}
+
+// canPreload reports whether meta preloads at all.
+func canPreload(meta MetadataStore) bool {
+	if _, ok := As[IndexPreloader](meta); ok {
+		return true
+	}
+	_, ok := As[Preloader](meta)
+	return ok
 }
 
 // EntryRemover is an optional interface of metadata stores that delete many

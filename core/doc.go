@@ -151,8 +151,9 @@
 //   - Safety for concurrent use by several goroutines.
 //
 // Optional interfaces add capabilities (VerifiedGetter, EntryWalker,
-// Preloader, ResultFlusher, LogStore, ResultWalker, EntryRemover,
-// ResultRemover, DebrisFinder: see As for who implements and uses each).
+// Preloader, IndexPreloader, ResultFlusher, RunEnder, LogStore,
+// ResultWalker, EntryRemover, ResultRemover, DebrisFinder, Leaser: see As
+// for who implements and uses each).
 // They are looked up with As, never with a plain type assertion, so that a
 // store wrapped for metrics or tracing keeps them: a wrapper implements the
 // base interface and an Unwrap method (MetadataWrapper, ResultWrapper), and

@@ -784,17 +784,37 @@ func (s *MetadataStore) WalkEntries(ctx context.Context, fn func(core.Entry) err
 
 var _ core.Preloader = (*MetadataStore)(nil)
 
-// Preload returns the entries of the given nodes, by lookup key. Only what
-// a lookup needs is read: the data version, format and last-used time; the
-// key parts and created time are left zero (the caller knows the key it
-// looks up).
-//
-// It reads the preload snapshot of these nodes, one row, when there is
-// one of the entries' current generation (see snapshot.go); otherwise it
-// reads the entries in one query (the node names travel as one JSON array
-// parameter) and, on a writable store, keeps them as the snapshot for the
-// next preload of the same nodes.
+// Preload returns the entries of the given nodes, by lookup key (see
+// PreloadIndex, which a run uses).
 func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.KeyID]core.Entry, error) {
+	idx, err := s.PreloadIndex(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	switch idx := idx.(type) {
+	case core.EntryMap:
+		return idx, nil
+	case *snapIndex:
+		return idx.preloaded().entries, nil
+	}
+	return nil, s.fail("preload", fmt.Errorf("preload index of type %T", idx))
+}
+
+var _ core.IndexPreloader = (*MetadataStore)(nil)
+
+// PreloadIndex implements core.IndexPreloader: the entries of the given
+// nodes, looked up by key. Only what a lookup needs is read: the data
+// version, format and last-used time; the key parts and created time are
+// left zero (the caller knows the key it looks up). The inline results of
+// the entries are read with them, and served by the ResultStore.
+//
+// It reads the preload snapshot of these nodes, a file, when it is current
+// (see "Preload snapshots" in the package doc), without opening the
+// database, and looks entries up in its bytes; otherwise it reads the
+// entries in one query (the node names travel as one JSON array parameter)
+// and, on a writable store, keeps them as the snapshot for the next preload
+// of the same nodes.
+func (s *MetadataStore) PreloadIndex(ctx context.Context, nodes []string) (core.PreloadIndex, error) {
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
 	}
@@ -803,9 +823,9 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 		return nil, s.fail("preload", err)
 	}
 	key := snapshotKey(names)
-	if out, ok := s.readSnapshot(key); ok {
-		s.warm.set(out.results)
-		return out.entries, nil
+	if x, ok := s.readSnapshot(key); ok {
+		s.warm.set(x)
+		return x, nil
 	}
 	// No current snapshot (none, an older generation, damaged): the rows,
 	// kept as the snapshot of these nodes when the store writes.
@@ -818,6 +838,6 @@ func (s *MetadataStore) Preload(ctx context.Context, nodes []string) (map[core.K
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}
-	s.warm.set(out.results)
-	return out.entries, nil
+	s.warm.set(warmMap(out.results))
+	return core.EntryMap(out.entries), nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -60,7 +61,7 @@ func snapshotKey(names []byte) string {
 
 // readSnapshot returns the snapshot of nodes when it is current: made at
 // the generation the generation file is clean at. It opens no database.
-func (s *MetadataStore) readSnapshot(key string) (*preloaded, bool) {
+func (s *MetadataStore) readSnapshot(key string) (*snapIndex, bool) {
 	gen, ok := readGen(s.genPath)
 	if !ok {
 		return nil, false
@@ -69,11 +70,11 @@ func (s *MetadataStore) readSnapshot(key string) (*preloaded, bool) {
 	if err != nil {
 		return nil, false
 	}
-	at, p, err := decodeSnapshot(b)
+	at, x, err := decodeIndex(b)
 	if err != nil || at != gen {
 		return nil, false
 	}
-	return p, true
+	return x, true
 }
 
 // buildSnapshot reads the entries of nodes (and their inline results) and
@@ -173,22 +174,40 @@ type warmResult struct {
 // snapshots that hold it (triggers, like entries), so the next run's
 // preload does not serve it.
 type warmResults struct {
-	mu sync.Mutex
-	m  map[core.ResultID]warmResult
+	mu      sync.Mutex
+	src     warmSource
+	dropped map[core.ResultID]bool
 }
 
-// set replaces the results held with rs.
-func (w *warmResults) set(rs map[core.ResultID]warmResult) {
+// warmSource is where a preload's results are: a map (read as rows) or a
+// snapshot file's index.
+type warmSource interface {
+	result(id core.ResultID) (warmResult, bool)
+}
+
+type warmMap map[core.ResultID]warmResult
+
+func (m warmMap) result(id core.ResultID) (warmResult, bool) {
+	r, ok := m[id]
+	return r, ok
+}
+
+// set replaces the results held with src.
+func (w *warmResults) set(src warmSource) {
 	w.mu.Lock()
-	w.m = rs
+	w.src, w.dropped = src, nil
 	w.mu.Unlock()
 }
 
 // get returns the preloaded bytes of id when they match their checksum.
 func (w *warmResults) get(id core.ResultID) ([]byte, bool) {
 	w.mu.Lock()
-	r, ok := w.m[id]
+	src, dropped := w.src, w.dropped[id]
 	w.mu.Unlock()
+	if src == nil || dropped {
+		return nil, false
+	}
+	r, ok := src.result(id)
 	if !ok || inlineCRC(id, r.data) != r.crc {
 		return nil, false
 	}
@@ -200,10 +219,16 @@ func (w *warmResults) drop(id *core.ResultID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if id == nil {
-		w.m = nil
+		w.src, w.dropped = nil, nil
 		return
 	}
-	delete(w.m, *id)
+	if w.src == nil {
+		return
+	}
+	if w.dropped == nil {
+		w.dropped = map[core.ResultID]bool{}
+	}
+	w.dropped[*id] = true
 }
 
 // maxPreloadResults bounds the bytes of inline results a preload (and so
@@ -214,8 +239,8 @@ const maxPreloadResults = 8 << 20
 // snapshotMagic begins every snapshot; it changes with the encoding.
 const snapshotMagic = "flowcache preload snapshot 3\n"
 
-// encodeSnapshot encodes p, made at generation gen: the magic; the
-// generation (8 bytes); the formats (a count, then each
+// encodeSnapshot encodes p, made at generation gen, its entries in the
+// order of their key ids: the magic; the generation (8 bytes); the formats (a count, then each
 // length-prefixed); the number of entries; every key id and data version
 // concatenated (length-prefixed as a whole); per entry the lengths of its
 // key id and data version, its format's index, its last-used time and its
@@ -247,11 +272,12 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	b = binary.AppendUvarint(b, uint64(strLen))
-	// Map order is random: the passes below must see one order.
+	// In key order: a lookup is a binary search (see snapIndex).
 	ids := make([]core.KeyID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
 	}
+	slices.Sort(ids)
 	for _, id := range ids {
 		b = append(b, id...)
 		b = append(b, m[id].DataVersion...)
@@ -278,12 +304,104 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeSnapshot parses the output of encodeSnapshot, checking its
-// checksum first and every count and length against the bytes that
-// remain. It returns the generation the snapshot was made at. Key ids and
-// data versions are strings over b and the results' bytes slices of it, so
-// b must not be modified afterwards.
-func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
+// decodeSnapshot parses a snapshot into maps (see decodeIndex).
+func decodeSnapshot(b []byte) (uint64, *preloaded, error) {
+	gen, idx, err := decodeIndex(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return gen, idx.preloaded(), nil
+}
+
+// snapIndex is a decoded snapshot: a core.PreloadIndex over the bytes of
+// the snapshot file, with one small record per entry and no map, so that
+// a fresh process pays for the entries it looks up, not for a map of all
+// of them (a map of 1000 entries cost about 3 ms there). Entries are in
+// key order, and a lookup is a binary search; one that finds nothing is a
+// miss, whatever the file held, so a file out of order (which its CRC
+// would have to match) can only cost misses. The inline results are found
+// through a map built at the first result asked for.
+type snapIndex struct {
+	strs    string // key ids and data versions, over the file's bytes
+	formats []string
+	ents    []snapEnt
+	data    []byte // the inline results, over the file's bytes
+
+	resOnce sync.Once
+	res     map[core.ResultID]int32 // index into ents
+}
+
+type snapEnt struct {
+	idOff, idLen, dvLen uint32 // the data version follows the key id in strs
+	format              uint32
+	lastUsed            int64
+	resOff, resLen      uint32
+	crc                 uint32
+	hasRes              bool
+}
+
+var _ core.PreloadIndex = (*snapIndex)(nil)
+
+func (x *snapIndex) id(e *snapEnt) string { return x.strs[e.idOff : e.idOff+e.idLen] }
+
+func (x *snapIndex) entry(e *snapEnt) core.Entry {
+	dv := x.strs[e.idOff+e.idLen : e.idOff+e.idLen+e.dvLen]
+	return core.Entry{DataVersion: core.DataVersion(dv), Format: x.formats[e.format], LastUsed: time.Unix(0, e.lastUsed)}
+}
+
+// Lookup implements core.PreloadIndex.
+func (x *snapIndex) Lookup(id core.KeyID) (core.Entry, bool) {
+	i, found := slices.BinarySearchFunc(x.ents, string(id), func(e snapEnt, id string) int {
+		return strings.Compare(x.id(&e), id)
+	})
+	if !found {
+		return core.Entry{}, false
+	}
+	return x.entry(&x.ents[i]), true
+}
+
+// Len implements core.PreloadIndex.
+func (x *snapIndex) Len() int { return len(x.ents) }
+
+// result returns the inline result id as the snapshot holds it.
+func (x *snapIndex) result(id core.ResultID) (warmResult, bool) {
+	x.resOnce.Do(func() {
+		x.res = make(map[core.ResultID]int32)
+		for i := range x.ents {
+			if e := &x.ents[i]; e.hasRes {
+				en := x.entry(e)
+				x.res[core.ResultID{Version: en.DataVersion, Format: en.Format}] = int32(i)
+			}
+		}
+	})
+	i, ok := x.res[id]
+	if !ok {
+		return warmResult{}, false
+	}
+	e := &x.ents[i]
+	return warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}, true
+}
+
+// preloaded returns the snapshot as maps.
+func (x *snapIndex) preloaded() *preloaded {
+	p := &preloaded{entries: make(map[core.KeyID]core.Entry, len(x.ents)), results: map[core.ResultID]warmResult{}}
+	for i := range x.ents {
+		e := &x.ents[i]
+		en := x.entry(e)
+		p.entries[core.KeyID(x.id(e))] = en
+		if e.hasRes {
+			p.results[core.ResultID{Version: en.DataVersion, Format: en.Format}] = warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}
+		}
+	}
+	return p
+}
+
+// decodeIndex parses the output of encodeSnapshot, checking its checksum
+// first and every count and length against the bytes that remain. It
+// returns the generation the snapshot was made at. Key ids and data
+// versions are strings over b and the results' bytes slices of it, so b
+// must not be modified afterwards.
+func decodeIndex(b []byte) (gen uint64, _ *snapIndex, _ error) {
 	bad := func(what string) error { return fmt.Errorf("%w: preload snapshot: %s", core.ErrCorrupt, what) }
 	if len(b) < len(snapshotMagic)+8+4 {
 		return 0, nil, bad("too short")
@@ -309,13 +427,13 @@ func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 	if !ok || nf > uint64(len(p)) {
 		return 0, nil, bad("format count")
 	}
-	formats := make([]string, nf)
-	for i := range formats {
+	x := &snapIndex{formats: make([]string, nf)}
+	for i := range x.formats {
 		n, ok := uvarint()
 		if !ok || n > uint64(len(p)) {
 			return 0, nil, bad("format name")
 		}
-		formats[i] = string(p[:n])
+		x.formats[i] = string(p[:n])
 		p = p[n:]
 	}
 	n, ok := uvarint()
@@ -324,29 +442,22 @@ func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 		return 0, nil, bad("entry count")
 	}
 	strLen, ok := uvarint()
-	if !ok || strLen > uint64(len(p)) {
+	if !ok || strLen > uint64(len(p)) || strLen > 1<<32-1 {
 		return 0, nil, bad("strings length")
 	}
 	// The key ids and data versions are substrings of b itself, which
 	// the caller hands over (it is never written again): no copy.
-	var strs string
 	if strLen > 0 {
-		strs = unsafe.String(&p[0], int(strLen))
+		x.strs = unsafe.String(&p[0], int(strLen))
 	}
 	p = p[strLen:]
 	if n > uint64(len(p))/5 {
 		return 0, nil, bad("entry count")
 	}
-	out := &preloaded{entries: make(map[core.KeyID]core.Entry, n), results: map[core.ResultID]warmResult{}}
-	type pending struct {
-		id  core.ResultID
-		n   uint64
-		crc uint32
-	}
-	var results []pending
+	x.ents = make([]snapEnt, n)
 	dataLen := uint64(0)
 	off := uint64(0)
-	for range n {
+	for i := range x.ents {
 		idLen, ok1 := uvarint()
 		dvLen, ok2 := uvarint()
 		fi, ok3 := uvarint()
@@ -359,12 +470,11 @@ func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 		if !ok || (rlen > 0 && (len(p) < 4 || rlen-1 > uint64(len(p)-4))) {
 			return 0, nil, bad("result length")
 		}
-		id := strs[off : off+idLen]
-		dv := core.DataVersion(strs[off+idLen : off+idLen+dvLen])
+		e := &x.ents[i]
+		e.idOff, e.idLen, e.dvLen, e.format, e.lastUsed = uint32(off), uint32(idLen), uint32(dvLen), uint32(fi), lastUsed
 		off += idLen + dvLen
-		out.entries[core.KeyID(id)] = core.Entry{DataVersion: dv, Format: formats[fi], LastUsed: time.Unix(0, lastUsed)}
 		if rlen > 0 {
-			results = append(results, pending{core.ResultID{Version: dv, Format: formats[fi]}, rlen - 1, binary.LittleEndian.Uint32(p)})
+			e.hasRes, e.resOff, e.resLen, e.crc = true, uint32(dataLen), uint32(rlen-1), binary.LittleEndian.Uint32(p)
 			p = p[4:]
 			dataLen += rlen - 1
 		}
@@ -372,9 +482,6 @@ func decodeSnapshot(b []byte) (gen uint64, _ *preloaded, _ error) {
 	if off != strLen || dataLen != uint64(len(p)) {
 		return 0, nil, bad("trailing bytes")
 	}
-	for _, r := range results {
-		out.results[r.id] = warmResult{data: p[:r.n:r.n], crc: r.crc}
-		p = p[r.n:]
-	}
-	return gen, out, nil
+	x.data = p
+	return gen, x, nil
 }

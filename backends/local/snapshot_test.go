@@ -47,8 +47,21 @@ func fromSnapshot(t *testing.T, s *MetadataStore, nodes []string, want map[core.
 	if !ok {
 		return false
 	}
-	if !sameEntries(m.entries, want) {
-		t.Fatalf("snapshot holds %v, want %v", m.entries, want)
+	// Through the index's lookups, as a run reads it, and as a map.
+	if m.Len() != len(want) {
+		t.Fatalf("snapshot holds %d entries, want %d", m.Len(), len(want))
+	}
+	for id, w := range want {
+		got, ok := m.Lookup(id)
+		if !ok || !sameEntries(map[core.KeyID]core.Entry{id: got}, map[core.KeyID]core.Entry{id: w}) {
+			t.Fatalf("snapshot lookup of %s: %v, %v; want %v", id, got, ok, w)
+		}
+	}
+	if _, ok := m.Lookup("no such key"); ok {
+		t.Fatal("snapshot lookup of a key it does not hold found one")
+	}
+	if p := m.preloaded(); !sameEntries(p.entries, want) {
+		t.Fatalf("snapshot holds %v, want %v", p.entries, want)
 	}
 	return true
 }
@@ -424,6 +437,24 @@ func TestSnapshotCodec(t *testing.T) {
 				t.Fatalf("%d entries: result %v decoded as %q %#x, want %q %#x", n, id, g.data, g.crc, r.data, r.crc)
 			}
 		}
+		// The index finds every entry and result by binary search.
+		_, x, err := decodeIndex(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, e := range p.entries {
+			if got, ok := x.Lookup(id); !ok || got.DataVersion != e.DataVersion || got.Format != e.Format || !got.LastUsed.Equal(e.LastUsed) {
+				t.Fatalf("%d entries: Lookup(%s) = %v, %v; want %v", n, id, got, ok, e)
+			}
+			if _, ok := x.Lookup(id + "x"); ok {
+				t.Fatalf("%d entries: Lookup found a key the snapshot does not hold", n)
+			}
+		}
+		for id, r := range p.results {
+			if got, ok := x.result(id); !ok || !bytes.Equal(got.data, r.data) || got.crc != r.crc {
+				t.Fatalf("%d entries: result(%v) = %q, %v", n, id, got.data, ok)
+			}
+		}
 		for cut := range len(enc) {
 			if _, _, err := decodeSnapshot(enc[:cut]); err == nil {
 				t.Fatalf("%d entries: the first %d of %d bytes decoded", n, cut, len(enc))
@@ -465,7 +496,7 @@ func TestPreloadSnapshotResults(t *testing.T) {
 		t.Fatal("no snapshot")
 	}
 	for _, e := range batch.Entries {
-		got := snap.results[core.ResultID{Version: e.DataVersion, Format: e.Format}]
+		got, _ := snap.result(core.ResultID{Version: e.DataVersion, Format: e.Format})
 		if string(got.data) != e.Key.Node {
 			t.Fatalf("snapshot holds %q for %s's result", got.data, e.Key.Node)
 		}

@@ -89,6 +89,8 @@ var (
 	metaCapabilities = []capability{
 		capabilityOf[core.EntryWalker]("EntryWalker"),
 		capabilityOf[core.Preloader]("Preloader"),
+		capabilityOf[core.IndexPreloader]("IndexPreloader"),
+		capabilityOf[core.RunEnder]("RunEnder"),
 		capabilityOf[core.EntryRemover]("EntryRemover"),
 		capabilityOf[core.LogStore]("LogStore"),
 	}
@@ -174,6 +176,14 @@ func testCapabilities(t *testing.T, bare, wrapped Pair) {
 	if p, ok := core.As[core.Preloader](wrapped.Meta); ok {
 		if got, err := p.Preload(ctx, []string{"wrapped"}); err != nil || got[key.ID()].DataVersion != rid.Version {
 			t.Errorf("Preload = %v, %v; want the entry of %s", got, err, key.ID())
+		}
+	}
+	if p, ok := core.As[core.IndexPreloader](wrapped.Meta); ok {
+		idx, err := p.PreloadIndex(ctx, []string{"wrapped"})
+		if err != nil {
+			t.Errorf("PreloadIndex: %v", err)
+		} else if e, ok := idx.Lookup(key.ID()); !ok || e.DataVersion != rid.Version {
+			t.Errorf("PreloadIndex: Lookup = %v, %v; want the entry of %s", e, ok, key.ID())
 		}
 	}
 	if w, ok := core.As[core.ResultWalker](wrapped.Results); ok {
