@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -128,14 +127,12 @@ func (c *lookupConn) preload(ctx context.Context, names string) (*preloaded, err
 		return nil, err
 	}
 	defer rows.Close()
-	out := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
-	resultBytes := 0
-	var formats []string // formats are few: share their strings
+	var pb preloadBuilder
 	dest := make([]driver.Value, cols)
 	for {
 		err := rows.Next(dest)
 		if err == io.EOF {
-			return out, nil
+			return pb.result(), nil
 		}
 		if err != nil {
 			return nil, err
@@ -155,25 +152,11 @@ func (c *lookupConn) preload(ctx context.Context, names string) (*preloaded, err
 		if !ok1 || !ok2 || !ok4 {
 			return nil, fmt.Errorf("%w: preloaded entry holds %T, %T, %T, %T", core.ErrCorrupt, dest[0], dest[1], dest[2], dest[3])
 		}
-		for _, known := range formats {
-			if known == format {
-				format = known
-				break
-			}
-		}
-		if len(formats) < 16 && !slices.Contains(formats, format) {
-			formats = append(formats, format)
-		}
-		out.entries[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
-		// The entry's inline result, when it has one and the preload is
-		// still under its bound. A row of the wrong types is left out:
-		// the result's own read will say it is damaged.
+		// The entry's inline result, when it has one. A row of the wrong
+		// types is left out: the result's own read will say it is damaged.
 		data, okd := dest[4].([]byte)
 		crc, okc := dest[5].(int64)
-		if okd && okc && crc >= 0 && crc <= 1<<32-1 && resultBytes+len(data) <= maxPreloadResults {
-			resultBytes += len(data)
-			out.results[core.ResultID{Version: core.DataVersion(dv), Format: format}] = warmResult{data: data, crc: uint32(crc)}
-		}
+		pb.add(id, dv, format, lastUsed, data, crc, okd && okc)
 	}
 }
 

@@ -121,9 +121,7 @@ func (s *MetadataStore) keepSnapshot(key string, gen uint64, p *preloaded) error
 // scanPreload reads the rows of sqlPreload.
 func scanPreload(rows *sql.Rows) (*preloaded, error) {
 	defer rows.Close()
-	out := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
-	resultBytes := 0
-	var formats []string
+	var pb preloadBuilder
 	for rows.Next() {
 		var id, dv, format string
 		var lastUsed int64
@@ -132,22 +130,50 @@ func scanPreload(rows *sql.Rows) (*preloaded, error) {
 		if err := rows.Scan(&id, &dv, &format, &lastUsed, &data, &crc); err != nil {
 			return nil, err
 		}
-		for _, known := range formats {
-			if known == format {
-				format = known
-				break
-			}
-		}
-		if len(formats) < 16 && !slices.Contains(formats, format) {
-			formats = append(formats, format)
-		}
-		out.entries[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
-		if data != nil && crc.Valid && crc.Int64 >= 0 && crc.Int64 <= 1<<32-1 && resultBytes+len(data) <= maxPreloadResults {
-			resultBytes += len(data)
-			out.results[core.ResultID{Version: core.DataVersion(dv), Format: format}] = warmResult{data: data, crc: uint32(crc.Int64)}
+		pb.add(id, dv, format, lastUsed, data, crc.Int64, data != nil && crc.Valid)
+	}
+	return pb.result(), rows.Err()
+}
+
+// preloadBuilder collects the rows of a preload: the entries, and the
+// inline results of those that have one while under maxPreloadResults.
+type preloadBuilder struct {
+	out         *preloaded
+	formats     []string // formats are few: their strings are shared
+	resultBytes int
+}
+
+// add adds an entry and, when hasResult, its inline result as stored (a
+// crc out of range is left out: the result's own read will say it is
+// damaged).
+func (pb *preloadBuilder) add(id, dv, format string, lastUsed int64, data []byte, crc int64, hasResult bool) {
+	pb.init()
+	for _, known := range pb.formats {
+		if known == format {
+			format = known
+			break
 		}
 	}
-	return out, rows.Err()
+	if len(pb.formats) < 16 && !slices.Contains(pb.formats, format) {
+		pb.formats = append(pb.formats, format)
+	}
+	pb.out.entries[core.KeyID(id)] = core.Entry{DataVersion: core.DataVersion(dv), Format: format, LastUsed: time.Unix(0, lastUsed)}
+	if hasResult && crc >= 0 && crc <= 1<<32-1 && pb.resultBytes+len(data) <= maxPreloadResults {
+		pb.resultBytes += len(data)
+		pb.out.results[core.ResultID{Version: core.DataVersion(dv), Format: format}] = warmResult{data: data, crc: uint32(crc)}
+	}
+}
+
+func (pb *preloadBuilder) init() {
+	if pb.out == nil {
+		pb.out = &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
+	}
+}
+
+// result returns what was added (nothing when no row was).
+func (pb *preloadBuilder) result() *preloaded {
+	pb.init()
+	return pb.out
 }
 
 // preloaded is the answer of a preload: the entries of the nodes, by

@@ -99,6 +99,18 @@ func openTwo(t *testing.T) (a, b *MetadataStore) {
 	return a, b
 }
 
+// openFive opens two stores on one database, in which b wrote the entries
+// of five nodes, which it returns.
+func openFive(t *testing.T) (a, b *MetadataStore, nodes []string) {
+	t.Helper()
+	a, b = openTwo(t)
+	nodes = snapNodes(5)
+	if err := b.Write(t.Context(), snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, nodes
+}
+
 // TestPreloadSnapshot checks that a preload keeps a snapshot that the next
 // one serves, and that every change of the entries made through another
 // handle (another process) ends it: a recomputed mapping, a new entry, a
@@ -202,11 +214,7 @@ func TestPreloadSnapshot(t *testing.T) {
 // damaged snapshot is not served.
 func TestPreloadSnapshotDamaged(t *testing.T) {
 	ctx := t.Context()
-	a, b := openTwo(t)
-	nodes := snapNodes(5)
-	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, nodes := openFive(t)
 	want := preloadRows(t, b, nodes)
 	if _, err := a.Preload(ctx, nodes); err != nil {
 		t.Fatal(err)
@@ -248,11 +256,7 @@ func TestPreloadSnapshotDamaged(t *testing.T) {
 // clean again, at the new generation.
 func TestPreloadSnapshotOlderGeneration(t *testing.T) {
 	ctx := t.Context()
-	a, b := openTwo(t)
-	nodes := snapNodes(5)
-	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, nodes := openFive(t)
 	if _, err := a.Preload(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -282,11 +286,7 @@ func TestPreloadSnapshotOlderGeneration(t *testing.T) {
 // makes it again.
 func TestPreloadSnapshotGenFile(t *testing.T) {
 	ctx := t.Context()
-	a, b := openTwo(t)
-	nodes := snapNodes(5)
-	if err := b.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, nodes := openFive(t)
 	want := preloadRows(t, b, nodes)
 	for i, damage := range []func() error{
 		func() error { return os.Remove(a.genPath) },
