@@ -36,10 +36,14 @@ import (
 // Older flowcache versions refuse the database by its schema version.
 
 // genSize is the size of the generation file: a magic, the generation
-// (genDirty for none), and the CRC-32C of both.
-const genSize = 20
+// (genDirty for none), the identity of the database file it is for (see
+// dbID), and the CRC-32C of all three. A clean generation file is clean
+// only for the database file it was written for: one removed, or replaced
+// by another file, has none of its snapshots served (and its schema is
+// checked when it is opened).
+const genSize = 28
 
-var genMagic = [8]byte{'f', 'c', 'g', 'e', 'n', '2', '\n', 0}
+var genMagic = [8]byte{'f', 'c', 'g', 'e', 'n', '2', '\n', 1}
 
 const genDirty = ^uint64(0)
 
@@ -47,15 +51,20 @@ const genDirty = ^uint64(0)
 func genPath(path string) string { return path + "-gen" }
 
 // encodeGen returns the content of a generation file.
-func encodeGen(gen uint64) []byte {
+func encodeGen(gen, db uint64) []byte {
 	b := make([]byte, 0, genSize)
 	b = append(b, genMagic[:]...)
 	b = binary.LittleEndian.AppendUint64(b, gen)
+	b = binary.LittleEndian.AppendUint64(b, db)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
+// dbOf is the database of the generation file at path.
+func dbOf(path string) string { return strings.TrimSuffix(path, "-gen") }
+
 // readGen returns the generation the file at path is clean at; false when
-// it is dirty, missing, torn or not a generation file.
+// it is dirty, missing, torn, not a generation file, or written for another
+// database file than the one beside it.
 func readGen(path string) (uint64, bool) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -67,16 +76,30 @@ func readGen(path string) (uint64, bool) {
 	if n != genSize || err != io.ErrUnexpectedEOF {
 		return 0, false
 	}
-	if [8]byte(b[:8]) != genMagic || crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:]) {
+	if [8]byte(b[:8]) != genMagic || crc32.Checksum(b[:24], castagnoli) != binary.LittleEndian.Uint32(b[24:]) {
 		return 0, false
 	}
-	gen := binary.LittleEndian.Uint64(b[8:])
-	return gen, gen != genDirty
+	gen, db := binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])
+	if gen == genDirty {
+		return 0, false
+	}
+	if cur, ok := dbID(dbOf(path)); !ok || cur != db {
+		return 0, false
+	}
+	return gen, true
 }
 
 // writeGen writes gen (or genDirty) to the generation file at path,
-// creating it when create is set.
+// creating it when create is set. A generation is written only for a
+// database file that exists.
 func writeGen(path string, gen uint64, create bool) error {
+	var db uint64
+	if gen != genDirty {
+		var ok bool
+		if db, ok = dbID(dbOf(path)); !ok {
+			return errors.New("no database file to mark the generation of")
+		}
+	}
 	flag := os.O_WRONLY
 	if create {
 		flag |= os.O_CREATE
@@ -85,14 +108,14 @@ func writeGen(path string, gen uint64, create bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(encodeGen(gen), 0)
+	_, err = f.WriteAt(encodeGen(gen, db), 0)
 	if err == nil {
 		err = f.Truncate(genSize)
 	}
 	return errors.Join(err, f.Close())
 }
 
-var dirty = encodeGen(genDirty)
+var dirty = encodeGen(genDirty, 0)
 
 // markDirty marks the generation file at path dirty. It fails only when
 // the file exists and cannot be written: then the commit must not happen.

@@ -104,7 +104,10 @@
 // and the file marked clean at the generation it was read at, inside a
 // transaction that holds the write lock too (BEGIN IMMEDIATE, rolled
 // back): the two never interleave, so a snapshot is never served past a
-// commit, and a writer killed in between leaves the file dirty. A snapshot
+// commit, and a writer killed in between leaves the file dirty. The file
+// names the database file it is for (its device and inode): a database
+// removed or replaced by hand has none of the old snapshots served, and its
+// schema is checked when it is opened. A snapshot
 // file of another generation than the clean one, or damaged (CRC-32C,
 // lengths checked against what remains), is not served: the preload reads
 // the rows and writes it again. So a recomputed node's new mapping, a new,

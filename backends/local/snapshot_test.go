@@ -291,7 +291,7 @@ func TestPreloadSnapshotGenFile(t *testing.T) {
 	for i, damage := range []func() error{
 		func() error { return os.Remove(a.genPath) },
 		func() error { return os.WriteFile(a.genPath, []byte("fcgen2\n\x00garbage, not a generation"), 0o644) },
-		func() error { return os.WriteFile(a.genPath, encodeGen(genDirty), 0o644) },
+		func() error { return os.WriteFile(a.genPath, encodeGen(genDirty, 0), 0o644) },
 	} {
 		if _, err := a.Preload(ctx, nodes); err != nil {
 			t.Fatal(err)
@@ -576,5 +576,51 @@ func TestPreloadSnapshotNeverStale(t *testing.T) {
 				t.Fatalf("preload %d: node %d maps to version %d, but %d was committed before it began", i, n, v, before)
 			}
 		}
+	}
+}
+
+// TestPreloadSnapshotDatabaseRemoved removes the database file (and its
+// WAL) of a cache whose snapshots are current, as someone resetting it by
+// hand does: the generation file is not clean for the new database, so no
+// snapshot of the old one is served, and the new database gets its schema
+// when it is opened.
+func TestPreloadSnapshotDatabaseRemoved(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), MetadataFile)
+	a, err := OpenMetadata(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := snapNodes(5)
+	if err := a.Write(ctx, snapBatch(0, 5, "aa")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Preload(ctx, nodes); err != nil || len(got) != 5 {
+		t.Fatalf("Preload: %d entries, %v", len(got), err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, clean := readGen(genPath(path)); !clean {
+		t.Fatal("the generation file is not clean before the database is removed")
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if _, clean := readGen(genPath(path)); clean {
+		t.Fatal("the generation file is clean for a database that is gone")
+	}
+	b, err := OpenMetadata(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, err := b.Preload(ctx, nodes); err != nil || len(got) != 0 {
+		t.Fatalf("Preload of the new database: %d entries, %v; want none", len(got), err)
+	}
+	if err := b.Write(ctx, snapBatch(0, 1, "bb")); err != nil {
+		t.Fatalf("writing the new database: %v", err)
 	}
 }
