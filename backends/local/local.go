@@ -86,7 +86,10 @@
 // preload snapshot: one checksummed file per list of nodes (keyed by the
 // SHA-256 of the list) under metadata.db-snapshots/, holding the entries
 // and their inline results (up to 8 MiB), which the next preload of the
-// same nodes reads and decodes without opening the database. A run whose
+// same nodes reads without opening the database. Its entries are in key
+// order, and a run looks its hits up in the file's bytes, a binary search
+// each (MetadataStore.PreloadIndex, core.IndexPreloader), rather than in a
+// map of every entry, whose making cost a fresh process 3 ms for 1000. A run whose
 // every node is served by it, and whose history goes to its run log, opens
 // no SQLite connection at all: the store opens the database when it first
 // needs it (Open checks the schema only when it cannot tell it is this
