@@ -164,16 +164,53 @@ func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, 
 	if r.dir == "" {
 		return nil
 	}
+	cutoff := time.Now().Add(-staleAfter)
+	return r.eachShardEntry(ctx, "scanning "+r.dir, func(key string, e fs.DirEntry) error {
+		kind := core.DebrisNotAFile
+		id, ok := r.tempOf(key)
+		if ok {
+			kind = core.DebrisStaleTemp
+		} else if !notFiles || e.Type().IsRegular() {
+			return nil
+		} else if id, ok = r.files.ParseKey(key); !ok {
+			return nil
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place or removed meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("local: scanning %s: %w", r.dir, err)
+		}
+		d := core.Debris{Kind: kind, Path: key, Result: id, What: describeMode(fi.Mode()), Size: fi.Size(), ModTime: fi.ModTime()}
+		switch {
+		case kind == core.DebrisStaleTemp && (!fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff)):
+			return nil // a live writer's
+		case kind == core.DebrisStaleTemp:
+			d.What = "temporary file"
+		case fi.Mode().IsRegular():
+			return nil
+		}
+		return fn(d)
+	})
+}
+
+// eachShardEntry calls fn with the key ("ab/name") and directory entry of
+// everything in the shard directories of the results directory, in name
+// order, and stops at fn's first error. Shards are read one at a time: a
+// shard or the directory that disappears meanwhile is skipped, and a
+// symbolic link in a shard's place is not looked into. op names what the
+// caller does, in its errors.
+func (r *ResultStore) eachShardEntry(ctx context.Context, op string, fn func(key string, e fs.DirEntry) error) error {
 	shards, err := os.ReadDir(r.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("local: scanning %s: %w", r.dir, err)
+		return fmt.Errorf("local: %s: %w", op, err)
 	}
-	cutoff := time.Now().Add(-staleAfter)
 	for _, sh := range shards {
-		if !sh.IsDir() { // a symbolic link is not looked into
+		if !sh.IsDir() {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -184,36 +221,10 @@ func (r *ResultStore) scanDebris(ctx context.Context, staleAfter time.Duration, 
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("local: scanning %s: %w", r.dir, err)
+			return fmt.Errorf("local: %s: %w", op, err)
 		}
 		for _, e := range names {
-			key := sh.Name() + "/" + e.Name()
-			kind := core.DebrisNotAFile
-			id, ok := r.tempOf(key)
-			if ok {
-				kind = core.DebrisStaleTemp
-			} else if !notFiles || e.Type().IsRegular() {
-				continue
-			} else if id, ok = r.files.ParseKey(key); !ok {
-				continue
-			}
-			fi, err := e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // renamed into place or removed meanwhile
-			}
-			if err != nil {
-				return fmt.Errorf("local: scanning %s: %w", r.dir, err)
-			}
-			d := core.Debris{Kind: kind, Path: key, Result: id, What: describeMode(fi.Mode()), Size: fi.Size(), ModTime: fi.ModTime()}
-			switch {
-			case kind == core.DebrisStaleTemp && (!fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff)):
-				continue // a live writer's
-			case kind == core.DebrisStaleTemp:
-				d.What = "temporary file"
-			case fi.Mode().IsRegular():
-				continue
-			}
-			if err := fn(d); err != nil {
+			if err := fn(sh.Name()+"/"+e.Name(), e); err != nil {
 				return err
 			}
 		}

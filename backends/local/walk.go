@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"gocloud.dev/gcerrors"
@@ -187,43 +185,18 @@ func (r *ResultStore) RemoveResults(ctx context.Context, ids []core.ResultID) er
 // files among them) and what disappears between the listing of its
 // directory and its stat.
 func (r *ResultStore) walkDir(ctx context.Context, fn func(core.ResultInfo) error) error {
-	shards, err := os.ReadDir(r.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("local: walk results: %w", err)
-	}
-	for _, sh := range shards {
-		if !sh.IsDir() {
-			continue
+	return r.eachShardEntry(ctx, "walk results", func(key string, e fs.DirEntry) error {
+		id, ok := r.files.ParseKey(key)
+		if !ok || e.IsDir() {
+			return nil
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		ents, err := os.ReadDir(filepath.Join(r.dir, sh.Name()))
+		fi, err := e.Info()
 		if errors.Is(err, fs.ErrNotExist) {
-			continue
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("local: walk results: %w", err)
 		}
-		for _, e := range ents {
-			id, ok := r.files.ParseKey(sh.Name() + "/" + e.Name())
-			if !ok || e.IsDir() {
-				continue
-			}
-			fi, err := e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("local: walk results: %w", err)
-			}
-			if err := fn(core.ResultInfo{ID: id, Size: fi.Size(), Created: fi.ModTime()}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return fn(core.ResultInfo{ID: id, Size: fi.Size(), Created: fi.ModTime()})
+	})
 }
