@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -27,8 +28,8 @@ import (
 // at the generation the snapshot was made at.
 //
 // Who marks: the hook is set on every connection any code of the process
-// opens to a database that has a generation file (package local registers
-// it with modernc's driver), so writes through database/sql in a program
+// opens to a database that has a generation file, or is named metadata.db
+// (package local registers it with modernc's driver), so writes through database/sql in a program
 // that imports this package mark it too. A program that does not (the
 // sqlite3 shell, Python) cannot change or delete entries or results: the
 // triggers that bump the generation call flowcache_changed(), a function
@@ -165,8 +166,10 @@ func init() {
 			return nil
 		}
 		gen := genPath(path)
-		if _, err := os.Stat(gen); err != nil {
-			return nil // not a flowcache database, or one of schema 1
+		if _, err := os.Stat(gen); err != nil && filepath.Base(path) != MetadataFile {
+			// Not a flowcache database (nor one under the default name,
+			// whose generation file a store may make again later).
+			return nil
 		}
 		h, ok := c.(sqlite.HookRegisterer)
 		if !ok {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,30 +24,10 @@ import (
 	"github.com/flowcache/flowcache/core"
 )
 
-// Run logs: the history of a run that retrieves everything is not written
-// to SQLite. A warm process that wrote its run's records to the database
-// paid for it more than for anything else it did (the first write
-// transaction of a process, the WAL it creates and the checkpoint when it
-// closes: 4–8 ms for a run of 1000 nodes, where the run itself takes 1).
-// So BeginRun creates a run log, a file of its own under <db>-history/,
-// and a batch that holds only records is appended to it: one write. The
-// first batch of the run that must go to the database anyway (entries, or
-// hits whose last-used time is due) moves the log into the database in its
-// transaction ("folds" it), and the run's later batches go there too. A
-// run that ends with its log unfolded leaves it for the next writer: a
-// store folds the logs of ended runs at its first write transaction, and
-// EndRun folds them once more than foldAt are waiting.
-//
-// A log is locked (flock) by the store writing it until its run ends or
-// the store closes, so no other process folds a run in progress; a process
-// that dies releases its locks, and its logs are folded like any other
-// (what a torn last append left is ignored: every frame has its CRC). A
-// folded log's name is recorded in the folded_logs table in the fold's
-// transaction and the file removed after it commits, so a crash between the
-// two cannot fold a log twice: the next folder finds the name and only
-// removes the file. Runs and Run read the database and the logs not folded
-// yet, so a run's history reads the same before and after its log is
-// folded.
+// Run logs: the history of a run that retrieves everything goes to a file
+// of its own instead of SQLite, and is folded into the database by the next
+// write transaction. The package doc ("Run logs") says why and how; the
+// locking rules are at runLogs.begin, lockFile and removeFolded.
 
 const (
 	// historyMagic begins every run log.
@@ -77,11 +58,9 @@ func logPrefix(run core.RunID) string {
 
 // runLog is a run log this store writes.
 type runLog struct {
-	mu      sync.Mutex
-	f       *os.File // nil once closed
-	name    string   // base name in the history directory
-	run     core.RunID
-	started int64
+	mu   sync.Mutex
+	f    *os.File // nil once closed
+	name string   // base name in the history directory
 	// inDB: the log was folded (or could not be written): the run's
 	// batches go to the database.
 	inDB bool
@@ -157,42 +136,53 @@ func parseLog(b []byte) (p parsedLog, ok bool) {
 // begin creates the log of run, locked. It returns false when logs are not
 // used here (no file locks on this system) or the log cannot be made: the
 // run is then begun in the database.
-func (l *runLogs) begin(run core.RunID, started time.Time) (bool, error) {
+//
+// Between the file's creation and its lock, a folder may take it for the
+// log of a dead writer (no begin frame yet), fold it and remove it: a log
+// that is no longer at its path once locked is given up, as one another
+// process locked first is.
+func (l *runLogs) begin(run core.RunID, started time.Time) bool {
 	if !fileLocks {
-		return false, nil
+		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.m[run]; ok {
-		return true, nil // a known run
+		return true // a known run
 	}
 	if err := os.MkdirAll(l.dir, 0o777); err != nil {
-		return false, err
+		return false
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	name := logPrefix(run) + hex.EncodeToString(rnd[:]) + ".log"
-	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o666)
+	path := filepath.Join(l.dir, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o666)
 	if err != nil {
-		return false, err
-	}
-	if ok, err := tryLock(f); !ok || err != nil {
-		f.Close()
-		os.Remove(filepath.Join(l.dir, name))
-		return false, errors.Join(err, errors.New("run log locked by another process"))
+		return false
 	}
 	payload := binary.AppendVarint(nil, started.UnixNano())
 	payload = append(payload, run...)
-	if _, err := f.Write(appendFrame([]byte(historyMagic), frameBegin, payload)); err != nil {
+	if ok, err := tryLock(f); !ok || err != nil || !stillAt(f, path) {
 		f.Close()
-		os.Remove(filepath.Join(l.dir, name))
-		return false, err
+		return false // a folder has it, or removed it: it removes it
+	} else if _, err := f.Write(appendFrame([]byte(historyMagic), frameBegin, payload)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false
 	}
 	if l.m == nil {
 		l.m = map[core.RunID]*runLog{}
 	}
-	l.m[run] = &runLog{f: f, name: name, run: run, started: started.UnixNano()}
-	return true, nil
+	l.m[run] = &runLog{f: f, name: name}
+	return true
+}
+
+// stillAt reports whether the open file f is the one at path.
+func stillAt(f *os.File, path string) bool {
+	fi, err1 := f.Stat()
+	pi, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
 }
 
 func (l *runLogs) get(run core.RunID) *runLog {
@@ -265,8 +255,8 @@ type logFile struct {
 // foldLogs moves logs into the database in tx: the run's row (a known run
 // keeps its own), its batches in order, and the log's name in folded_logs.
 // A log whose name is there already was folded before (a crash between
-// that commit and the removal of the file): it is only removed. It returns
-// the logs to remove once tx commits.
+// that commit and the removal of the file): it is only removed, as the
+// caller removes the others once tx commits (removeFolded).
 func foldLogs(ctx context.Context, tx *sql.Tx, logs []logFile) error {
 	if len(logs) == 0 {
 		return nil
@@ -331,13 +321,7 @@ func (l *runLogs) lockFile(name string) (logFile, bool) {
 	if err != nil {
 		return logFile{}, false
 	}
-	if ok, err := tryLock(f); !ok || err != nil {
-		f.Close()
-		return logFile{}, false
-	}
-	fi, err1 := f.Stat()
-	pi, err2 := os.Stat(path)
-	if err1 != nil || err2 != nil || !os.SameFile(fi, pi) {
+	if ok, err := tryLock(f); !ok || err != nil || !stillAt(f, path) {
 		f.Close()
 		return logFile{}, false
 	}
@@ -517,7 +501,7 @@ func (s *MetadataStore) readLogs(ctx context.Context, run core.RunID) ([]parsedL
 		}
 		out = append(out, p)
 	}
-	slices.SortStableFunc(out, func(a, b parsedLog) int { return cmpInt64(a.started, b.started) })
+	slices.SortStableFunc(out, func(a, b parsedLog) int { return cmp.Compare(a.started, b.started) })
 	return out, nil
 }
 
@@ -529,16 +513,6 @@ func compareRuns(a, b core.RunInfo) int {
 		return c
 	}
 	return strings.Compare(string(a.ID), string(b.ID))
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // logRuns adds the runs of the logs not folded yet to runs (read from the

@@ -32,8 +32,9 @@ import (
 // by a read-only store.
 const schemaVersion = 2
 
-// schema creates the tables of schema version 1. Times are Unix
-// nanoseconds. deps columns hold the JSON of a []core.Dep.
+// schema creates the tables of schema version 1, which version 2 keeps
+// (genSchema adds what version 2 added). Times are Unix nanoseconds. deps
+// columns hold the JSON of a []core.Dep.
 const schema = `
 CREATE TABLE IF NOT EXISTS entries (
 	key_id       TEXT PRIMARY KEY,
@@ -215,7 +216,7 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		return nil, fmt.Errorf("local: metadata %s: %w", path, err)
 	}
 	if ro == nil {
-		s := &MetadataStore{path: path, now: o.now, logs: runLogs{dir: historyDir(abs)}, syncFull: o.syncFull, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+		s := newMetadataStore(path, abs, o, nil)
 		// The generation file before any connection: every connection
 		// to a database that has one marks it at each commit (gen.go).
 		// A clean one says the schema is this version's (a writer of it
@@ -242,11 +243,11 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		}
 		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
 	}
-	s := &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+	s := newMetadataStore(path, abs, o, ro)
 	err = s.open(ctx, dsn(abs, o, true, sqliteModeRO), dsn(abs, o, false, sqliteModeRO), o.busyTimeout, false)
 	if isCantOpen(err) && !ro.noImmutable {
 		s.closeDBs()
-		s = &MetadataStore{path: path, now: o.now, readOnly: ro, logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs)}
+		s = newMetadataStore(path, abs, o, ro)
 		err = s.open(ctx, dsn(abs, o, true, sqliteImmutable), dsn(abs, o, false, sqliteImmutable), o.busyTimeout, false)
 	}
 	if err != nil {
@@ -254,6 +255,15 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 		return nil, fmt.Errorf("local: open metadata %s read-only: %w", path, err)
 	}
 	return s, nil
+}
+
+// newMetadataStore returns the store of the database at path (abs, made
+// absolute), not opened yet; read-only when ro is not nil.
+func newMetadataStore(path, abs string, o *options, ro *readOnlyStore) *MetadataStore {
+	return &MetadataStore{
+		path: path, now: o.now, readOnly: ro, syncFull: o.syncFull,
+		logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs),
+	}
 }
 
 // isCantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
@@ -427,7 +437,7 @@ func (s *MetadataStore) BeginRun(ctx context.Context, run core.RunInfo) error {
 	}
 	// A run log when it can be made (see history.go); the database
 	// otherwise.
-	if ok, _ := s.logs.begin(run.ID, run.StartTime(s.now)); ok {
+	if s.logs.begin(run.ID, run.StartTime(s.now)) {
 		return nil
 	}
 	st, err := s.beginRun.get(ctx)

@@ -110,12 +110,55 @@ func (s *MetadataStore) buildSnapshot(ctx context.Context, key, names string) (*
 	return p, nil
 }
 
-// keepSnapshot writes the snapshot file of key, whole or not at all.
+// maxSnapshots bounds the snapshot files kept: one per list of nodes ever
+// preloaded would grow without end in a cache whose runs ask for many
+// different outputs. The least recently written go first; one removed while
+// still in use only costs its next preload the rows.
+const maxSnapshots = 64
+
+// keepSnapshot writes the snapshot file of key, whole or not at all, and
+// removes the oldest files past maxSnapshots (and temporary files a killed
+// writer left, after an hour).
 func (s *MetadataStore) keepSnapshot(key string, gen uint64, p *preloaded) error {
 	if err := os.MkdirAll(s.snapDir, 0o777); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(s.snapDir, key), encodeSnapshot(gen, p), 0o644)
+	if err := atomicfile.Write(filepath.Join(s.snapDir, key), encodeSnapshot(gen, p), 0o644); err != nil {
+		return err
+	}
+	s.pruneSnapshots(key)
+	return nil
+}
+
+// pruneSnapshots removes the oldest snapshot files past maxSnapshots, never
+// keep's, and stale temporary files. Failures are left for the next prune.
+func (s *MetadataStore) pruneSnapshots(keep string) {
+	ents, err := os.ReadDir(s.snapDir)
+	if err != nil || len(ents) <= maxSnapshots {
+		return
+	}
+	type file struct {
+		name string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || e.Name() == keep {
+			continue
+		}
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			if time.Since(fi.ModTime()) > StaleTempAge {
+				os.Remove(filepath.Join(s.snapDir, e.Name()))
+			}
+			continue
+		}
+		files = append(files, file{e.Name(), fi.ModTime()})
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.mod.Compare(b.mod) })
+	for _, f := range files[:max(0, len(files)-(maxSnapshots-1))] {
+		os.Remove(filepath.Join(s.snapDir, f.name))
+	}
 }
 
 // scanPreload reads the rows of sqlPreload.

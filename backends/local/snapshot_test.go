@@ -627,3 +627,34 @@ func TestPreloadSnapshotDatabaseRemoved(t *testing.T) {
 		t.Fatalf("writing the new database: %v", err)
 	}
 }
+
+// TestSnapshotsBounded preloads more lists of nodes than maxSnapshots:
+// the directory keeps at most maxSnapshots files, the oldest go first, and
+// the last list's snapshot is served.
+func TestSnapshotsBounded(t *testing.T) {
+	ctx := t.Context()
+	a, _, nodes := openFive(t)
+	var lists [][]string
+	for i := range maxSnapshots + 6 {
+		list := append([]string{fmt.Sprint("other", i)}, nodes...)
+		lists = append(lists, list)
+		if _, err := a.Preload(ctx, list); err != nil {
+			t.Fatal(err)
+		}
+		// File times a second apart, whatever the file system's resolution.
+		names, _ := json.Marshal(list)
+		at := time.Now().Add(time.Duration(i-1000) * time.Second)
+		os.Chtimes(filepath.Join(a.snapDir, snapshotKey(names)), at, at)
+	}
+	ents, err := os.ReadDir(a.snapDir)
+	if err != nil || len(ents) > maxSnapshots {
+		t.Fatalf("%d snapshot files, %v; want at most %d", len(ents), err, maxSnapshots)
+	}
+	want := preloadRows(t, a, nodes)
+	if !fromSnapshot(t, a, lists[len(lists)-1], want) {
+		t.Fatal("the last list's snapshot is not served")
+	}
+	if fromSnapshot(t, a, lists[0], want) {
+		t.Fatal("the oldest list's snapshot was kept")
+	}
+}
