@@ -458,11 +458,14 @@ const lastUsedResolution = LastUsedResolution
 // when the store cannot preload, or fails to, lookups go to the store one by
 // one.
 func (r *Run) Preload(ctx context.Context, nodes []string) {
-	if len(nodes) == 0 || !canPreload(r.c.meta) {
+	if len(nodes) == 0 {
 		return
 	}
 	at := r.c.now()
-	m, _, err := preload(ctx, r.c.meta, nodes)
+	m, ok, err := preload(ctx, r.c.meta, nodes)
+	if !ok {
+		return
+	}
 	if err != nil {
 		r.emit(ctx, "", "", ActorMetadataStore, EventGetDataVersion, MessagePreloadFailed, err.Error())
 		return

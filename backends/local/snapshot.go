@@ -309,8 +309,9 @@ const maxPreloadResults = 8 << 20
 const snapshotMagic = "flowcache preload snapshot 3\n"
 
 // encodeSnapshot encodes p, made at generation gen, its entries in the
-// order of their key ids: the magic; the generation (8 bytes); the formats (a count, then each
-// length-prefixed); the number of entries; every key id and data version
+// order of their key ids: the magic; the generation (8 bytes); the formats
+// (a count, then each length-prefixed); the number of entries; every key
+// id and data version
 // concatenated (length-prefixed as a whole); per entry the lengths of its
 // key id and data version, its format's index, its last-used time and its
 // inline result's length plus one (0 for none) followed, for one, by its
@@ -371,15 +372,6 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 		b = append(b, d...)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-}
-
-// decodeSnapshot parses a snapshot into maps (see decodeIndex).
-func decodeSnapshot(b []byte) (uint64, *preloaded, error) {
-	gen, idx, err := decodeIndex(b)
-	if err != nil {
-		return 0, nil, err
-	}
-	return gen, idx.preloaded(), nil
 }
 
 // snapIndex is a decoded snapshot: a core.PreloadIndex over the bytes of

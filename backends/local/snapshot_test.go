@@ -428,9 +428,13 @@ func TestSnapshotCodec(t *testing.T) {
 			}
 		}
 		enc := encodeSnapshot(uint64(n)+7, p)
-		gen, got, err := decodeSnapshot(enc)
-		if err != nil || gen != uint64(n)+7 || !sameEntries(got.entries, p.entries) {
-			t.Fatalf("%d entries: generation %d, %v", n, gen, err)
+		gen, idx, err := decodeIndex(enc)
+		if err != nil {
+			t.Fatalf("%d entries: %v", n, err)
+		}
+		got := idx.preloaded()
+		if gen != uint64(n)+7 || !sameEntries(got.entries, p.entries) {
+			t.Fatalf("%d entries: generation %d, entries differ", n, gen)
 		}
 		if len(got.results) != len(p.results) {
 			t.Fatalf("%d entries: %d results decoded, want %d", n, len(got.results), len(p.results))
@@ -459,7 +463,7 @@ func TestSnapshotCodec(t *testing.T) {
 			}
 		}
 		for cut := range len(enc) {
-			if _, _, err := decodeSnapshot(enc[:cut]); err == nil {
+			if _, _, err := decodeIndex(enc[:cut]); err == nil {
 				t.Fatalf("%d entries: the first %d of %d bytes decoded", n, cut, len(enc))
 			}
 		}
