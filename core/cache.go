@@ -681,6 +681,26 @@ func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ Even
 	r.c.log.add(ctx, ev)
 }
 
+// emitKey emits a node's first two events: its behaviour resolved, its
+// cache key.
+func (r *Run) emitKey(ctx context.Context, node, task string, b Behavior, id KeyID) {
+	r.emit(ctx, node, task, ActorAdapter, EventResolveBehavior, "", b.String())
+	r.emit(ctx, node, task, ActorAdapter, EventGetCacheKey, "", string(id))
+}
+
+// emitHit emits a hit's events: those of emitKey, then get_data_version
+// (metadata_store) and get_result (adapter), both hit with the data version.
+// Nothing else wanting them (no tracing, logger, log file or run log), they
+// are kept as one (see eventLog.addHit), at one time.
+func (r *Run) emitHit(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion) {
+	if r.span == nil && r.c.log.addHit(ctx, r.id, node, task, b, id, dv, r.c.now()) {
+		return
+	}
+	r.emitKey(ctx, node, task, b, id)
+	r.emit(ctx, node, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(dv))
+	r.emit(ctx, node, task, ActorAdapter, EventGetResult, MessageHit, string(dv))
+}
+
 // version fingerprints v. An unhashable value gets a unique version and an
 // unhashable_data_version event.
 func (r *Run) version(ctx context.Context, node, task string, v any) (DataVersion, bool) {
@@ -944,9 +964,8 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	if b == Unset {
 		b = Default
 	}
-	r.emit(ctx, spec.Name, task, ActorAdapter, EventResolveBehavior, "", b.String())
-
 	if b == Disable || b == Ignore {
+		r.emit(ctx, spec.Name, task, ActorAdapter, EventResolveBehavior, "", b.String())
 		val, dur, err := r.execute(ctx, spec, task, deps, exec)
 		// The record keeps the key's parts (nothing is looked up or stored
 		// under it) so that the run's graph can be rebuilt from its history.
@@ -965,18 +984,22 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 
 	key := r.key(spec, deps)
 	id := key.ID()
-	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetCacheKey, "", string(id))
 	if r.span != nil {
 		r.traceKey(ctx, id, b)
 	}
 
 	if b == Default && r.noRead {
+		r.emitKey(ctx, spec.Name, task, b, id)
 		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "cache unavailable")
 	} else if b == Default {
 		e, err := r.lookup(ctx, key, id)
-		switch {
-		case err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable():
+		if err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable() {
 			return r.retrieved(ctx, spec, task, b, key, id, e, deps, exec), nil
+		}
+		// A hit's events are emitted together (emitHit); a miss's begin
+		// with the same two.
+		r.emitKey(ctx, spec.Name, task, b, id)
+		switch {
 		case err == nil:
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
@@ -991,6 +1014,8 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		if v, done, err := r.singleFlight(ctx, spec, task, key, id, deps, exec); done {
 			return v, err
 		}
+	} else {
+		r.emitKey(ctx, spec.Name, task, b, id)
 	}
 	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
 	if err != nil {
@@ -1002,8 +1027,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 // retrieved is a hit: the value of entry e of key id, loaded when a node
 // asks for it.
 func (r *Run) retrieved(ctx context.Context, spec *NodeSpec, task string, b Behavior, key CacheKey, id KeyID, e Entry, deps []*Value, exec ExecFunc) *Value {
-	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(e.DataVersion))
-	r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageHit, string(e.DataVersion))
+	r.emitHit(ctx, spec.Name, task, b, id, e.DataVersion)
 	var hit KeyID
 	if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
 		hit = id
@@ -1344,15 +1368,20 @@ func CheckAssignable(v any, t reflect.Type) error {
 // entry to write, and a hit) and writes the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
 	r.traceRecord(ctx, rec)
-	r.noteOutcome(rec.Node, rec.Task, rec.Outcome)
+	r.mu.Lock()
+	r.noteOutcomeLocked(rec.Node, rec.Task, rec.Outcome)
 	if r.noWrite {
+		r.mu.Unlock()
 		return
 	}
-	r.mu.Lock()
 	if r.requested[rec.Node] {
 		rec.Requested = true
 	}
 	r.takeWait(&rec)
+	if r.pending.Records == nil {
+		// The first batch, sized like the next ones (see takeBatch).
+		r.pending.Records = make([]NodeRecord, 0, max(1, min(len(r.preloadNodes), r.c.flushEvery)))
+	}
 	r.pending.Records = append(r.pending.Records, rec)
 	if entry != nil {
 		r.pending.Entries = append(r.pending.Entries, *entry)

@@ -170,25 +170,107 @@ func (e Event) String() string {
 	return b.String()
 }
 
+// storedEvent is an event as a Cache keeps it in memory: its run is that of
+// the runEvents holding it, its actor and type are codes (see eventCodes),
+// and a hit's four events (resolve_behavior, get_cache_key,
+// get_data_version and get_result, see emitHit) are one storedEvent. A warm
+// run of a thousand nodes keeps a thousand of these, 96 bytes each, where it
+// kept four thousand Events of 136 bytes: building and keeping them was a
+// third of a hit's cost in a fresh process.
+type storedEvent struct {
+	node, task string
+	// msg and value are the event's; a hit's are its cache key id and its
+	// data version.
+	msg, value string
+	time       time.Time
+	// raw is, for an event whose actor or type has no code (none of core's
+	// own), its index in runEvents.raw.
+	raw         int32
+	actor, typ  uint8
+	hit         bool
+	hitBehavior uint8 // a hit's behaviour
+}
+
+// eventActors and eventTypes are the codes of storedEvent: an actor's or a
+// type's index. The tests check that every event type and actor declared
+// above is here.
+var (
+	eventActors = [...]Actor{ActorAdapter, ActorMetadataStore, ActorResultStore}
+	eventTypes  = [...]EventType{
+		EventGetDataVersion, EventSetDataVersion, EventGetCacheKey, EventSetCacheKey,
+		EventGetResult, EventSetResult, EventMissingResult, EventExecuteNode,
+		EventFailedExecution, EventResolveBehavior, EventUnhashable, EventIsInput,
+		EventIsOverride, EventIsFinalVar, EventCodeVersion, EventFailedStoreWrite,
+		EventCacheFault, EventCacheFaultSummary, EventLeaseWait, EventLeaseTakeover,
+	}
+)
+
+func actorCode(a Actor) (uint8, bool) {
+	for i, x := range eventActors {
+		if x == a {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+func typeCode(t EventType) (uint8, bool) {
+	for i, x := range eventTypes {
+		if x == t {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
 // runEvents holds one run's events in chunks, so that a long run's events
 // are never copied to a larger array as they grow.
 type runEvents struct {
-	chunks [][]Event
+	run    RunID
+	chunks [][]storedEvent
+	raw    []Event // events without codes (see storedEvent.raw)
 }
 
 const eventChunk = 512
 
 func (r *runEvents) add(e Event) {
+	se := storedEvent{node: e.Node, task: e.Task, msg: string(e.Message), value: e.Value, time: e.Time, raw: -1}
+	a, okA := actorCode(e.Actor)
+	t, okT := typeCode(e.Type)
+	if okA && okT {
+		se.actor, se.typ = a, t
+	} else {
+		se.raw = int32(len(r.raw))
+		r.raw = append(r.raw, e)
+	}
+	r.store(se)
+}
+
+func (r *runEvents) store(se storedEvent) {
 	n := len(r.chunks)
 	if n == 0 || len(r.chunks[n-1]) == cap(r.chunks[n-1]) {
 		size := eventChunk
 		if n == 0 {
 			size = 64 // most runs in tests and small pipelines are small
 		}
-		r.chunks = append(r.chunks, make([]Event, 0, size))
+		r.chunks = append(r.chunks, make([]storedEvent, 0, size))
 		n++
 	}
-	r.chunks[n-1] = append(r.chunks[n-1], e)
+	r.chunks[n-1] = append(r.chunks[n-1], se)
+}
+
+// hitEvents returns the four events of a hit stored as se.
+func (r *runEvents) hitEvents(se *storedEvent) [4]Event {
+	base := Event{RunID: r.run, Node: se.node, Task: se.task, Actor: ActorAdapter, Time: se.time}
+	var evs [4]Event
+	for i := range evs {
+		evs[i] = base
+	}
+	evs[0].Type, evs[0].Value = EventResolveBehavior, Behavior(se.hitBehavior).String()
+	evs[1].Type, evs[1].Value = EventGetCacheKey, se.msg
+	evs[2].Actor, evs[2].Type, evs[2].Message, evs[2].Value = ActorMetadataStore, EventGetDataVersion, MessageHit, se.value
+	evs[3].Type, evs[3].Message, evs[3].Value = EventGetResult, MessageHit, se.value
+	return evs
 }
 
 // all yields the events in order; a nil receiver yields none.
@@ -198,9 +280,25 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 			return
 		}
 		for _, c := range r.chunks {
-			for _, e := range c {
-				if !yield(e) {
-					return
+			for i := range c {
+				se := &c[i]
+				switch {
+				case se.hit:
+					for _, e := range r.hitEvents(se) {
+						if !yield(e) {
+							return
+						}
+					}
+				case se.raw >= 0:
+					if !yield(r.raw[se.raw]) {
+						return
+					}
+				default:
+					e := Event{RunID: r.run, Node: se.node, Task: se.task, Actor: eventActors[se.actor], Type: eventTypes[se.typ],
+						Message: EventMessage(se.msg), Value: se.value, Time: se.time}
+					if !yield(e) {
+						return
+					}
 				}
 			}
 		}
@@ -209,7 +307,8 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 
 // defaultKeepRuns is how many runs' events a Cache keeps in memory: a
 // long-lived process running a pipeline every minute must not grow without
-// bound (about 170 bytes an event, several events a node). The log file
+// bound (about 100 bytes an event and its strings, several events an executed
+// node, one for the four of a hit: see storedEvent). The log file
 // keeps everything.
 const defaultKeepRuns = 64
 
@@ -282,17 +381,7 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	evs, ok := l.byRun[e.RunID]
-	if !ok {
-		evs = &runEvents{}
-		l.byRun[e.RunID] = evs
-		l.order = append(l.order, e.RunID)
-		if len(l.order) > l.keep {
-			delete(l.byRun, l.order[0])
-			l.order = l.order[1:]
-		}
-	}
-	evs.add(e)
+	l.runEvents(e.RunID).add(e)
 	rl := l.runLogs[e.RunID]
 	if (l.file == nil || l.err != nil) && (rl == nil || rl.err != nil) {
 		return
@@ -317,6 +406,42 @@ func (l *eventLog) add(ctx context.Context, e Event) {
 			l.logger.Warn("flowcache: writing the run's log failed; further events of the run are not written", "run_id", string(e.RunID), "err", err)
 		}
 	}
+}
+
+// runEvents returns the events kept of run, keeping a new run's (and
+// forgetting the oldest run's when more than l.keep are kept). l.mu is held.
+func (l *eventLog) runEvents(run RunID) *runEvents {
+	evs, ok := l.byRun[run]
+	if !ok {
+		evs = &runEvents{run: run}
+		l.byRun[run] = evs
+		l.order = append(l.order, run)
+		if len(l.order) > l.keep {
+			delete(l.byRun, l.order[0])
+			l.order = l.order[1:]
+		}
+	}
+	return evs
+}
+
+// addHit keeps the four events of a hit (see emitHit) as one, unless
+// something else wants each of them now: a logger enabled at their levels
+// (get_result's is Info), the log file or the run's log. It reports
+// whether it kept them; if not, the caller emits them one by one.
+func (l *eventLog) addHit(ctx context.Context, run RunID, node, task string, b Behavior, id KeyID, dv DataVersion, at time.Time) bool {
+	if b < 0 || b > 255 || l.logger.Enabled(ctx, slog.LevelDebug) || l.logger.Enabled(ctx, slog.LevelInfo) {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil && l.err == nil {
+		return false
+	}
+	if rl := l.runLogs[run]; rl != nil && rl.err == nil {
+		return false
+	}
+	l.runEvents(run).store(storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, hit: true, hitBehavior: uint8(b)})
+	return true
 }
 
 // openRun opens the log of a run in the LogStore, when there is one. The
