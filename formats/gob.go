@@ -224,6 +224,11 @@ func (gobFormat) Encode(w io.Writer, v any) error {
 		_, err := w.Write([]byte{gobNil})
 		return err
 	}
+	var scratch [64]byte
+	if b, ok := gobAppendScalar(scratch[:0], rv); ok {
+		_, err := w.Write(b)
+		return err
+	}
 	var primes map[reflect.Type]bool
 	if gobNeedsWalk(rv.Type()) {
 		var path pathBuilder
