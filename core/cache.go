@@ -688,17 +688,22 @@ func (r *Run) emitKey(ctx context.Context, node, task string, b Behavior, id Key
 	r.emit(ctx, node, task, ActorAdapter, EventGetCacheKey, "", string(id))
 }
 
-// emitHit emits a hit's events: those of emitKey, then get_data_version
-// (metadata_store) and get_result (adapter), both hit with the data version.
-// Nothing else wanting them (no tracing, logger, log file or run log), they
-// are kept as one (see eventLog.addHit), at one time.
-func (r *Run) emitHit(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion) {
-	if r.span == nil && r.c.log.addHit(ctx, r.id, node, task, b, id, dv, r.c.now()) {
+// emitLookup emits the events of a lookup: those of emitKey, then
+// get_data_version (metadata_store) and get_result (adapter), both hit with
+// the data version, or both miss (the key is not stored). Nothing else
+// wanting them (no tracing, logger, log file or run log), they are kept as
+// one (see eventLog.addLookup), at one time.
+func (r *Run) emitLookup(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool) {
+	if r.span == nil && r.c.log.addLookup(ctx, r.id, node, task, b, id, dv, hit, r.c.now()) {
 		return
 	}
 	r.emitKey(ctx, node, task, b, id)
-	r.emit(ctx, node, task, ActorMetadataStore, EventGetDataVersion, MessageHit, string(dv))
-	r.emit(ctx, node, task, ActorAdapter, EventGetResult, MessageHit, string(dv))
+	msg := MessageMiss
+	if hit {
+		msg = MessageHit
+	}
+	r.emit(ctx, node, task, ActorMetadataStore, EventGetDataVersion, msg, string(dv))
+	r.emit(ctx, node, task, ActorAdapter, EventGetResult, msg, string(dv))
 }
 
 // version fingerprints v. An unhashable value gets a unique version and an
@@ -996,21 +1001,24 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		if err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable() {
 			return r.retrieved(ctx, spec, task, b, key, id, e, deps, exec), nil
 		}
-		// A hit's events are emitted together (emitHit); a miss's begin
-		// with the same two.
-		r.emitKey(ctx, spec.Name, task, b, id)
+		// A hit's events, and those of a key not stored, are kept together
+		// (see emitLookup).
 		switch {
-		case err == nil:
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
 		case errors.Is(err, ErrNotFound):
-			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "")
+			r.emitLookup(ctx, spec.Name, task, b, id, "", false)
+		case err == nil:
+			r.emitKey(ctx, spec.Name, task, b, id)
+			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
+			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
 		case ctx.Err() != nil:
+			r.emitKey(ctx, spec.Name, task, b, id)
 			return nil, ctx.Err()
 		default:
+			r.emitKey(ctx, spec.Name, task, b, id)
 			r.fault(ctx, faultMeta, ActorMetadataStore, spec.Name, fmt.Errorf("flowcache: looking up node %q: %w", spec.Name, err))
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageError, err.Error())
+			r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
 		}
-		r.emit(ctx, spec.Name, task, ActorAdapter, EventGetResult, MessageMiss, "")
 		if v, done, err := r.singleFlight(ctx, spec, task, key, id, deps, exec); done {
 			return v, err
 		}
@@ -1027,7 +1035,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 // retrieved is a hit: the value of entry e of key id, loaded when a node
 // asks for it.
 func (r *Run) retrieved(ctx context.Context, spec *NodeSpec, task string, b Behavior, key CacheKey, id KeyID, e Entry, deps []*Value, exec ExecFunc) *Value {
-	r.emitHit(ctx, spec.Name, task, b, id, e.DataVersion)
+	r.emitLookup(ctx, spec.Name, task, b, id, e.DataVersion, true)
 	var hit KeyID
 	if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
 		hit = id

@@ -172,24 +172,32 @@ func (e Event) String() string {
 
 // storedEvent is an event as a Cache keeps it in memory: its run is that of
 // the runEvents holding it, its actor and type are codes (see eventCodes),
-// and a hit's four events (resolve_behavior, get_cache_key,
-// get_data_version and get_result, see emitHit) are one storedEvent. A warm
+// and a lookup's four events (resolve_behavior, get_cache_key,
+// get_data_version and get_result, hit or miss: see emitLookup) are one
+// storedEvent. A warm
 // run of a thousand nodes keeps a thousand of these, 96 bytes each, where it
 // kept four thousand Events of 136 bytes: building and keeping them was a
 // third of a hit's cost in a fresh process.
 type storedEvent struct {
 	node, task string
-	// msg and value are the event's; a hit's are its cache key id and its
-	// data version.
+	// msg and value are the event's; a lookup's are its cache key id and
+	// the data version found ("" for a miss).
 	msg, value string
 	time       time.Time
 	// raw is, for an event whose actor or type has no code (none of core's
 	// own), its index in runEvents.raw.
-	raw         int32
-	actor, typ  uint8
-	hit         bool
-	hitBehavior uint8 // a hit's behaviour
+	raw        int32
+	actor, typ uint8
+	kind       uint8 // evOne, evHit or evMiss
+	behavior   uint8 // a lookup's behaviour
 }
+
+// The kinds of storedEvent.
+const (
+	evOne  = iota // one event
+	evHit         // a lookup's four events, hit
+	evMiss        // a lookup's four events, the key not stored
+)
 
 // eventActors and eventTypes are the codes of storedEvent: an actor's or a
 // type's index. The tests check that every event type and actor declared
@@ -259,17 +267,21 @@ func (r *runEvents) store(se storedEvent) {
 	r.chunks[n-1] = append(r.chunks[n-1], se)
 }
 
-// hitEvents returns the four events of a hit stored as se.
-func (r *runEvents) hitEvents(se *storedEvent) [4]Event {
+// lookupEvents returns the four events of a lookup stored as se.
+func (r *runEvents) lookupEvents(se *storedEvent) [4]Event {
 	base := Event{RunID: r.run, Node: se.node, Task: se.task, Actor: ActorAdapter, Time: se.time}
 	var evs [4]Event
 	for i := range evs {
 		evs[i] = base
 	}
-	evs[0].Type, evs[0].Value = EventResolveBehavior, Behavior(se.hitBehavior).String()
+	msg := MessageHit
+	if se.kind == evMiss {
+		msg = MessageMiss
+	}
+	evs[0].Type, evs[0].Value = EventResolveBehavior, Behavior(se.behavior).String()
 	evs[1].Type, evs[1].Value = EventGetCacheKey, se.msg
-	evs[2].Actor, evs[2].Type, evs[2].Message, evs[2].Value = ActorMetadataStore, EventGetDataVersion, MessageHit, se.value
-	evs[3].Type, evs[3].Message, evs[3].Value = EventGetResult, MessageHit, se.value
+	evs[2].Actor, evs[2].Type, evs[2].Message, evs[2].Value = ActorMetadataStore, EventGetDataVersion, msg, se.value
+	evs[3].Type, evs[3].Message, evs[3].Value = EventGetResult, msg, se.value
 	return evs
 }
 
@@ -283,8 +295,8 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 			for i := range c {
 				se := &c[i]
 				switch {
-				case se.hit:
-					for _, e := range r.hitEvents(se) {
+				case se.kind != evOne:
+					for _, e := range r.lookupEvents(se) {
 						if !yield(e) {
 							return
 						}
@@ -308,7 +320,7 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 // defaultKeepRuns is how many runs' events a Cache keeps in memory: a
 // long-lived process running a pipeline every minute must not grow without
 // bound (about 100 bytes an event and its strings, several events an executed
-// node, one for the four of a hit: see storedEvent). The log file
+// node, one for the four of a lookup: see storedEvent). The log file
 // keeps everything.
 const defaultKeepRuns = 64
 
@@ -424,11 +436,11 @@ func (l *eventLog) runEvents(run RunID) *runEvents {
 	return evs
 }
 
-// addHit keeps the four events of a hit (see emitHit) as one, unless
+// addLookup keeps the four events of a lookup (see emitLookup) as one, unless
 // something else wants each of them now: a logger enabled at their levels
 // (get_result's is Info), the log file or the run's log. It reports
 // whether it kept them; if not, the caller emits them one by one.
-func (l *eventLog) addHit(ctx context.Context, run RunID, node, task string, b Behavior, id KeyID, dv DataVersion, at time.Time) bool {
+func (l *eventLog) addLookup(ctx context.Context, run RunID, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool, at time.Time) bool {
 	if b < 0 || b > 255 || l.logger.Enabled(ctx, slog.LevelDebug) || l.logger.Enabled(ctx, slog.LevelInfo) {
 		return false
 	}
@@ -440,7 +452,11 @@ func (l *eventLog) addHit(ctx context.Context, run RunID, node, task string, b B
 	if rl := l.runLogs[run]; rl != nil && rl.err == nil {
 		return false
 	}
-	l.runEvents(run).store(storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, hit: true, hitBehavior: uint8(b)})
+	kind := uint8(evMiss)
+	if hit {
+		kind = evHit
+	}
+	l.runEvents(run).store(storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, kind: kind, behavior: uint8(b)})
 	return true
 }
 
