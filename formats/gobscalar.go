@@ -111,4 +111,3 @@ func gobAppendScalar(b []byte, v reflect.Value) ([]byte, bool) {
 	b = gobAppendUint(b, u)
 	return append(b, s...), true
 }
-
