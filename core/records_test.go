@@ -149,6 +149,11 @@ func TestRecordsDigests(t *testing.T) {
 	} else {
 		t.Logf("%.0f bytes a record (version 1: %.0f)", per, per1)
 	}
+	// AppendRecords grows its buffer once, to about what it writes: the
+	// memory a fresh process touches for a batch is what it keeps.
+	if c := cap(b); c < len(b) || c > len(b)+len(b)/2 {
+		t.Errorf("%d bytes written in a buffer of %d", len(b), c)
+	}
 	small := core.AppendRecords(nil, recs[:4])
 	for i := range len(small) - 1 {
 		if _, err := core.DecodeRecords(small[:i]); !errors.Is(err, core.ErrCorrupt) {
