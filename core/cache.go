@@ -1392,6 +1392,9 @@ func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyI
 	}
 	r.pending.Records = append(r.pending.Records, rec)
 	if entry != nil {
+		if r.pending.Entries == nil {
+			r.pending.Entries = make([]Entry, 0, cap(r.pending.Records))
+		}
 		r.pending.Entries = append(r.pending.Entries, *entry)
 	}
 	if hit != "" {
