@@ -759,6 +759,10 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 			return fmt.Errorf("driver: build: %w", err)
 		}
 	}
+	var versions versionWriter
+	if cfg != nil {
+		versions.grow(len(d.order))
+	}
 	for i, name := range d.order {
 		n := d.nodes[name]
 		f := n.def.opts.format
@@ -769,7 +773,7 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 		if cfg == nil {
 			continue // no cache: no code versions
 		}
-		n.spec.CodeVersion = core.CodeVersion(nodeCodeVersion(n.code.Version, n.outType))
+		n.spec.CodeVersion = core.CodeVersion(versions.nodeCodeVersion(n.code.Version, n.outType))
 		if n.expand() {
 			continue
 		}

@@ -78,8 +78,21 @@ func writeTypeSig(b *strings.Builder, t reflect.Type, seen map[reflect.Type]int)
 // nodeCodeVersion combines a function's code version with the signature of
 // the node's result type.
 func nodeCodeVersion(code string, out reflect.Type) string {
-	// Hashed from one buffer (on the stack for the usual sizes): one
-	// allocation per node, the version.
+	var vs versionWriter
+	return vs.nodeCodeVersion(code, out)
+}
+
+// versionWriter writes the code versions of a build's nodes into one
+// string, each a substring of it: one allocation for the versions of all
+// the nodes, where one each cost a warm build of 1000 nodes about 0.3 ms.
+// Its zero value is ready; grow sizes it for n versions.
+type versionWriter struct{ b strings.Builder }
+
+func (w *versionWriter) grow(n int) { w.b.Grow(n * 2 * sha256.Size) }
+
+// nodeCodeVersion is nodeCodeVersion, written by w.
+func (w *versionWriter) nodeCodeVersion(code string, out reflect.Type) string {
+	// Hashed from one buffer, on the stack for the usual sizes.
 	var buf [256]byte
 	b := append(buf[:0], "flowcache-node-code-v1\x00"...)
 	b = append(b, code...)
@@ -88,5 +101,9 @@ func nodeCodeVersion(code string, out reflect.Type) string {
 	sum := sha256.Sum256(b)
 	var v [2 * sha256.Size]byte
 	hex.Encode(v[:], sum[:])
-	return string(v[:])
+	start := w.b.Len()
+	w.b.Write(v[:])
+	// The bytes a string of a strings.Builder views are never written
+	// again, when the Builder grows (into a new array) or not.
+	return w.b.String()[start:]
 }

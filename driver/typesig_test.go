@@ -3,7 +3,9 @@ package driver
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -111,15 +113,35 @@ func TestNodeCodeVersion(t *testing.T) {
 	if n := len(typeSignature(big)); n+len(code) < 256 {
 		t.Fatalf("the big signature has %d bytes", n)
 	}
+
+	// Versions written into one string: each still itself after the
+	// others, past the size it was grown to.
+	var w versionWriter
+	w.grow(3)
+	var got, want []string
+	for i := range 50 {
+		c := fmt.Sprintf("%064d", i)
+		got = append(got, w.nodeCodeVersion(c, big))
+		want = append(want, ref(c, big))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("versions written together:\n%q\nwant\n%q", got, want)
+	}
 }
 
 // BenchmarkNodeCodeVersion measures a node's version from its function's
-// version, for a result type whose signature is kept.
+// version, for a result type whose signature is kept, in builds of 1000
+// nodes.
 func BenchmarkNodeCodeVersion(b *testing.B) {
 	code := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	out := reflect.TypeFor[sigList]()
 	b.ReportAllocs()
-	for b.Loop() {
-		nodeCodeVersion(code, out)
+	var w versionWriter
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 { // a build of 1000 nodes
+			w = versionWriter{}
+			w.grow(1000)
+		}
+		w.nodeCodeVersion(code, out)
 	}
 }
