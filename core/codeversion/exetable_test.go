@@ -238,3 +238,81 @@ func TestParsed(t *testing.T) {
 		t.Error("a resolver served by the module table recorded a parse")
 	}
 }
+
+// TestExeIndex checks that an entry looked up in an indexed table is the
+// Info that was encoded, every field, that keys absent or between present
+// ones are not found, and that a table whose keys are out of order (which
+// encodeExeTable never writes, so a damaged one whatever its checksum) is
+// not used.
+func TestExeIndex(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	v := func(c string) string { return strings.Repeat(c, 64) }
+	infos := map[exeKey]Info{
+		-40: {Version: v("a"), Func: "m.F", File: "/src/m/f.go", Line: 3, FromSource: true},
+		0:   {Version: v("b"), Func: "m.G.func1", File: "/src/m/f.go", Line: 9, FromSource: true, Captured: []string{"x", "y"}},
+		7:   {Version: v("c"), Func: "m.T.M-fm", File: "/src/m/t.go", Line: 12, FromSource: true, Receiver: "m.T"},
+		1e9: {Version: v("d"), Func: "m.H", Line: 1, FromSource: true, FromTable: true},
+	}
+	b := encodeExeTable(id, infos)
+	x, ok := indexExeTable(b, id)
+	if !ok {
+		t.Fatal("table not indexed")
+	}
+	for k, want := range infos {
+		got, ok := x.lookup(k)
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("key %d: %+v (found %v), want %+v", k, got, ok, want)
+		}
+	}
+	for _, k := range []exeKey{-41, -1, 1, 8, 1e9 + 1} {
+		if got, ok := x.lookup(k); ok {
+			t.Errorf("key %d absent from the table: found %+v", k, got)
+		}
+	}
+	if _, ok := (*exeIndex)(nil).lookup(0); ok {
+		t.Error("no table: found an entry")
+	}
+	if m, ok := decodeExeTable(b, id); !ok || !reflect.DeepEqual(m, infos) {
+		t.Errorf("decoded whole: %+v, want %+v", m, infos)
+	}
+
+	// Keys out of order, or twice, under a right checksum.
+	unsorted := encodeExeTableKeys(id, infos, []exeKey{-40, 7, 0, 1e9})
+	if _, ok := indexExeTable(unsorted, id); ok {
+		t.Error("a table with keys out of order is used")
+	}
+	dup := encodeExeTableKeys(id, infos, []exeKey{-40, 0, 0, 1e9})
+	if _, ok := indexExeTable(dup, id); ok {
+		t.Error("a table with a key twice is used")
+	}
+}
+
+// TestExeTableSavesTwice checks that a process that saves, then adds
+// versions and saves again, keeps what it saved first, and that a process
+// serves the versions of the table it read and those it computed itself.
+func TestExeTableSavesTwice(t *testing.T) {
+	requireSource(t)
+	tables := t.TempDir()
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	newR := func() *resolver {
+		r := newResolver()
+		r.tables, r.buildID = tables, func() string { return id }
+		return r
+	}
+	r1 := newR()
+	a := mustOf(t, r1, double)
+	r1.saveTables()
+	adder := makeAdder(3) // one closure: each call site inlined is another
+	b := mustOf(t, r1, adder)
+	r1.saveTables()
+	r1.saveTables() // nothing new: nothing written
+	r2 := newR()
+	r2.stat = func(string) (fs.FileInfo, error) { return nil, fs.ErrNotExist }
+	r2.scanTree = func(string) (*tree, error) { t.Fatal("listed the module"); return nil, nil }
+	for i, fn := range []any{double, adder} {
+		want := []Info{a, b}[i]
+		if got := mustOf(t, r2, fn); !reflect.DeepEqual(got, want) {
+			t.Errorf("later process: %+v, want %+v", got, want)
+		}
+	}
+}

@@ -33,14 +33,9 @@ type wire struct {
 	d   []byte
 	bad bool
 	// s, when set, holds the same bytes as d (advanced with it): str
-	// returns substrings of it instead of copies (see stringWire).
+	// returns substrings of it instead of copies (see exeIndex).
 	s string
 }
-
-// stringWire reads b through one copy of it as a string, whose substrings
-// are the strings read: two allocations for the whole table rather than
-// one per string (the table is read whole and kept).
-func stringWire(b []byte) wire { return wire{d: b, s: string(b)} }
 
 // advance drops the first n bytes read.
 func (w *wire) advance(n int) {
