@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -381,16 +382,24 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 // key order, and a lookup is a binary search; one that finds nothing is a
 // miss, whatever the file held, so a file out of order (which its CRC
 // would have to match) can only cost misses. The inline results are found
-// through a map built at the first result asked for.
+// by a scan of the entries for the first few asked for (a run often loads
+// only its outputs: a chain of 1000 loads one), then through a map built
+// then (building it first cost a fresh process 0.8 ms and 190 KB for one
+// result).
 type snapIndex struct {
 	strs    string // key ids and data versions, over the file's bytes
 	formats []string
 	ents    []snapEnt
 	data    []byte // the inline results, over the file's bytes
 
+	scans   atomic.Int32 // results found by a scan so far
 	resOnce sync.Once
 	res     map[core.ResultID]int32 // index into ents
 }
+
+// snapScans is how many results a snapIndex finds by scanning its entries
+// before it builds a map of them.
+const snapScans = 8
 
 type snapEnt struct {
 	idOff, idLen, dvLen uint32 // the data version follows the key id in strs
@@ -426,6 +435,15 @@ func (x *snapIndex) Len() int { return len(x.ents) }
 
 // result returns the inline result id as the snapshot holds it.
 func (x *snapIndex) result(id core.ResultID) (warmResult, bool) {
+	if x.scans.Add(1) <= snapScans {
+		for i := range x.ents {
+			e := &x.ents[i]
+			if e.hasRes && x.strs[e.idOff+e.idLen:e.idOff+e.idLen+e.dvLen] == string(id.Version) && x.formats[e.format] == id.Format {
+				return warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}, true
+			}
+		}
+		return warmResult{}, false
+	}
 	x.resOnce.Do(func() {
 		x.res = make(map[core.ResultID]int32)
 		for i := range x.ents {

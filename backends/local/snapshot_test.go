@@ -502,10 +502,20 @@ func TestPreloadSnapshotResults(t *testing.T) {
 	if !ok {
 		t.Fatal("no snapshot")
 	}
-	for _, e := range batch.Entries {
-		got, _ := snap.result(core.ResultID{Version: e.DataVersion, Format: e.Format})
-		if string(got.data) != e.Key.Node {
-			t.Fatalf("snapshot holds %q for %s's result", got.data, e.Key.Node)
+	// The first results asked for are found by a scan, the later ones
+	// through a map (snapScans): both find each, and nothing else.
+	for round := range 2 * snapScans / len(batch.Entries) {
+		for _, e := range batch.Entries {
+			got, ok := snap.result(core.ResultID{Version: e.DataVersion, Format: e.Format})
+			if !ok || string(got.data) != e.Key.Node {
+				t.Fatalf("round %d: snapshot holds %q (%v) for %s's result", round, got.data, ok, e.Key.Node)
+			}
+			if got, ok := snap.result(core.ResultID{Version: e.DataVersion, Format: "json"}); ok {
+				t.Fatalf("round %d: %s's result found as json: %q", round, e.Key.Node, got.data)
+			}
+			if got, ok := snap.result(core.ResultID{Version: e.DataVersion + "0", Format: e.Format}); ok {
+				t.Fatalf("round %d: a version not stored found: %q", round, got.data)
+			}
 		}
 	}
 	for _, q := range []string{`UPDATE results SET created = created + 1`, `DELETE FROM results WHERE rowid IN (SELECT rowid FROM results LIMIT 1)`} {
