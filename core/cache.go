@@ -405,6 +405,10 @@ type Run struct {
 	// closed once written).
 	flushMu   sync.Mutex
 	flushTail chan struct{}
+	// spare holds the records and entries of a batch written, for a next
+	// batch to reuse (see reuse): a fresh process paid for the new memory
+	// of every batch.
+	spare Batch
 	// noWrite says the store could not record the run (read-only,
 	// unavailable, failing): the run writes nothing. noRead says the stores
 	// are unavailable: it does not look anything up either. Both are set by
@@ -1419,7 +1423,24 @@ func (r *Run) Flush(ctx context.Context) error {
 	if prev != nil {
 		<-prev
 	}
-	return r.writeBatch(ctx, b)
+	err := r.writeBatch(ctx, b)
+	r.reuse(b)
+	return err
+}
+
+// reuse keeps the slices of a batch written for the next one (a store does
+// not keep them, see MetadataStore.Write).
+func (r *Run) reuse(b Batch) {
+	clear(b.Records)
+	clear(b.Entries)
+	r.mu.Lock()
+	if cap(b.Records) > cap(r.spare.Records) {
+		r.spare.Records = b.Records[:0]
+	}
+	if cap(b.Entries) > cap(r.spare.Entries) {
+		r.spare.Entries = b.Entries[:0]
+	}
+	r.mu.Unlock()
 }
 
 // flushBackground hands the pending metadata to a goroutine that writes it
@@ -1435,6 +1456,7 @@ func (r *Run) flushBackground(ctx context.Context) {
 			<-prev
 		}
 		_ = r.writeBatch(ctx, b) // a failure is in Faults
+		r.reuse(b)
 	}()
 }
 
@@ -1446,7 +1468,11 @@ func (r *Run) takeBatch() (b Batch, prev, done chan struct{}) {
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
 	b = r.pending
-	r.pending = Batch{Run: r.id, Records: make([]NodeRecord, 0, min(len(b.Records), r.c.flushEvery))}
+	r.pending = Batch{Run: r.id, Records: r.spare.Records, Entries: r.spare.Entries}
+	r.spare.Records, r.spare.Entries = nil, nil
+	if r.pending.Records == nil {
+		r.pending.Records = make([]NodeRecord, 0, min(len(b.Records), r.c.flushEvery))
+	}
 	r.lastFlush = r.c.now()
 	r.mu.Unlock()
 	prev, done = r.flushTail, make(chan struct{})

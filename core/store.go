@@ -142,6 +142,9 @@ type MetadataStore interface {
 	//
 	// CheckMetadata refuses an invalid batch before a store sees it, but a
 	// store used directly must still call b.Validate itself.
+	//
+	// A store must not keep b's slices, or use them once Write has
+	// returned: a run reuses them for its next batch.
 	Write(ctx context.Context, b Batch) error
 	// Delete removes the entry of a cache key. Deleting a missing entry is
 	// not an error.

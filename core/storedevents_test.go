@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowcache/flowcache/backends/local"
+	"github.com/flowcache/flowcache/backends/mem"
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/formats"
 )
@@ -154,5 +155,82 @@ func TestLookupEventsKeptAsOne(t *testing.T) {
 	if n := len(quiet.Events(slog.LevelInfo, warm)); n != 6 {
 		b, _ := json.Marshal(quiet.Events(slog.LevelInfo, warm))
 		t.Errorf("%d events at Info, want 6: %s", n, b)
+	}
+}
+
+// A run writes its records and entries in batches (WithFlush) whose slices
+// it reuses once written (Run.reuse): every batch's records and entries
+// must reach the store as they were, none overwritten by a later batch.
+func TestBatchesReused(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"mem", "local"} {
+		t.Run(name, func(t *testing.T) {
+			var meta core.MetadataStore
+			var results core.ResultStore
+			if name == "mem" {
+				st := mem.Open()
+				meta, results = st.Metadata(), st.Results()
+			} else {
+				st, err := local.Open(ctx, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				meta, results = st.Metadata(), st.Results()
+			}
+			c, err := core.New(meta, results, core.WithFlush(3, time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			const n = 40
+			cold := chainRun(t, c, n)
+			warm := chainRun(t, c, n)
+			for _, run := range []core.RunID{cold, warm} {
+				recs, err := meta.Run(ctx, run)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := core.OutcomeExecuted
+				if run == warm {
+					want = core.OutcomeRetrieved
+				}
+				seen := map[string]core.NodeRecord{}
+				for _, r := range recs {
+					seen[r.Node] = r
+				}
+				for i := range n {
+					node := "n" + strconv.Itoa(i)
+					r, ok := seen[node]
+					if !ok || r.Outcome != want || r.Key.CodeVersion != core.CodeVersion("v"+strconv.Itoa(i)) || r.DataVersion == "" {
+						t.Errorf("run %s: record of %s: %+v (%v)", run, node, r, ok)
+					}
+					if i > 0 {
+						if prev := seen["n"+strconv.Itoa(i-1)]; len(r.Key.Deps) != 1 || r.Key.Deps[0].Version != prev.DataVersion {
+							t.Errorf("run %s: %s's key %+v, its parent's version %s", run, node, r.Key, prev.DataVersion)
+						}
+					}
+				}
+				if len(recs) != n+1 { // and the input
+					t.Errorf("run %s: %d records, want %d", run, len(recs), n+1)
+				}
+			}
+			// Every entry written: a new cache retrieves every node.
+			other, err := core.New(meta, results)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			again := chainRun(t, other, n)
+			recs, err := meta.Run(ctx, again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if r.Outcome != core.OutcomeRetrieved && r.Outcome != core.OutcomeInput {
+					t.Errorf("third run: %s %s", r.Node, r.Outcome)
+				}
+			}
+		})
 	}
 }
