@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -164,6 +165,11 @@ type MetadataStore struct {
 	upsert, insert                      multiInsert
 	hit, beginRun, del, record, bumpGen lazyStmt
 
+	// recordBufs holds the buffers of encoded records: a batch of 256
+	// records is 80 KB, which a fresh process took from new pages at every
+	// batch.
+	recordBufs sync.Pool
+
 	leases   leaseTable  // see leases.go
 	genPath  string      // the generation file (see gen.go)
 	snapDir  string      // the preload snapshots (see snapshot.go)
@@ -301,8 +307,13 @@ func newMetadataStore(path, abs string, o *options, ro *readOnlyStore) *Metadata
 	return &MetadataStore{
 		path: path, now: o.now, readOnly: ro, syncFull: o.syncFull,
 		logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs),
+		recordBufs: sync.Pool{New: func() any { return new([]byte) }},
 	}
 }
+
+// maxRecordBuf is the largest buffer of encoded records kept for the next
+// batch.
+const maxRecordBuf = 1 << 20
 
 // isCantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
 func isCantOpen(err error) bool {
@@ -525,8 +536,17 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	var blob []byte
 	if len(b.Records) > 0 {
 		// AppendRecords keeps what StoredKey keeps: a key's node is the
-		// record's, not written.
-		blob = core.AppendRecords(nil, b.Records)
+		// record's, not written. The buffer is the last batch's: both the
+		// driver (which copies it when it binds it) and a run log are done
+		// with it when write returns.
+		buf := s.recordBufs.Get().(*[]byte)
+		defer func() {
+			if cap(blob) <= maxRecordBuf {
+				*buf = blob[:0]
+				s.recordBufs.Put(buf)
+			}
+		}()
+		blob = core.AppendRecords((*buf)[:0], b.Records)
 	}
 	// Records alone go to the run's log, when this store writes one.
 	if len(b.Entries) == 0 && len(b.Hits) == 0 && blob != nil {
