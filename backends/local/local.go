@@ -197,6 +197,14 @@
 // process crash loses nothing that was committed, a power loss may lose the
 // last results and commits but cannot corrupt the cache. WithSyncWrites
 // trades milliseconds per write for durability against power loss.
+//
+// A new database is made with its schema in a temporary file beside it
+// (metadata.db.new-…, synced once, whole) and linked into place only where
+// there is still none, so that another process opening it sees no database
+// or a whole one. Made in place, the new file's switch to WAL mode was a
+// transaction in rollback-journal mode at SQLite's default
+// synchronous=FULL, 4 fsyncs more (with the schema's commit, 2–3 ms of a
+// cold run).
 package local
 
 import (

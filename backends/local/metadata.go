@@ -211,10 +211,7 @@ var _ core.MetadataStore = (*MetadataStore)(nil)
 // A read-only store (ro not nil: SQLite's mode=ro, and immutable=1 where
 // needed, see sqliteReadOnly) sets only the pragmas that do not write.
 func dsn(path string, o *options, writer bool, ro url.Values) string {
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
-	if !strings.HasPrefix(u.Path, "/") {
-		u.Path = "/" + u.Path // file:///C:/... on Windows
-	}
+	u := fileURL(path)
 	sync := "NORMAL"
 	if o.syncFull {
 		sync = "FULL"
@@ -237,6 +234,15 @@ func dsn(path string, o *options, writer bool, ro url.Values) string {
 	}
 	q.Set("_txlock", "immediate")
 	return u.String() + "?" + q.Encode()
+}
+
+// fileURL is the file: URL of the absolute path, for SQLite.
+func fileURL(path string) url.URL {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // file:///C:/... on Windows
+	}
+	return u
 }
 
 // OpenMetadata opens the SQLite metadata store at path, creating the file
@@ -274,6 +280,10 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 				}
 				return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
 			}
+			// A new database is made whole beside it (see
+			// createDatabase); if that fails, migrate makes it in place.
+			removeStaleNew(abs)
+			_, _ = createDatabase(ctx, abs)
 		}
 		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout, clean); err != nil {
 			s.closeDBs()
