@@ -120,8 +120,9 @@ const (
 	// when it writes several rows and may abort, and the update triggers'
 	// flowcache_changed() call is one that may. write bumps the generation
 	// once per transaction instead of a trigger per inserted row.
-	// Together with the narrower index, a cold node's entry cost 15% less
-	// (BenchmarkColdRun).
+	// Together with the narrower index, a cold node cost the store 15%
+	// less in one process (BenchmarkColdRun: 23–26 → 20–22.5 µs), more in
+	// a fresh one, which takes the journal's and the index's pages new.
 	sqlInsertInto     = `INSERT OR FAIL INTO entries (key_id, node, code_version, deps, data_version, format, created, last_used) VALUES `
 	sqlInsertConflict = ` ON CONFLICT (key_id) DO NOTHING`
 	sqlBumpGen        = `UPDATE entries_gen SET gen = gen + 1 WHERE id = 1`
@@ -191,9 +192,10 @@ var _ core.MetadataStore = (*MetadataStore)(nil)
 //     can never be corrupted; only a power loss or OS crash may lose the
 //     last commits. FULL would fsync on every commit, about 7 ms on this
 //     machine class, which is the whole per-node budget many times over;
-//   - temp_store=MEMORY: the statement journal of the multi-row inserts
-//     stays in memory instead of a temporary file (BenchmarkWrite1000:
-//     35 → 29 µs per record);
+//   - temp_store=MEMORY: the statement journal of the multi-row upserts
+//     (which write stored keys again; new keys take none, see
+//     sqlInsertInto) stays in memory instead of a temporary file
+//     (BenchmarkWrite1000, when it upserted: 35 → 29 µs per record);
 //   - _txlock=immediate: BEGIN IMMEDIATE for write transactions (read-only
 //     ones stay deferred).
 //
