@@ -44,7 +44,11 @@ import (
 // checked when it is opened).
 const genSize = 28
 
-var genMagic = [8]byte{'f', 'c', 'g', 'e', 'n', '2', '\n', 1}
+// genMagic names the schema version too: a clean generation file lets Open
+// skip the schema check, so one that a writer of an older version made
+// ("fcgen2") must not pass for this version's, or its database would not be
+// upgraded.
+var genMagic = [8]byte{'f', 'c', 'g', 'e', 'n', '3', '\n', 1}
 
 const genDirty = ^uint64(0)
 

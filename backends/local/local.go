@@ -27,13 +27,13 @@
 // batch of nodes, about 8 µs each for 100 bytes (see ResultStore), and the
 // shard directories are only created for large results.
 //
-// The database schema is versioned with PRAGMA user_version (2 now; a
+// The database schema is versioned with PRAGMA user_version (3 now; a
 // database with a newer version is refused, not misread; one of version 1
-// is upgraded in place by the first writer that opens it). Times are Unix
-// nanoseconds; deps columns hold the JSON of a []core.Dep.
+// or 2 is upgraded in place by the first writer that opens it). Times are
+// Unix nanoseconds; deps columns hold the JSON of a []core.Dep.
 //
 //	entries(key_id TEXT PRIMARY KEY, node, code_version, deps, data_version,
-//	        format, created, last_used)
+//	        format, created, last_used), indexed on node
 //	runs(seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE, started)
 //	run_batches(seq INTEGER PRIMARY KEY, run_id, records BLOB), indexed
 //	          on (run_id, seq): a run's node records, one row per batch,
@@ -46,8 +46,9 @@
 //	       created at a store's first lease call, so older databases get
 //	       it without a new schema version
 //	entries_gen(id = 1, gen): the generation of the entries, bumped by
-//	       triggers on every INSERT, DELETE and UPDATE of entries and every
-//	       DELETE and UPDATE of results (see Preload snapshots)
+//	       triggers on every DELETE and UPDATE of entries and every DELETE
+//	       and UPDATE of results, and by the writer once per transaction
+//	       that inserts entries (see Preload snapshots)
 //	folded_logs(name TEXT PRIMARY KEY): run logs being folded (see Run
 //	       logs), created by the first fold
 //
@@ -97,8 +98,8 @@
 //
 // SQLite stays the authority, and a snapshot is served only if nothing
 // changed since it was made. The file metadata.db-gen holds the generation
-// of the entries (entries_gen, bumped by triggers on every change of the
-// entries and every change or deletion of a result) at which snapshots
+// of the entries (entries_gen, bumped on every change of the entries and
+// every change or deletion of a result) at which snapshots
 // were last made, or "dirty". Every commit to the database marks it dirty
 // first: a commit hook, which SQLite calls inside the commit while the
 // writer holds the write lock, set by this package on every connection any
@@ -124,9 +125,19 @@
 // cannot mark the generation file, so it cannot change entries or results
 // either: the generation triggers call flowcache_changed(), a function
 // only this package defines, and SQLite refuses the statement without it
-// (reading is not affected). Flowcache versions before schema 2 refuse the
-// database by its version. A read-only store reads snapshots and writes
-// none.
+// (reading is not affected). Inserting an entry is not refused, and since
+// schema 3 does not bump the generation either (the store's writer bumps
+// it once per transaction, where a trigger per inserted row cost a cold
+// node about 2 µs and made SQLite journal every multi-row statement): a
+// snapshot may lack an entry another program inserted, which is a miss,
+// never a wrong value. Such a program must not INSERT OR REPLACE into
+// entries: the delete that replaces a row fires no trigger (before schema
+// 3 the insert trigger's bump ended the snapshots, but only from the next
+// commit of this package on). Flowcache versions before schema 3 refuse
+// the database by its version; a process of one that opened it before the
+// upgrade writes on without bumping the generation for the entries it
+// inserts, which again can only cost misses. A read-only store reads
+// snapshots and writes none.
 //
 // The result store serves the inline results of the last preload from
 // memory, checked against their CRC-32C: a warm run that loads its values
@@ -186,6 +197,14 @@
 // process crash loses nothing that was committed, a power loss may lose the
 // last results and commits but cannot corrupt the cache. WithSyncWrites
 // trades milliseconds per write for durability against power loss.
+//
+// A new database is made with its schema in a temporary file beside it
+// (metadata.db.new-…, synced once, whole) and linked into place only where
+// there is still none, so that another process opening it sees no database
+// or a whole one. Made in place, the new file's switch to WAL mode was a
+// transaction in rollback-journal mode at SQLite's default
+// synchronous=FULL, 4 fsyncs more (with the schema's commit, 2–3 ms of a
+// cold run).
 package local
 
 import (

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,13 +28,17 @@ import (
 // kept in PRAGMA user_version. A database with a newer version is refused
 // rather than misread. Version 2 added the generation file and the
 // snapshot files beside the database (see gen.go), which writers of
-// version 1 would not mark: it is what keeps them out. A database of
-// version 1 is upgraded in place when a writer opens it, and read as it is
-// by a read-only store.
-const schemaVersion = 2
+// version 1 would not mark: it is what keeps them out. Version 3 bumps the
+// generation once per transaction that inserts entries, from the writer,
+// instead of a trigger per inserted row, which writers of version 2 would
+// not do; and indexes the entries by node alone (a preload reads a node's
+// row through it). A database of version 1 or 2 is upgraded in place when
+// a writer opens it (upgradeSchema), and read as it is by a read-only
+// store.
+const schemaVersion = 3
 
-// schema creates the tables of schema version 1, which version 2 keeps
-// (genSchema adds what version 2 added). Times are Unix nanoseconds. deps
+// schema creates the tables and indexes of schema version 3 (genSchema
+// adds the generation and its triggers). Times are Unix nanoseconds. deps
 // columns hold the JSON of a []core.Dep.
 const schema = `
 CREATE TABLE IF NOT EXISTS entries (
@@ -59,8 +64,14 @@ CREATE TABLE IF NOT EXISTS run_batches (
 	records BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_batches_run ON run_batches (run_id, seq);
--- Covers Preload: a run reads its nodes' entries from the index alone.
-CREATE INDEX IF NOT EXISTS entries_by_node ON entries (node, key_id, data_version, format, last_used);
+-- Preload's: a node's rows. Versions 1 and 2 had a covering index on
+-- (node, key_id, data_version, format, last_used), which made a preload
+-- read no row but made every entry written cost one more index entry of
+-- 150 bytes (and its last-used updates one more); a preload of 1000
+-- entries from the rows costs the same either way (now that warm runs
+-- read snapshot files, 5 ms, mostly not SQLite's), a cold node's entry
+-- 1–2 µs less.
+CREATE INDEX IF NOT EXISTS entries_node ON entries (node);
 -- Results of up to the inline limit (16 KiB by default), stored here rather
 -- than as files: see ResultStore. crc is the CRC-32C of version, a zero byte,
 -- format, a zero byte and data.
@@ -72,6 +83,21 @@ CREATE TABLE IF NOT EXISTS results (
 	created INTEGER NOT NULL,
 	PRIMARY KEY (version, format)
 );
+`
+
+// upgradeSchema drops what versions 1 and 2 had that version 3 has not:
+// the covering index of the entries by node, the trigger that bumped the
+// generation per inserted entry, and the table of snapshots of a
+// development version of schema 2. The generation triggers of
+// entries and results are dropped too, and made again by genSchema.
+const upgradeSchema = `
+DROP TABLE IF EXISTS preload_snapshots;
+DROP INDEX IF EXISTS entries_by_node;
+DROP TRIGGER IF EXISTS entries_gen_insert;
+DROP TRIGGER IF EXISTS entries_gen_delete;
+DROP TRIGGER IF EXISTS entries_gen_update;
+DROP TRIGGER IF EXISTS results_gen_delete;
+DROP TRIGGER IF EXISTS results_gen_update;
 `
 
 // The statements, prepared at first use (see lazyStmt).
@@ -86,12 +112,26 @@ const (
 	node = excluded.node, code_version = excluded.code_version, deps = excluded.deps,
 	created = CASE WHEN data_version = excluded.data_version AND format = excluded.format THEN created ELSE excluded.created END,
 	data_version = excluded.data_version, format = excluded.format, last_used = excluded.last_used`
-	sqlHit         = `UPDATE entries SET last_used = ? WHERE key_id = ? AND last_used < ?`
-	sqlBeginRun    = `INSERT INTO runs (run_id, started) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING`
-	sqlRecordBatch = `INSERT INTO run_batches (run_id, records) VALUES (?, ?)`
-	sqlDelete      = `DELETE FROM entries WHERE key_id = ?`
-	sqlRuns        = `SELECT run_id, started FROM runs ORDER BY started, run_id`
-	sqlRunExists   = `SELECT 1 FROM runs WHERE run_id = ?`
+	// sqlInsertInto inserts the entries of new keys and leaves those of
+	// stored keys (the upsert then writes them). It fires no trigger and
+	// takes no statement journal (OR FAIL: a NOT NULL failure ends the
+	// statement where it is, and write rolls the transaction back), where
+	// the upsert took both: SQLite journals the pages a statement changes
+	// when it writes several rows and may abort, and the update triggers'
+	// flowcache_changed() call is one that may. write bumps the generation
+	// once per transaction instead of a trigger per inserted row.
+	// Together with the narrower index, a cold node cost the store 15%
+	// less in one process (BenchmarkColdRun: 23–26 → 20–22.5 µs), more in
+	// a fresh one, which takes the journal's and the index's pages new.
+	sqlInsertInto     = `INSERT OR FAIL INTO entries (key_id, node, code_version, deps, data_version, format, created, last_used) VALUES `
+	sqlInsertConflict = ` ON CONFLICT (key_id) DO NOTHING`
+	sqlBumpGen        = `UPDATE entries_gen SET gen = gen + 1 WHERE id = 1`
+	sqlHit            = `UPDATE entries SET last_used = ? WHERE key_id = ? AND last_used < ?`
+	sqlBeginRun       = `INSERT INTO runs (run_id, started) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING`
+	sqlRecordBatch    = `INSERT INTO run_batches (run_id, records) VALUES (?, ?)`
+	sqlDelete         = `DELETE FROM entries WHERE key_id = ?`
+	sqlRuns           = `SELECT run_id, started FROM runs ORDER BY started, run_id`
+	sqlRunExists      = `SELECT 1 FROM runs WHERE run_id = ?`
 	// sqlPreload reads the entries of a list of nodes (a JSON array) and,
 	// for those whose result is stored inline, the result's row.
 	sqlPreload    = `SELECT e.key_id, e.data_version, e.format, e.last_used, r.data, r.crc FROM entries e LEFT JOIN results r ON r.version = e.data_version AND r.format = e.format WHERE e.node IN (SELECT value FROM json_each(?))`
@@ -123,8 +163,13 @@ type MetadataStore struct {
 	// Results sharing this database.
 	beforeClose func() error
 
-	upsert                     multiInsert
-	hit, beginRun, del, record lazyStmt
+	upsert, insert                      multiInsert
+	hit, beginRun, del, record, bumpGen lazyStmt
+
+	// recordBufs holds the buffers of encoded records: a batch of 256
+	// records is 80 KB, which a fresh process took from new pages at every
+	// batch.
+	recordBufs sync.Pool
 
 	leases   leaseTable  // see leases.go
 	genPath  string      // the generation file (see gen.go)
@@ -147,9 +192,10 @@ var _ core.MetadataStore = (*MetadataStore)(nil)
 //     can never be corrupted; only a power loss or OS crash may lose the
 //     last commits. FULL would fsync on every commit, about 7 ms on this
 //     machine class, which is the whole per-node budget many times over;
-//   - temp_store=MEMORY: the statement journal of the multi-row inserts
-//     stays in memory instead of a temporary file (BenchmarkWrite1000:
-//     35 → 29 µs per record);
+//   - temp_store=MEMORY: the statement journal of the multi-row upserts
+//     (which write stored keys again; new keys take none, see
+//     sqlInsertInto) stays in memory instead of a temporary file
+//     (BenchmarkWrite1000, when it upserted: 35 → 29 µs per record);
 //   - _txlock=immediate: BEGIN IMMEDIATE for write transactions (read-only
 //     ones stay deferred).
 //
@@ -167,10 +213,7 @@ var _ core.MetadataStore = (*MetadataStore)(nil)
 // A read-only store (ro not nil: SQLite's mode=ro, and immutable=1 where
 // needed, see sqliteReadOnly) sets only the pragmas that do not write.
 func dsn(path string, o *options, writer bool, ro url.Values) string {
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
-	if !strings.HasPrefix(u.Path, "/") {
-		u.Path = "/" + u.Path // file:///C:/... on Windows
-	}
+	u := fileURL(path)
 	sync := "NORMAL"
 	if o.syncFull {
 		sync = "FULL"
@@ -193,6 +236,15 @@ func dsn(path string, o *options, writer bool, ro url.Values) string {
 	}
 	q.Set("_txlock", "immediate")
 	return u.String() + "?" + q.Encode()
+}
+
+// fileURL is the file: URL of the absolute path, for SQLite.
+func fileURL(path string) url.URL {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // file:///C:/... on Windows
+	}
+	return u
 }
 
 // OpenMetadata opens the SQLite metadata store at path, creating the file
@@ -230,6 +282,10 @@ func openMetadata(ctx context.Context, path string, o *options, ro *readOnlyStor
 				}
 				return nil, fmt.Errorf("local: open metadata %s: %w", path, err)
 			}
+			// A new database is made whole beside it (see
+			// createDatabase); if that fails, migrate makes it in place.
+			removeStaleNew(abs)
+			_, _ = createDatabase(ctx, abs)
 		}
 		if err := s.open(ctx, dsn(abs, o, true, nil), dsn(abs, o, false, nil), o.busyTimeout, clean); err != nil {
 			s.closeDBs()
@@ -263,8 +319,13 @@ func newMetadataStore(path, abs string, o *options, ro *readOnlyStore) *Metadata
 	return &MetadataStore{
 		path: path, now: o.now, readOnly: ro, syncFull: o.syncFull,
 		logs: runLogs{dir: historyDir(abs)}, genPath: genPath(abs), snapDir: snapshotDir(abs),
+		recordBufs: sync.Pool{New: func() any { return new([]byte) }},
 	}
 }
+
+// maxRecordBuf is the largest buffer of encoded records kept for the next
+// batch.
+const maxRecordBuf = 1 << 20
 
 // isCantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
 func isCantOpen(err error) bool {
@@ -339,6 +400,8 @@ func (s *MetadataStore) open(ctx context.Context, writerDSN, readerDSN string, b
 	s.lookups.max = n
 	s.lookups.open = func() (driver.Conn, error) { return drv.Open(readerDSN) }
 	s.upsert.init(s.w, sqlUpsertInto, 8, sqlUpsertConflict, "entries")
+	s.insert.init(s.w, sqlInsertInto, 8, sqlInsertConflict, "entries")
+	s.bumpGen.init(s.w, sqlBumpGen)
 	s.record.init(s.w, sqlRecordBatch)
 	s.hit.init(s.w, sqlHit)
 	s.beginRun.init(s.w, sqlBeginRun)
@@ -378,18 +441,17 @@ func (s *MetadataStore) migrate(ctx context.Context) error {
 	if v > schemaVersion {
 		return fmt.Errorf("database schema version %d is newer than this flowcache knows (%d): upgrade flowcache", v, schemaVersion)
 	}
-	// Another process may have created the schema since the check above;
-	// IF NOT EXISTS makes running it again harmless.
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return err
+	if v == schemaVersion {
+		return nil // another process made it since the check above
 	}
-	if _, err := tx.ExecContext(ctx, genSchema); err != nil {
-		return err
+	// A new database takes one script; an older one first loses what
+	// version 3 dropped (its statements are harmless on a new one).
+	script := schema + genSchema + fmt.Sprintf("PRAGMA user_version = %d;", schemaVersion)
+	if v > 0 {
+		script = upgradeSchema + script
 	}
-	if v != schemaVersion {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return err
-		}
+	if _, err := tx.ExecContext(ctx, script); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -486,8 +548,17 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	var blob []byte
 	if len(b.Records) > 0 {
 		// AppendRecords keeps what StoredKey keeps: a key's node is the
-		// record's, not written.
-		blob = core.AppendRecords(nil, b.Records)
+		// record's, not written. The buffer is the last batch's: both the
+		// driver (which copies it when it binds it) and a run log are done
+		// with it when write returns.
+		buf := s.recordBufs.Get().(*[]byte)
+		defer func() {
+			if cap(blob) <= maxRecordBuf {
+				*buf = blob[:0]
+				s.recordBufs.Put(buf)
+			}
+		}()
+		blob = core.AppendRecords((*buf)[:0], b.Records)
 	}
 	// Records alone go to the run's log, when this store writes one.
 	if len(b.Entries) == 0 && len(b.Hits) == 0 && blob != nil {
@@ -514,7 +585,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 	}()
 	// The statements first: they are prepared on the writer's connection,
 	// which the transaction then holds.
-	var beginRun, record, hit *sql.Stmt
+	var beginRun, record, hit, bumpGen *sql.Stmt
 	var err error
 	if len(b.Records) > 0 {
 		if beginRun, err = s.beginRun.get(ctx); err != nil {
@@ -529,8 +600,16 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			return err
 		}
 	}
-	if err := s.upsert.ready(ctx, len(b.Entries)); err != nil {
-		return err
+	if len(b.Entries) > 0 {
+		if err := s.insert.ready(ctx, len(b.Entries)); err != nil {
+			return err
+		}
+		if err := s.upsert.readyIfWanted(ctx, len(b.Entries)); err != nil {
+			return err
+		}
+		if bumpGen, err = s.bumpGen.get(ctx); err != nil {
+			return err
+		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -546,7 +625,7 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 			return fmt.Errorf("run %s: %w", b.Run, err)
 		}
 	}
-	err = s.upsert.exec(ctx, tx, len(b.Entries), func(i int, args []any) error {
+	fill := func(i int, args []any) error {
 		e := &b.Entries[i]
 		if scratch, err = appendDeps(scratch[:0], e.Key.Deps); err != nil {
 			return fmt.Errorf("entry for %s: %w", e.Key, err)
@@ -556,9 +635,19 @@ func (s *MetadataStore) write(ctx context.Context, b core.Batch) error {
 		created, lastUsed := e.TimesAt(now)
 		args[6], args[7] = created.UnixNano(), lastUsed.UnixNano()
 		return nil
-	})
+	}
+	// New keys are inserted; a statement some of whose keys were stored
+	// already is run again as the upsert, whose updates the generation
+	// triggers see. The generation is bumped once for the new rows (see
+	// sqlInsertInto).
+	inserted, err := s.insert.execOr(ctx, tx, len(b.Entries), fill, &s.upsert)
 	if err != nil {
 		return err
+	}
+	if inserted > 0 {
+		if _, err := tx.StmtContext(ctx, bumpGen).ExecContext(ctx); err != nil {
+			return fmt.Errorf("entries generation: %w", err)
+		}
 	}
 	if len(b.Hits) > 0 {
 		st := tx.StmtContext(ctx, hit)
@@ -738,8 +827,8 @@ func (s *MetadataStore) Close() error {
 func (s *MetadataStore) closeDBs() error {
 	var errs []error
 	errs = append(errs, s.lookups.close())
-	errs = append(errs, s.upsert.close())
-	for _, st := range []*lazyStmt{&s.hit, &s.beginRun, &s.del, &s.record} {
+	errs = append(errs, s.upsert.close(), s.insert.close())
+	for _, st := range []*lazyStmt{&s.hit, &s.beginRun, &s.del, &s.record, &s.bumpGen} {
 		errs = append(errs, st.close())
 	}
 	for _, db := range []*sql.DB{s.r, s.w} {

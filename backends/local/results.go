@@ -751,7 +751,7 @@ func (r *ResultStore) writeInline(ctx context.Context, items []flushItem) error 
 		return err
 	}
 	defer tx.Rollback()
-	err = r.insert.exec(ctx, tx, len(items), func(i int, args []any) error {
+	_, err = r.insert.exec(ctx, tx, len(items), func(i int, args []any) error {
 		it := &items[i]
 		args[0], args[1], args[2] = string(it.id.Version), it.id.Format, it.p.data
 		args[3], args[4] = int64(it.p.crc), it.p.created

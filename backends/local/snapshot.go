@@ -22,9 +22,10 @@ import (
 )
 
 // genSchema is the generation of the entries and the triggers that bump it
-// on every change of entries, and on every deletion or change of results
-// (a snapshot holds inline results too). The triggers of changes and
-// deletions call flowcache_changed(), defined only by this package (see
+// on every deletion or change of entries, and on every deletion or change
+// of results (a snapshot holds inline results too); the writer bumps it
+// once per transaction that inserts entries (MetadataStore.write). The
+// triggers call flowcache_changed(), defined only by this package (see
 // gen.go), so that no other program changes what a snapshot holds without
 // marking the generation file.
 const genSchema = `
@@ -33,20 +34,13 @@ CREATE TABLE IF NOT EXISTS entries_gen (
 	gen INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO entries_gen (id, gen) VALUES (1, 0);
-DROP TABLE IF EXISTS preload_snapshots;
-DROP TRIGGER IF EXISTS entries_gen_delete;
-DROP TRIGGER IF EXISTS entries_gen_update;
-DROP TRIGGER IF EXISTS results_gen_delete;
-DROP TRIGGER IF EXISTS results_gen_update;
-CREATE TRIGGER IF NOT EXISTS entries_gen_insert AFTER INSERT ON entries
-	BEGIN UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries
+CREATE TRIGGER IF NOT EXISTS entries_gen_delete AFTER DELETE ON entries
 	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER entries_gen_update AFTER UPDATE ON entries
+CREATE TRIGGER IF NOT EXISTS entries_gen_update AFTER UPDATE ON entries
 	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER results_gen_delete AFTER DELETE ON results
+CREATE TRIGGER IF NOT EXISTS results_gen_delete AFTER DELETE ON results
 	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
-CREATE TRIGGER results_gen_update AFTER UPDATE ON results
+CREATE TRIGGER IF NOT EXISTS results_gen_update AFTER UPDATE ON results
 	BEGIN SELECT flowcache_changed(); UPDATE entries_gen SET gen = gen + 1 WHERE id = 1; END;
 `
 
