@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -917,7 +916,7 @@ func (s *MetadataStore) PreloadIndex(ctx context.Context, nodes []string) (core.
 	if err := s.checkOpen("preload"); err != nil {
 		return nil, err
 	}
-	names, err := json.Marshal(nodes)
+	names, err := nodeList(nodes)
 	if err != nil {
 		return nil, s.fail("preload", err)
 	}

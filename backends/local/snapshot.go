@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -49,6 +50,39 @@ CREATE TRIGGER IF NOT EXISTS results_gen_update AFTER UPDATE ON results
 func snapshotDir(path string) string { return path + "-snapshots" }
 
 // snapshotKey names the snapshot of the JSON array of node names.
+// nodeList returns the JSON array of nodes, as json.Marshal writes it (the
+// snapshot's key is its hash, and the preload query reads it). Names of
+// characters JSON takes as they are, the usual case, are written without
+// json.Marshal, which cost a warm process 0.4 ms for a thousand.
+func nodeList(nodes []string) ([]byte, error) {
+	if nodes == nil {
+		return json.Marshal(nodes)
+	}
+	n := 2
+	for _, name := range nodes {
+		n += len(name) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, name := range nodes {
+		for j := 0; j < len(name); j++ {
+			// What json.Marshal escapes: control characters, the quote, the
+			// backslash and <, > and & (for HTML); and bytes above ASCII,
+			// which it may (invalid UTF-8, U+2028 and U+2029).
+			if c := name[j]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return json.Marshal(nodes)
+			}
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"')
+	}
+	return append(b, ']'), nil
+}
+
 func snapshotKey(names []byte) string {
 	sum := sha256.Sum256(names)
 	return hex.EncodeToString(sum[:])

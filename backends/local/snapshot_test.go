@@ -672,3 +672,26 @@ func TestSnapshotsBounded(t *testing.T) {
 		t.Fatal("the oldest list's snapshot was kept")
 	}
 }
+
+// nodeList writes what json.Marshal writes, for every name: the snapshot's
+// key is the hash of those bytes.
+func TestNodeList(t *testing.T) {
+	cases := [][]string{
+		nil, {}, {"a"}, {"node_1", "node_2", "x y", "~!@#$%^*()_+-=[]{}|;:',./?`"},
+		{"quote\"d"}, {"back\\slash"}, {"<html>"}, {"a&b"}, {"tab\t"}, {"\x00"}, {"é"}, {"\u2028"}, {"\xff"},
+		{"plain", "then <one>", "plain again"},
+	}
+	for c := range 256 {
+		cases = append(cases, []string{"n" + string(rune(c)), string([]byte{byte(c)})})
+	}
+	for _, nodes := range cases {
+		want, err := json.Marshal(nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := nodeList(nodes)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%q: %s (%v), json.Marshal writes %s", nodes, got, err, want)
+		}
+	}
+}
