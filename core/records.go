@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -101,17 +102,26 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
-	// The digests written so far, by their hex, and their index.
-	digests := make(map[string]uint64, 2*len(recs))
+	// The digests written so far, by their bytes, and their index (keyed
+	// by the 32 bytes rather than the 64 hex digits: half the hashing, and
+	// the decoding is needed anyway).
+	// The map is kept for the next batch (a run writes one every 256
+	// records): a new one is new memory a fresh process pays for.
+	dm := digestMaps.Get().(*map[[sha256.Size]byte]uint64)
+	defer func() {
+		clear(*dm)
+		digestMaps.Put(dm)
+	}()
+	digests := *dm
 	version := func(s string) {
-		if i, ok := digests[s]; ok {
-			dst = binary.AppendUvarint(dst, 2*i+3)
-			return
-		}
-		if len(s) == 2*sha256.Size && isLowerHex(s) {
+		if d, ok := lowerHexDigest(s); ok {
+			if i, ok := digests[d]; ok {
+				dst = binary.AppendUvarint(dst, 2*i+3)
+				return
+			}
 			dst = append(dst, 1)
-			dst, _ = hex.AppendDecode(dst, []byte(s)) // s is checked hex
-			digests[s] = uint64(len(digests))
+			dst = append(dst, d[:]...)
+			digests[d] = uint64(len(digests))
 			return
 		}
 		dst = binary.AppendUvarint(dst, 2*uint64(len(s)))
@@ -156,6 +166,39 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 }
 
 // isLowerHex reports whether s is made of 0-9 and a-f only.
+// digestMaps holds the maps of AppendRecords' digests.
+var digestMaps = sync.Pool{New: func() any { m := map[[sha256.Size]byte]uint64{}; return &m }}
+
+// lowerHexDigest returns the bytes of s when s is a digest in lowercase
+// hex (64 digits).
+func lowerHexDigest(s string) (d [sha256.Size]byte, ok bool) {
+	if len(s) != 2*sha256.Size {
+		return d, false
+	}
+	var bad byte
+	for i := range d {
+		hi, lo := hexValue[s[2*i]], hexValue[s[2*i+1]]
+		bad |= (hi | lo) & 0x80
+		d[i] = hi<<4 | lo&0x0f
+	}
+	return d, bad == 0
+}
+
+// hexValue is the value of a lowercase hex digit, 0x80 for any other byte.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0x80
+		}
+	}
+	return t
+}()
+
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
