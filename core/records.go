@@ -167,7 +167,7 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 
 // isLowerHex reports whether s is made of 0-9 and a-f only.
 // digestMaps holds the maps of AppendRecords' digests.
-var digestMaps = sync.Pool{New: func() any { m := map[[sha256.Size]byte]uint64{}; return &m }}
+var digestMaps = sync.Pool{New: func() any { m := make(map[[sha256.Size]byte]uint64, 512); return &m }}
 
 // lowerHexDigest returns the bytes of s when s is a digest in lowercase
 // hex (64 digits).
