@@ -165,7 +165,6 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 	return dst
 }
 
-// isLowerHex reports whether s is made of 0-9 and a-f only.
 // digestMaps holds the maps of AppendRecords' digests.
 var digestMaps = sync.Pool{New: func() any { m := make(map[[sha256.Size]byte]uint64, 512); return &m }}
 
@@ -198,15 +197,6 @@ var hexValue = func() (t [256]byte) {
 	}
 	return t
 }()
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // DecodeRecords decodes the output of AppendRecords. Damaged input gives an
 // error wrapping ErrCorrupt, never a panic nor an allocation larger than the
