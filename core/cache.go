@@ -678,7 +678,11 @@ func (r *Run) RequestOutputs(names ...string) {
 func (r *Run) Cache() *Cache { return r.c }
 
 func (r *Run) emit(ctx context.Context, node, task string, actor Actor, typ EventType, msg EventMessage, value string) {
-	ev := Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()}
+	r.emitEvent(ctx, Event{RunID: r.id, Node: node, Task: task, Actor: actor, Type: typ, Message: msg, Value: value, Time: r.c.now()})
+}
+
+// emitEvent emits ev: to the run's span, when tracing, and to the log.
+func (r *Run) emitEvent(ctx context.Context, ev Event) {
 	if r.span != nil {
 		r.traceEvent(ctx, &ev)
 	}
@@ -698,16 +702,13 @@ func (r *Run) emitKey(ctx context.Context, node, task string, b Behavior, id Key
 // wanting them (no tracing, logger, log file or run log), they are kept as
 // one (see eventLog.addLookup), at one time.
 func (r *Run) emitLookup(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool) {
-	if r.span == nil && r.c.log.addLookup(ctx, r.id, node, task, b, id, dv, hit, r.c.now()) {
+	se := lookupEvent(node, task, b, id, dv, hit, r.c.now())
+	if r.span == nil && r.c.log.addLookup(ctx, r.id, se) {
 		return
 	}
-	r.emitKey(ctx, node, task, b, id)
-	msg := MessageMiss
-	if hit {
-		msg = MessageHit
+	for _, ev := range se.lookupEvents(r.id) {
+		r.emitEvent(ctx, ev)
 	}
-	r.emit(ctx, node, task, ActorMetadataStore, EventGetDataVersion, msg, string(dv))
-	r.emit(ctx, node, task, ActorAdapter, EventGetResult, msg, string(dv))
 }
 
 // version fingerprints v. An unhashable value gets a unique version and an

@@ -189,7 +189,7 @@ type storedEvent struct {
 	raw        int32
 	actor, typ uint8
 	kind       uint8 // evOne, evHit or evMiss
-	behavior   uint8 // a lookup's behaviour
+	behavior   uint8 // a lookup's behaviour (a lookup is Default's: see Run.node)
 }
 
 // The kinds of storedEvent.
@@ -267,9 +267,20 @@ func (r *runEvents) store(se storedEvent) {
 	r.chunks[n-1] = append(r.chunks[n-1], se)
 }
 
-// lookupEvents returns the four events of a lookup stored as se.
-func (r *runEvents) lookupEvents(se *storedEvent) [4]Event {
-	base := Event{RunID: r.run, Node: se.node, Task: se.task, Actor: ActorAdapter, Time: se.time}
+// lookupEvent is the storedEvent of a lookup's four events (see emitLookup).
+func lookupEvent(node, task string, b Behavior, id KeyID, dv DataVersion, hit bool, at time.Time) storedEvent {
+	kind := uint8(evMiss)
+	if hit {
+		kind = evHit
+	}
+	return storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, kind: kind, behavior: uint8(b)}
+}
+
+// lookupEvents returns the four events of run's lookup se: the one place
+// that says what they are, whether they are kept as one or emitted one by
+// one.
+func (se *storedEvent) lookupEvents(run RunID) [4]Event {
+	base := Event{RunID: run, Node: se.node, Task: se.task, Actor: ActorAdapter, Time: se.time}
 	var evs [4]Event
 	for i := range evs {
 		evs[i] = base
@@ -296,7 +307,7 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 				se := &c[i]
 				switch {
 				case se.kind != evOne:
-					for _, e := range r.lookupEvents(se) {
+					for _, e := range se.lookupEvents(r.run) {
 						if !yield(e) {
 							return
 						}
@@ -440,8 +451,8 @@ func (l *eventLog) runEvents(run RunID) *runEvents {
 // something else wants each of them now: a logger enabled at their levels
 // (get_result's is Info), the log file or the run's log. It reports
 // whether it kept them; if not, the caller emits them one by one.
-func (l *eventLog) addLookup(ctx context.Context, run RunID, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool, at time.Time) bool {
-	if b < 0 || b > 255 || l.logger.Enabled(ctx, slog.LevelDebug) || l.logger.Enabled(ctx, slog.LevelInfo) {
+func (l *eventLog) addLookup(ctx context.Context, run RunID, se storedEvent) bool {
+	if l.logger.Enabled(ctx, slog.LevelDebug) || l.logger.Enabled(ctx, slog.LevelInfo) {
 		return false
 	}
 	l.mu.Lock()
@@ -452,11 +463,7 @@ func (l *eventLog) addLookup(ctx context.Context, run RunID, node, task string, 
 	if rl := l.runLogs[run]; rl != nil && rl.err == nil {
 		return false
 	}
-	kind := uint8(evMiss)
-	if hit {
-		kind = evHit
-	}
-	l.runEvents(run).store(storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, kind: kind, behavior: uint8(b)})
+	l.runEvents(run).store(se)
 	return true
 }
 
