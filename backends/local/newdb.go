@@ -92,36 +92,15 @@ func createDatabase(ctx context.Context, path string) (bool, error) {
 // that a process killed while making a database left, once older than
 // StaleTempAge (a younger one may be another process's, still making it).
 func removeStaleNew(path string) {
-	names, err := filepath.Glob(globEscape(path) + ".new-*")
+	ents, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		return
 	}
+	prefix := filepath.Base(path) + ".new-"
 	cutoff := time.Now().Add(-StaleTempAge)
-	for _, n := range names {
-		if fi, err := os.Lstat(n); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
-			os.Remove(n)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_, _ = removeStale(filepath.Join(filepath.Dir(path), e.Name()), cutoff)
 		}
 	}
-}
-
-// globEscape escapes the characters filepath.Match treats specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']':
-			b.WriteByte('[')
-			b.WriteRune(r)
-			b.WriteByte(']')
-		case '\\':
-			if filepath.Separator != '\\' {
-				b.WriteString(`\\`)
-				continue
-			}
-			b.WriteRune(r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
