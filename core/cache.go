@@ -420,9 +420,12 @@ type Run struct {
 	faultOrder []faultKind
 	// requested holds the names given to RequestOutputs.
 	requested map[string]bool
-	// outcomes holds what happened to each node, by RecordName (see
-	// Outcomes).
-	outcomes map[string]Outcome
+	// outcomes holds what happened to each node, in the order it was
+	// said, the last word on a node winning (see Outcomes); outcomeMap
+	// the same by RecordName, kept only when the run is traced (its spans
+	// look nodes up).
+	outcomes   []namedOutcome
+	outcomeMap map[string]Outcome
 	// waits holds the lease waits of nodes not recorded yet, by
 	// RecordName (see noteWait).
 	waits map[string]LeaseWait
@@ -700,13 +703,19 @@ func (r *Run) emitKey(ctx context.Context, node, task string, b Behavior, id Key
 // get_data_version (metadata_store) and get_result (adapter), both hit with
 // the data version, or both miss (the key is not stored). Nothing else
 // wanting them (no tracing, logger, log file or run log), they are kept as
-// one (see eventLog.addLookup), at one time.
-func (r *Run) emitLookup(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool) {
-	se := lookupEvent(node, task, b, id, dv, hit, r.c.now())
-	if r.span == nil && r.c.log.addLookup(ctx, r.id, se) {
+// one (see eventLog.addCompact), at one time.
+func (r *Run) emitLookup(ctx context.Context, node, task string, b Behavior, id KeyID, dv DataVersion, hit bool, now time.Time) {
+	r.emitCompact(ctx, lookupEvent(node, task, b, id, dv, hit, now))
+}
+
+// emitCompact emits the events of se, a lookup's or a stored result's: kept
+// as one when nothing else wants them one by one (see eventLog.addCompact).
+func (r *Run) emitCompact(ctx context.Context, se storedEvent) {
+	if r.span == nil && r.c.log.addCompact(ctx, r.id, se) {
 		return
 	}
-	for _, ev := range se.lookupEvents(r.id) {
+	var buf [4]Event
+	for _, ev := range se.expand(r.id, &buf) {
 		r.emitEvent(ctx, ev)
 	}
 }
@@ -1010,7 +1019,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 		// (see emitLookup).
 		switch {
 		case errors.Is(err, ErrNotFound):
-			r.emitLookup(ctx, spec.Name, task, b, id, "", false)
+			r.emitLookup(ctx, spec.Name, task, b, id, "", false, r.c.now())
 		case err == nil:
 			r.emitKey(ctx, spec.Name, task, b, id)
 			r.emit(ctx, spec.Name, task, ActorMetadataStore, EventGetDataVersion, MessageMiss, "stored with format "+e.Format)
@@ -1030,7 +1039,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	} else {
 		r.emitKey(ctx, spec.Name, task, b, id)
 	}
-	val, ver, err := r.executeAndStore(ctx, spec, task, b, deps, exec)
+	val, ver, err := r.executeAndStoreMode(ctx, spec, task, b, deps, exec, false, keyRef{key, id})
 	if err != nil {
 		return nil, err
 	}
@@ -1040,12 +1049,15 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 // retrieved is a hit: the value of entry e of key id, loaded when a node
 // asks for it.
 func (r *Run) retrieved(ctx context.Context, spec *NodeSpec, task string, b Behavior, key CacheKey, id KeyID, e Entry, deps []*Value, exec ExecFunc) *Value {
-	r.emitLookup(ctx, spec.Name, task, b, id, e.DataVersion, true)
+	// One reading of the clock for the hit's events, its last-used time
+	// and its record.
+	now := r.c.now()
+	r.emitLookup(ctx, spec.Name, task, b, id, e.DataVersion, true, now)
 	var hit KeyID
-	if r.c.now().Sub(e.LastUsed) >= lastUsedResolution {
+	if now.Sub(e.LastUsed) >= lastUsedResolution {
 		hit = id
 	}
-	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit)
+	r.recordAt(ctx, NodeRecord{Node: spec.Name, Task: task, Key: key, DataVersion: e.DataVersion, Format: e.Format, Behavior: b, Outcome: OutcomeRetrieved, Size: -1}, nil, hit, now)
 	// One allocation for the value and what loading it needs.
 	v := &struct {
 		Value
@@ -1113,13 +1125,34 @@ func (r *Run) execute(ctx context.Context, spec *NodeSpec, task string, deps []*
 // executeAndStore executes a Default or Recompute node, and stores its result
 // and mapping.
 func (r *Run) executeAndStore(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc) (any, DataVersion, error) {
-	return r.executeAndStoreMode(ctx, spec, task, b, deps, exec, false)
+	return r.executeAndStoreMode(ctx, spec, task, b, deps, exec, false, keyRef{})
+}
+
+// keyRef is a cache key and its id, computed before a node is executed;
+// the zero keyRef is none.
+type keyRef struct {
+	key CacheKey
+	id  KeyID
+}
+
+// idOf returns key's id: k's when k is the same key, without hashing it
+// again.
+func (k keyRef) idOf(key CacheKey) KeyID {
+	if k.id == "" || k.key.Node != key.Node || k.key.CodeVersion != key.CodeVersion || len(k.key.Deps) != len(key.Deps) {
+		return key.ID()
+	}
+	for i, d := range key.Deps {
+		if k.key.Deps[i] != d {
+			return key.ID()
+		}
+	}
+	return k.id
 }
 
 // executeAndStoreMode is executeAndStore; sync stores the result before it
 // returns (no background upload), so that a Flush after it writes the
-// node's entry.
-func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc, sync bool) (any, DataVersion, error) {
+// node's entry. known is the key looked up before executing, if any.
+func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task string, b Behavior, deps []*Value, exec ExecFunc, sync bool, known keyRef) (any, DataVersion, error) {
 	val, dur, err := r.execute(ctx, spec, task, deps, exec)
 	if err != nil {
 		r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: r.key(spec, deps), Behavior: b, Outcome: OutcomeFailed, Duration: dur, Size: -1}, nil, "")
@@ -1142,7 +1175,7 @@ func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task stri
 		return val, ver, nil // said once, at BeginRun
 	}
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
-	st := storeJob{spec: spec, task: task, b: b, key: key, ver: ver, rid: rid, dur: dur}
+	st := storeJob{spec: spec, task: task, b: b, key: key, id: known.idOf(key), ver: ver, rid: rid, dur: dur}
 	if r.c.storeSlots != nil && !sync {
 		buf := &limitedBuffer{limit: r.c.storeBuffer}
 		err := spec.Format.Encode(buf, val)
@@ -1178,6 +1211,7 @@ type storeJob struct {
 	task string
 	b    Behavior
 	key  CacheKey
+	id   KeyID // key's
 	ver  DataVersion
 	rid  ResultID
 	dur  time.Duration
@@ -1214,10 +1248,9 @@ func (r *Run) finishStore(ctx context.Context, st storeJob, write func(io.Writer
 	if size == 0 {
 		msg, size = MessageExists, -1
 	}
-	r.emit(ctx, spec.Name, task, ActorResultStore, EventSetResult, msg, string(st.ver))
 	now := r.c.now()
+	r.emitCompact(ctx, storedResultEvent(spec.Name, task, msg, st.id, st.ver, now))
 	entry := &Entry{Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Created: now, LastUsed: now}
-	r.emit(ctx, spec.Name, task, ActorMetadataStore, EventSetCacheKey, "", string(st.key.ID()))
 	r.record(ctx, NodeRecord{Node: spec.Name, Task: task, Key: st.key, DataVersion: st.ver, Format: st.rid.Format, Behavior: st.b, Outcome: OutcomeExecuted, Duration: st.dur, Size: size}, entry, "")
 	r.noteManifest(ctx, spec)
 	return nil
@@ -1380,6 +1413,12 @@ func CheckAssignable(v any, t reflect.Type) error {
 // record keeps a node's outcome (see Outcomes), queues its record (and an
 // entry to write, and a hit) and writes the batch when it is due.
 func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID) {
+	r.recordAt(ctx, rec, entry, hit, time.Time{})
+}
+
+// recordAt is record, at now (the zero time: the clock's now, read when
+// the batch may be due).
+func (r *Run) recordAt(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyID, now time.Time) {
 	r.traceRecord(ctx, rec)
 	r.mu.Lock()
 	r.noteOutcomeLocked(rec.Node, rec.Task, rec.Outcome)
@@ -1405,7 +1444,13 @@ func (r *Run) record(ctx context.Context, rec NodeRecord, entry *Entry, hit KeyI
 	if hit != "" {
 		r.pending.Hits = append(r.pending.Hits, hit)
 	}
-	due := len(r.pending.Records) >= r.c.flushEvery || r.c.now().Sub(r.lastFlush) >= r.c.flushAfter
+	due := len(r.pending.Records) >= r.c.flushEvery
+	if !due {
+		if now.IsZero() {
+			now = r.c.now()
+		}
+		due = now.Sub(r.lastFlush) >= r.c.flushAfter
+	}
 	r.mu.Unlock()
 	if due {
 		r.flushBackground(ctx)

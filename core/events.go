@@ -172,31 +172,36 @@ func (e Event) String() string {
 
 // storedEvent is an event as a Cache keeps it in memory: its run is that of
 // the runEvents holding it, its actor and type are codes (see eventCodes),
-// and a lookup's four events (resolve_behavior, get_cache_key,
-// get_data_version and get_result, hit or miss: see emitLookup) are one
-// storedEvent. A warm
-// run of a thousand nodes keeps a thousand of these, 96 bytes each, where it
-// kept four thousand Events of 136 bytes: building and keeping them was a
-// third of a hit's cost in a fresh process.
+// a lookup's four events (resolve_behavior, get_cache_key, get_data_version
+// and get_result, hit or miss: see emitLookup) are one storedEvent, and so
+// are a stored result's two (set_result and set_cache_key, see
+// finishStore). A warm run of a thousand nodes keeps a thousand of these, 96
+// bytes each, where it kept four thousand Events of 136 bytes: building and
+// keeping them was a third of a hit's cost in a fresh process.
 type storedEvent struct {
 	node, task string
-	// msg and value are the event's; a lookup's are its cache key id and
-	// the data version found ("" for a miss).
+	// msg and value are the event's; a lookup's and a stored result's
+	// are its cache key id and the data version (found, "" for a miss;
+	// stored).
 	msg, value string
 	time       time.Time
 	// raw is, for an event whose actor or type has no code (none of core's
 	// own), its index in runEvents.raw.
 	raw        int32
 	actor, typ uint8
-	kind       uint8 // evOne, evHit or evMiss
-	behavior   uint8 // a lookup's behaviour (a lookup is Default's: see Run.node)
+	kind       uint8 // evOne, evHit, evMiss or evStored
+	// behavior is a lookup's behaviour (a lookup is Default's: see
+	// Run.node); for a stored result, 1 when its result existed already
+	// (set_result's message is exists, else stored).
+	behavior uint8
 }
 
 // The kinds of storedEvent.
 const (
-	evOne  = iota // one event
-	evHit         // a lookup's four events, hit
-	evMiss        // a lookup's four events, the key not stored
+	evOne    = iota // one event
+	evHit           // a lookup's four events, hit
+	evMiss          // a lookup's four events, the key not stored
+	evStored        // a stored result's two events
 )
 
 // eventActors and eventTypes are the codes of storedEvent: an actor's or a
@@ -276,12 +281,33 @@ func lookupEvent(node, task string, b Behavior, id KeyID, dv DataVersion, hit bo
 	return storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, kind: kind, behavior: uint8(b)}
 }
 
-// lookupEvents returns the four events of run's lookup se: the one place
-// that says what they are, whether they are kept as one or emitted one by
-// one.
-func (se *storedEvent) lookupEvents(run RunID) [4]Event {
+// storedResultEvent is the storedEvent of a stored result's two events:
+// set_result, msg MessageStored or MessageExists, and set_cache_key.
+func storedResultEvent(node, task string, msg EventMessage, id KeyID, dv DataVersion, at time.Time) storedEvent {
+	exists := uint8(0)
+	if msg == MessageExists {
+		exists = 1
+	}
+	return storedEvent{node: node, task: task, msg: string(id), value: string(dv), time: at, raw: -1, kind: evStored, behavior: exists}
+}
+
+// expand returns the events of run's compact event se (a lookup's four, a
+// stored result's two), in buf: the one place that says what they are,
+// whether they are kept as one or emitted one by one.
+func (se *storedEvent) expand(run RunID, buf *[4]Event) []Event {
 	base := Event{RunID: run, Node: se.node, Task: se.task, Actor: ActorAdapter, Time: se.time}
-	var evs [4]Event
+	if se.kind == evStored {
+		evs := buf[:2]
+		evs[0], evs[1] = base, base
+		msg := MessageStored
+		if se.behavior == 1 {
+			msg = MessageExists
+		}
+		evs[0].Actor, evs[0].Type, evs[0].Message, evs[0].Value = ActorResultStore, EventSetResult, msg, se.value
+		evs[1].Actor, evs[1].Type, evs[1].Value = ActorMetadataStore, EventSetCacheKey, se.msg
+		return evs
+	}
+	evs := buf[:]
 	for i := range evs {
 		evs[i] = base
 	}
@@ -307,7 +333,8 @@ func (r *runEvents) all() func(yield func(Event) bool) {
 				se := &c[i]
 				switch {
 				case se.kind != evOne:
-					for _, e := range se.lookupEvents(r.run) {
+					var buf [4]Event
+					for _, e := range se.expand(r.run, &buf) {
 						if !yield(e) {
 							return
 						}
@@ -447,11 +474,12 @@ func (l *eventLog) runEvents(run RunID) *runEvents {
 	return evs
 }
 
-// addLookup keeps the four events of a lookup (see emitLookup) as one, unless
-// something else wants each of them now: a logger enabled at their levels
-// (get_result's is Info), the log file or the run's log. It reports
-// whether it kept them; if not, the caller emits them one by one.
-func (l *eventLog) addLookup(ctx context.Context, run RunID, se storedEvent) bool {
+// addCompact keeps the events of a lookup or a stored result (see
+// emitCompact) as one, unless something else wants each of them now: a
+// logger enabled at their levels (Info or Debug), the log file or the run's
+// log. It reports whether it kept them; if not, the caller emits them one by
+// one.
+func (l *eventLog) addCompact(ctx context.Context, run RunID, se storedEvent) bool {
 	if l.logger.Enabled(ctx, slog.LevelDebug) || l.logger.Enabled(ctx, slog.LevelInfo) {
 		return false
 	}

@@ -17,9 +17,21 @@ package core
 func (r *Run) Outcomes() map[string]Outcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.outcomeMapLocked()
+}
+
+// namedOutcome is an outcome of a node (or task), by RecordName.
+type namedOutcome struct {
+	name    string
+	outcome Outcome
+}
+
+// outcomeMapLocked returns the outcomes by RecordName, the last word on a
+// node winning, in a new map; r.mu is held.
+func (r *Run) outcomeMapLocked() map[string]Outcome {
 	out := make(map[string]Outcome, len(r.outcomes))
-	for k, v := range r.outcomes {
-		out[k] = v
+	for _, no := range r.outcomes {
+		out[no.name] = no.outcome
 	}
 	return out
 }
@@ -32,13 +44,22 @@ func (r *Run) noteOutcome(node, task string, o Outcome) {
 	r.mu.Unlock()
 }
 
-// noteOutcomeLocked is noteOutcome with r.mu held.
+// noteOutcomeLocked is noteOutcome with r.mu held. The outcomes are a list,
+// made into a map by Outcomes once: a map kept up to date cost a warm run
+// two of them (the run's, and the copy Outcomes returns), 160 KB for a
+// thousand nodes, which a fresh process pays for in page faults.
 func (r *Run) noteOutcomeLocked(node, task string, o Outcome) {
 	if r.outcomes == nil {
 		// Sized for the nodes the run preloads, when it does: most of
-		// them will have an outcome, and growing a map of a thousand
-		// names step by step cost a warm run a tenth of its hits' time.
-		r.outcomes = make(map[string]Outcome, len(r.preloadNodes))
+		// them will have an outcome.
+		r.outcomes = make([]namedOutcome, 0, len(r.preloadNodes))
 	}
-	r.outcomes[RecordName(node, task)] = o
+	name := RecordName(node, task)
+	r.outcomes = append(r.outcomes, namedOutcome{name, o})
+	if r.span != nil {
+		if r.outcomeMap == nil {
+			r.outcomeMap = map[string]Outcome{}
+		}
+		r.outcomeMap[name] = o
+	}
 }

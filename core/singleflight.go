@@ -98,7 +98,7 @@ func (r *Run) executeLeased(ctx context.Context, l Leaser, lease Lease, spec *No
 		return v, true, nil
 	}
 	hb := r.heartbeat(ctx, l, lease, spec)
-	val, ver, err := r.executeAndStoreMode(ctx, spec, task, Default, deps, exec, true)
+	val, ver, err := r.executeAndStoreMode(ctx, spec, task, Default, deps, exec, true, keyRef{key, id})
 	if err == nil {
 		r.Flush(ctx) // its fault, if any, is reported; the lease is released anyway
 	}

@@ -134,6 +134,47 @@ func TestLookupEventsKeptAsOne(t *testing.T) {
 	if misses != 5 {
 		t.Errorf("cold run: %d get_data_version misses, want 5", misses)
 	}
+	// Each stored result: set_result (stored, its data version) and
+	// set_cache_key (its key id), as the node's own lookup and versioning
+	// said them.
+	type nodeEvents struct{ key, ver, setKey, setRes string }
+	perNode := map[string]*nodeEvents{}
+	stored := 0
+	for _, e := range quietCold {
+		ne := perNode[e.Node]
+		if ne == nil {
+			ne = &nodeEvents{}
+			perNode[e.Node] = ne
+		}
+		switch e.Type {
+		case core.EventGetCacheKey:
+			ne.key = e.Value
+		case core.EventSetDataVersion:
+			ne.ver = e.Value
+		case core.EventSetCacheKey:
+			ne.setKey = e.Value
+			if e.Actor != core.ActorMetadataStore {
+				t.Errorf("%s: set_cache_key by %s", e.Node, e.Actor)
+			}
+		case core.EventSetResult:
+			stored++
+			ne.setRes = e.Value
+			if e.Actor != core.ActorResultStore || e.Message != core.MessageStored {
+				t.Errorf("%s: set_result %+v", e.Node, e)
+			}
+		}
+	}
+	for node, ne := range perNode {
+		if *ne == (nodeEvents{}) {
+			continue // an input
+		}
+		if ne.setKey != ne.key || ne.setRes != ne.ver || len(ne.key) != 64 || ne.ver == "" {
+			t.Errorf("%s: key %q set_cache_key %q; data version %q set_result %q", node, ne.key, ne.setKey, ne.ver, ne.setRes)
+		}
+	}
+	if stored != 5 {
+		t.Errorf("cold run: %d set_result events, want 5", stored)
+	}
 
 	// Each hit: its four events, in order, with the data version stored.
 	hits := 0

@@ -123,7 +123,7 @@ func (r *Run) endRunSpan() {
 	}
 	var executed, retrieved, failed int
 	r.mu.Lock()
-	for _, o := range r.outcomes {
+	for _, o := range r.outcomeMap {
 		switch o {
 		case OutcomeExecuted:
 			executed++
@@ -158,7 +158,7 @@ func (r *Run) tracedNode(ctx context.Context, spec *NodeSpec, task string, deps 
 	// span; a result stored in the background records after it ends, so
 	// the outcome and the versions are put here too.
 	r.mu.Lock()
-	outcome := r.outcomes[RecordName(spec.Name, task)]
+	outcome := r.outcomeMap[RecordName(spec.Name, task)]
 	r.mu.Unlock()
 	attrs = append(attrs[:0], AttrOutcome.String(string(outcome)), AttrCacheSeconds.Float64(max(total-nt.exec, 0).Seconds()))
 	if nt.exec > 0 {

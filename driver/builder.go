@@ -454,20 +454,26 @@ func checkFunc(def *NodeDef) (*node, error) {
 
 // computeCodeVersions sets the code version of every node, on all cores: a
 // version costs about 2 µs of scanning source, which for a thousand nodes is
-// a large part of a warm run.
-func (d *Driver) computeCodeVersions(hasher core.Hasher) []error {
+// a large part of a warm run. Each node is then finished by finish (its
+// spec's version and format check), on the same worker, so that this work
+// too runs while the store opens rather than after it.
+func (d *Driver) computeCodeVersions(hasher core.Hasher, finish func(w *versionWriter, i int) error) []error {
 	workers := min(runtime.GOMAXPROCS(0), len(d.order))
 	errs := make([]error, len(d.order))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			var w versionWriter
+			w.grow(len(d.order)/workers + 1)
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(d.order) {
 					return
 				}
-				errs[i] = d.nodes[d.order[i]].computeCodeVersion(hasher)
+				if errs[i] = d.nodes[d.order[i]].computeCodeVersion(hasher); errs[i] == nil {
+					errs[i] = finish(&w, i)
+				}
 			}
 		})
 	}
@@ -735,53 +741,59 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 	if cfg != nil && cfg.format != nil {
 		format = cfg.format
 	}
-	var errs []error
-	if cfg != nil {
-		// The code versions are computed while the store opens and the
-		// entries of the cacheable nodes are read (the first Execute uses
-		// them if they are fresh).
-		versions := make(chan []error, 1)
-		go func() { versions <- d.computeCodeVersions(cfg.hasher) }()
-		if err := d.openCache(ctx, cfg); err != nil {
-			<-versions
-			return err
-		}
-		names := make([]string, 0, len(d.order))
-		for i, name := range d.order {
-			if b := behaviors[i]; (b == core.Default || b == core.Unset) && !d.nodes[name].expand() {
-				names = append(names, name)
-			}
-		}
-		d.prefetch.Store(d.cache.Prefetch(ctx, names))
-		errs = <-versions
-		if err := ctx.Err(); err != nil {
-			d.Close()
-			return fmt.Errorf("driver: build: %w", err)
-		}
-	}
-	var versions versionWriter
-	if cfg != nil {
-		versions.grow(len(d.order))
-	}
-	for i, name := range d.order {
+	spec := func(i int) *core.NodeSpec {
+		name := d.order[i]
 		n := d.nodes[name]
 		f := n.def.opts.format
 		if f == nil {
 			f = format
 		}
 		n.spec = core.NodeSpec{Name: name, Behavior: behaviors[i], Format: f, Type: n.outType, Manifest: n.manifest, NoLease: n.def.opts.noLease}
-		if cfg == nil {
-			continue // no cache: no code versions
+		return &n.spec
+	}
+	if cfg == nil {
+		for i := range d.order {
+			spec(i) // no cache: no code versions
 		}
-		n.spec.CodeVersion = core.CodeVersion(versions.nodeCodeVersion(n.code.Version, n.outType))
+		return nil
+	}
+	// finish completes a node's spec once its code version is known: the
+	// version of the node (its function's and its result type's), and
+	// whether its format can store its results.
+	finish := func(w *versionWriter, i int) error {
+		sp := spec(i)
+		n := d.nodes[d.order[i]]
+		sp.CodeVersion = core.CodeVersion(w.nodeCodeVersion(n.code.Version, n.outType))
 		if n.expand() {
-			continue
+			return nil
 		}
 		if b := behaviors[i]; b == core.Default || b == core.Recompute {
-			if err := f.Check(n.outType); err != nil {
-				errs = append(errs, fmt.Errorf("driver: node %q: result type %v cannot be stored in format %s: %w", name, n.outType, f.Name(), err))
+			if err := sp.Format.Check(n.outType); err != nil {
+				return fmt.Errorf("driver: node %q: result type %v cannot be stored in format %s: %w", sp.Name, n.outType, sp.Format.Name(), err)
 			}
 		}
+		return nil
+	}
+	// The code versions are computed while the store opens and the entries
+	// of the cacheable nodes are read (the first Execute uses them if they
+	// are fresh).
+	versions := make(chan []error, 1)
+	go func() { versions <- d.computeCodeVersions(cfg.hasher, finish) }()
+	if err := d.openCache(ctx, cfg); err != nil {
+		<-versions
+		return err
+	}
+	names := make([]string, 0, len(d.order))
+	for i, name := range d.order {
+		if b := behaviors[i]; (b == core.Default || b == core.Unset) && !d.nodes[name].expand() {
+			names = append(names, name)
+		}
+	}
+	d.prefetch.Store(d.cache.Prefetch(ctx, names))
+	errs := <-versions
+	if err := ctx.Err(); err != nil {
+		d.Close()
+		return fmt.Errorf("driver: build: %w", err)
 	}
 	if len(errs) > 0 {
 		d.Close()

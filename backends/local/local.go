@@ -62,9 +62,11 @@
 // (its node records) is new. Written to SQLite, that history cost a fresh
 // warm process more than anything else it did: its first write
 // transaction, the WAL it creates, the checkpoint when it closes, 4–8 ms
-// for 1000 nodes where the run took one. So BeginRun creates a run log,
-// a file under metadata.db-history/ locked (flock) while the run goes on,
-// and a batch of records alone is appended to it, one write each. The
+// for 1000 nodes where the run took one. So a run has a run log, a file
+// under metadata.db-history/ locked (flock) while the run goes on, made by
+// its first batch of records alone (in the background; BeginRun only
+// notes it), and a batch of records alone is appended to it, one write
+// each. The
 // first batch of the run that writes the database anyway (entries, or
 // last-used times that are due) moves the log into its transaction, and
 // the run's later batches go to the database. A log left when its run
@@ -87,7 +89,9 @@
 // preload snapshot: one checksummed file per list of nodes (keyed by the
 // SHA-256 of the list) under metadata.db-snapshots/, holding the entries
 // and their inline results (up to 8 MiB), which the next preload of the
-// same nodes reads without opening the database. Its entries are in key
+// same nodes reads without opening the database, mapped into memory (read
+// where it cannot be; see snapIndex for what is copied out of the mapping
+// and how a file truncated under it is a miss). Its entries are in key
 // order, and a run looks its hits up in the file's bytes, a binary search
 // each (MetadataStore.PreloadIndex, core.IndexPreloader), rather than in a
 // map of every entry, whose making cost a fresh process 3 ms for 1000. A run whose

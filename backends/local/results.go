@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/flowcache/flowcache/backends/blobstore"
 	"github.com/flowcache/flowcache/core"
@@ -209,14 +210,24 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // inlineCRC is the checksum of an inline result: CRC-32C of its version, a
 // zero byte, its format, a zero byte and its bytes. Covering the id catches
 // a row moved under another id.
+//
+// It allocates nothing: the id's strings are read in place. Copied to a
+// buffer on the stack, which escaped to the heap through crc32.Update, the
+// id cost every Put, and every inline result a warm run served, 128 bytes
+// of garbage (a cold run of 1000 nodes, 120 KB of a fresh process's new
+// heap pages).
 func inlineCRC(id core.ResultID, data []byte) uint32 {
-	var b [128]byte
-	h := append(b[:0], id.Version...)
-	h = append(h, 0)
-	h = append(h, id.Format...)
-	h = append(h, 0)
-	return crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, data)
+	crc := crc32.Update(0, castagnoli, stringBytes(string(id.Version)))
+	crc = crc32.Update(crc, castagnoli, zeroByte[:])
+	crc = crc32.Update(crc, castagnoli, stringBytes(id.Format))
+	crc = crc32.Update(crc, castagnoli, zeroByte[:])
+	return crc32.Update(crc, castagnoli, data)
 }
+
+var zeroByte = [1]byte{0}
+
+// stringBytes returns the bytes of s, not copied: they must only be read.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (r *ResultStore) pendingGet(id core.ResultID) *pendingResult {
 	r.mu.Lock()

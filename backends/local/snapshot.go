@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/flowcache/flowcache/core"
 	"github.com/flowcache/flowcache/internal/atomicfile"
+	"github.com/flowcache/flowcache/internal/mapfile"
 )
 
 // genSchema is the generation of the entries and the triggers that bump it
@@ -90,17 +93,19 @@ func snapshotKey(names []byte) string {
 
 // readSnapshot returns the snapshot of nodes when it is current: made at
 // the generation the generation file is clean at. It opens no database.
+// The file is mapped, not read (see snapIndex), unless the system cannot
+// map it.
 func (s *MetadataStore) readSnapshot(key string) (*snapIndex, bool) {
 	gen, ok := readGen(s.genPath)
 	if !ok {
 		return nil, false
 	}
-	b, err := os.ReadFile(filepath.Join(s.snapDir, key))
+	at, x, err := openIndex(filepath.Join(s.snapDir, key))
 	if err != nil {
 		return nil, false
 	}
-	at, x, err := decodeIndex(b)
-	if err != nil || at != gen {
+	if at != gen {
+		x.close()
 		return nil, false
 	}
 	return x, true
@@ -414,15 +419,54 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 // only its outputs: a chain of 1000 loads one), then through a map built
 // then (building it first cost a fresh process 0.8 ms and 190 KB for one
 // result).
+//
+// The file is mapped (package mapfile), not read: read into the heap, the
+// 150 KB snapshot of 1000 nodes cost a fresh process about 37 page faults
+// and a copy, where the mapping shares the page cache's pages. So:
+//
+//   - Every read of the mapped bytes (the checksum and parse, a lookup's
+//     binary search, a result's scan, preloaded) runs inside mapfile.Guard:
+//     a file truncated under the index faults, and the index then acts as
+//     empty (every lookup a miss, Len 0) for the rest of its life, never a
+//     crash and never a wrong value. Flowcache itself never changes a
+//     snapshot in place: a new one is renamed over it, and the mapping
+//     keeps the old file's bytes. A process that writes the file's bytes in
+//     place, after the index checked its checksum, is outside what the
+//     index can see, as one writing the database file in place is.
+//   - Nothing handed out points into the mapping: a lookup's data version
+//     is copied (into a chunk shared by many, see strArena), a result's
+//     bytes are copied (and checked against their CRC after the copy, by
+//     warmResults.get), and preloaded's maps are built over copies.
+//   - The mapping is released by a cleanup (runtime.AddCleanup) when the
+//     index becomes unreachable: core holds it for its run, the result
+//     store (warmResults) until the next preload. Every method that reads
+//     the mapping keeps the index reachable until its last read
+//     (runtime.KeepAlive in read), so the cleanup never unmaps it under a
+//     reader. An index readSnapshot does not serve is released at once
+//     (close).
+//
+// Where the system cannot map (not unix), mapfile reads the file into the
+// heap, and the index works over those bytes as it did before mapping:
+// no guard, no copies.
 type snapIndex struct {
 	strs    string // key ids and data versions, over the file's bytes
 	formats []string
 	ents    []snapEnt
-	data    []byte // the inline results, over the file's bytes
+	// heads holds the first 8 bytes of each entry's key id, as a number
+	// that sorts as the id does (idHead): a lookup searches them, in the
+	// heap, and compares one id in strs, not ten.
+	heads []uint64
+	data  []byte // the inline results, over the file's bytes
+
+	file    *mapfile.File   // nil when decoded from bytes in the heap
+	cleanup runtime.Cleanup // unmaps file once the index is unreachable
+	mapped  bool            // strs and data are a mapping: read in Guard, copy out
+	broken  atomic.Bool     // a read of the mapping faulted: act as empty
+	arena   strArena        // the copies of data versions Lookup hands out
 
 	scans   atomic.Int32 // results found by a scan so far
 	resOnce sync.Once
-	res     map[core.ResultID]int32 // index into ents
+	res     map[core.ResultID]int32 // index into ents; keys over the mapping
 }
 
 // snapScans is how many results a snapIndex finds by scanning its entries
@@ -440,38 +484,181 @@ type snapEnt struct {
 
 var _ core.PreloadIndex = (*snapIndex)(nil)
 
-func (x *snapIndex) id(e *snapEnt) string { return x.strs[e.idOff : e.idOff+e.idLen] }
-
-func (x *snapIndex) entry(e *snapEnt) core.Entry {
-	dv := x.strs[e.idOff+e.idLen : e.idOff+e.idLen+e.dvLen]
-	return core.Entry{DataVersion: core.DataVersion(dv), Format: x.formats[e.format], LastUsed: time.Unix(0, e.lastUsed)}
+// openIndex maps the snapshot file at path and decodes it (see snapIndex).
+// It returns the generation the snapshot was made at.
+func openIndex(path string) (uint64, *snapIndex, error) {
+	f, err := mapfile.Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	var gen uint64
+	var x *snapIndex
+	if ferr := mapfile.Guard(func() { gen, x, err = decodeIndex(f.Bytes()) }); ferr != nil {
+		err = ferr
+	}
+	if err != nil {
+		f.Close()
+		return 0, nil, err
+	}
+	x.file, x.mapped = f, f.Mapped()
+	if x.mapped {
+		x.cleanup = runtime.AddCleanup(x, func(f *mapfile.File) { f.Close() }, f)
+	}
+	return gen, x, nil
 }
 
-// Lookup implements core.PreloadIndex.
-func (x *snapIndex) Lookup(id core.KeyID) (core.Entry, bool) {
-	i, found := slices.BinarySearchFunc(x.ents, string(id), func(e snapEnt, id string) int {
+// close releases the file of an index nothing holds (one readSnapshot does
+// not serve). The index must not be used afterwards.
+func (x *snapIndex) close() {
+	if x.file != nil {
+		x.cleanup.Stop()
+		x.file.Close()
+	}
+}
+
+// read runs fn, which reads the mapping, inside mapfile.Guard; a fault
+// breaks the index for good. x is kept reachable until fn is done, so its
+// cleanup cannot unmap the bytes under fn.
+func (x *snapIndex) read(fn func()) error {
+	err := mapfile.Guard(fn)
+	runtime.KeepAlive(x)
+	if err != nil {
+		x.broken.Store(true)
+	}
+	return err
+}
+
+// strArena copies strings out of a mapping into chunks shared by many: a
+// warm run of 1000 hits copies 1000 data versions of 64 bytes each, one
+// allocation for every 128 of them instead of one each. A string handed
+// out keeps its whole chunk alive (8 KiB at most). It is safe for
+// concurrent use.
+type strArena struct {
+	mu  sync.Mutex
+	buf []byte // the current chunk; its bytes past len are free
+}
+
+const arenaChunk = 8 << 10
+
+// clone returns a copy of s. The copy is made outside the lock: reading s
+// may fault (the caller guards it), which only wastes the bytes reserved.
+func (a *strArena) clone(s string) string {
+	n := len(s)
+	if n == 0 {
+		return ""
+	}
+	if n > arenaChunk/8 {
+		return strings.Clone(s)
+	}
+	a.mu.Lock()
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	dst := a.buf[len(a.buf) : len(a.buf)+n]
+	a.buf = a.buf[:len(a.buf)+n]
+	a.mu.Unlock()
+	copy(dst, s)
+	// dst is never written again: the string may stand on it.
+	return unsafe.String(&dst[0], n)
+}
+
+func (x *snapIndex) id(e *snapEnt) string { return x.strs[e.idOff : e.idOff+e.idLen] }
+
+func (x *snapIndex) dv(e *snapEnt) string {
+	return x.strs[e.idOff+e.idLen : e.idOff+e.idLen+e.dvLen]
+}
+
+func (x *snapIndex) entry(e *snapEnt) core.Entry {
+	return core.Entry{DataVersion: core.DataVersion(x.dv(e)), Format: x.formats[e.format], LastUsed: time.Unix(0, e.lastUsed)}
+}
+
+// Lookup implements core.PreloadIndex. Over a mapping, it costs a guard
+// (no allocation) and the copy of the data version.
+func (x *snapIndex) Lookup(id core.KeyID) (e core.Entry, ok bool) {
+	if !x.mapped {
+		return x.lookup(id)
+	}
+	if x.broken.Load() {
+		return core.Entry{}, false
+	}
+	if x.read(func() {
+		if e, ok = x.lookup(id); ok {
+			e.DataVersion = core.DataVersion(x.arena.clone(string(e.DataVersion)))
+		}
+	}) != nil {
+		return core.Entry{}, false
+	}
+	return e, ok
+}
+
+// lookup finds id by a binary search of the ids' heads, then of the ids
+// whose head is id's (one, but for a chance of 2^-64 a pair); its data
+// version is over strs.
+func (x *snapIndex) lookup(id core.KeyID) (core.Entry, bool) {
+	h := idHead(string(id))
+	lo, _ := slices.BinarySearch(x.heads, h)
+	hi := lo
+	for hi < len(x.heads) && x.heads[hi] == h {
+		hi++
+	}
+	ents := x.ents[lo:hi]
+	i, found := slices.BinarySearchFunc(ents, string(id), func(e snapEnt, id string) int {
 		return strings.Compare(x.id(&e), id)
 	})
 	if !found {
 		return core.Entry{}, false
 	}
-	return x.entry(&x.ents[i]), true
+	return x.entry(&ents[i]), true
 }
 
-// Len implements core.PreloadIndex.
-func (x *snapIndex) Len() int { return len(x.ents) }
+// idHead is the first 8 bytes of id, big-endian, padded with zeros: two
+// ids compare as their heads do, unless their heads are equal.
+func idHead(id string) uint64 {
+	var b [8]byte
+	copy(b[:], id)
+	return binary.BigEndian.Uint64(b[:])
+}
 
-// result returns the inline result id as the snapshot holds it.
-func (x *snapIndex) result(id core.ResultID) (warmResult, bool) {
+// Len implements core.PreloadIndex: 0 once a read of the mapping faulted.
+func (x *snapIndex) Len() int {
+	if x.broken.Load() {
+		return 0
+	}
+	return len(x.ents)
+}
+
+// result returns the inline result id as the snapshot holds it: its bytes
+// copied out of a mapping.
+func (x *snapIndex) result(id core.ResultID) (r warmResult, ok bool) {
+	if !x.mapped {
+		return x.findResult(id)
+	}
+	if x.broken.Load() {
+		return warmResult{}, false
+	}
+	if x.read(func() {
+		if r, ok = x.findResult(id); ok {
+			r.data = append(make([]byte, 0, len(r.data)), r.data...)
+		}
+	}) != nil {
+		return warmResult{}, false
+	}
+	return r, ok
+}
+
+// findResult finds the result id; its bytes are over the file's.
+func (x *snapIndex) findResult(id core.ResultID) (warmResult, bool) {
 	if x.scans.Add(1) <= snapScans {
 		for i := range x.ents {
 			e := &x.ents[i]
-			if e.hasRes && x.strs[e.idOff+e.idLen:e.idOff+e.idLen+e.dvLen] == string(id.Version) && x.formats[e.format] == id.Format {
+			if e.hasRes && x.dv(e) == string(id.Version) && x.formats[e.format] == id.Format {
 				return warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}, true
 			}
 		}
 		return warmResult{}, false
 	}
+	// A fault while the map is built leaves it partial, and breaks the
+	// index: it is not read again.
 	x.resOnce.Do(func() {
 		x.res = make(map[core.ResultID]int32)
 		for i := range x.ents {
@@ -489,15 +676,30 @@ func (x *snapIndex) result(id core.ResultID) (warmResult, bool) {
 	return warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}, true
 }
 
-// preloaded returns the snapshot as maps.
+// preloaded returns the snapshot as maps, over a copy of the mapping's
+// strings and results (nothing when a read of it faulted).
 func (x *snapIndex) preloaded() *preloaded {
+	if !x.mapped {
+		return x.preloadedFrom(x.strs, x.data)
+	}
+	var p *preloaded
+	if x.broken.Load() || x.read(func() { p = x.preloadedFrom(strings.Clone(x.strs), bytes.Clone(x.data)) }) != nil {
+		return &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
+	}
+	return p
+}
+
+// preloadedFrom builds the maps of preloaded over strs and data, the
+// index's strings and results or copies of them.
+func (x *snapIndex) preloadedFrom(strs string, data []byte) *preloaded {
 	p := &preloaded{entries: make(map[core.KeyID]core.Entry, len(x.ents)), results: map[core.ResultID]warmResult{}}
 	for i := range x.ents {
 		e := &x.ents[i]
-		en := x.entry(e)
-		p.entries[core.KeyID(x.id(e))] = en
+		id, dv := strs[e.idOff:e.idOff+e.idLen], strs[e.idOff+e.idLen:e.idOff+e.idLen+e.dvLen]
+		en := core.Entry{DataVersion: core.DataVersion(dv), Format: x.formats[e.format], LastUsed: time.Unix(0, e.lastUsed)}
+		p.entries[core.KeyID(id)] = en
 		if e.hasRes {
-			p.results[core.ResultID{Version: en.DataVersion, Format: en.Format}] = warmResult{data: x.data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}
+			p.results[core.ResultID{Version: en.DataVersion, Format: en.Format}] = warmResult{data: data[e.resOff : e.resOff+e.resLen : e.resOff+e.resLen], crc: e.crc}
 		}
 	}
 	return p
@@ -507,7 +709,8 @@ func (x *snapIndex) preloaded() *preloaded {
 // first and every count and length against the bytes that remain. It
 // returns the generation the snapshot was made at. Key ids and data
 // versions are strings over b and the results' bytes slices of it, so b
-// must not be modified afterwards.
+// must not be modified afterwards; a mapped b is read inside
+// mapfile.Guard (see openIndex).
 func decodeIndex(b []byte) (gen uint64, _ *snapIndex, _ error) {
 	bad := func(what string) error { return fmt.Errorf("%w: preload snapshot: %s", core.ErrCorrupt, what) }
 	if len(b) < len(snapshotMagic)+8+4 {
@@ -553,7 +756,8 @@ func decodeIndex(b []byte) (gen uint64, _ *snapIndex, _ error) {
 		return 0, nil, bad("strings length")
 	}
 	// The key ids and data versions are substrings of b itself, which
-	// the caller hands over (it is never written again): no copy.
+	// the caller hands over (it is never written again): no copy. Over a
+	// mapping, what is handed out is copied (see snapIndex).
 	if strLen > 0 {
 		x.strs = unsafe.String(&p[0], int(strLen))
 	}
@@ -561,7 +765,7 @@ func decodeIndex(b []byte) (gen uint64, _ *snapIndex, _ error) {
 	if n > uint64(len(p))/5 {
 		return 0, nil, bad("entry count")
 	}
-	x.ents = make([]snapEnt, n)
+	x.ents, x.heads = make([]snapEnt, n), make([]uint64, n)
 	dataLen := uint64(0)
 	off := uint64(0)
 	for i := range x.ents {
@@ -579,6 +783,7 @@ func decodeIndex(b []byte) (gen uint64, _ *snapIndex, _ error) {
 		}
 		e := &x.ents[i]
 		e.idOff, e.idLen, e.dvLen, e.format, e.lastUsed = uint32(off), uint32(idLen), uint32(dvLen), uint32(fi), lastUsed
+		x.heads[i] = idHead(x.strs[off : off+idLen])
 		off += idLen + dvLen
 		if rlen > 0 {
 			e.hasRes, e.resOff, e.resLen, e.crc = true, uint32(dataLen), uint32(rlen-1), binary.LittleEndian.Uint32(p)

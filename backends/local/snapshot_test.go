@@ -695,3 +695,34 @@ func TestNodeList(t *testing.T) {
 		}
 	}
 }
+
+// A lookup searches the first 8 bytes of the ids, then the ids that share
+// them: ids that differ only after their eighth byte (and ids shorter than
+// 8 bytes) are each found, and an id between them is not.
+func TestSnapshotLookupSharedHeads(t *testing.T) {
+	p := &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
+	var ids []core.KeyID
+	for _, head := range []string{"0000aaaa", "0000aaab", "ffffffff"} {
+		for i := range 5 {
+			ids = append(ids, core.KeyID(fmt.Sprintf("%s%02d", head, 2*i)))
+		}
+	}
+	ids = append(ids, "0", "00", "0000aaa", "zz")
+	for i, id := range ids {
+		p.entries[id] = core.Entry{DataVersion: core.DataVersion(fmt.Sprint("v", i)), Format: "gob", LastUsed: time.Unix(int64(i), 0)}
+	}
+	_, x, err := decodeIndex(encodeSnapshot(1, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, e := range p.entries {
+		if got, ok := x.Lookup(id); !ok || got.DataVersion != e.DataVersion {
+			t.Errorf("Lookup(%q) = %v, %v; want %v", id, got.DataVersion, ok, e.DataVersion)
+		}
+	}
+	for _, id := range []core.KeyID{"0000aaaa01", "0000aaaa", "0000aaab99", "000", "", "ffffffff0", "zzz"} {
+		if got, ok := x.Lookup(id); ok {
+			t.Errorf("Lookup(%q) found %v, which the snapshot does not hold", id, got)
+		}
+	}
+}

@@ -11,13 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/flowcache/flowcache/internal/atomicfile"
+	"github.com/flowcache/flowcache/internal/mapfile"
 )
 
 // The versions of a running executable are kept, besides the module tables
@@ -40,6 +43,14 @@ import (
 // functions there never asks the runtime where they are in the source:
 // reading the runtime's tables for a thousand functions cost a fresh
 // process about 1.5 ms of page faults and searching.
+//
+// The table is mapped, not read (openExeTable): what a process asks of
+// it is copied out, one entry at a time, so the pages of the file it does
+// not ask for cost it nothing, and those it does cost the heap of the
+// copies only (about 128 bytes an entry, against about 134 bytes an entry
+// of the whole file read before: so a table of 1000 entries costs a
+// process of 1000 functions as many faults as before, about 36 either way,
+// and one of 2000 entries 43 instead of 72).
 //
 // Only versions from source are kept (Info.FromSource): a fallback depends
 // on what is on disk now, and is worked out again. A binary without a
@@ -71,7 +82,7 @@ var exeBase = reflect.ValueOf(locate).Pointer()
 
 func exeKeyOf(pc uintptr) exeKey { return exeKey(int64(pc - exeBase)) }
 
-// exeInit finds the build ID and reads the table; once per resolver.
+// exeInit finds the build ID and maps the table; once per resolver.
 func (r *resolver) exeInit() *exeTable {
 	t := &r.exeTab
 	t.once.Do(func() {
@@ -84,12 +95,8 @@ func (r *resolver) exeInit() *exeTable {
 		}
 		s := sha256.Sum256([]byte(t.buildID))
 		t.path = filepath.Join(r.tables, "x"+hex.EncodeToString(s[:16])+".table")
-		b, err := os.ReadFile(t.path)
-		if err != nil {
-			return
-		}
-		if x, ok := indexExeTable(b, t.buildID); ok {
-			t.loaded = x
+		t.loaded = openExeTable(t.path, t.buildID)
+		if t.loaded != nil {
 			// In use: renewed daily so that trimTables keeps it.
 			if fi, err := os.Stat(t.path); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
 				now := time.Now()
@@ -98,6 +105,52 @@ func (r *resolver) exeInit() *exeTable {
 		}
 	})
 	return t
+}
+
+// openExeTable maps the table file at path and indexes it, or returns nil
+// when it is missing, damaged or written for another build.
+//
+// The file is mapped rather than read: a fresh process pays a page fault
+// (about 12 µs on the virtual machines flowcache is measured on) for each
+// page of heap it touches first, and a table of 134 or 268 KB (1000 or
+// 2000 entries) read into the heap cost 36 or 72 of them and a copy, where
+// its mapping shares the page cache's pages, which the kernel maps 16 at a
+// time: 6–10 faults, indexing included (see package internal/mapfile, and
+// the comment at the top of this file for what the copies of the entries
+// looked up cost).
+//
+// The mapping lives as long as the index: for the resolver of [Of], that
+// is the process. A resolver that is dropped (tests, benchmarks: one per
+// simulated process) has its mapping released by a cleanup once its index
+// is unreachable, which is safe because nothing handed out of the index
+// points into the mapping (lookup copies), and every read of it keeps the
+// index alive until it is done.
+func openExeTable(path, buildID string) *exeIndex {
+	f, err := mapfile.Open(path)
+	if err != nil {
+		return nil
+	}
+	x, ok := indexExeTable(f.Bytes(), buildID)
+	if !ok {
+		f.Close()
+		return nil
+	}
+	x.file, x.mapped = f, f.Mapped()
+	runtime.AddCleanup(x, func(f *mapfile.File) { f.Close() }, f)
+	return x
+}
+
+// release unmaps the table now rather than when it is collected, and
+// kills it: for benchmarks, which drop a resolver per process they
+// simulate and should not count its unmapping (about 0.5 ms here, which a
+// process does not pay: its mappings go with it). No lookup may be under
+// way; one after it finds nothing.
+func (x *exeIndex) release() {
+	if x == nil || x.file == nil {
+		return
+	}
+	x.dead.Store(true)
+	x.file.Close()
 }
 
 // exeLookup returns the version the executable's table holds for the
@@ -220,35 +273,62 @@ func encodeExeTableKeys(buildID string, infos map[exeKey]Info, keys []exeKey) []
 	return seal(b)
 }
 
-// exeIndex is a table as read: the file itself, and where each entry is in
-// it. A process of a thousand functions looks up a thousand of the table's
-// entries, often fewer than it holds (every function any process of the
-// executable versioned), so an entry is decoded when it is looked up; its
-// strings are substrings of the file's, which is read once and kept. (The
-// table decoded whole into a map cost a fresh process 1.9 ms and 310 KB
-// for 2000 entries.)
+// exeIndex is a table as read: the file itself, mapped, and where each
+// entry is in it. A process of a thousand functions looks up a thousand of
+// the table's entries, often fewer than it holds (every function any
+// process of the executable versioned), so an entry is decoded when it is
+// looked up. (The table decoded whole into a map cost a fresh process 1.9
+// ms and 310 KB for 2000 entries.)
+//
+// The bytes are the file's own (see openExeTable), so every read of them is
+// done inside mapfile.Guard: a process that truncates the file under the
+// mapping makes its pages fault, which is then an error instead of the end
+// of the process. The table is then dead: absent for the rest of the
+// process, whose versions are computed from source as without a table. And
+// nothing handed out points into the bytes: the source files' names are
+// copied out once, when the table is indexed, and the strings of an entry
+// when it is looked up, into one allocation per entry (two when it names
+// captured variables), so that a version a caller holds does not change
+// nor fault with the file.
 type exeIndex struct {
-	data  []byte   // the table's file, never written to
+	data  []byte   // the table's file, never written to; read inside mapfile.Guard only
 	s     string   // the same bytes as data
-	files []string // the source files, substrings of s
+	files []string // the source files, copied out of data
 	keys  []exeKey // ascending, as encodeExeTable writes them
-	offs  []uint32 // where the entry of keys[i] continues after its key
+	offs  []uint32 // where the entry of keys[i] is, from its key on
+	// dead is set when the file changed under the mapping: a read faulted
+	// (it was truncated) or an entry is no longer what the index says (it
+	// was written to in place, which flowcache never does: it renames a
+	// new table into place). A dead table is absent.
+	dead   atomic.Bool
+	file   *mapfile.File // what data is of; nil for a table indexed from bytes
+	mapped bool          // data is a mapping of the file (not a copy read)
 }
 
 // indexExeTable indexes a table written by encodeExeTable for buildID. A
 // table that is damaged (bad magic or checksum, a length past the end, a
 // version that is not 64 hex digits, keys out of order) or written for
-// another build is not used. Every length is checked against what remains
-// before it is used, and every entry is checked here, so that a lookup
-// cannot fail.
-func indexExeTable(b []byte, buildID string) (*exeIndex, bool) {
+// another build, or whose file shrank while it was indexed (a fault), is
+// not used. Every length is checked against what remains before it is
+// used, and every entry is checked here, so that a lookup cannot fail
+// unless the file changes under the mapping (it then re-reads no more than
+// an entry's key to tell, and kills the table).
+func indexExeTable(b []byte, buildID string) (x *exeIndex, ok bool) {
+	if err := mapfile.Guard(func() { x, ok = index(b, buildID) }); err != nil {
+		return nil, false
+	}
+	return x, ok
+}
+
+// index is indexExeTable, unguarded.
+func index(b []byte, buildID string) (*exeIndex, bool) {
 	body, ok := unseal(b, exeTableMagic)
 	if !ok {
 		return nil, false
 	}
-	// The file is read once and never written to (b is not the caller's
-	// to change after this call; exeInit reads it for this): its bytes can
-	// back the strings of every entry, instead of a copy of them each.
+	// The bytes are never written to (b is not the caller's to change
+	// after this call): an entry's strings can be read as substrings of
+	// them, copied out only when the entry is handed out.
 	x := &exeIndex{data: body, s: unsafe.String(unsafe.SliceData(body), len(body))}
 	w := x.wire(0)
 	if w.str() != buildID {
@@ -258,15 +338,17 @@ func indexExeTable(b []byte, buildID string) (*exeIndex, bool) {
 	for i := range x.files {
 		x.files[i] = w.str()
 	}
+	copyOut(x.files, nil)
 	// An entry takes at least 70 bytes (its version and its numbers).
 	n := w.count(70)
 	x.keys, x.offs = make([]exeKey, n), make([]uint32, n)
 	for i := range n {
+		off := len(x.data) - len(w.d)
 		k := exeKey(w.v())
-		if w.bad || i > 0 && k <= x.keys[i-1] || len(x.data)-len(w.d) > math.MaxUint32 {
+		if w.bad || i > 0 && k <= x.keys[i-1] || off > math.MaxUint32 {
 			return nil, false
 		}
-		x.keys[i], x.offs[i] = k, uint32(len(x.data)-len(w.d))
+		x.keys[i], x.offs[i] = k, uint32(off)
 		if _, ok := x.read(&w, true); !ok {
 			return nil, false
 		}
@@ -280,9 +362,10 @@ func indexExeTable(b []byte, buildID string) (*exeIndex, bool) {
 // wire reads the table from offset off.
 func (x *exeIndex) wire(off uint32) wire { return wire{d: x.data[off:], s: x.s[off:]} }
 
-// read reads an entry after its key, and reports whether it is well formed
-// (which indexExeTable checked already for every entry of x; check is false
-// then).
+// read reads an entry after its key, and reports whether it is well
+// formed. With check set (indexExeTable checking every entry) it keeps
+// nothing: the Info is the zero value. Otherwise the entry's strings are
+// copied out of the table (copyOut).
 func (x *exeIndex) read(w *wire, check bool) (Info, bool) {
 	var in Info
 	in.Func = w.str()
@@ -299,37 +382,117 @@ func (x *exeIndex) read(w *wire, check bool) (Info, bool) {
 		in.File = x.files[fi-1]
 	}
 	in.FromSource, in.FromTable, in.MayCapture = flags&exeFromSource != 0, flags&exeFromTable != 0, flags&exeMayCapture != 0
-	for range w.count(1) {
-		in.Captured = append(in.Captured, w.str())
+	n := w.count(1)
+	if check {
+		for range n {
+			w.str()
+		}
+		if w.bad || !in.FromSource {
+			return Info{}, false
+		}
+		return Info{}, true
+	}
+	if n > 0 {
+		in.Captured = make([]string, n)
+		for i := range in.Captured {
+			in.Captured[i] = w.str()
+		}
 	}
 	if w.bad || !in.FromSource {
 		return Info{}, false
 	}
+	s := [...]string{in.Func, in.Version, in.Fallback, in.Receiver}
+	copyOut(s[:], in.Captured)
+	in.Func, in.Version, in.Fallback, in.Receiver = s[0], s[1], s[2], s[3]
 	return in, true
 }
 
-// lookup returns the entry of key k; x may be nil (no table).
-func (x *exeIndex) lookup(k exeKey) (Info, bool) {
-	if x == nil {
-		return Info{}, false
+// copyOut copies the strings of a and b into one allocation, and makes
+// them substrings of it: what is kept of a table must not point into its
+// mapping.
+func copyOut(a, b []string) {
+	n := 0
+	for _, s := range a {
+		n += len(s)
 	}
-	i, ok := slices.BinarySearch(x.keys, k)
-	if !ok {
-		return Info{}, false
+	for _, s := range b {
+		n += len(s)
 	}
-	w := x.wire(x.offs[i])
-	return x.read(&w, false)
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, s := range a {
+		sb.WriteString(s)
+	}
+	for _, s := range b {
+		sb.WriteString(s)
+	}
+	all := sb.String()
+	for i, s := range a {
+		a[i], all = all[:len(s)], all[len(s):]
+	}
+	for i, s := range b {
+		b[i], all = all[:len(s)], all[len(s):]
+	}
 }
 
-// all returns every entry of the table (none when x is nil).
+// entry reads the i-th entry of x; called inside mapfile.Guard. It is not
+// found (and x is dead) when the entry is not what indexExeTable saw: its
+// key is read again to tell, and it must be well formed.
+func (x *exeIndex) entry(i int) (Info, bool) {
+	w := x.wire(x.offs[i])
+	if k := exeKey(w.v()); w.bad || k != x.keys[i] {
+		x.dead.Store(true)
+		return Info{}, false
+	}
+	in, ok := x.read(&w, false)
+	if !ok {
+		x.dead.Store(true)
+	}
+	return in, ok
+}
+
+// lookup returns the entry of key k; x may be nil (no table). A dead table
+// finds nothing.
+func (x *exeIndex) lookup(k exeKey) (in Info, ok bool) {
+	if x == nil || x.dead.Load() {
+		return Info{}, false
+	}
+	i, found := slices.BinarySearch(x.keys, k)
+	if !found {
+		return Info{}, false
+	}
+	err := mapfile.Guard(func() { in, ok = x.entry(i) })
+	runtime.KeepAlive(x) // its mapping is not released before the read is done
+	if err != nil {
+		x.dead.Store(true)
+		return Info{}, false
+	}
+	return in, ok
+}
+
+// all returns every entry of the table: none when x is nil or dead, or
+// when its file changes while it is read (what it held is then lost, not
+// taken from a changed file).
 func (x *exeIndex) all() map[exeKey]Info {
-	if x == nil {
+	if x == nil || x.dead.Load() {
 		return map[exeKey]Info{}
 	}
 	out := make(map[exeKey]Info, len(x.keys))
-	for i, k := range x.keys {
-		w := x.wire(x.offs[i])
-		out[k], _ = x.read(&w, false)
+	err := mapfile.Guard(func() {
+		for i, k := range x.keys {
+			in, ok := x.entry(i)
+			if !ok {
+				return
+			}
+			out[k] = in
+		}
+	})
+	runtime.KeepAlive(x)
+	if err != nil {
+		x.dead.Store(true)
+	}
+	if x.dead.Load() {
+		return map[exeKey]Info{}
 	}
 	return out
 }
@@ -341,7 +504,11 @@ func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
 	if !ok {
 		return nil, false
 	}
-	return x.all(), true
+	m := x.all()
+	if x.dead.Load() {
+		return nil, false
+	}
+	return m, true
 }
 
 // isVersion reports whether v is a version as computed from source: 64

@@ -1,16 +1,23 @@
 package codeversion
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowcache/flowcache/internal/chaingen"
+	"github.com/flowcache/flowcache/internal/mapfile"
 )
 
 // TestExeTable checks that a later process of the same executable (a
@@ -314,5 +321,305 @@ func TestExeTableSavesTwice(t *testing.T) {
 		if got := mustOf(t, r2, fn); !reflect.DeepEqual(got, want) {
 			t.Errorf("later process: %+v, want %+v", got, want)
 		}
+	}
+}
+
+// mappedExeTable writes the executable's table of build id into a new
+// directory with the versions of fns (from source), and returns the
+// directory, the table's file and those versions as a resolver without
+// tables computes them.
+func mappedExeTable(t *testing.T, id string, fns []any) (string, string, []Info) {
+	t.Helper()
+	requireSource(t)
+	tables := t.TempDir()
+	r := newResolver()
+	r.tables, r.buildID = tables, func() string { return id }
+	want := make([]Info, len(fns))
+	plain := newResolver() // no tables: from source
+	for i, fn := range fns {
+		got := mustOf(t, r, fn)
+		want[i] = mustOf(t, plain, fn)
+		if !got.FromSource || !reflect.DeepEqual(got, want[i]) {
+			t.Fatalf("%s: %+v, without tables %+v", want[i].Func, got, want[i])
+		}
+	}
+	r.saveTables()
+	files, _ := filepath.Glob(filepath.Join(tables, "x*.table"))
+	if len(files) != 1 {
+		t.Fatalf("executable tables %v, want one", files)
+	}
+	return tables, files[0], want
+}
+
+// cloneInfo returns in with every string copied.
+func cloneInfo(in Info) Info {
+	in.Func, in.File, in.Version = strings.Clone(in.Func), strings.Clone(in.File), strings.Clone(in.Version)
+	in.Fallback, in.Receiver = strings.Clone(in.Fallback), strings.Clone(in.Receiver)
+	in.Captured = slices.Clone(in.Captured)
+	for i, c := range in.Captured {
+		in.Captured[i] = strings.Clone(c)
+	}
+	return in
+}
+
+// tableFuncs are the functions the tests of a mapped table version: a
+// closure that captures, a method value, and enough others for a table of
+// several pages.
+func tableFuncs() []any {
+	fns := []any{double, makeAdder(5), counter{}.Get}
+	return append(fns, chaingen.Funcs[:300]...)
+}
+
+// TestExeTableTruncated truncates the table's file in place after a
+// process mapped and indexed it and looked some versions up: the versions
+// it handed out stay as they were (they were copied out of the mapping:
+// reading them would fault otherwise), the table then finds nothing (its
+// pages fault, which is not the end of the process), and the versions are
+// computed from source, equal to what a process without a table gets. The
+// table written at the end holds those (every function was versioned again
+// after the truncation), nothing read from the truncated file.
+func TestExeTableTruncated(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	fns := tableFuncs()
+	tables, file, want := mappedExeTable(t, id, fns)
+	if fi, err := os.Stat(file); err != nil || fi.Size() < 4*int64(os.Getpagesize()) {
+		t.Fatalf("table of %v bytes (%v), want several pages", fi.Size(), err)
+	}
+	r := newResolver()
+	r.tables, r.buildID = tables, func() string { return id }
+	listed := false
+	r.scanTree = func(root string) (*tree, error) { listed = true; return scanTree(root) }
+	const before = 3 // the closure, the method value and one more from the table
+	kept := make([]Info, before)
+	for i := range kept {
+		kept[i] = mustOf(t, r, fns[i])
+	}
+	if listed {
+		t.Fatal("the module was listed: the versions did not come from the table")
+	}
+	if len(kept[1].Captured) != 1 || kept[2].Receiver == "" {
+		t.Fatalf("closure %+v, method value %+v: want a captured name and a receiver", kept[1], kept[2])
+	}
+	copies := make([]Info, before)
+	for i, in := range kept {
+		copies[i] = cloneInfo(in)
+	}
+	x := r.exeInit().loaded
+	if !x.mapped {
+		t.Skip("the table is read, not mapped, here: nothing faults")
+	}
+
+	if err := os.Truncate(file, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range kept {
+		if !reflect.DeepEqual(kept[i], copies[i]) || !reflect.DeepEqual(kept[i], want[i]) {
+			t.Errorf("%s looked up before the truncation: now %+v, was %+v", want[i].Func, kept[i], copies[i])
+		}
+	}
+	if _, ok := r.exeLookup(reflect.ValueOf(fns[before]).Pointer()); ok {
+		t.Error("the truncated table found an entry")
+	}
+	if !x.dead.Load() {
+		t.Error("the table faulted and is not dead")
+	}
+	for i, fn := range fns {
+		if got := mustOf(t, r, fn); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("%s after the truncation: %+v, want %+v", want[i].Func, got, want[i])
+		}
+	}
+	if len(x.all()) != 0 {
+		t.Error("the truncated table contributes entries to a save")
+	}
+
+	// The table saved now is what this process computed from source.
+	r.saveTables()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := decodeExeTable(b, id)
+	if !ok || len(m) != len(fns) {
+		t.Fatalf("table saved after the truncation: %d entries (ok %v), want %d", len(m), ok, len(fns))
+	}
+	for i, fn := range fns {
+		if got := m[exeKeyOf(reflect.ValueOf(fn).Pointer())]; !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("saved %+v, want %+v", got, want[i])
+		}
+	}
+}
+
+// TestExeTableRewrittenInPlace overwrites the table's file in place, under
+// the mapping of a process that looked versions up from it, with other
+// bytes of the same length (no fault): what it handed out is unchanged,
+// and the table, no longer what was indexed, finds nothing from then on.
+func TestExeTableRewrittenInPlace(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	fns := tableFuncs()
+	tables, file, want := mappedExeTable(t, id, fns)
+	r := newResolver()
+	r.tables, r.buildID = tables, func() string { return id }
+	kept := make([]Info, 3)
+	for i := range kept {
+		kept[i] = mustOf(t, r, fns[i])
+	}
+	x := r.exeInit().loaded
+	if x == nil || !x.mapped {
+		t.Skip("the table is read, not mapped, here")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt(bytes.Repeat([]byte{'x'}, len(b)), 0)
+	if err := errors.Join(err, f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range kept {
+		if !reflect.DeepEqual(kept[i], want[i]) {
+			t.Errorf("looked up before the file was rewritten: now %+v, want %+v", kept[i], want[i])
+		}
+	}
+	if got, ok := r.exeLookup(reflect.ValueOf(fns[3]).Pointer()); ok {
+		t.Errorf("the rewritten table found %+v", got)
+	}
+	if !x.dead.Load() {
+		t.Error("the rewritten table is not dead")
+	}
+	for i, fn := range fns[:5] {
+		if got := mustOf(t, r, fn); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("%s after the rewrite: %+v, want %+v", want[i].Func, got, want[i])
+		}
+	}
+	if len(x.all()) != 0 {
+		t.Error("the rewritten table contributes entries to a save")
+	}
+}
+
+// TestExeTableTruncatedBeforeIndex indexes a mapping whose file was
+// truncated first: not used, no crash.
+func TestExeTableTruncatedBeforeIndex(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	v := strings.Repeat("a", 64)
+	infos := map[exeKey]Info{}
+	for k := range exeKey(200) {
+		infos[k*8] = Info{Version: v, Func: "m.F" + strings.Repeat("x", int(k)), FromSource: true}
+	}
+	path := filepath.Join(t.TempDir(), "x.table")
+	if err := os.WriteFile(path, encodeExeTable(id, infos), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := mapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Mapped() {
+		t.Skip("not mapped here")
+	}
+	if err := os.Truncate(path, int64(os.Getpagesize())); err != nil {
+		t.Fatal(err)
+	}
+	if x, ok := indexExeTable(f.Bytes(), id); ok || x != nil {
+		t.Error("a table truncated under its mapping was indexed")
+	}
+}
+
+// TestExeLookupAllocs checks that a lookup allocates once for an entry
+// (its strings, copied out of the table together), and once more for the
+// names a closure captures.
+func TestExeLookupAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race allocates")
+	}
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	v := strings.Repeat("a", 64)
+	x, ok := indexExeTable(encodeExeTable(id, map[exeKey]Info{
+		1: {Version: v, Func: "m.F", File: "/m/f.go", Line: 3, FromSource: true, Receiver: "m.T", Fallback: "?"},
+		2: {Version: v, Func: "m.G.func1", File: "/m/f.go", Line: 9, FromSource: true, Captured: []string{"a", "b"}},
+	}), id)
+	if !ok {
+		t.Fatal("not indexed")
+	}
+	for k, want := range map[exeKey]float64{1: 1, 2: 2, 3: 0} {
+		if got := testing.AllocsPerRun(100, func() { x.lookup(k) }); got != want {
+			t.Errorf("key %d: %v allocations a lookup, want %v", k, got, want)
+		}
+	}
+}
+
+// TestExeTableUnmapped checks that the mapping of a table is released once
+// the resolver that mapped it is dropped (tests and benchmarks drop one per
+// process they simulate).
+func TestExeTableUnmapped(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	tables, file, _ := mappedExeTable(t, id, []any{double})
+	mappings := func() int {
+		b, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Skip("no /proc/self/maps")
+		}
+		return strings.Count(string(b), file)
+	}
+	const n = 20
+	func() {
+		for range n {
+			r := newResolver()
+			r.tables, r.buildID = tables, func() string { return id }
+			if !r.exeInit().loaded.mapped {
+				t.Skip("the table is read, not mapped, here")
+			}
+			mustOf(t, r, double)
+		}
+	}()
+	if got := mappings(); got == 0 {
+		t.Fatal("no mapping of the table seen")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for mappings() > 0 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := mappings(); got > 0 {
+		t.Errorf("%d of %d mappings of dropped resolvers' table left", got, n)
+	}
+}
+
+// TestExeIndexChangedInPlace changes the bytes of an indexed table into
+// another well-formed table of the same length whose keys differ (what a
+// file written to in place under its mapping could show): a lookup does
+// not take another function's entry for the one asked for.
+func TestExeIndexChangedInPlace(t *testing.T) {
+	const id = "aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb"
+	v := strings.Repeat("a", 64)
+	table := func(keys ...exeKey) []byte {
+		infos := map[exeKey]Info{}
+		for i, k := range keys {
+			infos[k] = Info{Version: v, Func: fmt.Sprintf("m.F%d", i), FromSource: true}
+		}
+		return encodeExeTable(id, infos)
+	}
+	b := table(1, 2, 3)
+	x, ok := indexExeTable(b, id)
+	if !ok {
+		t.Fatal("not indexed")
+	}
+	if got, ok := x.lookup(1); !ok || got.Func != "m.F0" {
+		t.Fatalf("key 1: %+v (found %v)", got, ok)
+	}
+	other := table(4, 5, 6)
+	if len(other) != len(b) {
+		t.Fatalf("tables of %d and %d bytes", len(b), len(other))
+	}
+	copy(b, other)
+	if got, ok := x.lookup(2); ok {
+		t.Errorf("key 2 after the bytes changed: found %+v", got)
+	}
+	if got, ok := x.lookup(1); ok || !x.dead.Load() {
+		t.Errorf("key 1 after the bytes changed: found %+v (%v), dead %v", got, ok, x.dead.Load())
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package codeversion
+
+const raceEnabled = false
