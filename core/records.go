@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -102,26 +103,21 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
-	// The digests written so far, by their bytes, and their index (keyed
-	// by the 32 bytes rather than the 64 hex digits: half the hashing, and
-	// the decoding is needed anyway).
-	// The map is kept for the next batch (a run writes one every 256
-	// records): a new one is new memory a fresh process pays for.
-	dm := digestMaps.Get().(*map[[sha256.Size]byte]uint64)
-	defer func() {
-		clear(*dm)
-		digestMaps.Put(dm)
-	}()
-	digests := *dm
+	// The digests written so far, found by their bytes in dst (see
+	// digestTable), which is kept for the next batch (a run writes one
+	// every 256 records): a new one is new memory a fresh process pays for.
+	digests := digestTables.Get().(*digestTable)
+	defer digests.release()
+	digests.reset(3 * len(recs))
 	version := func(s string) {
 		if d, ok := lowerHexDigest(s); ok {
-			if i, ok := digests[d]; ok {
-				dst = binary.AppendUvarint(dst, 2*i+3)
+			if i, ok := digests.index(dst, &d); ok {
+				dst = binary.AppendUvarint(dst, 2*uint64(i)+3)
 				return
 			}
 			dst = append(dst, 1)
 			dst = append(dst, d[:]...)
-			digests[d] = uint64(len(digests))
+			digests.add(dst, len(dst)-sha256.Size)
 			return
 		}
 		dst = binary.AppendUvarint(dst, 2*uint64(len(s)))
@@ -165,8 +161,98 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 	return dst
 }
 
-// digestMaps holds the maps of AppendRecords' digests.
-var digestMaps = sync.Pool{New: func() any { m := make(map[[sha256.Size]byte]uint64, 512); return &m }}
+// digestTable is the set of the digests AppendRecords wrote, and the
+// index of each (the order in which they were first written): an open
+// addressing table, by a digest's first 8 bytes, of where its bytes are
+// in the output. A map keyed by the 32 bytes held them before: 64 KB or
+// more for a batch of 256 records, where the table is 16 KB (each page of
+// heap a fresh process touches first costs it a page fault: this one
+// took 22 of them out of a warm run's 400).
+//
+// A digest is SHA-256 (a code or data version), so its first bytes are
+// uniform; versions made to collide there only make lookups longer, as
+// they are compared whole.
+type digestTable struct {
+	// slots holds, for each digest, its index + 1 in the high 32 bits and
+	// its offset in the output in the low ones; 0 is an empty slot.
+	slots []uint64
+	n     int // digests added
+}
+
+// digestTables holds the tables of AppendRecords.
+var digestTables = sync.Pool{New: func() any { return new(digestTable) }}
+
+// reset empties the table and sizes it for about n digests.
+func (t *digestTable) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(t.slots) >= size {
+		t.slots = t.slots[:size]
+	} else {
+		t.slots = make([]uint64, size)
+	}
+	t.n = 0
+}
+
+// release clears the table and puts it back in the pool; a table grown
+// past 64 K slots (a batch of about 10,000 records) is dropped.
+func (t *digestTable) release() {
+	if cap(t.slots) > 1<<16 {
+		return
+	}
+	clear(t.slots)
+	digestTables.Put(t)
+}
+
+// slot is where a digest whose bytes begin with d goes, or the first slot
+// after it that is free.
+func (t *digestTable) slot(d []byte) int {
+	mask := len(t.slots) - 1
+	i := int(binary.LittleEndian.Uint64(d[:8]) & uint64(mask))
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+// index returns the index of d when it was added, its bytes being at the
+// offset added in out.
+func (t *digestTable) index(out []byte, d *[sha256.Size]byte) (int, bool) {
+	mask := len(t.slots) - 1
+	for i := int(binary.LittleEndian.Uint64(d[:8]) & uint64(mask)); ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return 0, false
+		}
+		if off := int(uint32(s)); string(out[off:off+sha256.Size]) == string(d[:]) {
+			return int(s>>32) - 1, true
+		}
+	}
+}
+
+// add adds the digest written at offset off of out as the next index; the
+// table doubles when half full. A digest past 4 GiB of output is not
+// kept (it is written whole again if it comes again), but counted: the
+// indexes are those DecodeRecords gives the digests written whole.
+func (t *digestTable) add(out []byte, off int) {
+	t.n++
+	if uint64(off) > math.MaxUint32 {
+		return
+	}
+	if 2*t.n > len(t.slots) {
+		old := t.slots
+		t.slots = make([]uint64, 2*len(old))
+		for _, s := range old {
+			if s != 0 {
+				at := int(uint32(s))
+				t.slots[t.slot(out[at:])] = s
+			}
+		}
+	}
+	t.slots[t.slot(out[off:])] = uint64(t.n)<<32 | uint64(off)
+}
 
 // lowerHexDigest returns the bytes of s when s is a digest in lowercase
 // hex (64 digits).

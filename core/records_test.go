@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,6 +169,38 @@ func TestRecordsDigests(t *testing.T) {
 	bad[len("FCNR\x02\x01\x01n\x00\x01")] = 0 // an empty string instead
 	if got, err := core.DecodeRecords(bad); err != nil || len(got) != 1 || got[0].Key.Node != "n" {
 		t.Fatalf("the same record with an empty code version: %+v, %v", got, err)
+	}
+}
+
+// TestRecordsDigestTable checks the table AppendRecords finds repeated
+// digests with: grown past the size it was given (one record of 300
+// dependencies, where it is sized for 3 digests a record), with every
+// digest in one chain of collisions (the same first 8 bytes), a digest
+// written again is still written as a reference to the first, and reads
+// back.
+func TestRecordsDigestTable(t *testing.T) {
+	var deps []core.Dep
+	for i := range 300 {
+		d := []byte(digest(strconv.Itoa(i)))
+		copy(d, "00000000deadbeef")
+		deps = append(deps, core.Dep{Name: "d" + strconv.Itoa(i), Version: core.DataVersion(d)})
+	}
+	recs := []core.NodeRecord{{Node: "a", Key: core.NewCacheKey("a", "", deps), Outcome: core.OutcomeExecuted}}
+	one := core.AppendRecords(nil, recs)
+	recs = append(recs, core.NodeRecord{Node: "b", Key: core.NewCacheKey("b", "", slices.Clone(deps)), Outcome: core.OutcomeExecuted})
+	two := core.AppendRecords(nil, recs)
+	got, err := core.DecodeRecords(two)
+	if err != nil || !reflect.DeepEqual(got, recs) {
+		t.Fatalf("round trip: %v", err)
+	}
+	// The second record: each dependency's name (5 bytes) and a reference
+	// (2 bytes), where the digest whole would be 33.
+	if extra := len(two) - len(one); extra > 300*8+64 {
+		t.Errorf("the second record took %d bytes: its digests were written again", extra)
+	}
+	// The table is reused by the next batch: the same bytes again.
+	if again := core.AppendRecords(nil, recs); !bytes.Equal(again, two) {
+		t.Errorf("a second encoding of the same records differs")
 	}
 }
 
