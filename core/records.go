@@ -164,10 +164,9 @@ func AppendRecords(dst []byte, recs []NodeRecord) []byte {
 // digestTable is the set of the digests AppendRecords wrote, and the
 // index of each (the order in which they were first written): an open
 // addressing table, by a digest's first 8 bytes, of where its bytes are
-// in the output. A map keyed by the 32 bytes held them before: 64 KB or
-// more for a batch of 256 records, where the table is 16 KB (each page of
-// heap a fresh process touches first costs it a page fault: this one
-// took 22 of them out of a warm run's 400).
+// in the output. A map keyed by the 32 bytes held them before: 96 KB for a
+// batch of 256 records, where the table is 16 KB, and a record took a
+// third longer to write (BenchmarkAppendRecords).
 //
 // A digest is SHA-256 (a code or data version), so its first bytes are
 // uniform; versions made to collide there only make lookups longer, as
