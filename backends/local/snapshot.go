@@ -441,7 +441,7 @@ func encodeSnapshot(gen uint64, p *preloaded) []byte {
 //     index becomes unreachable: core holds it for its run, the result
 //     store (warmResults) until the next preload. Every method that reads
 //     the mapping keeps the index reachable until its last read
-//     (runtime.KeepAlive in read), so the cleanup never unmaps it under a
+//     (mapfile.Reader), so the cleanup never unmaps it under a
 //     reader. An index readSnapshot does not serve is released at once
 //     (close).
 //
@@ -461,7 +461,7 @@ type snapIndex struct {
 	file    *mapfile.File   // nil when decoded from bytes in the heap
 	cleanup runtime.Cleanup // unmaps file once the index is unreachable
 	mapped  bool            // strs and data are a mapping: read in Guard, copy out
-	broken  atomic.Bool     // a read of the mapping faulted: act as empty
+	reads   mapfile.Reader  // broken by a fault: the index acts as empty
 	arena   strArena        // the copies of data versions Lookup hands out
 
 	scans   atomic.Int32 // results found by a scan so far
@@ -516,18 +516,6 @@ func (x *snapIndex) close() {
 	}
 }
 
-// read runs fn, which reads the mapping, inside mapfile.Guard; a fault
-// breaks the index for good. x is kept reachable until fn is done, so its
-// cleanup cannot unmap the bytes under fn.
-func (x *snapIndex) read(fn func()) error {
-	err := mapfile.Guard(fn)
-	runtime.KeepAlive(x)
-	if err != nil {
-		x.broken.Store(true)
-	}
-	return err
-}
-
 // strArena copies strings out of a mapping into chunks shared by many: a
 // warm run of 1000 hits copies 1000 data versions of 64 bytes each, one
 // allocation for every 128 of them instead of one each. A string handed
@@ -578,10 +566,10 @@ func (x *snapIndex) Lookup(id core.KeyID) (e core.Entry, ok bool) {
 	if !x.mapped {
 		return x.lookup(id)
 	}
-	if x.broken.Load() {
+	if x.reads.Broken() {
 		return core.Entry{}, false
 	}
-	if x.read(func() {
+	if x.reads.Read(func() {
 		if e, ok = x.lookup(id); ok {
 			e.DataVersion = core.DataVersion(x.arena.clone(string(e.DataVersion)))
 		}
@@ -621,7 +609,7 @@ func idHead(id string) uint64 {
 
 // Len implements core.PreloadIndex: 0 once a read of the mapping faulted.
 func (x *snapIndex) Len() int {
-	if x.broken.Load() {
+	if x.reads.Broken() {
 		return 0
 	}
 	return len(x.ents)
@@ -633,10 +621,10 @@ func (x *snapIndex) result(id core.ResultID) (r warmResult, ok bool) {
 	if !x.mapped {
 		return x.findResult(id)
 	}
-	if x.broken.Load() {
+	if x.reads.Broken() {
 		return warmResult{}, false
 	}
-	if x.read(func() {
+	if x.reads.Read(func() {
 		if r, ok = x.findResult(id); ok {
 			r.data = append(make([]byte, 0, len(r.data)), r.data...)
 		}
@@ -683,7 +671,7 @@ func (x *snapIndex) preloaded() *preloaded {
 		return x.preloadedFrom(x.strs, x.data)
 	}
 	var p *preloaded
-	if x.broken.Load() || x.read(func() { p = x.preloadedFrom(strings.Clone(x.strs), bytes.Clone(x.data)) }) != nil {
+	if x.reads.Broken() || x.reads.Read(func() { p = x.preloadedFrom(strings.Clone(x.strs), bytes.Clone(x.data)) }) != nil {
 		return &preloaded{entries: map[core.KeyID]core.Entry{}, results: map[core.ResultID]warmResult{}}
 	}
 	return p

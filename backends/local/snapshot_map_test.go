@@ -87,8 +87,8 @@ func TestSnapshotTruncatedUnderIndex(t *testing.T) {
 					t.Fatalf("after: Lookup(%s) = %v, want %v", id, got, w)
 				}
 			}
-			if !x.broken.Load() || x.Len() != 0 {
-				t.Fatalf("after the truncation: broken %v, Len %d", x.broken.Load(), x.Len())
+			if !x.reads.Broken() || x.Len() != 0 {
+				t.Fatalf("after the truncation: broken %v, Len %d", x.reads.Broken(), x.Len())
 			}
 			for id := range want {
 				if got, ok := x.Lookup(id); ok {
@@ -137,7 +137,7 @@ func TestSnapshotFaultBreaksIndex(t *testing.T) {
 					t.Fatal("found")
 				}
 			}
-			if !x.broken.Load() {
+			if !x.reads.Broken() {
 				t.Fatal("the index read a truncated file without a fault")
 			}
 		})

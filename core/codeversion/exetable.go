@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -149,7 +148,7 @@ func (x *exeIndex) release() {
 	if x == nil || x.file == nil {
 		return
 	}
-	x.dead.Store(true)
+	x.reads.Break()
 	x.file.Close()
 }
 
@@ -296,11 +295,12 @@ type exeIndex struct {
 	files []string // the source files, copied out of data
 	keys  []exeKey // ascending, as encodeExeTable writes them
 	offs  []uint32 // where the entry of keys[i] is, from its key on
-	// dead is set when the file changed under the mapping: a read faulted
-	// (it was truncated) or an entry is no longer what the index says (it
-	// was written to in place, which flowcache never does: it renames a
-	// new table into place). A dead table is absent.
-	dead   atomic.Bool
+	// reads is broken (the table dead) when the file changed under the
+	// mapping: a read faulted (it was truncated) or an entry is no longer
+	// what the index says (it was written to in place, which flowcache
+	// never does: it renames a new table into place). A dead table is
+	// absent.
+	reads  mapfile.Reader
 	file   *mapfile.File // what data is of; nil for a table indexed from bytes
 	mapped bool          // data is a mapping of the file (not a copy read)
 }
@@ -441,12 +441,12 @@ func copyOut(a, b []string) {
 func (x *exeIndex) entry(i int) (Info, bool) {
 	w := x.wire(x.offs[i])
 	if k := exeKey(w.v()); w.bad || k != x.keys[i] {
-		x.dead.Store(true)
+		x.reads.Break()
 		return Info{}, false
 	}
 	in, ok := x.read(&w, false)
 	if !ok {
-		x.dead.Store(true)
+		x.reads.Break()
 	}
 	return in, ok
 }
@@ -454,17 +454,14 @@ func (x *exeIndex) entry(i int) (Info, bool) {
 // lookup returns the entry of key k; x may be nil (no table). A dead table
 // finds nothing.
 func (x *exeIndex) lookup(k exeKey) (in Info, ok bool) {
-	if x == nil || x.dead.Load() {
+	if x == nil || x.reads.Broken() {
 		return Info{}, false
 	}
 	i, found := slices.BinarySearch(x.keys, k)
 	if !found {
 		return Info{}, false
 	}
-	err := mapfile.Guard(func() { in, ok = x.entry(i) })
-	runtime.KeepAlive(x) // its mapping is not released before the read is done
-	if err != nil {
-		x.dead.Store(true)
+	if x.reads.Read(func() { in, ok = x.entry(i) }) != nil {
 		return Info{}, false
 	}
 	return in, ok
@@ -474,11 +471,12 @@ func (x *exeIndex) lookup(k exeKey) (in Info, ok bool) {
 // when its file changes while it is read (what it held is then lost, not
 // taken from a changed file).
 func (x *exeIndex) all() map[exeKey]Info {
-	if x == nil || x.dead.Load() {
+	if x == nil || x.reads.Broken() {
 		return map[exeKey]Info{}
 	}
 	out := make(map[exeKey]Info, len(x.keys))
-	err := mapfile.Guard(func() {
+	// A fault breaks x, as an entry that changed does.
+	x.reads.Read(func() {
 		for i, k := range x.keys {
 			in, ok := x.entry(i)
 			if !ok {
@@ -487,11 +485,7 @@ func (x *exeIndex) all() map[exeKey]Info {
 			out[k] = in
 		}
 	})
-	runtime.KeepAlive(x)
-	if err != nil {
-		x.dead.Store(true)
-	}
-	if x.dead.Load() {
+	if x.reads.Broken() {
 		return map[exeKey]Info{}
 	}
 	return out
@@ -505,7 +499,7 @@ func decodeExeTable(b []byte, buildID string) (map[exeKey]Info, bool) {
 		return nil, false
 	}
 	m := x.all()
-	if x.dead.Load() {
+	if x.reads.Broken() {
 		return nil, false
 	}
 	return m, true

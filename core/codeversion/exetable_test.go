@@ -420,7 +420,7 @@ func TestExeTableTruncated(t *testing.T) {
 	if _, ok := r.exeLookup(reflect.ValueOf(fns[before]).Pointer()); ok {
 		t.Error("the truncated table found an entry")
 	}
-	if !x.dead.Load() {
+	if !x.reads.Broken() {
 		t.Error("the table faulted and is not dead")
 	}
 	for i, fn := range fns {
@@ -487,7 +487,7 @@ func TestExeTableRewrittenInPlace(t *testing.T) {
 	if got, ok := r.exeLookup(reflect.ValueOf(fns[3]).Pointer()); ok {
 		t.Errorf("the rewritten table found %+v", got)
 	}
-	if !x.dead.Load() {
+	if !x.reads.Broken() {
 		t.Error("the rewritten table is not dead")
 	}
 	for i, fn := range fns[:5] {
@@ -619,7 +619,7 @@ func TestExeIndexChangedInPlace(t *testing.T) {
 	if got, ok := x.lookup(2); ok {
 		t.Errorf("key 2 after the bytes changed: found %+v", got)
 	}
-	if got, ok := x.lookup(1); ok || !x.dead.Load() {
-		t.Errorf("key 1 after the bytes changed: found %+v (%v), dead %v", got, ok, x.dead.Load())
+	if got, ok := x.lookup(1); ok || !x.reads.Broken() {
+		t.Errorf("key 1 after the bytes changed: found %+v (%v), dead %v", got, ok, x.reads.Broken())
 	}
 }

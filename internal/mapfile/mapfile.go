@@ -22,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 )
 
 // ErrFault is wrapped by the error of Guard when the function it guards
@@ -95,3 +97,29 @@ func Guard(fn func()) (err error) {
 	fn()
 	return nil
 }
+
+// Reader is the state of an index over a mapping that stops reading it at
+// its first fault (or when its owner finds the bytes changed: Break), and
+// then acts as empty for the rest of its life. Embed it in the value that
+// owns the File, whose cleanup (runtime.AddCleanup) closes the File once
+// the value is unreachable: Read keeps the value reachable until its
+// function has returned (a pointer into a value keeps all of it), so the
+// cleanup never unmaps the bytes under a reader.
+type Reader struct{ broken atomic.Bool }
+
+// Read calls fn, which reads the mapping, inside Guard; a fault breaks r.
+func (r *Reader) Read(fn func()) error {
+	err := Guard(fn)
+	runtime.KeepAlive(r)
+	if err != nil {
+		r.broken.Store(true)
+	}
+	return err
+}
+
+// Break stops r for good: its owner found the bytes are not what it read
+// before.
+func (r *Reader) Break() { r.broken.Store(true) }
+
+// Broken reports whether a read faulted or r was broken.
+func (r *Reader) Broken() bool { return r.broken.Load() }

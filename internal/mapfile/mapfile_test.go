@@ -99,3 +99,41 @@ func TestGuardTruncated(t *testing.T) {
 		t.Errorf("a panic inside Guard came out as %v", got)
 	}
 }
+
+// TestReader checks that a Reader reads until a fault, and is broken from
+// then on, as by Break.
+func TestReader(t *testing.T) {
+	path := write(t, bytes.Repeat([]byte{7}, 3*os.Getpagesize()))
+	f, err := mapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Mapped() {
+		t.Skip("not mapped on " + runtime.GOOS)
+	}
+	b := f.Bytes()
+	var r mapfile.Reader
+	var sum int
+	if err := r.Read(func() {
+		for _, c := range b {
+			sum += int(c)
+		}
+	}); err != nil || sum != 7*len(b) || r.Broken() {
+		t.Fatalf("read: sum %d, %v, broken %v", sum, err, r.Broken())
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Read(func() { sum += int(b[2*os.Getpagesize()]) }); !errors.Is(err, mapfile.ErrFault) || !r.Broken() {
+		t.Fatalf("read past the truncated end: %v, broken %v; want ErrFault, broken", err, r.Broken())
+	}
+	var other mapfile.Reader
+	if other.Broken() {
+		t.Fatal("a new Reader is broken")
+	}
+	other.Break()
+	if !other.Broken() {
+		t.Fatal("Break did not break the Reader")
+	}
+}
