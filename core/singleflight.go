@@ -80,7 +80,7 @@ func (r *Run) storedMeanwhile(ctx context.Context, spec *NodeSpec, task string, 
 		return nil, false
 	}
 	e.Key = key
-	return r.retrieved(ctx, spec, task, Default, key, id, e, deps, exec), true
+	return r.retrieved(ctx, spec, task, Default, key, id, e, deps, exec, nil), true
 }
 
 // executeLeased executes the node under lease, renewing it every third of

@@ -40,6 +40,7 @@ func Get[T any](res Results, name string) (T, error) {
 
 // Driver runs a built dataflow. It is safe for concurrent use.
 type Driver struct {
+	stopEarly   func() // stops Build's early code versions (see earlyCodeVersions)
 	nodes       map[string]*node
 	order       []string // declaration order
 	topo        []string // dependencies before dependants
@@ -151,7 +152,8 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 		}
 		var run *core.Run
 		var err error
-		if pf := d.prefetch.Swap(nil); pf != nil {
+		pf := d.prefetch.Swap(nil)
+		if pf != nil {
 			run, err = d.cache.BeginRunFrom(ctx, pf)
 		} else {
 			run, err = d.cache.BeginRun(ctx, lookups...)
@@ -165,6 +167,11 @@ func (d *Driver) run(ctx context.Context, method string, outputs []string, input
 			if n := d.nodes[name]; e.slots[s.slot[name]].needed && !n.code.FromSource {
 				run.CodeVersionFallback(ctx, name, n.code.Fallback)
 			}
+		}
+		if pf == nil {
+			// The first run looks ahead from Build's prefetch (see
+			// setupCache); the others from here.
+			run.LookAhead(ctx, e.ahead())
 		}
 	}
 	// Inputs and overrides (sorted, so events come in a stable order).
@@ -428,4 +435,11 @@ func (e *execution) plan(outputs []string, inputs Inputs, overrides Overrides) e
 		}
 	}
 	return nil
+}
+
+// ahead lists, for core.Run.LookAhead, the nodes the run will look up by
+// their cache keys: the needed static nodes that are cached (see
+// Driver.aheadList).
+func (e *execution) ahead() []core.Ahead {
+	return e.d.aheadList(func(j int) bool { return e.slots[j].needed }, func(j int) bool { return e.slots[j].over })
 }

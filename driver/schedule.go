@@ -3,6 +3,8 @@ package driver
 import (
 	"slices"
 	"strings"
+
+	"github.com/flowcache/flowcache/core"
 )
 
 // schedule is the graph as the executor walks it, prepared once by Build:
@@ -150,4 +152,48 @@ func (d *Driver) prepare() {
 		return strings.Compare(s.slots[a.node].name, s.slots[b.node].name)
 	})
 	d.sched = s
+}
+
+// aheadList lists, for core.Run.LookAhead and core.Prefetch.LookAhead, the
+// nodes a run looks up by their cache keys (of those use keeps; all when
+// use is nil): the static nodes that are cached (not fan-out branches, nor
+// Expand or Collect nodes), in topological order, each with its static
+// dependencies (-1 for a node not listed), and before them the inputs they
+// depend on and the nodes over says are overridden, as values given to the
+// run.
+func (d *Driver) aheadList(use, over func(j int) bool) []core.Ahead {
+	s := d.sched
+	pos := make([]int32, len(s.slots)) // slot -> index in the list + 1; 0 for none
+	list := make([]core.Ahead, 0, s.nodes)
+	var deps []int // one array for every node's Deps
+	for j := range s.nodes {
+		si := &s.slots[j]
+		n := si.n
+		if over != nil && over(j) {
+			list = append(list, core.Ahead{Given: si.name})
+			pos[j] = int32(len(list))
+			continue
+		}
+		if si.fan >= 0 || n.spec.Behavior > core.Default || n.collect() || use != nil && !use(j) {
+			continue
+		}
+		if deps == nil {
+			deps = make([]int, 0, len(s.slots))
+		}
+		start := len(deps)
+		for k, dj := range si.deps {
+			if si.kinds[k] == depValue && dj >= s.nodes && pos[dj] == 0 {
+				list = append(list, core.Ahead{Given: s.slots[dj].name}) // an input
+				pos[dj] = int32(len(list))
+			}
+			i := -1
+			if si.kinds[k] == depValue && pos[dj] > 0 {
+				i = int(pos[dj]) - 1
+			}
+			deps = append(deps, i)
+		}
+		list = append(list, core.Ahead{Spec: &n.spec, Deps: deps[start:len(deps):len(deps)]})
+		pos[j] = int32(len(list))
+	}
+	return list
 }
