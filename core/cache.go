@@ -51,6 +51,10 @@ type Cache struct {
 	// whose encoding fits in storeBuffer bytes (see WithBackgroundStores).
 	storeSlots  chan struct{}
 	storeBuffer int
+	// bufferedPut is the size up to which the result store's Put is a
+	// copy into memory (BufferedPutter): a result that small is stored on
+	// the node's goroutine.
+	bufferedPut int
 	// leaseTTL > 0: nodes take a lease before they execute (WithLeases).
 	leaseTTL time.Duration
 
@@ -246,6 +250,9 @@ func New(meta MetadataStore, results ResultStore, opts ...Option) (*Cache, error
 		storeSlots:   make(chan struct{}, 8),
 		storeBuffer:  4 << 20,
 		manifestWait: DefaultManifestWait,
+	}
+	if bp, ok := results.(BufferedPutter); ok {
+		c.bufferedPut = bp.BufferedPutLimit()
 	}
 	c.bgCtx, c.stopBG = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -1241,6 +1248,11 @@ func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task stri
 			// is cancelled or fails meanwhile (as its metadata is, see
 			// Flush); at most storeSlots buffers are in flight.
 			bctx := context.WithoutCancel(ctx)
+			if len(buf.b) <= r.c.bufferedPut {
+				// A copy into the store's memory: here, no goroutine.
+				r.finishStore(bctx, st, func(w io.Writer) error { _, err := w.Write(buf.b); return err })
+				return val, ver, nil
+			}
 			r.c.storeSlots <- struct{}{}
 			r.stores.Go(func() {
 				defer func() { <-r.c.storeSlots }()

@@ -202,6 +202,20 @@ type ResultFlusher interface {
 	FlushResults(ctx context.Context) error
 }
 
+// BufferedPutter is an optional interface of result stores that keep small
+// results in memory until their next FlushResults (see ResultFlusher): the
+// local store, up to its inline limit. BufferedPutLimit returns the size up
+// to which a Put only copies the bytes into memory. A run stores a result
+// that small on the node's own goroutine once it is encoded, rather than
+// hand it to a background upload (see WithBackgroundStores), whose
+// goroutine cost more than the copy: about 1.5 µs a node of a cold chain
+// of a thousand. It is looked for on the store given to New itself, not
+// through wrappers (the Put that a run calls is the wrapper's, which may do
+// more than a copy).
+type BufferedPutter interface {
+	BufferedPutLimit() int
+}
+
 // RunEnder is an optional interface of metadata stores that keep state per
 // run (the local store writes the history of a run that retrieves
 // everything to a log of its own, locked while the run goes on; see

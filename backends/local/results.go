@@ -504,6 +504,12 @@ func (r *ResultStore) open(ctx context.Context, op string, id core.ResultID, ver
 	return r.openFile(ctx, op, id, verified)
 }
 
+// BufferedPutLimit implements core.BufferedPutter: a result of up to the
+// inline limit is kept in memory by Put until the next FlushResults.
+func (r *ResultStore) BufferedPutLimit() int { return max(r.limit, 0) }
+
+var _ core.BufferedPutter = (*ResultStore)(nil)
+
 // Put stores the bytes write writes under id, unless a result is stored
 // under id already (then it returns 0 without calling write). A result of
 // up to the inline limit becomes pending (see ResultStore); a larger one is
