@@ -68,16 +68,18 @@ func (r *Run) LookAhead(ctx context.Context, nodes []Ahead) {
 // BeginRunFrom will begin from pf, as soon as pf's entries are read: a
 // driver that knows its graph when it is built has the keys of the first
 // run worked out while it is still getting ready to run (the keys of nodes
-// that depend on inputs once the run is given them). It does nothing on a
-// nil Prefetch, or after the first call; call it before BeginRunFrom. If
-// BeginRunFrom does not use pf's entries (they are stale, or reading them
-// failed), the look-ahead is dropped.
-func (pf *Prefetch) LookAhead(nodes []Ahead) {
-	if pf == nil || len(nodes) == 0 || pf.ahead != nil {
+// that depend on inputs once the run is given them). nodes returns the
+// nodes (see Run.LookAhead); it is called on the look-ahead's goroutine,
+// once the entries are read, only if there are some. LookAhead does
+// nothing on a nil Prefetch, or after the first call; call it before
+// BeginRunFrom. If BeginRunFrom does not use pf's entries (they are stale,
+// or reading them failed), the look-ahead is dropped.
+func (pf *Prefetch) LookAhead(nodes func() []Ahead) {
+	if pf == nil || pf.ahead != nil {
 		return
 	}
 	c := pf.c
-	la := &lookAhead{nodes: nodes, quit: c.bgCtx, done: make(chan struct{})}
+	la := &lookAhead{quit: c.bgCtx, done: make(chan struct{})}
 	pf.ahead = la
 	c.bg.Add(1)
 	go func() {
@@ -86,11 +88,12 @@ func (pf *Prefetch) LookAhead(nodes []Ahead) {
 		case <-pf.done:
 		case <-c.bgCtx.Done():
 		}
-		if pf.err != nil || pf.m == nil || pf.m.Len() == 0 || c.bgCtx.Err() != nil {
+		if pf.err != nil || pf.m == nil || pf.m.Len() == 0 || c.bgCtx.Err() != nil || la.stopped() {
 			la.abandon()
 			close(la.done)
 			return
 		}
+		la.nodes = nodes()
 		la.resolve(pf.m)
 	}()
 }

@@ -1239,7 +1239,7 @@ func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task stri
 	rid := ResultID{Version: ver, Format: spec.Format.Name()}
 	st := storeJob{spec: spec, task: task, b: b, key: key, id: known.idOf(key), ver: ver, rid: rid, dur: dur}
 	if r.c.storeSlots != nil && !sync {
-		buf := &limitedBuffer{limit: r.c.storeBuffer}
+		buf := getStoreBuffer(r.c.storeBuffer)
 		err := spec.Format.Encode(buf, val)
 		if err == nil {
 			// Encoded: the bytes are what is stored, whatever happens to
@@ -1251,15 +1251,18 @@ func (r *Run) executeAndStoreMode(ctx context.Context, spec *NodeSpec, task stri
 			if len(buf.b) <= r.c.bufferedPut {
 				// A copy into the store's memory: here, no goroutine.
 				r.finishStore(bctx, st, func(w io.Writer) error { _, err := w.Write(buf.b); return err })
+				putStoreBuffer(buf)
 				return val, ver, nil
 			}
 			r.c.storeSlots <- struct{}{}
 			r.stores.Go(func() {
 				defer func() { <-r.c.storeSlots }()
 				r.finishStore(bctx, st, func(w io.Writer) error { _, err := w.Write(buf.b); return err })
+				putStoreBuffer(buf)
 			})
 			return val, ver, nil
 		}
+		putStoreBuffer(buf)
 		if !errors.Is(err, errBufferFull) {
 			r.finishStore(ctx, st, func(io.Writer) error { return err })
 			return val, ver, nil
@@ -1347,6 +1350,27 @@ var errBufferFull = errors.New("flowcache: encoded result larger than the backgr
 type limitedBuffer struct {
 	b     []byte
 	limit int
+}
+
+// storeBuffers are the limitedBuffers of results stored, for the next:
+// a cold node paid about 200 bytes of new memory for its own. A writer
+// does not keep the bytes it is given (io.Writer), so a buffer is free
+// again once its result's Put returned.
+var storeBuffers = sync.Pool{New: func() any { return new(limitedBuffer) }}
+
+// maxPooledStoreBuffer is the largest buffer kept for reuse.
+const maxPooledStoreBuffer = 64 << 10
+
+func getStoreBuffer(limit int) *limitedBuffer {
+	b := storeBuffers.Get().(*limitedBuffer)
+	b.b, b.limit = b.b[:0], limit
+	return b
+}
+
+func putStoreBuffer(b *limitedBuffer) {
+	if cap(b.b) <= maxPooledStoreBuffer {
+		storeBuffers.Put(b)
+	}
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {

@@ -55,6 +55,11 @@ func (r *Run) noteOutcomeLocked(node, task string, o Outcome) {
 		r.outcomes = make([]namedOutcome, 0, len(r.preloadNodes))
 	}
 	name := RecordName(node, task)
+	// A node that is executed is said to be twice (once run, once its
+	// result is stored), mostly one right after the other: once is enough.
+	if n := len(r.outcomes); n > 0 && r.outcomes[n-1] == (namedOutcome{name, o}) {
+		return
+	}
 	r.outcomes = append(r.outcomes, namedOutcome{name, o})
 	if r.span != nil {
 		if r.outcomeMap == nil {

@@ -853,7 +853,7 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 	}
 	// The first run's keys are worked out, from the entries read, while
 	// the build returns and the run gets ready (see core.Prefetch.LookAhead).
-	pf.LookAhead(d.aheadList(nil, nil))
+	pf.LookAhead(func() []core.Ahead { return d.aheadList(nil, nil) })
 	d.prefetch.Store(pf)
 	return nil
 }
