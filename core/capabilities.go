@@ -42,6 +42,8 @@ const maxUnwrap = 64
 //	EntryRemover     every metadata store      inspect evict: delete entries only if unchanged
 //	VerifiedGetter   local, bucket, mem        GetVerified: open a result verified whole, no spool
 //	ResultFlusher    local                     core: flush buffered results before a metadata write
+//	BufferedPutter   local                     core: store a small result on the node's goroutine
+//	                                           (looked up on the store itself, not through wrappers)
 //	RunEnder         local                     core: a run has ended (its history written)
 //	ResultWalker     local, bucket, mem        inspect (usage, nodes, verify, evict --gc)
 //	ResultRemover    local                     inspect evict: many results in one transaction

@@ -4,7 +4,9 @@
 // or the node executed. It holds no storage, cloud or format code; package
 // driver is the reference executor that drives it, and any other executor
 // can drive it the same way (Cache.BeginRun, Run.Input, Run.Node,
-// Run.Final, Run.End).
+// Run.Final, Run.End; Cache.Prefetch and Cache.BeginRunFrom to read a
+// run's entries ahead of it, Run.LookAhead and Prefetch.LookAhead to have
+// its keys worked out ahead of the executor, on another core).
 //
 // # The model
 //
@@ -151,9 +153,9 @@
 //   - Safety for concurrent use by several goroutines.
 //
 // Optional interfaces add capabilities (VerifiedGetter, EntryWalker,
-// Preloader, IndexPreloader, ResultFlusher, RunEnder, LogStore,
-// ResultWalker, EntryRemover, ResultRemover, DebrisFinder, Leaser: see As
-// for who implements and uses each).
+// Preloader, IndexPreloader, ResultFlusher, BufferedPutter, RunEnder,
+// LogStore, ResultWalker, EntryRemover, ResultRemover, DebrisFinder,
+// Leaser: see As for who implements and uses each).
 // They are looked up with As, never with a plain type assertion, so that a
 // store wrapped for metrics or tracing keeps them: a wrapper implements the
 // base interface and an Unwrap method (MetadataWrapper, ResultWrapper), and

@@ -286,7 +286,6 @@ type node struct {
 	itemType   reflect.Type // Expand: element type of outType
 	deps       []string
 	code       codeversion.Info
-	early      *atomic.Pointer[codeversion.Info] // see earlyCodeVersions; nil for none
 	// funcVersion is the version of the function alone (or the explicit
 	// one), before the state is mixed into code.Version; state is a digest
 	// of the state's fingerprints ("" without state).
@@ -335,10 +334,7 @@ func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
 		d.parallelism = runtime.GOMAXPROCS(0)
 	}
 	var errs []error
-	early, stopEarly := b.earlyCodeVersions()
-	defer stopEarly()
-	d.stopEarly = stopEarly
-	for i, def := range b.nodes {
+	for _, def := range b.nodes {
 		if def == nil {
 			errs = append(errs, errors.New("driver: nil node"))
 			continue
@@ -378,9 +374,6 @@ func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if early != nil {
-			n.early = &early[i]
-		}
 		d.nodes[def.name] = n
 		d.order = append(d.order, def.name)
 	}
@@ -395,37 +388,6 @@ func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-// earlyCodeVersions starts, when the build has a cache, working out the
-// code versions of the nodes' functions in a goroutine, while Build checks
-// the nodes and the graph on another core (the checks are one goroutine's
-// work): computeCodeVersions then finds most of them done. It returns where
-// each node's is put (nil without a cache), and a func that stops the
-// goroutine, which Build calls when it returns. An error is left for
-// computeCodeVersions to get again and report; a function that is not
-// one is left to checkFunc.
-func (b *Builder) earlyCodeVersions() ([]atomic.Pointer[codeversion.Info], func()) {
-	if b.cache == nil || runtime.GOMAXPROCS(0) < 2 {
-		return nil, func() {}
-	}
-	early := make([]atomic.Pointer[codeversion.Info], len(b.nodes))
-	nodes := b.nodes
-	var stop atomic.Bool
-	go func() {
-		for i, def := range nodes {
-			if stop.Load() {
-				return
-			}
-			if def == nil || def.err != nil || def.opts.codeVersion != "" || def.fn == nil || reflect.TypeOf(def.fn).Kind() != reflect.Func {
-				continue
-			}
-			if info, err := codeversion.Of(def.fn); err == nil {
-				early[i].Store(&info)
-			}
-		}
-	}()
-	return early, func() { stop.Store(true) }
 }
 
 func checkFunc(def *NodeDef) (*node, error) {
@@ -496,12 +458,6 @@ func checkFunc(def *NodeDef) (*node, error) {
 // spec's version and format check), on the same worker, so that this work
 // too runs while the store opens rather than after it.
 func (d *Driver) computeCodeVersions(hasher core.Hasher, finish func(w *versionWriter, i int) error) []error {
-	// The workers take it from here: what the early goroutine did is
-	// used, the rest is theirs (see earlyCodeVersions).
-	if d.stopEarly != nil {
-		d.stopEarly()
-		d.stopEarly = nil
-	}
 	workers := min(runtime.GOMAXPROCS(0), len(d.order))
 	errs := make([]error, len(d.order))
 	var next atomic.Int64
@@ -546,13 +502,7 @@ func (n *node) computeCodeVersion(h core.Hasher) error {
 	if v := opts.codeVersion; v != "" {
 		n.code = codeversion.Info{Version: v, Func: runtime.FuncForPC(n.fn.Pointer()).Name(), FromSource: true}
 	} else {
-		var info codeversion.Info
-		var err error
-		if p := n.early; p != nil && p.Load() != nil {
-			info = *p.Load()
-		} else {
-			info, err = codeversion.Of(n.def.fn)
-		}
+		info, err := codeversion.Of(n.def.fn)
 		if err != nil {
 			return fmt.Errorf("driver: node %q: code version: %w", n.name, err)
 		}

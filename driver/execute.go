@@ -40,7 +40,6 @@ func Get[T any](res Results, name string) (T, error) {
 
 // Driver runs a built dataflow. It is safe for concurrent use.
 type Driver struct {
-	stopEarly   func() // stops Build's early code versions (see earlyCodeVersions)
 	nodes       map[string]*node
 	order       []string // declaration order
 	topo        []string // dependencies before dependants

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ func compareBench(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	n := fs.Int("n", 1000, "number of nodes in the chain")
 	reps := fs.Int("reps", 3, "repetitions of each phase, on each side (medians are compared)")
+	rounds := fs.Int("rounds", 3, "chain: rounds of flowcache then Hamilton, each compared with the other of its round (the median ratio is reported)")
 	bench := fs.String("hamilton-bench", defaultHamiltonBench(), "the `DIR` holding Hamilton's chain.py (shared/bench/hamilton)")
 	python := fs.String("python", "/usr/bin/python3", "the Python with Hamilton's dependencies (Debian's, see shared/bench/hamilton/setup)")
 	graph := fs.String("graph", "chain", "the graph compared: chain, or wide (one 80 MB []float64 and eight reductions: flowbench wide and Hamilton's wide.py --kind numpy)")
@@ -73,26 +75,39 @@ func compareBench(args []string) error {
 		return err
 	}
 
-	// flowcache first, then Hamilton, then flowcache's uncached steady
-	// state again, so that a machine getting busier shows as a spread.
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
+	}
+	// Rounds of flowcache then Hamilton: the machine's speed drifts (a
+	// virtual machine's neighbours), by as much as a third over a minute
+	// here, and a ratio of figures measured a minute apart carries that
+	// drift. Each round's ratios pair figures measured side by side; the
+	// median of the rounds' is reported, with the smallest. flowcache's
+	// uncached steady state is measured before and after each Hamilton run
+	// (the smaller counts), so that a machine getting busier shows as a
+	// spread.
 	start := time.Now()
-	fc, err := flowcacheChain(self, *n, *reps)
-	if err != nil {
-		return err
+	var fcs, hams []chainFigures
+	for range *rounds {
+		fc, err := flowcacheChain(self, *n, *reps)
+		if err != nil {
+			return err
+		}
+		steady1, err := uncachedSteady(*n, *reps)
+		if err != nil {
+			return err
+		}
+		ham, err := hamiltonChain(*python, script, *n, *reps)
+		if err != nil {
+			return err
+		}
+		steady2, err := uncachedSteady(*n, *reps)
+		if err != nil {
+			return err
+		}
+		fc.uncached = min(steady1, steady2)
+		fcs, hams = append(fcs, fc), append(hams, ham)
 	}
-	steady1, err := uncachedSteady(*n, *reps)
-	if err != nil {
-		return err
-	}
-	ham, err := hamiltonChain(*python, script, *n, *reps)
-	if err != nil {
-		return err
-	}
-	steady2, err := uncachedSteady(*n, *reps)
-	if err != nil {
-		return err
-	}
-	fc.uncached = min(steady1, steady2)
 
 	ratio := func(h, f float64) float64 {
 		if f <= 0 {
@@ -100,28 +115,43 @@ func compareBench(args []string) error {
 		}
 		return round(h/f, 1)
 	}
+	median := func(xs []float64) float64 {
+		xs = slices.Clone(xs)
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
 	rows := []struct {
 		name      string
-		h, f      float64
+		of        func(chainFigures) float64
 		goal      float64
 		unit, cmt string
 	}{
-		{"uncached", ham.uncached, fc.uncached, goalUncached, "µs/node", "execute of a built driver, steady state"},
-		{"warm_overhead", ham.warm, fc.warm, goalWarm, "µs/node", "fresh process, every node retrieved, minus uncached"},
-		{"cold_overhead", ham.cold, fc.cold, goalCold, "µs/node", "fresh process, empty cache dir, minus uncached"},
+		{"uncached", func(f chainFigures) float64 { return f.uncached }, goalUncached, "µs/node", "execute of a built driver, steady state"},
+		{"warm_overhead", func(f chainFigures) float64 { return f.warm }, goalWarm, "µs/node", "fresh process, every node retrieved, minus uncached"},
+		{"cold_overhead", func(f chainFigures) float64 { return f.cold }, goalCold, "µs/node", "fresh process, empty cache dir, minus uncached"},
 	}
-	for _, r := range rows {
-		rt := ratio(r.h, r.f)
+	type row struct {
+		h, f, ratio, min float64
+		ratios           []float64
+	}
+	out := make([]row, len(rows))
+	for i, r := range rows {
+		var hs, fs, rs []float64
+		for k := range fcs {
+			h, f := r.of(hams[k]), r.of(fcs[k])
+			hs, fs, rs = append(hs, h), append(fs, f), append(rs, ratio(h, f))
+		}
+		out[i] = row{h: median(hs), f: median(fs), ratio: median(rs), min: slices.Min(rs), ratios: rs}
 		emit(map[string]any{
-			"bench": "compare", "graph": "chain", "n": *n, "reps": *reps, "figure": r.name,
-			"hamilton_us_per_node": round(r.h, 2), "flowcache_us_per_node": round(r.f, 2),
-			"ratio": rt, "goal": r.goal, "met": rt >= r.goal, "what": r.cmt,
+			"bench": "compare", "graph": "chain", "n": *n, "reps": *reps, "rounds": *rounds, "figure": r.name,
+			"hamilton_us_per_node": round(out[i].h, 2), "flowcache_us_per_node": round(out[i].f, 2),
+			"ratio": out[i].ratio, "ratios": rs, "min_ratio": out[i].min, "goal": r.goal, "met": out[i].ratio >= r.goal, "met_every_round": out[i].min >= r.goal, "what": r.cmt,
 		})
 	}
-	fmt.Fprintf(os.Stderr, "chain of %d, %d reps each, %s in all (Hamilton %s):\n", *n, *reps, time.Since(start).Round(time.Second), ham.version)
-	fmt.Fprintf(os.Stderr, "  %-14s %12s %12s %8s %6s\n", "", "Hamilton", "flowcache", "ratio", "goal")
-	for _, r := range rows {
-		fmt.Fprintf(os.Stderr, "  %-14s %9.2f µs %9.2f µs %7.1fx %5.0fx\n", r.name, r.h, r.f, ratio(r.h, r.f), r.goal)
+	fmt.Fprintf(os.Stderr, "chain of %d, %d rounds of %d reps each, %s in all (Hamilton %s); medians of the rounds:\n", *n, *rounds, *reps, time.Since(start).Round(time.Second), hams[0].version)
+	fmt.Fprintf(os.Stderr, "  %-14s %12s %12s %8s %6s  %s\n", "", "Hamilton", "flowcache", "ratio", "goal", "each round")
+	for i, r := range rows {
+		fmt.Fprintf(os.Stderr, "  %-14s %9.2f µs %9.2f µs %7.1fx %5.0fx  %v\n", r.name, out[i].h, out[i].f, out[i].ratio, r.goal, out[i].ratios)
 	}
 	return nil
 }

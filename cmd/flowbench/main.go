@@ -217,9 +217,6 @@ func chain(args []string) error {
 		return nil
 	}
 
-	median := func(f func() (time.Duration, error)) (time.Duration, error) {
-		return medianOf(*reps, func(int) (time.Duration, error) { return f() }, func(d time.Duration) int64 { return int64(d) })
-	}
 	// Every phase runs in a fresh process of its own, so they pay the same
 	// start-up costs (page cache, goroutine stacks, heap growth) and the
 	// difference is what the cache adds.
@@ -247,24 +244,39 @@ func chain(args []string) error {
 	if _, err := child("cold", filepath.Join(tmp, "prime")); err != nil {
 		return err
 	}
-	uncached, err := median(func() (time.Duration, error) { return child("uncached", "") })
-	if err != nil {
+	// The warm runs share a directory a cold run filled and a warm run
+	// has used once (it made the preload snapshot the next ones read), as
+	// consecutive runs of a pipeline do.
+	warmDir := filepath.Join(tmp, "warm")
+	if _, err := child("cold", warmDir); err != nil {
 		return err
 	}
-	i := 0
-	var lastDir string
-	cold, err := median(func() (time.Duration, error) {
-		i++
-		lastDir = filepath.Join(tmp, "cold"+strconv.Itoa(i))
-		return child("cold", lastDir)
-	})
-	if err != nil {
+	if _, err := child("warm", warmDir); err != nil {
 		return err
 	}
-	warm, err := median(func() (time.Duration, error) { return child("warm", lastDir) })
-	if err != nil {
-		return err
+	// The phases take turns, one run of each per repetition, so that a
+	// stretch of a slower machine (a neighbour's load, a virtual machine's
+	// steal) weighs on all three alike rather than on the one measured
+	// then: the overheads are differences of medians.
+	var uncachedDs, coldDs, warmDs []time.Duration
+	for i := range *reps {
+		for _, p := range []struct {
+			phase, dir string
+			out        *[]time.Duration
+		}{
+			{"uncached", "", &uncachedDs},
+			{"cold", filepath.Join(tmp, "cold"+strconv.Itoa(i)), &coldDs},
+			{"warm", warmDir, &warmDs},
+		} {
+			d, err := child(p.phase, p.dir)
+			if err != nil {
+				return err
+			}
+			*p.out = append(*p.out, d)
+		}
 	}
+	mid := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[len(ds)/2] }
+	uncached, cold, warm := mid(uncachedDs), mid(coldDs), mid(warmDs)
 	perNode := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(*n) }
 	for _, p := range []struct {
 		name string
