@@ -322,6 +322,12 @@ func (b *Builder) Build() (*Driver, error) {
 // BuildContext returned, ctx only stops the prefetch, and the first run
 // reads those entries itself. Checking the graph and computing code
 // versions are local work that ctx does not interrupt.
+//
+// Once the entries are read, the cache keys of the first run are worked
+// out from them on another goroutine (core.Prefetch.LookAhead), those of
+// nodes that take inputs once the run is given them; each later run does
+// the same from its start (core.Run.LookAhead). The executor then finds
+// most of a warm run's keys and hits ready.
 func (b *Builder) BuildContext(ctx context.Context) (*Driver, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("driver: build: %w", err)
