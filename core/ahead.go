@@ -84,11 +84,13 @@ func (pf *Prefetch) LookAhead(nodes func() []Ahead) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
+		quit := false
 		select {
-		case <-pf.done:
+		case <-pf.done: // pf.m and pf.err are set
 		case <-c.bgCtx.Done():
+			quit = true // the Cache closes: pf is not to be read
 		}
-		if pf.err != nil || pf.m == nil || pf.m.Len() == 0 || c.bgCtx.Err() != nil || la.stopped() {
+		if quit || pf.err != nil || pf.m == nil || pf.m.Len() == 0 || c.bgCtx.Err() != nil || la.stopped() {
 			la.abandon()
 			close(la.done)
 			return

@@ -783,10 +783,11 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 	// The code versions are computed while the store opens and the entries
 	// of the cacheable nodes are read (the first Execute uses them if they
 	// are fresh).
-	versions := make(chan []error, 1)
-	go func() { versions <- d.computeCodeVersions(cfg.hasher, finish) }()
+	var errs []error // the versions' errors, set before versioned is closed
+	versioned := make(chan struct{})
+	go func() { errs = d.computeCodeVersions(cfg.hasher, finish); close(versioned) }()
 	if err := d.openCache(ctx, cfg); err != nil {
-		<-versions
+		<-versioned
 		return err
 	}
 	names := make([]string, 0, len(d.order))
@@ -796,21 +797,26 @@ func (d *Driver) setupCache(ctx context.Context, cfg *cacheConfig) error {
 		}
 	}
 	pf := d.cache.Prefetch(ctx, names)
-	errs := <-versions
+	// The first run's keys are worked out from the entries read as soon as
+	// the code versions are known (the nodes' specs are complete then),
+	// while the build returns and the run gets ready (see
+	// core.Prefetch.LookAhead).
+	pf.LookAhead(func() []core.Ahead {
+		if <-versioned; len(errs) > 0 {
+			return nil
+		}
+		return d.aheadList(nil, nil)
+	})
+	d.prefetch.Store(pf)
+	<-versioned
 	if err := ctx.Err(); err != nil {
-		d.prefetch.Store(pf)
 		d.Close()
 		return fmt.Errorf("driver: build: %w", err)
 	}
 	if len(errs) > 0 {
-		d.prefetch.Store(pf)
 		d.Close()
 		return invalid(errors.Join(errs...))
 	}
-	// The first run's keys are worked out, from the entries read, while
-	// the build returns and the run gets ready (see core.Prefetch.LookAhead).
-	pf.LookAhead(func() []core.Ahead { return d.aheadList(nil, nil) })
-	d.prefetch.Store(pf)
 	return nil
 }
 
