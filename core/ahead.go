@@ -180,8 +180,20 @@ type aheadSlot struct {
 	// format and lastUsed are the entry's.
 	format   string
 	lastUsed time.Time
-	// v is the Value Node returns for the hit (see Run.retrieved).
-	v hitValue
+	// v is the Value Node returns for the hit (see Run.retrieved), once:
+	// vTaken says it was (a node asked for twice gets a Value of its own
+	// the second time).
+	v      hitValue
+	vTaken atomic.Bool
+}
+
+// value returns the slot's Value for Node to make the hit in, or nil when
+// it was taken already.
+func (s *aheadSlot) value() *hitValue {
+	if s == nil || !s.vTaken.CompareAndSwap(false, true) {
+		return nil
+	}
+	return &s.v
 }
 
 const (

@@ -343,3 +343,30 @@ func TestLookAheadGiven(t *testing.T) {
 		}
 	}
 }
+
+// A node asked for twice in a run gets its hit from the look-ahead both
+// times, in a Value of its own the second time: the first one, handed out
+// already, is not written to again.
+func TestLookAheadNodeTwice(t *testing.T) {
+	nodes, entries := aheadChain(2)
+	c, err := New(&aheadMeta{entries: entries}, aheadResults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.BeginRun(t.Context(), names(nodes)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LookAhead(t.Context(), nodes)
+	<-r.ahead.Load().done
+	exec := func(context.Context, []any) (any, error) { t.Error("executed"); return 0, nil }
+	v1, err1 := r.Node(t.Context(), nodes[0].Spec, "", nil, exec)
+	v2, err2 := r.Node(t.Context(), nodes[0].Spec, "", nil, exec)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if v1 != &r.ahead.Load().slots[0].v.Value || v2 == v1 || v1.Version() != "dv0" || v2.Version() != "dv0" {
+		t.Errorf("values %p (%s), %p (%s); want the slot's, then another, both dv0", v1, v1.Version(), v2, v2.Version())
+	}
+	r.End(t.Context())
+}

@@ -1038,7 +1038,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 			var s *aheadSlot
 			if s, claimed = la.take(spec, deps); s != nil {
 				e := Entry{Key: s.key, DataVersion: s.dv, Format: s.format, LastUsed: s.lastUsed}
-				return r.retrieved(ctx, spec, task, b, s.key, s.id, e, deps, exec, &s.v), nil
+				return r.retrieved(ctx, spec, task, b, s.key, s.id, e, deps, exec, s.value()), nil
 			}
 		}
 	}
@@ -1059,10 +1059,7 @@ func (r *Run) node(ctx context.Context, spec *NodeSpec, task string, deps []*Val
 	} else if b == Default {
 		e, err := r.lookup(ctx, key, id)
 		if err == nil && e.Format == spec.Format.Name() && e.DataVersion.Storable() {
-			var v *hitValue
-			if claimed != nil {
-				v = &claimed.v
-			}
+			v := claimed.value()
 			claimed.publish(key, id, &e)
 			claimed = nil
 			return r.retrieved(ctx, spec, task, b, key, id, e, deps, exec, v), nil
