@@ -49,7 +49,8 @@ func (a *Ahead) name() string {
 // of every node (about a third of what a hit costs a fresh process) to
 // another core, ahead of the executor. It does nothing for a run that has
 // no preloaded entries, reads nothing (see BeginRun) or is traced, and
-// nothing after the first call (nor after Prefetch.LookAhead).
+// nothing after the first call (nor after Prefetch.LookAhead). It stops
+// when ctx is done, or the run ends.
 func (r *Run) LookAhead(ctx context.Context, nodes []Ahead) {
 	r.mu.Lock()
 	pre := r.preloaded
@@ -57,7 +58,7 @@ func (r *Run) LookAhead(ctx context.Context, nodes []Ahead) {
 	if len(nodes) == 0 || pre == nil || pre.Len() == 0 || r.noRead || r.span != nil || r.ahead.Load() != nil {
 		return
 	}
-	la := &lookAhead{nodes: nodes, done: make(chan struct{})}
+	la := &lookAhead{nodes: nodes, quit: ctx, done: make(chan struct{})}
 	if !r.ahead.CompareAndSwap(nil, la) {
 		return
 	}
@@ -117,7 +118,7 @@ type lookAhead struct {
 	given   map[string]int32
 	early   map[string]DataVersion
 	stop    atomic.Bool     // set by End or abandon: resolve returns
-	quit    context.Context // done when the Cache closes (Prefetch's); may be nil
+	quit    context.Context // done when the run's context is, or the Cache closes (Prefetch's); may be nil
 	done    chan struct{}   // closed when resolve returns
 }
 

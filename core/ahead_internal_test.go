@@ -370,3 +370,34 @@ func TestLookAheadNodeTwice(t *testing.T) {
 	}
 	r.End(t.Context())
 }
+
+// A run's look-ahead stops when the context given to LookAhead is done,
+// even while it waits for an input it is never given.
+func TestLookAheadStopsWithContext(t *testing.T) {
+	chain, entries := aheadChain(2)
+	nodes := append([]Ahead{{Given: "x"}}, chain...)
+	nodes[1].Deps = []int{0}
+	c, err := New(&aheadMeta{entries: entries}, aheadResults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.BeginRun(t.Context(), names(chain)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r.LookAhead(ctx, nodes)
+	la := r.ahead.Load()
+	select {
+	case <-la.done:
+		t.Fatal("the look-ahead returned without its input")
+	case <-time.After(10 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case <-la.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the look-ahead did not stop with its context")
+	}
+	r.End(t.Context())
+}
