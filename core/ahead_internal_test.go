@@ -175,14 +175,8 @@ func TestRunLookAheadSameAsWithout(t *testing.T) {
 	nodes, entries := aheadChain(5)
 	run := func(lookAhead bool, override int) ([]string, []Event, []NodeRecord, map[string]Outcome) {
 		meta := &aheadMeta{entries: entries}
-		c, err := New(meta, aheadResults{}, WithClock(func() time.Time { return time.Unix(100, 0) }), WithBackgroundStores(0, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.BeginRun(t.Context(), names(nodes)...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := beginAheadRun(t, meta, nodes, WithClock(func() time.Time { return time.Unix(100, 0) }), WithBackgroundStores(0, 0))
+		c := r.Cache()
 		if lookAhead {
 			r.LookAhead(t.Context(), nodes)
 			<-r.ahead.Load().done
@@ -248,12 +242,25 @@ func TestRunLookAheadSameAsWithout(t *testing.T) {
 	}
 }
 
-func names(nodes []Ahead) []string {
-	var out []string
-	for _, a := range nodes {
-		out = append(out, a.Spec.Name)
+// beginAheadRun begins a run on a Cache over meta, preloading the entries
+// of the nodes listed (not the given values).
+func beginAheadRun(t *testing.T, meta *aheadMeta, nodes []Ahead, opts ...Option) *Run {
+	t.Helper()
+	c, err := New(meta, aheadResults{}, opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	var names []string
+	for _, a := range nodes {
+		if a.Spec != nil {
+			names = append(names, a.Spec.Name)
+		}
+	}
+	r, err := c.BeginRun(t.Context(), names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // aheadMeta is a metadata store for the look-ahead's tests: it preloads
@@ -349,14 +356,7 @@ func TestLookAheadGiven(t *testing.T) {
 // already, is not written to again.
 func TestLookAheadNodeTwice(t *testing.T) {
 	nodes, entries := aheadChain(2)
-	c, err := New(&aheadMeta{entries: entries}, aheadResults{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.BeginRun(t.Context(), names(nodes)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := beginAheadRun(t, &aheadMeta{entries: entries}, nodes)
 	r.LookAhead(t.Context(), nodes)
 	<-r.ahead.Load().done
 	exec := func(context.Context, []any) (any, error) { t.Error("executed"); return 0, nil }
@@ -377,14 +377,7 @@ func TestLookAheadStopsWithContext(t *testing.T) {
 	chain, entries := aheadChain(2)
 	nodes := append([]Ahead{{Given: "x"}}, chain...)
 	nodes[1].Deps = []int{0}
-	c, err := New(&aheadMeta{entries: entries}, aheadResults{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.BeginRun(t.Context(), names(chain)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := beginAheadRun(t, &aheadMeta{entries: entries}, nodes)
 	ctx, cancel := context.WithCancel(t.Context())
 	r.LookAhead(ctx, nodes)
 	la := r.ahead.Load()

@@ -115,11 +115,6 @@ func compareBench(args []string) error {
 		}
 		return round(h/f, 1)
 	}
-	median := func(xs []float64) float64 {
-		xs = slices.Clone(xs)
-		slices.Sort(xs)
-		return xs[len(xs)/2]
-	}
 	rows := []struct {
 		name      string
 		of        func(chainFigures) float64
@@ -141,7 +136,7 @@ func compareBench(args []string) error {
 			h, f := r.of(hams[k]), r.of(fcs[k])
 			hs, fs, rs = append(hs, h), append(fs, f), append(rs, ratio(h, f))
 		}
-		out[i] = row{h: median(hs), f: median(fs), ratio: median(rs), min: slices.Min(rs), ratios: rs}
+		out[i] = row{h: middle(hs), f: middle(fs), ratio: middle(rs), min: slices.Min(rs), ratios: rs}
 		emit(map[string]any{
 			"bench": "compare", "graph": "chain", "n": *n, "reps": *reps, "rounds": *rounds, "figure": r.name,
 			"hamilton_us_per_node": round(out[i].h, 2), "flowcache_us_per_node": round(out[i].f, 2),

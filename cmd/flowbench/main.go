@@ -275,8 +275,7 @@ func chain(args []string) error {
 			*p.out = append(*p.out, d)
 		}
 	}
-	mid := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[len(ds)/2] }
-	uncached, cold, warm := mid(uncachedDs), mid(coldDs), mid(warmDs)
+	uncached, cold, warm := middle(uncachedDs), middle(coldDs), middle(warmDs)
 	perNode := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(*n) }
 	for _, p := range []struct {
 		name string
@@ -331,6 +330,14 @@ func round(x float64, digits int) float64 {
 
 // medianOf runs f reps times (with the repetition's index) and returns the
 // result whose key is the median.
+// middle returns the median of xs (the upper one of an even count),
+// leaving xs as it was.
+func middle[T cmp.Ordered](xs []T) T {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
 func medianOf[T any](reps int, f func(int) (T, error), key func(T) int64) (T, error) {
 	var rs []T
 	for i := range reps {

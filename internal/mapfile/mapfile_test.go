@@ -20,6 +20,23 @@ func write(t *testing.T, b []byte) string {
 	return path
 }
 
+// mappedSevens maps a file of three pages of 7s, closed when the test
+// ends, and returns its path and bytes; the test skips where files are
+// read rather than mapped.
+func mappedSevens(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := write(t, bytes.Repeat([]byte{7}, 3*os.Getpagesize()))
+	f, err := mapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if !f.Mapped() {
+		t.Skip("not mapped on " + runtime.GOOS)
+	}
+	return path, f.Bytes()
+}
+
 func TestOpen(t *testing.T) {
 	want := bytes.Repeat([]byte("flowcache "), 50_000) // several pages
 	f, err := mapfile.Open(write(t, want))
@@ -64,16 +81,7 @@ func TestOpenEmptyAndMissing(t *testing.T) {
 // TestGuardTruncated truncates a mapped file and reads it: the fault is an
 // error, not the end of the process.
 func TestGuardTruncated(t *testing.T) {
-	path := write(t, bytes.Repeat([]byte{7}, 3*os.Getpagesize()))
-	f, err := mapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if !f.Mapped() {
-		t.Skip("not mapped on " + runtime.GOOS)
-	}
-	b := f.Bytes()
+	path, b := mappedSevens(t)
 	var sum int
 	if err := mapfile.Guard(func() {
 		for _, c := range b {
@@ -85,8 +93,7 @@ func TestGuardTruncated(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	err = mapfile.Guard(func() { sum += int(b[2*os.Getpagesize()+1]) })
-	if !errors.Is(err, mapfile.ErrFault) {
+	if err := mapfile.Guard(func() { sum += int(b[2*os.Getpagesize()+1]) }); !errors.Is(err, mapfile.ErrFault) {
 		t.Fatalf("read past the truncated end: %v, want ErrFault", err)
 	}
 	// Another panic is not an error of Guard: it goes on.
@@ -103,16 +110,7 @@ func TestGuardTruncated(t *testing.T) {
 // TestReader checks that a Reader reads until a fault, and is broken from
 // then on, as by Break.
 func TestReader(t *testing.T) {
-	path := write(t, bytes.Repeat([]byte{7}, 3*os.Getpagesize()))
-	f, err := mapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if !f.Mapped() {
-		t.Skip("not mapped on " + runtime.GOOS)
-	}
-	b := f.Bytes()
+	path, b := mappedSevens(t)
 	var r mapfile.Reader
 	var sum int
 	if err := r.Read(func() {
